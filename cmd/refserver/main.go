@@ -1,0 +1,223 @@
+// Command refserver runs the FUT conformance reference server.
+//
+// Flags (each with an environment fallback):
+//
+//	-addr             ADDR              listen address (default 127.0.0.1:8080)
+//	-base-path        BASE_PATH         FHIR base path (default /fhir)
+//	-public-base-url  PUBLIC_BASE_URL   absolute FHIR base URL used in links (default: derived per request)
+//	-export-duration  EXPORT_DURATION   how long an export job runs (Go duration, default 2s)
+//	-report-duration  REPORT_DURATION   how long a report job runs (Go duration, default 1s)
+//	-retry-after      RETRY_AFTER       Retry-After on 202 answers (Go duration, default 1s)
+//	-tokens           REFSERVER_TOKENS  users: token=userId[:name][:nonanon],... (default: the demo users)
+//	-data             DATA_DIR          directory of <ResourceType>.ndjson files (default: embedded data)
+//
+// Invalid values exit with status 2.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, new(*usageError)):
+		fmt.Fprintln(os.Stderr, "refserver:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "refserver:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError marks invalid flags, environment values or configuration (exit 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// options is the parsed command line.
+type options struct {
+	addr      string
+	cfg       refserver.Config
+	demoUsers bool // the demo users are in use (their tokens may be printed)
+}
+
+// parseOptions reads flags, falling back to environment variables via getenv.
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("refserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env("ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
+	basePath := fs.String("base-path", env("BASE_PATH", refserver.DefaultBasePath), "FHIR base path (env BASE_PATH)")
+	publicBase := fs.String("public-base-url", env("PUBLIC_BASE_URL", ""), "absolute FHIR base URL used in links; empty: derived per request (env PUBLIC_BASE_URL)")
+	exportDur := fs.String("export-duration", env("EXPORT_DURATION", refserver.DefaultExportDuration.String()), "how long an export job runs, Go duration (env EXPORT_DURATION)")
+	reportDur := fs.String("report-duration", env("REPORT_DURATION", refserver.DefaultReportDuration.String()), "how long a report job runs, Go duration (env REPORT_DURATION)")
+	retryAfter := fs.String("retry-after", env("RETRY_AFTER", refserver.DefaultRetryAfter.String()), "Retry-After on 202 answers, Go duration (env RETRY_AFTER)")
+	tokens := fs.String("tokens", env("REFSERVER_TOKENS", ""), "users as token=userId[:name][:nonanon],...; empty: the demo users (env REFSERVER_TOKENS)")
+	dataDir := fs.String("data", env("DATA_DIR", ""), "directory of <ResourceType>.ndjson files; empty: embedded data (env DATA_DIR)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return options{}, err
+		}
+		return options{}, &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return options{}, &usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+
+	var errs []error
+	dur := func(name, v string) time.Duration {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-%s: %q is not a Go duration (e.g. 2s, 500ms)", name, v))
+			return 0
+		}
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("-%s: must be positive, got %s", name, v))
+		}
+		return d
+	}
+	o := options{addr: *addr}
+	o.cfg = refserver.Config{
+		BasePath:       *basePath,
+		PublicBaseURL:  *publicBase,
+		ExportDuration: dur("export-duration", *exportDur),
+		ReportDuration: dur("report-duration", *reportDur),
+		RetryAfter:     dur("retry-after", *retryAfter),
+	}
+	if *tokens == "" {
+		o.cfg.Users = refserver.DefaultUsers()
+		o.demoUsers = true
+	} else {
+		users, err := parseTokens(*tokens)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-tokens: %w", err))
+		}
+		o.cfg.Users = users
+	}
+	if *dataDir != "" {
+		st, err := os.Stat(*dataDir)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("-data: %w", err))
+		case !st.IsDir():
+			errs = append(errs, fmt.Errorf("-data: %s is not a directory", *dataDir))
+		default:
+			o.cfg.Data = os.DirFS(*dataDir)
+		}
+	}
+	if *addr == "" {
+		errs = append(errs, errors.New("-addr: must not be empty"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return options{}, &usageError{err}
+	}
+	return o, nil
+}
+
+// parseTokens parses "token=userId[:name][:nonanon],...". A trailing
+// ":nonanon" grants MayReadNonAnonymized; the name defaults to the user id.
+func parseTokens(s string) ([]refserver.User, error) {
+	var users []refserver.User
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		token, rest, ok := strings.Cut(item, "=")
+		if !ok || token == "" || rest == "" {
+			return nil, fmt.Errorf("entry %d: want token=userId[:name][:nonanon]", i+1)
+		}
+		fields := strings.Split(rest, ":")
+		u := refserver.User{Token: token, ID: fields[0]}
+		if u.ID == "" {
+			return nil, fmt.Errorf("entry %d: empty user id", i+1)
+		}
+		fields = fields[1:]
+		if n := len(fields); n > 0 && fields[n-1] == "nonanon" {
+			u.MayReadNonAnonymized = true
+			fields = fields[:n-1]
+		}
+		switch len(fields) {
+		case 0:
+			u.Name = u.ID
+		case 1:
+			u.Name = fields[0]
+			if u.Name == "" {
+				u.Name = u.ID
+			}
+		default:
+			return nil, fmt.Errorf("entry %d: want token=userId[:name][:nonanon]", i+1)
+		}
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// run parses args, starts the server and serves until ctx is done, then shuts
+// down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := parseOptions(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	srv, err := refserver.NewServer(o.cfg)
+	if err != nil {
+		return &usageError{err}
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	basePath := o.cfg.BasePath
+	if basePath == "" {
+		basePath = refserver.DefaultBasePath
+	}
+	basePath = strings.TrimRight(basePath, "/")
+	fmt.Fprintf(stdout, "refserver listening on http://%s%s\n", ln.Addr(), basePath)
+	if o.demoUsers {
+		for _, u := range o.cfg.Users {
+			fmt.Fprintf(stdout, "demo user %s: token=%s userId=%s mayReadNonAnonymized=%t\n", u.Name, u.Token, u.ID, u.MayReadNonAnonymized)
+		}
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package refserver
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults applied by NewServer to zero-valued Config fields.
+const (
+	DefaultBasePath       = "/fhir"
+	DefaultExportDuration = 2 * time.Second
+	DefaultReportDuration = 1 * time.Second
+	DefaultRetryAfter     = 1 * time.Second
+	DefaultMaxBodyBytes   = 1 << 20
+
+	// exportRetention is how long completed export files are kept (FUT: 2 hours).
+	exportRetention = 2 * time.Hour
+)
+
+// User is a configured caller, identified by a bearer token.
+type User struct {
+	Token                string // bearer token
+	ID                   string // user id (a UUID string), reported as reportJob userId and Binary.securityContext
+	Name                 string // display name, e.g. "A"
+	MayReadNonAnonymized bool   // may request reports with anonymization NONE
+}
+
+// Demo user tokens and ids returned by DefaultUsers.
+const (
+	DemoTokenA  = "demo-token-a"
+	DemoUserIDA = "0aaca7cd-67c3-48dd-a8c4-0cceecb5d276"
+	DemoTokenB  = "demo-token-b"
+	DemoUserIDB = "5b0f3c1e-9d2a-4e7b-8c61-2f4a9e8d7c35"
+)
+
+// DefaultUsers returns the two demo users: A (token "demo-token-a", may read
+// non-anonymized reports) and B (token "demo-token-b", may not).
+func DefaultUsers() []User {
+	return []User{
+		{Token: DemoTokenA, ID: DemoUserIDA, Name: "A", MayReadNonAnonymized: true},
+		{Token: DemoTokenB, ID: DemoUserIDB, Name: "B", MayReadNonAnonymized: false},
+	}
+}
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	BasePath       string        // FHIR base path, default "/fhir"
+	PublicBaseURL  string        // optional absolute FHIR base URL used in Content-Location, manifest and references; empty: derived per request
+	Users          []User        // nil: DefaultUsers()
+	ExportDuration time.Duration // an export job runs this long after kick-off before it completes; default 2s
+	ReportDuration time.Duration // a report job runs this long before DONE; default 1s
+	RetryAfter     time.Duration // Retry-After on 202 in-progress answers, sent as whole delta-seconds (min 1); default 1s
+	Clock          Clock         // nil: the real clock
+	Data           fs.FS         // export dataset: one <ResourceType>.ndjson file per type; nil: the embedded default
+	MaxBodyBytes   int64         // request body cap, default 1 MiB (413 + OperationOutcome beyond)
+}
+
+// normalize validates cfg and returns a copy with defaults applied.
+func (cfg Config) normalize() (Config, error) {
+	var errs []error
+
+	bp := strings.TrimSpace(cfg.BasePath)
+	switch {
+	case bp == "":
+		bp = DefaultBasePath
+	case !strings.HasPrefix(bp, "/"):
+		errs = append(errs, fmt.Errorf("base path %q: must start with /", cfg.BasePath))
+	case strings.ContainsAny(bp, "{}?# \t\r\n") || strings.Contains(bp, "//"):
+		errs = append(errs, fmt.Errorf("base path %q: must be a plain path without {, }, ?, #, whitespace or //", cfg.BasePath))
+	}
+	cfg.BasePath = strings.TrimRight(bp, "/") // "/" becomes "" (routes at the root)
+
+	if cfg.PublicBaseURL != "" {
+		u, err := url.Parse(cfg.PublicBaseURL)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("public base url: %w", err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("public base url %q: scheme must be http or https", cfg.PublicBaseURL))
+		case u.Host == "":
+			errs = append(errs, fmt.Errorf("public base url %q: missing host", cfg.PublicBaseURL))
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			errs = append(errs, fmt.Errorf("public base url %q: must not carry a query, fragment or user info", cfg.PublicBaseURL))
+		}
+		cfg.PublicBaseURL = strings.TrimRight(cfg.PublicBaseURL, "/")
+	}
+
+	if cfg.Users == nil {
+		cfg.Users = DefaultUsers()
+	}
+	if len(cfg.Users) == 0 {
+		errs = append(errs, errors.New("users: at least one user is required"))
+	}
+	seen := make(map[string]int, len(cfg.Users))
+	for i, u := range cfg.Users {
+		if u.Token == "" || strings.ContainsAny(u.Token, " \t\r\n,") {
+			errs = append(errs, fmt.Errorf("user %d: token must be non-empty without whitespace or commas", i))
+		}
+		if u.ID == "" || strings.ContainsAny(u.ID, " \t\r\n") {
+			errs = append(errs, fmt.Errorf("user %d: id must be non-empty without whitespace", i))
+		}
+		if j, dup := seen[u.Token]; dup && u.Token != "" {
+			errs = append(errs, fmt.Errorf("user %d: duplicate token (same as user %d)", i, j))
+		}
+		seen[u.Token] = i
+	}
+	cfg.Users = append([]User(nil), cfg.Users...)
+
+	dur := func(name string, d *time.Duration, def time.Duration) {
+		switch {
+		case *d < 0:
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %s", name, *d))
+		case *d == 0:
+			*d = def
+		}
+	}
+	dur("export duration", &cfg.ExportDuration, DefaultExportDuration)
+	dur("report duration", &cfg.ReportDuration, DefaultReportDuration)
+	dur("retry after", &cfg.RetryAfter, DefaultRetryAfter)
+
+	switch {
+	case cfg.MaxBodyBytes < 0:
+		errs = append(errs, fmt.Errorf("max body bytes: must not be negative, got %d", cfg.MaxBodyBytes))
+	case cfg.MaxBodyBytes == 0:
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	return cfg, errors.Join(errs...)
+}

@@ -1,0 +1,274 @@
+package refserver
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// exportJob is one system-level bulk export. Its state is computed from the
+// clock: in progress until kickoff+ExportDuration, then completed, unless a
+// DELETE cancelled it first.
+type exportJob struct {
+	id        string
+	owner     string // user id
+	kickoff   time.Time
+	request   string   // absolute kick-off URL
+	types     []string // nil: every type in the dataset
+	since     time.Time
+	cancelled time.Time // zero: not cancelled
+
+	materialized bool
+	outputs      []exportOutput
+}
+
+type exportOutput struct {
+	typ      string
+	binaryID string
+	count    int
+}
+
+type exportState int
+
+const (
+	exportInProgress exportState = iota
+	exportCompleted
+	exportCancelled
+)
+
+func (j *exportJob) completesAt(d time.Duration) time.Time { return j.kickoff.Add(d) }
+
+func (j *exportJob) state(now time.Time, d time.Duration) exportState {
+	switch {
+	case !j.cancelled.IsZero():
+		return exportCancelled
+	case !now.Before(j.completesAt(d)):
+		return exportCompleted
+	default:
+		return exportInProgress
+	}
+}
+
+// exportOutputFormats are the accepted _outputFormat values.
+var exportOutputFormats = []string{"application/fhir+ndjson", "application/ndjson", "ndjson"}
+
+// exportParams are the kick-off parameters the server understands.
+type exportParams struct {
+	outputFormat string
+	types        []string
+	since        time.Time
+}
+
+// exportKickoff handles GET and POST [base]/$export.
+func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
+	prefer := preferTokens(r)
+	if !prefer["respond-async"] {
+		writeError(w, http.StatusBadRequest, codeInvalid, "Must request async processing for $export (send the header Prefer: respond-async)")
+		return
+	}
+	lenient := prefer["handling=lenient"]
+
+	// Collect raw values by name: query parameters, then (POST) the body.
+	values := map[string][]string{}
+	for name, vs := range r.URL.Query() {
+		values[name] = append(values[name], vs...)
+	}
+	if r.Method == http.MethodPost {
+		body, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
+		if len(strings.TrimSpace(string(body))) > 0 && !checkJSONContentType(w, r, true) {
+			return
+		}
+		ps, err := decodeParameters(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
+			return
+		}
+		for _, p := range ps {
+			v, err := exportParamValue(p)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
+				return
+			}
+			values[p.Name] = append(values[p.Name], v)
+		}
+	}
+
+	params, err := parseExportParams(values, lenient)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
+		return
+	}
+
+	base := s.baseURL(r)
+	reqURL := base + "/$export"
+	if r.URL.RawQuery != "" {
+		reqURL += "?" + r.URL.RawQuery
+	}
+	now := s.cfg.Clock.Now()
+	job := &exportJob{
+		id:      newUUID(),
+		owner:   u.ID,
+		kickoff: now,
+		request: reqURL,
+		types:   params.types,
+		since:   params.since,
+	}
+	s.mu.Lock()
+	s.sweepLocked(now)
+	s.exportJobs[job.id] = job
+	s.mu.Unlock()
+
+	w.Header().Set("Content-Location", base+"/$export-poll-status?_jobId="+url.QueryEscape(job.id))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// exportParamValue returns a body parameter's value as a string.
+func exportParamValue(p namedParam) (string, error) {
+	switch {
+	case p.ValueString != nil:
+		return *p.ValueString, nil
+	case p.ValueInstant != nil && p.Name == "_since":
+		return *p.ValueInstant, nil
+	case p.Name == "_since":
+		return "", fmt.Errorf("parameter %s must have a valueInstant or valueString", p.Name)
+	case p.Name == "_outputFormat" || p.Name == "_type":
+		return "", fmt.Errorf("parameter %s must have a valueString", p.Name)
+	default:
+		return "", nil // unknown parameters are judged by parseExportParams
+	}
+}
+
+// parseExportParams validates the kick-off parameters. Unsupported ones are
+// an error unless the client asked for lenient handling.
+func parseExportParams(values map[string][]string, lenient bool) (exportParams, error) {
+	p := exportParams{outputFormat: exportOutputFormats[0]}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		vs := values[name]
+		switch name {
+		case "_outputFormat":
+			if len(vs) != 1 {
+				return p, fmt.Errorf("_outputFormat may be given only once")
+			}
+			if !slices.Contains(exportOutputFormats, vs[0]) {
+				return p, fmt.Errorf("_outputFormat %q is not supported; use one of %s", vs[0], strings.Join(exportOutputFormats, ", "))
+			}
+			p.outputFormat = vs[0]
+		case "_type":
+			for _, v := range vs {
+				for _, t := range strings.Split(v, ",") {
+					t = strings.TrimSpace(t)
+					if !resourceTypeRE.MatchString(t) {
+						return p, fmt.Errorf("_type %q: %q is not a resource type name", v, t)
+					}
+					if !slices.Contains(p.types, t) {
+						p.types = append(p.types, t)
+					}
+				}
+			}
+		case "_since":
+			if len(vs) != 1 {
+				return p, fmt.Errorf("_since may be given only once")
+			}
+			t, err := parseInstant(vs[0])
+			if err != nil {
+				msg := "_since: " + err.Error()
+				if strings.Contains(vs[0], " ") {
+					msg += " (a '+' in a query string must be sent as %2B)"
+				}
+				return p, fmt.Errorf("%s", msg)
+			}
+			p.since = t
+		case "_format", "_pretty", "_exportId":
+			// Accepted and ignored (FUT's own example sends _format and _pretty).
+		default:
+			if !lenient {
+				return p, fmt.Errorf("parameter %s is not supported by this server (send Prefer: handling=lenient to ignore it)", name)
+			}
+		}
+	}
+	return p, nil
+}
+
+// preferTokens returns the Prefer header preferences, lower-cased, e.g.
+// "respond-async" and "handling=lenient".
+func preferTokens(r *http.Request) map[string]bool {
+	out := map[string]bool{}
+	for _, h := range r.Header.Values("Prefer") {
+		for _, part := range strings.Split(h, ",") {
+			for _, tok := range strings.Split(part, ";") {
+				tok = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(tok), " ", ""))
+				if tok != "" {
+					out[tok] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// materializeLocked creates the output Binaries of a completed job once.
+// Output is deterministic: one Binary per requested type with data, sorted by
+// type. s.mu must be held.
+func (s *Server) materializeLocked(j *exportJob) {
+	if j.materialized {
+		return
+	}
+	j.materialized = true
+	types := j.types
+	if types == nil {
+		types = s.dataset.types
+	}
+	types = slices.Clone(types)
+	slices.Sort(types)
+	completed := j.completesAt(s.cfg.ExportDuration)
+	for _, typ := range types {
+		data, n := s.dataset.export(typ, j.since)
+		if n == 0 {
+			continue
+		}
+		id := newBinaryID()
+		for s.binaries[id] != nil {
+			id = newBinaryID()
+		}
+		s.binaries[id] = &binary{
+			id:           id,
+			owner:        j.owner,
+			contentType:  contentTypeNDJSON,
+			data:         data,
+			lastUpdated:  completed,
+			exportJobID:  j.id,
+			resourceType: typ,
+		}
+		j.outputs = append(j.outputs, exportOutput{typ: typ, binaryID: id, count: n})
+	}
+}
+
+// sweepLocked forgets export jobs (and their files) whose retention has
+// passed: 2 hours after completion or cancellation. s.mu must be held.
+func (s *Server) sweepLocked(now time.Time) {
+	for id, j := range s.exportJobs {
+		end := j.completesAt(s.cfg.ExportDuration)
+		if !j.cancelled.IsZero() {
+			end = j.cancelled
+		}
+		if now.Before(end.Add(exportRetention)) {
+			continue
+		}
+		for _, o := range j.outputs {
+			delete(s.binaries, o.binaryID)
+		}
+		delete(s.exportJobs, id)
+	}
+}

@@ -1,0 +1,80 @@
+package refserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+const (
+	contentTypeFHIRJSON = "application/fhir+json; charset=utf-8"
+	contentTypeJSON     = "application/json"
+	contentTypeNDJSON   = "application/fhir+ndjson"
+)
+
+// Issue severities and codes used by the server (FHIR R4 value sets).
+const (
+	sevError       = "error"
+	sevInformation = "information"
+
+	codeInvalid       = "invalid"
+	codeLogin         = "login"
+	codeForbidden     = "forbidden"
+	codeNotFound      = "not-found"
+	codeNotSupported  = "not-supported"
+	codeTooCostly     = "too-costly"
+	codeRequired      = "required"
+	codeException     = "exception"
+	codeInformational = "informational"
+)
+
+type operationOutcome struct {
+	ResourceType string    `json:"resourceType"`
+	Issue        []ooIssue `json:"issue"`
+}
+
+type ooIssue struct {
+	Severity    string `json:"severity"`
+	Code        string `json:"code"`
+	Diagnostics string `json:"diagnostics,omitempty"`
+}
+
+// writeJSON marshals v and writes it with the given status and Content-Type.
+// Every header is set before WriteHeader. A marshalling failure becomes a 500
+// OperationOutcome.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeOperationOutcome(w, http.StatusInternalServerError, sevError, codeException, "encode response: "+err.Error())
+		return
+	}
+	writeBody(w, status, contentType, body)
+}
+
+// writeBody writes raw bytes with the given status and Content-Type.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client went away; nothing useful to do
+}
+
+// writeOperationOutcome writes a single-issue OperationOutcome as
+// application/fhir+json.
+func writeOperationOutcome(w http.ResponseWriter, status int, severity, code, diagnostics string) {
+	oo := operationOutcome{
+		ResourceType: "OperationOutcome",
+		Issue:        []ooIssue{{Severity: severity, Code: code, Diagnostics: diagnostics}},
+	}
+	body, err := json.Marshal(oo)
+	if err != nil { // cannot happen for this fixed shape; keep a valid answer anyway
+		body = []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`)
+	}
+	writeBody(w, status, contentTypeFHIRJSON, body)
+}
+
+// writeError is writeOperationOutcome with severity error.
+func writeError(w http.ResponseWriter, status int, code, diagnostics string) {
+	writeOperationOutcome(w, status, sevError, code, diagnostics)
+}

@@ -1,0 +1,161 @@
+// Package refserver is a small, standard-library-only reference implementation
+// of the FUT (eHealth Infrastructure, FHIR R4 on HAPI FHIR >= 8.6) operations
+// the conformance harness checks: system-level Bulk Data $export with
+// $export-poll-status and Binary download, and report jobs ($execute-*,
+// $schedule-*, $get-report-job-status).
+//
+// Job lifecycles are computed lazily from the configured Clock, so no
+// goroutines run in the background and a test can drive jobs by advancing a
+// manual clock.
+package refserver
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Server is the reference server. Create it with NewServer and serve
+// Handler(). It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	users   map[string]User // by token
+	dataset *dataset
+	mux     *http.ServeMux
+	handler http.Handler
+
+	mu         sync.Mutex
+	exportJobs map[string]*exportJob // by job id
+	binaries   map[string]*binary    // by Binary id
+	reportJobs map[string][]*reportJob
+	reportSeq  int64
+}
+
+// NewServer validates cfg, applies defaults, loads the export dataset and
+// builds the routes.
+func NewServer(cfg Config) (*Server, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("refserver config: %w", err)
+	}
+	ds, err := loadDataset(cfg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("refserver data: %w", err)
+	}
+	s := &Server{
+		cfg:        cfg,
+		users:      make(map[string]User, len(cfg.Users)),
+		dataset:    ds,
+		exportJobs: make(map[string]*exportJob),
+		binaries:   make(map[string]*binary),
+		reportJobs: make(map[string][]*reportJob),
+	}
+	for _, u := range cfg.Users {
+		s.users[u.Token] = u
+	}
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the whole HTTP surface: "GET /healthz" (no auth) and
+// everything under the FHIR base path.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// reportOpPattern is the one wildcard route; its handler parses
+// "$execute-<report>" and "$schedule-<report>".
+func (s *Server) reportOpPattern() string { return "POST " + s.cfg.BasePath + "/{op}" }
+
+// routes is the single route table.
+func (s *Server) routes() {
+	b := s.cfg.BasePath
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET "+b+"/metadata", s.metadata)
+	mux.HandleFunc("GET "+b+"/$export", s.authed(s.exportKickoff))
+	mux.HandleFunc("POST "+b+"/$export", s.authed(s.exportKickoff))
+	mux.HandleFunc("GET "+b+"/$export-poll-status", s.authed(s.exportPollStatus))
+	mux.HandleFunc("DELETE "+b+"/$export-poll-status", s.authed(s.exportCancel))
+	mux.HandleFunc("GET "+b+"/Binary/{id}", s.authed(s.binaryRead))
+	mux.HandleFunc("GET "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))
+	mux.HandleFunc("POST "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))
+	mux.HandleFunc(s.reportOpPattern(), s.reportOperation)
+	s.mux = mux
+	s.handler = http.HandlerFunc(s.serve)
+}
+
+// serve dispatches through the mux, but answers the mux's own fallbacks (404
+// and 405) with OperationOutcomes, and turns a panic into a 500
+// OperationOutcome.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			writeError(w, http.StatusInternalServerError, codeException, fmt.Sprintf("internal error: %v", v))
+		}
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.fallback(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// fallback answers a request no route takes: 405 with an Allow header when
+// the path exists for other methods, 404 otherwise.
+func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
+	if allowed := s.allowedMethods(r); len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, codeNotSupported,
+			fmt.Sprintf("Method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Unknown path %s", r.URL.Path))
+}
+
+// allowedMethods lists the methods some route takes for r's path.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		_, pattern := s.mux.Handler(probe)
+		if pattern == "" {
+			continue
+		}
+		if pattern == s.reportOpPattern() {
+			if _, _, ok := parseReportOp(lastSegment(r.URL.Path)); !ok {
+				continue
+			}
+		}
+		allowed = append(allowed, m)
+	}
+	return slices.Compact(allowed)
+}
+
+func lastSegment(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeBody(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
+}
+
+// baseURL is the absolute FHIR base URL for links in responses:
+// Config.PublicBaseURL, or else derived from the request.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicBaseURL != "" {
+		return s.cfg.PublicBaseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + s.cfg.BasePath
+}
