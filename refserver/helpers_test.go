@@ -1,0 +1,164 @@
+package refserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// manualClock is a Clock the test advances.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2025, 12, 5, 11, 33, 54, 465_000_000, time.UTC)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+const (
+	tokenA = DemoTokenA
+	tokenB = DemoTokenB
+)
+
+// env is one running test server.
+type env struct {
+	t     *testing.T
+	clock *manualClock
+	base  string // FHIR base URL
+	root  string // server root URL
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	clk := newManualClock()
+	if cfg.Clock == nil {
+		cfg.Clock = clk
+	}
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	bp := cfg.BasePath
+	if bp == "" {
+		bp = "/fhir"
+	}
+	return &env{t: t, clock: clk, base: ts.URL + bp, root: ts.URL}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// req is one request; url may be relative to the FHIR base ("/$export").
+type req struct {
+	method  string
+	url     string
+	token   string
+	headers map[string]string
+	body    string
+}
+
+func (e *env) do(r req) response {
+	e.t.Helper()
+	u := r.url
+	if !strings.HasPrefix(u, "http") {
+		u = e.base + u
+	}
+	var body io.Reader
+	if r.body != "" {
+		body = strings.NewReader(r.body)
+	}
+	hr, err := http.NewRequest(r.method, u, body)
+	if err != nil {
+		e.t.Fatalf("new request: %v", err)
+	}
+	if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.headers {
+		hr.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", r.method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("read body: %v", err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (e *env) get(url, token string) response {
+	e.t.Helper()
+	return e.do(req{method: http.MethodGet, url: url, token: token})
+}
+
+func wantStatus(t *testing.T, r response, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status: expected %d, got %d; body: %s", want, r.status, r.body)
+	}
+}
+
+type testOO struct {
+	ResourceType string `json:"resourceType"`
+	Issue        []struct {
+		Severity    string `json:"severity"`
+		Code        string `json:"code"`
+		Diagnostics string `json:"diagnostics"`
+	} `json:"issue"`
+}
+
+// wantOO checks r is an OperationOutcome answer with the status and issue code,
+// and returns its diagnostics.
+func wantOO(t *testing.T, r response, status int, severity, code string) string {
+	t.Helper()
+	wantStatus(t, r, status)
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+		t.Fatalf("content-type: expected application/fhir+json, got %q", ct)
+	}
+	var oo testOO
+	if err := json.Unmarshal(r.body, &oo); err != nil {
+		t.Fatalf("decode OperationOutcome: %v; body: %s", err, r.body)
+	}
+	if oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 {
+		t.Fatalf("expected one-issue OperationOutcome, got %s", r.body)
+	}
+	if oo.Issue[0].Severity != severity || oo.Issue[0].Code != code || oo.Issue[0].Diagnostics == "" {
+		t.Fatalf("issue: expected %s/%s with diagnostics, got %s", severity, code, r.body)
+	}
+	return oo.Issue[0].Diagnostics
+}
+
+func decodeJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
