@@ -1,0 +1,65 @@
+// Command conformance runs the FUT conformance features against one target and exits 0 if and only if every
+// selected scenario passed. It is configured by environment variables (see harness.Variables, or -h):
+// `make conformance` passes its variables through.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ehealth-dk/fut-conformance/harness"
+)
+
+// Exit codes.
+const (
+	exitPass  = 0
+	exitFail  = 1 // a scenario failed
+	exitUsage = 2 // the run could not happen: bad configuration, nothing selected, interrupted
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		usage(stderr)
+		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+			return exitPass
+		}
+		fmt.Fprintf(stderr, "conformance: unexpected argument %q: configure the run with the variables above\n", args[0])
+		return exitUsage
+	}
+	cfg, err := harness.ConfigFromEnv(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "conformance: %v\n", err)
+		return exitUsage
+	}
+	cfg.Out, cfg.Log = stdout, stderr
+	res, err := harness.Run(ctx, cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "conformance: %v\n", err)
+		return exitUsage
+	case !res.Passed:
+		return exitFail
+	}
+	return exitPass
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: [VARIABLE=value ...] conformance\n\nVariables:")
+	for _, v := range harness.Variables {
+		def := v.Default
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(w, "  %-22s %s (default: %s)\n", v.Name, v.Meaning, def)
+	}
+}

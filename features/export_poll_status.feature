@@ -1,0 +1,106 @@
+@export
+Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
+  FUT OperationDefinition -s-export-poll-status (v8.0.0), the FUT $export kick-off, and the HL7 FHIR Bulk Data
+  Access IG v2 sections "Bulk Data Kick-off Request", "Bulk Data Status Request", "Bulk Data Delete Request" and
+  "Bulk Data Output File Request". The harness follows only the Content-Location that a kick-off returns; it
+  never builds a polling URL of its own, so it works with whatever polling URL a server hands out. Every
+  requirement ID below is a row of features/REQUIREMENTS.md, with its source clause and severity.
+
+  Rule: EXP-KICKOFF: a system-level kick-off with "Prefer: respond-async" answers 202 Accepted and an absolute Content-Location
+
+    @EXP-KICKOFF
+    Scenario Outline: a kick-off by <method> answers 202 Accepted with an absolute polling URL
+      When user A kicks off a system export by <method>
+      Then the response status is 202
+      And the response header "Content-Location" is an absolute URL
+
+      Examples:
+        | method |
+        | GET    |
+        | POST   |
+
+  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted with X-Progress and no manifest
+
+    @EXP-POLL-202 @EXP-PROGRESS-LENGTH
+    Scenario: polling a running export answers 202 with a non-empty X-Progress and no manifest
+      Given user A has kicked off a system export
+      When user A polls the export status while it runs
+      Then the response status is 202
+      And the response header "X-Progress" is not empty
+      And the response carries no manifest
+
+    @EXP-RETRY-AFTER
+    Scenario: Retry-After on a running export is delta-seconds or an HTTP-date
+      Given user A has kicked off a system export
+      When user A polls the export status while it runs
+      Then the response status is 202
+      And the response header "Retry-After", when present, is delta-seconds or an HTTP-date
+
+  Rule: EXP-POLL-200: a finished export answers 200 OK, Content-Type application/json, and a valid manifest
+
+    @EXP-POLL-200 @EXP-EXPIRES
+    Scenario: a finished export answers 200 with a Bulk Data manifest
+      Given user A has kicked off a system export
+      When user A polls the export status until it completes
+      Then the response status is 200
+      And the response Content-Type is "application/json"
+      And the response body is a valid export manifest
+
+  Rule: EXP-OUTPUT: every output file downloads, with the token when requiresAccessToken is true, as NDJSON of its manifest type
+
+    @EXP-OUTPUT
+    Scenario: every output file downloads as NDJSON resources of its manifest type
+      Given user A has a completed system export
+      When user A downloads every output file of the manifest
+      Then every output file holds only FHIR resources of its manifest type
+
+  Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted with an OperationOutcome, then 404 and never completes
+
+    @EXP-CANCEL
+    Scenario: cancelling a running export answers 202 with an OperationOutcome
+      Given user A has kicked off a system export that is still running
+      When user A cancels the export
+      Then the response status is 202
+      And the response body is an OperationOutcome
+
+    @EXP-CANCELLED-404
+    Scenario: a cancelled export answers 404 with an OperationOutcome and never completes
+      Given user A has cancelled a running system export
+      When user A polls the export status
+      Then the response status is 404
+      And the response body is an OperationOutcome
+      And the export never completes for user A
+
+  Rule: EXP-DELETE-DONE: a DELETE on a finished export answers 404 Not Found with an OperationOutcome
+
+    @EXP-DELETE-DONE
+    Scenario: cancelling a finished export answers 404 with an OperationOutcome
+      Given user A has a completed system export
+      When user A cancels the export
+      Then the response status is 404
+      And the response body is an OperationOutcome
+
+  Rule: EXP-UNKNOWN-JOB: an unknown _jobId answers 404 and a missing _jobId a 4xx, each with an OperationOutcome
+
+    @EXP-UNKNOWN-JOB
+    Scenario: polling an unknown job id answers 404 with an OperationOutcome
+      When user A polls the export status of an unknown job id
+      Then the response status is 404
+      And the response body is an OperationOutcome
+
+    @EXP-MISSING-JOB
+    Scenario: polling without a job id answers a client error with an OperationOutcome
+      When user A polls the export status without a job id
+      Then the response status is a client error
+      And the response body is an OperationOutcome
+
+  Rule: EXP-CROSS-USER: an export belongs to the user who kicked it off; another user can neither poll nor cancel it
+
+    @EXP-CROSS-USER @cross-user
+    Scenario: another user can neither poll nor cancel an export
+      Given user A has kicked off a system export
+      When user B polls the export status
+      Then the response status is a client error
+      When user B cancels the export
+      Then the response status is a client error
+      And the export is not cancelled for user A

@@ -1,0 +1,171 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/cucumber/godog"
+
+	"github.com/ehealth-dk/fut-conformance/features"
+	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
+)
+
+// Result is the outcome of a run.
+type Result struct {
+	Passed    bool // every selected scenario passed (skips and warnings allowed)
+	Scenarios int  // scenarios run
+	Target    string
+	Findings  *steps.Findings
+	Reports   []string // files written
+}
+
+// ErrNoScenario is returned when the tag expression selects nothing: a run that checks nothing must not pass.
+var ErrNoScenario = errors.New("no scenario selected")
+
+// Run runs the features against the configured target and writes the reports. The error is for a run that
+// could not happen (bad configuration, no reports directory, nothing selected); a run whose scenarios fail
+// returns Passed false and no error.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	if cfg.ReportsDir == "" {
+		cfg.ReportsDir = "reports"
+	}
+	target, stop, err := resolveTarget(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stop()
+	res := Result{Target: target.Name, Findings: target.Findings}
+
+	initScenario, err := steps.Scenarios(target)
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
+		return res, fmt.Errorf("create reports directory: %w", err)
+	}
+	junit, cucumber := filepath.Join(cfg.ReportsDir, "junit.xml"), filepath.Join(cfg.ReportsDir, "cucumber.json")
+	res.Reports = []string{junit, cucumber}
+
+	fmt.Fprintf(cfg.Out, "FUT conformance: target %s\n\n", target.Name)
+	var scenarios atomic.Int64
+	suite := godog.TestSuite{
+		Name: "fut-conformance",
+		ScenarioInitializer: func(sc *godog.ScenarioContext) {
+			sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
+				scenarios.Add(1)
+				return ctx, nil
+			})
+			initScenario(sc)
+		},
+		Options: &godog.Options{
+			FS:             features.FS,
+			Paths:          []string{"."},
+			Format:         "pretty,junit:" + junit + ",cucumber:" + cucumber,
+			Output:         cfg.Out,
+			NoColors:       !isTerminal(cfg.Out),
+			Strict:         true,
+			Tags:           cfg.Tags,
+			Randomize:      cfg.Randomize,
+			StopOnFailure:  cfg.StopOnFailure,
+			TestingT:       cfg.T,
+			DefaultContext: ctx,
+		},
+	}
+	status := suite.Run()
+	res.Scenarios = int(scenarios.Load())
+	res.Passed = status == 0
+	printSummary(cfg.Out, res)
+	switch {
+	case status == 2:
+		return res, fmt.Errorf("godog could not run the features (exit status 2): see the message above")
+	case res.Scenarios == 0:
+		res.Passed = false
+		return res, fmt.Errorf("%w: the tag expression %q matches no scenario (godog syntax: '@export && ~@cross-user')", ErrNoScenario, cfg.Tags)
+	case ctx.Err() != nil:
+		res.Passed = false
+		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
+	}
+	return res, nil
+}
+
+// resolveTarget is the target as data: the embedded reference server, or the URL the configuration names.
+func resolveTarget(cfg Config) (steps.Target, func(), error) {
+	t := steps.Target{
+		BaseURL:        cfg.Target,
+		Tokens:         map[string]string{"A": cfg.Token},
+		Report:         cfg.Report,
+		ExportTypes:    cfg.ExportTypes,
+		MaxWait:        cfg.MaxWait,
+		RequestTimeout: cfg.RequestTimeout,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Strict:         cfg.Strict,
+		Log:            cfg.Log,
+		Findings:       &steps.Findings{},
+	}
+	if cfg.TokenB != "" {
+		t.Tokens["B"] = cfg.TokenB
+	}
+	if cfg.Target != "" {
+		return t, func() {}, nil
+	}
+	if cfg.Token != "" || cfg.TokenB != "" {
+		return t, nil, fmt.Errorf("TOKEN or TOKEN_B given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server")
+	}
+	srv, err := refserver.NewServer(refserver.Config{})
+	if err != nil {
+		return t, nil, fmt.Errorf("start embedded reference server: %w", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Name = "embedded reference server (" + ts.URL + "/fhir)"
+	t.BaseURL = ts.URL + "/fhir"
+	for _, u := range refserver.DefaultUsers() {
+		t.Tokens[u.Name] = u.Token
+	}
+	return t, ts.Close, nil
+}
+
+func printSummary(out io.Writer, res Result) {
+	warnings, skips := res.Findings.Warnings(), res.Findings.Skips()
+	if len(warnings) > 0 {
+		fmt.Fprintf(out, "\nWarnings (SHOULD requirements not met; STRICT=1 makes them failures): %d\n", len(warnings))
+		for _, w := range warnings {
+			fmt.Fprintf(out, "  %s  %s\n      in %q\n", w.Requirement, w.Message, w.Scenario)
+		}
+	}
+	if len(skips) > 0 {
+		fmt.Fprintf(out, "\nSkipped, not checked: %d\n", len(skips))
+		for _, s := range skips {
+			fmt.Fprintf(out, "  %s  %q: %s\n", s.Requirement, s.Scenario, s.Message)
+		}
+	}
+	verdict := "FAIL"
+	if res.Passed {
+		verdict = "PASS"
+	}
+	fmt.Fprintf(out, "\n%s: %d scenarios against %s, %d warnings, %d skipped; reports: %s\n",
+		verdict, res.Scenarios, res.Target, len(warnings), len(skips), strings.Join(res.Reports, ", "))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+

@@ -1,0 +1,482 @@
+package steps
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cucumber/godog"
+
+	"github.com/ehealth-dk/fut-conformance/fixtures"
+)
+
+func registerExportSteps(sc *godog.ScenarioContext) {
+	sc.Step(`^user (A|B) kicks off a system export by (GET|POST)$`, on2((*World).kicksOffExport))
+	sc.Step(`^user (A|B) has kicked off a system export$`, on1((*World).hasKickedOffExport))
+	sc.Step(`^user (A|B) has kicked off a system export that is still running$`, on1((*World).hasKickedOffRunningExport))
+	sc.Step(`^user (A|B) has a completed system export$`, on1((*World).hasCompletedExport))
+	sc.Step(`^user (A|B) has cancelled a running system export$`, on1((*World).hasCancelledRunningExport))
+	sc.Step(`^user (A|B) polls the export status$`, on1((*World).pollsExportStatus))
+	sc.Step(`^user (A|B) polls the export status while it runs$`, on1((*World).pollsExportStatusWhileItRuns))
+	sc.Step(`^user (A|B) polls the export status until it completes$`, on1((*World).pollsExportStatusUntilComplete))
+	sc.Step(`^user (A|B) polls the export status of an unknown job id$`, on1((*World).pollsUnknownJob))
+	sc.Step(`^user (A|B) polls the export status without a job id$`, on1((*World).pollsWithoutJobID))
+	sc.Step(`^user (A|B) cancels the export$`, on1((*World).cancelsExport))
+	sc.Step(`^user (A|B) downloads every output file of the manifest$`, on1((*World).downloadsOutputFiles))
+	sc.Step(`^the response carries no manifest$`, on0((*World).responseCarriesNoManifest))
+	sc.Step(`^the response body is a valid export manifest$`, on0((*World).responseIsValidManifest))
+	sc.Step(`^every output file holds only FHIR resources of its manifest type$`, on0((*World).outputFilesHoldTheirType))
+	sc.Step(`^the export never completes for user (A|B)$`, on1((*World).exportNeverCompletes))
+	sc.Step(`^the export is not cancelled for user (A|B)$`, on1((*World).exportIsNotCancelled))
+}
+
+// exportState is the export of the scenario: the polling URL the kick-off returned and what came of it.
+type exportState struct {
+	owner    string
+	pollURL  string
+	manifest *manifest
+	files    []outputFile
+}
+
+// manifest is the Bulk Data complete-status body (BDA2 "Complete Status").
+type manifest struct {
+	TransactionTime     string         `json:"transactionTime"`
+	Request             string         `json:"request"`
+	RequiresAccessToken bool           `json:"requiresAccessToken"`
+	Output              []manifestItem `json:"output"`
+	Error               []manifestItem `json:"error"`
+	Deleted             []manifestItem `json:"deleted"`
+}
+
+type manifestItem struct {
+	Type  string `json:"type"`
+	URL   string `json:"url"`
+	Count *int64 `json:"count"`
+}
+
+type outputFile struct {
+	item      manifestItem
+	resources int
+	format    string // "ndjson" or "Binary"
+}
+
+// Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
+const (
+	reqKickoff        = "EXP-KICKOFF"
+	reqPoll202        = "EXP-POLL-202"
+	reqProgressLength = "EXP-PROGRESS-LENGTH"
+	reqRetryAfter     = "EXP-RETRY-AFTER"
+	reqPoll200        = "EXP-POLL-200"
+	reqExpires        = "EXP-EXPIRES"
+	reqCancel         = "EXP-CANCEL"
+)
+
+const ndjson = "application/fhir+ndjson"
+
+func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
+	header := fhirJSONHeader()
+	header.Set("Prefer", "respond-async")
+	target := w.endpoint("$export")
+	var body []byte
+	switch method {
+	case http.MethodGet:
+		header.Del("Content-Type")
+		q := url.Values{"_outputFormat": {ndjson}}
+		if w.target.ExportTypes != "" {
+			q.Set("_type", w.target.ExportTypes)
+		}
+		target += "?" + q.Encode()
+	default:
+		params := []map[string]string{{"name": "_outputFormat", "valueString": ndjson}}
+		if w.target.ExportTypes != "" {
+			params = append(params, map[string]string{"name": "_type", "valueString": w.target.ExportTypes})
+		}
+		body, _ = json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
+	}
+	x, err := w.request(ctx, user, method, target, header, body)
+	if err != nil {
+		return err
+	}
+	w.last = x
+	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && checkAbsoluteURL("", "", loc) == nil {
+		w.export = exportState{owner: user, pollURL: loc}
+	}
+	return nil
+}
+
+func (w *World) hasKickedOffExport(ctx context.Context, user string) error {
+	if err := w.kicksOffExport(ctx, user, http.MethodPost); err != nil {
+		return err
+	}
+	if w.last.Status != http.StatusAccepted {
+		return violation(reqKickoff, "status of the kick-off", statusPhrase(http.StatusAccepted), statusPhrase(w.last.Status))
+	}
+	return checkAbsoluteURL(reqKickoff, "Content-Location of the kick-off", w.last.Header.Get("Content-Location"))
+}
+
+// hasKickedOffRunningExport needs the job to be seen running; a server that finishes before the first poll
+// leaves the scenario unchecked (skipped, with the reason), which is not a deviation.
+func (w *World) hasKickedOffRunningExport(ctx context.Context, user string) error {
+	if err := w.hasKickedOffExport(ctx, user); err != nil {
+		return err
+	}
+	if err := w.pollsExportStatusWhileItRuns(ctx, user); err != nil {
+		return err
+	}
+	if w.last.Status != http.StatusAccepted {
+		return violation(reqPoll202, "status of the first poll", statusPhrase(http.StatusAccepted)+" while the export runs", statusPhrase(w.last.Status))
+	}
+	return nil
+}
+
+func (w *World) hasCompletedExport(ctx context.Context, user string) error {
+	if err := w.hasKickedOffExport(ctx, user); err != nil {
+		return err
+	}
+	if err := w.pollsExportStatusUntilComplete(ctx, user); err != nil {
+		return err
+	}
+	return w.checkManifest(reqPoll200)
+}
+
+func (w *World) hasCancelledRunningExport(ctx context.Context, user string) error {
+	if err := w.hasKickedOffRunningExport(ctx, user); err != nil {
+		return err
+	}
+	if err := w.cancelsExport(ctx, user); err != nil {
+		return err
+	}
+	if w.last.Status != http.StatusAccepted {
+		return violation(reqCancel, "status of the DELETE on a running export", statusPhrase(http.StatusAccepted), statusPhrase(w.last.Status))
+	}
+	return nil
+}
+
+func (w *World) pollURL() (string, error) {
+	if w.export.pollURL == "" {
+		return "", fmt.Errorf("no export to poll: a kick-off step with a 202 and a Content-Location must come first")
+	}
+	return w.export.pollURL, nil
+}
+
+func (w *World) pollOnce(ctx context.Context, user string) (*Exchange, error) {
+	target, err := w.pollURL()
+	if err != nil {
+		return nil, err
+	}
+	return w.request(ctx, user, http.MethodGet, target, http.Header{"Accept": {"application/json"}}, nil)
+}
+
+func (w *World) pollsExportStatus(ctx context.Context, user string) error {
+	x, err := w.pollOnce(ctx, user)
+	if err != nil {
+		return err
+	}
+	w.last = x
+	return nil
+}
+
+func (w *World) pollsExportStatusWhileItRuns(ctx context.Context, user string) error {
+	if err := w.pollsExportStatus(ctx, user); err != nil {
+		return err
+	}
+	if w.last.Status == http.StatusOK {
+		return w.skip("the export completed before the first poll, so its in-progress answer could not be observed")
+	}
+	if w.last.Status == http.StatusAccepted {
+		return w.checkProgressLength(w.last)
+	}
+	return nil
+}
+
+func (w *World) pollsExportStatusUntilComplete(ctx context.Context, user string) error {
+	if _, err := w.pollURL(); err != nil {
+		return err
+	}
+	x, err := w.poller("export "+w.export.pollURL).Poll(ctx,
+		func(ctx context.Context) (*Exchange, error) { return w.pollOnce(ctx, user) },
+		w.judgeExportPoll)
+	if x != nil {
+		w.last = x
+	}
+	return err
+}
+
+// judgeExportPoll reads one answer of the polling location while waiting for completion. Every in-progress
+// answer on the way is held to the in-progress requirements.
+func (w *World) judgeExportPoll(x *Exchange) (Verdict, error) {
+	switch {
+	case x.Status == http.StatusOK:
+		return Done, nil
+	case x.Status == http.StatusAccepted:
+		return Pending, w.checkInProgress(x)
+	case x.Status == http.StatusTooManyRequests:
+		return Throttle, nil
+	case x.Status >= 500 && hasTransientIssue(x.Body):
+		return Throttle, nil
+	}
+	return Done, violation("", "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", statusPhrase(x.Status))
+}
+
+// checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER and EXP-PROGRESS-LENGTH.
+func (w *World) checkInProgress(x *Exchange) error {
+	if strings.TrimSpace(x.Header.Get("X-Progress")) == "" {
+		return violation(reqPoll202, "header X-Progress of a 202 in-progress answer", "a non-empty status message", "none")
+	}
+	if isJSONObjectWith(x.Body, "output") || isJSONObjectWith(x.Body, "transactionTime") {
+		return violation(reqPoll202, "body of a 202 in-progress answer", "no manifest before the job completes", "a manifest")
+	}
+	if v := x.Header.Get("Retry-After"); v != "" {
+		if _, err := ParseRetryAfter(v, x.responseTime()); err != nil {
+			return violation(reqRetryAfter, "header Retry-After", "delay-seconds or an HTTP-date", "%q", v)
+		}
+	}
+	return w.checkProgressLength(x)
+}
+
+func (w *World) checkProgressLength(x *Exchange) error {
+	if p := x.Header.Get("X-Progress"); utf8.RuneCountInString(p) >= 100 {
+		return w.warn(reqProgressLength, "header X-Progress", "fewer than 100 characters", fmt.Sprintf("%d characters", utf8.RuneCountInString(p)))
+	}
+	return nil
+}
+
+// hasTransientIssue tells a 5xx that BDA2 allows a client to retry ("transient" issue code).
+func hasTransientIssue(body []byte) bool {
+	var oo struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct {
+			Code string `json:"code"`
+		} `json:"issue"`
+	}
+	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
+		return false
+	}
+	for _, is := range oo.Issue {
+		if is.Code == "transient" {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *World) pollsUnknownJob(ctx context.Context, user string) error {
+	target := w.endpoint("$export-poll-status") + "?" + url.Values{"_jobId": {newUUID()}}.Encode()
+	x, err := w.request(ctx, user, http.MethodGet, target, http.Header{"Accept": {"application/json"}}, nil)
+	if err != nil {
+		return err
+	}
+	w.last = x
+	return nil
+}
+
+func (w *World) pollsWithoutJobID(ctx context.Context, user string) error {
+	x, err := w.request(ctx, user, http.MethodGet, w.endpoint("$export-poll-status"), http.Header{"Accept": {"application/json"}}, nil)
+	if err != nil {
+		return err
+	}
+	w.last = x
+	return nil
+}
+
+func (w *World) cancelsExport(ctx context.Context, user string) error {
+	target, err := w.pollURL()
+	if err != nil {
+		return err
+	}
+	x, err := w.request(ctx, user, http.MethodDelete, target, http.Header{"Accept": {"application/fhir+json"}}, nil)
+	if err != nil {
+		return err
+	}
+	w.last = x
+	return nil
+}
+
+func (w *World) responseCarriesNoManifest(_ context.Context) error {
+	x, err := w.lastResponse()
+	if err != nil {
+		return err
+	}
+	if isJSONObjectWith(x.Body, "output") || isJSONObjectWith(x.Body, "transactionTime") {
+		return violation("", "body of "+x.Method+" "+x.URL, "no manifest while the export runs", "a manifest")
+	}
+	return nil
+}
+
+func (w *World) responseIsValidManifest(_ context.Context) error { return w.checkManifest("") }
+
+// checkManifest validates the last response as a complete-status manifest against the JSON Schema in
+// fixtures/, then what a schema cannot say, and keeps it for the download steps.
+func (w *World) checkManifest(req string) error {
+	x, err := w.lastResponse()
+	if err != nil {
+		return err
+	}
+	if x.Status != http.StatusOK {
+		return violation(req, "status of the completed export", statusPhrase(http.StatusOK), statusPhrase(x.Status))
+	}
+	if err := checkMediaType(req, x, "application/json"); err != nil {
+		return err
+	}
+	if err := fixtures.Validate(fixtures.ManifestSchema, x.Body); err != nil {
+		return violation(req, "manifest", "a Bulk Data complete-status manifest", "%v", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(x.Body, &m); err != nil {
+		return violation(req, "manifest", "a Bulk Data complete-status manifest", "%v", err)
+	}
+	if _, err := parseFHIRInstant(m.TransactionTime); err != nil {
+		return violation(req, "manifest transactionTime", "a FHIR instant", "%q: %v", m.TransactionTime, err)
+	}
+	w.export.manifest = &m
+	return w.checkExpires(x)
+}
+
+// checkExpires: BDA2 asks for an Expires header naming when the files go; FUT sends "expires: 0", a cache
+// header, which is not that.
+func (w *World) checkExpires(x *Exchange) error {
+	v := x.Header.Get("Expires")
+	if v == "" {
+		return w.warn(reqExpires, "header Expires of the complete status", "an HTTP-date telling when the files expire", "none")
+	}
+	at, err := http.ParseTime(v)
+	if err != nil || !at.After(x.responseTime()) {
+		return w.warn(reqExpires, "header Expires of the complete status", "an HTTP-date in the future", fmt.Sprintf("%q", v))
+	}
+	return nil
+}
+
+func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
+	m := w.export.manifest
+	if m == nil {
+		return fmt.Errorf("no manifest to download from: a completed export must come first")
+	}
+	w.export.files = nil
+	for _, item := range m.Output {
+		// BDA2: the token goes with the file request only when the manifest says it is required, so that a
+		// file server of another party never sees it otherwise.
+		as := ""
+		if m.RequiresAccessToken {
+			as = user
+		}
+		x, err := w.request(ctx, as, http.MethodGet, item.URL, http.Header{"Accept": {ndjson + ", application/fhir+json;q=0.9"}}, nil)
+		if err != nil {
+			return err
+		}
+		w.last = x
+		if x.Status != http.StatusOK {
+			return violation("", "download of output file "+item.URL, statusPhrase(http.StatusOK), statusPhrase(x.Status))
+		}
+		f, err := readOutputFile(item, x)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.resources, item.Type, f.format)
+		w.export.files = append(w.export.files, f)
+	}
+	return nil
+}
+
+// readOutputFile accepts NDJSON, or a FHIR Binary holding base64 NDJSON as FUT serves its files, and holds
+// every line to the item's type and count.
+func readOutputFile(item manifestItem, x *Exchange) (outputFile, error) {
+	f := outputFile{item: item, format: "ndjson"}
+	body := x.Body
+	switch x.MediaType() {
+	case "application/fhir+json", "application/json":
+		b, err := decodeBinary("", x)
+		if err != nil {
+			return f, err
+		}
+		body, f.format = b.Data, "Binary"
+	case ndjson, "application/ndjson", "application/x-ndjson":
+	default:
+		return f, violation("", "Content-Type of output file "+item.URL, ndjson+", or a FHIR Binary as application/fhir+json", "%q", x.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64*1024), len(body)+1)
+	for line := 1; sc.Scan(); line++ {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		var r struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if err := json.Unmarshal(text, &r); err != nil {
+			return f, violation("", fmt.Sprintf("output file %s line %d", item.URL, line), "one FHIR resource in JSON per line", "invalid JSON: %v", err)
+		}
+		if r.ResourceType != item.Type {
+			return f, violation("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a %s resource, the manifest's type", item.Type), "resourceType %q", r.ResourceType)
+		}
+		f.resources++
+	}
+	if err := sc.Err(); err != nil {
+		return f, violation("", "output file "+item.URL, "NDJSON", "%v", err)
+	}
+	if item.Count != nil && *item.Count != int64(f.resources) {
+		return f, violation("", "output file "+item.URL, fmt.Sprintf("%d resources, as the manifest's count says", *item.Count), "%d", f.resources)
+	}
+	return f, nil
+}
+
+func (w *World) outputFilesHoldTheirType(_ context.Context) error {
+	m := w.export.manifest
+	if m == nil {
+		return fmt.Errorf("no manifest: a completed export must come first")
+	}
+	if len(w.export.files) != len(m.Output) {
+		return fmt.Errorf("downloaded %d of the manifest's %d output files: the download step must come first", len(w.export.files), len(m.Output))
+	}
+	return nil
+}
+
+// exportNeverCompletes watches a cancelled export for a while: every answer must stay 404; a 200 means the
+// cancelled job completed anyway. The window is short on purpose (the job's own duration is unknown).
+func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
+	watch := w.poller("cancelled export " + w.export.pollURL)
+	watch.MaxWait = cancelWatchWindow
+	_, err := watch.Poll(ctx,
+		func(ctx context.Context) (*Exchange, error) { return w.pollOnce(ctx, user) },
+		func(x *Exchange) (Verdict, error) {
+			w.last = x
+			if x.Status == http.StatusNotFound {
+				return Pending, nil
+			}
+			return Done, violation("", "status of a cancelled export's polling location", "404 Not Found for good", statusPhrase(x.Status))
+		})
+	if errors.Is(err, ErrGaveUp) {
+		return nil
+	}
+	return err
+}
+
+// cancelWatchWindow is how long a cancelled export is watched for completing anyway.
+const cancelWatchWindow = 5 * time.Second
+
+func (w *World) exportIsNotCancelled(ctx context.Context, user string) error {
+	if err := w.pollsExportStatus(ctx, user); err != nil {
+		return err
+	}
+	if s := w.last.Status; s != http.StatusAccepted && s != http.StatusOK {
+		return violation("", "status of the owner's poll after another user's DELETE", "202 (running) or 200 (complete): the owner's export unaffected", statusPhrase(s))
+	}
+	return nil
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,212 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), the latter
+// relative to now. A date in the past is a zero delay.
+func ParseRetryAfter(value string, now time.Time) (time.Duration, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0, errors.New("empty Retry-After")
+	}
+	if isDigits(value) {
+		secs, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || secs > int64(365*24*time.Hour/time.Second) {
+			return 0, fmt.Errorf("Retry-After %q: delay-seconds out of range", value)
+		}
+		return time.Duration(secs) * time.Second, nil
+	}
+	at, err := http.ParseTime(value)
+	if err != nil {
+		return 0, fmt.Errorf("Retry-After %q: neither delay-seconds nor an HTTP-date", value)
+	}
+	if d := at.Sub(now); d > 0 {
+		return d, nil
+	}
+	return 0, nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Poller repeats a request until the answer says the job is done, honouring Retry-After in both forms,
+// treating 429 as "wait and go on", backing off exponentially (capped) when the server gives no delay, and
+// giving up when the next poll would pass MaxWait.
+type Poller struct {
+	MaxWait        time.Duration
+	InitialBackoff time.Duration // first delay when the server sends no Retry-After
+	MaxBackoff     time.Duration // cap of the exponential backoff
+	MinDelay       time.Duration // floor under any delay, so that "Retry-After: 0" cannot turn into a busy loop
+	MaxDelay       time.Duration // cap on a Retry-After, so that a server cannot park the harness for a day
+	Now            func() time.Time
+	Wait           func(ctx context.Context, d time.Duration) error // blocks for d or until ctx ends
+	Log            io.Writer
+	Subject        string // what is being waited on, for the log and the give-up message
+}
+
+// PollAttempt is one line of the poll history a give-up message shows.
+type PollAttempt struct {
+	At       time.Time
+	Status   int
+	Progress string // X-Progress, or a note
+	Delay    time.Duration
+	Err      error
+}
+
+// Verdict is what a poll's answer means.
+type Verdict int
+
+const (
+	Pending  Verdict = iota // not done: poll again after the server's Retry-After or the backoff
+	Done                    // the answer the caller was waiting for
+	Throttle                // 429 or a transient error: poll again, same as Pending
+)
+
+// ErrGaveUp is returned when MaxWait runs out.
+var ErrGaveUp = errors.New("gave up waiting")
+
+// Poll calls do until judge says Done or returns an error. It returns the last exchange.
+func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, error), judge func(*Exchange) (Verdict, error)) (*Exchange, error) {
+	p = p.withDefaults()
+	start := p.Now()
+	deadline := start.Add(p.MaxWait)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var history []PollAttempt
+	backoff := p.InitialBackoff
+	for n := 1; ; n++ {
+		x, err := do(ctx)
+		attempt := PollAttempt{At: p.Now(), Err: err}
+		if x != nil {
+			attempt.Status, attempt.Progress = x.Status, x.Header.Get("X-Progress")
+		}
+		if err != nil {
+			history = append(history, attempt)
+			if ctx.Err() != nil && p.Now().After(deadline.Add(-time.Millisecond)) {
+				return x, p.gaveUp(start, history, "the last request was still unanswered at MAX_WAIT")
+			}
+			return x, err
+		}
+		verdict, err := judge(x)
+		if err != nil || verdict == Done {
+			return x, err
+		}
+		delay, fromServer := p.delay(x, backoff)
+		if !fromServer {
+			backoff = min(backoff*2, p.MaxBackoff)
+		}
+		attempt.Delay = delay
+		history = append(history, attempt)
+		next := p.Now().Add(delay)
+		fmt.Fprintf(p.Log, "  %s: poll %d answered %d%s; next poll in %s, MAX_WAIT left %s\n",
+			p.Subject, n, x.Status, progressNote(attempt.Progress), delay.Round(time.Millisecond), deadline.Sub(p.Now()).Round(time.Second))
+		if next.After(deadline) {
+			return x, p.gaveUp(start, history, fmt.Sprintf("the next poll, in %s, would pass MAX_WAIT", delay.Round(time.Millisecond)))
+		}
+		if err := p.Wait(ctx, delay); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return x, p.gaveUp(start, history, "MAX_WAIT ran out while waiting")
+			}
+			return x, fmt.Errorf("%s: polling interrupted: %w", p.Subject, err)
+		}
+	}
+}
+
+// delay is the server's Retry-After when it sent a usable one, else the backoff.
+func (p Poller) delay(x *Exchange, backoff time.Duration) (time.Duration, bool) {
+	if v := x.Header.Get("Retry-After"); v != "" {
+		if d, err := ParseRetryAfter(v, x.responseTime()); err == nil {
+			return min(max(d, p.MinDelay), p.MaxDelay), true
+		}
+	}
+	return max(backoff, p.MinDelay), false
+}
+
+func (p Poller) gaveUp(start time.Time, history []PollAttempt, why string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v after %s (MAX_WAIT %s): %s; poll history:", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.MaxWait, why)
+	for i, a := range history {
+		fmt.Fprintf(&b, "\n  #%d at +%s: ", i+1, a.At.Sub(start).Round(time.Millisecond))
+		if a.Err != nil {
+			fmt.Fprintf(&b, "error %v", a.Err)
+		} else {
+			fmt.Fprintf(&b, "%d%s, then waited %s", a.Status, progressNote(a.Progress), a.Delay.Round(time.Millisecond))
+		}
+	}
+	return &gaveUpError{msg: b.String()}
+}
+
+type gaveUpError struct{ msg string }
+
+func (e *gaveUpError) Error() string { return e.msg }
+func (e *gaveUpError) Unwrap() error { return ErrGaveUp }
+
+func progressNote(progress string) string {
+	if progress == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (X-Progress %q)", progress)
+}
+
+func (p Poller) withDefaults() Poller {
+	if p.MaxWait <= 0 {
+		p.MaxWait = DefaultMaxWait
+	}
+	if p.InitialBackoff <= 0 {
+		p.InitialBackoff = time.Second
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 30 * time.Second
+	}
+	if p.MinDelay <= 0 {
+		p.MinDelay = 100 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 10 * time.Minute
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Wait == nil {
+		p.Wait = sleepCtx
+	}
+	if p.Log == nil {
+		p.Log = io.Discard
+	}
+	if p.Subject == "" {
+		p.Subject = "job"
+	}
+	return p
+}
+
+// sleepCtx is the only place the harness waits on the clock: between polls, for the delay the server asked.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// poller is the world's Poller for one job.
+func (w *World) poller(subject string) Poller {
+	return Poller{MaxWait: w.target.MaxWait, Log: w.target.Log, Subject: subject}
+}

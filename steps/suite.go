@@ -1,0 +1,156 @@
+// Package steps binds the Gherkin features to HTTP requests against one target.
+//
+// Every phrase, with an example (user is A, or B for the cross-user scenarios):
+//
+// Requests (export.go, report.go):
+//
+//	When user A kicks off a system export by POST                 (GET or POST)
+//	Given user A has kicked off a system export
+//	Given user A has kicked off a system export that is still running
+//	Given user A has a completed system export
+//	Given user A has cancelled a running system export
+//	When user A polls the export status
+//	When user A polls the export status while it runs
+//	When user A polls the export status until it completes
+//	When user A polls the export status of an unknown job id
+//	When user A polls the export status without a job id
+//	When user A cancels the export
+//	When user A downloads every output file of the manifest
+//	When user A requests the report job status
+//	When user A starts a report with $execute and anonymization "ANONYMIZED"   ($execute or $schedule)
+//	Given user A has started a report
+//	When user A waits until the report job has finished
+//
+// Assertions on the last response (response.go):
+//
+//	Then the response status is 202
+//	Then the response status is a client error
+//	Then the response header "Content-Location" is an absolute URL
+//	Then the response header "X-Progress" is not empty
+//	Then the response header "Retry-After", when present, is delta-seconds or an HTTP-date
+//	Then the response Content-Type is "application/json"
+//	Then the response body is an OperationOutcome
+//	Then the response body is a Binary
+//
+// Assertions on the export (export.go) and the report jobs (report.go):
+//
+//	Then the response carries no manifest
+//	Then the response body is a valid export manifest
+//	Then every output file holds only FHIR resources of its manifest type
+//	Then the export never completes for user A
+//	Then the export is not cancelled for user A
+//	Then the response body is a report job status Bundle
+//	Then the status lists the new report job for its caller with a reportClass, a status and a created time
+//	Then the new report job's parameters hold anonymization "ANONYMIZED"
+//	Then every report job in the status carries the caller's userId
+//	Then every report job in the status is well-formed
+//	Then the report job's status is DONE or FAILED
+//	Then the report's Binary is no longer the placeholder if the job is DONE
+//	Then the status does not list the report job of user A
+//	Then every report job in the status carries one userId other than user A's
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cucumber/godog"
+
+	"github.com/ehealth-dk/fut-conformance/features"
+)
+
+// Scenarios returns the godog scenario initializer that binds every step to target t.
+func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
+	t, err := t.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := features.Requirements()
+	if err != nil {
+		return nil, err
+	}
+	return func(sc *godog.ScenarioContext) {
+		sc.Before(func(ctx context.Context, s *godog.Scenario) (context.Context, error) {
+			return context.WithValue(ctx, worldKey{}, newWorld(&t, reqs, s)), nil
+		})
+		sc.StepContext().Before(func(ctx context.Context, _ *godog.Step) (context.Context, error) {
+			if w := worldFrom(ctx); w != nil {
+				w.stepStart, w.warnings = len(w.exchanges), nil
+			}
+			return ctx, nil
+		})
+		sc.StepContext().After(afterStep)
+		registerResponseSteps(sc)
+		registerExportSteps(sc)
+		registerReportSteps(sc)
+	}, nil
+}
+
+// afterStep turns a failed step's error into a report a vendor can act on, and attaches the step's HTTP
+// transcripts and warnings to the Cucumber JSON report.
+func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err error) (context.Context, error) {
+	w := worldFrom(ctx)
+	if w == nil {
+		return ctx, err
+	}
+	exchanges := w.exchanges[w.stepStart:]
+	for _, f := range w.warnings {
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(f.Message)})
+	}
+	if err == nil || errors.Is(err, godog.ErrSkip) {
+		return ctx, err
+	}
+	report := &failureReport{err: err, exchanges: exchanges}
+	reqID := w.primaryRequirement()
+	var v *Violation
+	if errors.As(err, &v) {
+		if v.Requirement == "" {
+			v.Requirement = reqID
+		}
+		reqID = v.Requirement
+	}
+	if r, ok := w.requirements[reqID]; ok {
+		report.requirement = &r
+	}
+	var transcript strings.Builder
+	for _, x := range exchanges {
+		transcript.WriteString(x.Transcript() + "\n")
+	}
+	if transcript.Len() > 0 {
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(transcript.String())})
+	}
+	return ctx, report
+}
+
+// The step adapters let the steps be methods on *World while godog calls plain functions of the context.
+func on0(f func(*World, context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error { return call(ctx, func(w *World) error { return f(w, ctx) }) }
+}
+
+func on1(f func(*World, context.Context, string) error) func(context.Context, string) error {
+	return func(ctx context.Context, a string) error {
+		return call(ctx, func(w *World) error { return f(w, ctx, a) })
+	}
+}
+
+func on2(f func(*World, context.Context, string, string) error) func(context.Context, string, string) error {
+	return func(ctx context.Context, a, b string) error {
+		return call(ctx, func(w *World) error { return f(w, ctx, a, b) })
+	}
+}
+
+func on3(f func(*World, context.Context, string, string, string) error) func(context.Context, string, string, string) error {
+	return func(ctx context.Context, a, b, c string) error {
+		return call(ctx, func(w *World) error { return f(w, ctx, a, b, c) })
+	}
+}
+
+func call(ctx context.Context, f func(*World) error) error {
+	w := worldFrom(ctx)
+	if w == nil {
+		return fmt.Errorf("no scenario state in the context: register the steps with steps.Scenarios")
+	}
+	return f(w)
+}

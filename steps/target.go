@@ -1,0 +1,129 @@
+package steps
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Target is the server under test, as data: the steps only ever use paths relative to BaseURL, or URLs the
+// server itself handed out (Content-Location, manifest output, report Binary references).
+type Target struct {
+	Name    string
+	BaseURL string
+	// Tokens maps the users of the features ("A", "B") to bearer tokens. "A" may map to "" (no
+	// authentication). A missing "B" skips the cross-user scenarios, visibly.
+	Tokens map[string]string
+	// Report is the report type started by the report scenarios, e.g. "patient-usage-stats".
+	Report string
+	// ExportTypes, when set, is sent as _type on every kick-off so that an export of a large server stays small.
+	ExportTypes    string
+	MaxWait        time.Duration // per asynchronous job
+	RequestTimeout time.Duration // per HTTP request, body included
+	MaxBodyBytes   int64         // responses larger than this fail instead of filling memory
+	Strict         bool          // SHOULD deviations fail instead of warning
+	HTTPClient     *http.Client  // nil: a plain client
+	Log            io.Writer     // one line per poll while waiting on a job; nil discards
+	Findings       *Findings     // warnings and skips of the run; nil: not collected
+}
+
+// Defaults used when a Target leaves a field zero.
+const (
+	DefaultReport         = "patient-usage-stats"
+	DefaultMaxWait        = 10 * time.Minute
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxBodyBytes   = 64 << 20
+)
+
+func (t Target) withDefaults() (Target, error) {
+	u, err := url.Parse(t.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return t, fmt.Errorf("target base URL %q: expected an absolute http(s) URL such as https://fhir.example/fhir", t.BaseURL)
+	}
+	t.BaseURL = strings.TrimRight(t.BaseURL, "/")
+	if t.Name == "" {
+		t.Name = t.BaseURL
+	}
+	if t.Report == "" {
+		t.Report = DefaultReport
+	}
+	if t.MaxWait <= 0 {
+		t.MaxWait = DefaultMaxWait
+	}
+	if t.RequestTimeout <= 0 {
+		t.RequestTimeout = DefaultRequestTimeout
+	}
+	if t.MaxBodyBytes <= 0 {
+		t.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if t.HTTPClient == nil {
+		t.HTTPClient = &http.Client{}
+	}
+	if t.Log == nil {
+		t.Log = io.Discard
+	}
+	if t.Tokens == nil {
+		t.Tokens = map[string]string{}
+	}
+	return t, nil
+}
+
+// Finding is a warning or a skip, kept for the run's summary.
+type Finding struct {
+	Scenario    string
+	Requirement string
+	Message     string
+}
+
+// Findings collects, across the scenarios of one run, what passed with a reservation: SHOULD deviations
+// (warnings) and scenarios that could not be checked (skips). It is safe for concurrent scenarios.
+type Findings struct {
+	mu       sync.Mutex
+	warnings []Finding
+	skips    []Finding
+}
+
+func (f *Findings) warn(x Finding) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.warnings = append(f.warnings, x)
+}
+
+func (f *Findings) skip(x Finding) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skips = append(f.skips, x)
+}
+
+// Warnings returns the SHOULD deviations, sorted by requirement then scenario.
+func (f *Findings) Warnings() []Finding { return f.sorted(func() []Finding { return f.warnings }) }
+
+// Skips returns the scenarios that could not be checked and why.
+func (f *Findings) Skips() []Finding { return f.sorted(func() []Finding { return f.skips }) }
+
+func (f *Findings) sorted(list func() []Finding) []Finding {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	out := append([]Finding(nil), list()...)
+	f.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Requirement != out[j].Requirement {
+			return out[i].Requirement < out[j].Requirement
+		}
+		return out[i].Scenario < out[j].Scenario
+	})
+	return out
+}

@@ -1,0 +1,104 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/cucumber/godog"
+
+	"github.com/ehealth-dk/fut-conformance/features"
+)
+
+// World is the state of one scenario. It lives in the scenario's context.Context, never in a global, so that
+// scenarios can run concurrently.
+type World struct {
+	target       *Target
+	requirements map[string]features.Requirement
+	scenario     string
+	scenarioReqs []string // the scenario's requirement tags, primary first
+
+	exchanges []*Exchange // every request of the scenario, in order
+	stepStart int         // index into exchanges where the running step began
+	last      *Exchange   // the response the assertion steps look at
+	warnings  []Finding   // SHOULD deviations of the running step, attached to the report by the step hook
+
+	export exportState
+	report reportState
+}
+
+type worldKey struct{}
+
+func worldFrom(ctx context.Context) *World {
+	w, _ := ctx.Value(worldKey{}).(*World)
+	return w
+}
+
+func newWorld(t *Target, reqs map[string]features.Requirement, sc *godog.Scenario) *World {
+	w := &World{target: t, requirements: reqs, scenario: sc.Name}
+	for _, tag := range sc.Tags {
+		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
+			w.scenarioReqs = append(w.scenarioReqs, id)
+		}
+	}
+	return w
+}
+
+// isRequirementTag tells a requirement ID (EXP-POLL-202) from a capability or applicability tag (@cross-user).
+func isRequirementTag(tag string) bool {
+	if !strings.Contains(tag, "-") {
+		return false
+	}
+	for _, r := range tag {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// token is the bearer token of a user of the features; a user without one skips the scenario, visibly.
+func (w *World) token(user string) (string, error) {
+	if user == "" { // an anonymous request, e.g. an output file whose manifest requires no token
+		return "", nil
+	}
+	token, ok := w.target.Tokens[user]
+	if !ok {
+		reason := fmt.Sprintf("user %s has no token (set TOKEN_B for the second user): scenario not checked", user)
+		w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
+		return "", fmt.Errorf("%w: %s", godog.ErrSkip, reason)
+	}
+	return token, nil
+}
+
+// skip ends the scenario as skipped with a reason that the run's summary lists.
+func (w *World) skip(reason string) error {
+	w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
+	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
+}
+
+// warn records a deviation from a SHOULD requirement; under STRICT it is a failure instead.
+func (w *World) warn(req, subject, expected, got string) error {
+	if w.target.Strict {
+		return violation(req, subject, expected, got)
+	}
+	f := Finding{Scenario: w.scenario, Requirement: req, Message: fmt.Sprintf("%s: expected %s, got %s", subject, expected, got)}
+	w.warnings = append(w.warnings, f)
+	w.target.Findings.warn(f)
+	return nil
+}
+
+func (w *World) primaryRequirement() string {
+	if len(w.scenarioReqs) == 0 {
+		return ""
+	}
+	return w.scenarioReqs[0]
+}
+
+// lastResponse is the response the assertion steps check.
+func (w *World) lastResponse() (*Exchange, error) {
+	if w.last == nil {
+		return nil, fmt.Errorf("no response yet: a step that sends a request must come before this one")
+	}
+	return w.last, nil
+}
