@@ -116,7 +116,9 @@ func (w *World) resolve(ref string) (string, error) {
 }
 
 // endpoint is [base]/path.
-func (w *World) endpoint(path string) string { return w.target.BaseURL + "/" + strings.TrimLeft(path, "/") }
+func (w *World) endpoint(path string) string {
+	return w.target.BaseURL + "/" + strings.TrimLeft(path, "/")
+}
 
 func fhirJSONHeader() http.Header {
 	return http.Header{"Accept": {"application/fhir+json"}, "Content-Type": {"application/fhir+json"}}
