@@ -14,7 +14,7 @@ type binary struct {
 	contentType string
 	data        []byte
 	lastUpdated time.Time
-	versionID   string // "" for export files
+	versionID   string
 
 	// Export files.
 	exportJobID  string

@@ -248,6 +248,7 @@ func (s *Server) materializeLocked(j *exportJob) {
 			contentType:  contentTypeNDJSON,
 			data:         data,
 			lastUpdated:  completed,
+			versionID:    "1",
 			exportJobID:  j.id,
 			resourceType: typ,
 		}

@@ -1,12 +1,29 @@
 // Package refserver is a small, standard-library-only reference implementation
 // of the FUT (eHealth Infrastructure, FHIR R4 on HAPI FHIR >= 8.6) operations
-// the conformance harness checks: system-level Bulk Data $export with
-// $export-poll-status and Binary download, and report jobs ($execute-*,
-// $schedule-*, $get-report-job-status).
+// the conformance harness checks, following the HL7 Bulk Data Access IG v2
+// where it agrees with FUT.
+//
+// Routes ([base] is Config.BasePath, default /fhir; all but healthz and
+// metadata need "Authorization: Bearer <token>" of a configured user):
+//
+//	GET    /healthz                              200 "ok"
+//	GET    [base]/metadata                       CapabilityStatement
+//	GET    [base]/$export                        kick-off (query _outputFormat, _type, _since); needs Prefer: respond-async
+//	POST   [base]/$export                        kick-off (optional Parameters body)
+//	GET    [base]/$export-poll-status?_jobId=    202 + X-Progress + Retry-After, 200 manifest, 404 cancelled/unknown
+//	DELETE [base]/$export-poll-status?_jobId=    202 + OperationOutcome while running, else 404
+//	GET    [base]/Binary/{id}                    export file (NDJSON or Binary JSON by Accept) or report Binary; owner only
+//	POST   [base]/$execute-<report>              report job; answers the placeholder Binary
+//	POST   [base]/$schedule-<report>             same as $execute-<report>
+//	GET    [base]/$get-report-job-status         collection Bundle of the caller's report jobs
+//	POST   [base]/$get-report-job-status         same, optional Parameters body
+//
+// Every error, including unknown paths (404) and wrong methods (405 with
+// Allow), is an OperationOutcome.
 //
 // Job lifecycles are computed lazily from the configured Clock, so no
 // goroutines run in the background and a test can drive jobs by advancing a
-// manual clock.
+// manual clock. Completed exports and their files are kept for 2 hours.
 package refserver
 
 import (
