@@ -85,7 +85,8 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 	p = p.withDefaults()
 	start := p.Now()
 	deadline := start.Add(p.MaxWait)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	// The context bounds requests in real time; the deadline above decides in the poller's clock.
+	ctx, cancel := context.WithTimeout(ctx, p.MaxWait)
 	defer cancel()
 	var history []PollAttempt
 	backoff := p.InitialBackoff

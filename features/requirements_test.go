@@ -1,0 +1,78 @@
+package features
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var requirementTag = regexp.MustCompile(`@([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b`)
+
+// scenarioTags maps each requirement tag used in the feature files to the scenario lines carrying it.
+func scenarioTags(t *testing.T) map[string][]string {
+	t.Helper()
+	tags := map[string][]string{}
+	files, err := fs.Glob(FS, "*.feature")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no feature files embedded: %v", err)
+	}
+	for _, name := range files {
+		raw, err := FS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "@") {
+				continue
+			}
+			for _, m := range requirementTag.FindAllStringSubmatch(line, -1) {
+				tags[m[1]] = append(tags[m[1]], fmt.Sprintf("%s:%d", name, i+1))
+			}
+		}
+	}
+	return tags
+}
+
+func TestEveryRequirementHasAScenarioAndEveryTagARequirement(t *testing.T) {
+	reqs, err := Requirements()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := scenarioTags(t)
+	var ids []string
+	for id := range reqs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if len(tags[id]) == 0 {
+			t.Errorf("requirement %s has no scenario tagged @%s", id, id)
+		}
+	}
+	for tag, where := range tags {
+		if _, ok := reqs[tag]; !ok {
+			t.Errorf("tag @%s (%s) names no requirement in REQUIREMENTS.md", tag, strings.Join(where, ", "))
+		}
+	}
+}
+
+func TestRequirementsTableRejectsMalformedRows(t *testing.T) {
+	cases := map[string]string{
+		"bad severity": "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MAY | s | c |\n",
+		"duplicate":    "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MUST | s | c |\n| X-1 | MUST | s | c |\n",
+		"short row":    "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MUST | s |\n",
+		"no rows":      "nothing here\n",
+	}
+	for name, table := range cases {
+		if _, err := parseRequirements([]byte(table)); err == nil {
+			t.Errorf("%s: expected an error, got none", name)
+		}
+	}
+	reqs, err := parseRequirements([]byte("| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | SHOULD | src | a clause |\n"))
+	if err != nil || reqs["X-1"] != (Requirement{ID: "X-1", Severity: Should, Source: "src", Clause: "a clause"}) {
+		t.Fatalf("parse a good row: %v %+v", err, reqs)
+	}
+}

@@ -1,0 +1,171 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2025, 12, 5, 11, 33, 54, 0, time.UTC)
+	cases := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"120", 120 * time.Second, false},
+		{" 0 ", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, false},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, false},
+		{"Fri, 05 Dec 2025 11:35:24 GMT", 90 * time.Second, false},
+		{"-5", 0, true},
+		{"1.5", 0, true},
+		{"soon", 0, true},
+		{"", 0, true},
+		{"99999999999999999999", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseRetryAfter(c.in, now)
+		if (err != nil) != c.wantErr || got != c.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.wantErr)
+		}
+	}
+}
+
+// fakeClock drives a Poller without waiting: Wait advances the clock by the delay asked for.
+type fakeClock struct {
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *fakeClock) poller(maxWait time.Duration) Poller {
+	return Poller{
+		MaxWait: maxWait,
+		Now:     func() time.Time { return c.now },
+		Wait: func(ctx context.Context, d time.Duration) error {
+			c.waits = append(c.waits, d)
+			c.now = c.now.Add(d)
+			return ctx.Err()
+		},
+	}
+}
+
+func answers(list ...*Exchange) func(context.Context) (*Exchange, error) {
+	i := 0
+	return func(context.Context) (*Exchange, error) {
+		x := list[min(i, len(list)-1)]
+		i++
+		return x, nil
+	}
+}
+
+func answer(status int, header ...string) *Exchange {
+	h := http.Header{}
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
+	}
+	return &Exchange{Method: "GET", URL: "http://t/poll", Status: status, Header: h}
+}
+
+func judgeStatus(x *Exchange) (Verdict, error) {
+	switch x.Status {
+	case 200:
+		return Done, nil
+	case 429:
+		return Throttle, nil
+	case 202:
+		return Pending, nil
+	}
+	return Done, errors.New("unexpected")
+}
+
+func TestPollerHonoursRetryAfterInBothFormsAndThrottling(t *testing.T) {
+	c := &fakeClock{now: time.Date(2025, 12, 5, 11, 0, 0, 0, time.UTC)}
+	date := c.now.Add(30 * time.Second).Format(http.TimeFormat)
+	x, err := c.poller(time.Hour).Poll(context.Background(), answers(
+		answer(202, "Retry-After", "120"),
+		answer(429, "Retry-After", "7"),
+		answer(202, "Retry-After", date, "Date", c.now.Format(http.TimeFormat)),
+		answer(200),
+	), judgeStatus)
+	if err != nil || x.Status != 200 {
+		t.Fatalf("Poll = %v, %v; want the 200", x, err)
+	}
+	want := []time.Duration{120 * time.Second, 7 * time.Second, 30 * time.Second}
+	if len(c.waits) != len(want) {
+		t.Fatalf("waits %v, want %v", c.waits, want)
+	}
+	for i := range want {
+		if c.waits[i] != want[i] {
+			t.Errorf("wait %d = %v, want %v", i, c.waits[i], want[i])
+		}
+	}
+}
+
+func TestPollerBacksOffExponentiallyWithACapWithoutRetryAfter(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	p := c.poller(time.Hour)
+	p.InitialBackoff, p.MaxBackoff = time.Second, 5*time.Second
+	list := []*Exchange{}
+	for range 6 {
+		list = append(list, answer(202))
+	}
+	_, err := p.Poll(context.Background(), answers(append(list, answer(200))...), judgeStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{1, 2, 4, 5, 5, 5}
+	for i, w := range want {
+		if c.waits[i] != w*time.Second {
+			t.Errorf("wait %d = %v, want %v", i, c.waits[i], w*time.Second)
+		}
+	}
+}
+
+func TestPollerGivesUpBeforeMaxWaitWithTheHistory(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	p := c.poller(5 * time.Minute)
+	p.Subject = "export X"
+	_, err := p.Poll(context.Background(), answers(answer(202, "Retry-After", "120", "X-Progress", "still going")), judgeStatus)
+	if !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("err = %v, want ErrGaveUp", err)
+	}
+	if got := c.now.Sub(time.Unix(0, 0)); got > 5*time.Minute {
+		t.Errorf("waited %v, more than MAX_WAIT", got)
+	}
+	for _, want := range []string{"export X", "MAX_WAIT 5m0s", "#3", `X-Progress "still going"`, "would pass MAX_WAIT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("give-up message lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestPollerFloorsAZeroRetryAfterAndCapsAHugeOne(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	p := c.poller(time.Hour)
+	p.MaxDelay = time.Minute
+	_, err := p.Poll(context.Background(), answers(answer(202, "Retry-After", "0"), answer(202, "Retry-After", "86400"), answer(200)), judgeStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.waits[0] != 100*time.Millisecond || c.waits[1] != time.Minute {
+		t.Errorf("waits %v, want [100ms 1m0s]", c.waits)
+	}
+}
+
+func TestPollerStopsOnAJudgedViolationAndOnCancellation(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	if _, err := c.poller(time.Hour).Poll(context.Background(), answers(answer(500)), judgeStatus); err == nil || err.Error() != "unexpected" {
+		t.Errorf("a judged error must end polling, got %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := Poller{MaxWait: time.Hour}
+	_, err := p.Poll(ctx, answers(answer(202, "Retry-After", "1")), judgeStatus)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled context must end polling with context.Canceled, got %v", err)
+	}
+}
