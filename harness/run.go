@@ -120,6 +120,7 @@ func resolveTarget(cfg Config) (steps.Target, func(), error) {
 		t.Tokens["B"] = cfg.TokenB
 	}
 	if cfg.Target != "" {
+		t.Name = cfg.Target
 		return t, func() {}, nil
 	}
 	if cfg.Token != "" || cfg.TokenB != "" {

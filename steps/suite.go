@@ -96,6 +96,9 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 		return ctx, err
 	}
 	exchanges := w.exchanges[w.stepStart:]
+	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
+		exchanges = []*Exchange{w.last}
+	}
 	for _, f := range w.warnings {
 		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(f.Message)})
 	}

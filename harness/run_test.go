@@ -1,0 +1,186 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// The whole suite against the embedded reference server: every scenario passes, with both reports written.
+func TestEmbeddedReferenceServerPassesEveryScenario(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Config{ReportsDir: dir, Out: &out, Log: &out, T: t, Randomize: -1})
+	if err != nil || !res.Passed {
+		t.Fatalf("run: passed=%v err=%v\n%s", res.Passed, err, out.String())
+	}
+	if res.Scenarios < 18 {
+		t.Errorf("ran %d scenarios, want all 18", res.Scenarios)
+	}
+	if len(res.Findings.Skips()) != 0 || len(res.Findings.Warnings()) != 0 {
+		t.Errorf("the reference server must pass without skips or warnings: %+v %+v", res.Findings.Skips(), res.Findings.Warnings())
+	}
+	assertReports(t, dir, res.Scenarios, 0)
+}
+
+func assertReports(t *testing.T, dir string, scenarios, failures int) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var junit struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal(raw, &junit); err != nil || junit.Tests != scenarios || junit.Failures != failures {
+		t.Errorf("junit.xml: tests=%d failures=%d err=%v; want %d and %d", junit.Tests, junit.Failures, err, scenarios, failures)
+	}
+	raw, err = os.ReadFile(filepath.Join(dir, "cucumber.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cucumber []map[string]any
+	if err := json.Unmarshal(raw, &cucumber); err != nil || len(cucumber) != 2 {
+		t.Errorf("cucumber.json: %d features, err %v; want the 2 features", len(cucumber), err)
+	}
+}
+
+func refserverHandler(t *testing.T, cfg refserver.Config) http.Handler {
+	t.Helper()
+	srv, err := refserver.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.Handler()
+}
+
+// runAgainst runs the selected scenarios against handler as a TARGET, the way a vendor's server is run.
+func runAgainst(t *testing.T, handler http.Handler, cfg Config) (Result, string, error) {
+	t.Helper()
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
+	var out bytes.Buffer
+	cfg.Target, cfg.Out, cfg.Log, cfg.ReportsDir = ts.URL+"/fhir", &out, &out, t.TempDir()
+	res, err := Run(context.Background(), cfg)
+	return res, out.String(), err
+}
+
+func TestWithoutTokenBTheCrossUserScenariosAreSkippedVisibly(t *testing.T) {
+	res, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@cross-user"})
+	if err != nil || !res.Passed {
+		t.Fatalf("passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	if skips := res.Findings.Skips(); len(skips) != 2 || !strings.Contains(skips[0].Message, "TOKEN_B") {
+		t.Fatalf("want the 2 cross-user scenarios skipped for want of TOKEN_B, got %+v", skips)
+	}
+	if !strings.Contains(out, "Skipped, not checked: 2") {
+		t.Errorf("the summary must list the skips:\n%s", out)
+	}
+}
+
+// A server that deviates in one behaviour fails the run, and the failure names the requirement, the request
+// and the response, without the token.
+func TestADeviationFailsTheRunAndNamesTheRequirement(t *testing.T) {
+	inner := refserverHandler(t, refserver.Config{})
+	noProgress := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(headerDropper{ResponseWriter: w, drop: "X-Progress"}, r)
+	})
+	res, out, err := runAgainst(t, noProgress, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@EXP-POLL-202"})
+	if err != nil || res.Passed {
+		t.Fatalf("want a failed run, got passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	for _, want := range []string{"EXP-POLL-202", "requirement EXP-POLL-202 (MUST)", "> GET http://", "< 202 Accepted", "curl -i -X GET", "Bearer $TOKEN"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("failure output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, refserver.DemoTokenA) {
+		t.Errorf("the output shows the token")
+	}
+}
+
+type headerDropper struct {
+	http.ResponseWriter
+	drop string
+}
+
+func (h headerDropper) WriteHeader(code int) {
+	h.Header().Del(h.drop)
+	h.ResponseWriter.WriteHeader(code)
+}
+
+// A server whose export never finishes: the run ends by itself once MAX_WAIT is spent, saying so.
+func TestAJobThatNeverFinishesEndsTheRunWithinMaxWait(t *testing.T) {
+	handler := refserverHandler(t, refserver.Config{ExportDuration: time.Hour})
+	start := time.Now()
+	res, out, err := runAgainst(t, handler, Config{Token: refserver.DemoTokenA, Tags: "@EXP-POLL-200", MaxWait: 2 * time.Second})
+	if err != nil || res.Passed {
+		t.Fatalf("want a failed run, got passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	if elapsed := time.Since(start); elapsed > 20*time.Second {
+		t.Errorf("the run took %v with MAX_WAIT 2s", elapsed)
+	}
+	if !strings.Contains(out, "gave up waiting") || !strings.Contains(out, "poll history") {
+		t.Errorf("the failure must say it gave up, with the poll history:\n%s", out)
+	}
+}
+
+// A server that accepts the connection and never answers: each request ends at REQUEST_TIMEOUT.
+func TestAServerThatNeverAnswersEndsAtRequestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	res, out, err := runAgainst(t, hang, Config{Tags: "@EXP-UNKNOWN-JOB", RequestTimeout: 500 * time.Millisecond})
+	if err != nil || res.Passed {
+		t.Fatalf("want a failed run, got passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	if !strings.Contains(out, "REQUEST_TIMEOUT") {
+		t.Errorf("the failure must name REQUEST_TIMEOUT:\n%s", out)
+	}
+}
+
+func TestATagExpressionSelectingNothingIsAnError(t *testing.T) {
+	_, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Tags: "@no-such-tag"})
+	if !errors.Is(err, ErrNoScenario) {
+		t.Fatalf("want ErrNoScenario, got %v\n%s", err, out)
+	}
+}
+
+func TestTokensWithoutTargetAreRefused(t *testing.T) {
+	_, err := Run(context.Background(), Config{Token: "x", ReportsDir: t.TempDir(), Out: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "without TARGET") {
+		t.Fatalf("want a clear refusal, got %v", err)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{"TARGET": " https://fut.example/fhir ", "MAX_WAIT": "90s", "REQUEST_TIMEOUT": "5s", "STRICT": "1", "RANDOM_SEED": "-1"}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil || cfg.Target != "https://fut.example/fhir" || cfg.MaxWait != 90*time.Second || cfg.RequestTimeout != 5*time.Second || !cfg.Strict || cfg.Randomize != -1 {
+		t.Fatalf("cfg %+v err %v", cfg, err)
+	}
+	bad := map[string]string{"MAX_WAIT": "ten minutes", "REQUEST_TIMEOUT": "-1s", "STRICT": "maybe", "MAX_BODY": "lots"}
+	_, err = ConfigFromEnv(func(k string) string { return bad[k] })
+	for name := range bad {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("the error must name %s: %v", name, err)
+		}
+	}
+}
