@@ -1,0 +1,37 @@
+# FUT conformance harness. `make help` lists the targets; README.md explains the variables.
+GO ?= go
+
+# Containers: no registry here, so images are built locally and the reaper (an image to pull) is off; all
+# traffic to containers goes through ports mapped on loopback.
+export TESTCONTAINERS_RYUK_DISABLED := true
+export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
+
+# The run's variables, passed through to the conformance command (unset ones stay unset).
+CONFORMANCE_VARS := TARGET TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT \
+	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE
+export $(CONFORMANCE_VARS)
+
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: help conformance refserver test test-short lint bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+conformance: ## run every feature: against the embedded reference server, or TARGET=<FHIR base URL> TOKEN=... TOKEN_B=...
+	$(GO) run ./cmd/conformance
+
+refserver: ## run the reference server in the foreground at http://$(ADDR)/fhir (demo tokens printed)
+	$(GO) run ./cmd/refserver -addr $(ADDR)
+
+test: ## unit tests, the suite embedded and through TARGET against a refserver process, all under -race
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) test -race -count=1 ./...
+
+test-short: ## the unit tests only
+	$(GO) test -short -count=1 ./...
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
