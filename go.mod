@@ -1,12 +1,13 @@
 module github.com/ehealth-dk/fut-conformance
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/cucumber/godog v0.15.1
 	github.com/google/go-cmp v0.7.0
 	github.com/samply/golang-fhir-models/fhir-models v0.3.2
 	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1
+	golang.org/x/oauth2 v0.37.0
 )
 
 require (

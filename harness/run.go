@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 func resolveTarget(cfg Config) (steps.Target, func(), error) {
 	t := steps.Target{
 		BaseURL:        cfg.Target,
-		Tokens:         map[string]string{"A": cfg.Token},
+		Credentials:    steps.StaticTokens(map[string]string{"A": cfg.Token}),
 		Report:         cfg.Report,
 		ExportTypes:    cfg.ExportTypes,
 		MaxWait:        cfg.MaxWait,
@@ -117,7 +117,7 @@ func resolveTarget(cfg Config) (steps.Target, func(), error) {
 		Findings:       &steps.Findings{},
 	}
 	if cfg.TokenB != "" {
-		t.Tokens["B"] = cfg.TokenB
+		t.Credentials["B"] = steps.StaticTokens(map[string]string{"B": cfg.TokenB})["B"]
 	}
 	if cfg.Target != "" {
 		t.Name = cfg.Target
@@ -134,7 +134,7 @@ func resolveTarget(cfg Config) (steps.Target, func(), error) {
 	t.Name = "embedded reference server (" + ts.URL + "/fhir)"
 	t.BaseURL = ts.URL + "/fhir"
 	for _, u := range refserver.DefaultUsers() {
-		t.Tokens[u.Name] = u.Token
+		t.Credentials[u.Name] = steps.StaticTokens(map[string]string{u.Name: u.Token})[u.Name]
 	}
 	return t, ts.Close, nil
 }

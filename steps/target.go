@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Target is the server under test, as data: the steps only ever use paths relative to BaseURL, or URLs the
@@ -16,9 +18,10 @@ import (
 type Target struct {
 	Name    string
 	BaseURL string
-	// Tokens maps the users of the features ("A", "B") to bearer tokens. "A" may map to "" (no
-	// authentication). A missing "B" skips the cross-user scenarios, visibly.
-	Tokens map[string]string
+	// Credentials maps the users of the features ("A", "B") to their bearer tokens: static ones
+	// (oauth2.StaticTokenSource) or renewed ones (OAuth2 client credentials). A nil source sends no
+	// Authorization. A missing "B" skips the cross-user scenarios, visibly.
+	Credentials map[string]oauth2.TokenSource
 	// Report is the report type started by the report scenarios, e.g. "patient-usage-stats".
 	Report string
 	// ExportTypes, when set, is sent as _type on every kick-off so that an export of a large server stays small.
@@ -67,10 +70,22 @@ func (t Target) withDefaults() (Target, error) {
 	if t.Log == nil {
 		t.Log = io.Discard
 	}
-	if t.Tokens == nil {
-		t.Tokens = map[string]string{}
+	if t.Credentials == nil {
+		t.Credentials = map[string]oauth2.TokenSource{}
 	}
 	return t, nil
+}
+
+// StaticTokens is the Credentials of fixed bearer tokens; an empty token means no authentication.
+func StaticTokens(tokens map[string]string) map[string]oauth2.TokenSource {
+	out := make(map[string]oauth2.TokenSource, len(tokens))
+	for user, token := range tokens {
+		out[user] = nil
+		if token != "" {
+			out[user] = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})
+		}
+	}
+	return out
 }
 
 // Finding is a warning or a skip, kept for the run's summary.

@@ -62,13 +62,20 @@ func (w *World) token(user string) (string, error) {
 	if user == "" { // an anonymous request, e.g. an output file whose manifest requires no token
 		return "", nil
 	}
-	token, ok := w.target.Tokens[user]
+	src, ok := w.target.Credentials[user]
 	if !ok {
 		reason := fmt.Sprintf("user %s has no token (set TOKEN_B for the second user): scenario not checked", user)
 		w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
 		return "", fmt.Errorf("%w: %s", godog.ErrSkip, reason)
 	}
-	return token, nil
+	if src == nil {
+		return "", nil
+	}
+	tok, err := src.Token()
+	if err != nil {
+		return "", fmt.Errorf("get a token for user %s: %w", user, err)
+	}
+	return tok.AccessToken, nil
 }
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.
