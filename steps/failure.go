@@ -57,7 +57,7 @@ func (f *failureReport) Error() string {
 		fmt.Fprintf(&b, "\n\nrequirement %s (%s), source: %s\n  %s", r.ID, r.Severity, r.Source, r.Clause)
 	}
 	if len(f.exchanges) > 0 {
-		b.WriteString("\n\nHTTP exchanges of this step:\n")
+		b.WriteString("\n\nHTTP exchanges behind this verdict:\n")
 		for _, x := range f.exchanges {
 			b.WriteString(x.Transcript())
 			b.WriteString("\n")

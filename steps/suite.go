@@ -88,22 +88,36 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 	}, nil
 }
 
-// afterStep turns a failed step's error into a report a vendor can act on, and attaches the step's HTTP
-// transcripts and warnings to the Cucumber JSON report.
+// afterStep attaches the step's warnings, and the HTTP transcript of a failed step, to the Cucumber JSON
+// report. (The failure message itself is built by call: godog's after-step hooks can only add to an error.)
 func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err error) (context.Context, error) {
 	w := worldFrom(ctx)
 	if w == nil {
-		return ctx, err
-	}
-	exchanges := w.exchanges[w.stepStart:]
-	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
-		exchanges = []*Exchange{w.last}
+		return ctx, nil
 	}
 	for _, f := range w.warnings {
 		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(f.Message)})
 	}
+	var report *failureReport
+	if errors.As(err, &report) && len(report.exchanges) > 0 {
+		var transcript strings.Builder
+		for _, x := range report.exchanges {
+			transcript.WriteString(x.Transcript() + "\n")
+		}
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(transcript.String())})
+	}
+	return ctx, nil
+}
+
+// failure turns a failed step's error into a report a vendor can act on: the requirement broken (the
+// violation's own, else the scenario's), its severity and clause, and the HTTP exchanges behind the verdict.
+func (w *World) failure(err error) error {
 	if err == nil || errors.Is(err, godog.ErrSkip) {
-		return ctx, err
+		return err
+	}
+	exchanges := w.exchanges[w.stepStart:]
+	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
+		exchanges = []*Exchange{w.last}
 	}
 	report := &failureReport{err: err, exchanges: exchanges}
 	reqID := w.primaryRequirement()
@@ -117,14 +131,7 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 	if r, ok := w.requirements[reqID]; ok {
 		report.requirement = &r
 	}
-	var transcript strings.Builder
-	for _, x := range exchanges {
-		transcript.WriteString(x.Transcript() + "\n")
-	}
-	if transcript.Len() > 0 {
-		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(transcript.String())})
-	}
-	return ctx, report
+	return report
 }
 
 // The step adapters let the steps be methods on *World while godog calls plain functions of the context.
@@ -155,5 +162,5 @@ func call(ctx context.Context, f func(*World) error) error {
 	if w == nil {
 		return fmt.Errorf("no scenario state in the context: register the steps with steps.Scenarios")
 	}
-	return f(w)
+	return w.failure(f(w))
 }
