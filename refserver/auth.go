@@ -33,6 +33,8 @@ func (s *Server) userFor(r *http.Request) (User, bool) {
 	if token == "" {
 		return User{}, false
 	}
-	u, ok := s.users[token]
-	return u, ok
+	if u, ok := s.users[token]; ok {
+		return u, true
+	}
+	return s.userForIssuedToken(token)
 }

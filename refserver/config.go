@@ -16,9 +16,7 @@ const (
 	DefaultReportDuration = 1 * time.Second
 	DefaultRetryAfter     = 1 * time.Second
 	DefaultMaxBodyBytes   = 1 << 20
-
-	// exportRetention is how long completed export files are kept (FUT: 2 hours).
-	exportRetention = 2 * time.Hour
+	DefaultRetention      = 2 * time.Hour // FUT keeps export files 2 hours
 )
 
 // User is a configured caller, identified by a bearer token.
@@ -57,6 +55,9 @@ type Config struct {
 	Clock          Clock         // nil: the real clock
 	Data           fs.FS         // export dataset: one <ResourceType>.ndjson file per type; nil: the embedded default
 	MaxBodyBytes   int64         // request body cap, default 1 MiB (413 + OperationOutcome beyond)
+	Profile        Profile       // which source to emulate where sources disagree; default ProfileFUT
+	Retention      time.Duration // finished export jobs, their files and report jobs are forgotten this long after they end; default 2h
+	Clients        []Client      // OAuth2 clients of the token endpoint; nil: DefaultClients() whose user is configured
 }
 
 // normalize validates cfg and returns a copy with defaults applied.
@@ -121,6 +122,8 @@ func (cfg Config) normalize() (Config, error) {
 	dur("export duration", &cfg.ExportDuration, DefaultExportDuration)
 	dur("report duration", &cfg.ReportDuration, DefaultReportDuration)
 	dur("retry after", &cfg.RetryAfter, DefaultRetryAfter)
+	dur("retention", &cfg.Retention, DefaultRetention)
+	errs = append(errs, cfg.normalizeClients()...)
 
 	switch {
 	case cfg.MaxBodyBytes < 0:
@@ -131,6 +134,12 @@ func (cfg Config) normalize() (Config, error) {
 
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
+	}
+	switch {
+	case cfg.Profile == "":
+		cfg.Profile = ProfileFUT
+	case !cfg.Profile.valid():
+		errs = append(errs, fmt.Errorf("profile %q: expected one of %v", cfg.Profile, Profiles))
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -20,6 +20,7 @@ type exportJob struct {
 	types     []string // nil: every type in the dataset
 	since     time.Time
 	cancelled time.Time // zero: not cancelled
+	released  time.Time // zero: not released; set by a DELETE after completion in the bulkdata profile
 
 	materialized bool
 	outputs      []exportOutput
@@ -257,14 +258,12 @@ func (s *Server) materializeLocked(j *exportJob) {
 }
 
 // sweepLocked forgets export jobs (and their files) whose retention has
-// passed: 2 hours after completion or cancellation. s.mu must be held.
+// passed (Config.Retention after completion or cancellation), and expired
+// report jobs (retention.go). s.mu must be held.
 func (s *Server) sweepLocked(now time.Time) {
+	s.sweepReportsLocked(now)
 	for id, j := range s.exportJobs {
-		end := j.completesAt(s.cfg.ExportDuration)
-		if !j.cancelled.IsZero() {
-			end = j.cancelled
-		}
-		if now.Before(end.Add(exportRetention)) {
+		if !s.exportExpired(j, now) {
 			continue
 		}
 		for _, o := range j.outputs {

@@ -31,6 +31,9 @@ func jobIDParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	case len(vs) > 1:
 		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
 		return "", false
+	case !validJobID(vs[0]):
+		writeError(w, http.StatusBadRequest, codeInvalid, invalidJobIDMessage(vs[0]))
+		return "", false
 	}
 	return vs[0], true
 }
@@ -71,19 +74,23 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 		s.materializeLocked(j)
 		outputs = append(outputs, j.outputs...)
 	}
-	kickoff, request := j.kickoff, j.request
+	kickoff, request, cancelled, released := j.kickoff, j.request, j.cancelled, j.released
 	s.mu.Unlock()
 
-	switch state {
-	case exportCancelled:
-		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was cancelled.  No status to report.", id))
-	case exportInProgress:
+	switch {
+	case state == exportCancelled:
+		s.writeCancelledPoll(w, id, cancelled)
+	case !released.IsZero():
+		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was deleted after it completed; its files are released.", id))
+	case state == exportInProgress:
 		h := w.Header()
-		h.Set("X-Progress", "Build in progress - Status set to IN_PROGRESS at "+fhirInstant(kickoff))
+		if s.cfg.Profile.sendsXProgress() {
+			h.Set("X-Progress", "Build in progress - Status set to IN_PROGRESS at "+fhirInstant(kickoff))
+		}
 		h.Set("Retry-After", retryAfterSeconds(s.cfg.RetryAfter))
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
-	case exportCompleted:
+	case state == exportCompleted:
 		base := s.baseURL(r)
 		m := manifest{
 			TransactionTime:     fhirInstant(kickoff),
@@ -96,7 +103,7 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 			m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
 		}
 		completed := kickoff.Add(s.cfg.ExportDuration)
-		w.Header().Set("Expires", completed.Add(exportRetention).UTC().Format(http.TimeFormat))
+		w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
 		writeJSON(w, http.StatusOK, contentTypeJSON, m)
 	}
 }
@@ -113,10 +120,14 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	s.sweepLocked(now)
 	j := s.lookupJobLocked(id, u)
 	var state exportState
+	released := false
 	if j != nil {
 		state = j.state(now, s.cfg.ExportDuration)
-		if state == exportInProgress {
+		switch {
+		case state == exportInProgress:
 			j.cancelled = now
+		case state == exportCompleted && j.released.IsZero():
+			released = s.releaseFinishedLocked(j, now)
 		}
 	}
 	s.mu.Unlock()
@@ -127,7 +138,9 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	case state == exportInProgress:
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
 	case state == exportCancelled:
-		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was already cancelled.  Nothing to do.", id))
+		s.writeCancelOfCancelled(w, id)
+	case released:
+		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Export %s completed; its files are released.", id))
 	default:
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
 	}

@@ -76,6 +76,7 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 	out := bundle{ResourceType: "Bundle", Type: "collection"}
 
 	s.mu.Lock()
+	s.sweepLocked(now)
 	jobs := slices.Clone(s.reportJobs[u.ID])
 	type row struct {
 		job  *reportJob

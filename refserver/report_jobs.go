@@ -162,6 +162,7 @@ func (s *Server) startReport(w http.ResponseWriter, r *http.Request, u User, var
 	}
 
 	s.mu.Lock()
+	s.sweepLocked(now)
 	s.reportSeq++
 	b := &binary{
 		id:          strconv.FormatInt(s.reportSeq, 10),

@@ -4,9 +4,11 @@
 // where it agrees with FUT.
 //
 // Routes ([base] is Config.BasePath, default /fhir; all but healthz and
-// metadata need "Authorization: Bearer <token>" of a configured user):
+// metadata need "Authorization: Bearer <token>" of a configured user or one
+// the token endpoint issued; the token endpoint authenticates clients):
 //
 //	GET    /healthz                              200 "ok"
+//	POST   /oauth2/token                         OAuth2 client credentials token endpoint (oauth2.go)
 //	GET    [base]/metadata                       CapabilityStatement
 //	GET    [base]/$export                        kick-off (query _outputFormat, _type, _since); needs Prefer: respond-async
 //	POST   [base]/$export                        kick-off (optional Parameters body)
@@ -23,7 +25,8 @@
 //
 // Job lifecycles are computed lazily from the configured Clock, so no
 // goroutines run in the background and a test can drive jobs by advancing a
-// manual clock. Completed exports and their files are kept for 2 hours.
+// manual clock. Finished exports, their files and report jobs are kept for
+// Config.Retention (default 2 hours, retention.go).
 package refserver
 
 import (
@@ -48,6 +51,8 @@ type Server struct {
 	binaries   map[string]*binary    // by Binary id
 	reportJobs map[string][]*reportJob
 	reportSeq  int64
+
+	tokens *tokenStore // OAuth2 clients and issued tokens (oauth2.go)
 }
 
 // NewServer validates cfg, applies defaults, loads the export dataset and
@@ -68,6 +73,7 @@ func NewServer(cfg Config) (*Server, error) {
 		exportJobs: make(map[string]*exportJob),
 		binaries:   make(map[string]*binary),
 		reportJobs: make(map[string][]*reportJob),
+		tokens:     newTokenStore(cfg),
 	}
 	for _, u := range cfg.Users {
 		s.users[u.Token] = u
@@ -89,6 +95,7 @@ func (s *Server) routes() {
 	b := s.cfg.BasePath
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("POST "+TokenPath, s.oauthToken)
 	mux.HandleFunc("GET "+b+"/metadata", s.metadata)
 	mux.HandleFunc("GET "+b+"/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("POST "+b+"/$export", s.authed(s.exportKickoff))
