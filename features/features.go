@@ -12,7 +12,7 @@ import (
 
 // FS holds the feature files at its root, as godog's Options.FS expects them.
 //
-//go:embed *.feature REQUIREMENTS.md
+//go:embed *.feature REQUIREMENTS.md PROFILES.md
 var FS embed.FS
 
 // Severity says whether a deviation fails the run or is reported as a warning.
@@ -81,4 +81,109 @@ func parseRequirements(raw []byte) (map[string]Requirement, error) {
 		return nil, fmt.Errorf("REQUIREMENTS.md: no requirement rows found")
 	}
 	return reqs, nil
+}
+
+// Profiles are the sources' differing choices: behaviour → profile → the answers it accepts. Profile names
+// are the column headers of PROFILES.md after Behaviour and Requirement (and before Sources).
+type Profiles struct {
+	Names     []string
+	Behaviour map[string]Behaviour
+}
+
+// Behaviour is one row of PROFILES.md.
+type Behaviour struct {
+	Name        string
+	Requirement string
+	Answers     map[string][]Answer // by profile; nil: not checked in that profile
+}
+
+// Answer is one acceptable response shape.
+type Answer struct {
+	Status           int
+	OperationOutcome bool // a JSON OperationOutcome body is required
+	XProgress        bool // a non-empty X-Progress header is required
+	KnownDeviation   bool // accepted, and reported among the warnings
+	Text             string
+}
+
+// LoadProfiles parses PROFILES.md.
+func LoadProfiles() (Profiles, error) {
+	raw, err := FS.ReadFile("PROFILES.md")
+	if err != nil {
+		return Profiles{}, fmt.Errorf("read profiles: %w", err)
+	}
+	return parseProfiles(raw)
+}
+
+func parseProfiles(raw []byte) (Profiles, error) {
+	p := Profiles{Behaviour: map[string]Behaviour{}}
+	var header []string
+	for n, text := range strings.Split(string(raw), "\n") {
+		text = strings.TrimSpace(text)
+		if !strings.HasPrefix(text, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(text, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		switch {
+		case header == nil:
+			if len(cells) < 4 || cells[0] != "Behaviour" || cells[1] != "Requirement" || cells[len(cells)-1] != "Sources" {
+				return p, fmt.Errorf("PROFILES.md line %d: expected the header | Behaviour | Requirement | <profiles...> | Sources |", n+1)
+			}
+			header, p.Names = cells, cells[2:len(cells)-1]
+			continue
+		case strings.HasPrefix(cells[0], "---"):
+			continue
+		case len(cells) != len(header):
+			return p, fmt.Errorf("PROFILES.md line %d: expected %d cells, got %d", n+1, len(header), len(cells))
+		}
+		b := Behaviour{Name: strings.Trim(cells[0], "`"), Requirement: cells[1], Answers: map[string][]Answer{}}
+		for i, profile := range p.Names {
+			answers, err := parseAnswers(cells[2+i])
+			if err != nil {
+				return p, fmt.Errorf("PROFILES.md line %d, %s/%s: %w", n+1, b.Name, profile, err)
+			}
+			b.Answers[profile] = answers
+		}
+		if _, dup := p.Behaviour[b.Name]; dup {
+			return p, fmt.Errorf("PROFILES.md line %d: behaviour %s is listed twice", n+1, b.Name)
+		}
+		p.Behaviour[b.Name] = b
+	}
+	if len(p.Behaviour) == 0 {
+		return p, fmt.Errorf("PROFILES.md: no behaviour rows found")
+	}
+	return p, nil
+}
+
+func parseAnswers(cell string) ([]Answer, error) {
+	if cell == "—" || cell == "-" {
+		return nil, nil
+	}
+	var out []Answer
+	for _, alt := range strings.Split(cell, " or ") {
+		a := Answer{Text: strings.TrimSpace(alt)}
+		rest := a.Text
+		if r, ok := strings.CutSuffix(rest, "(known deviation)"); ok {
+			a.KnownDeviation, rest = true, strings.TrimSpace(r)
+		}
+		parts := strings.Split(rest, "+")
+		if _, err := fmt.Sscanf(strings.TrimSpace(parts[0]), "%d", &a.Status); err != nil || a.Status < 100 || a.Status > 599 {
+			return nil, fmt.Errorf("answer %q: expected a status code first", alt)
+		}
+		for _, part := range parts[1:] {
+			switch strings.TrimSpace(part) {
+			case "OperationOutcome":
+				a.OperationOutcome = true
+			case "X-Progress":
+				a.XProgress = true
+			default:
+				return nil, fmt.Errorf("answer %q: unknown part %q (OperationOutcome or X-Progress)", alt, strings.TrimSpace(part))
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -76,3 +76,35 @@ func TestRequirementsTableRejectsMalformedRows(t *testing.T) {
 		t.Fatalf("parse a good row: %v %+v", err, reqs)
 	}
 }
+
+func TestProfilesTable(t *testing.T) {
+	p, err := LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(p.Names, ",") != "fut,bulkdata,hapi-8.0" {
+		t.Fatalf("profiles %v", p.Names)
+	}
+	reqs, err := Requirements()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range p.Behaviour {
+		if _, ok := reqs[b.Requirement]; !ok {
+			t.Errorf("behaviour %s names requirement %s, which REQUIREMENTS.md lacks", name, b.Requirement)
+		}
+	}
+	cancelled := p.Behaviour["poll-cancelled"].Answers["hapi-8.0"]
+	if len(cancelled) != 2 || cancelled[0] != (Answer{Status: 404, OperationOutcome: true, Text: "404 + OperationOutcome"}) ||
+		cancelled[1] != (Answer{Status: 202, XProgress: true, KnownDeviation: true, Text: "202 + X-Progress (known deviation)"}) {
+		t.Errorf("poll-cancelled/hapi-8.0 parsed as %+v", cancelled)
+	}
+	if p.Behaviour["poll-after-delete-finished"].Answers["fut"] != nil {
+		t.Errorf("a — cell must parse as not checked")
+	}
+	for _, bad := range []string{"20x", "202 + Body", "OperationOutcome"} {
+		if _, err := parseAnswers(bad); err == nil {
+			t.Errorf("parseAnswers(%q): expected an error", bad)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package refserver
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Profile selects which source's behaviour the server emulates where the sources disagree (the harness's
+// features/PROFILES.md): the same behaviours, switched in one place each.
+type Profile string
+
+const (
+	// ProfileFUT is FUT's OperationDefinitions as HAPI FHIR ≥ 8.6 serves them (the default).
+	ProfileFUT Profile = "fut"
+	// ProfileBulkData is the HL7 Bulk Data Access IG v2 alone: no X-Progress (it is a MAY), a DELETE on a
+	// finished export answers 202 and releases it, after which polling answers 404.
+	ProfileBulkData Profile = "bulkdata"
+	// ProfileHAPI80 is FUT as deployed on HAPI FHIR 8.0: a cancelled job keeps answering 202 with
+	// "Status set to CANCELLED", and a repeated DELETE keeps answering "successfully cancelled".
+	ProfileHAPI80 Profile = "hapi-8.0"
+)
+
+// Profiles lists the emulations, for flags and error messages.
+var Profiles = []Profile{ProfileFUT, ProfileBulkData, ProfileHAPI80}
+
+func (p Profile) valid() bool {
+	for _, known := range Profiles {
+		if p == known {
+			return true
+		}
+	}
+	return false
+}
+
+// sendsXProgress: FUT promises X-Progress; the HL7 IG only allows it.
+func (p Profile) sendsXProgress() bool { return p != ProfileBulkData }
+
+// writeCancelledPoll answers a poll of a cancelled export.
+func (s *Server) writeCancelledPoll(w http.ResponseWriter, id string, cancelled time.Time) {
+	if s.cfg.Profile == ProfileHAPI80 { // HAPI ≤ 8.4: the CANCELLED state is reported as progress
+		w.Header().Set("X-Progress", "Build in progress - Status set to CANCELLED at "+fhirInstant(cancelled))
+		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.RetryAfter))
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was cancelled.  No status to report.", id))
+}
+
+// writeCancelOfCancelled answers a DELETE of an already cancelled export.
+func (s *Server) writeCancelOfCancelled(w http.ResponseWriter, id string) {
+	if s.cfg.Profile == ProfileHAPI80 { // HAPI ≤ 8.4: the cancel flag is set again, "successfully"
+		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
+		return
+	}
+	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was already cancelled.  Nothing to do.", id))
+}
+
+// releaseFinishedLocked handles a DELETE of a completed export. In the HL7 IG it is the client saying it is
+// done with the files (202, then 404 for good); FUT and HAPI answer 404 and keep the manifest. It reports
+// whether the export was released. s.mu must be held.
+func (s *Server) releaseFinishedLocked(j *exportJob, now time.Time) bool {
+	if s.cfg.Profile != ProfileBulkData {
+		return false
+	}
+	j.released = now
+	return true
+}

@@ -1,0 +1,51 @@
+package refserver
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestProfileBulkDataReleasesAFinishedExportOnDelete(t *testing.T) {
+	e := newEnv(t, Config{Profile: ProfileBulkData})
+	poll := e.kickoff(tokenA, "")
+	running := e.get(poll, tokenA)
+	wantStatus(t, running, http.StatusAccepted)
+	if got := running.header.Get("X-Progress"); got != "" {
+		t.Errorf("bulkdata sends no X-Progress (a MAY), got %q", got)
+	}
+	e.clock.Advance(DefaultExportDuration)
+	wantStatus(t, e.get(poll, tokenA), http.StatusOK)
+	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+	wantOO(t, e.get(poll, tokenA), http.StatusNotFound, "error", codeNotFound)
+}
+
+func TestProfileFUTKeepsTheManifestAfterADeleteOnAFinishedExport(t *testing.T) {
+	e := newEnv(t, Config{})
+	poll := e.kickoff(tokenA, "")
+	if e.get(poll, tokenA).header.Get("X-Progress") == "" {
+		t.Error("fut sends X-Progress")
+	}
+	e.clock.Advance(DefaultExportDuration)
+	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusNotFound, "error", codeNotFound)
+	wantStatus(t, e.get(poll, tokenA), http.StatusOK)
+}
+
+func TestProfileHAPI80ReportsACancelledJobAsProgress(t *testing.T) {
+	e := newEnv(t, Config{Profile: ProfileHAPI80})
+	poll := e.kickoff(tokenA, "")
+	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+	e.clock.Advance(2 * DefaultExportDuration)
+	r := e.get(poll, tokenA)
+	wantStatus(t, r, http.StatusAccepted)
+	if p := r.header.Get("X-Progress"); !strings.Contains(p, "Status set to CANCELLED at ") {
+		t.Errorf("X-Progress %q, want HAPI's CANCELLED text", p)
+	}
+	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+}
+
+func TestUnknownProfileIsRefused(t *testing.T) {
+	if _, err := NewServer(Config{Profile: "hapi-9"}); err == nil || !strings.Contains(err.Error(), "bulkdata") {
+		t.Fatalf("want an error listing the profiles, got %v", err)
+	}
+}
