@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -77,7 +76,6 @@ const (
 	reqRetryAfter     = "EXP-RETRY-AFTER"
 	reqPoll200        = "EXP-POLL-200"
 	reqExpires        = "EXP-EXPIRES"
-	reqCancel         = "EXP-CANCEL"
 )
 
 const ndjson = "application/fhir+ndjson"
@@ -155,10 +153,7 @@ func (w *World) hasCancelledRunningExport(ctx context.Context, user string) erro
 	if err := w.cancelsExport(ctx, user); err != nil {
 		return err
 	}
-	if w.last.Status != http.StatusAccepted {
-		return violation(reqCancel, "status of the DELETE on a running export", statusPhrase(http.StatusAccepted), statusPhrase(w.last.Status))
-	}
-	return nil
+	return w.checkProfileAnswer("cancel-running", w.last)
 }
 
 func (w *World) pollURL() (string, error) {
@@ -229,8 +224,8 @@ func (w *World) judgeExportPoll(x *Exchange) (Verdict, error) {
 
 // checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER and EXP-PROGRESS-LENGTH.
 func (w *World) checkInProgress(x *Exchange) error {
-	if strings.TrimSpace(x.Header.Get("X-Progress")) == "" {
-		return violation(reqPoll202, "header X-Progress of a 202 in-progress answer", "a non-empty status message", "none")
+	if err := w.checkProfileAnswer("running", x); err != nil {
+		return err
 	}
 	if isJSONObjectWith(x.Body, "output") || isJSONObjectWith(x.Body, "transactionTime") {
 		return violation(reqPoll202, "body of a 202 in-progress answer", "no manifest before the job completes", "a manifest")
@@ -449,10 +444,10 @@ func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 		func(ctx context.Context) (*Exchange, error) { return w.pollOnce(ctx, user) },
 		func(x *Exchange) (Verdict, error) {
 			w.last = x
-			if x.Status == http.StatusNotFound {
-				return Pending, nil
+			if x.Status != http.StatusOK && w.profileAccepts("poll-cancelled", x.Status) {
+				return Pending, w.checkProfileAnswer("poll-cancelled", x)
 			}
-			return Done, violation("", "status of a cancelled export's polling location", "404 Not Found for good", statusPhrase(x.Status))
+			return Done, violation("", "status of a cancelled export's polling location", "the profile's \"poll-cancelled\" answer for good", statusPhrase(x.Status))
 		})
 	if errors.Is(err, ErrGaveUp) {
 		return nil

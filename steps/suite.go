@@ -31,6 +31,7 @@
 //	Then the response Content-Type is "application/json"
 //	Then the response body is an OperationOutcome
 //	Then the response body is a Binary
+//	Then the response is the profile's "delete-finished" answer   (a row of features/PROFILES.md)
 //
 // Assertions on the export (export.go) and the report jobs (report.go):
 //
@@ -71,9 +72,16 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 	if err != nil {
 		return nil, err
 	}
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := profiles.Behaviour["running"].Answers[t.Profile]; !ok {
+		return nil, fmt.Errorf("profile %q: expected one of %s (features/PROFILES.md)", t.Profile, strings.Join(profiles.Names, ", "))
+	}
 	return func(sc *godog.ScenarioContext) {
 		sc.Before(func(ctx context.Context, s *godog.Scenario) (context.Context, error) {
-			return context.WithValue(ctx, worldKey{}, newWorld(&t, reqs, s)), nil
+			return context.WithValue(ctx, worldKey{}, newWorld(&t, reqs, profiles, s)), nil
 		})
 		sc.StepContext().Before(func(ctx context.Context, _ *godog.Step) (context.Context, error) {
 			if w := worldFrom(ctx); w != nil {
@@ -82,6 +90,7 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 			return ctx, nil
 		})
 		sc.StepContext().After(afterStep)
+		sc.Step(`^the response is the profile's "([^"]*)" answer$`, on1((*World).responseIsProfileAnswer))
 		registerResponseSteps(sc)
 		registerExportSteps(sc)
 		registerReportSteps(sc)

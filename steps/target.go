@@ -30,6 +30,7 @@ type Target struct {
 	RequestTimeout time.Duration // per HTTP request, body included
 	MaxBodyBytes   int64         // responses larger than this fail instead of filling memory
 	Strict         bool          // SHOULD deviations fail instead of warning
+	Profile        string        // a column of features/PROFILES.md; default "fut"
 	HTTPClient     *http.Client  // nil: a plain client
 	Log            io.Writer     // one line per poll while waiting on a job; nil discards
 	Findings       *Findings     // warnings and skips of the run; nil: not collected
@@ -51,6 +52,9 @@ func (t Target) withDefaults() (Target, error) {
 	t.BaseURL = strings.TrimRight(t.BaseURL, "/")
 	if t.Name == "" {
 		t.Name = t.BaseURL
+	}
+	if t.Profile == "" {
+		t.Profile = DefaultProfile
 	}
 	if t.Report == "" {
 		t.Report = DefaultReport
@@ -101,7 +105,20 @@ type Findings struct {
 	mu       sync.Mutex
 	warnings []Finding
 	skips    []Finding
+	known    []Finding
 }
+
+func (f *Findings) knownDeviation(x Finding) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.known = append(f.known, x)
+}
+
+// KnownDeviations returns the answers the profile accepts although the other sources would not.
+func (f *Findings) KnownDeviations() []Finding { return f.sorted(func() []Finding { return f.known }) }
 
 func (f *Findings) warn(x Finding) {
 	if f == nil {

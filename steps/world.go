@@ -15,6 +15,7 @@ import (
 type World struct {
 	target       *Target
 	requirements map[string]features.Requirement
+	profiles     features.Profiles
 	scenario     string
 	scenarioReqs []string // the scenario's requirement tags, primary first
 
@@ -34,8 +35,8 @@ func worldFrom(ctx context.Context) *World {
 	return w
 }
 
-func newWorld(t *Target, reqs map[string]features.Requirement, sc *godog.Scenario) *World {
-	w := &World{target: t, requirements: reqs, scenario: sc.Name}
+func newWorld(t *Target, reqs map[string]features.Requirement, profiles features.Profiles, sc *godog.Scenario) *World {
+	w := &World{target: t, requirements: reqs, profiles: profiles, scenario: sc.Name}
 	for _, tag := range sc.Tags {
 		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
 			w.scenarioReqs = append(w.scenarioReqs, id)
@@ -93,6 +94,13 @@ func (w *World) warn(req, subject, expected, got string) error {
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.warn(f)
 	return nil
+}
+
+// knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
+func (w *World) knownDeviation(req, message string) {
+	f := Finding{Scenario: w.scenario, Requirement: req, Message: message}
+	w.warnings = append(w.warnings, f)
+	w.target.Findings.knownDeviation(f)
 }
 
 func (w *World) primaryRequirement() string {

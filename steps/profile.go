@@ -1,0 +1,83 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ehealth-dk/fut-conformance/features"
+)
+
+// DefaultProfile is FUT as served by HAPI FHIR ≥ 8.6.
+const DefaultProfile = "fut"
+
+// responseIsProfileAnswer checks the last response against what the run's profile accepts for behaviour.
+func (w *World) responseIsProfileAnswer(_ context.Context, behaviour string) error {
+	x, err := w.lastResponse()
+	if err != nil {
+		return err
+	}
+	return w.checkProfileAnswer(behaviour, x)
+}
+
+// checkProfileAnswer holds x to one row of features/PROFILES.md in the run's profile. An answer the profile
+// accepts as a known deviation passes and is reported as one.
+func (w *World) checkProfileAnswer(behaviour string, x *Exchange) error {
+	b, ok := w.profiles.Behaviour[behaviour]
+	if !ok {
+		return fmt.Errorf("behaviour %q is not a row of features/PROFILES.md", behaviour)
+	}
+	answers := b.Answers[w.target.Profile]
+	if answers == nil {
+		fmt.Fprintf(w.target.Log, "  %s: not checked in profile %s (answered %d)\n", behaviour, w.target.Profile, x.Status)
+		return nil
+	}
+	var texts, mismatches []string
+	for _, a := range answers {
+		texts = append(texts, a.Text)
+		err := matchAnswer(a, x)
+		if err == nil {
+			if a.KnownDeviation {
+				w.knownDeviation(b.Requirement, fmt.Sprintf("%s: %s %s answered %q, a known deviation accepted by profile %s", behaviour, x.Method, x.URL, a.Text, w.target.Profile))
+			}
+			return nil
+		}
+		mismatches = append(mismatches, err.Error())
+	}
+	return violation(b.Requirement, fmt.Sprintf("answer of %s %s (%q in profile %s)", x.Method, x.URL, behaviour, w.target.Profile),
+		strings.Join(texts, " or "), "%s", strings.Join(mismatches, "; "))
+}
+
+func matchAnswer(a features.Answer, x *Exchange) error {
+	if x.Status != a.Status {
+		return fmt.Errorf("status %s", statusPhrase(x.Status))
+	}
+	if a.XProgress && strings.TrimSpace(x.Header.Get("X-Progress")) == "" {
+		return fmt.Errorf("no X-Progress header")
+	}
+	if a.OperationOutcome {
+		if err := checkOperationOutcome("", x); err != nil {
+			var v *Violation
+			if errors.As(err, &v) {
+				return fmt.Errorf("%s %s", v.Subject, v.Got)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// profileStatuses are the statuses the profile accepts for behaviour, for judging polls.
+func (w *World) profileAccepts(behaviour string, status int) bool {
+	answers := w.profiles.Behaviour[behaviour].Answers[w.target.Profile]
+	if answers == nil {
+		return true
+	}
+	for _, a := range answers {
+		if a.Status == status {
+			return true
+		}
+	}
+	return false
+}
