@@ -1,0 +1,201 @@
+// Package container runs a FHIR server under test as a container with testcontainers-go, in the shape of a
+// testcontainers module: Run(ctx, img, opts...) starts an image that is already in the local Docker engine
+// (a vendor's image, or the reference server's built by BuildImage) and waits until its metadata endpoint
+// answers; BaseURL gives the FHIR base through the port mapped on the host.
+//
+// Nothing is ever pulled: the machines have a Docker engine but no registry, so Run checks that the image is
+// present first and fails at once, with ErrImageNotFound, when it is not. The testcontainers reaper (an image
+// to pull) is expected to be off (TESTCONTAINERS_RYUK_DISABLED=true, set by the Makefile): callers terminate
+// the container themselves, on every path.
+//
+// The package is separate from package refserver so that the reference server, embedded in the harness,
+// keeps a standard-library import graph.
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// Defaults of Run, those of the reference server's image (refserver/Dockerfile).
+const (
+	DefaultPort           = "8080/tcp"
+	DefaultBasePath       = "/fhir"
+	DefaultStartupTimeout = 60 * time.Second
+)
+
+// ErrImageNotFound is returned by Run when the image is not in the local Docker engine.
+var ErrImageNotFound = errors.New("image not in the local Docker engine")
+
+// Container is a running server under test.
+type Container struct {
+	*testcontainers.DockerContainer
+	port     string
+	basePath string
+}
+
+type options struct {
+	port           string
+	basePath       string
+	waitPath       string
+	startupTimeout time.Duration
+}
+
+// Option configures Run. It is a testcontainers.ContainerCustomizer, so it mixes with the generic
+// customizers (testcontainers.WithEnv, WithCmdArgs, ...) in one list.
+type Option func(*options) error
+
+// Customize is a no-op: Run reads Options itself.
+func (Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
+
+// WithPort sets the container port the server listens on, "8080" or "8080/tcp" (default DefaultPort).
+func WithPort(port string) Option {
+	return func(o *options) error {
+		p := strings.TrimSpace(port)
+		if !strings.Contains(p, "/") {
+			p += "/tcp"
+		}
+		num, proto, _ := strings.Cut(p, "/")
+		if _, err := net.LookupPort(proto, num); err != nil || proto != "tcp" {
+			return fmt.Errorf("port %q: expected a TCP port number such as 8080", port)
+		}
+		o.port = p
+		return nil
+	}
+}
+
+// WithBasePath sets the FHIR base path inside the server (default DefaultBasePath; "/" for the root).
+func WithBasePath(path string) Option {
+	return func(o *options) error {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("base path %q: must start with /", path)
+		}
+		o.basePath = strings.TrimRight(path, "/")
+		return nil
+	}
+}
+
+// WithWaitPath sets the path, from the server's root, that must answer 200 before the container is ready
+// (default: the base path + "/metadata", the CapabilityStatement every FHIR server serves).
+func WithWaitPath(path string) Option {
+	return func(o *options) error {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("wait path %q: must start with /", path)
+		}
+		o.waitPath = path
+		return nil
+	}
+}
+
+// WithStartupTimeout bounds the wait for readiness (default DefaultStartupTimeout).
+func WithStartupTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("startup timeout %s: must be positive", d)
+		}
+		o.startupTimeout = d
+		return nil
+	}
+}
+
+// WithEnv sets environment variables of the container, e.g. the reference server's EXPORT_DURATION.
+func WithEnv(env map[string]string) testcontainers.CustomizeRequestOption {
+	return testcontainers.WithEnv(env)
+}
+
+// Run starts img, which must already be in the local Docker engine, and waits until
+// GET <base path>/metadata answers 200. On error the returned Container may be non-nil and must still be
+// terminated (testcontainers.TerminateContainer accepts nil), as with every testcontainers module.
+func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
+	o := options{port: DefaultPort, basePath: DefaultBasePath, startupTimeout: DefaultStartupTimeout}
+	var rest []testcontainers.ContainerCustomizer
+	for _, opt := range opts {
+		if opt, ok := opt.(Option); ok {
+			if err := opt(&o); err != nil {
+				return nil, fmt.Errorf("run container %s: %w", img, err)
+			}
+			continue
+		}
+		rest = append(rest, opt)
+	}
+	if err := CheckImage(ctx, img); err != nil {
+		return nil, err
+	}
+	waitPath := o.waitPath
+	if waitPath == "" {
+		waitPath = o.basePath + "/metadata"
+	}
+	customizers := append([]testcontainers.ContainerCustomizer{
+		testcontainers.WithExposedPorts(o.port),
+		testcontainers.WithWaitStrategy(wait.ForHTTP(waitPath).WithPort(o.port).WithStartupTimeout(o.startupTimeout)),
+	}, rest...)
+	ctr, err := testcontainers.Run(ctx, img, customizers...)
+	var c *Container
+	if ctr != nil {
+		c = &Container{DockerContainer: ctr, port: o.port, basePath: o.basePath}
+	}
+	if err != nil {
+		return c, fmt.Errorf("run container %s (waiting for GET %s on %s): %w%s", img, waitPath, o.port, err, c.logTail())
+	}
+	return c, nil
+}
+
+// BaseURL is the FHIR base URL of the server, through its port mapped on the host
+// (TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 makes it loopback), e.g. http://127.0.0.1:49153/fhir.
+func (c *Container) BaseURL(ctx context.Context) (string, error) {
+	endpoint, err := c.PortEndpoint(ctx, c.port, "http")
+	if err != nil {
+		return "", fmt.Errorf("mapped port %s: %w", c.port, err)
+	}
+	return endpoint + c.basePath, nil
+}
+
+// logTail is the end of the container's output, to explain a failed start ("" when there is none).
+func (c *Container) logTail() string {
+	if c == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := c.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	out, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
+	out = bytes.TrimSpace(out)
+	if len(out) == 0 {
+		return ""
+	}
+	if len(out) > 2000 {
+		out = append([]byte("..."), out[len(out)-2000:]...)
+	}
+	return "\ncontainer output:\n" + string(out)
+}
+
+// CheckImage returns nil if img is in the local Docker engine, an error wrapping ErrImageNotFound if it is
+// not (nothing is pulled), or the error reaching the engine.
+func CheckImage(ctx context.Context, img string) error {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to the Docker engine: %w", err)
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(ctx, img); err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %q; nothing is pulled here, so build, load (docker load -i image.tar) or tag it first; `docker images` lists what is there", ErrImageNotFound, img)
+		}
+		return fmt.Errorf("inspect image %s: %w", img, err)
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package container_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/ehealth-dk/fut-conformance/internal/dockertest"
+	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/refserver/container"
+)
+
+// The reference server image: built from refserver/Dockerfile, configured by environment, reached through
+// the port mapped on loopback, and gone (container and image) afterwards.
+func TestRefserverImageRunsConfiguredAndLeavesNothing(t *testing.T) {
+	dockertest.Require(t)
+	before := dockertest.Snapshot(t)
+	ctx := context.Background()
+
+	img, err := container.BuildImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := container.Run(ctx, img.Name, container.WithEnv(map[string]string{"RETRY_AFTER": "3s", "EXPORT_DURATION": "1m"}))
+	testcontainers.CleanupContainer(t, ctr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := ctr.BaseURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.HasSuffix(base, "/fhir") {
+		t.Errorf("BaseURL = %s, want http://127.0.0.1:<mapped port>/fhir (TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1)", base)
+	}
+	res := get(t, base+"/metadata", "")
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /metadata: expected 200, got %d", res.StatusCode)
+	}
+	res = get(t, base+"/$export?_type=Patient", refserver.DemoTokenA)
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("GET $export: expected 202, got %d", res.StatusCode)
+	}
+	poll := get(t, res.Header.Get("Content-Location"), refserver.DemoTokenA)
+	if got := poll.Header.Get("Retry-After"); poll.StatusCode != http.StatusAccepted || got != "3" {
+		t.Errorf("poll with RETRY_AFTER=3s: expected 202 and Retry-After 3, got %d and %q", poll.StatusCode, got)
+	}
+
+	if err := testcontainers.TerminateContainer(ctr); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dockertest.AssertNothingLeft(t, before, "the refserver image test")
+}
+
+// A vendor image that is not in the engine fails at once with ErrImageNotFound: nothing is pulled.
+func TestMissingImageFailsFastWithoutPull(t *testing.T) {
+	dockertest.Require(t)
+	before := dockertest.Snapshot(t)
+	start := time.Now()
+	ctr, err := container.Run(context.Background(), "fut-conformance-absent-vendor:never")
+	testcontainers.CleanupContainer(t, ctr)
+	if !errors.Is(err, container.ErrImageNotFound) {
+		t.Fatalf("Run: expected ErrImageNotFound, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "fut-conformance-absent-vendor:never") {
+		t.Errorf("the error must name the image: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("a missing image took %s to report: it must fail fast, not pull", d)
+	}
+	dockertest.AssertNothingLeft(t, before, "a run with a missing image")
+}
+
+func TestOptionsAreValidated(t *testing.T) {
+	for _, opt := range []container.Option{
+		container.WithPort("http"), container.WithPort("8080/udp"), container.WithBasePath("fhir"),
+		container.WithWaitPath("healthz"), container.WithStartupTimeout(0),
+	} {
+		// Options are checked before the engine is contacted: no Docker needed.
+		if _, err := container.Run(context.Background(), "any:image", opt); err == nil {
+			t.Errorf("option accepted, want an error")
+		}
+	}
+}
+
+func get(t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Prefer", "respond-async")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
