@@ -8,8 +8,15 @@
 //	-export-duration  EXPORT_DURATION   how long an export job runs (Go duration, default 2s)
 //	-report-duration  REPORT_DURATION   how long a report job runs (Go duration, default 1s)
 //	-retry-after      RETRY_AFTER       Retry-After on 202 answers (Go duration, default 1s)
+//	-profile          REFSERVER_PROFILE fut, bulkdata or hapi-8.0: which source to emulate where they disagree
 //	-tokens           REFSERVER_TOKENS  users: token=userId[:name][:nonanon],... (default: the demo users)
 //	-data             DATA_DIR          directory of <ResourceType>.ndjson files (default: embedded data)
+//	-retention        RETENTION         how long finished jobs, their files and report jobs are kept (default 2h)
+//	-clients          REFSERVER_CLIENTS OAuth2 clients: clientId:secret:userId[:lifetime],... (default: demo clients)
+//	-token-lifetime   TOKEN_LIFETIME    lifetime of issued tokens when a client sets none (default 1h)
+//	-tls-cert         TLS_CERT          PEM certificate: serve HTTPS (with -tls-key)
+//	-tls-key          TLS_KEY           PEM private key of -tls-cert
+//	-client-ca        CLIENT_CA         PEM CA bundle: require client certificates (mutual TLS)
 //
 // Invalid values exit with status 2.
 package main
@@ -59,6 +66,9 @@ type options struct {
 	addr      string
 	cfg       refserver.Config
 	demoUsers bool // the demo users are in use (their tokens may be printed)
+
+	demoClients bool     // the demo OAuth2 clients are in use (their secrets may be printed)
+	tls         tlsFiles // optional TLS and mutual TLS (security.go)
 }
 
 // parseOptions reads flags, falling back to environment variables via getenv.
@@ -78,7 +88,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	reportDur := fs.String("report-duration", env("REPORT_DURATION", refserver.DefaultReportDuration.String()), "how long a report job runs, Go duration (env REPORT_DURATION)")
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", refserver.DefaultRetryAfter.String()), "Retry-After on 202 answers, Go duration (env RETRY_AFTER)")
 	tokens := fs.String("tokens", env("REFSERVER_TOKENS", ""), "users as token=userId[:name][:nonanon],...; empty: the demo users (env REFSERVER_TOKENS)")
+	profile := fs.String("profile", env("REFSERVER_PROFILE", string(refserver.ProfileFUT)), "which source to emulate where sources disagree: fut, bulkdata or hapi-8.0 (env REFSERVER_PROFILE)")
 	dataDir := fs.String("data", env("DATA_DIR", ""), "directory of <ResourceType>.ndjson files; empty: embedded data (env DATA_DIR)")
+	security := addSecurityFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
@@ -108,6 +120,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		ExportDuration: dur("export-duration", *exportDur),
 		ReportDuration: dur("report-duration", *reportDur),
 		RetryAfter:     dur("retry-after", *retryAfter),
+		Profile:        refserver.Profile(*profile),
 	}
 	if *tokens == "" {
 		o.cfg.Users = refserver.DefaultUsers()
@@ -133,6 +146,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if *addr == "" {
 		errs = append(errs, errors.New("-addr: must not be empty"))
 	}
+	errs = append(errs, security.apply(&o)...)
 	if err := errors.Join(errs...); err != nil {
 		return options{}, &usageError{err}
 	}
@@ -190,6 +204,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln, scheme, err := o.tls.listen(ln)
+	if err != nil {
+		return err
+	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -200,12 +218,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		basePath = refserver.DefaultBasePath
 	}
 	basePath = strings.TrimRight(basePath, "/")
-	fmt.Fprintf(stdout, "refserver listening on http://%s%s\n", ln.Addr(), basePath)
+	fmt.Fprintf(stdout, "refserver listening on %s://%s%s\n", scheme, ln.Addr(), basePath)
 	if o.demoUsers {
 		for _, u := range o.cfg.Users {
 			fmt.Fprintf(stdout, "demo user %s: token=%s userId=%s mayReadNonAnonymized=%t\n", u.Name, u.Token, u.ID, u.MayReadNonAnonymized)
 		}
 	}
+	printClients(stdout, o, scheme, ln.Addr())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
