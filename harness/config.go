@@ -19,6 +19,7 @@ type Config struct {
 	Target         string        // TARGET: FHIR base URL; empty runs the embedded reference server
 	Token          string        // TOKEN: the first user's bearer token
 	TokenB         string        // TOKEN_B: a second user's token; empty skips the cross-user scenarios, visibly
+	AuthConfig                   // TOKEN_URL, CLIENT_ID, ..., CA_CERT, CLIENT_CERT, CLIENT_KEY (auth.go)
 	Tags           string        // TAGS: godog tag expression, e.g. "@export && ~@cross-user"
 	MaxWait        time.Duration // MAX_WAIT: per asynchronous job
 	RequestTimeout time.Duration // REQUEST_TIMEOUT: per request
@@ -26,9 +27,13 @@ type Config struct {
 	Report         string        // REPORT: report type started by the report scenarios
 	ExportTypes    string        // EXPORT_TYPES: _type of every kick-off (empty: all types)
 	Strict         bool          // STRICT=1: SHOULD deviations fail
-	ReportsDir     string        // REPORTS_DIR: where junit.xml and cucumber.json go
-	Randomize      int64         // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
-	StopOnFailure  bool          // GODOG_STOP_ON_FAILURE=1
+	Profile        string        // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
+	// RefserverProfile is what the embedded reference server emulates (REFSERVER_PROFILE); default Profile.
+	RefserverProfile string
+	ReportsDir       string // REPORTS_DIR: where junit.xml and cucumber.json go
+	Randomize        int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
+	StopOnFailure    bool   // GODOG_STOP_ON_FAILURE=1
+	ContainerConfig         // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
 
 	Out io.Writer  // console report; nil: stdout
 	Log io.Writer  // one line per poll while waiting; nil: stderr
@@ -40,6 +45,8 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"TARGET", "(embedded reference server)", "FHIR base URL of the server under test"},
 	{"TOKEN", "", "bearer token of the first user (user A)"},
 	{"TOKEN_B", "", "bearer token of a second user (user B); without it the cross-user scenarios are skipped, visibly"},
+	authVariables[0], authVariables[1], authVariables[2], authVariables[3], authVariables[4],
+	authVariables[5], authVariables[6], authVariables[7], authVariables[8],
 	{"TAGS", "", "godog tag expression selecting scenarios, e.g. '@export && ~@cross-user'"},
 	{"MAX_WAIT", steps.DefaultMaxWait.String(), "how long to wait for one asynchronous job (Go duration)"},
 	{"REQUEST_TIMEOUT", steps.DefaultRequestTimeout.String(), "timeout of one HTTP request, body included (Go duration)"},
@@ -47,9 +54,18 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
+	{"PROFILE", steps.DefaultProfile, "whose rules decide where the sources disagree: fut, bulkdata or hapi-8.0 (features/PROFILES.md)"},
+	{"REFSERVER_PROFILE", "PROFILE", "what the embedded reference server emulates (without TARGET): fut, bulkdata or hapi-8.0"},
 	{"REPORTS_DIR", "reports", "where junit.xml and cucumber.json are written"},
 	{"RANDOM_SEED", "0", "scenario order: 0 file order, -1 random, N a fixed seed"},
 	{"GODOG_STOP_ON_FAILURE", "0", "1 stops at the first failed scenario"},
+	{"IMAGE", "", "start this image of the local Docker engine as the target (never pulled); TOKEN, TOKEN_B as for TARGET"},
+	{"IMAGE_PORT", "8080", "container port of the FHIR server in IMAGE"},
+	{"IMAGE_BASE", "/fhir", "FHIR base path of the server in IMAGE"},
+	{"IMAGE_ENV", "", "environment of the container, space-separated: 'KEY=VALUE KEY2=VALUE2'"},
+	{"IMAGE_STARTUP_TIMEOUT", "60s", "how long to wait for GET <base>/metadata to answer 200 after the container starts"},
+	{"BUILD_REFSERVER_IMAGE", "0", "1 builds the reference server image (refserver/Dockerfile) and runs it as the target (make conformance-container)"},
+	{"KEEP_IMAGE", "0", "1 keeps the built reference server image, as " + KeptRefserverImage + " (for IMAGE= runs)"},
 }
 
 // ConfigFromEnv reads the variables above; a malformed value is an error that names the variable.
@@ -62,7 +78,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Report:      strings.TrimSpace(getenv("REPORT")),
 		ExportTypes: strings.TrimSpace(getenv("EXPORT_TYPES")),
 		ReportsDir:  strings.TrimSpace(getenv("REPORTS_DIR")),
+		Profile:     strings.TrimSpace(getenv("PROFILE")),
+
+		RefserverProfile: strings.TrimSpace(getenv("REFSERVER_PROFILE")),
 	}
+	cfg.AuthConfig = authConfigFromEnv(getenv)
 	var errs []error
 	duration := func(name string, dst *time.Duration) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -99,6 +119,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	integer("RANDOM_SEED", &cfg.Randomize)
 	flag("STRICT", &cfg.Strict)
 	flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)
+	errs = append(errs, containerFromEnv(getenv, &cfg)...)
 	if cfg.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", cfg.MaxBodyBytes))
 	}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cucumber/godog"
@@ -23,8 +25,18 @@ type Result struct {
 	Passed    bool // every selected scenario passed (skips and warnings allowed)
 	Scenarios int  // scenarios run
 	Target    string
+	Profile   string
 	Findings  *steps.Findings
-	Reports   []string // files written
+	Reports   []string  // files written
+	Failures  []Failure // the failed scenarios, in the order they ran
+}
+
+// Failure is one failed scenario and the requirement its failure names (the violation's own, or the
+// scenario's primary tag when the failure is not a deviation, e.g. a timeout).
+type Failure struct {
+	Scenario    string
+	Requirement string
+	Message     string
 }
 
 // ErrNoScenario is returned when the tag expression selects nothing: a run that checks nothing must not pass.
@@ -43,12 +55,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.ReportsDir == "" {
 		cfg.ReportsDir = "reports"
 	}
-	target, stop, err := resolveTarget(cfg)
+	target, stop, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	defer stop()
-	res := Result{Target: target.Name, Findings: target.Findings}
+	res := Result{Target: target.Name, Profile: target.Profile, Findings: target.Findings}
 
 	initScenario, err := steps.Scenarios(target)
 	if err != nil {
@@ -60,13 +72,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	junit, cucumber := filepath.Join(cfg.ReportsDir, "junit.xml"), filepath.Join(cfg.ReportsDir, "cucumber.json")
 	res.Reports = []string{junit, cucumber}
 
-	fmt.Fprintf(cfg.Out, "FUT conformance: target %s\n\n", target.Name)
+	fmt.Fprintf(cfg.Out, "FUT conformance: target %s, profile %s\n\n", target.Name, target.Profile)
 	var scenarios atomic.Int64
+	var failuresMu sync.Mutex
 	suite := godog.TestSuite{
 		Name: "fut-conformance",
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
 			sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
 				scenarios.Add(1)
+				return ctx, nil
+			})
+			sc.After(func(ctx context.Context, s *godog.Scenario, err error) (context.Context, error) {
+				if err != nil && !errors.Is(err, godog.ErrSkip) {
+					failuresMu.Lock()
+					res.Failures = append(res.Failures, Failure{Scenario: s.Name, Requirement: steps.FailedRequirement(err, s), Message: err.Error()})
+					failuresMu.Unlock()
+				}
 				return ctx, nil
 			})
 			initScenario(sc)
@@ -103,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // resolveTarget is the target as data: the embedded reference server, or the URL the configuration names.
-func resolveTarget(cfg Config) (steps.Target, func(), error) {
+func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error) {
 	t := steps.Target{
 		BaseURL:        cfg.Target,
 		Credentials:    steps.StaticTokens(map[string]string{"A": cfg.Token}),
@@ -113,11 +134,15 @@ func resolveTarget(cfg Config) (steps.Target, func(), error) {
 		RequestTimeout: cfg.RequestTimeout,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Strict:         cfg.Strict,
+		Profile:        cfg.Profile,
 		Log:            cfg.Log,
 		Findings:       &steps.Findings{},
 	}
 	if cfg.TokenB != "" {
 		t.Credentials["B"] = steps.StaticTokens(map[string]string{"B": cfg.TokenB})["B"]
+	}
+	if cfg.ContainerConfig.enabled() {
+		return containerTarget(ctx, cfg, t)
 	}
 	if cfg.Target != "" {
 		t.Name = cfg.Target
@@ -126,12 +151,16 @@ func resolveTarget(cfg Config) (steps.Target, func(), error) {
 	if cfg.Token != "" || cfg.TokenB != "" {
 		return t, nil, fmt.Errorf("TOKEN or TOKEN_B given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server")
 	}
-	srv, err := refserver.NewServer(refserver.Config{})
+	emulate := cfg.RefserverProfile
+	if emulate == "" {
+		emulate = cmp.Or(cfg.Profile, steps.DefaultProfile)
+	}
+	srv, err := refserver.NewServer(refserver.Config{Profile: refserver.Profile(emulate)})
 	if err != nil {
 		return t, nil, fmt.Errorf("start embedded reference server: %w", err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	t.Name = "embedded reference server (" + ts.URL + "/fhir)"
+	t.Name = "embedded reference server emulating " + emulate + " (" + ts.URL + "/fhir)"
 	t.BaseURL = ts.URL + "/fhir"
 	for _, u := range refserver.DefaultUsers() {
 		t.Credentials[u.Name] = steps.StaticTokens(map[string]string{u.Name: u.Token})[u.Name]
@@ -140,7 +169,13 @@ func resolveTarget(cfg Config) (steps.Target, func(), error) {
 }
 
 func printSummary(out io.Writer, res Result) {
-	warnings, skips := res.Findings.Warnings(), res.Findings.Skips()
+	warnings, skips, known := res.Findings.Warnings(), res.Findings.Skips(), res.Findings.KnownDeviations()
+	if len(known) > 0 {
+		fmt.Fprintf(out, "\nKnown deviations accepted by profile %s: %d\n", res.Profile, len(known))
+		for _, k := range known {
+			fmt.Fprintf(out, "  %s  %s\n", k.Requirement, k.Message)
+		}
+	}
 	if len(warnings) > 0 {
 		fmt.Fprintf(out, "\nWarnings (SHOULD requirements not met; STRICT=1 makes them failures): %d\n", len(warnings))
 		for _, w := range warnings {
@@ -157,8 +192,8 @@ func printSummary(out io.Writer, res Result) {
 	if res.Passed {
 		verdict = "PASS"
 	}
-	fmt.Fprintf(out, "\n%s: %d scenarios against %s, %d warnings, %d skipped; reports: %s\n",
-		verdict, res.Scenarios, res.Target, len(warnings), len(skips), strings.Join(res.Reports, ", "))
+	fmt.Fprintf(out, "\n%s: %d scenarios against %s in profile %s, %d failed, %d warnings, %d skipped; reports: %s\n",
+		verdict, res.Scenarios, res.Target, res.Profile, len(res.Failures), len(warnings), len(skips), strings.Join(res.Reports, ", "))
 }
 
 func isTerminal(w io.Writer) bool {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cucumber/godog"
+
 	"github.com/ehealth-dk/fut-conformance/features"
 )
 
@@ -65,4 +67,19 @@ func (f *failureReport) Error() string {
 		b.WriteString("reproduce the last request:\n  " + f.exchanges[len(f.exchanges)-1].Curl() + "\n")
 	}
 	return b.String()
+}
+
+// FailedRequirement names the requirement a failed scenario broke: the violation's own when the failure is a
+// deviation, else the scenario's primary requirement tag.
+func FailedRequirement(err error, sc *godog.Scenario) string {
+	var v *Violation
+	if errors.As(err, &v) && v.Requirement != "" {
+		return v.Requirement
+	}
+	for _, tag := range sc.Tags {
+		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
+			return id
+		}
+	}
+	return ""
 }
