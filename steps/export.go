@@ -83,7 +83,7 @@ const ndjson = "application/fhir+ndjson"
 func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	header := fhirJSONHeader()
 	header.Set("Prefer", "respond-async")
-	target := w.endpoint("$export")
+	target := w.exportEndpoint("$export")
 	var body []byte
 	switch method {
 	case http.MethodGet:
@@ -265,7 +265,7 @@ func hasTransientIssue(body []byte) bool {
 }
 
 func (w *World) pollsUnknownJob(ctx context.Context, user string) error {
-	target := w.endpoint("$export-poll-status") + "?" + url.Values{"_jobId": {newUUID()}}.Encode()
+	target := w.exportEndpoint("$export-poll-status") + "?" + url.Values{"_jobId": {newUUID()}}.Encode()
 	x, err := w.request(ctx, user, http.MethodGet, target, http.Header{"Accept": {"application/json"}}, nil)
 	if err != nil {
 		return err
@@ -275,7 +275,7 @@ func (w *World) pollsUnknownJob(ctx context.Context, user string) error {
 }
 
 func (w *World) pollsWithoutJobID(ctx context.Context, user string) error {
-	x, err := w.request(ctx, user, http.MethodGet, w.endpoint("$export-poll-status"), http.Header{"Accept": {"application/json"}}, nil)
+	x, err := w.request(ctx, user, http.MethodGet, w.exportEndpoint("$export-poll-status"), http.Header{"Accept": {"application/json"}}, nil)
 	if err != nil {
 		return err
 	}

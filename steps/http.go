@@ -102,9 +102,9 @@ func describeTransportError(err error, ctx context.Context, timeout time.Duratio
 	return err
 }
 
-// resolve makes ref absolute against the target's base URL; absolute references are returned unchanged.
-func (w *World) resolve(ref string) (string, error) {
-	base, err := url.Parse(w.target.BaseURL + "/")
+// resolve makes ref absolute against a base URL of the target; absolute references are returned unchanged.
+func (w *World) resolve(baseURL, ref string) (string, error) {
+	base, err := url.Parse(baseURL + "/")
 	if err != nil {
 		return "", err
 	}
@@ -115,10 +115,12 @@ func (w *World) resolve(ref string) (string, error) {
 	return base.ResolveReference(u).String(), nil
 }
 
-// endpoint is [base]/path.
-func (w *World) endpoint(path string) string {
-	return w.target.BaseURL + "/" + strings.TrimLeft(path, "/")
-}
+// exportEndpoint is [base]/path of the service that exports; reportEndpoint of the reporting service. On FUT
+// they are separate services, elsewhere both are BaseURL.
+func (w *World) exportEndpoint(path string) string { return join(w.target.ExportBaseURL, path) }
+func (w *World) reportEndpoint(path string) string { return join(w.target.ReportBaseURL, path) }
+
+func join(base, path string) string { return base + "/" + strings.TrimLeft(path, "/") }
 
 func fhirJSONHeader() http.Header {
 	return http.Header{"Accept": {"application/fhir+json"}, "Content-Type": {"application/fhir+json"}}

@@ -78,7 +78,7 @@ func (w *World) requestsReportJobStatus(ctx context.Context, user string) error 
 }
 
 func (w *World) requestStatus(ctx context.Context, user string) (*Exchange, error) {
-	x, err := w.request(ctx, user, http.MethodPost, w.endpoint("$get-report-job-status"), fhirJSONHeader(), []byte(`{"resourceType":"Parameters"}`))
+	x, err := w.request(ctx, user, http.MethodPost, w.reportEndpoint("$get-report-job-status"), fhirJSONHeader(), []byte(`{"resourceType":"Parameters"}`))
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (w *World) requestStatus(ctx context.Context, user string) (*Exchange, erro
 func (w *World) startsReport(ctx context.Context, user, variant, anonymization string) error {
 	w.report = reportState{owner: user, sent: map[string]string{"anonymization": anonymization}}
 	body, _ := json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": []map[string]string{{"name": "anonymization", "valueString": anonymization}}})
-	x, err := w.request(ctx, user, http.MethodPost, w.endpoint("$"+variant+"-"+w.target.Report), fhirJSONHeader(), body)
+	x, err := w.request(ctx, user, http.MethodPost, w.reportEndpoint("$"+variant+"-"+w.target.Report), fhirJSONHeader(), body)
 	if err != nil {
 		return err
 	}
@@ -383,7 +383,7 @@ func (w *World) doneReportBinaryIsGenerated(ctx context.Context) error {
 		fmt.Fprintf(w.target.Log, "  report job of Binary/%s ended %s: its Binary is not checked\n", w.report.binaryID, job.status)
 		return nil
 	}
-	target, err := w.resolve(job.binary)
+	target, err := w.resolve(w.target.ReportBaseURL, job.binary)
 	if err != nil {
 		return violation("", "binary of the report job", "a reference to the report's Binary", "%v", err)
 	}

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,11 @@ import (
 type Target struct {
 	Name    string
 	BaseURL string
+	// ExportBaseURL and ReportBaseURL are the FHIR bases of the export and the reporting service, when they
+	// differ (FUT serves $export on its clinical services and the report operations on a reporting service).
+	// Empty: BaseURL.
+	ExportBaseURL string
+	ReportBaseURL string
 	// Credentials maps the users of the features ("A", "B") to their bearer tokens: static ones
 	// (oauth2.StaticTokenSource) or renewed ones (OAuth2 client credentials). A nil source sends no
 	// Authorization. A missing "B" skips the cross-user scenarios, visibly.
@@ -45,11 +51,16 @@ const (
 )
 
 func (t Target) withDefaults() (Target, error) {
-	u, err := url.Parse(t.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return t, fmt.Errorf("target base URL %q: expected an absolute http(s) URL such as https://fhir.example/fhir", t.BaseURL)
+	t.ExportBaseURL = cmp.Or(t.ExportBaseURL, t.BaseURL)
+	t.ReportBaseURL = cmp.Or(t.ReportBaseURL, t.BaseURL)
+	t.BaseURL = cmp.Or(t.BaseURL, t.ExportBaseURL)
+	for _, base := range []*string{&t.BaseURL, &t.ExportBaseURL, &t.ReportBaseURL} {
+		u, err := url.Parse(*base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return t, fmt.Errorf("target base URL %q: expected an absolute http(s) URL such as https://fhir.example/fhir", *base)
+		}
+		*base = strings.TrimRight(*base, "/")
 	}
-	t.BaseURL = strings.TrimRight(t.BaseURL, "/")
 	if t.Name == "" {
 		t.Name = t.BaseURL
 	}
