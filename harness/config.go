@@ -17,6 +17,10 @@ import (
 // Config is one run, as the environment (or the conformance command's flags) gives it.
 type Config struct {
 	Target         string        // TARGET: FHIR base URL; empty runs the embedded reference server
+	ExportTarget   string        // EXPORT_TARGET: FHIR base of the service that exports; default TARGET
+	ReportTarget   string        // REPORT_TARGET: FHIR base of the reporting service; default TARGET
+	Features       []string      // FEATURES: export, report, or both (nil)
+	ConfigName     string        // the name of the CONFIG target file, if one was read
 	Token          string        // TOKEN: the first user's bearer token
 	TokenB         string        // TOKEN_B: a second user's token; empty skips the cross-user scenarios, visibly
 	AuthConfig                   // TOKEN_URL, CLIENT_ID, ..., CA_CERT, CLIENT_CERT, CLIENT_KEY (auth.go)
@@ -42,11 +46,22 @@ type Config struct {
 
 // Variables lists every environment variable the harness reads, for the usage text and the README.
 var Variables = []struct{ Name, Default, Meaning string }{
+	{"CONFIG", "", "a target file (JSON) holding the run's variables; secrets only by the name of their environment variable"},
 	{"TARGET", "(embedded reference server)", "FHIR base URL of the server under test"},
+	{"EXPORT_TARGET", "TARGET", "FHIR base URL of the service that serves $export (FUT: a clinical service)"},
+	{"REPORT_TARGET", "TARGET", "FHIR base URL of the reporting service ($execute-*, $get-report-job-status)"},
+	{"FEATURES", "export,report", "which features to run: export, report, or both"},
 	{"TOKEN", "", "bearer token of the first user (user A)"},
 	{"TOKEN_B", "", "bearer token of a second user (user B); without it the cross-user scenarios are skipped, visibly"},
-	authVariables[0], authVariables[1], authVariables[2], authVariables[3], authVariables[4],
-	authVariables[5], authVariables[6], authVariables[7], authVariables[8],
+	{"TOKEN_URL", "", "OAuth2 token endpoint for client credentials (instead of TOKEN/TOKEN_B)"},
+	{"CLIENT_ID", "", "OAuth2 client id of user A; tokens are renewed before they expire"},
+	{"CLIENT_SECRET", "", "OAuth2 client secret of user A (never printed or written to a report)"},
+	{"SCOPE", "", "space-separated OAuth2 scopes requested for both clients"},
+	{"CLIENT_ID_B", "", "OAuth2 client id of user B; without it the cross-user scenarios are skipped, visibly"},
+	{"CLIENT_SECRET_B", "", "OAuth2 client secret of user B"},
+	{"CA_CERT", "", "PEM file of a CA to trust besides the system roots (target and token endpoint)"},
+	{"CLIENT_CERT", "", "PEM client certificate for mutual TLS (with CLIENT_KEY)"},
+	{"CLIENT_KEY", "", "PEM private key of CLIENT_CERT"},
 	{"TAGS", "", "godog tag expression selecting scenarios, e.g. '@export && ~@cross-user'"},
 	{"MAX_WAIT", steps.DefaultMaxWait.String(), "how long to wait for one asynchronous job (Go duration)"},
 	{"REQUEST_TIMEOUT", steps.DefaultRequestTimeout.String(), "timeout of one HTTP request, body included (Go duration)"},
@@ -70,20 +85,33 @@ var Variables = []struct{ Name, Default, Meaning string }{
 
 // ConfigFromEnv reads the variables above; a malformed value is an error that names the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	getenv, configName, err := withTargetFile(getenv)
+	if err != nil {
+		return Config{}, err
+	}
 	cfg := Config{
-		Target:      strings.TrimSpace(getenv("TARGET")),
-		Token:       getenv("TOKEN"),
-		TokenB:      getenv("TOKEN_B"),
-		Tags:        strings.TrimSpace(getenv("TAGS")),
-		Report:      strings.TrimSpace(getenv("REPORT")),
-		ExportTypes: strings.TrimSpace(getenv("EXPORT_TYPES")),
-		ReportsDir:  strings.TrimSpace(getenv("REPORTS_DIR")),
-		Profile:     strings.TrimSpace(getenv("PROFILE")),
+		ConfigName:   configName,
+		ExportTarget: strings.TrimSpace(getenv("EXPORT_TARGET")),
+		ReportTarget: strings.TrimSpace(getenv("REPORT_TARGET")),
+		Target:       strings.TrimSpace(getenv("TARGET")),
+		Token:        getenv("TOKEN"),
+		TokenB:       getenv("TOKEN_B"),
+		Tags:         strings.TrimSpace(getenv("TAGS")),
+		Report:       strings.TrimSpace(getenv("REPORT")),
+		ExportTypes:  strings.TrimSpace(getenv("EXPORT_TYPES")),
+		ReportsDir:   strings.TrimSpace(getenv("REPORTS_DIR")),
+		Profile:      strings.TrimSpace(getenv("PROFILE")),
 
 		RefserverProfile: strings.TrimSpace(getenv("REFSERVER_PROFILE")),
 	}
 	cfg.AuthConfig = authConfigFromEnv(getenv)
 	var errs []error
+	if cfg.Features, err = parseFeatures(getenv("FEATURES")); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateTags(cfg.Tags); err != nil {
+		errs = append(errs, err)
+	}
 	duration := func(name string, dst *time.Duration) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			d, err := time.ParseDuration(v)

@@ -29,6 +29,8 @@ type Result struct {
 	Findings  *steps.Findings
 	Reports   []string  // files written
 	Failures  []Failure // the failed scenarios, in the order they ran
+	// NotSelected names the features FEATURES left out, so that the summary says plainly what was not run.
+	NotSelected []string
 }
 
 // Failure is one failed scenario and the requirement its failure names (the violation's own, or the
@@ -66,6 +68,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	tags, leftOut, err := selection(cfg.Features, cfg.Tags)
+	if err != nil {
+		return res, err
+	}
+	res.NotSelected = leftOut
 	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
 		return res, fmt.Errorf("create reports directory: %w", err)
 	}
@@ -99,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			Output:         cfg.Out,
 			NoColors:       !isTerminal(cfg.Out),
 			Strict:         true,
-			Tags:           cfg.Tags,
+			Tags:           tags,
 			Randomize:      cfg.Randomize,
 			StopOnFailure:  cfg.StopOnFailure,
 			TestingT:       cfg.T,
@@ -125,9 +132,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 // resolveTarget is the target as data: the embedded reference server, or the URL the configuration names.
 func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error) {
+	auth, err := newAuth(cfg)
+	if err != nil {
+		return steps.Target{}, nil, err
+	}
 	t := steps.Target{
-		BaseURL:        cfg.Target,
-		Credentials:    steps.StaticTokens(map[string]string{"A": cfg.Token}),
+		BaseURL:        cmp.Or(cfg.Target, cfg.ExportTarget, cfg.ReportTarget),
+		ExportBaseURL:  cfg.ExportTarget,
+		ReportBaseURL:  cfg.ReportTarget,
+		Credentials:    auth.credentials,
+		HTTPClient:     auth.client,
 		Report:         cfg.Report,
 		ExportTypes:    cfg.ExportTypes,
 		MaxWait:        cfg.MaxWait,
@@ -138,18 +152,21 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		Log:            cfg.Log,
 		Findings:       &steps.Findings{},
 	}
-	if cfg.TokenB != "" {
-		t.Credentials["B"] = steps.StaticTokens(map[string]string{"B": cfg.TokenB})["B"]
-	}
 	if cfg.ContainerConfig.enabled() {
 		return containerTarget(ctx, cfg, t)
 	}
-	if cfg.Target != "" {
-		t.Name = cfg.Target
+	if t.BaseURL != "" {
+		t.Name = t.BaseURL
+		if cfg.ExportTarget != "" || cfg.ReportTarget != "" {
+			t.Name = fmt.Sprintf("export %s, reports %s", cmp.Or(cfg.ExportTarget, cfg.Target), cmp.Or(cfg.ReportTarget, cfg.Target))
+		}
+		if cfg.ConfigName != "" {
+			t.Name = cfg.ConfigName + ": " + t.Name
+		}
 		return t, func() {}, nil
 	}
-	if cfg.Token != "" || cfg.TokenB != "" {
-		return t, nil, fmt.Errorf("TOKEN or TOKEN_B given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server")
+	if auth.mode != "none" {
+		return t, nil, fmt.Errorf("TOKEN, TOKEN_B or CLIENT_ID given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server")
 	}
 	emulate := cfg.RefserverProfile
 	if emulate == "" {
@@ -187,6 +204,9 @@ func printSummary(out io.Writer, res Result) {
 		for _, s := range skips {
 			fmt.Fprintf(out, "  %s  %q: %s\n", s.Requirement, s.Scenario, s.Message)
 		}
+	}
+	for _, f := range res.NotSelected {
+		fmt.Fprintf(out, "\nNot run: %s, left out by FEATURES\n", f)
 	}
 	verdict := "FAIL"
 	if res.Passed {

@@ -184,3 +184,10 @@ func TestConfigFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func serve(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL + "/fhir"
+}

@@ -1,0 +1,203 @@
+package harness
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/ehealth-dk/fut-conformance/steps"
+)
+
+// Authentication modes. Exactly one applies to a run; the harness refuses a mix.
+//
+//   - none: no TOKEN and no CLIENT_ID: requests carry no Authorization.
+//   - static: TOKEN (user A) and TOKEN_B (user B) are sent as they are.
+//   - OAuth2 client credentials: TOKEN_URL, CLIENT_ID, CLIENT_SECRET (user A) and CLIENT_ID_B,
+//     CLIENT_SECRET_B (user B), with SCOPE for both; tokens are fetched on first use and fetched again before
+//     they expire, so a run longer than a token's lifetime keeps working.
+//
+// Independently, CA_CERT adds a CA to the system roots and CLIENT_CERT with CLIENT_KEY present a client
+// certificate (mutual TLS); both apply to the server under test and to the token endpoint.
+
+// auth is what the configuration's authentication builds for the steps.
+type auth struct {
+	mode        string // "none", "static" or "oauth2", for messages
+	credentials map[string]oauth2.TokenSource
+	client      *http.Client
+}
+
+// newAuth validates the authentication variables and builds the token sources and the HTTP client.
+func newAuth(cfg Config) (auth, error) {
+	static := cfg.Token != "" || cfg.TokenB != ""
+	oauth := cfg.TokenURL != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.ClientIDB != "" || cfg.ClientSecretB != ""
+	var errs []error
+	if static && oauth {
+		errs = append(errs, errors.New("TOKEN/TOKEN_B and TOKEN_URL/CLIENT_ID are two authentication modes: set static tokens or OAuth2 client credentials, not both"))
+	}
+	if cfg.Scope != "" && !oauth {
+		errs = append(errs, errors.New("SCOPE is for OAuth2 client credentials: set TOKEN_URL, CLIENT_ID and CLIENT_SECRET too"))
+	}
+	if oauth {
+		if cfg.TokenURL == "" {
+			errs = append(errs, errors.New("TOKEN_URL is required with CLIENT_ID: the OAuth2 token endpoint, e.g. https://auth.example/oauth2/token"))
+		} else if u, err := url.Parse(cfg.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			errs = append(errs, errors.New("TOKEN_URL: expected an absolute http(s) URL without user info, such as https://auth.example/oauth2/token"))
+		}
+		if cfg.ClientID == "" || cfg.ClientSecret == "" {
+			errs = append(errs, errors.New("CLIENT_ID and CLIENT_SECRET are required for OAuth2 client credentials (user A)"))
+		}
+		if (cfg.ClientIDB == "") != (cfg.ClientSecretB == "") {
+			errs = append(errs, errors.New("CLIENT_ID_B and CLIENT_SECRET_B: give both for the second user, or neither"))
+		}
+		if cfg.ClientIDB != "" && cfg.ClientIDB == cfg.ClientID {
+			errs = append(errs, errors.New("CLIENT_ID_B must be another client than CLIENT_ID: the cross-user scenarios need two users"))
+		}
+	}
+	if (cfg.ClientCert == "") != (cfg.ClientKey == "") {
+		errs = append(errs, errors.New("CLIENT_CERT and CLIENT_KEY: give both for mutual TLS, or neither"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return auth{}, err
+	}
+
+	client, err := newHTTPClient(cfg)
+	if err != nil {
+		return auth{}, err
+	}
+	a := auth{mode: "none", client: client, credentials: steps.StaticTokens(map[string]string{"A": cfg.Token})}
+	switch {
+	case static:
+		a.mode = "static"
+		if cfg.TokenB != "" {
+			a.credentials["B"] = steps.StaticTokens(map[string]string{"B": cfg.TokenB})["B"]
+		}
+	case oauth:
+		a.mode = "oauth2"
+		// The token requests go through the same TLS setup, with the request timeout and no redirects.
+		tokenClient := &http.Client{
+			Transport:     client.Transport,
+			Timeout:       cmpDuration(cfg.RequestTimeout, steps.DefaultRequestTimeout),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
+		source := func(id, secret string) oauth2.TokenSource {
+			cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: strings.Fields(cfg.Scope)}
+			return cc.TokenSource(ctx) // a ReuseTokenSource: fetches a new token shortly before the old one expires
+		}
+		a.credentials = map[string]oauth2.TokenSource{"A": source(cfg.ClientID, cfg.ClientSecret)}
+		if cfg.ClientIDB != "" {
+			a.credentials["B"] = source(cfg.ClientIDB, cfg.ClientSecretB)
+		}
+	}
+	return a, nil
+}
+
+func cmpDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// newHTTPClient is the client of every request of the run: the system roots plus CA_CERT, the client
+// certificate of CLIENT_CERT/CLIENT_KEY, and a redirect policy that keeps credentials on their origin.
+func newHTTPClient(cfg Config) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.CACert != "" || cfg.ClientCert != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.CACert != "" {
+			pem, err := os.ReadFile(cfg.CACert)
+			if err != nil {
+				return nil, fmt.Errorf("CA_CERT: %w", err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool() // no system roots on this platform: the CA alone
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("CA_CERT: %s holds no PEM certificate", cfg.CACert)
+			}
+			tc.RootCAs = pool
+		}
+		if cfg.ClientCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
+			if err != nil {
+				return nil, fmt.Errorf("CLIENT_CERT/CLIENT_KEY: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		tr.TLSClientConfig = tc
+	}
+	return &http.Client{Transport: tr, CheckRedirect: keepCredentialsOnOrigin}, nil
+}
+
+// credentialHeaders never follow a redirect to another origin.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie"}
+
+// keepCredentialsOnOrigin follows up to 10 redirects but drops the credentials when a redirect leaves the
+// first request's origin (scheme, host and port). Go's client already drops them for another domain, but
+// keeps them for another port of the same host and for a subdomain; a token must reach neither.
+func keepCredentialsOnOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if !sameOrigin(req.URL, via[0].URL) {
+		for _, h := range credentialHeaders {
+			req.Header.Del(h)
+		}
+	}
+	return nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// AuthConfig is the authentication and TLS part of Config, embedded in it. Token and TokenB (static mode)
+// stay in Config.
+type AuthConfig struct {
+	TokenURL      string // TOKEN_URL: OAuth2 token endpoint
+	ClientID      string // CLIENT_ID: OAuth2 client of user A
+	ClientSecret  string // CLIENT_SECRET
+	Scope         string // SCOPE: space-separated scopes requested for both clients
+	ClientIDB     string // CLIENT_ID_B: OAuth2 client of user B; empty skips the cross-user scenarios, visibly
+	ClientSecretB string // CLIENT_SECRET_B
+	CACert        string // CA_CERT: PEM file of a CA trusted besides the system roots
+	ClientCert    string // CLIENT_CERT: PEM client certificate for mutual TLS
+	ClientKey     string // CLIENT_KEY: PEM private key of CLIENT_CERT
+}
+
+func authConfigFromEnv(getenv func(string) string) AuthConfig {
+	trim := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	return AuthConfig{
+		TokenURL:      trim("TOKEN_URL"),
+		ClientID:      trim("CLIENT_ID"),
+		ClientSecret:  getenv("CLIENT_SECRET"),
+		Scope:         trim("SCOPE"),
+		ClientIDB:     trim("CLIENT_ID_B"),
+		ClientSecretB: getenv("CLIENT_SECRET_B"),
+		CACert:        trim("CA_CERT"),
+		ClientCert:    trim("CLIENT_CERT"),
+		ClientKey:     trim("CLIENT_KEY"),
+	}
+}

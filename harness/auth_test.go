@@ -1,0 +1,341 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/internal/testpki"
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// tokenRecorder wraps a reference server: it keeps every token the token endpoint issues (to grep the
+// run's output for them), counts the tokens per client and the 401 answers.
+type tokenRecorder struct {
+	mu           sync.Mutex
+	tokens       []string
+	perClient    map[string]int
+	unauthorized int
+}
+
+type captureWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (c *captureWriter) WriteHeader(code int) { c.status = code; c.ResponseWriter.WriteHeader(code) }
+func (c *captureWriter) Write(p []byte) (int, error) {
+	c.body.Write(p)
+	return c.ResponseWriter.Write(p)
+}
+
+func (rec *tokenRecorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(cw, r)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if cw.status == http.StatusUnauthorized && r.URL.Path != refserver.TokenPath {
+			rec.unauthorized++
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if r.URL.Path == refserver.TokenPath && cw.status == http.StatusOK && json.Unmarshal(cw.body.Bytes(), &tok) == nil {
+			id, _, _ := r.BasicAuth()
+			if id == "" {
+				id = r.PostFormValue("client_id")
+			}
+			rec.tokens = append(rec.tokens, tok.AccessToken)
+			if rec.perClient == nil {
+				rec.perClient = map[string]int{}
+			}
+			rec.perClient[id]++
+		}
+	})
+}
+
+func oauthConfig(root string) Config {
+	return Config{AuthConfig: AuthConfig{
+		TokenURL: root + refserver.TokenPath,
+		ClientID: refserver.DemoClientIDA, ClientSecret: refserver.DemoClientSecretA,
+		ClientIDB: refserver.DemoClientIDB, ClientSecretB: refserver.DemoClientSecretB,
+		Scope: "system/*.read",
+	}}
+}
+
+// runTarget runs cfg against ts and returns the result, the console and poll log, and the reports directory.
+func runTarget(t *testing.T, root string, cfg Config) (Result, string, string) {
+	t.Helper()
+	var out bytes.Buffer
+	cfg.Target, cfg.Out, cfg.Log, cfg.ReportsDir = root+"/fhir", &out, &out, t.TempDir()
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	return res, out.String(), cfg.ReportsDir
+}
+
+func wantCrossUserPass(t *testing.T, res Result, out string) {
+	t.Helper()
+	if !res.Passed || res.Scenarios != 2 || len(res.Findings.Skips()) != 0 {
+		t.Fatalf("cross-user scenarios: expected 2 passed without skips, got passed=%v scenarios=%d skips=%+v\n%s", res.Passed, res.Scenarios, res.Findings.Skips(), out)
+	}
+}
+
+func TestCrossUserScenariosPassWithStaticTokens(t *testing.T) {
+	ts := httptest.NewServer(refserverHandler(t, refserver.Config{}))
+	t.Cleanup(ts.Close)
+	res, out, _ := runTarget(t, ts.URL, Config{Tags: "@cross-user", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	wantCrossUserPass(t, res, out)
+}
+
+func TestCrossUserScenariosPassWithOAuth2ClientCredentials(t *testing.T) {
+	rec := &tokenRecorder{}
+	ts := httptest.NewServer(rec.wrap(refserverHandler(t, refserver.Config{})))
+	t.Cleanup(ts.Close)
+	cfg := oauthConfig(ts.URL)
+	cfg.Tags = "@cross-user"
+	res, out, _ := runTarget(t, ts.URL, cfg)
+	wantCrossUserPass(t, res, out)
+	if rec.perClient[refserver.DemoClientIDA] == 0 || rec.perClient[refserver.DemoClientIDB] == 0 || rec.unauthorized != 0 {
+		t.Fatalf("expected tokens for both clients and no 401, got %v and %d 401s", rec.perClient, rec.unauthorized)
+	}
+}
+
+// Over HTTPS with a private CA and a required client certificate: the FHIR requests and the token requests
+// both go through CA_CERT and CLIENT_CERT/CLIENT_KEY.
+func TestCrossUserScenariosPassWithOAuth2OverMutualTLS(t *testing.T) {
+	pki, err := testpki.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(pki.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	ts := httptest.NewUnstartedServer(refserverHandler(t, refserver.Config{}))
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+
+	cfg := oauthConfig(ts.URL)
+	cfg.Tags, cfg.CACert, cfg.ClientCert, cfg.ClientKey = "@cross-user", pki.CACert, pki.ClientCert, pki.ClientKey
+	res, out, _ := runTarget(t, ts.URL, cfg)
+	wantCrossUserPass(t, res, out)
+
+	// Without the client certificate the handshake fails: the run reports it instead of passing.
+	cfg.ClientCert, cfg.ClientKey = "", ""
+	var buf bytes.Buffer
+	cfg.Target, cfg.Out, cfg.Log, cfg.ReportsDir = ts.URL+"/fhir", &buf, &buf, t.TempDir()
+	if res, err := Run(context.Background(), cfg); err == nil && res.Passed {
+		t.Fatalf("without a client certificate: expected the run to fail\n%s", buf.String())
+	}
+}
+
+// A run longer than the tokens' lifetime passes: the client-credentials source fetches new tokens, and the
+// server never answers 401.
+func TestOAuth2TokensAreRenewedOnALongRun(t *testing.T) {
+	const lifetime = time.Second
+	rec := &tokenRecorder{}
+	ts := httptest.NewServer(rec.wrap(refserverHandler(t, refserver.Config{Clients: []refserver.Client{
+		{ID: refserver.DemoClientIDA, Secret: refserver.DemoClientSecretA, UserID: refserver.DemoUserIDA, TokenLifetime: lifetime},
+		{ID: refserver.DemoClientIDB, Secret: refserver.DemoClientSecretB, UserID: refserver.DemoUserIDB, TokenLifetime: lifetime},
+	}})))
+	t.Cleanup(ts.Close)
+	start := time.Now()
+	res, out, _ := runTarget(t, ts.URL, oauthConfig(ts.URL)) // every scenario: the export ones wait for jobs to finish
+	elapsed := time.Since(start)
+	if !res.Passed || len(res.Findings.Skips()) != 0 {
+		t.Fatalf("run with %s tokens: expected a pass without skips\n%s", lifetime, out)
+	}
+	if elapsed <= lifetime {
+		t.Fatalf("the run took %s, not longer than the token lifetime %s: the test proves nothing", elapsed, lifetime)
+	}
+	if rec.unauthorized != 0 || rec.perClient[refserver.DemoClientIDA] < 2 {
+		t.Fatalf("expected renewed tokens for client A and no 401 in %s, got %v and %d 401s", elapsed, rec.perClient, rec.unauthorized)
+	}
+}
+
+// No secret reaches the console, the poll log or a report, also when scenarios fail and print their
+// transcripts.
+func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
+	rec := &tokenRecorder{}
+	inner := rec.wrap(refserverHandler(t, refserver.Config{}))
+	// Break the report status so that the report scenarios fail and print their requests.
+	broken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	ts := httptest.NewServer(broken)
+	t.Cleanup(ts.Close)
+
+	var outputs []string
+	var dirs []string
+	res, out, dir := runTarget(t, ts.URL, oauthConfig(ts.URL))
+	if res.Passed || !strings.Contains(out, "Authorization: Bearer [redacted]") {
+		t.Fatalf("expected failing report scenarios whose transcripts show the redacted Authorization header\n%s", out)
+	}
+	outputs, dirs = append(outputs, out), append(dirs, dir)
+	res, out, dir = runTarget(t, ts.URL, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	if res.Passed {
+		t.Fatalf("static run: expected failing report scenarios\n%s", out)
+	}
+	outputs, dirs = append(outputs, out), append(dirs, dir)
+
+	secrets := append([]string{refserver.DemoClientSecretA, refserver.DemoClientSecretB, refserver.DemoTokenA, refserver.DemoTokenB}, rec.tokens...)
+	if len(rec.tokens) < 2 {
+		t.Fatalf("expected issued tokens to look for, got %d", len(rec.tokens))
+	}
+	for _, dir := range dirs {
+		files := 0
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			files++
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			outputs = append(outputs, "file "+path+":\n"+string(b))
+			return nil
+		})
+		if err != nil || files < 2 {
+			t.Fatalf("reports in %s: %d files, %v", dir, files, err)
+		}
+	}
+	for _, text := range outputs {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				name, _, _ := strings.Cut(text, "\n")
+				t.Errorf("secret %.6s... found in %s", s, name)
+			}
+		}
+	}
+}
+
+func TestAuthenticationModesAreExclusive(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"static and oauth2", Config{Target: "https://x.example/fhir", Token: "t", AuthConfig: AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s"}}, "not both"},
+		{"client without token url", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{ClientID: "c", ClientSecret: "s"}}, "TOKEN_URL is required"},
+		{"relative token url", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{TokenURL: "/token", ClientID: "c", ClientSecret: "s"}}, "TOKEN_URL: expected an absolute"},
+		{"client without secret", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{TokenURL: "https://a.example/token", ClientID: "c"}}, "CLIENT_SECRET are required"},
+		{"second client without secret", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", ClientIDB: "d"}}, "CLIENT_SECRET_B"},
+		{"same client twice", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", ClientIDB: "c", ClientSecretB: "s"}}, "another client"},
+		{"scope alone", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{Scope: "x"}}, "SCOPE"},
+		{"certificate without key", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{ClientCert: "c.pem"}}, "CLIENT_CERT and CLIENT_KEY"},
+		{"missing CA file", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{CACert: "/nonexistent/ca.pem"}}, "CA_CERT"},
+		{"client id without target", Config{AuthConfig: AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s"}}, "without TARGET"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.cfg.ReportsDir, c.cfg.Out = t.TempDir(), &bytes.Buffer{}
+			_, err := Run(context.Background(), c.cfg)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("expected an error containing %q, got %v", c.want, err)
+			}
+			if strings.Contains(err.Error(), "s\"") {
+				t.Fatalf("the error must not quote a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnvReadsAuthVariables(t *testing.T) {
+	env := map[string]string{"TOKEN_URL": " https://a.example/token ", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "SCOPE": "system/*.read", "CLIENT_ID_B": "d", "CLIENT_SECRET_B": "t", "CA_CERT": "ca.pem", "CLIENT_CERT": "c.pem", "CLIENT_KEY": "k.pem"}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	want := AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", Scope: "system/*.read", ClientIDB: "d", ClientSecretB: "t", CACert: "ca.pem", ClientCert: "c.pem", ClientKey: "k.pem"}
+	if err != nil || cfg.AuthConfig != want {
+		t.Fatalf("got %+v, %v", cfg.AuthConfig, err)
+	}
+	listed := map[string]bool{}
+	for _, v := range Variables {
+		listed[v.Name] = true
+	}
+	for name := range env {
+		if !listed[name] {
+			t.Errorf("%s is not in Variables", name)
+		}
+	}
+}
+
+// Authorization never follows a redirect to another origin, including another port of the same host, where
+// Go's own client would still send it.
+func TestAuthorizationIsNotForwardedOnRedirectToAnotherHost(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	record := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got[name+" "+r.URL.Path] = r.Header.Get("Authorization")
+			mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+		})
+	}
+	other := httptest.NewServer(record("other"))
+	t.Cleanup(other.Close)
+	otherByName := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	mux := http.NewServeMux()
+	mux.Handle("/same", record("origin"))
+	mux.HandleFunc("/to-other-port", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/port", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/to-other-name", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, otherByName+"/name", http.StatusFound)
+	})
+	mux.HandleFunc("/to-same", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/same", http.StatusFound)
+	})
+	origin := httptest.NewServer(mux)
+	t.Cleanup(origin.Close)
+
+	client, err := newHTTPClient(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/to-other-port", "/to-other-name", "/to-same"} {
+		req, _ := http.NewRequest(http.MethodGet, origin.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer secret-token")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got["other /port"] != "" || got["other /name"] != "" {
+		t.Fatalf("Authorization reached another host: %q", got)
+	}
+	if got["origin /same"] != "Bearer secret-token" {
+		t.Fatalf("a same-origin redirect must keep Authorization, got %q", got)
+	}
+	if _, ok := got["other /port"]; !ok {
+		t.Fatalf("the redirect to another port was not followed: %q", got)
+	}
+}

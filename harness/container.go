@@ -1,0 +1,183 @@
+package harness
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/refserver/container"
+	"github.com/ehealth-dk/fut-conformance/steps"
+)
+
+// ContainerConfig runs the target as a container (testcontainers-go): the reference server's image built
+// from refserver/Dockerfile (BuildRefserverImage, `make conformance-container`), or a vendor's image that is
+// already in the local Docker engine (Image). Nothing is ever pulled. The container, and the image when it
+// was built for the run, are removed whatever the outcome, Ctrl-C included.
+type ContainerConfig struct {
+	Image               string            // IMAGE: image in the local Docker engine to start as the target
+	ImagePort           string            // IMAGE_PORT: container port of the FHIR server (default 8080)
+	ImageBase           string            // IMAGE_BASE: FHIR base path inside the container (default /fhir)
+	ImageEnv            map[string]string // IMAGE_ENV: environment of the container, "KEY=VALUE KEY2=VALUE2"
+	ImageStartupTimeout time.Duration     // IMAGE_STARTUP_TIMEOUT: wait for GET <base>/metadata to answer 200
+	BuildRefserverImage bool              // BUILD_REFSERVER_IMAGE=1: build the reference server image and start it
+	KeepImage           bool              // KEEP_IMAGE=1: keep the built image, as KeptRefserverImage
+}
+
+// KeptRefserverImage is the name of the reference server image that KEEP_IMAGE=1 keeps, for IMAGE= runs.
+const KeptRefserverImage = container.ImageRepo + ":latest"
+
+// containerFromEnv reads ContainerConfig's variables into cfg (called by ConfigFromEnv).
+func containerFromEnv(getenv func(string) string, cfg *Config) []error {
+	var errs []error
+	cfg.Image = strings.TrimSpace(getenv("IMAGE"))
+	cfg.ImagePort = strings.TrimSpace(getenv("IMAGE_PORT"))
+	cfg.ImageBase = strings.TrimSpace(getenv("IMAGE_BASE"))
+	if v := strings.TrimSpace(getenv("IMAGE_ENV")); v != "" {
+		cfg.ImageEnv = map[string]string{}
+		for _, kv := range strings.Fields(v) {
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				errs = append(errs, fmt.Errorf("IMAGE_ENV: %q: expected KEY=VALUE entries separated by spaces", kv))
+				continue
+			}
+			cfg.ImageEnv[k] = val
+		}
+	}
+	if v := strings.TrimSpace(getenv("IMAGE_STARTUP_TIMEOUT")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("IMAGE_STARTUP_TIMEOUT=%q: expected a positive Go duration such as 60s", v))
+		}
+		cfg.ImageStartupTimeout = d
+	}
+	for name, dst := range map[string]*bool{"BUILD_REFSERVER_IMAGE": &cfg.BuildRefserverImage, "KEEP_IMAGE": &cfg.KeepImage} {
+		switch v := strings.ToLower(strings.TrimSpace(getenv(name))); v {
+		case "", "0", "false", "no":
+		case "1", "true", "yes":
+			*dst = true
+		default:
+			errs = append(errs, fmt.Errorf("%s=%q: expected 1 or 0", name, v))
+		}
+	}
+	if err := cfg.ContainerConfig.validate(cfg.Target); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// validate rejects combinations that cannot mean one target.
+func (c ContainerConfig) validate(target string) error {
+	switch {
+	case c.Image != "" && c.BuildRefserverImage:
+		return errors.New("IMAGE and BUILD_REFSERVER_IMAGE=1 both given: the first starts an existing image, the second builds the reference server's")
+	case target != "" && (c.Image != "" || c.BuildRefserverImage):
+		return errors.New("TARGET and a container (IMAGE or BUILD_REFSERVER_IMAGE=1) both given: choose one target")
+	case c.Image == "" && !c.BuildRefserverImage && (c.ImagePort != "" || c.ImageBase != "" || c.ImageEnv != nil || c.ImageStartupTimeout != 0 || c.KeepImage):
+		return errors.New("IMAGE_PORT, IMAGE_BASE, IMAGE_ENV, IMAGE_STARTUP_TIMEOUT or KEEP_IMAGE given without IMAGE or BUILD_REFSERVER_IMAGE=1")
+	case c.KeepImage && !c.BuildRefserverImage:
+		return errors.New("KEEP_IMAGE=1 keeps the image BUILD_REFSERVER_IMAGE=1 builds; an IMAGE is never removed")
+	case c.BuildRefserverImage && (c.ImagePort != "" || c.ImageBase != ""):
+		return errors.New("IMAGE_PORT and IMAGE_BASE are for a vendor IMAGE: the reference server's image listens on 8080 at /fhir")
+	}
+	return nil
+}
+
+func (c ContainerConfig) enabled() bool { return c.Image != "" || c.BuildRefserverImage }
+
+// containerTarget starts the configured container and points t at it. The returned stop terminates the
+// container and removes a built image with a context of its own, so that it also runs after Ctrl-C has
+// cancelled ctx; on error everything started is already removed.
+func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ func(), err error) {
+	if err := cfg.ContainerConfig.validate(cfg.Target); err != nil {
+		return t, nil, err
+	}
+	var cleanups []func(context.Context) error
+	stop := func() {
+		// A fresh context: ctx may be cancelled (Ctrl-C), and cleanup must still happen.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			if err := cleanups[i](cctx); err != nil {
+				fmt.Fprintf(cfg.Log, "conformance: cleanup: %v\n", err)
+			}
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+
+	img := cfg.Image
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithLogger(logTo{cfg.Log}),
+		container.WithStartupTimeout(cmp.Or(cfg.ImageStartupTimeout, container.DefaultStartupTimeout)),
+	}
+	if cfg.ImageEnv != nil {
+		opts = append(opts, container.WithEnv(cfg.ImageEnv))
+	}
+	if cfg.BuildRefserverImage {
+		began := time.Now()
+		buildOpts := []container.BuildOption{}
+		if cfg.KeepImage {
+			buildOpts = append(buildOpts, container.WithName(KeptRefserverImage), container.WithKeepImage())
+		}
+		built, err := container.BuildImage(ctx, buildOpts...)
+		if err != nil {
+			return t, nil, err
+		}
+		if !cfg.KeepImage {
+			cleanups = append(cleanups, built.Remove)
+		}
+		img = built.Name
+		fmt.Fprintf(cfg.Out, "image %s built from refserver/Dockerfile in %s\n", img, time.Since(began).Round(100*time.Millisecond))
+		if cfg.Token == "" && cfg.TokenB == "" {
+			for _, u := range refserver.DefaultUsers() {
+				t.Credentials[u.Name] = steps.StaticTokens(map[string]string{u.Name: u.Token})[u.Name]
+			}
+		}
+	} else {
+		if cfg.ImagePort != "" {
+			opts = append(opts, container.WithPort(cfg.ImagePort))
+		}
+		if cfg.ImageBase != "" {
+			opts = append(opts, container.WithBasePath(cfg.ImageBase))
+		}
+	}
+
+	began := time.Now()
+	ctr, err := container.Run(ctx, img, opts...)
+	if ctr != nil {
+		cleanups = append(cleanups, func(cctx context.Context) error {
+			if err := testcontainers.TerminateContainer(ctr, testcontainers.StopContext(cctx)); err != nil {
+				return fmt.Errorf("remove container %s: %w", ctr.GetContainerID(), err)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return t, nil, fmt.Errorf("start container: %w", err)
+	}
+	base, err := ctr.BaseURL(ctx)
+	if err != nil {
+		return t, nil, fmt.Errorf("start container: %w", err)
+	}
+	fmt.Fprintf(cfg.Out, "container %s started in %s at %s\n", img, time.Since(began).Round(10*time.Millisecond), base)
+	t.BaseURL = base
+	t.Name = "container " + img + " (" + base + ")"
+	return t, stop, nil
+}
+
+// logTo sends testcontainers' progress lines to the run's log (stderr by default), not into the report.
+type logTo struct{ w io.Writer }
+
+func (l logTo) Printf(format string, args ...any) {
+	fmt.Fprintf(l.w, strings.TrimRight(format, "\n")+"\n", args...)
+}

@@ -1,0 +1,91 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "target.json")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestTargetFileGivesVariablesAndSecretsByName(t *testing.T) {
+	path := writeFile(t, `{"name": "vendor X", "variables": {"TARGET": "https://x.example/fhir", "PROFILE": "hapi-8.0", "MAX_WAIT": "15m"},
+		"secrets": {"TOKEN": "VENDORX_TOKEN"}}`)
+	env := map[string]string{"CONFIG": path, "VENDORX_TOKEN": "t0k3n", "MAX_WAIT": "1m"}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Target != "https://x.example/fhir" || cfg.Profile != "hapi-8.0" || cfg.Token != "t0k3n" || cfg.MaxWait.String() != "1m0s" || cfg.ConfigName != "vendor X" {
+		t.Fatalf("cfg %+v: want the file's values, the token from VENDORX_TOKEN, and the environment's MAX_WAIT", cfg)
+	}
+}
+
+func TestTargetFileRefusesSecretsAndUnknownVariables(t *testing.T) {
+	for name, body := range map[string]string{
+		"a literal token":  `{"variables": {"TARGET": "https://x/fhir", "TOKEN": "t0k3n"}}`,
+		"unknown variable": `{"variables": {"TARGT": "https://x/fhir"}}`,
+		"unknown key":      `{"token": "t0k3n"}`,
+		"not a secret":     `{"secrets": {"TARGET": "X"}}`,
+		"not json":         `TARGET=https://x/fhir`,
+		"a missing file":   "",
+	} {
+		path := "/nonexistent/target.json"
+		if body != "" {
+			path = writeFile(t, body)
+		}
+		_, err := ConfigFromEnv(func(k string) string { return map[string]string{"CONFIG": path}[k] })
+		if err == nil || !strings.Contains(err.Error(), "CONFIG=") {
+			t.Errorf("%s: want an error naming CONFIG, got %v", name, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "t0k3n") {
+			t.Errorf("%s: the error shows the secret: %v", name, err)
+		}
+	}
+}
+
+func TestTagExpressionsGodogWouldMisreadAreRefused(t *testing.T) {
+	for _, bad := range []string{"@export &&", "not @export", "@a || @b", "@a,,@b", "(@a)"} {
+		if _, err := ConfigFromEnv(func(k string) string { return map[string]string{"TAGS": bad}[k] }); err == nil || !strings.Contains(err.Error(), "TAGS=") {
+			t.Errorf("TAGS=%q: want a clear error, got %v", bad, err)
+		}
+	}
+	for _, good := range []string{"@export", "@export && ~@cross-user", "@EXP-CANCEL,@RJS-LISTED", "~@cross-user"} {
+		if err := validateTags(good); err != nil {
+			t.Errorf("TAGS=%q: %v", good, err)
+		}
+	}
+}
+
+// FUT serves $export and the reports from different services: EXPORT_TARGET and REPORT_TARGET cover both in
+// one run, and FEATURES runs one of them, saying which it left out.
+func TestSeparateServicesAndFeatureSelection(t *testing.T) {
+	exportSrv, reportSrv := refserverHandler(t, refserver.Config{}), refserverHandler(t, refserver.Config{})
+	var out bytes.Buffer
+	e, r := serve(t, exportSrv), serve(t, reportSrv)
+	res, err := Run(context.Background(), Config{ExportTarget: e, ReportTarget: r, Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
+		Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if err != nil || !res.Passed || res.Scenarios != 18 {
+		t.Fatalf("passed=%v scenarios=%d err=%v\n%s", res.Passed, res.Scenarios, err, out.String())
+	}
+	out.Reset()
+	res, err = Run(context.Background(), Config{Target: e, Token: refserver.DemoTokenA, Features: []string{"report"}, Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if err != nil || !res.Passed || res.Scenarios != 6 {
+		t.Fatalf("report only: passed=%v scenarios=%d err=%v", res.Passed, res.Scenarios, err)
+	}
+	if !strings.Contains(out.String(), "Not run: the export feature ($export-poll-status), left out by FEATURES") {
+		t.Errorf("the summary must say the export feature was not run:\n%s", out.String())
+	}
+}
