@@ -8,18 +8,22 @@ export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
 # The run's variables, passed through to the conformance command (unset ones stay unset).
 CONFORMANCE_VARS := TARGET TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT \
-	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE
+	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE \
+	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE
 export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance refserver test test-short lint bench
+.PHONY: help conformance conformance-container refserver test test-short lint bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-conformance: ## run every feature: against the embedded reference server, or TARGET=<FHIR base URL> TOKEN=... TOKEN_B=...
+conformance: ## run every feature: against the embedded reference server, TARGET=<FHIR base URL> or IMAGE=<local image> (IMAGE_PORT, IMAGE_BASE, IMAGE_ENV), with TOKEN=... TOKEN_B=...
 	$(GO) run ./cmd/conformance
+
+conformance-container: ## build the reference server image (refserver/Dockerfile), start it with testcontainers-go, run every feature against it, remove both
+	BUILD_REFSERVER_IMAGE=1 $(GO) run ./cmd/conformance
 
 refserver: ## run the reference server in the foreground at http://$(ADDR)/fhir (demo tokens printed)
 	$(GO) run ./cmd/refserver -addr $(ADDR)

@@ -179,7 +179,7 @@ func TestInterruptedContainerRunLeavesNothing(t *testing.T) {
 		<-exited
 		t.Fatalf("conformance still running a minute after SIGINT\n%s", stderr.String())
 	}
-	if t.Failed() || testing.Verbose() {
+	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", seen.String(), stderr.String())
 	}
 	dockertest.AssertNothingLeft(t, before, "an interrupted run (SIGINT)")

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
@@ -135,7 +136,9 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	if waitPath == "" {
 		waitPath = o.basePath + "/metadata"
 	}
+	runID := randomHex(8)
 	customizers := append([]testcontainers.ContainerCustomizer{
+		testcontainers.WithLabels(map[string]string{runLabel: runID}),
 		testcontainers.WithExposedPorts(o.port),
 		testcontainers.WithWaitStrategy(wait.ForHTTP(waitPath).WithPort(o.port).WithStartupTimeout(o.startupTimeout)),
 	}, rest...)
@@ -143,6 +146,13 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	var c *Container
 	if ctr != nil {
 		c = &Container{DockerContainer: ctr, port: o.port, basePath: o.basePath}
+	}
+	if err != nil && c == nil {
+		// Cancelled (Ctrl-C) while the engine created the container: the engine may have made one that
+		// testcontainers never heard of. Find it by its label.
+		if sweepErr := removeLabelled(runID); sweepErr != nil {
+			err = errors.Join(err, sweepErr)
+		}
 	}
 	if err != nil {
 		return c, fmt.Errorf("run container %s (waiting for GET %s on %s): %w%s", img, waitPath, o.port, err, c.logTail())
@@ -181,6 +191,31 @@ func (c *Container) logTail() string {
 		out = append([]byte("..."), out[len(out)-2000:]...)
 	}
 	return "\ncontainer output:\n" + string(out)
+}
+
+// runLabel marks the containers of one Run call, to find one whose creation was interrupted.
+const runLabel = "dk.ehealth.fut-conformance.run"
+
+// removeLabelled force-removes the containers of one Run call, with a context of its own.
+func removeLabelled(runID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("remove interrupted container: %w", err)
+	}
+	defer cli.Close()
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", runLabel+"="+runID)})
+	if err != nil {
+		return fmt.Errorf("remove interrupted container: %w", err)
+	}
+	var errs []error
+	for _, c := range list.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove interrupted container %.12s: %w", c.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // CheckImage returns nil if img is in the local Docker engine, an error wrapping ErrImageNotFound if it is
