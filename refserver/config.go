@@ -58,6 +58,7 @@ type Config struct {
 	Profile        Profile       // which source to emulate where sources disagree; default ProfileFUT
 	Retention      time.Duration // finished export jobs, their files and report jobs are forgotten this long after they end; default 2h
 	Clients        []Client      // OAuth2 clients of the token endpoint; nil: DefaultClients() whose user is configured
+	Faults         []string      // fault injection (faults.go): names of deviations to inject; nil: the conformant server
 }
 
 // normalize validates cfg and returns a copy with defaults applied.

@@ -126,7 +126,17 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 	s.mu.Unlock()
 
 	w.Header().Set("Content-Location", base+"/$export-poll-status?_jobId="+url.QueryEscape(job.id))
+	if s.faulty(faultKickoffRelativeLocation) {
+		w.Header().Set("Content-Location", "$export-poll-status?_jobId="+url.QueryEscape(job.id))
+	}
+	if s.faulty(faultKickoffNoContentLocation) {
+		w.Header().Del("Content-Location")
+	}
 	w.Header().Set("Content-Length", "0")
+	if s.faulty(faultKickoff200) {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -236,6 +246,9 @@ func (s *Server) materializeLocked(j *exportJob) {
 	completed := j.completesAt(s.cfg.ExportDuration)
 	for _, typ := range types {
 		data, n := s.dataset.export(typ, j.since)
+		if s.faulty(faultOutputWrongType) {
+			data, _ = s.dataset.export(s.otherType(typ), j.since)
+		}
 		if n == 0 {
 			continue
 		}

@@ -74,10 +74,16 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 	now := s.cfg.Clock.Now()
 	base := s.baseURL(r)
 	out := bundle{ResourceType: "Bundle", Type: "collection"}
+	if s.faulty(faultRJSSearchset) {
+		out.Type = "searchset"
+	}
 
 	s.mu.Lock()
 	s.sweepLocked(now)
 	jobs := slices.Clone(s.reportJobs[u.ID])
+	if s.faulty(faultRJSCrossUserLeak) {
+		jobs = s.allReportJobsLocked()
+	}
 	type row struct {
 		job  *reportJob
 		done bool
@@ -85,13 +91,16 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 	rows := make([]row, 0, len(jobs))
 	for _, j := range jobs {
 		s.refreshReportLocked(j, now)
-		rows = append(rows, row{job: j, done: j.done(now, s.cfg.ReportDuration)})
+		rows = append(rows, row{job: j, done: j.done(now, s.cfg.ReportDuration) && !s.faulty(faultRJSNeverFinishes)})
 	}
 	s.mu.Unlock()
 
 	// Jobs are appended in creation order; a stable sort keeps ties in that order.
 	slices.SortStableFunc(rows, func(a, b row) int { return a.job.created.Compare(b.job.created) })
 	for _, rw := range rows {
+		if s.faulty(faultRJSScheduleNotListed) && rw.job.variant == "schedule" {
+			continue
+		}
 		j := rw.job // immutable after creation except generated, which is not read here
 		status := reportStatusRunning
 		if rw.done {
@@ -109,14 +118,34 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 		if rw.done {
 			parts = append(parts, part{Name: "ended", ValueDateTime: fhirDateTime(j.endsAt(s.cfg.ReportDuration))})
 		}
+		if s.faulty(faultRJSParamsDropped) {
+			setPart(parts, part{Name: "parameters", Resource: &sentParams{ResourceType: "Parameters"}})
+		}
+		if s.faulty(faultRJSBinaryAsString) {
+			setPart(parts, part{Name: "binary", ValueString: base + "/Binary/" + j.binaryID})
+		}
+		if s.faulty(faultRJSCreatedAfterStarted) {
+			setPart(parts, part{Name: "created", ValueDateTime: fhirDateTime(j.created.Add(faultSkew))})
+		}
+		if s.faulty(faultRJSBadCreated) {
+			setPart(parts, part{Name: "created", ValueDateTime: j.created.UTC().Format("2006-01-02 15:04")})
+		}
+		fullURL := "urn:uuid:" + j.id
+		if s.faulty(faultRJSBareFullURL) {
+			fullURL = j.id
+		}
 		out.Entry = append(out.Entry, bundleEntry{
-			FullURL: "urn:uuid:" + j.id,
+			FullURL: fullURL,
 			Resource: reportJobParams{
 				ResourceType: "Parameters",
 				ID:           j.id,
 				Parameter:    []reportJobParam{{Name: "reportJob", Part: parts}},
 			},
 		})
+	}
+	if s.faulty(faultRJSContentType) {
+		writeJSON(w, http.StatusOK, contentTypeJSON, out)
+		return
 	}
 	writeJSON(w, http.StatusOK, contentTypeFHIRJSON, out)
 }

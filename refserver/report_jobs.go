@@ -192,6 +192,9 @@ func (s *Server) startReport(w http.ResponseWriter, r *http.Request, u User, var
 // refreshReportLocked fills a finished job's Binary with the generated
 // report (once). s.mu must be held.
 func (s *Server) refreshReportLocked(j *reportJob, now time.Time) {
+	if s.faulty(faultRJSDonePlaceholder) {
+		return
+	}
 	if j.generated || !j.done(now, s.cfg.ReportDuration) {
 		return
 	}

@@ -53,12 +53,17 @@ type Server struct {
 	reportSeq  int64
 
 	tokens *tokenStore // OAuth2 clients and issued tokens (oauth2.go)
+	faults faultSet    // injected deviations (faults.go); empty: conformant
 }
 
 // NewServer validates cfg, applies defaults, loads the export dataset and
 // builds the routes.
 func NewServer(cfg Config) (*Server, error) {
 	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("refserver config: %w", err)
+	}
+	faults, err := parseFaults(cfg.Faults)
 	if err != nil {
 		return nil, fmt.Errorf("refserver config: %w", err)
 	}
@@ -74,6 +79,7 @@ func NewServer(cfg Config) (*Server, error) {
 		binaries:   make(map[string]*binary),
 		reportJobs: make(map[string][]*reportJob),
 		tokens:     newTokenStore(cfg),
+		faults:     faults,
 	}
 	for _, u := range cfg.Users {
 		s.users[u.Token] = u

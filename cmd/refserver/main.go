@@ -17,6 +17,7 @@
 //	-tls-cert         TLS_CERT          PEM certificate: serve HTTPS (with -tls-key)
 //	-tls-key          TLS_KEY           PEM private key of -tls-cert
 //	-client-ca        CLIENT_CA         PEM CA bundle: require client certificates (mutual TLS)
+//	-faults           FAULTS            comma list of faults to inject (refserver/faults.go); for the kill matrix only
 //
 // Invalid values exit with status 2.
 package main
@@ -91,6 +92,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	profile := fs.String("profile", env("REFSERVER_PROFILE", string(refserver.ProfileFUT)), "which source to emulate where sources disagree: fut, bulkdata or hapi-8.0 (env REFSERVER_PROFILE)")
 	dataDir := fs.String("data", env("DATA_DIR", ""), "directory of <ResourceType>.ndjson files; empty: embedded data (env DATA_DIR)")
 	security := addSecurityFlags(fs, env)
+	faults := fs.String("faults", env("FAULTS", ""), "comma list of deviations to inject (refserver/faults.go), to test a harness; empty: conformant (env FAULTS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
@@ -121,6 +123,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		ReportDuration: dur("report-duration", *reportDur),
 		RetryAfter:     dur("retry-after", *retryAfter),
 		Profile:        refserver.Profile(*profile),
+	}
+	if *faults != "" {
+		o.cfg.Faults = strings.Split(*faults, ",")
 	}
 	if *tokens == "" {
 		o.cfg.Users = refserver.DefaultUsers()
@@ -219,6 +224,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	basePath = strings.TrimRight(basePath, "/")
 	fmt.Fprintf(stdout, "refserver listening on %s://%s%s\n", scheme, ln.Addr(), basePath)
+	if len(o.cfg.Faults) > 0 {
+		fmt.Fprintf(stdout, "FAULTS INJECTED (not conformant on purpose): %s\n", strings.Join(o.cfg.Faults, ", "))
+	}
 	if o.demoUsers {
 		for _, u := range o.cfg.Users {
 			fmt.Fprintf(stdout, "demo user %s: token=%s userId=%s mayReadNonAnonymized=%t\n", u.Name, u.Token, u.ID, u.MayReadNonAnonymized)
