@@ -1,0 +1,335 @@
+// Package mutation measures the harness's verdicts: it runs the whole suite against the conformant reference
+// server and against the reference server with each injected fault (refserver.Faults), and builds a kill
+// matrix. A fault is killed when a scenario tagged with the fault's requirement fails and names that
+// requirement; the conformant server must pass with no failure, warning or skip. SHOULD requirements only
+// warn by default, so the runs of their faults are STRICT (a warning is then a failure), as the matrix says.
+package mutation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/features"
+	"github.com/ehealth-dk/fut-conformance/harness"
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// Verdict classifies one fault's run.
+type Verdict string
+
+const (
+	Killed        Verdict = "killed"          // a scenario tagged with the fault's requirement failed, naming it
+	KilledByOther Verdict = "killed-by-other" // the run failed, but not in a scenario of the fault's requirement
+	Survived      Verdict = "survived"        // every scenario passed: the harness missed the deviation
+	Pass          Verdict = "pass"            // the conformant server passed
+	Broken        Verdict = "broken"          // the run could not happen, or the conformant server failed
+)
+
+// Options configures a mutation run. Zero values take the defaults.
+type Options struct {
+	Faults         []refserver.Fault // nil: every fault of refserver.Faults()
+	Workers        int               // runs in parallel; default max(8, 4*GOMAXPROCS): the runs mostly wait on the jobs
+	ExportDuration time.Duration     // refserver export job duration; default 1s
+	ReportDuration time.Duration     // refserver report job duration; default 1s
+	MaxWait        time.Duration     // MAX_WAIT of each run; default 15s
+	RequestTimeout time.Duration     // REQUEST_TIMEOUT of each run; default 10s
+	WorkDir        string            // each run's reports go in a directory below; default a temporary one, removed
+	Progress       func(Outcome)     // called after each run; nil: nothing
+}
+
+// FailedScenario is a scenario that failed in a run.
+type FailedScenario struct {
+	Name         string   `json:"name"`
+	Tags         []string `json:"tags"`                   // requirement tags of the scenario
+	Step         string   `json:"step"`                   // the failed step
+	Requirements []string `json:"requirements,omitempty"` // requirements the failure names
+	Message      string   `json:"message"`                // first line of the failure
+}
+
+// Outcome is one run: the conformant server (Fault "") or one fault.
+type Outcome struct {
+	Fault       string           `json:"fault"`
+	Description string           `json:"description"`
+	Requirement string           `json:"expected_requirement,omitempty"`
+	Severity    string           `json:"severity,omitempty"`
+	Strict      bool             `json:"strict"`
+	Scenarios   int              `json:"scenarios"`
+	Failed      []FailedScenario `json:"failed_scenarios"`
+	Warnings    int              `json:"warnings"`
+	Skips       int              `json:"skips"`
+	Verdict     Verdict          `json:"verdict"`
+	Seconds     float64          `json:"seconds"`
+	Error       string           `json:"error,omitempty"`
+	Output      string           `json:"-"` // the console output of the run, for a verdict that needs reading
+}
+
+// Matrix is the kill matrix.
+type Matrix struct {
+	Conformant Outcome   `json:"conformant"`
+	Faults     []Outcome `json:"faults"`
+	Killed     int       `json:"killed"`
+	Total      int       `json:"total"`
+	// Uncovered lists requirements that no fault breaks.
+	Uncovered []string `json:"uncovered_requirements"`
+	Seconds   float64  `json:"seconds"`
+}
+
+// Run runs the conformant server and every fault, in parallel, and returns the matrix.
+func Run(ctx context.Context, opts Options) (Matrix, error) {
+	opts = opts.withDefaults()
+	reqs, err := features.Requirements()
+	if err != nil {
+		return Matrix{}, err
+	}
+	work := opts.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "mutation-"); err != nil {
+			return Matrix{}, fmt.Errorf("create work directory: %w", err)
+		}
+		defer os.RemoveAll(work)
+	}
+	for _, f := range opts.Faults {
+		if _, ok := reqs[f.Requirement]; !ok {
+			return Matrix{}, fmt.Errorf("fault %s names requirement %s, which is not in features/REQUIREMENTS.md", f.Name, f.Requirement)
+		}
+	}
+
+	start := time.Now()
+	jobs := append([]refserver.Fault{{Name: "", Description: "the conformant reference server"}}, opts.Faults...)
+	outcomes := make([]Outcome, len(jobs))
+	sem := make(chan struct{}, opts.Workers)
+	var wg sync.WaitGroup
+	for i, f := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				outcomes[i] = Outcome{Fault: f.Name, Description: f.Description, Requirement: f.Requirement, Verdict: Broken, Error: ctx.Err().Error()}
+				return
+			}
+			defer func() { <-sem }()
+			dir := filepath.Join(work, fmt.Sprintf("%02d-%s", i, cmpOr(f.Name, "conformant")))
+			outcomes[i] = runOne(ctx, f, reqs, opts, dir)
+			if opts.Progress != nil {
+				opts.Progress(outcomes[i])
+			}
+		}()
+	}
+	wg.Wait()
+
+	m := Matrix{Conformant: outcomes[0], Faults: outcomes[1:], Total: len(outcomes) - 1, Seconds: time.Since(start).Seconds()}
+	covered := map[string]bool{}
+	for _, o := range m.Faults {
+		covered[o.Requirement] = true
+		if o.Verdict == Killed {
+			m.Killed++
+		}
+	}
+	for id := range reqs {
+		if !covered[id] {
+			m.Uncovered = append(m.Uncovered, id)
+		}
+	}
+	sort.Strings(m.Uncovered)
+	return m, ctx.Err()
+}
+
+func (o Options) withDefaults() Options {
+	if o.Faults == nil {
+		o.Faults = refserver.Faults()
+	}
+	if o.Workers <= 0 {
+		o.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+	}
+	if o.ExportDuration <= 0 {
+		o.ExportDuration = time.Second
+	}
+	if o.ReportDuration <= 0 {
+		o.ReportDuration = time.Second
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 15 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// runOne runs the whole suite against the reference server with fault f ("" : none).
+func runOne(ctx context.Context, f refserver.Fault, reqs map[string]features.Requirement, opts Options, dir string) (o Outcome) {
+	o = Outcome{Fault: f.Name, Description: f.Description, Requirement: f.Requirement}
+	if r, ok := reqs[f.Requirement]; ok {
+		o.Severity = string(r.Severity)
+	}
+	// A SHOULD deviation only warns unless STRICT; the conformant server must pass even STRICT.
+	o.Strict = f.Name == "" || o.Severity == string(features.Should)
+	start := time.Now()
+	defer func() { o.Seconds = time.Since(start).Seconds() }()
+	var faults []string
+	if f.Name != "" {
+		faults = []string{f.Name}
+	}
+	srv, err := refserver.NewServer(refserver.Config{Faults: faults, ExportDuration: opts.ExportDuration, ReportDuration: opts.ReportDuration})
+	if err != nil {
+		o.Verdict, o.Error = Broken, err.Error()
+		return o
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	var out bytes.Buffer
+	res, err := harness.Run(ctx, harness.Config{
+		Target:         ts.URL + "/fhir",
+		Token:          refserver.DemoTokenA,
+		TokenB:         refserver.DemoTokenB,
+		Strict:         o.Strict,
+		MaxWait:        opts.MaxWait,
+		RequestTimeout: opts.RequestTimeout,
+		ReportsDir:     dir,
+		Out:            &out,
+		Log:            &out,
+	})
+	o.Output, o.Scenarios = out.String(), res.Scenarios
+	if res.Findings != nil {
+		o.Warnings, o.Skips = len(res.Findings.Warnings()), len(res.Findings.Skips())
+	}
+	if err != nil {
+		o.Verdict, o.Error = Broken, err.Error()
+		return o
+	}
+	if o.Failed, err = failedScenarios(filepath.Join(dir, "cucumber.json")); err != nil {
+		o.Verdict, o.Error = Broken, err.Error()
+		return o
+	}
+	o.Verdict = classify(o, res.Passed)
+	return o
+}
+
+func classify(o Outcome, passed bool) Verdict {
+	if o.Fault == "" {
+		if passed && len(o.Failed) == 0 && o.Warnings == 0 && o.Skips == 0 {
+			return Pass
+		}
+		return Broken
+	}
+	if passed && len(o.Failed) == 0 {
+		return Survived
+	}
+	for _, s := range o.Failed {
+		if slices.Contains(s.Tags, o.Requirement) && slices.Contains(s.Requirements, o.Requirement) {
+			return Killed
+		}
+	}
+	return KilledByOther
+}
+
+// The Cucumber JSON report, as much of it as the matrix reads.
+type cucumberFeature struct {
+	Elements []struct {
+		Name  string                  `json:"name"`
+		Type  string                  `json:"type"`
+		Tags  []struct{ Name string } `json:"tags"`
+		Steps []struct {
+			Keyword string `json:"keyword"`
+			Name    string `json:"name"`
+			Result  struct {
+				Status       string `json:"status"`
+				ErrorMessage string `json:"error_message"`
+			} `json:"result"`
+		} `json:"steps"`
+	} `json:"elements"`
+}
+
+// requirementNamed finds the requirement a failure report names: "requirement EXP-POLL-202 (MUST)", or the
+// "EXP-POLL-202: ..." prefix of a violation.
+var (
+	requirementLine   = regexp.MustCompile(`requirement ([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+) \((?:MUST|SHOULD)\)`)
+	requirementPrefix = regexp.MustCompile(`^([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+): `)
+)
+
+func failedScenarios(path string) ([]FailedScenario, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the run's cucumber report: %w", err)
+	}
+	var feats []cucumberFeature
+	if err := json.Unmarshal(raw, &feats); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	var failed []FailedScenario
+	for _, f := range feats {
+		for _, e := range f.Elements {
+			for _, st := range e.Steps {
+				if st.Result.Status != "failed" {
+					continue
+				}
+				s := FailedScenario{Name: e.Name, Step: strings.TrimSpace(st.Keyword) + " " + st.Name}
+				for _, t := range e.Tags {
+					if id := strings.TrimPrefix(t.Name, "@"); requirementPrefix.MatchString(id + ": ") {
+						s.Tags = append(s.Tags, id)
+					}
+				}
+				msg := st.Result.ErrorMessage
+				s.Message, _, _ = strings.Cut(msg, "\n")
+				if m := requirementPrefix.FindStringSubmatch(msg); m != nil {
+					s.Requirements = append(s.Requirements, m[1])
+				}
+				for _, m := range requirementLine.FindAllStringSubmatch(msg, -1) {
+					if !slices.Contains(s.Requirements, m[1]) {
+						s.Requirements = append(s.Requirements, m[1])
+					}
+				}
+				failed = append(failed, s)
+			}
+		}
+	}
+	return failed, nil
+}
+
+// Check says what is wrong with the matrix: a conformant server that did not pass, a fault not killed by its
+// own requirement's scenario, a requirement without a fault. Nil means the verdicts are all trustworthy.
+func (m Matrix) Check() error {
+	var errs []error
+	if m.Conformant.Verdict != Pass {
+		errs = append(errs, fmt.Errorf("the conformant server did not pass cleanly: %d failed scenarios, %d warnings, %d skips %s",
+			len(m.Conformant.Failed), m.Conformant.Warnings, m.Conformant.Skips, m.Conformant.Error))
+	}
+	for _, o := range m.Faults {
+		if o.Verdict != Killed {
+			errs = append(errs, fmt.Errorf("fault %s (%s): %s%s", o.Fault, o.Requirement, o.Verdict, errSuffix(o.Error)))
+		}
+	}
+	for _, id := range m.Uncovered {
+		errs = append(errs, fmt.Errorf("requirement %s: no fault breaks it (add one to refserver/faults.go)", id))
+	}
+	return errors.Join(errs...)
+}
+
+func errSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
