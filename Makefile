@@ -14,7 +14,7 @@ export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance conformance-container refserver test test-short lint bench
+.PHONY: help conformance conformance-container refserver test test-short lint bench mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -27,6 +27,9 @@ conformance-container: ## build the reference server image (refserver/Dockerfile
 
 refserver: ## run the reference server in the foreground at http://$(ADDR)/fhir (demo tokens printed)
 	$(GO) run ./cmd/refserver -addr $(ADDR)
+
+mutation: ## kill matrix: the suite against the conformant refserver and every injected fault; writes reports/mutation.md and .json
+	$(GO) run ./cmd/mutation -out reports
 
 test: ## unit tests, the suite embedded and through TARGET against a refserver process, all under -race
 	$(GO) vet ./...
