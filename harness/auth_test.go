@@ -193,12 +193,14 @@ func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 
 	var outputs []string
 	var dirs []string
-	res, out, dir := runTarget(t, ts.URL, oauthConfig(ts.URL))
+	cfg := oauthConfig(ts.URL)
+	cfg.Tags, cfg.MaxWait = "@report,@cross-user", 3*time.Second
+	res, out, dir := runTarget(t, ts.URL, cfg)
 	if res.Passed || !strings.Contains(out, "Authorization: Bearer [redacted]") {
 		t.Fatalf("expected failing report scenarios whose transcripts show the redacted Authorization header\n%s", out)
 	}
 	outputs, dirs = append(outputs, out), append(dirs, dir)
-	res, out, dir = runTarget(t, ts.URL, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	res, out, dir = runTarget(t, ts.URL, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: cfg.Tags, MaxWait: cfg.MaxWait})
 	if res.Passed {
 		t.Fatalf("static run: expected failing report scenarios\n%s", out)
 	}
