@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cucumber/godog"
 
@@ -27,10 +28,22 @@ type Result struct {
 	Target    string
 	Profile   string
 	Findings  *steps.Findings
-	Reports   []string  // files written
-	Failures  []Failure // the failed scenarios, in the order they ran
+	Reports   []string         // files written
+	Failures  []Failure        // the failed scenarios, in the order they ran
+	Results   []ScenarioResult // every scenario run, in the order they ran
+	Started   time.Time
+	Duration  time.Duration
 	// NotSelected names the features FEATURES left out, so that the summary says plainly what was not run.
 	NotSelected []string
+}
+
+// ScenarioResult is one scenario's outcome, for the HTML report.
+type ScenarioResult struct {
+	Feature      string // the feature file
+	Name         string
+	Requirements []string // its requirement tags
+	Status       string   // passed, failed or skipped
+	Failure      *Failure
 }
 
 // Failure is one failed scenario and the requirement its failure names (the violation's own, or the
@@ -77,7 +90,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("create reports directory: %w", err)
 	}
 	junit, cucumber := filepath.Join(cfg.ReportsDir, "junit.xml"), filepath.Join(cfg.ReportsDir, "cucumber.json")
-	res.Reports = []string{junit, cucumber}
+	html := filepath.Join(cfg.ReportsDir, "index.html")
+	res.Reports = []string{junit, cucumber, html}
+	res.Started = time.Now()
 
 	fmt.Fprintf(cfg.Out, "FUT conformance: target %s, profile %s\n\n", target.Name, target.Profile)
 	var scenarios atomic.Int64
@@ -90,10 +105,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				return ctx, nil
 			})
 			sc.After(func(ctx context.Context, s *godog.Scenario, err error) (context.Context, error) {
-				if err != nil && !errors.Is(err, godog.ErrSkip) {
-					failuresMu.Lock()
-					res.Failures = append(res.Failures, Failure{Scenario: s.Name, Requirement: steps.FailedRequirement(err, s), Message: err.Error()})
-					failuresMu.Unlock()
+				r := ScenarioResult{Feature: s.Uri, Name: s.Name, Requirements: steps.RequirementTags(s), Status: "passed"}
+				switch {
+				case steps.ScenarioSkipped(ctx) || errors.Is(err, godog.ErrSkip):
+					r.Status = "skipped"
+				case err != nil:
+					r.Status = "failed"
+					r.Failure = &Failure{Scenario: s.Name, Requirement: steps.FailedRequirement(err, s), Message: err.Error()}
+				}
+				failuresMu.Lock()
+				defer failuresMu.Unlock()
+				res.Results = append(res.Results, r)
+				if r.Failure != nil {
+					res.Failures = append(res.Failures, *r.Failure)
 				}
 				return ctx, nil
 			})
@@ -115,7 +139,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	status := suite.Run()
 	res.Scenarios = int(scenarios.Load())
-	res.Passed = status == 0
+	res.Passed = status == 0 && res.Scenarios > 0 && ctx.Err() == nil
+	res.Duration = time.Since(res.Started)
+	if err := writeHTMLReport(html, res); err != nil {
+		return res, err
+	}
 	printSummary(cfg.Out, res)
 	switch {
 	case status == 2:

@@ -76,10 +76,19 @@ func FailedRequirement(err error, sc *godog.Scenario) string {
 	if errors.As(err, &v) && v.Requirement != "" {
 		return v.Requirement
 	}
-	for _, tag := range sc.Tags {
-		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
-			return id
-		}
+	if tags := RequirementTags(sc); len(tags) > 0 {
+		return tags[0]
 	}
 	return ""
+}
+
+// RequirementTags are the scenario's requirement IDs, primary first.
+func RequirementTags(sc *godog.Scenario) []string {
+	var ids []string
+	for _, tag := range sc.Tags {
+		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }

@@ -24,8 +24,16 @@ type World struct {
 	last      *Exchange   // the response the assertion steps look at
 	warnings  []Finding   // SHOULD deviations of the running step, attached to the report by the step hook
 
-	export exportState
-	report reportState
+	export  exportState
+	report  reportState
+	skipped bool // the scenario ended as skipped, with its reason among the run's findings
+}
+
+// ScenarioSkipped tells a harness's after-scenario hook that the scenario was skipped (godog reports a
+// skipped scenario's error as nil there).
+func ScenarioSkipped(ctx context.Context) bool {
+	w := worldFrom(ctx)
+	return w != nil && w.skipped
 }
 
 type worldKey struct{}
@@ -67,6 +75,7 @@ func (w *World) token(user string) (string, error) {
 	if !ok {
 		reason := fmt.Sprintf("user %s has no token (set TOKEN_B for the second user): scenario not checked", user)
 		w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
+		w.skipped = true
 		return "", fmt.Errorf("%w: %s", godog.ErrSkip, reason)
 	}
 	if src == nil {
@@ -81,6 +90,7 @@ func (w *World) token(user string) (string, error) {
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.
 func (w *World) skip(reason string) error {
+	w.skipped = true
 	w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
 	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
 }
