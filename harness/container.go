@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func containerFromEnv(getenv func(string) string, cfg *Config) []error {
 			errs = append(errs, fmt.Errorf("%s=%q: expected 1 or 0", name, v))
 		}
 	}
-	if err := cfg.ContainerConfig.validate(cfg.Target); err != nil {
+	if err := cfg.ContainerConfig.validate(cmp.Or(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)); err != nil {
 		errs = append(errs, err)
 	}
 	return errs
@@ -78,7 +79,7 @@ func (c ContainerConfig) validate(target string) error {
 	case c.Image != "" && c.BuildRefserverImage:
 		return errors.New("IMAGE and BUILD_REFSERVER_IMAGE=1 both given: the first starts an existing image, the second builds the reference server's")
 	case target != "" && (c.Image != "" || c.BuildRefserverImage):
-		return errors.New("TARGET and a container (IMAGE or BUILD_REFSERVER_IMAGE=1) both given: choose one target")
+		return errors.New("TARGET (or EXPORT_TARGET, REPORT_TARGET) and a container (IMAGE or BUILD_REFSERVER_IMAGE=1) both given: choose one target")
 	case c.Image == "" && !c.BuildRefserverImage && (c.ImagePort != "" || c.ImageBase != "" || c.ImageEnv != nil || c.ImageStartupTimeout != 0 || c.KeepImage):
 		return errors.New("IMAGE_PORT, IMAGE_BASE, IMAGE_ENV, IMAGE_STARTUP_TIMEOUT or KEEP_IMAGE given without IMAGE or BUILD_REFSERVER_IMAGE=1")
 	case c.KeepImage && !c.BuildRefserverImage:
@@ -95,7 +96,7 @@ func (c ContainerConfig) enabled() bool { return c.Image != "" || c.BuildRefserv
 // container and removes a built image with a context of its own, so that it also runs after Ctrl-C has
 // cancelled ctx; on error everything started is already removed.
 func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ func(), err error) {
-	if err := cfg.ContainerConfig.validate(cfg.Target); err != nil {
+	if err := cfg.ContainerConfig.validate(cmp.Or(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)); err != nil {
 		return t, nil, err
 	}
 	var cleanups []func(context.Context) error
@@ -120,8 +121,20 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		testcontainers.WithLogger(logTo{cfg.Log}),
 		container.WithStartupTimeout(cmp.Or(cfg.ImageStartupTimeout, container.DefaultStartupTimeout)),
 	}
-	if cfg.ImageEnv != nil {
-		opts = append(opts, container.WithEnv(cfg.ImageEnv))
+	env := maps.Clone(cfg.ImageEnv)
+	if cfg.BuildRefserverImage {
+		// The reference server emulates the run's profile, as the embedded one does, unless IMAGE_ENV says.
+		if p := cmp.Or(cfg.RefserverProfile, cfg.Profile); p != "" {
+			if _, set := env["REFSERVER_PROFILE"]; !set {
+				if env == nil {
+					env = map[string]string{}
+				}
+				env["REFSERVER_PROFILE"] = p
+			}
+		}
+	}
+	if len(env) > 0 {
+		opts = append(opts, container.WithEnv(env))
 	}
 	if cfg.BuildRefserverImage {
 		began := time.Now()
@@ -138,7 +151,11 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		}
 		img = built.Name
 		fmt.Fprintf(cfg.Out, "image %s built from refserver/Dockerfile in %s\n", img, time.Since(began).Round(100*time.Millisecond))
-		if cfg.Token == "" && cfg.TokenB == "" {
+		if cfg.KeepImage {
+			fmt.Fprintf(cfg.Out, "image %s kept: make conformance IMAGE=%s TOKEN=%s TOKEN_B=%s\n", img, img, refserver.DemoTokenA, refserver.DemoTokenB)
+		}
+		if cfg.Token == "" && cfg.TokenB == "" && cfg.TokenURL == "" && cfg.ClientID == "" {
+			// No credentials given: the image's demo users, as for the embedded server.
 			for _, u := range refserver.DefaultUsers() {
 				t.Credentials[u.Name] = steps.StaticTokens(map[string]string{u.Name: u.Token})[u.Name]
 			}

@@ -31,16 +31,32 @@ func Require(t *testing.T) {
 	if testing.Short() {
 		t.Skip("container test: skipped with -short")
 	}
+	// As `make test` runs them: no reaper (an image to pull), containers reached on loopback. Set before
+	// testcontainers reads its configuration, once per process.
+	for k, v := range map[string]string{"TESTCONTAINERS_RYUK_DISABLED": "true", "TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1"} {
+		if os.Getenv(k) == "" {
+			t.Setenv(k, v)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err := ping(ctx)
-	if err != nil {
-		if os.Getenv(RequireVariable) == "1" {
-			t.Fatalf("container test: the Docker engine is required (%s=1) but not reachable: %v", RequireVariable, err)
-		}
-		t.Skipf("container test skipped: no reachable Docker engine (%v); set %s=1 to make this a failure, as CI does", err, RequireVariable)
+	if fail, skip := verdict(ping(ctx), os.Getenv(RequireVariable)); fail != "" {
+		t.Fatal(fail)
+	} else if skip != "" {
+		t.Skip(skip)
 	}
 	lock(t)
+}
+
+// verdict turns the engine's health into a failure (REQUIRE_DOCKER=1) or a skip, each saying why.
+func verdict(pingErr error, require string) (fail, skip string) {
+	switch {
+	case pingErr == nil:
+		return "", ""
+	case require == "1":
+		return fmt.Sprintf("container test: the Docker engine is required (%s=1, as in CI) but not reachable: %v", RequireVariable, pingErr), ""
+	}
+	return "", fmt.Sprintf("container test skipped: no reachable Docker engine (%v); set %s=1 to make this a failure, as CI does", pingErr, RequireVariable)
 }
 
 func ping(ctx context.Context) (err error) {

@@ -35,8 +35,13 @@ const (
 	DefaultStartupTimeout = 60 * time.Second
 )
 
-// ErrImageNotFound is returned by Run when the image is not in the local Docker engine.
-var ErrImageNotFound = errors.New("image not in the local Docker engine")
+// Errors of Run that name a configuration to change rather than a failed start.
+var (
+	// ErrImageNotFound: the image is not in the local Docker engine (and is not pulled).
+	ErrImageNotFound = errors.New("image not in the local Docker engine")
+	// ErrReaperEnabled: the testcontainers reaper would pull its image; the Makefile disables it.
+	ErrReaperEnabled = errors.New("the testcontainers reaper is enabled, and its image would be pulled: set TESTCONTAINERS_RYUK_DISABLED=true (make does); containers are removed by the caller")
+)
 
 // Container is a running server under test.
 type Container struct {
@@ -128,6 +133,9 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 			continue
 		}
 		rest = append(rest, opt)
+	}
+	if !testcontainers.ReadConfig().Config.RyukDisabled {
+		return nil, fmt.Errorf("run container %s: %w", img, ErrReaperEnabled)
 	}
 	if err := CheckImage(ctx, img); err != nil {
 		return nil, err
