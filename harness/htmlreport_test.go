@@ -113,7 +113,7 @@ func TestHTMLReportOfAFailingRun(t *testing.T) {
 			t.Errorf("the page must be self-contained, found %q", external)
 		}
 	}
-	for _, want := range []string{"Profile", "fut", "Target", ts} {
+	for _, want := range []string{"<dt>Profile</dt><dd>fut</dd>", "<dt>Target</dt><dd>" + ts} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}

@@ -176,7 +176,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		RequestTimeout: cfg.RequestTimeout,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Strict:         cfg.Strict,
-		Profile:        cfg.Profile,
+		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
 		Log:            cfg.Log,
 		Findings:       &steps.Findings{},
 	}
