@@ -178,6 +178,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		Strict:         cfg.Strict,
 		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
 		Log:            cfg.Log,
+		LiveProgress:   isTerminal(cfg.Log),
 		Findings:       &steps.Findings{},
 	}
 	if cfg.ContainerConfig.enabled() {

@@ -56,6 +56,7 @@ type Poller struct {
 	Now            func() time.Time
 	Wait           func(ctx context.Context, d time.Duration) error // blocks for d or until ctx ends
 	Log            io.Writer
+	Live           bool   // Log is a terminal: one line per job, updated in place while waiting
 	Subject        string // what is being waited on, for the log and the give-up message
 }
 
@@ -114,18 +115,42 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		attempt.Delay = delay
 		history = append(history, attempt)
 		next := p.Now().Add(delay)
-		fmt.Fprintf(p.Log, "  %s: poll %d answered %d%s; next poll in %s, MAX_WAIT left %s\n",
-			p.Subject, n, x.Status, progressNote(attempt.Progress), delay.Round(time.Millisecond), deadline.Sub(p.Now()).Round(time.Second))
+		status := fmt.Sprintf("%s: poll %d answered %d%s", p.Subject, n, x.Status, progressNote(attempt.Progress))
 		if next.After(deadline) {
+			p.logLine(status, delay, deadline)
 			return x, p.gaveUp(start, history, fmt.Sprintf("the next poll, in %s, would pass MAX_WAIT", delay.Round(time.Millisecond)))
 		}
-		if err := p.Wait(ctx, delay); err != nil {
+		if err := p.waitVisibly(ctx, status, delay, deadline); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return x, p.gaveUp(start, history, "MAX_WAIT ran out while waiting")
 			}
 			return x, fmt.Errorf("%s: polling interrupted: %w", p.Subject, err)
 		}
 	}
+}
+
+// waitVisibly waits for delay. On a terminal (Live) it keeps one line per job up to date every second: the
+// last answer, polls so far, time to the next poll and to MAX_WAIT; elsewhere (CI logs) it writes one
+// timestamped line per poll.
+func (p Poller) waitVisibly(ctx context.Context, status string, delay time.Duration, deadline time.Time) error {
+	if !p.Live {
+		p.logLine(status, delay, deadline)
+		return p.Wait(ctx, delay)
+	}
+	defer fmt.Fprint(p.Log, "\r\x1b[K")
+	for left := delay; left > 0; {
+		fmt.Fprintf(p.Log, "\r\x1b[K  %s; next poll in %s, MAX_WAIT left %s", status, left.Round(time.Second), deadline.Sub(p.Now()).Round(time.Second))
+		step := min(left, time.Second)
+		if err := p.Wait(ctx, step); err != nil {
+			return err
+		}
+		left -= step
+	}
+	return nil
+}
+
+func (p Poller) logLine(status string, delay time.Duration, deadline time.Time) {
+	fmt.Fprintf(p.Log, "%s  %s; next poll in %s, MAX_WAIT left %s\n", p.Now().UTC().Format("15:04:05"), status, delay.Round(time.Millisecond), deadline.Sub(p.Now()).Round(time.Second))
 }
 
 // delay is the server's Retry-After when it sent a usable one, else the backoff.
@@ -209,5 +234,5 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // poller is the world's Poller for one job.
 func (w *World) poller(subject string) Poller {
-	return Poller{MaxWait: w.target.MaxWait, Log: w.target.Log, Subject: subject}
+	return Poller{MaxWait: w.target.MaxWait, Log: w.target.Log, Live: w.target.LiveProgress, Subject: subject}
 }

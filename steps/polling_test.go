@@ -169,3 +169,26 @@ func TestPollerStopsOnAJudgedViolationAndOnCancellation(t *testing.T) {
 		t.Errorf("a cancelled context must end polling with context.Canceled, got %v", err)
 	}
 }
+
+func TestPollerShowsWaitingLiveOnATerminalAndAsTimestampedLinesElsewhere(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		c := &fakeClock{now: time.Date(2025, 12, 5, 11, 0, 0, 0, time.UTC)}
+		var log strings.Builder
+		p := c.poller(time.Hour)
+		p.Log, p.Live, p.Subject = &log, live, "export E"
+		if _, err := p.Poll(context.Background(), answers(answer(202, "Retry-After", "3", "X-Progress", "half way"), answer(200)), judgeStatus); err != nil {
+			t.Fatal(err)
+		}
+		out := log.String()
+		if live {
+			if strings.Count(out, "\r\x1b[K") < 3 || !strings.Contains(out, "next poll in 2s") || strings.Contains(out, "\n") {
+				t.Errorf("live: want one line rewritten every second, got %q", out)
+			}
+			if len(c.waits) != 3 {
+				t.Errorf("live: want the 3s wait in 1s steps, got %v", c.waits)
+			}
+		} else if out != "11:00:00  export E: poll 1 answered 202 (X-Progress \"half way\"); next poll in 3s, MAX_WAIT left 1h0m0s\n" {
+			t.Errorf("plain: got %q", out)
+		}
+	}
+}

@@ -39,6 +39,7 @@ type Target struct {
 	Profile        string        // a column of features/PROFILES.md; default "fut"
 	HTTPClient     *http.Client  // nil: a plain client
 	Log            io.Writer     // one line per poll while waiting on a job; nil discards
+	LiveProgress   bool          // Log is a terminal: keep one line per job up to date instead
 	Findings       *Findings     // warnings and skips of the run; nil: not collected
 }
 
