@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The conformance command's exit code against hostile targets: never 0, and the cause in its output.
+func TestExitCodeIsNonZeroForAHostileTarget(t *testing.T) {
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	throttling := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	t.Cleanup(func() { close(release); silent.Close(); throttling.Close() })
+	for _, tc := range []struct{ name, target, cause string }{
+		{"never answers", silent.URL + "/fhir", "REQUEST_TIMEOUT"},
+		{"429 storm", throttling.URL + "/fhir", "429 Too Many Requests"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"TARGET": tc.target, "TOKEN": "x", "TAGS": "@EXP-UNKNOWN-JOB,@RJS-BUNDLE", "REPORTS_DIR": t.TempDir(),
+				"REQUEST_TIMEOUT": "500ms", "MAX_WAIT": "2s"}
+			var out, errOut bytes.Buffer
+			start := time.Now()
+			code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut)
+			if code == exitPass {
+				t.Fatalf("exit 0 against a hostile target:\n%s", out.String())
+			}
+			if elapsed := time.Since(start); elapsed > 20*time.Second {
+				t.Errorf("the run took %v", elapsed)
+			}
+			if !strings.Contains(out.String()+errOut.String(), tc.cause) {
+				t.Errorf("exit %d; the output does not name %q:\n%s%s", code, tc.cause, out.String(), errOut.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,237 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// Hostile targets: a server that misbehaves at the transport level must end the run by itself, within
+// REQUEST_TIMEOUT and MAX_WAIT, with a failed verdict, a message naming the cause, no panic and no goroutine
+// left behind. (The server that never answers and the job that never finishes are in run_test.go.)
+
+// hostile runs cfg against handler (or, when handler is nil, against cfg.Target as given) and checks the
+// common guarantees: a failed verdict, a bounded run, the cause named, no goroutine leaked.
+func hostile(t *testing.T, handler http.Handler, cfg Config, bound time.Duration, causes ...string) string {
+	t.Helper()
+	noLeakedGoroutines(t) // registered first, so that it runs after the test servers have closed
+	var out bytes.Buffer
+	if handler != nil {
+		ts := httptest.NewServer(handler)
+		t.Cleanup(ts.Close)
+		cfg.Target = ts.URL + "/fhir"
+	}
+	cfg.Out, cfg.Log, cfg.ReportsDir = &out, &out, t.TempDir()
+	if cfg.Token == "" {
+		cfg.Token, cfg.TokenB = refserver.DemoTokenA, refserver.DemoTokenB
+	}
+	start := time.Now()
+	res, err := Run(context.Background(), cfg)
+	elapsed := time.Since(start)
+	if err == nil && res.Passed {
+		t.Fatalf("a hostile target passed the run:\n%s", out.String())
+	}
+	if testing.Verbose() {
+		t.Log(tailOf(out.String()))
+	}
+	if elapsed > bound {
+		t.Errorf("the run took %v, more than its bound %v", elapsed, bound)
+	}
+	for _, c := range causes {
+		if !strings.Contains(out.String(), c) && (err == nil || !strings.Contains(err.Error(), c)) {
+			t.Errorf("the output does not name the cause %q:\n%s", c, tailOf(out.String()))
+		}
+	}
+	if strings.Contains(out.String(), "panic") {
+		t.Errorf("the run panicked:\n%s", out.String())
+	}
+	return out.String()
+}
+
+// noLeakedGoroutines fails the test when, once everything the test started has been cleaned up, more
+// goroutines run than before it. It polls with a deadline: connections wind down asynchronously.
+func noLeakedGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		deadline := time.NewTimer(10 * time.Second)
+		defer deadline.Stop()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for runtime.NumGoroutine() > before {
+			select {
+			case <-deadline.C:
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines leaked: %d before the test, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+func tailOf(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
+
+// every wraps a handler so that it answers every request, whatever the path.
+func every(f func(w http.ResponseWriter, r *http.Request)) http.Handler { return http.HandlerFunc(f) }
+
+// A server that sends its headers, then drips the body one byte at a time: REQUEST_TIMEOUT covers the body
+// too, so the drip is cut.
+func TestHostileDripFeedEndsAtRequestTimeout(t *testing.T) {
+	drip := every(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusNotFound)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	hostile(t, drip, Config{Tags: "@EXP-UNKNOWN-JOB,@RJS-BUNDLE", RequestTimeout: time.Second}, 15*time.Second, "REQUEST_TIMEOUT")
+}
+
+// A server that announces and streams a body of gigabytes: MAX_BODY cuts it after reading MAX_BODY bytes,
+// without ever holding the body in memory.
+func TestHostileGigabyteBodyIsCutAtMaxBody(t *testing.T) {
+	const size = 4 << 30
+	huge := every(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Header().Set("Content-Length", "4294967296")
+		w.WriteHeader(http.StatusOK)
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	hostile(t, huge, Config{Tags: "@RJS-BUNDLE,@EXP-UNKNOWN-JOB", MaxBodyBytes: 1 << 20, RequestTimeout: 20 * time.Second}, 30*time.Second, "MAX_BODY")
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 512<<20 {
+		t.Errorf("the run allocated %d MiB: the body was buffered, not cut at MAX_BODY", alloc>>20)
+	}
+}
+
+// A server whose every answer is truncated JSON: each check fails and says the JSON is invalid.
+func TestHostileInvalidJSONFailsNamingIt(t *testing.T) {
+	broken := every(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		status := http.StatusNotFound
+		if strings.HasSuffix(r.URL.Path, "$get-report-job-status") {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"resourceType": "OperationOutcome", "issue": [{"severity": "error",`))
+	})
+	hostile(t, broken, Config{Tags: "@EXP-UNKNOWN-JOB,@RJS-BUNDLE", RequestTimeout: 5 * time.Second}, 20*time.Second, "JSON")
+}
+
+// A server that redirects every request to itself: the client stops after 10 redirects and says so.
+func TestHostileRedirectLoopIsStopped(t *testing.T) {
+	loop := every(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.String(), http.StatusFound) })
+	hostile(t, loop, Config{Tags: "@EXP-UNKNOWN-JOB,@EXP-KICKOFF", RequestTimeout: 5 * time.Second}, 20*time.Second, "stopped after 10 redirects")
+}
+
+// Nothing listens at the target: every scenario fails at once, naming the refused connection.
+func TestHostileConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	hostile(t, nil, Config{Target: "http://" + addr + "/fhir", RequestTimeout: 5 * time.Second}, 30*time.Second, "connection refused")
+}
+
+// HTTPS whose handshake fails: a certificate no CA vouches for, and a listener that answers the TLS
+// handshake with garbage.
+func TestHostileTLSHandshakeFailure(t *testing.T) {
+	t.Run("untrusted certificate", func(t *testing.T) {
+		noLeakedGoroutines(t)
+		ts := httptest.NewTLSServer(refserverHandler(t, refserver.Config{}))
+		ts.Config.ErrorLog = nil
+		t.Cleanup(ts.Close)
+		hostile(t, nil, Config{Target: ts.URL + "/fhir", Tags: "@EXP-UNKNOWN-JOB,@RJS-BUNDLE", RequestTimeout: 5 * time.Second}, 20*time.Second, "certificate")
+	})
+	t.Run("garbage instead of a handshake", func(t *testing.T) {
+		noLeakedGoroutines(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = conn.Write([]byte("SSH-2.0-OpenSSH_9.6 (another service on the HTTPS port)\r\n"))
+				conn.Close()
+			}
+		}()
+		t.Cleanup(func() { ln.Close(); <-done })
+		hostile(t, nil, Config{Target: "https://" + ln.Addr().String() + "/fhir", Tags: "@EXP-UNKNOWN-JOB,@RJS-BUNDLE", RequestTimeout: 5 * time.Second}, 20*time.Second, "tls:")
+	})
+}
+
+// A storm of 503s (with the transient issue code that allows a retry): every scenario fails, naming the
+// status, and the run ends within its bounds.
+func TestHostile5xxStorm(t *testing.T) {
+	storm := every(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient"}]}`))
+	})
+	out := hostile(t, storm, Config{MaxWait: 3 * time.Second, RequestTimeout: 2 * time.Second}, 60*time.Second, "503 Service Unavailable")
+	if !strings.Contains(out, "FAIL: 18 scenarios") {
+		t.Errorf("want every scenario run and the run failed:\n%s", tailOf(out))
+	}
+}
+
+// A storm of 429s with Retry-After on the polling locations: the poller waits as asked, but gives up at
+// MAX_WAIT; a Retry-After beyond MAX_WAIT ends the wait at once.
+func TestHostile429StormEndsWithinMaxWait(t *testing.T) {
+	for _, retryAfter := range []string{"1", "3600"} {
+		t.Run("Retry-After "+retryAfter, func(t *testing.T) {
+			inner := refserverHandler(t, refserver.Config{ExportDuration: 500 * time.Millisecond, ReportDuration: 500 * time.Millisecond})
+			throttled := every(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "$export-poll-status") || strings.HasSuffix(r.URL.Path, "$get-report-job-status") {
+					w.Header().Set("Retry-After", retryAfter)
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+			const maxWait = 3 * time.Second
+			// Two scenarios wait on a job, one after the other: each within MAX_WAIT.
+			hostile(t, throttled, Config{Tags: "@EXP-POLL-200,@RJS-TERMINAL", MaxWait: maxWait, RequestTimeout: 2 * time.Second}, 2*maxWait+5*time.Second, "gave up waiting", "429")
+		})
+	}
+}
