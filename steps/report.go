@@ -176,13 +176,21 @@ func (w *World) responseIsReportJobBundle(_ context.Context) error {
 	if err != nil {
 		return err
 	}
+	_, err = checkReportJobBundle("", x)
+	return err
+}
+
+// checkReportJobBundle holds a status answer to the JSON Schema in fixtures/ and decodes it through the
+// golang-fhir-models structs.
+func checkReportJobBundle(req string, x *Exchange) ([]reportJob, error) {
 	if err := fixtures.Validate(fixtures.ReportJobBundleSchema, x.Body); err != nil {
-		return violation("", "body of "+x.Method+" "+x.URL, "a Bundle of type collection of report-job Parameters, with no entry key when there are no jobs", "%v", err)
+		return nil, violation(req, "body of "+x.Method+" "+x.URL, "a Bundle of type collection of Parameters with one well-formed reportJob each, and no entry key when there are no jobs", "%v", err)
 	}
-	if _, err := decodeReportJobs(x.Body); err != nil {
-		return violation("", "body of "+x.Method+" "+x.URL, "a FHIR R4 Bundle of Parameters", "%v", err)
+	jobs, err := decodeReportJobs(x.Body)
+	if err != nil {
+		return nil, violation(req, "body of "+x.Method+" "+x.URL, "a FHIR R4 Bundle of Parameters", "%v", err)
 	}
-	return nil
+	return jobs, nil
 }
 
 // decodeReportJobs reads the status Bundle through the golang-fhir-models structs.
@@ -311,12 +319,9 @@ func (w *World) everyJobIsWellFormed(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := fixtures.Validate(fixtures.ReportJobBundleSchema, x.Body); err != nil {
-		return violation(reqStructure, "report job status", "entries of Parameters with one well-formed reportJob each", "%v", err)
-	}
-	jobs, err := decodeReportJobs(x.Body)
+	jobs, err := checkReportJobBundle(reqStructure, x)
 	if err != nil {
-		return violation(reqStructure, "report job status", "FHIR R4 Parameters resources", "%v", err)
+		return err
 	}
 	if len(jobs) == 0 {
 		return violation(reqListed, "report job status", "at least the report job just started", "no entry")
