@@ -27,6 +27,7 @@ func TestRefserverImageRunsConfiguredAndLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = img.Remove(context.Background()) }) // on failure too; a second Remove is a no-op
 	ctr, err := container.Run(ctx, img.Name, container.WithEnv(map[string]string{"RETRY_AFTER": "3s", "EXPORT_DURATION": "1m"}))
 	testcontainers.CleanupContainer(t, ctr)
 	if err != nil {
