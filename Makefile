@@ -9,12 +9,13 @@ export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 # The run's variables, passed through to the conformance command (unset ones stay unset).
 CONFORMANCE_VARS := TARGET TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT \
 	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE \
-	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE
+	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE \
+	TOKEN_URL CLIENT_ID CLIENT_SECRET SCOPE CLIENT_ID_B CLIENT_SECRET_B CA_CERT CLIENT_CERT CLIENT_KEY
 export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance conformance-container refserver test test-short lint bench mutation
+.PHONY: help conformance conformance-container refserver test test-short lint bench mutation fuzz load
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -42,3 +43,17 @@ test-short: ## the unit tests only
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+# Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./steps:FuzzParseRetryAfter ./steps:FuzzDecodeReportJobs ./steps:FuzzReadOutputFile \
+	./steps:FuzzCheckManifest ./steps:FuzzCheckOperationOutcome ./fixtures:FuzzValidate ./refserver:FuzzHandler
+
+fuzz: ## run every fuzz target in turn for FUZZTIME each (default 20s); new crashers land in <pkg>/testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+load: ## the load test alone, under -race: concurrent kick-off, poll, cancel and download against the refserver
+	$(GO) test -race -count=1 -v -run '^TestLoad' ./refserver
