@@ -7,7 +7,7 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
 # The run's variables, passed through to the conformance command (unset ones stay unset).
-CONFORMANCE_VARS := TARGET TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT \
+CONFORMANCE_VARS := CONFIG TARGET EXPORT_TARGET REPORT_TARGET FEATURES PROFILE REFSERVER_PROFILE TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT \
 	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE \
 	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE \
 	TOKEN_URL CLIENT_ID CLIENT_SECRET SCOPE CLIENT_ID_B CLIENT_SECRET_B CA_CERT CLIENT_CERT CLIENT_KEY
@@ -40,9 +40,10 @@ test: ## unit tests, the suite embedded and through TARGET against a refserver p
 test-short: ## the unit tests only
 	$(GO) test -short -count=1 ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and the Gherkin lint (features/lint_test.go)
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 -run 'GherkinLint|EveryRequirement|ProfilesTable' ./features
 
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s
