@@ -45,6 +45,9 @@ lint: ## gofmt, go vet and the Gherkin lint (features/lint_test.go)
 	$(GO) vet ./...
 	$(GO) test -count=1 -run 'GherkinLint|EveryRequirement|ProfilesTable' ./features
 
+bench: ## benchmarks of the hot paths (poll answers, report status, schema validation, Bundle decoding, output files)
+	$(GO) test -run='^$$' -bench=. -benchmem ./steps ./fixtures ./refserver
+
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./steps:FuzzParseRetryAfter ./steps:FuzzDecodeReportJobs ./steps:FuzzReadOutputFile \
