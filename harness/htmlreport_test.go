@@ -119,3 +119,33 @@ func TestHTMLReportOfAFailingRun(t *testing.T) {
 		}
 	}
 }
+
+// Where a structure was compared, the failure carries a go-cmp diff, in the console and in the HTML report
+// alike, beside the curl reproducer, and neither shows a secret.
+func TestAStructuralFailureShowsItsDiffAndReproducer(t *testing.T) {
+	ts := serve(t, refserverHandler(t, refserver.Config{Faults: []string{"rjs-params-dropped"}}))
+	dir := t.TempDir()
+	var out strings.Builder
+	res, err := Run(t.Context(), Config{Target: ts, Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", ReportsDir: dir, Out: &out, Log: io.Discard})
+	if err != nil || res.Passed {
+		t.Fatalf("want a failed run: passed=%v err=%v\n%s", res.Passed, err, out.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := find(parseHTML(t, strings.NewReader(string(raw))), "details", "class", "failure")
+	if len(failures) == 0 {
+		t.Fatal("no failure in the HTML report")
+	}
+	for where, text := range map[string]string{"console": out.String(), "HTML report": failures[0].text} {
+		for _, want := range []string{"(-want +got)", `"anonymization": "ANONYMIZED"`, "curl -i -X POST", "Bearer $TOKEN", "requirement RJS-LISTED (MUST)"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q", where, want)
+			}
+		}
+		if strings.Contains(text, refserver.DemoTokenA) {
+			t.Errorf("%s shows the token", where)
+		}
+	}
+}
