@@ -49,6 +49,13 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	e, _ := newServerEnv(t, cfg)
+	return e
+}
+
+// newServerEnv is newEnv that also hands back the Server, for tests that look at its state.
+func newServerEnv(t *testing.T, cfg Config) (*env, *Server) {
+	t.Helper()
 	clk := newManualClock()
 	if cfg.Clock == nil {
 		cfg.Clock = clk
@@ -63,7 +70,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if bp == "" {
 		bp = "/fhir"
 	}
-	return &env{t: t, clock: clk, base: ts.URL + bp, root: ts.URL}
+	return &env{t: t, clock: clk, base: ts.URL + bp, root: ts.URL}, srv
 }
 
 type response struct {

@@ -3,28 +3,12 @@ package refserver
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
 
-// newServerEnv is newEnv that also hands back the Server, for tests that look at its state.
-func newServerEnv(t *testing.T, cfg Config) (*env, *Server) {
-	t.Helper()
-	clk := newManualClock()
-	if cfg.Clock == nil {
-		cfg.Clock = clk
-	}
-	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return &env{t: t, clock: clk, base: ts.URL + "/fhir", root: ts.URL}, srv
-}
 
 type tokenReply struct {
 	status int
