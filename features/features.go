@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -88,6 +89,8 @@ func parseRequirements(raw []byte) (map[string]Requirement, error) {
 type Profiles struct {
 	Names     []string
 	Behaviour map[string]Behaviour
+	// Tolerance: tolerance → profile → whether the deviation is accepted (as a known deviation).
+	Tolerance map[string]map[string]bool
 }
 
 // Behaviour is one row of PROFILES.md.
@@ -116,11 +119,12 @@ func LoadProfiles() (Profiles, error) {
 }
 
 func parseProfiles(raw []byte) (Profiles, error) {
-	p := Profiles{Behaviour: map[string]Behaviour{}}
+	p := Profiles{Behaviour: map[string]Behaviour{}, Tolerance: map[string]map[string]bool{}}
 	var header []string
 	for n, text := range strings.Split(string(raw), "\n") {
 		text = strings.TrimSpace(text)
 		if !strings.HasPrefix(text, "|") {
+			header = nil // a table ends at the first line that is not a row
 			continue
 		}
 		cells := strings.Split(strings.Trim(text, "|"), "|")
@@ -128,9 +132,15 @@ func parseProfiles(raw []byte) (Profiles, error) {
 			cells[i] = strings.TrimSpace(cells[i])
 		}
 		switch {
+		case header == nil && len(cells) > 2 && cells[0] == "Tolerance" && cells[len(cells)-1] == "Sources":
+			if !slices.Equal(cells[1:len(cells)-1], p.Names) {
+				return p, fmt.Errorf("PROFILES.md line %d: the tolerances must name the profiles %v, in that order", n+1, p.Names)
+			}
+			header = cells
+			continue
 		case header == nil:
-			if len(cells) < 4 || cells[0] != "Behaviour" || cells[1] != "Requirement" || cells[len(cells)-1] != "Sources" {
-				return p, fmt.Errorf("PROFILES.md line %d: expected the header | Behaviour | Requirement | <profiles...> | Sources |", n+1)
+			if len(cells) < 4 || cells[0] != "Behaviour" || cells[1] != "Requirement" || cells[len(cells)-1] != "Sources" || p.Names != nil {
+				return p, fmt.Errorf("PROFILES.md line %d: expected the header | Behaviour | Requirement | <profiles...> | Sources |, once, before the tolerances", n+1)
 			}
 			header, p.Names = cells, cells[2:len(cells)-1]
 			continue
@@ -138,6 +148,19 @@ func parseProfiles(raw []byte) (Profiles, error) {
 			continue
 		case len(cells) != len(header):
 			return p, fmt.Errorf("PROFILES.md line %d: expected %d cells, got %d", n+1, len(header), len(cells))
+		case header[0] == "Tolerance":
+			accepts := map[string]bool{}
+			for i, profile := range p.Names {
+				switch cells[1+i] {
+				case "no":
+				case "yes (known deviation)":
+					accepts[profile] = true
+				default:
+					return p, fmt.Errorf("PROFILES.md line %d, %s/%s: expected \"no\" or \"yes (known deviation)\", got %q", n+1, cells[0], profile, cells[1+i])
+				}
+			}
+			p.Tolerance[strings.Trim(cells[0], "`")] = accepts
+			continue
 		}
 		b := Behaviour{Name: strings.Trim(cells[0], "`"), Requirement: cells[1], Answers: map[string][]Answer{}}
 		for i, profile := range p.Names {

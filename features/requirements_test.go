@@ -99,6 +99,9 @@ func TestProfilesTable(t *testing.T) {
 		cancelled[1] != (Answer{Status: 202, XProgress: true, KnownDeviation: true, Text: "202 + X-Progress (known deviation)"}) {
 		t.Errorf("poll-cancelled/hapi-8.0 parsed as %+v", cancelled)
 	}
+	if tol := p.Tolerance["operation-outcome-without-issue-code"]; !tol["hapi-8.0"] || tol["fut"] || tol["bulkdata"] {
+		t.Errorf("operation-outcome-without-issue-code parsed as %v", tol)
+	}
 	if p.Behaviour["poll-after-delete-finished"].Answers["fut"] != nil {
 		t.Errorf("a — cell must parse as not checked")
 	}

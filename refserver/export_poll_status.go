@@ -204,6 +204,6 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	case s.faulty(faultDeleteDoneNoOutcome):
 		w.WriteHeader(http.StatusNotFound)
 	default:
-		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
+		writeError(w, http.StatusNotFound, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
 	}
 }

@@ -35,7 +35,7 @@ type operationOutcome struct {
 
 type ooIssue struct {
 	Severity    string `json:"severity"`
-	Code        string `json:"code"`
+	Code        string `json:"code,omitempty"` // 1..1 in FHIR; empty only where a profile emulates HAPI ≤ 8.4
 	Diagnostics string `json:"diagnostics,omitempty"`
 }
 

@@ -33,6 +33,15 @@ func (p Profile) valid() bool {
 	return false
 }
 
+// providerErrorCode is the issue code of the Bulk Export provider's own error OperationOutcomes: HAPI ≤ 8.4
+// leaves it out (addIssue(..., code=null)), fixed in 8.6.0.
+func (p Profile) providerErrorCode(code string) string {
+	if p == ProfileHAPI80 {
+		return ""
+	}
+	return code
+}
+
 // sendsXProgress: FUT promises X-Progress; the HL7 IG only allows it.
 func (p Profile) sendsXProgress() bool { return p != ProfileBulkData }
 

@@ -42,6 +42,14 @@ func TestProfileHAPI80ReportsACancelledJobAsProgress(t *testing.T) {
 		t.Errorf("X-Progress %q, want HAPI's CANCELLED text", p)
 	}
 	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+
+	finished := e.kickoff(tokenA, "")
+	e.clock.Advance(DefaultExportDuration)
+	r = e.do(req{method: http.MethodDelete, url: finished, token: tokenA})
+	wantStatus(t, r, http.StatusNotFound)
+	if !strings.Contains(string(r.body), `"severity":"error"`) || strings.Contains(string(r.body), `"code"`) {
+		t.Errorf("HAPI 8.0's provider OperationOutcome has no issue code: %s", r.body)
+	}
 }
 
 func TestUnknownProfileIsRefused(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,19 +99,6 @@ func describeTransportError(err error, ctx context.Context, timeout time.Duratio
 		return fmt.Errorf("%w (%s): %v", errRequestTimeout, timeout, err)
 	}
 	return err
-}
-
-// resolve makes ref absolute against a base URL of the target; absolute references are returned unchanged.
-func (w *World) resolve(baseURL, ref string) (string, error) {
-	base, err := url.Parse(baseURL + "/")
-	if err != nil {
-		return "", err
-	}
-	u, err := url.Parse(ref)
-	if err != nil {
-		return "", fmt.Errorf("reference %q is not a URL: %w", ref, err)
-	}
-	return base.ResolveReference(u).String(), nil
 }
 
 // exportEndpoint is [base]/path of the service that exports; reportEndpoint of the reporting service. On FUT

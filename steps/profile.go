@@ -36,7 +36,7 @@ func (w *World) checkProfileAnswer(behaviour string, x *Exchange) error {
 	var texts, mismatches []string
 	for _, a := range answers {
 		texts = append(texts, a.Text)
-		err := matchAnswer(a, x)
+		err := w.matchAnswer(a, x)
 		if err == nil {
 			if a.KnownDeviation {
 				w.knownDeviation(b.Requirement, fmt.Sprintf("%s: %s %s answered %q, a known deviation accepted by profile %s", behaviour, x.Method, x.URL, a.Text, w.target.Profile))
@@ -49,7 +49,7 @@ func (w *World) checkProfileAnswer(behaviour string, x *Exchange) error {
 		strings.Join(texts, " or "), "%s", strings.Join(mismatches, "; "))
 }
 
-func matchAnswer(a features.Answer, x *Exchange) error {
+func (w *World) matchAnswer(a features.Answer, x *Exchange) error {
 	if x.Status != a.Status {
 		return fmt.Errorf("status %s", statusPhrase(x.Status))
 	}
@@ -57,7 +57,7 @@ func matchAnswer(a features.Answer, x *Exchange) error {
 		return fmt.Errorf("no X-Progress header")
 	}
 	if a.OperationOutcome {
-		if err := checkOperationOutcome("", x); err != nil {
+		if err := w.checkOutcome("", x); err != nil {
 			var v *Violation
 			if errors.As(err, &v) {
 				return fmt.Errorf("%s %s", v.Subject, v.Got)

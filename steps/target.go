@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -120,35 +121,24 @@ type Findings struct {
 	known    []Finding
 }
 
-func (f *Findings) knownDeviation(x Finding) {
+func (f *Findings) knownDeviation(x Finding) { f.add(&f.known, x) }
+func (f *Findings) warn(x Finding)           { f.add(&f.warnings, x) }
+func (f *Findings) skip(x Finding)           { f.add(&f.skips, x) }
+
+// add records x once: a deviation seen on every poll of one job is one finding.
+func (f *Findings) add(list *[]Finding, x Finding) {
 	if f == nil {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.known = append(f.known, x)
+	if !slices.Contains(*list, x) {
+		*list = append(*list, x)
+	}
 }
 
 // KnownDeviations returns the answers the profile accepts although the other sources would not.
 func (f *Findings) KnownDeviations() []Finding { return f.sorted(func() []Finding { return f.known }) }
-
-func (f *Findings) warn(x Finding) {
-	if f == nil {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.warnings = append(f.warnings, x)
-}
-
-func (f *Findings) skip(x Finding) {
-	if f == nil {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.skips = append(f.skips, x)
-}
 
 // Warnings returns the SHOULD deviations, sorted by requirement then scenario.
 func (f *Findings) Warnings() []Finding { return f.sorted(func() []Finding { return f.warnings }) }
