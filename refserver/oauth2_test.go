@@ -9,7 +9,6 @@ import (
 	"time"
 )
 
-
 type tokenReply struct {
 	status int
 	header http.Header
