@@ -114,6 +114,20 @@ func (w lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// awaitFirstLine is the first line run prints, or a failure if run ends or stays silent first.
+func awaitFirstLine(t *testing.T, out lineWriter, done <-chan error) string {
+	t.Helper()
+	select {
+	case first := <-out.lines:
+		return first
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run: no listening line within 10s")
+	}
+	return ""
+}
+
 func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -121,14 +135,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, envMap(nil), out) }()
 
-	var first string
-	select {
-	case first = <-out.lines:
-	case err := <-done:
-		t.Fatalf("run ended early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("run: no listening line within 10s")
-	}
+	first := awaitFirstLine(t, out, done)
 	base, ok := strings.CutPrefix(first, "refserver listening on ")
 	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.HasSuffix(base, "/fhir") {
 		t.Fatalf("listening line: got %q", first)

@@ -86,14 +86,7 @@ func TestRunServesMutualTLSAndTokens(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	})
-	var first string
-	select {
-	case first = <-out.lines:
-	case err := <-done:
-		t.Fatalf("run ended early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("run: no listening line within 10s")
-	}
+	first := awaitFirstLine(t, out, done)
 	base, ok := strings.CutPrefix(first, "refserver listening on ")
 	if !ok || !strings.HasPrefix(base, "https://127.0.0.1:") {
 		t.Fatalf("listening line: expected https, got %q", first)
