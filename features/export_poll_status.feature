@@ -24,7 +24,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
   Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest
 
     @EXP-POLL-202 @EXP-PROGRESS-LENGTH
-    Scenario: polling a running export answers 202 with a non-empty X-Progress and no manifest
+    Scenario: polling a running export answers 202, with the X-Progress the profile requires, and no manifest
       Given user A has kicked off a system export
       When user A polls the export status while it runs
       Then the response is the profile's "running" answer
@@ -58,13 +58,13 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
   Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted (FUT: with an OperationOutcome), then 404 and never completes
 
     @EXP-CANCEL
-    Scenario: cancelling a running export answers 202 with an OperationOutcome
+    Scenario: cancelling a running export answers 202, with the OperationOutcome the profile requires
       Given user A has kicked off a system export that is still running
       When user A cancels the export
       Then the response is the profile's "cancel-running" answer
 
     @EXP-CANCELLED-404
-    Scenario: a cancelled export answers 404 with an OperationOutcome and never completes
+    Scenario: a cancelled export answers as the profile specifies (FUT: 404 with an OperationOutcome) and never completes
       Given user A has cancelled a running system export
       When user A polls the export status
       Then the response is the profile's "poll-cancelled" answer
