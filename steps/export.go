@@ -40,10 +40,10 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 
 // exportState is the export of the scenario: the polling URL the kick-off returned and what came of it.
 type exportState struct {
-	owner    string
-	pollURL  string
-	manifest *manifest
-	files    []outputFile
+	owner     string
+	pollURL   string
+	manifest  *manifest
+	downloads []*Exchange // one per manifest output item, in the manifest's order
 }
 
 // manifest is the Bulk Data complete-status body (BDA2 "Complete Status").
@@ -355,7 +355,7 @@ func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 	if m == nil {
 		return fmt.Errorf("no manifest to download from: a completed export must come first")
 	}
-	w.export.files = nil
+	w.export.downloads = nil
 	for _, item := range m.Output {
 		// BDA2: the token goes with the file request only when the manifest says it is required, so that a
 		// file server of another party never sees it otherwise.
@@ -368,15 +368,7 @@ func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 			return err
 		}
 		w.last = x
-		if x.Status != http.StatusOK {
-			return violation("", "download of output file "+item.URL, statusPhrase(http.StatusOK), statusPhrase(x.Status))
-		}
-		f, err := readOutputFile(item, x)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.resources, item.Type, f.format)
-		w.export.files = append(w.export.files, f)
+		w.export.downloads = append(w.export.downloads, x)
 	}
 	return nil
 }
@@ -429,8 +421,20 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 	if m == nil {
 		return fmt.Errorf("no manifest: a completed export must come first")
 	}
-	if len(w.export.files) != len(m.Output) {
-		return fmt.Errorf("downloaded %d of the manifest's %d output files: the download step must come first", len(w.export.files), len(m.Output))
+	if len(w.export.downloads) != len(m.Output) {
+		return fmt.Errorf("downloaded %d of the manifest's %d output files: the download step must come first", len(w.export.downloads), len(m.Output))
+	}
+	for i, item := range m.Output {
+		x := w.export.downloads[i]
+		w.last = x // the failure shows the file it judged
+		if x.Status != http.StatusOK {
+			return violation("", "download of output file "+item.URL, statusPhrase(http.StatusOK), statusPhrase(x.Status))
+		}
+		f, err := readOutputFile(item, x)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.resources, item.Type, f.format)
 	}
 	return nil
 }

@@ -68,7 +68,7 @@ func (w *World) matchAnswer(a features.Answer, x *Exchange) error {
 	return nil
 }
 
-// profileStatuses are the statuses the profile accepts for behaviour, for judging polls.
+// profileAccepts tells whether the profile accepts status for behaviour at all, for judging polls.
 func (w *World) profileAccepts(behaviour string, status int) bool {
 	answers := w.profiles.Behaviour[behaviour].Answers[w.target.Profile]
 	if answers == nil {

@@ -20,7 +20,6 @@ func registerResponseSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the response status is (\d{3})$`, on1((*World).responseStatusIs))
 	sc.Step(`^the response status is a client error$`, on0((*World).responseStatusIsClientError))
 	sc.Step(`^the response header "([^"]*)" is an absolute URL$`, on1((*World).responseHeaderIsAbsoluteURL))
-	sc.Step(`^the response header "([^"]*)" is not empty$`, on1((*World).responseHeaderIsNotEmpty))
 	sc.Step(`^the response header "([^"]*)", when present, is delta-seconds or an HTTP-date$`, on1((*World).responseHeaderIsRetryAfter))
 	sc.Step(`^the response Content-Type is "([^"]*)"$`, on1((*World).responseContentTypeIs))
 	sc.Step(`^the response body is an OperationOutcome$`, on0((*World).responseBodyIsOperationOutcome))
@@ -65,17 +64,6 @@ func checkAbsoluteURL(req, subject, value string) error {
 	u, err := url.Parse(value)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return violation(req, subject, "an absolute http(s) URL", "%q", value)
-	}
-	return nil
-}
-
-func (w *World) responseHeaderIsNotEmpty(_ context.Context, name string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(x.Header.Get(name)) == "" {
-		return violation("", "header "+name, "a non-empty value", "none")
 	}
 	return nil
 }
