@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cucumber/godog"
@@ -95,15 +94,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Started = time.Now()
 
 	fmt.Fprintf(cfg.Out, "FUT conformance: target %s, profile %s\n\n", target.Name, target.Profile)
-	var scenarios atomic.Int64
 	var failuresMu sync.Mutex
 	suite := godog.TestSuite{
 		Name: "fut-conformance",
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
-			sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
-				scenarios.Add(1)
-				return ctx, nil
-			})
 			sc.After(func(ctx context.Context, s *godog.Scenario, err error) (context.Context, error) {
 				r := ScenarioResult{Feature: s.Uri, Name: s.Name, Requirements: steps.RequirementTags(s), Status: "passed"}
 				switch {
@@ -138,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		},
 	}
 	status := suite.Run()
-	res.Scenarios = int(scenarios.Load())
+	res.Scenarios = len(res.Results)
 	res.Passed = status == 0 && res.Scenarios > 0 && ctx.Err() == nil
 	res.Duration = time.Since(res.Started)
 	if err := writeHTMLReport(html, res); err != nil {
@@ -208,9 +202,11 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 	ts := httptest.NewServer(srv.Handler())
 	t.Name = "embedded reference server emulating " + emulate + " (" + ts.URL + "/fhir)"
 	t.BaseURL = ts.URL + "/fhir"
+	demo := map[string]string{}
 	for _, u := range refserver.DefaultUsers() {
-		t.Credentials[u.Name] = steps.StaticTokens(map[string]string{u.Name: u.Token})[u.Name]
+		demo[u.Name] = u.Token
 	}
+	t.Credentials = steps.StaticTokens(demo)
 	return t, ts.Close, nil
 }
 

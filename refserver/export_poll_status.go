@@ -3,6 +3,7 @@ package refserver
 import (
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // manifest is the Bulk Data complete-status body (BDA2; HAPI's
@@ -52,6 +53,15 @@ func (s *Server) lookupJobLocked(id string, u User) *exportJob {
 	return j
 }
 
+// lockJob takes s.mu, forgets what has expired, and returns the caller's job (nil if unknown or another
+// user's) with the time it was judged at. The caller unlocks.
+func (s *Server) lockJob(id string, u User) (*exportJob, time.Time) {
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	s.sweepLocked(now)
+	return s.lookupJobLocked(id, u), now
+}
+
 // exportPollStatus handles GET [base]/$export-poll-status?_jobId=<id>.
 func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User) {
 	if s.faulty(faultMissingJob500) && r.URL.Query().Get("_jobId") == "" {
@@ -66,11 +76,7 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if !ok {
 		return
 	}
-	now := s.cfg.Clock.Now()
-
-	s.mu.Lock()
-	s.sweepLocked(now)
-	j := s.lookupJobLocked(id, u)
+	j, now := s.lockJob(id, u)
 	if j == nil {
 		s.mu.Unlock()
 		if s.faulty(faultUnknownJob400) {
@@ -168,11 +174,7 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	if !ok {
 		return
 	}
-	now := s.cfg.Clock.Now()
-
-	s.mu.Lock()
-	s.sweepLocked(now)
-	j := s.lookupJobLocked(id, u)
+	j, now := s.lockJob(id, u)
 	var state exportState
 	released := false
 	if j != nil {
