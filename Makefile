@@ -46,12 +46,12 @@ lint: ## gofmt, go vet and the Gherkin lint (features/lint_test.go)
 	$(GO) test -count=1 -run 'GherkinLint|EveryRequirement|ProfilesTable' ./features
 
 bench: ## benchmarks of the hot paths (poll answers, report status, schema validation, Bundle decoding, output files)
-	$(GO) test -run='^$$' -bench=. -benchmem ./steps ./fixtures ./refserver
+	$(GO) test -run='^$$' -bench=. -benchmem ./check ./fixtures ./refserver
 
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s
-FUZZ_TARGETS := ./steps:FuzzParseRetryAfter ./steps:FuzzDecodeReportJobs ./steps:FuzzReadOutputFile \
-	./steps:FuzzCheckManifest ./steps:FuzzCheckOperationOutcome ./fixtures:FuzzValidate ./refserver:FuzzHandler
+FUZZ_TARGETS := ./check:FuzzParseRetryAfter ./check:FuzzDecodeReportJobs ./check:FuzzReadOutputFile \
+	./check:FuzzCheckManifest ./check:FuzzCheckOperationOutcome ./fixtures:FuzzValidate ./refserver:FuzzHandler
 
 fuzz: ## run every fuzz target in turn for FUZZTIME each (default 20s); new crashers land in <pkg>/testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -15,7 +13,7 @@ import (
 
 	"github.com/cucumber/godog"
 
-	"github.com/ehealth-dk/fut-conformance/fixtures"
+	"github.com/ehealth-dk/fut-conformance/check"
 )
 
 func registerExportSteps(sc *godog.ScenarioContext) {
@@ -42,30 +40,8 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 type exportState struct {
 	owner     string
 	pollURL   string
-	manifest  *manifest
-	downloads []*Exchange // one per manifest output item, in the manifest's order
-}
-
-// manifest is the Bulk Data complete-status body (BDA2 "Complete Status").
-type manifest struct {
-	TransactionTime     string         `json:"transactionTime"`
-	Request             string         `json:"request"`
-	RequiresAccessToken bool           `json:"requiresAccessToken"`
-	Output              []manifestItem `json:"output"`
-	Error               []manifestItem `json:"error"`
-	Deleted             []manifestItem `json:"deleted"`
-}
-
-type manifestItem struct {
-	Type  string `json:"type"`
-	URL   string `json:"url"`
-	Count *int64 `json:"count"`
-}
-
-type outputFile struct {
-	item      manifestItem
-	resources int
-	format    string // "ndjson" or "Binary"
+	manifest  *check.Manifest
+	downloads []*check.Exchange // one per manifest output item, in the manifest's order
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
@@ -78,8 +54,6 @@ const (
 	reqExpires        = "EXP-EXPIRES"
 )
 
-const ndjson = "application/fhir+ndjson"
-
 func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	header := fhirJSONHeader()
 	header.Set("Prefer", "respond-async")
@@ -88,13 +62,13 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	switch method {
 	case http.MethodGet:
 		header.Del("Content-Type")
-		q := url.Values{"_outputFormat": {ndjson}}
+		q := url.Values{"_outputFormat": {check.NDJSON}}
 		if w.target.ExportTypes != "" {
 			q.Set("_type", w.target.ExportTypes)
 		}
 		target += "?" + q.Encode()
 	default:
-		params := []map[string]string{{"name": "_outputFormat", "valueString": ndjson}}
+		params := []map[string]string{{"name": "_outputFormat", "valueString": check.NDJSON}}
 		if w.target.ExportTypes != "" {
 			params = append(params, map[string]string{"name": "_type", "valueString": w.target.ExportTypes})
 		}
@@ -105,7 +79,7 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 		return err
 	}
 	w.last = x
-	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && checkAbsoluteURL("", "", loc) == nil {
+	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && check.CheckAbsoluteURL("", "", loc) == nil {
 		w.export = exportState{owner: user, pollURL: loc}
 	}
 	return nil
@@ -116,9 +90,9 @@ func (w *World) hasKickedOffExport(ctx context.Context, user string) error {
 		return err
 	}
 	if w.last.Status != http.StatusAccepted {
-		return violation(reqKickoff, "status of the kick-off", statusPhrase(http.StatusAccepted), statusPhrase(w.last.Status))
+		return check.Violationf(reqKickoff, "status of the kick-off", check.StatusPhrase(http.StatusAccepted), check.StatusPhrase(w.last.Status))
 	}
-	return checkAbsoluteURL(reqKickoff, "Content-Location of the kick-off", w.last.Header.Get("Content-Location"))
+	return check.CheckAbsoluteURL(reqKickoff, "Content-Location of the kick-off", w.last.Header.Get("Content-Location"))
 }
 
 // hasKickedOffRunningExport needs the job to be seen running; a server that finishes before the first poll
@@ -131,7 +105,7 @@ func (w *World) hasKickedOffRunningExport(ctx context.Context, user string) erro
 		return err
 	}
 	if w.last.Status != http.StatusAccepted {
-		return violation(reqPoll202, "status of the first poll", statusPhrase(http.StatusAccepted)+" while the export runs", statusPhrase(w.last.Status))
+		return check.Violationf(reqPoll202, "status of the first poll", check.StatusPhrase(http.StatusAccepted)+" while the export runs", check.StatusPhrase(w.last.Status))
 	}
 	return nil
 }
@@ -163,7 +137,7 @@ func (w *World) pollURL() (string, error) {
 	return w.export.pollURL, nil
 }
 
-func (w *World) pollOnce(ctx context.Context, user string) (*Exchange, error) {
+func (w *World) pollOnce(ctx context.Context, user string) (*check.Exchange, error) {
 	target, err := w.pollURL()
 	if err != nil {
 		return nil, err
@@ -198,7 +172,7 @@ func (w *World) pollsExportStatusUntilComplete(ctx context.Context, user string)
 		return err
 	}
 	x, err := w.poller("export "+w.export.pollURL).Poll(ctx,
-		func(ctx context.Context) (*Exchange, error) { return w.pollOnce(ctx, user) },
+		func(ctx context.Context) (*check.Exchange, error) { return w.pollOnce(ctx, user) },
 		w.judgeExportPoll)
 	if x != nil {
 		w.last = x
@@ -208,60 +182,41 @@ func (w *World) pollsExportStatusUntilComplete(ctx context.Context, user string)
 
 // judgeExportPoll reads one answer of the polling location while waiting for completion. Every in-progress
 // answer on the way is held to the in-progress requirements.
-func (w *World) judgeExportPoll(x *Exchange) (Verdict, error) {
+func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 	switch {
 	case x.Status == http.StatusOK:
-		return Done, nil
+		return check.Done, nil
 	case x.Status == http.StatusAccepted:
-		return Pending, w.checkInProgress(x)
+		return check.Pending, w.checkInProgress(x)
 	case x.Status == http.StatusTooManyRequests:
-		return Throttle, nil
-	case x.Status >= 500 && hasTransientIssue(x.Body):
-		return Throttle, nil
+		return check.Throttle, nil
+	case x.Status >= 500 && check.HasTransientIssue(x.Body):
+		return check.Throttle, nil
 	}
-	return Done, violation("", "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", statusPhrase(x.Status))
+	return check.Done, check.Violationf("", "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", check.StatusPhrase(x.Status))
 }
 
 // checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER and EXP-PROGRESS-LENGTH.
-func (w *World) checkInProgress(x *Exchange) error {
+func (w *World) checkInProgress(x *check.Exchange) error {
 	if err := w.checkProfileAnswer("running", x); err != nil {
 		return err
 	}
-	if isJSONObjectWith(x.Body, "output") || isJSONObjectWith(x.Body, "transactionTime") {
-		return violation(reqPoll202, "body of a 202 in-progress answer", "no manifest before the job completes", "a manifest")
+	if check.HasManifest(x.Body) {
+		return check.Violationf(reqPoll202, "body of a 202 in-progress answer", "no manifest before the job completes", "a manifest")
 	}
 	if v := x.Header.Get("Retry-After"); v != "" {
-		if _, err := ParseRetryAfter(v, x.responseTime()); err != nil {
-			return violation(reqRetryAfter, "header Retry-After", "delay-seconds or an HTTP-date", "%q", v)
+		if _, err := check.ParseRetryAfter(v, x.ResponseTime()); err != nil {
+			return check.Violationf(reqRetryAfter, "header Retry-After", "delay-seconds or an HTTP-date", "%q", v)
 		}
 	}
 	return w.checkProgressLength(x)
 }
 
-func (w *World) checkProgressLength(x *Exchange) error {
+func (w *World) checkProgressLength(x *check.Exchange) error {
 	if p := x.Header.Get("X-Progress"); utf8.RuneCountInString(p) >= 100 {
 		return w.warn(reqProgressLength, "header X-Progress", "fewer than 100 characters", fmt.Sprintf("%d characters", utf8.RuneCountInString(p)))
 	}
 	return nil
-}
-
-// hasTransientIssue tells a 5xx that BDA2 allows a client to retry ("transient" issue code).
-func hasTransientIssue(body []byte) bool {
-	var oo struct {
-		ResourceType string `json:"resourceType"`
-		Issue        []struct {
-			Code string `json:"code"`
-		} `json:"issue"`
-	}
-	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
-		return false
-	}
-	for _, is := range oo.Issue {
-		if is.Code == "transient" {
-			return true
-		}
-	}
-	return false
 }
 
 func (w *World) pollsUnknownJob(ctx context.Context, user string) error {
@@ -301,8 +256,8 @@ func (w *World) responseCarriesNoManifest(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	if isJSONObjectWith(x.Body, "output") || isJSONObjectWith(x.Body, "transactionTime") {
-		return violation("", "body of "+x.Method+" "+x.URL, "no manifest while the export runs", "a manifest")
+	if check.HasManifest(x.Body) {
+		return check.Violationf("", "body of "+x.Method+" "+x.URL, "no manifest while the export runs", "a manifest")
 	}
 	return nil
 }
@@ -316,35 +271,23 @@ func (w *World) checkManifest(req string) error {
 	if err != nil {
 		return err
 	}
-	if x.Status != http.StatusOK {
-		return violation(req, "status of the completed export", statusPhrase(http.StatusOK), statusPhrase(x.Status))
-	}
-	if err := checkMediaType(req, x, "application/json"); err != nil {
+	m, err := check.CheckManifest(req, x)
+	if err != nil {
 		return err
 	}
-	if err := fixtures.Validate(fixtures.ManifestSchema, x.Body); err != nil {
-		return violation(req, "manifest", "a Bulk Data complete-status manifest", "%v", err)
-	}
-	var m manifest
-	if err := json.Unmarshal(x.Body, &m); err != nil {
-		return violation(req, "manifest", "a Bulk Data complete-status manifest", "%v", err)
-	}
-	if _, err := parseFHIRInstant(m.TransactionTime); err != nil {
-		return violation(req, "manifest transactionTime", "a FHIR instant", "%q: %v", m.TransactionTime, err)
-	}
-	w.export.manifest = &m
+	w.export.manifest = m
 	return w.checkExpires(x)
 }
 
 // checkExpires: BDA2 asks for an Expires header naming when the files go; FUT sends "expires: 0", a cache
 // header, which is not that.
-func (w *World) checkExpires(x *Exchange) error {
+func (w *World) checkExpires(x *check.Exchange) error {
 	v := x.Header.Get("Expires")
 	if v == "" {
 		return w.warn(reqExpires, "header Expires of the complete status", "an HTTP-date telling when the files expire", "none")
 	}
 	at, err := http.ParseTime(v)
-	if err != nil || !at.After(x.responseTime()) {
+	if err != nil || !at.After(x.ResponseTime()) {
 		return w.warn(reqExpires, "header Expires of the complete status", "an HTTP-date in the future", fmt.Sprintf("%q", v))
 	}
 	return nil
@@ -363,7 +306,7 @@ func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 		if m.RequiresAccessToken {
 			as = user
 		}
-		x, err := w.request(ctx, as, http.MethodGet, item.URL, http.Header{"Accept": {ndjson + ", application/fhir+json;q=0.9"}}, nil)
+		x, err := w.request(ctx, as, http.MethodGet, item.URL, http.Header{"Accept": {check.NDJSON + ", application/fhir+json;q=0.9"}}, nil)
 		if err != nil {
 			return err
 		}
@@ -371,49 +314,6 @@ func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 		w.export.downloads = append(w.export.downloads, x)
 	}
 	return nil
-}
-
-// readOutputFile accepts NDJSON, or a FHIR Binary holding base64 NDJSON as FUT serves its files, and holds
-// every line to the item's type and count.
-func readOutputFile(item manifestItem, x *Exchange) (outputFile, error) {
-	f := outputFile{item: item, format: "ndjson"}
-	body := x.Body
-	switch x.MediaType() {
-	case "application/fhir+json", "application/json":
-		b, err := decodeBinary("", x)
-		if err != nil {
-			return f, err
-		}
-		body, f.format = b.Data, "Binary"
-	case ndjson, "application/ndjson", "application/x-ndjson":
-	default:
-		return f, violation("", "Content-Type of output file "+item.URL, ndjson+", or a FHIR Binary as application/fhir+json", "%q", x.Header.Get("Content-Type"))
-	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), len(body)+1)
-	for line := 1; sc.Scan(); line++ {
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		var r struct {
-			ResourceType string `json:"resourceType"`
-		}
-		if err := json.Unmarshal(text, &r); err != nil {
-			return f, violation("", fmt.Sprintf("output file %s line %d", item.URL, line), "one FHIR resource in JSON per line", "invalid JSON: %v", err)
-		}
-		if r.ResourceType != item.Type {
-			return f, violation("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a %s resource, the manifest's type", item.Type), "resourceType %q", r.ResourceType)
-		}
-		f.resources++
-	}
-	if err := sc.Err(); err != nil {
-		return f, violation("", "output file "+item.URL, "NDJSON", "%v", err)
-	}
-	if item.Count != nil && *item.Count != int64(f.resources) {
-		return f, violation("", "output file "+item.URL, fmt.Sprintf("%d resources, as the manifest's count says", *item.Count), "%d", f.resources)
-	}
-	return f, nil
 }
 
 func (w *World) outputFilesHoldTheirType(_ context.Context) error {
@@ -428,13 +328,13 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 		x := w.export.downloads[i]
 		w.last = x // the failure shows the file it judged
 		if x.Status != http.StatusOK {
-			return violation("", "download of output file "+item.URL, statusPhrase(http.StatusOK), statusPhrase(x.Status))
+			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
 		}
-		f, err := readOutputFile(item, x)
+		f, err := check.ReadOutputFile(item, x)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.resources, item.Type, f.format)
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.Resources, item.Type, f.Format)
 	}
 	return nil
 }
@@ -445,15 +345,15 @@ func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 	watch := w.poller("cancelled export " + w.export.pollURL)
 	watch.MaxWait = cancelWatchWindow
 	_, err := watch.Poll(ctx,
-		func(ctx context.Context) (*Exchange, error) { return w.pollOnce(ctx, user) },
-		func(x *Exchange) (Verdict, error) {
+		func(ctx context.Context) (*check.Exchange, error) { return w.pollOnce(ctx, user) },
+		func(x *check.Exchange) (check.Verdict, error) {
 			w.last = x
 			if x.Status != http.StatusOK && w.profileAccepts("poll-cancelled", x.Status) {
-				return Pending, w.checkProfileAnswer("poll-cancelled", x)
+				return check.Pending, w.checkProfileAnswer("poll-cancelled", x)
 			}
-			return Done, violation("", "status of a cancelled export's polling location", "the profile's \"poll-cancelled\" answer for good", statusPhrase(x.Status))
+			return check.Done, check.Violationf("", "status of a cancelled export's polling location", "the profile's \"poll-cancelled\" answer for good", check.StatusPhrase(x.Status))
 		})
-	if errors.Is(err, ErrGaveUp) {
+	if errors.Is(err, check.ErrGaveUp) {
 		return nil
 	}
 	return err
@@ -467,7 +367,7 @@ func (w *World) exportIsNotCancelled(ctx context.Context, user string) error {
 		return err
 	}
 	if s := w.last.Status; s != http.StatusAccepted && s != http.StatusOK {
-		return violation("", "status of the owner's poll after another user's DELETE", "202 (running) or 200 (complete): the owner's export unaffected", statusPhrase(s))
+		return check.Violationf("", "status of the owner's poll after another user's DELETE", "202 (running) or 200 (complete): the owner's export unaffected", check.StatusPhrase(s))
 	}
 	return nil
 }

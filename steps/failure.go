@@ -7,47 +7,16 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 )
-
-// ErrNonConformant classifies every failure that is the server's deviation from a requirement, as opposed to
-// a failure to reach it or a harness error: errors.Is(err, ErrNonConformant).
-var ErrNonConformant = errors.New("non-conformant")
-
-// Violation is one deviation from one requirement.
-type Violation struct {
-	// Requirement is the ID of the requirement broken; empty means "the scenario's own requirement", filled in
-	// by the step hook from the scenario's tags.
-	Requirement string
-	Subject     string // what was checked, e.g. "header X-Progress"
-	Expected    string
-	Got         string
-}
-
-func (v *Violation) Error() string {
-	msg := fmt.Sprintf("%s: expected %s, got %s", v.Subject, v.Expected, v.Got)
-	if v.Requirement != "" {
-		msg = v.Requirement + ": " + msg
-	}
-	return msg
-}
-
-func (v *Violation) Unwrap() error { return ErrNonConformant }
-
-// violation is the assertion constructor used by the steps; req may be "" for the scenario's requirement.
-func violation(req, subject, expected, got string, args ...any) *Violation {
-	if len(args) > 0 {
-		got = fmt.Sprintf(got, args...)
-	}
-	return &Violation{Requirement: req, Subject: subject, Expected: expected, Got: got}
-}
 
 // failureReport is a failed step's error with everything a vendor needs to act on it: the requirement, its
 // severity and source clause, the HTTP exchanges of the step and a curl command for the last request.
 type failureReport struct {
 	err         error
 	requirement *features.Requirement
-	exchanges   []*Exchange
+	exchanges   []*check.Exchange
 }
 
 func (f *failureReport) Unwrap() error { return f.err }
@@ -72,7 +41,7 @@ func (f *failureReport) Error() string {
 // FailedRequirement names the requirement a failed scenario broke: the violation's own when the failure is a
 // deviation, else the scenario's primary requirement tag.
 func FailedRequirement(err error, sc *godog.Scenario) string {
-	var v *Violation
+	var v *check.Violation
 	if errors.As(err, &v) && v.Requirement != "" {
 		return v.Requirement
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 )
 
@@ -23,7 +24,7 @@ func (w *World) responseIsProfileAnswer(_ context.Context, behaviour string) err
 
 // checkProfileAnswer holds x to one row of features/PROFILES.md in the run's profile. An answer the profile
 // accepts as a known deviation passes and is reported as one.
-func (w *World) checkProfileAnswer(behaviour string, x *Exchange) error {
+func (w *World) checkProfileAnswer(behaviour string, x *check.Exchange) error {
 	b, ok := w.profiles.Behaviour[behaviour]
 	if !ok {
 		return fmt.Errorf("behaviour %q is not a row of features/PROFILES.md", behaviour)
@@ -45,20 +46,20 @@ func (w *World) checkProfileAnswer(behaviour string, x *Exchange) error {
 		}
 		mismatches = append(mismatches, err.Error())
 	}
-	return violation(b.Requirement, fmt.Sprintf("answer of %s %s (%q in profile %s)", x.Method, x.URL, behaviour, w.target.Profile),
+	return check.Violationf(b.Requirement, fmt.Sprintf("answer of %s %s (%q in profile %s)", x.Method, x.URL, behaviour, w.target.Profile),
 		strings.Join(texts, " or "), "%s", strings.Join(mismatches, "; "))
 }
 
-func (w *World) matchAnswer(a features.Answer, x *Exchange) error {
+func (w *World) matchAnswer(a features.Answer, x *check.Exchange) error {
 	if x.Status != a.Status {
-		return fmt.Errorf("status %s", statusPhrase(x.Status))
+		return fmt.Errorf("status %s", check.StatusPhrase(x.Status))
 	}
 	if a.XProgress && strings.TrimSpace(x.Header.Get("X-Progress")) == "" {
 		return fmt.Errorf("no X-Progress header")
 	}
 	if a.OperationOutcome {
 		if err := w.checkOutcome("", x); err != nil {
-			var v *Violation
+			var v *check.Violation
 			if errors.As(err, &v) {
 				return fmt.Errorf("%s %s", v.Subject, v.Got)
 			}

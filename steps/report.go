@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strings"
 
 	"github.com/cucumber/godog"
 	"github.com/google/go-cmp/cmp"
-	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
-	"github.com/ehealth-dk/fut-conformance/fixtures"
+	"github.com/ehealth-dk/fut-conformance/check"
 )
 
 func registerReportSteps(sc *godog.ScenarioContext) {
@@ -38,22 +35,9 @@ type reportState struct {
 	binaryUser  string // Binary.securityContext of the placeholder, when the server sets it
 	ownerUserID string // the userId the owner's status gave the job
 	sent        map[string]string
-	statusUser  string      // who asked for the last status
-	jobs        []reportJob // the last status, decoded
-	job         *reportJob  // the new job in the last status
-}
-
-// reportJob is one entry of the status Bundle, decoded through the golang-fhir-models structs.
-type reportJob struct {
-	fullURL     string
-	reportClass string
-	userID      string
-	status      string
-	binary      string // the reference as sent
-	parameters  map[string]string
-	created     string
-	started     string
-	ended       string
+	statusUser  string            // who asked for the last status
+	jobs        []check.ReportJob // the last status, decoded
+	job         *check.ReportJob  // the new job in the last status
 }
 
 const (
@@ -64,10 +48,6 @@ const (
 	defaultAnonymization = "ANONYMIZED"
 )
 
-// Terminal report job statuses. The specification names no enumeration, so any other value counts as
-// still running.
-var terminalStatus = map[string]bool{"DONE": true, "FAILED": true}
-
 func (w *World) requestsReportJobStatus(ctx context.Context, user string) error {
 	x, err := w.requestStatus(ctx, user)
 	if err != nil {
@@ -77,14 +57,14 @@ func (w *World) requestsReportJobStatus(ctx context.Context, user string) error 
 	return nil
 }
 
-func (w *World) requestStatus(ctx context.Context, user string) (*Exchange, error) {
+func (w *World) requestStatus(ctx context.Context, user string) (*check.Exchange, error) {
 	x, err := w.request(ctx, user, http.MethodPost, w.reportEndpoint("$get-report-job-status"), fhirJSONHeader(), []byte(`{"resourceType":"Parameters"}`))
 	if err != nil {
 		return nil, err
 	}
 	w.report.statusUser, w.report.jobs, w.report.job = user, nil, nil
 	if x.Status == http.StatusOK {
-		if jobs, err := decodeReportJobs(x.Body); err == nil {
+		if jobs, err := check.DecodeReportJobs(x.Body); err == nil {
 			w.report.jobs = jobs
 			w.report.job = w.findJob(jobs)
 		}
@@ -101,8 +81,8 @@ func (w *World) startsReport(ctx context.Context, user, variant, anonymization s
 	}
 	w.last = x
 	if x.Status == http.StatusOK {
-		if b, err := decodeBinary("", x); err == nil {
-			w.report.binaryID, w.report.binaryUser = b.ID, b.securityUser()
+		if b, err := check.DecodeBinary("", x); err == nil {
+			w.report.binaryID, w.report.binaryUser = b.ID, b.SecurityUser()
 		}
 	}
 	return nil
@@ -113,37 +93,28 @@ func (w *World) hasStartedReport(ctx context.Context, user string) error {
 		return err
 	}
 	if w.last.Status != http.StatusOK {
-		return violation(reqListed, "status of $execute-"+w.target.Report, statusPhrase(http.StatusOK)+" and a Binary", statusPhrase(w.last.Status))
+		return check.Violationf(reqListed, "status of $execute-"+w.target.Report, check.StatusPhrase(http.StatusOK)+" and a Binary", check.StatusPhrase(w.last.Status))
 	}
-	if _, err := decodeBinary(reqListed, w.last); err != nil {
+	if _, err := check.DecodeBinary(reqListed, w.last); err != nil {
 		return err
 	}
 	if w.report.binaryID == "" {
-		return violation(reqListed, "Binary returned by $execute-"+w.target.Report, "a persisted Binary with an id, which the report job's binary references", "no id")
+		return check.Violationf(reqListed, "Binary returned by $execute-"+w.target.Report, "a persisted Binary with an id, which the report job's binary references", "no id")
 	}
 	return nil
 }
 
 // findJob picks the entry whose binary references the Binary the report's start returned.
-func (w *World) findJob(jobs []reportJob) *reportJob {
+func (w *World) findJob(jobs []check.ReportJob) *check.ReportJob {
 	if w.report.binaryID == "" {
 		return nil
 	}
 	for i := range jobs {
-		if referencesBinary(jobs[i].binary, w.report.binaryID) {
+		if check.ReferencesBinary(jobs[i].Binary, w.report.binaryID) {
 			return &jobs[i]
 		}
 	}
 	return nil
-}
-
-var historySuffix = regexp.MustCompile(`/_history/[^/]+$`)
-
-// referencesBinary: a relative or absolute reference, of any host (FUT's point at the reporting service's
-// public host), to Binary/<id>, optionally versioned.
-func referencesBinary(ref, id string) bool {
-	ref = historySuffix.ReplaceAllString(ref, "")
-	return ref == "Binary/"+id || strings.HasSuffix(ref, "/Binary/"+id)
 }
 
 func (w *World) waitsForReportJob(ctx context.Context, user string) error {
@@ -151,19 +122,19 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 		return fmt.Errorf("no report job to wait for: a step that starts a report must come first")
 	}
 	x, err := w.poller("report job of Binary/"+w.report.binaryID).Poll(ctx,
-		func(ctx context.Context) (*Exchange, error) { return w.requestStatus(ctx, user) },
-		func(x *Exchange) (Verdict, error) {
+		func(ctx context.Context) (*check.Exchange, error) { return w.requestStatus(ctx, user) },
+		func(x *check.Exchange) (check.Verdict, error) {
 			switch {
 			case x.Status == http.StatusTooManyRequests:
-				return Throttle, nil
+				return check.Throttle, nil
 			case x.Status != http.StatusOK:
-				return Done, violation("", "status of $get-report-job-status", statusPhrase(http.StatusOK), statusPhrase(x.Status))
+				return check.Done, check.Violationf("", "status of $get-report-job-status", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
 			case w.report.job == nil:
-				return Done, violation(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries (or the Bundle could not be decoded)", len(w.report.jobs))
-			case terminalStatus[w.report.job.status]:
-				return Done, nil
+				return check.Done, check.Violationf(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries (or the Bundle could not be decoded)", len(w.report.jobs))
+			case w.report.job.Terminal():
+				return check.Done, nil
 			}
-			return Pending, nil
+			return check.Pending, nil
 		})
 	if x != nil {
 		w.last = x
@@ -176,89 +147,17 @@ func (w *World) responseIsReportJobBundle(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = checkReportJobBundle("", x)
+	_, err = check.CheckReportJobBundle("", x)
 	return err
 }
 
-// checkReportJobBundle holds a status answer to the JSON Schema in fixtures/ and decodes it through the
-// golang-fhir-models structs.
-func checkReportJobBundle(req string, x *Exchange) ([]reportJob, error) {
-	if err := fixtures.Validate(fixtures.ReportJobBundleSchema, x.Body); err != nil {
-		return nil, violation(req, "body of "+x.Method+" "+x.URL, "a Bundle of type collection of Parameters with one well-formed reportJob each, and no entry key when there are no jobs", "%v", err)
-	}
-	jobs, err := decodeReportJobs(x.Body)
-	if err != nil {
-		return nil, violation(req, "body of "+x.Method+" "+x.URL, "a FHIR R4 Bundle of Parameters", "%v", err)
-	}
-	return jobs, nil
-}
-
-// decodeReportJobs reads the status Bundle through the golang-fhir-models structs.
-func decodeReportJobs(body []byte) ([]reportJob, error) {
-	bundle, err := fhir.UnmarshalBundle(body)
-	if err != nil {
-		return nil, fmt.Errorf("decode Bundle: %w", err)
-	}
-	jobs := make([]reportJob, 0, len(bundle.Entry))
-	for i, e := range bundle.Entry {
-		params, err := fhir.UnmarshalParameters(e.Resource)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: decode Parameters: %w", i, err)
-		}
-		if len(params.Parameter) != 1 || params.Parameter[0].Name != "reportJob" {
-			return nil, fmt.Errorf("entry %d: expected exactly one parameter named reportJob, got %d parameters", i, len(params.Parameter))
-		}
-		job := reportJob{parameters: map[string]string{}}
-		if e.FullUrl != nil {
-			job.fullURL = *e.FullUrl
-		}
-		for _, part := range params.Parameter[0].Part {
-			switch part.Name {
-			case "reportClass":
-				job.reportClass = deref(part.ValueString)
-			case "userId":
-				job.userID = deref(part.ValueString)
-			case "status":
-				job.status = deref(part.ValueString)
-			case "binary":
-				if part.ValueReference != nil {
-					job.binary = deref(part.ValueReference.Reference)
-				}
-			case "created":
-				job.created = deref(part.ValueDateTime)
-			case "started":
-				job.started = deref(part.ValueDateTime)
-			case "ended":
-				job.ended = deref(part.ValueDateTime)
-			case "parameters":
-				nested, err := fhir.UnmarshalParameters(part.Resource)
-				if err != nil {
-					return nil, fmt.Errorf("entry %d: decode the nested parameters: %w", i, err)
-				}
-				for _, p := range nested.Parameter {
-					job.parameters[p.Name] = deref(p.ValueString)
-				}
-			}
-		}
-		jobs = append(jobs, job)
-	}
-	return jobs, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // newJob is the scenario's report job in the last status, or a violation saying it is not listed.
-func (w *World) newJob() (*reportJob, error) {
+func (w *World) newJob() (*check.ReportJob, error) {
 	if w.report.binaryID == "" {
 		return nil, fmt.Errorf("no report started: a step that starts a report must come first")
 	}
 	if w.report.job == nil {
-		return nil, violation(reqListed, "report job status of user "+w.report.statusUser, "an entry whose binary references Binary/"+w.report.binaryID+", the Binary the report's start returned", "none among %d entries", len(w.report.jobs))
+		return nil, check.Violationf(reqListed, "report job status of user "+w.report.statusUser, "an entry whose binary references Binary/"+w.report.binaryID+", the Binary the report's start returned", "none among %d entries", len(w.report.jobs))
 	}
 	return w.report.job, nil
 }
@@ -269,19 +168,19 @@ func (w *World) statusListsNewJob(_ context.Context) error {
 		return err
 	}
 	switch {
-	case job.userID == "":
-		return violation("", "userId of the new report job", "the caller's user id", "none")
-	case w.report.binaryUser != "" && job.userID != w.report.binaryUser:
-		return violation("", "userId of the new report job", "the caller, "+w.report.binaryUser+", as the Binary's securityContext names them", "%q", job.userID)
-	case job.reportClass == "":
-		return violation("", "reportClass of the new report job", "a report class", "none")
-	case job.status == "":
-		return violation("", "status of the new report job", "a status", "none")
+	case job.UserID == "":
+		return check.Violationf("", "userId of the new report job", "the caller's user id", "none")
+	case w.report.binaryUser != "" && job.UserID != w.report.binaryUser:
+		return check.Violationf("", "userId of the new report job", "the caller, "+w.report.binaryUser+", as the Binary's securityContext names them", "%q", job.UserID)
+	case job.ReportClass == "":
+		return check.Violationf("", "reportClass of the new report job", "a report class", "none")
+	case job.Status == "":
+		return check.Violationf("", "status of the new report job", "a status", "none")
 	}
-	if _, _, err := parseFHIRDateTime(job.created); err != nil {
-		return violation("", "created of the new report job", "a FHIR dateTime", "%q", job.created)
+	if _, _, err := check.ParseFHIRDateTime(job.Created); err != nil {
+		return check.Violationf("", "created of the new report job", "a FHIR dateTime", "%q", job.Created)
 	}
-	w.report.ownerUserID = job.userID
+	w.report.ownerUserID = job.UserID
 	return nil
 }
 
@@ -292,11 +191,11 @@ func (w *World) newJobParametersHoldAnonymization(_ context.Context, value strin
 	}
 	want := map[string]string{"anonymization": value}
 	got := map[string]string{}
-	if v, ok := job.parameters["anonymization"]; ok {
+	if v, ok := job.Parameters["anonymization"]; ok {
 		got["anonymization"] = v
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		return violation("", "parameters of the new report job", "the parameters the report was started with", "a difference (-want +got):\n%s", diff)
+		return check.Violationf("", "parameters of the new report job", "the parameters the report was started with", "a difference (-want +got):\n%s", diff)
 	}
 	return nil
 }
@@ -307,8 +206,8 @@ func (w *World) everyJobCarriesCallersUserID(_ context.Context) error {
 		return err
 	}
 	for i, j := range w.report.jobs {
-		if j.userID != job.userID {
-			return violation("", fmt.Sprintf("userId of report job %d in user %s's status", i, w.report.statusUser), "the caller's one userId "+job.userID, "%q", j.userID)
+		if j.UserID != job.UserID {
+			return check.Violationf("", fmt.Sprintf("userId of report job %d in user %s's status", i, w.report.statusUser), "the caller's one userId "+job.UserID, "%q", j.UserID)
 		}
 	}
 	return nil
@@ -319,21 +218,21 @@ func (w *World) everyJobIsWellFormed(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	jobs, err := checkReportJobBundle(reqStructure, x)
+	jobs, err := check.CheckReportJobBundle(reqStructure, x)
 	if err != nil {
 		return err
 	}
 	if len(jobs) == 0 {
-		return violation(reqListed, "report job status", "at least the report job just started", "no entry")
+		return check.Violationf(reqListed, "report job status", "at least the report job just started", "no entry")
 	}
 	for i, j := range jobs {
-		if err := checkJobTimes(i, j); err != nil {
+		if err := check.CheckJobTimes(reqStructure, i, j); err != nil {
 			return err
 		}
 	}
 	for i, j := range jobs {
-		if !isAbsoluteOrURN(j.fullURL) {
-			if err := w.warn(reqFullURL, fmt.Sprintf("entry %d fullUrl", i), "an absolute URL or urn:uuid:", fmt.Sprintf("%q", j.fullURL)); err != nil {
+		if !check.IsAbsoluteOrURN(j.FullURL) {
+			if err := w.warn(reqFullURL, fmt.Sprintf("entry %d fullUrl", i), "an absolute URL or urn:uuid:", fmt.Sprintf("%q", j.FullURL)); err != nil {
 				return err
 			}
 		}
@@ -341,40 +240,13 @@ func (w *World) everyJobIsWellFormed(_ context.Context) error {
 	return nil
 }
 
-// checkJobTimes: created, started and ended are FHIR dateTimes, in that order where present and comparable.
-func checkJobTimes(i int, j reportJob) error {
-	names := []string{"created", "started", "ended"}
-	values := []string{j.created, j.started, j.ended}
-	prevName, prev, prevHasTime := "", "", false
-	for k, v := range values {
-		if v == "" {
-			continue
-		}
-		t, hasTime, err := parseFHIRDateTime(v)
-		if err != nil {
-			return violation(reqStructure, fmt.Sprintf("report job %d %s", i, names[k]), "a FHIR dateTime", "%q", v)
-		}
-		if prev != "" && hasTime && prevHasTime {
-			if p, _, _ := parseFHIRDateTime(prev); t.Before(p) {
-				return violation(reqStructure, fmt.Sprintf("report job %d times", i), fmt.Sprintf("%s ≤ %s", prevName, names[k]), "%s %s after %s %s", prevName, prev, names[k], v)
-			}
-		}
-		prevName, prev, prevHasTime = names[k], v, hasTime
-	}
-	return nil
-}
-
-func isAbsoluteOrURN(s string) bool {
-	return strings.HasPrefix(s, "urn:uuid:") || strings.HasPrefix(s, "urn:oid:") || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
 func (w *World) jobStatusIsTerminal(_ context.Context) error {
 	job, err := w.newJob()
 	if err != nil {
 		return err
 	}
-	if !terminalStatus[job.status] {
-		return violation("", "status of the report job", "DONE or FAILED", "%q", job.status)
+	if !job.Terminal() {
+		return check.Violationf("", "status of the report job", "DONE or FAILED", "%q", job.Status)
 	}
 	return nil
 }
@@ -384,8 +256,8 @@ func (w *World) doneReportBinaryIsGenerated(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if job.status != "DONE" {
-		fmt.Fprintf(w.target.Log, "  report job of Binary/%s ended %s: its Binary is not checked\n", w.report.binaryID, job.status)
+	if job.Status != "DONE" {
+		fmt.Fprintf(w.target.Log, "  report job of Binary/%s ended %s: its Binary is not checked\n", w.report.binaryID, job.Status)
 		return nil
 	}
 	// Read at the reporting service by the id the report's start returned: the job's reference may name the
@@ -397,14 +269,14 @@ func (w *World) doneReportBinaryIsGenerated(ctx context.Context) error {
 	}
 	w.last = x
 	if x.Status != http.StatusOK {
-		return violation("", "read of the DONE report's Binary", statusPhrase(http.StatusOK), statusPhrase(x.Status))
+		return check.Violationf("", "read of the DONE report's Binary", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
 	}
-	b, err := decodeBinary("", x)
+	b, err := check.DecodeBinary("", x)
 	if err != nil {
 		return err
 	}
 	if len(b.Data) == 0 || string(b.Data) == placeholder {
-		return violation("", "data of the DONE report's Binary", "the generated report", "%q", string(b.Data))
+		return check.Violationf("", "data of the DONE report's Binary", "the generated report", "%q", string(b.Data))
 	}
 	return nil
 }
@@ -414,7 +286,7 @@ func (w *World) statusDoesNotListJobOf(_ context.Context, owner string) error {
 		return fmt.Errorf("no report started by user %s in this scenario", owner)
 	}
 	if job := w.report.job; job != nil {
-		return violation("", "report job status of user "+w.report.statusUser, "no job of user "+owner, "the job of Binary/%s (userId %q)", w.report.binaryID, job.userID)
+		return check.Violationf("", "report job status of user "+w.report.statusUser, "no job of user "+owner, "the job of Binary/%s (userId %q)", w.report.binaryID, job.UserID)
 	}
 	return nil
 }
@@ -428,16 +300,16 @@ func (w *World) everyJobCarriesOneUserIDOtherThan(ctx context.Context, owner str
 			return err
 		}
 		if w.report.job != nil {
-			ownerID = w.report.job.userID
+			ownerID = w.report.job.UserID
 		}
 		w.report = saved
 	}
 	for i, j := range jobs {
-		if j.userID != jobs[0].userID {
-			return violation("", fmt.Sprintf("userId of report job %d in user %s's status", i, caller), "the caller's one userId "+jobs[0].userID, "%q", j.userID)
+		if j.UserID != jobs[0].UserID {
+			return check.Violationf("", fmt.Sprintf("userId of report job %d in user %s's status", i, caller), "the caller's one userId "+jobs[0].UserID, "%q", j.UserID)
 		}
-		if ownerID != "" && j.userID == ownerID {
-			return violation("", fmt.Sprintf("userId of report job %d in user %s's status", i, caller), "a userId other than user "+owner+"'s", "%q", j.userID)
+		if ownerID != "" && j.UserID == ownerID {
+			return check.Violationf("", fmt.Sprintf("userId of report job %d in user %s's status", i, caller), "a userId other than user "+owner+"'s", "%q", j.UserID)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/fixtures"
 )
@@ -24,7 +25,7 @@ func worldWithResponse(t *testing.T, body []byte, strict bool) (*World, *Finding
 		t.Fatal(err)
 	}
 	w := &World{target: &target, requirements: reqs, scenario: "unit"}
-	w.last = &Exchange{Method: "POST", URL: "http://fut.example/fhir/$get-report-job-status", Status: 200,
+	w.last = &check.Exchange{Method: "POST", URL: "http://fut.example/fhir/$get-report-job-status", Status: 200,
 		Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: body}
 	return w, findings
 }
@@ -51,22 +52,9 @@ func TestSpecExamplePassesStructureWithAFullUrlWarning(t *testing.T) {
 		t.Fatalf("want one RJS-FULLURL warning naming the bare UUID, got %+v", warnings)
 	}
 	strictWorld, _ := worldWithResponse(t, body, true)
-	var v *Violation
+	var v *check.Violation
 	if err := strictWorld.everyJobIsWellFormed(context.Background()); !errors.As(err, &v) || v.Requirement != "RJS-FULLURL" {
 		t.Fatalf("under STRICT the bare UUID must fail RJS-FULLURL, got %v", err)
-	}
-}
-
-func TestSpecExampleDecodesIntoTheReportJobParts(t *testing.T) {
-	jobs, err := decodeReportJobs(example(t, "get-report-job-status.od-example.json"))
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("decode: %v, %d jobs", err, len(jobs))
-	}
-	j := jobs[0]
-	if j.reportClass != "com.systematic.ehealth.reporting.reports.PatientsUsageReport" || j.userID != "0aaca7cd-67c3-48dd-a8c4-0cceecb5d276" ||
-		j.status != "DONE" || !referencesBinary(j.binary, "7") || j.parameters["anonymization"] != "None" ||
-		j.created != "2023-10-12T09:51:50+00:00" || j.ended != "2023-10-12T09:51:51+00:00" {
-		t.Fatalf("decoded %+v", j)
 	}
 }
 
@@ -75,37 +63,8 @@ func TestMalformedReportJobsFailStructure(t *testing.T) {
 		body := example(t, "invalid/"+name)
 		w, _ := worldWithResponse(t, body, false)
 		err := w.everyJobIsWellFormed(context.Background())
-		if !errors.Is(err, ErrNonConformant) {
+		if !errors.Is(err, check.ErrNonConformant) {
 			t.Errorf("%s: want a violation, got %v", name, err)
-		}
-	}
-}
-
-func TestJobTimesMustBeOrdered(t *testing.T) {
-	ok := reportJob{created: "2023-10-12T09:51:50+00:00", started: "2023-10-12T09:51:50+00:00", ended: "2023-10-12T09:51:51+00:00"}
-	if err := checkJobTimes(0, ok); err != nil {
-		t.Fatal(err)
-	}
-	partial := reportJob{created: "2023-10-12", started: "2023-10-11T09:51:50+00:00"} // not comparable: a date against a time
-	if err := checkJobTimes(0, partial); err != nil {
-		t.Fatalf("a partial date is not compared: %v", err)
-	}
-	bad := reportJob{created: "2023-10-12T09:51:50+00:00", started: "2023-10-12T09:51:49+00:00"}
-	if err := checkJobTimes(0, bad); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "created ≤ started") {
-		t.Fatalf("started before created must fail, got %v", err)
-	}
-	if err := checkJobTimes(0, reportJob{created: "12/10/2023"}); !errors.Is(err, ErrNonConformant) {
-		t.Fatalf("a non-FHIR dateTime must fail, got %v", err)
-	}
-}
-
-func TestReferencesBinary(t *testing.T) {
-	for ref, want := range map[string]bool{
-		"Binary/21": true, "https://reporting.local/fhir/Binary/21": true, "Binary/21/_history/2": true,
-		"Binary/121": false, "https://x/fhir/Binary/2": false, "DocumentReference/21": false,
-	} {
-		if got := referencesBinary(ref, "21"); got != want {
-			t.Errorf("referencesBinary(%q, 21) = %v, want %v", ref, got, want)
 		}
 	}
 }

@@ -58,6 +58,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 )
 
@@ -125,11 +126,11 @@ func (w *World) failure(err error) error {
 	}
 	exchanges := w.exchanges[w.stepStart:]
 	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
-		exchanges = []*Exchange{w.last}
+		exchanges = []*check.Exchange{w.last}
 	}
 	report := &failureReport{err: err, exchanges: exchanges}
 	reqID := w.primaryRequirement()
-	var v *Violation
+	var v *check.Violation
 	if errors.As(err, &v) {
 		if v.Requirement == "" {
 			v.Requirement = reqID

@@ -6,13 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ehealth-dk/fut-conformance/check"
 )
 
 // Target is the server under test, as data: the steps only ever use paths relative to BaseURL, or URLs the
@@ -47,7 +46,7 @@ type Target struct {
 // Defaults used when a Target leaves a field zero.
 const (
 	DefaultReport         = "patient-usage-stats"
-	DefaultMaxWait        = 10 * time.Minute
+	DefaultMaxWait        = check.DefaultMaxWait
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodyBytes   = 64 << 20
 )
@@ -102,62 +101,5 @@ func StaticTokens(tokens map[string]string) map[string]oauth2.TokenSource {
 			out[user] = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})
 		}
 	}
-	return out
-}
-
-// Finding is a warning or a skip, kept for the run's summary.
-type Finding struct {
-	Scenario    string
-	Requirement string
-	Message     string
-}
-
-// Findings collects, across the scenarios of one run, what passed with a reservation: SHOULD deviations
-// (warnings) and scenarios that could not be checked (skips). It is safe for concurrent scenarios.
-type Findings struct {
-	mu       sync.Mutex
-	warnings []Finding
-	skips    []Finding
-	known    []Finding
-}
-
-func (f *Findings) knownDeviation(x Finding) { f.add(&f.known, x) }
-func (f *Findings) warn(x Finding)           { f.add(&f.warnings, x) }
-func (f *Findings) skip(x Finding)           { f.add(&f.skips, x) }
-
-// add records x once: a deviation seen on every poll of one job is one finding.
-func (f *Findings) add(list *[]Finding, x Finding) {
-	if f == nil {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !slices.Contains(*list, x) {
-		*list = append(*list, x)
-	}
-}
-
-// KnownDeviations returns the answers the profile accepts although the other sources would not.
-func (f *Findings) KnownDeviations() []Finding { return f.sorted(func() []Finding { return f.known }) }
-
-// Warnings returns the SHOULD deviations, sorted by requirement then scenario.
-func (f *Findings) Warnings() []Finding { return f.sorted(func() []Finding { return f.warnings }) }
-
-// Skips returns the scenarios that could not be checked and why.
-func (f *Findings) Skips() []Finding { return f.sorted(func() []Finding { return f.skips }) }
-
-func (f *Findings) sorted(list func() []Finding) []Finding {
-	if f == nil {
-		return nil
-	}
-	f.mu.Lock()
-	out := append([]Finding(nil), list()...)
-	f.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Requirement != out[j].Requirement {
-			return out[i].Requirement < out[j].Requirement
-		}
-		return out[i].Scenario < out[j].Scenario
-	})
 	return out
 }

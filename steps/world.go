@@ -7,6 +7,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 )
 
@@ -19,10 +20,10 @@ type World struct {
 	scenario     string
 	scenarioReqs []string // the scenario's requirement tags, primary first
 
-	exchanges []*Exchange // every request of the scenario, in order
-	stepStart int         // index into exchanges where the running step began
-	last      *Exchange   // the response the assertion steps look at
-	warnings  []Finding   // SHOULD deviations of the running step, attached to the report by the step hook
+	exchanges []*check.Exchange // every request of the scenario, in order
+	stepStart int               // index into exchanges where the running step began
+	last      *check.Exchange   // the response the assertion steps look at
+	warnings  []Finding         // SHOULD deviations of the running step, attached to the report by the step hook
 
 	export  exportState
 	report  reportState
@@ -98,7 +99,7 @@ func (w *World) skip(reason string) error {
 // warn records a deviation from a SHOULD requirement; under STRICT it is a failure instead.
 func (w *World) warn(req, subject, expected, got string) error {
 	if w.target.Strict {
-		return violation(req, subject, expected, got)
+		return check.Violationf(req, subject, expected, got)
 	}
 	f := Finding{Scenario: w.scenario, Requirement: req, Message: fmt.Sprintf("%s: expected %s, got %s", subject, expected, got)}
 	w.warnings = append(w.warnings, f)
@@ -121,9 +122,14 @@ func (w *World) primaryRequirement() string {
 }
 
 // lastResponse is the response the assertion steps check.
-func (w *World) lastResponse() (*Exchange, error) {
+func (w *World) lastResponse() (*check.Exchange, error) {
 	if w.last == nil {
 		return nil, fmt.Errorf("no response yet: a step that sends a request must come before this one")
 	}
 	return w.last, nil
+}
+
+// poller is the world's Poller for one job.
+func (w *World) poller(subject string) check.Poller {
+	return check.Poller{MaxWait: w.target.MaxWait, Log: w.target.Log, Live: w.target.LiveProgress, Subject: subject}
 }

@@ -1,4 +1,4 @@
-package steps
+package check
 
 import (
 	"fmt"
@@ -37,7 +37,7 @@ func BenchmarkDecodeReportJobs(b *testing.B) {
 	body := []byte(`{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`)
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if jobs, err := decodeReportJobs(body); err != nil || len(jobs) != 200 {
+		if jobs, err := DecodeReportJobs(body); err != nil || len(jobs) != 200 {
 			b.Fatal(err)
 		}
 	}
@@ -53,7 +53,7 @@ func BenchmarkReadOutputFile(b *testing.B) {
 	x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {"application/fhir+ndjson"}}, Body: []byte(sb.String())}
 	b.SetBytes(int64(len(x.Body)))
 	for b.Loop() {
-		if f, err := readOutputFile(manifestItem{Type: "Observation", URL: "u"}, x); err != nil || f.resources != 10000 {
+		if f, err := ReadOutputFile(ManifestItem{Type: "Observation", URL: "u"}, x); err != nil || f.Resources != 10000 {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package steps
+package check
 
 import (
 	"errors"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/fixtures"
 )
 
@@ -35,9 +34,9 @@ func FuzzDecodeReportJobs(f *testing.F) {
 	}
 	f.Add([]byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Parameters"}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		jobs, err := decodeReportJobs(body)
+		jobs, err := DecodeReportJobs(body)
 		if err == nil && jobs == nil {
-			t.Fatal("decodeReportJobs: nil jobs without an error")
+			t.Fatal("DecodeReportJobs: nil jobs without an error")
 		}
 	})
 }
@@ -49,9 +48,9 @@ func FuzzReadOutputFile(f *testing.F) {
 	f.Add("text/html", "Patient", []byte("<html>"))
 	f.Fuzz(func(t *testing.T, contentType, typ string, body []byte) {
 		x := &Exchange{Method: "GET", URL: "http://f/Binary/1", Status: 200, Header: http.Header{"Content-Type": {contentType}}, Body: body}
-		_, err := readOutputFile(manifestItem{Type: typ, URL: x.URL}, x)
+		_, err := ReadOutputFile(ManifestItem{Type: typ, URL: x.URL}, x)
 		if err != nil && !errors.Is(err, ErrNonConformant) {
-			t.Fatalf("readOutputFile: bad input must be a deviation, got %v", err)
+			t.Fatalf("ReadOutputFile: bad input must be a deviation, got %v", err)
 		}
 	})
 }
@@ -63,24 +62,15 @@ func FuzzCheckManifest(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"transactionTime":"x","request":"y","requiresAccessToken":true,"output":[],"error":[]}`))
-	reqs, err := features.Requirements()
-	if err != nil {
-		f.Fatal(err)
-	}
-	target, err := Target{BaseURL: "http://fut.example/fhir"}.withDefaults()
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w := &World{target: &target, requirements: reqs, scenario: "fuzz"}
-		w.last = &Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=1", Status: 200,
-			Header: http.Header{"Content-Type": {"application/json"}, "Expires": {"Wed, 21 Oct 2099 07:28:00 GMT"}}, Body: body, Received: time.Now()}
-		err := w.checkManifest("")
+		x := &Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=1", Status: 200,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: body, Received: time.Now()}
+		m, err := CheckManifest("", x)
 		if err != nil && !errors.Is(err, ErrNonConformant) {
-			t.Fatalf("checkManifest: bad input must be a deviation, got %v", err)
+			t.Fatalf("CheckManifest: bad input must be a deviation, got %v", err)
 		}
-		if err == nil && w.export.manifest == nil {
-			t.Fatal("checkManifest passed without keeping the manifest")
+		if err == nil && m == nil {
+			t.Fatal("CheckManifest passed without a manifest")
 		}
 	})
 }
@@ -92,8 +82,8 @@ func FuzzCheckOperationOutcome(f *testing.F) {
 	f.Add("text/plain", []byte(`oops`))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		x := &Exchange{Method: "GET", URL: "http://f/x", Status: 404, Header: http.Header{"Content-Type": {contentType}}, Body: body}
-		if err := checkOperationOutcome("", x); err != nil && !errors.Is(err, ErrNonConformant) {
-			t.Fatalf("checkOperationOutcome: bad input must be a deviation, got %v", err)
+		if err := CheckOperationOutcome("", x); err != nil && !errors.Is(err, ErrNonConformant) {
+			t.Fatalf("CheckOperationOutcome: bad input must be a deviation, got %v", err)
 		}
 	})
 }

@@ -1,48 +1,13 @@
-package steps
+package check
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
-
-// ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), the latter
-// relative to now. A date in the past is a zero delay.
-func ParseRetryAfter(value string, now time.Time) (time.Duration, error) {
-	value = strings.TrimSpace(value)
-	if value == "" {
-		return 0, errors.New("empty Retry-After")
-	}
-	if isDigits(value) {
-		secs, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || secs > int64(365*24*time.Hour/time.Second) {
-			return 0, fmt.Errorf("Retry-After %q: delay-seconds out of range", value)
-		}
-		return time.Duration(secs) * time.Second, nil
-	}
-	at, err := http.ParseTime(value)
-	if err != nil {
-		return 0, fmt.Errorf("Retry-After %q: neither delay-seconds nor an HTTP-date", value)
-	}
-	if d := at.Sub(now); d > 0 {
-		return d, nil
-	}
-	return 0, nil
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
 
 // Poller repeats a request until the answer says the job is done, honouring Retry-After in both forms,
 // treating 429 as "wait and go on", backing off exponentially (capped) when the server gives no delay, and
@@ -77,6 +42,9 @@ const (
 	Done                    // the answer the caller was waiting for
 	Throttle                // 429 or a transient error: poll again, same as Pending
 )
+
+// DefaultMaxWait is the MaxWait of a Poller that sets none.
+const DefaultMaxWait = 10 * time.Minute
 
 // ErrGaveUp is returned when MaxWait runs out.
 var ErrGaveUp = errors.New("gave up waiting")
@@ -156,7 +124,7 @@ func (p Poller) logLine(status string, delay time.Duration, deadline time.Time) 
 // delay is the server's Retry-After when it sent a usable one, else the backoff.
 func (p Poller) delay(x *Exchange, backoff time.Duration) (time.Duration, bool) {
 	if v := x.Header.Get("Retry-After"); v != "" {
-		if d, err := ParseRetryAfter(v, x.responseTime()); err == nil {
+		if d, err := ParseRetryAfter(v, x.ResponseTime()); err == nil {
 			return min(max(d, p.MinDelay), p.MaxDelay), true
 		}
 	}
@@ -230,9 +198,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// poller is the world's Poller for one job.
-func (w *World) poller(subject string) Poller {
-	return Poller{MaxWait: w.target.MaxWait, Log: w.target.Log, Live: w.target.LiveProgress, Subject: subject}
 }

@@ -1,0 +1,40 @@
+package check
+
+import "encoding/json"
+
+// Binary is the part of a FHIR Binary the checks read.
+type Binary struct {
+	ResourceType    string `json:"resourceType"`
+	ID              string `json:"id"`
+	ContentType     string `json:"contentType"`
+	Data            []byte `json:"data"` // base64 in JSON
+	SecurityContext *struct {
+		Identifier *struct {
+			Value string `json:"value"`
+		} `json:"identifier"`
+		Reference string `json:"reference"`
+	} `json:"securityContext"`
+}
+
+// SecurityUser is the user the Binary's securityContext identifies, "" when none.
+func (b *Binary) SecurityUser() string {
+	if b.SecurityContext != nil && b.SecurityContext.Identifier != nil {
+		return b.SecurityContext.Identifier.Value
+	}
+	return ""
+}
+
+// DecodeBinary reads the response body as a FHIR Binary in JSON.
+func DecodeBinary(req string, x *Exchange) (*Binary, error) {
+	var b Binary
+	if err := json.Unmarshal(x.Body, &b); err != nil {
+		return nil, Violationf(req, "body of "+x.Method+" "+x.URL, "a FHIR Binary resource in JSON", "invalid JSON or base64 data: %v", err)
+	}
+	if b.ResourceType != "Binary" {
+		return nil, Violationf(req, "body of "+x.Method+" "+x.URL, `resourceType "Binary"`, "%q", b.ResourceType)
+	}
+	if b.ContentType == "" {
+		return nil, Violationf(req, "Binary.contentType", "a media type (Binary.contentType is 1..1 in FHIR R4)", "none")
+	}
+	return &b, nil
+}

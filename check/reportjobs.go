@@ -1,0 +1,143 @@
+package check
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/ehealth-dk/fut-conformance/fixtures"
+)
+
+// ReportJob is one entry of the $get-report-job-status Bundle, decoded through the golang-fhir-models structs.
+type ReportJob struct {
+	FullURL     string
+	ReportClass string
+	UserID      string
+	Status      string
+	Binary      string // the reference as sent
+	Parameters  map[string]string
+	Created     string
+	Started     string
+	Ended       string
+}
+
+// terminalStatus: the specification names no enumeration of report job statuses, so any other value counts
+// as still running.
+var terminalStatus = map[string]bool{"DONE": true, "FAILED": true}
+
+// Terminal tells whether the job has finished (DONE or FAILED).
+func (j ReportJob) Terminal() bool { return terminalStatus[j.Status] }
+
+// CheckReportJobBundle holds a status answer to the JSON Schema in fixtures/ and decodes it through the
+// golang-fhir-models structs.
+func CheckReportJobBundle(req string, x *Exchange) ([]ReportJob, error) {
+	if err := fixtures.Validate(fixtures.ReportJobBundleSchema, x.Body); err != nil {
+		return nil, Violationf(req, "body of "+x.Method+" "+x.URL, "a Bundle of type collection of Parameters with one well-formed reportJob each, and no entry key when there are no jobs", "%v", err)
+	}
+	jobs, err := DecodeReportJobs(x.Body)
+	if err != nil {
+		return nil, Violationf(req, "body of "+x.Method+" "+x.URL, "a FHIR R4 Bundle of Parameters", "%v", err)
+	}
+	return jobs, nil
+}
+
+// DecodeReportJobs reads the status Bundle through the golang-fhir-models structs: one job per entry, in the
+// entries' order.
+func DecodeReportJobs(body []byte) ([]ReportJob, error) {
+	bundle, err := fhir.UnmarshalBundle(body)
+	if err != nil {
+		return nil, fmt.Errorf("decode Bundle: %w", err)
+	}
+	jobs := make([]ReportJob, 0, len(bundle.Entry))
+	for i, e := range bundle.Entry {
+		params, err := fhir.UnmarshalParameters(e.Resource)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: decode Parameters: %w", i, err)
+		}
+		if len(params.Parameter) != 1 || params.Parameter[0].Name != "reportJob" {
+			return nil, fmt.Errorf("entry %d: expected exactly one parameter named reportJob, got %d parameters", i, len(params.Parameter))
+		}
+		job := ReportJob{Parameters: map[string]string{}}
+		if e.FullUrl != nil {
+			job.FullURL = *e.FullUrl
+		}
+		for _, part := range params.Parameter[0].Part {
+			switch part.Name {
+			case "reportClass":
+				job.ReportClass = deref(part.ValueString)
+			case "userId":
+				job.UserID = deref(part.ValueString)
+			case "status":
+				job.Status = deref(part.ValueString)
+			case "binary":
+				if part.ValueReference != nil {
+					job.Binary = deref(part.ValueReference.Reference)
+				}
+			case "created":
+				job.Created = deref(part.ValueDateTime)
+			case "started":
+				job.Started = deref(part.ValueDateTime)
+			case "ended":
+				job.Ended = deref(part.ValueDateTime)
+			case "parameters":
+				nested, err := fhir.UnmarshalParameters(part.Resource)
+				if err != nil {
+					return nil, fmt.Errorf("entry %d: decode the nested parameters: %w", i, err)
+				}
+				for _, p := range nested.Parameter {
+					job.Parameters[p.Name] = deref(p.ValueString)
+				}
+			}
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// CheckJobTimes: created, started and ended are FHIR dateTimes, in that order where present and comparable
+// (two values with a time of day; a bare date is not compared with a time). job is the entry's index, for
+// the message.
+func CheckJobTimes(req string, job int, j ReportJob) error {
+	names := []string{"created", "started", "ended"}
+	values := []string{j.Created, j.Started, j.Ended}
+	prevName, prev, prevHasTime := "", "", false
+	for k, v := range values {
+		if v == "" {
+			continue
+		}
+		t, hasTime, err := ParseFHIRDateTime(v)
+		if err != nil {
+			return Violationf(req, fmt.Sprintf("report job %d %s", job, names[k]), "a FHIR dateTime", "%q", v)
+		}
+		if prev != "" && hasTime && prevHasTime {
+			if p, _, _ := ParseFHIRDateTime(prev); t.Before(p) {
+				return Violationf(req, fmt.Sprintf("report job %d times", job), fmt.Sprintf("%s ≤ %s", prevName, names[k]), "%s %s after %s %s", prevName, prev, names[k], v)
+			}
+		}
+		prevName, prev, prevHasTime = names[k], v, hasTime
+	}
+	return nil
+}
+
+// IsAbsoluteOrURN tells a Bundle fullUrl FHIR accepts: an absolute URL or a urn:uuid:/urn:oid:.
+func IsAbsoluteOrURN(s string) bool {
+	return strings.HasPrefix(s, "urn:uuid:") || strings.HasPrefix(s, "urn:oid:") || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+var historySuffix = regexp.MustCompile(`/_history/[^/]+$`)
+
+// ReferencesBinary: a relative or absolute reference, of any host (FUT's point at the reporting service's
+// public host), to Binary/<id>, optionally versioned.
+func ReferencesBinary(ref, id string) bool {
+	ref = historySuffix.ReplaceAllString(ref, "")
+	return ref == "Binary/"+id || strings.HasSuffix(ref, "/Binary/"+id)
+}

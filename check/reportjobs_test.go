@@ -1,0 +1,60 @@
+package check
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ehealth-dk/fut-conformance/fixtures"
+)
+
+func example(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := fixtures.Example(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSpecExampleDecodesIntoTheReportJobParts(t *testing.T) {
+	jobs, err := DecodeReportJobs(example(t, "get-report-job-status.od-example.json"))
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("decode: %v, %d jobs", err, len(jobs))
+	}
+	j := jobs[0]
+	if j.ReportClass != "com.systematic.ehealth.reporting.reports.PatientsUsageReport" || j.UserID != "0aaca7cd-67c3-48dd-a8c4-0cceecb5d276" ||
+		j.Status != "DONE" || !ReferencesBinary(j.Binary, "7") || j.Parameters["anonymization"] != "None" ||
+		j.Created != "2023-10-12T09:51:50+00:00" || j.Ended != "2023-10-12T09:51:51+00:00" {
+		t.Fatalf("decoded %+v", j)
+	}
+}
+
+func TestJobTimesMustBeOrdered(t *testing.T) {
+	ok := ReportJob{Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12T09:51:50+00:00", Ended: "2023-10-12T09:51:51+00:00"}
+	if err := CheckJobTimes("RJS-STRUCTURE", 0, ok); err != nil {
+		t.Fatal(err)
+	}
+	partial := ReportJob{Created: "2023-10-12", Started: "2023-10-11T09:51:50+00:00"} // not comparable: a date against a time
+	if err := CheckJobTimes("RJS-STRUCTURE", 0, partial); err != nil {
+		t.Fatalf("a partial date is not compared: %v", err)
+	}
+	bad := ReportJob{Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12T09:51:49+00:00"}
+	if err := CheckJobTimes("RJS-STRUCTURE", 0, bad); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "created ≤ started") {
+		t.Fatalf("started before created must fail, got %v", err)
+	}
+	if err := CheckJobTimes("RJS-STRUCTURE", 0, ReportJob{Created: "12/10/2023"}); !errors.Is(err, ErrNonConformant) {
+		t.Fatalf("a non-FHIR dateTime must fail, got %v", err)
+	}
+}
+
+func TestReferencesBinary(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"Binary/21": true, "https://reporting.local/fhir/Binary/21": true, "Binary/21/_history/2": true,
+		"Binary/121": false, "https://x/fhir/Binary/2": false, "DocumentReference/21": false,
+	} {
+		if got := ReferencesBinary(ref, "21"); got != want {
+			t.Errorf("ReferencesBinary(%q, 21) = %v, want %v", ref, got, want)
+		}
+	}
+}

@@ -1,0 +1,39 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNonConformant classifies every failure that is the server's deviation from a requirement, as opposed to
+// a failure to reach it or a harness error: errors.Is(err, ErrNonConformant).
+var ErrNonConformant = errors.New("non-conformant")
+
+// Violation is one deviation from one requirement.
+type Violation struct {
+	// Requirement is the ID of the requirement broken; empty means "the scenario's own requirement", filled in
+	// by the step bindings from the scenario's tags.
+	Requirement string
+	Subject     string // what was checked, e.g. "header X-Progress"
+	Expected    string
+	Got         string
+}
+
+func (v *Violation) Error() string {
+	msg := fmt.Sprintf("%s: expected %s, got %s", v.Subject, v.Expected, v.Got)
+	if v.Requirement != "" {
+		msg = v.Requirement + ": " + msg
+	}
+	return msg
+}
+
+func (v *Violation) Unwrap() error { return ErrNonConformant }
+
+// Violationf is the assertion constructor of the checks; req may be "" for the scenario's requirement, and
+// got is a format for args when there are any.
+func Violationf(req, subject, expected, got string, args ...any) *Violation {
+	if len(args) > 0 {
+		got = fmt.Sprintf(got, args...)
+	}
+	return &Violation{Requirement: req, Subject: subject, Expected: expected, Got: got}
+}

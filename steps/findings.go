@@ -1,0 +1,64 @@
+package steps
+
+import (
+	"slices"
+	"sort"
+	"sync"
+)
+
+// Finding is a warning or a skip, kept for the run's summary.
+type Finding struct {
+	Scenario    string
+	Requirement string
+	Message     string
+}
+
+// Findings collects, across the scenarios of one run, what passed with a reservation: SHOULD deviations
+// (warnings) and scenarios that could not be checked (skips). It is safe for concurrent scenarios.
+type Findings struct {
+	mu       sync.Mutex
+	warnings []Finding
+	skips    []Finding
+	known    []Finding
+}
+
+func (f *Findings) knownDeviation(x Finding) { f.add(&f.known, x) }
+func (f *Findings) warn(x Finding)           { f.add(&f.warnings, x) }
+func (f *Findings) skip(x Finding)           { f.add(&f.skips, x) }
+
+// add records x once: a deviation seen on every poll of one job is one finding.
+func (f *Findings) add(list *[]Finding, x Finding) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(*list, x) {
+		*list = append(*list, x)
+	}
+}
+
+// KnownDeviations returns the answers the profile accepts although the other sources would not.
+func (f *Findings) KnownDeviations() []Finding { return f.sorted(func() []Finding { return f.known }) }
+
+// Warnings returns the SHOULD deviations, sorted by requirement then scenario.
+func (f *Findings) Warnings() []Finding { return f.sorted(func() []Finding { return f.warnings }) }
+
+// Skips returns the scenarios that could not be checked and why.
+func (f *Findings) Skips() []Finding { return f.sorted(func() []Finding { return f.skips }) }
+
+func (f *Findings) sorted(list func() []Finding) []Finding {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	out := append([]Finding(nil), list()...)
+	f.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Requirement != out[j].Requirement {
+			return out[i].Requirement < out[j].Requirement
+		}
+		return out[i].Scenario < out[j].Scenario
+	})
+	return out
+}
