@@ -29,8 +29,8 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^user (A|B) polls the export status without a job id$`, on1((*World).pollsWithoutJobID))
 	sc.Step(`^user (A|B) cancels the export$`, on1((*World).cancelsExport))
 	sc.Step(`^user (A|B) downloads every output file of the manifest$`, on1((*World).downloadsOutputFiles))
-	sc.Step(`^the response carries no manifest$`, on0((*World).responseCarriesNoManifest))
-	sc.Step(`^the response body is a valid export manifest$`, on0((*World).responseIsValidManifest))
+	sc.Step(`^the response carries no manifest$`, onResponse0((*World).responseCarriesNoManifest))
+	sc.Step(`^the response body is a valid export manifest$`, onResponse0((*World).responseIsValidManifest))
 	sc.Step(`^every output file holds only FHIR resources of its manifest type$`, on0((*World).outputFilesHoldTheirType))
 	sc.Step(`^the export never completes for user (A|B)$`, on1((*World).exportNeverCompletes))
 	sc.Step(`^the export is not cancelled for user (A|B)$`, on1((*World).exportIsNotCancelled))
@@ -117,7 +117,7 @@ func (w *World) hasCompletedExport(ctx context.Context, user string) error {
 	if err := w.pollsExportStatusUntilComplete(ctx, user); err != nil {
 		return err
 	}
-	return w.checkManifest(reqPoll200)
+	return w.checkManifest(reqPoll200, w.last)
 }
 
 func (w *World) hasCancelledRunningExport(ctx context.Context, user string) error {
@@ -251,26 +251,18 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 	return nil
 }
 
-func (w *World) responseCarriesNoManifest(_ context.Context) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseCarriesNoManifest(x *check.Exchange) error {
 	if check.HasManifest(x.Body) {
 		return check.Violationf("", "body of "+x.Method+" "+x.URL, "no manifest while the export runs", "a manifest")
 	}
 	return nil
 }
 
-func (w *World) responseIsValidManifest(_ context.Context) error { return w.checkManifest("") }
+func (w *World) responseIsValidManifest(x *check.Exchange) error { return w.checkManifest("", x) }
 
-// checkManifest validates the last response as a complete-status manifest against the JSON Schema in
-// fixtures/, then what a schema cannot say, and keeps it for the download steps.
-func (w *World) checkManifest(req string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+// checkManifest holds x to check.CheckManifest and the Expires requirement, and keeps the manifest for the
+// download steps.
+func (w *World) checkManifest(req string, x *check.Exchange) error {
 	m, err := check.CheckManifest(req, x)
 	if err != nil {
 		return err

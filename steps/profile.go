@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,11 +13,7 @@ import (
 const DefaultProfile = "fut"
 
 // responseIsProfileAnswer checks the last response against what the run's profile accepts for behaviour.
-func (w *World) responseIsProfileAnswer(_ context.Context, behaviour string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseIsProfileAnswer(x *check.Exchange, behaviour string) error {
 	return w.checkProfileAnswer(behaviour, x)
 }
 

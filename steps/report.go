@@ -17,11 +17,11 @@ func registerReportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^user (A|B) starts a report with \$(execute|schedule) and anonymization "([^"]*)"$`, on3((*World).startsReport))
 	sc.Step(`^user (A|B) has started a report$`, on1((*World).hasStartedReport))
 	sc.Step(`^user (A|B) waits until the report job has finished$`, on1((*World).waitsForReportJob))
-	sc.Step(`^the response body is a report job status Bundle$`, on0((*World).responseIsReportJobBundle))
+	sc.Step(`^the response body is a report job status Bundle$`, onResponse0((*World).responseIsReportJobBundle))
 	sc.Step(`^the status lists the new report job for its caller with a reportClass, a status and a created time$`, on0((*World).statusListsNewJob))
 	sc.Step(`^the new report job's parameters hold anonymization "([^"]*)"$`, on1((*World).newJobParametersHoldAnonymization))
 	sc.Step(`^every report job in the status carries the caller's userId$`, on0((*World).everyJobCarriesCallersUserID))
-	sc.Step(`^every report job in the status is well-formed$`, on0((*World).everyJobIsWellFormed))
+	sc.Step(`^every report job in the status is well-formed$`, onResponse0((*World).everyJobIsWellFormed))
 	sc.Step(`^the report job's status is DONE or FAILED$`, on0((*World).jobStatusIsTerminal))
 	sc.Step(`^the report's Binary is no longer the placeholder if the job is DONE$`, on0((*World).doneReportBinaryIsGenerated))
 	sc.Step(`^the status does not list the report job of user (A|B)$`, on1((*World).statusDoesNotListJobOf))
@@ -142,12 +142,8 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 	return err
 }
 
-func (w *World) responseIsReportJobBundle(_ context.Context) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
-	_, err = check.CheckReportJobBundle("", x)
+func (w *World) responseIsReportJobBundle(x *check.Exchange) error {
+	_, err := check.CheckReportJobBundle("", x)
 	return err
 }
 
@@ -213,11 +209,7 @@ func (w *World) everyJobCarriesCallersUserID(_ context.Context) error {
 	return nil
 }
 
-func (w *World) everyJobIsWellFormed(_ context.Context) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) everyJobIsWellFormed(x *check.Exchange) error {
 	jobs, err := check.CheckReportJobBundle(reqStructure, x)
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -44,7 +43,7 @@ func example(t *testing.T, name string) []byte {
 func TestSpecExamplePassesStructureWithAFullUrlWarning(t *testing.T) {
 	body := example(t, "get-report-job-status.od-example.json")
 	w, findings := worldWithResponse(t, body, false)
-	if err := w.everyJobIsWellFormed(context.Background()); err != nil {
+	if err := w.everyJobIsWellFormed(w.last); err != nil {
 		t.Fatalf("the spec's example must pass: %v", err)
 	}
 	warnings := findings.Warnings()
@@ -53,7 +52,7 @@ func TestSpecExamplePassesStructureWithAFullUrlWarning(t *testing.T) {
 	}
 	strictWorld, _ := worldWithResponse(t, body, true)
 	var v *check.Violation
-	if err := strictWorld.everyJobIsWellFormed(context.Background()); !errors.As(err, &v) || v.Requirement != "RJS-FULLURL" {
+	if err := strictWorld.everyJobIsWellFormed(strictWorld.last); !errors.As(err, &v) || v.Requirement != "RJS-FULLURL" {
 		t.Fatalf("under STRICT the bare UUID must fail RJS-FULLURL, got %v", err)
 	}
 }
@@ -62,7 +61,7 @@ func TestMalformedReportJobsFailStructure(t *testing.T) {
 	for _, name := range []string{"report-job.binary-as-string.json", "report-job.two-report-jobs.json", "report-job.bad-created.json", "report-bundle.empty-entry-array.json"} {
 		body := example(t, "invalid/"+name)
 		w, _ := worldWithResponse(t, body, false)
-		err := w.everyJobIsWellFormed(context.Background())
+		err := w.everyJobIsWellFormed(w.last)
 		if !errors.Is(err, check.ErrNonConformant) {
 			t.Errorf("%s: want a violation, got %v", name, err)
 		}

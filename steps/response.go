@@ -2,7 +2,6 @@ package steps
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"strconv"
 
@@ -12,20 +11,16 @@ import (
 )
 
 func registerResponseSteps(sc *godog.ScenarioContext) {
-	sc.Step(`^the response status is (\d{3})$`, on1((*World).responseStatusIs))
-	sc.Step(`^the response status is a client error$`, on0((*World).responseStatusIsClientError))
-	sc.Step(`^the response header "([^"]*)" is an absolute URL$`, on1((*World).responseHeaderIsAbsoluteURL))
-	sc.Step(`^the response header "([^"]*)", when present, is delta-seconds or an HTTP-date$`, on1((*World).responseHeaderIsRetryAfter))
-	sc.Step(`^the response Content-Type is "([^"]*)"$`, on1((*World).responseContentTypeIs))
-	sc.Step(`^the response body is an OperationOutcome$`, on0((*World).responseBodyIsOperationOutcome))
-	sc.Step(`^the response body is a Binary$`, on0((*World).responseBodyIsBinary))
+	sc.Step(`^the response status is (\d{3})$`, onResponse1((*World).responseStatusIs))
+	sc.Step(`^the response status is a client error$`, onResponse0((*World).responseStatusIsClientError))
+	sc.Step(`^the response header "([^"]*)" is an absolute URL$`, onResponse1((*World).responseHeaderIsAbsoluteURL))
+	sc.Step(`^the response header "([^"]*)", when present, is delta-seconds or an HTTP-date$`, onResponse1((*World).responseHeaderIsRetryAfter))
+	sc.Step(`^the response Content-Type is "([^"]*)"$`, onResponse1((*World).responseContentTypeIs))
+	sc.Step(`^the response body is an OperationOutcome$`, onResponse0((*World).responseBodyIsOperationOutcome))
+	sc.Step(`^the response body is a Binary$`, onResponse0((*World).responseBodyIsBinary))
 }
 
-func (w *World) responseStatusIs(_ context.Context, code string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseStatusIs(x *check.Exchange, code string) error {
 	want, _ := strconv.Atoi(code)
 	if x.Status != want {
 		return check.Violationf("", "status of "+x.Method+" "+x.URL, check.StatusPhrase(want), check.StatusPhrase(x.Status))
@@ -33,30 +28,18 @@ func (w *World) responseStatusIs(_ context.Context, code string) error {
 	return nil
 }
 
-func (w *World) responseStatusIsClientError(_ context.Context) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseStatusIsClientError(x *check.Exchange) error {
 	if x.Status < 400 || x.Status > 499 {
 		return check.Violationf("", "status of "+x.Method+" "+x.URL, "a client error (4xx)", check.StatusPhrase(x.Status))
 	}
 	return nil
 }
 
-func (w *World) responseHeaderIsAbsoluteURL(_ context.Context, name string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseHeaderIsAbsoluteURL(x *check.Exchange, name string) error {
 	return check.CheckAbsoluteURL("", "header "+name, x.Header.Get(name))
 }
 
-func (w *World) responseHeaderIsRetryAfter(_ context.Context, name string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseHeaderIsRetryAfter(x *check.Exchange, name string) error {
 	values := x.Header.Values(name)
 	if len(values) == 0 {
 		return nil
@@ -70,19 +53,11 @@ func (w *World) responseHeaderIsRetryAfter(_ context.Context, name string) error
 	return nil
 }
 
-func (w *World) responseContentTypeIs(_ context.Context, want string) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseContentTypeIs(x *check.Exchange, want string) error {
 	return check.CheckMediaType("", x, want)
 }
 
-func (w *World) responseBodyIsOperationOutcome(_ context.Context) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
+func (w *World) responseBodyIsOperationOutcome(x *check.Exchange) error {
 	return w.checkOutcome("", x)
 }
 
@@ -104,11 +79,7 @@ func (w *World) checkOutcome(req string, x *check.Exchange) error {
 	return check.CheckOperationOutcome(req, x)
 }
 
-func (w *World) responseBodyIsBinary(_ context.Context) error {
-	x, err := w.lastResponse()
-	if err != nil {
-		return err
-	}
-	_, err = check.DecodeBinary("", x)
+func (w *World) responseBodyIsBinary(x *check.Exchange) error {
+	_, err := check.DecodeBinary("", x)
 	return err
 }

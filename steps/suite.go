@@ -90,7 +90,7 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 			return ctx, nil
 		})
 		sc.StepContext().After(afterStep)
-		sc.Step(`^the response is the profile's "([^"]*)" answer$`, on1((*World).responseIsProfileAnswer))
+		sc.Step(`^the response is the profile's "([^"]*)" answer$`, onResponse1((*World).responseIsProfileAnswer))
 		registerResponseSteps(sc)
 		registerExportSteps(sc)
 		registerReportSteps(sc)
@@ -164,6 +164,27 @@ func on3(f func(*World, context.Context, string, string, string) error) func(con
 	return func(ctx context.Context, a, b, c string) error {
 		return call(ctx, func(w *World) error { return f(w, ctx, a, b, c) })
 	}
+}
+
+// The assertion adapters hand a Then step the response under test, so that no assertion looks it up itself.
+func onResponse0(f func(*World, *check.Exchange) error) func(context.Context) error {
+	return on0(func(w *World, _ context.Context) error {
+		x, err := w.responseUnderTest()
+		if err != nil {
+			return err
+		}
+		return f(w, x)
+	})
+}
+
+func onResponse1(f func(*World, *check.Exchange, string) error) func(context.Context, string) error {
+	return on1(func(w *World, _ context.Context, a string) error {
+		x, err := w.responseUnderTest()
+		if err != nil {
+			return err
+		}
+		return f(w, x, a)
+	})
 }
 
 func call(ctx context.Context, f func(*World) error) error {

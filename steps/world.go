@@ -121,8 +121,8 @@ func (w *World) primaryRequirement() string {
 	return w.scenarioReqs[0]
 }
 
-// lastResponse is the response the assertion steps check.
-func (w *World) lastResponse() (*check.Exchange, error) {
+// responseUnderTest is the response the assertion steps check: the last one a request step received.
+func (w *World) responseUnderTest() (*check.Exchange, error) {
 	if w.last == nil {
 		return nil, fmt.Errorf("no response yet: a step that sends a request must come before this one")
 	}
