@@ -46,6 +46,7 @@ Feature: $get-report-job-status: the report jobs a user has scheduled or execute
     Scenario: a started report finishes and a DONE report's Binary is no longer the placeholder
       Given user A has started a report
       When user A waits until the report job has finished
+      And user A reads the report's Binary if the job is DONE
       Then the report job's status is DONE or FAILED
       And the report's Binary is no longer the placeholder if the job is DONE
 
@@ -54,6 +55,7 @@ Feature: $get-report-job-status: the report jobs a user has scheduled or execute
     @RJS-CROSS-USER @cross-user
     Scenario: another user's report job status never lists the first user's report job
       Given user A has started a report
+      And user A has requested the report job status
       When user B requests the report job status
       Then the response status is 200
       And the status does not list the report job of user A

@@ -17,6 +17,8 @@ func registerReportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^user (A|B) starts a report with \$(execute|schedule) and anonymization "([^"]*)"$`, on3((*World).startsReport))
 	sc.Step(`^user (A|B) has started a report$`, on1((*World).hasStartedReport))
 	sc.Step(`^user (A|B) waits until the report job has finished$`, on1((*World).waitsForReportJob))
+	sc.Step(`^user (A|B) has requested the report job status$`, on1((*World).requestsReportJobStatus))
+	sc.Step(`^user (A|B) reads the report's Binary if the job is DONE$`, on1((*World).readsDoneReportBinary))
 	sc.Step(`^the response body is a report job status Bundle$`, onResponse0((*World).responseIsReportJobBundle))
 	sc.Step(`^the status lists the new report job for its caller with a reportClass, a status and a created time$`, on0((*World).statusListsNewJob))
 	sc.Step(`^the new report job's parameters hold anonymization "([^"]*)"$`, on1((*World).newJobParametersHoldAnonymization))
@@ -32,8 +34,9 @@ func registerReportSteps(sc *godog.ScenarioContext) {
 type reportState struct {
 	owner       string
 	binaryID    string
-	binaryUser  string // Binary.securityContext of the placeholder, when the server sets it
-	ownerUserID string // the userId the owner's status gave the job
+	binaryUser  string          // Binary.securityContext of the placeholder, when the server sets it
+	ownerUserID string          // the userId the owner's own status gave the job
+	binaryRead  *check.Exchange // the read of a DONE job's Binary
 	sent        map[string]string
 	statusUser  string            // who asked for the last status
 	jobs        []check.ReportJob // the last status, decoded
@@ -67,6 +70,9 @@ func (w *World) requestStatus(ctx context.Context, user string) (*check.Exchange
 		if jobs, err := check.DecodeReportJobs(x.Body); err == nil {
 			w.report.jobs = jobs
 			w.report.job = w.findJob(jobs)
+			if w.report.job != nil && user == w.report.owner {
+				w.report.ownerUserID = w.report.job.UserID
+			}
 		}
 	}
 	return x, nil
@@ -243,23 +249,39 @@ func (w *World) jobStatusIsTerminal(_ context.Context) error {
 	return nil
 }
 
-func (w *World) doneReportBinaryIsGenerated(ctx context.Context) error {
+// readsDoneReportBinary reads a DONE job's Binary at the reporting service by the id the report's start
+// returned: the job's reference may name the service's internal host (FUT's example points at
+// reporting.local...), which a harness need not reach. A job that did not end DONE has no Binary to read.
+func (w *World) readsDoneReportBinary(ctx context.Context, user string) error {
+	job, err := w.newJob()
+	if err != nil {
+		return err
+	}
+	w.report.binaryRead = nil
+	if job.Status != "DONE" {
+		fmt.Fprintf(w.target.Log, "  report job of Binary/%s ended %s: its Binary is not checked\n", w.report.binaryID, job.Status)
+		return nil
+	}
+	x, err := w.request(ctx, user, http.MethodGet, w.reportEndpoint("Binary/"+w.report.binaryID), http.Header{"Accept": {"application/fhir+json"}}, nil)
+	if err != nil {
+		return err
+	}
+	w.last, w.report.binaryRead = x, x
+	return nil
+}
+
+func (w *World) doneReportBinaryIsGenerated(_ context.Context) error {
 	job, err := w.newJob()
 	if err != nil {
 		return err
 	}
 	if job.Status != "DONE" {
-		fmt.Fprintf(w.target.Log, "  report job of Binary/%s ended %s: its Binary is not checked\n", w.report.binaryID, job.Status)
 		return nil
 	}
-	// Read at the reporting service by the id the report's start returned: the job's reference may name the
-	// service's internal host (FUT's example points at reporting.local...), which a harness need not reach.
-	target := w.reportEndpoint("Binary/" + w.report.binaryID)
-	x, err := w.request(ctx, w.report.owner, http.MethodGet, target, http.Header{"Accept": {"application/fhir+json"}}, nil)
-	if err != nil {
-		return err
+	x := w.report.binaryRead
+	if x == nil {
+		return fmt.Errorf("the report job is DONE but its Binary was not read: a step that reads it must come first")
 	}
-	w.last = x
 	if x.Status != http.StatusOK {
 		return check.Violationf("", "read of the DONE report's Binary", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
 	}
@@ -283,18 +305,16 @@ func (w *World) statusDoesNotListJobOf(_ context.Context, owner string) error {
 	return nil
 }
 
-func (w *World) everyJobCarriesOneUserIDOtherThan(ctx context.Context, owner string) error {
+// everyJobCarriesOneUserIDOtherThan knows the owner's userId from the Binary's securityContext, else from
+// the owner's own status requested by an earlier step.
+func (w *World) everyJobCarriesOneUserIDOtherThan(_ context.Context, owner string) error {
+	if w.report.owner != owner {
+		return fmt.Errorf("no report started by user %s in this scenario", owner)
+	}
 	jobs, caller := w.report.jobs, w.report.statusUser
 	ownerID := w.report.binaryUser
-	if ownerID == "" { // learn the owner's userId from the owner's own status
-		saved := w.report
-		if _, err := w.requestStatus(ctx, owner); err != nil {
-			return err
-		}
-		if w.report.job != nil {
-			ownerID = w.report.job.UserID
-		}
-		w.report = saved
+	if ownerID == "" {
+		ownerID = w.report.ownerUserID
 	}
 	for i, j := range jobs {
 		if j.UserID != jobs[0].UserID {

@@ -19,7 +19,9 @@
 //	When user A requests the report job status
 //	When user A starts a report with $execute and anonymization "ANONYMIZED"   ($execute or $schedule)
 //	Given user A has started a report
+//	Given user A has requested the report job status
 //	When user A waits until the report job has finished
+//	When user A reads the report's Binary if the job is DONE
 //
 // Assertions on the last response (response.go):
 //
