@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -107,23 +108,31 @@ func deref(s *string) string {
 // (two values with a time of day; a bare date is not compared with a time). job is the entry's index, for
 // the message.
 func CheckJobTimes(req string, job int, j ReportJob) error {
-	names := []string{"created", "started", "ended"}
-	values := []string{j.Created, j.Started, j.Ended}
-	prevName, prev, prevHasTime := "", "", false
-	for k, v := range values {
+	type stamp struct {
+		name, value string
+		at          time.Time
+	}
+	var earlier []stamp // the values with a time of day so far
+	for k, v := range []string{j.Created, j.Started, j.Ended} {
+		name := []string{"created", "started", "ended"}[k]
 		if v == "" {
 			continue
 		}
 		t, hasTime, err := ParseFHIRDateTime(v)
 		if err != nil {
-			return Violationf(req, fmt.Sprintf("report job %d %s", job, names[k]), "a FHIR dateTime", "%q", v)
+			return Violationf(req, fmt.Sprintf("report job %d %s", job, name), "a FHIR dateTime", "%q", v)
 		}
-		if prev != "" && hasTime && prevHasTime {
-			if p, _, _ := ParseFHIRDateTime(prev); t.Before(p) {
-				return Violationf(req, fmt.Sprintf("report job %d times", job), fmt.Sprintf("%s ≤ %s", prevName, names[k]), "%s %s after %s %s", prevName, prev, names[k], v)
+		if !hasTime {
+			continue
+		}
+		// Every earlier value, not only the previous one: a bare-date started between them must not hide an
+		// ended before created.
+		for _, e := range earlier {
+			if t.Before(e.at) {
+				return Violationf(req, fmt.Sprintf("report job %d times", job), fmt.Sprintf("%s ≤ %s", e.name, name), "%s %s after %s %s", e.name, e.value, name, v)
 			}
 		}
-		prevName, prev, prevHasTime = names[k], v, hasTime
+		earlier = append(earlier, stamp{name, v, t})
 	}
 	return nil
 }

@@ -43,6 +43,10 @@ func TestJobTimesMustBeOrdered(t *testing.T) {
 	if err := CheckJobTimes("RJS-STRUCTURE", 0, bad); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "created ≤ started") {
 		t.Fatalf("started before created must fail, got %v", err)
 	}
+	hidden := ReportJob{Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12", Ended: "2023-10-12T09:51:49+00:00"}
+	if err := CheckJobTimes("RJS-STRUCTURE", 0, hidden); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "created ≤ ended") {
+		t.Fatalf("ended before created must fail even with a bare-date started between them, got %v", err)
+	}
 	if err := CheckJobTimes("RJS-STRUCTURE", 0, ReportJob{Created: "12/10/2023"}); !errors.Is(err, ErrNonConformant) {
 		t.Fatalf("a non-FHIR dateTime must fail, got %v", err)
 	}
