@@ -21,7 +21,7 @@ import (
 func TestEmbeddedReferenceServerPassesEveryScenario(t *testing.T) {
 	var out bytes.Buffer
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Config{ReportsDir: dir, Out: &out, Log: &out, T: t, Randomize: -1})
+	res, err := Run(context.Background(), Config{ReportsDir: dir, Out: &out, Log: &out, Randomize: -1})
 	if err != nil || !res.Passed {
 		t.Fatalf("run: passed=%v err=%v\n%s", res.Passed, err, out.String())
 	}

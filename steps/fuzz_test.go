@@ -67,7 +67,7 @@ func FuzzCheckManifest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	target, err := Target{BaseURL: "http://fut.example/fhir"}.withDefaults()
+	target, err := Target{ExportBaseURL: "http://fut.example/fhir", ReportBaseURL: "http://fut.example/fhir"}.withDefaults()
 	if err != nil {
 		f.Fatal(err)
 	}
