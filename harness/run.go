@@ -31,6 +31,8 @@ type Result struct {
 	Duration  time.Duration
 	// NotSelected names the features FEATURES left out, so that the summary says plainly what was not run.
 	NotSelected []string
+	// Preflight is what the target's CapabilityStatements declare, and where they disagree with the run.
+	Preflight *Preflight
 }
 
 // ScenarioResult is one scenario's outcome, for the HTML report.
@@ -82,6 +84,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.NotSelected = leftOut
+	// Before any report is opened: a run that cannot happen leaves the previous run's reports as they are.
+	if res.Preflight, err = preflight(ctx, cfg, target); err != nil {
+		return res, err
+	}
 	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
 		return res, fmt.Errorf("create reports directory: %w", err)
 	}
@@ -168,6 +174,7 @@ func printSummary(out io.Writer, res Result) {
 			fmt.Fprintf(out, "  %s  %q: %s\n", s.Requirement, s.Scenario, s.Message)
 		}
 	}
+	printPreflight(out, res.Preflight)
 	for _, f := range res.NotSelected {
 		fmt.Fprintf(out, "\nNot run: %s, left out by FEATURES\n", f)
 	}
