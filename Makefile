@@ -21,7 +21,7 @@ ADDR ?= 127.0.0.1:8080
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-conformance: ## run every feature: against the embedded reference server, TARGET=<FHIR base URL> or IMAGE=<local image> (IMAGE_PORT, IMAGE_BASE, IMAGE_ENV), with TOKEN=... TOKEN_B=...
+conformance: ## run every feature: against the embedded reference server, TARGET=<FHIR base URL> or IMAGE=<local image> (IMAGE_PORT, IMAGE_BASE, IMAGE_ENV); secrets from the environment (export TOKEN TOKEN_B) or TOKEN_FILE, TOKEN_B_FILE
 	$(GO) run ./cmd/conformance
 
 conformance-container: ## build the reference server image (refserver/Dockerfile), start it with testcontainers-go, run every feature against it, remove both

@@ -110,7 +110,7 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		img = built.Name
 		fmt.Fprintf(cfg.Out, "image %s built from refserver/Dockerfile in %s\n", img, time.Since(began).Round(100*time.Millisecond))
 		if cfg.KeepImage {
-			fmt.Fprintf(cfg.Out, "image %s kept: make conformance IMAGE=%s TOKEN=%s TOKEN_B=%s\n", img, img, refserver.DemoTokenA, refserver.DemoTokenB)
+			fmt.Fprintf(cfg.Out, "image %s kept: TOKEN=%s TOKEN_B=%s make conformance IMAGE=%s\n", img, refserver.DemoTokenA, refserver.DemoTokenB, img)
 		}
 		if cfg.Token == "" && cfg.TokenB == "" && cfg.TokenURL == "" && cfg.ClientID == "" {
 			// No credentials given: the image's demo users, as for the embedded server.

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Target is the server under test, as data: the steps only ever use paths relative to BaseURL, or URLs the
-// server itself handed out (Content-Location, manifest output, report Binary references).
+// Target is the server under test, as data: the steps only ever use paths relative to its two bases, or URLs
+// the server itself handed out (Content-Location, manifest output, report Binary references).
 type Target struct {
 	Name string
 	// ExportBaseURL and ReportBaseURL are the FHIR bases of the export and the reporting service, the same
