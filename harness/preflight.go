@@ -421,30 +421,29 @@ func (p preflighter) redact(s string) string {
 	return s
 }
 
-// printPreflight writes what the preflight found, for the console summary.
+// printPreflight writes what the preflight found, for the console summary: per service its FHIR version and
+// software, and which of the operations the harness tests its CapabilityStatement declares.
 func printPreflight(out io.Writer, pf *Preflight) {
 	if pf == nil {
 		return
 	}
 	for _, s := range pf.Services {
-		ops := "no operations"
-		if len(s.Operations) > 0 {
-			declared := make([]string, 0, len(s.Operations))
-			for _, op := range s.Operations {
-				if op == "export" || op == "export-poll-status" || op == "get-report-job-status" {
-					declared = append(declared, "$"+op)
-				}
-			}
-			ops = fmt.Sprintf("%d operations", len(s.Operations))
-			if len(declared) > 0 {
-				ops += " (" + strings.Join(declared, ", ") + ")"
-			}
-		}
 		software := ""
 		if s.Software != "" {
 			software = ", " + s.Software
 		}
-		fmt.Fprintf(out, "\nCapabilityStatement of %s (%s): FHIR %s%s, declares %s\n", s.BaseURL, s.Role, s.FHIRVersion, software, ops)
+		fmt.Fprintf(out, "\nCapabilityStatement of %s (%s): FHIR %s%s\n", s.BaseURL, s.Role, s.FHIRVersion, software)
+		var tested []string
+		for _, op := range s.Operations {
+			if op == "export" || op == "export-poll-status" || op == "get-report-job-status" {
+				tested = append(tested, "$"+op)
+			}
+		}
+		line := fmt.Sprintf("  declares %d operations", len(s.Operations))
+		if len(tested) > 0 {
+			line += ", among them " + strings.Join(tested, ", ")
+		}
+		fmt.Fprintln(out, line)
 	}
 	for _, w := range pf.Warnings {
 		fmt.Fprintf(out, "  warning: %s\n", w)

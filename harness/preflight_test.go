@@ -37,7 +37,7 @@ func TestTheEmbeddedServerPassesPreflightAndDeclaresTheOperations(t *testing.T) 
 	if s.Role != "export and report" || s.FHIRVersion != "4.0.1" || !slices.Equal(s.Users, []string{"A", "B"}) {
 		t.Errorf("service %+v: want both features, FHIR 4.0.1 and both users accepted", s)
 	}
-	if !strings.Contains(out.String(), "declares 31 operations ($export, $export-poll-status, $get-report-job-status)") {
+	if !strings.Contains(out.String(), "declares 31 operations, among them $export, $export-poll-status, $get-report-job-status") {
 		t.Errorf("the console summary must say what the CapabilityStatement declares:\n%s", out.String())
 	}
 }
