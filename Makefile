@@ -9,8 +9,9 @@ export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 # The run's variables, passed through to the conformance command (unset ones stay unset).
 CONFORMANCE_VARS := CONFIG TARGET EXPORT_TARGET REPORT_TARGET FEATURES PROFILE REFSERVER_PROFILE TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT \
 	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE \
-	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE \
-	TOKEN_URL CLIENT_ID CLIENT_SECRET SCOPE CLIENT_ID_B CLIENT_SECRET_B CA_CERT CLIENT_CERT CLIENT_KEY
+	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE BUILD_REFSERVER_IMAGE \
+	TOKEN_URL CLIENT_ID CLIENT_SECRET SCOPE CLIENT_ID_B CLIENT_SECRET_B CA_CERT CLIENT_CERT CLIENT_KEY \
+	TOKEN_FILE TOKEN_B_FILE CLIENT_SECRET_FILE CLIENT_SECRET_B_FILE
 export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
@@ -20,7 +21,7 @@ ADDR ?= 127.0.0.1:8080
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-conformance: ## run every feature: against the embedded reference server, TARGET=<FHIR base URL> or IMAGE=<local image> (IMAGE_PORT, IMAGE_BASE, IMAGE_ENV), with TOKEN=... TOKEN_B=...
+conformance: ## run every feature: against the embedded reference server, TARGET=<FHIR base URL> or IMAGE=<local image> (IMAGE_PORT, IMAGE_BASE, IMAGE_ENV); secrets from the environment (export TOKEN TOKEN_B) or TOKEN_FILE, TOKEN_B_FILE
 	$(GO) run ./cmd/conformance
 
 conformance-container: ## build the reference server image (refserver/Dockerfile), start it with testcontainers-go, run every feature against it, remove both

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -36,57 +35,70 @@ type auth struct {
 	client      *http.Client
 }
 
-// newAuth validates the authentication variables and builds the token sources and the HTTP client.
-func newAuth(cfg Config) (auth, error) {
-	static := cfg.Token != "" || cfg.TokenB != ""
-	oauth := cfg.TokenURL != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.ClientIDB != "" || cfg.ClientSecretB != ""
+// authMode is the run's authentication mode: "none", "static" or "oauth2"; Validate refuses a mix.
+func (c Config) authMode() string {
+	switch {
+	case c.Token != "" || c.TokenB != "":
+		return "static"
+	case c.TokenURL != "" || c.ClientID != "" || c.ClientSecret != "" || c.ClientIDB != "" || c.ClientSecretB != "":
+		return "oauth2"
+	}
+	return "none"
+}
+
+// validateAuth returns every inconsistency of the authentication and TLS variables.
+func (c Config) validateAuth() []error {
+	static := c.Token != "" || c.TokenB != ""
+	oauth := c.TokenURL != "" || c.ClientID != "" || c.ClientSecret != "" || c.ClientIDB != "" || c.ClientSecretB != ""
 	var errs []error
 	if static && oauth {
 		errs = append(errs, errors.New("TOKEN/TOKEN_B and TOKEN_URL/CLIENT_ID are two authentication modes: set static tokens or OAuth2 client credentials, not both"))
 	}
-	if cfg.Scope != "" && !oauth {
+	if c.TokenB != "" && c.TokenB == c.Token {
+		errs = append(errs, errors.New("TOKEN_B is the same token as TOKEN: the cross-user scenarios need a second user's token (or leave TOKEN_B unset to skip them, visibly)"))
+	}
+	if c.Scope != "" && !oauth {
 		errs = append(errs, errors.New("SCOPE is for OAuth2 client credentials: set TOKEN_URL, CLIENT_ID and CLIENT_SECRET too"))
 	}
 	if oauth {
-		if cfg.TokenURL == "" {
+		if c.TokenURL == "" {
 			errs = append(errs, errors.New("TOKEN_URL is required with CLIENT_ID: the OAuth2 token endpoint, e.g. https://auth.example/oauth2/token"))
-		} else if u, err := url.Parse(cfg.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		} else if u, err := url.Parse(c.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			errs = append(errs, errors.New("TOKEN_URL: expected an absolute http(s) URL without user info, such as https://auth.example/oauth2/token"))
 		}
-		if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		if c.ClientID == "" || c.ClientSecret == "" {
 			errs = append(errs, errors.New("CLIENT_ID and CLIENT_SECRET are required for OAuth2 client credentials (user A)"))
 		}
-		if (cfg.ClientIDB == "") != (cfg.ClientSecretB == "") {
+		if (c.ClientIDB == "") != (c.ClientSecretB == "") {
 			errs = append(errs, errors.New("CLIENT_ID_B and CLIENT_SECRET_B: give both for the second user, or neither"))
 		}
-		if cfg.ClientIDB != "" && cfg.ClientIDB == cfg.ClientID {
+		if c.ClientIDB != "" && c.ClientIDB == c.ClientID {
 			errs = append(errs, errors.New("CLIENT_ID_B must be another client than CLIENT_ID: the cross-user scenarios need two users"))
 		}
 	}
-	if (cfg.ClientCert == "") != (cfg.ClientKey == "") {
+	if (c.ClientCert == "") != (c.ClientKey == "") {
 		errs = append(errs, errors.New("CLIENT_CERT and CLIENT_KEY: give both for mutual TLS, or neither"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return auth{}, err
-	}
+	return errs
+}
 
+// newAuth builds the token sources and the HTTP client of a validated configuration.
+func newAuth(cfg Config) (auth, error) {
 	client, err := newHTTPClient(cfg)
 	if err != nil {
 		return auth{}, err
 	}
-	a := auth{mode: "none", client: client, credentials: steps.StaticTokens(map[string]string{"A": cfg.Token})}
-	switch {
-	case static:
-		a.mode = "static"
+	a := auth{mode: cfg.authMode(), client: client, credentials: steps.StaticTokens(map[string]string{"A": cfg.Token})}
+	switch a.mode {
+	case "static":
 		if cfg.TokenB != "" {
 			a.credentials["B"] = steps.StaticTokens(map[string]string{"B": cfg.TokenB})["B"]
 		}
-	case oauth:
-		a.mode = "oauth2"
+	case "oauth2":
 		// The token requests go through the same TLS setup, with the request timeout and no redirects.
 		tokenClient := &http.Client{
 			Transport:     client.Transport,
-			Timeout:       cmpDuration(cfg.RequestTimeout, steps.DefaultRequestTimeout),
+			Timeout:       cfg.RequestTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
@@ -100,13 +112,6 @@ func newAuth(cfg Config) (auth, error) {
 		}
 	}
 	return a, nil
-}
-
-func cmpDuration(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // newHTTPClient is the client of every request of the run: the system roots plus CA_CERT, the client
@@ -185,19 +190,4 @@ type AuthConfig struct {
 	CACert        string // CA_CERT: PEM file of a CA trusted besides the system roots
 	ClientCert    string // CLIENT_CERT: PEM client certificate for mutual TLS
 	ClientKey     string // CLIENT_KEY: PEM private key of CLIENT_CERT
-}
-
-func authConfigFromEnv(getenv func(string) string) AuthConfig {
-	trim := func(name string) string { return strings.TrimSpace(getenv(name)) }
-	return AuthConfig{
-		TokenURL:      trim("TOKEN_URL"),
-		ClientID:      trim("CLIENT_ID"),
-		ClientSecret:  getenv("CLIENT_SECRET"),
-		Scope:         trim("SCOPE"),
-		ClientIDB:     trim("CLIENT_ID_B"),
-		ClientSecretB: getenv("CLIENT_SECRET_B"),
-		CACert:        trim("CA_CERT"),
-		ClientCert:    trim("CLIENT_CERT"),
-		ClientKey:     trim("CLIENT_KEY"),
-	}
 }

@@ -3,12 +3,13 @@
 package harness
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strconv"
-	"strings"
-	"testing"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/steps"
@@ -39,9 +40,8 @@ type Config struct {
 	StopOnFailure    bool   // GODOG_STOP_ON_FAILURE=1
 	ContainerConfig         // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
 
-	Out io.Writer  // console report; nil: stdout
-	Log io.Writer  // one line per poll while waiting; nil: stderr
-	T   *testing.T // when set, scenarios run as subtests of T
+	Out io.Writer // console report; nil: stdout
+	Log io.Writer // one line per poll while waiting; nil: stderr
 }
 
 // Variables lists every environment variable the harness reads, for the usage text and the README.
@@ -52,13 +52,17 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"REPORT_TARGET", "TARGET", "FHIR base URL of the reporting service ($execute-*, $get-report-job-status)"},
 	{"FEATURES", "export,report", "which features to run: export, report, or both"},
 	{"TOKEN", "", "bearer token of the first user (user A)"},
+	{"TOKEN_FILE", "", "a file holding TOKEN (instead of TOKEN itself), e.g. a mounted secret"},
 	{"TOKEN_B", "", "bearer token of a second user (user B); without it the cross-user scenarios are skipped, visibly"},
+	{"TOKEN_B_FILE", "", "a file holding TOKEN_B"},
 	{"TOKEN_URL", "", "OAuth2 token endpoint for client credentials (instead of TOKEN/TOKEN_B)"},
 	{"CLIENT_ID", "", "OAuth2 client id of user A; tokens are renewed before they expire"},
 	{"CLIENT_SECRET", "", "OAuth2 client secret of user A (never printed or written to a report)"},
+	{"CLIENT_SECRET_FILE", "", "a file holding CLIENT_SECRET"},
 	{"SCOPE", "", "space-separated OAuth2 scopes requested for both clients"},
 	{"CLIENT_ID_B", "", "OAuth2 client id of user B; without it the cross-user scenarios are skipped, visibly"},
 	{"CLIENT_SECRET_B", "", "OAuth2 client secret of user B"},
+	{"CLIENT_SECRET_B_FILE", "", "a file holding CLIENT_SECRET_B"},
 	{"CA_CERT", "", "PEM file of a CA to trust besides the system roots (target and token endpoint)"},
 	{"CLIENT_CERT", "", "PEM client certificate for mutual TLS (with CLIENT_KEY)"},
 	{"CLIENT_KEY", "", "PEM private key of CLIENT_CERT"},
@@ -83,73 +87,46 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"KEEP_IMAGE", "0", "1 keeps the built reference server image, as " + KeptRefserverImage + " (for IMAGE= runs)"},
 }
 
-// ConfigFromEnv reads the variables above; a malformed value is an error that names the variable.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	getenv, configName, err := withTargetFile(getenv)
-	if err != nil {
-		return Config{}, err
-	}
-	cfg := Config{
-		ConfigName:   configName,
-		ExportTarget: strings.TrimSpace(getenv("EXPORT_TARGET")),
-		ReportTarget: strings.TrimSpace(getenv("REPORT_TARGET")),
-		Target:       strings.TrimSpace(getenv("TARGET")),
-		Token:        getenv("TOKEN"),
-		TokenB:       getenv("TOKEN_B"),
-		Tags:         strings.TrimSpace(getenv("TAGS")),
-		Report:       strings.TrimSpace(getenv("REPORT")),
-		ExportTypes:  strings.TrimSpace(getenv("EXPORT_TYPES")),
-		ReportsDir:   strings.TrimSpace(getenv("REPORTS_DIR")),
-		Profile:      strings.TrimSpace(getenv("PROFILE")),
-
-		RefserverProfile: strings.TrimSpace(getenv("REFSERVER_PROFILE")),
-	}
-	cfg.AuthConfig = authConfigFromEnv(getenv)
+// Validate checks that the configuration makes one coherent run, returning every problem at once: one
+// authentication mode, one kind of target, two distinct users, absolute base URLs, known features and a tag
+// expression godog reads as meant. Run calls it (through resolveTarget) before anything starts.
+func (c Config) Validate() error {
 	var errs []error
-	if cfg.Features, err = parseFeatures(getenv("FEATURES")); err != nil {
-		errs = append(errs, err)
-	}
-	if err := validateTags(cfg.Tags); err != nil {
-		errs = append(errs, err)
-	}
-	duration := func(name string, dst *time.Duration) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s=%q: expected a positive Go duration such as 90s or 10m", name, v))
-				return
-			}
-			*dst = d
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
-	integer := func(name string, dst *int64) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: expected an integer", name, v))
-				return
-			}
-			*dst = n
+	for _, v := range []struct{ name, value string }{{"TARGET", c.Target}, {"EXPORT_TARGET", c.ExportTarget}, {"REPORT_TARGET", c.ReportTarget}} {
+		if v.value == "" {
+			continue
+		}
+		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(fmt.Errorf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, v.value))
 		}
 	}
-	flag := func(name string, dst *bool) {
-		switch v := strings.TrimSpace(getenv(name)); strings.ToLower(v) {
-		case "", "0", "false", "no":
-		case "1", "true", "yes":
-			*dst = true
-		default:
-			errs = append(errs, fmt.Errorf("%s=%q: expected 1 or 0", name, v))
+	for _, f := range c.Features {
+		if _, ok := featureTags[f]; !ok {
+			add(fmt.Errorf("FEATURES: %q is not a feature; expected export, report or both (export,report)", f))
 		}
 	}
-	duration("MAX_WAIT", &cfg.MaxWait)
-	duration("REQUEST_TIMEOUT", &cfg.RequestTimeout)
-	integer("MAX_BODY", &cfg.MaxBodyBytes)
-	integer("RANDOM_SEED", &cfg.Randomize)
-	flag("STRICT", &cfg.Strict)
-	flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)
-	errs = append(errs, containerFromEnv(getenv, &cfg)...)
-	if cfg.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", cfg.MaxBodyBytes))
+	add(validateTags(c.Tags))
+	if c.MaxBodyBytes < 0 {
+		add(fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", c.MaxBodyBytes))
 	}
-	return cfg, errors.Join(errs...)
+	errs = append(errs, c.validateAuth()...)
+	add(c.ContainerConfig.validate(c.anyTarget()))
+	if c.anyTarget() == "" && !c.ContainerConfig.enabled() && c.authMode() != "none" {
+		add(errors.New("TOKEN, TOKEN_B or CLIENT_ID given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server"))
+	}
+	return errors.Join(errs...)
 }
+
+// anyTarget is the URL the configuration names, if any.
+func (c Config) anyTarget() string { return cmp.Or(c.Target, c.ExportTarget, c.ReportTarget) }
+
+// secretNames are the variables whose values are secrets: a target file names them only by the
+// environment variable that holds them, and each may be read from a file instead (NAME_FILE).
+var secretNames = []string{"TOKEN", "TOKEN_B", "CLIENT_SECRET", "CLIENT_SECRET_B"}
+
+func isSecret(name string) bool { return slices.Contains(secretNames, name) }

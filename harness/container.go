@@ -34,45 +34,6 @@ type ContainerConfig struct {
 // KeptRefserverImage is the name of the reference server image that KEEP_IMAGE=1 keeps, for IMAGE= runs.
 const KeptRefserverImage = container.ImageRepo + ":latest"
 
-// containerFromEnv reads ContainerConfig's variables into cfg (called by ConfigFromEnv).
-func containerFromEnv(getenv func(string) string, cfg *Config) []error {
-	var errs []error
-	cfg.Image = strings.TrimSpace(getenv("IMAGE"))
-	cfg.ImagePort = strings.TrimSpace(getenv("IMAGE_PORT"))
-	cfg.ImageBase = strings.TrimSpace(getenv("IMAGE_BASE"))
-	if v := strings.TrimSpace(getenv("IMAGE_ENV")); v != "" {
-		cfg.ImageEnv = map[string]string{}
-		for _, kv := range strings.Fields(v) {
-			k, val, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				errs = append(errs, fmt.Errorf("IMAGE_ENV: %q: expected KEY=VALUE entries separated by spaces", kv))
-				continue
-			}
-			cfg.ImageEnv[k] = val
-		}
-	}
-	if v := strings.TrimSpace(getenv("IMAGE_STARTUP_TIMEOUT")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("IMAGE_STARTUP_TIMEOUT=%q: expected a positive Go duration such as 60s", v))
-		}
-		cfg.ImageStartupTimeout = d
-	}
-	for name, dst := range map[string]*bool{"BUILD_REFSERVER_IMAGE": &cfg.BuildRefserverImage, "KEEP_IMAGE": &cfg.KeepImage} {
-		switch v := strings.ToLower(strings.TrimSpace(getenv(name))); v {
-		case "", "0", "false", "no":
-		case "1", "true", "yes":
-			*dst = true
-		default:
-			errs = append(errs, fmt.Errorf("%s=%q: expected 1 or 0", name, v))
-		}
-	}
-	if err := cfg.ContainerConfig.validate(cmp.Or(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)); err != nil {
-		errs = append(errs, err)
-	}
-	return errs
-}
-
 // validate rejects combinations that cannot mean one target.
 func (c ContainerConfig) validate(target string) error {
 	switch {
@@ -92,13 +53,10 @@ func (c ContainerConfig) validate(target string) error {
 
 func (c ContainerConfig) enabled() bool { return c.Image != "" || c.BuildRefserverImage }
 
-// containerTarget starts the configured container and points t at it. The returned stop terminates the
+// containerTarget starts the configured container (Validate has checked the combination) and points t at it. The returned stop terminates the
 // container and removes a built image with a context of its own, so that it also runs after Ctrl-C has
 // cancelled ctx; on error everything started is already removed.
 func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ func(), err error) {
-	if err := cfg.ContainerConfig.validate(cmp.Or(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)); err != nil {
-		return t, nil, err
-	}
 	var cleanups []func(context.Context) error
 	stop := func() {
 		// A fresh context: ctx may be cancelled (Ctrl-C), and cleanup must still happen.
@@ -152,7 +110,7 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		img = built.Name
 		fmt.Fprintf(cfg.Out, "image %s built from refserver/Dockerfile in %s\n", img, time.Since(began).Round(100*time.Millisecond))
 		if cfg.KeepImage {
-			fmt.Fprintf(cfg.Out, "image %s kept: make conformance IMAGE=%s TOKEN=%s TOKEN_B=%s\n", img, img, refserver.DemoTokenA, refserver.DemoTokenB)
+			fmt.Fprintf(cfg.Out, "image %s kept: TOKEN=%s TOKEN_B=%s make conformance IMAGE=%s\n", img, refserver.DemoTokenA, refserver.DemoTokenB, img)
 		}
 		if cfg.Token == "" && cfg.TokenB == "" && cfg.TokenURL == "" && cfg.ClientID == "" {
 			// No credentials given: the image's demo users, as for the embedded server.
@@ -187,7 +145,7 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		return t, nil, fmt.Errorf("start container: %w", err)
 	}
 	fmt.Fprintf(cfg.Out, "container %s started in %s at %s\n", img, time.Since(began).Round(10*time.Millisecond), base)
-	t.BaseURL = base
+	t.ExportBaseURL, t.ReportBaseURL = base, base
 	t.Name = "container " + img + " (" + base + ")"
 	return t, stop, nil
 }

@@ -44,7 +44,7 @@ func TestContainerVariables(t *testing.T) {
 		"bad startup timeout":       {"IMAGE": "a:b", "IMAGE_STARTUP_TIMEOUT": "soon"},
 		"bad BUILD_REFSERVER_IMAGE": {"BUILD_REFSERVER_IMAGE": "maybe"},
 	} {
-		if _, err := ConfigFromEnv(env(vars)); err == nil {
+		if cfg, err := ConfigFromEnv(env(vars)); err == nil && cfg.Validate() == nil {
 			t.Errorf("%s: accepted, want a configuration error", name)
 		}
 	}
@@ -58,7 +58,7 @@ func TestRefserverContainerPassesEveryScenarioAndLeavesNothing(t *testing.T) {
 	var out bytes.Buffer
 	res, err := Run(context.Background(), Config{
 		ContainerConfig: ContainerConfig{BuildRefserverImage: true},
-		ReportsDir:      t.TempDir(), Out: &out, Log: &out, T: t, Randomize: -1,
+		ReportsDir:      t.TempDir(), Out: &out, Log: &out, Randomize: -1,
 	})
 	if err != nil || !res.Passed {
 		t.Fatalf("run: passed=%v err=%v\n%s", res.Passed, err, out.String())

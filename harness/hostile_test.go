@@ -86,8 +86,22 @@ func tailOf(s string) string {
 	return s
 }
 
-// every wraps a handler so that it answers every request, whatever the path.
-func every(f func(w http.ResponseWriter, r *http.Request)) http.Handler { return http.HandlerFunc(f) }
+// every wraps a handler so that it answers every request, whatever the path, except the metadata: a
+// conformant CapabilityStatement lets the run past its preflight, so that the hostility meets the scenarios.
+func every(f func(w http.ResponseWriter, r *http.Request)) http.Handler {
+	srv, err := refserver.NewServer(refserver.Config{})
+	if err != nil {
+		panic(err) // the default configuration: cannot fail
+	}
+	meta := srv.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/metadata") {
+			meta.ServeHTTP(w, r)
+			return
+		}
+		f(w, r)
+	})
+}
 
 // A server that sends its headers, then drips the body one byte at a time: REQUEST_TIMEOUT covers the body
 // too, so the drip is cut.

@@ -1,12 +1,10 @@
 package harness
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"github.com/cucumber/godog"
 
 	"github.com/ehealth-dk/fut-conformance/features"
-	"github.com/ehealth-dk/fut-conformance/refserver"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -34,6 +31,8 @@ type Result struct {
 	Duration  time.Duration
 	// NotSelected names the features FEATURES left out, so that the summary says plainly what was not run.
 	NotSelected []string
+	// Preflight is what the target's CapabilityStatements declare, and where they disagree with the run.
+	Preflight *Preflight
 }
 
 // ScenarioResult is one scenario's outcome, for the HTML report.
@@ -85,6 +84,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.NotSelected = leftOut
+	// Before any report is opened: a run that cannot happen leaves the previous run's reports as they are.
+	if res.Preflight, err = preflight(ctx, cfg, target); err != nil {
+		return res, err
+	}
 	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
 		return res, fmt.Errorf("create reports directory: %w", err)
 	}
@@ -127,7 +130,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			Tags:           tags,
 			Randomize:      cfg.Randomize,
 			StopOnFailure:  cfg.StopOnFailure,
-			TestingT:       cfg.T,
 			DefaultContext: ctx,
 		},
 	}
@@ -152,64 +154,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// resolveTarget is the target as data: the embedded reference server, or the URL the configuration names.
-func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error) {
-	auth, err := newAuth(cfg)
-	if err != nil {
-		return steps.Target{}, nil, err
-	}
-	t := steps.Target{
-		BaseURL:        cmp.Or(cfg.Target, cfg.ExportTarget, cfg.ReportTarget),
-		ExportBaseURL:  cfg.ExportTarget,
-		ReportBaseURL:  cfg.ReportTarget,
-		Credentials:    auth.credentials,
-		HTTPClient:     auth.client,
-		Report:         cfg.Report,
-		ExportTypes:    cfg.ExportTypes,
-		MaxWait:        cfg.MaxWait,
-		RequestTimeout: cfg.RequestTimeout,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		Strict:         cfg.Strict,
-		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
-		Log:            cfg.Log,
-		LiveProgress:   isTerminal(cfg.Log),
-		Findings:       &steps.Findings{},
-	}
-	if cfg.ContainerConfig.enabled() {
-		return containerTarget(ctx, cfg, t)
-	}
-	if t.BaseURL != "" {
-		t.Name = t.BaseURL
-		if cfg.ExportTarget != "" || cfg.ReportTarget != "" {
-			t.Name = fmt.Sprintf("export %s, reports %s", cmp.Or(cfg.ExportTarget, cfg.Target), cmp.Or(cfg.ReportTarget, cfg.Target))
-		}
-		if cfg.ConfigName != "" {
-			t.Name = cfg.ConfigName + ": " + t.Name
-		}
-		return t, func() {}, nil
-	}
-	if auth.mode != "none" {
-		return t, nil, fmt.Errorf("TOKEN, TOKEN_B or CLIENT_ID given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server")
-	}
-	emulate := cfg.RefserverProfile
-	if emulate == "" {
-		emulate = cmp.Or(cfg.Profile, steps.DefaultProfile)
-	}
-	srv, err := refserver.NewServer(refserver.Config{Profile: refserver.Profile(emulate)})
-	if err != nil {
-		return t, nil, fmt.Errorf("start embedded reference server: %w", err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Name = "embedded reference server emulating " + emulate + " (" + ts.URL + "/fhir)"
-	t.BaseURL = ts.URL + "/fhir"
-	demo := map[string]string{}
-	for _, u := range refserver.DefaultUsers() {
-		demo[u.Name] = u.Token
-	}
-	t.Credentials = steps.StaticTokens(demo)
-	return t, ts.Close, nil
-}
-
 func printSummary(out io.Writer, res Result) {
 	warnings, skips, known := res.Findings.Warnings(), res.Findings.Skips(), res.Findings.KnownDeviations()
 	if len(known) > 0 {
@@ -230,6 +174,7 @@ func printSummary(out io.Writer, res Result) {
 			fmt.Fprintf(out, "  %s  %q: %s\n", s.Requirement, s.Scenario, s.Message)
 		}
 	}
+	printPreflight(out, res.Preflight)
 	for _, f := range res.NotSelected {
 		fmt.Fprintf(out, "\nNot run: %s, left out by FEATURES\n", f)
 	}

@@ -21,7 +21,7 @@ import (
 func TestEmbeddedReferenceServerPassesEveryScenario(t *testing.T) {
 	var out bytes.Buffer
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Config{ReportsDir: dir, Out: &out, Log: &out, T: t, Randomize: -1})
+	res, err := Run(context.Background(), Config{ReportsDir: dir, Out: &out, Log: &out, Randomize: -1})
 	if err != nil || !res.Passed {
 		t.Fatalf("run: passed=%v err=%v\n%s", res.Passed, err, out.String())
 	}
@@ -137,7 +137,9 @@ func TestAJobThatNeverFinishesEndsTheRunWithinMaxWait(t *testing.T) {
 	}
 }
 
-// A server that accepts the connection and never answers: each request ends at REQUEST_TIMEOUT.
+// A server that accepts the connection and never answers: the preflight's first request ends at
+// REQUEST_TIMEOUT, and the run could not happen. (A server that stops answering within a scenario is
+// TestHostileDripFeedEndsAtRequestTimeout.)
 func TestAServerThatNeverAnswersEndsAtRequestTimeout(t *testing.T) {
 	release := make(chan struct{})
 	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -147,17 +149,22 @@ func TestAServerThatNeverAnswersEndsAtRequestTimeout(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { close(release) })
-	res, out, err := runAgainst(t, hang, Config{Tags: "@EXP-UNKNOWN-JOB", RequestTimeout: 500 * time.Millisecond})
-	if err != nil || res.Passed {
-		t.Fatalf("want a failed run, got passed=%v err=%v\n%s", res.Passed, err, out)
+	start := time.Now()
+	res, out, err := runAgainst(t, hang, Config{Token: refserver.DemoTokenA, Tags: "@EXP-UNKNOWN-JOB", RequestTimeout: 500 * time.Millisecond})
+	var pe *PreflightError
+	if !errors.As(err, &pe) || res.Passed || res.Scenarios != 0 {
+		t.Fatalf("want a run that could not happen, got passed=%v scenarios=%d err=%v\n%s", res.Passed, res.Scenarios, err, out)
 	}
-	if !strings.Contains(out, "REQUEST_TIMEOUT") {
-		t.Errorf("the failure must name REQUEST_TIMEOUT:\n%s", out)
+	if !strings.Contains(pe.Cause, "REQUEST_TIMEOUT") || !strings.Contains(pe.Fix, "REQUEST_TIMEOUT") {
+		t.Errorf("the error must name REQUEST_TIMEOUT in its cause and fix: %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("the run took %v with REQUEST_TIMEOUT 500ms", elapsed)
 	}
 }
 
 func TestATagExpressionSelectingNothingIsAnError(t *testing.T) {
-	_, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Tags: "@no-such-tag"})
+	_, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@no-such-tag"})
 	if !errors.Is(err, ErrNoScenario) {
 		t.Fatalf("want ErrNoScenario, got %v\n%s", err, out)
 	}

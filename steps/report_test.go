@@ -19,7 +19,7 @@ func worldWithResponse(t *testing.T, body []byte, strict bool) (*World, *Finding
 		t.Fatal(err)
 	}
 	findings := &Findings{}
-	target, err := Target{BaseURL: "http://fut.example/fhir", Strict: strict, Findings: findings}.withDefaults()
+	target, err := Target{ExportBaseURL: "http://fut.example/fhir", ReportBaseURL: "http://fut.example/fhir", Strict: strict, Findings: findings}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}

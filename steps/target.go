@@ -1,11 +1,9 @@
 package steps
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -14,14 +12,13 @@ import (
 	"github.com/ehealth-dk/fut-conformance/check"
 )
 
-// Target is the server under test, as data: the steps only ever use paths relative to BaseURL, or URLs the
-// server itself handed out (Content-Location, manifest output, report Binary references).
+// Target is the server under test, as data: the steps only ever use paths relative to its two bases, or URLs
+// the server itself handed out (Content-Location, manifest output, report Binary references).
 type Target struct {
-	Name    string
-	BaseURL string
-	// ExportBaseURL and ReportBaseURL are the FHIR bases of the export and the reporting service, when they
-	// differ (FUT serves $export on its clinical services and the report operations on a reporting service).
-	// Empty: BaseURL.
+	Name string
+	// ExportBaseURL and ReportBaseURL are the FHIR bases of the export and the reporting service, the same
+	// URL unless they differ (FUT serves $export on its clinical services and the report operations on a
+	// reporting service). Both are required: the harness resolves them, once (harness.resolveTarget).
 	ExportBaseURL string
 	ReportBaseURL string
 	// Credentials maps the users of the features ("A", "B") to their bearer tokens: static ones
@@ -52,18 +49,12 @@ const (
 )
 
 func (t Target) withDefaults() (Target, error) {
-	t.ExportBaseURL = cmp.Or(t.ExportBaseURL, t.BaseURL)
-	t.ReportBaseURL = cmp.Or(t.ReportBaseURL, t.BaseURL)
-	t.BaseURL = cmp.Or(t.BaseURL, t.ExportBaseURL)
-	for _, base := range []*string{&t.BaseURL, &t.ExportBaseURL, &t.ReportBaseURL} {
-		u, err := url.Parse(*base)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return t, fmt.Errorf("target base URL %q: expected an absolute http(s) URL such as https://fhir.example/fhir", *base)
-		}
-		*base = strings.TrimRight(*base, "/")
+	if t.ExportBaseURL == "" || t.ReportBaseURL == "" {
+		return t, fmt.Errorf("target %q: ExportBaseURL and ReportBaseURL are both required", t.Name)
 	}
+	t.ExportBaseURL, t.ReportBaseURL = strings.TrimRight(t.ExportBaseURL, "/"), strings.TrimRight(t.ReportBaseURL, "/")
 	if t.Name == "" {
-		t.Name = t.BaseURL
+		t.Name = t.ExportBaseURL
 	}
 	if t.Profile == "" {
 		t.Profile = DefaultProfile

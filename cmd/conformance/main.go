@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,7 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg, err := harness.ConfigFromEnv(getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance: %v\n", err)
+		// Run validates the combination of the values; here it would not be reached, and the user should
+		// see every problem in one pass.
+		fmt.Fprintf(stderr, "conformance: %v\n", errors.Join(err, cfg.Validate()))
 		return exitUsage
 	}
 	cfg.Out, cfg.Log = stdout, stderr

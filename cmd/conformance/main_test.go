@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,10 +104,92 @@ func TestExitCodes(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, env(nil), &out, &errOut); code != exitPass {
 		t.Errorf("-h: exit %d, want 0", code)
 	}
-	dir := t.TempDir()
-	vars := map[string]string{"TARGET": "http://127.0.0.1:1/fhir", "TAGS": "@EXP-UNKNOWN-JOB", "REPORTS_DIR": dir, "REQUEST_TIMEOUT": "2s"}
+	srv, err := refserver.NewServer(refserver.Config{Faults: []string{"unknown-job-400"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	vars := map[string]string{"TARGET": ts.URL + "/fhir", "TOKEN": refserver.DemoTokenA, "TAGS": "@EXP-UNKNOWN-JOB", "REPORTS_DIR": t.TempDir()}
 	if code := run(context.Background(), nil, env(vars), &out, &errOut); code != exitFail {
-		t.Errorf("connection refused: exit %d, want %d", code, exitFail)
+		t.Errorf("a deviation: exit %d, want %d\n%s", code, exitFail, tail(out.String()))
+	}
+}
+
+// Each misconfiguration a vendor's first run meets ends within seconds as "could not run" (exit 2), with
+// its cause and its fix, before any scenario and before any report: the previous run's reports stay.
+func TestARunThatCannotHappenExitsTwoWithCauseAndFix(t *testing.T) {
+	srv, err := refserver.NewServer(refserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/fhir"
+	ln.Close()
+	secretDir := t.TempDir()
+	targetFile := filepath.Join(secretDir, "target.json")
+	tokenFile := filepath.Join(secretDir, "token")
+	for path, body := range map[string]string{
+		targetFile: `{"name": "vendor X", "variables": {"TARGET": "` + ts.URL + `/fhir"}, "secrets": {"TOKEN": "VENDORX_TOKEN"}}`,
+		tokenFile:  refserver.DemoTokenA + "\n",
+	} {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := ts.URL + "/fhir"
+	for _, tc := range []struct {
+		name  string
+		vars  map[string]string
+		cause string
+		fix   string
+	}{
+		{"closed port", map[string]string{"TARGET": closed, "TOKEN": "x"}, "connection refused", "nothing listens at"},
+		{"TARGET without /fhir", map[string]string{"TARGET": ts.URL, "TOKEN": refserver.DemoTokenA}, "is not a FHIR base URL", "did you mean TARGET=" + base + "?"},
+		{"TARGET below the base", map[string]string{"TARGET": base + "/metadata", "TOKEN": refserver.DemoTokenA}, "is not a FHIR base URL", "did you mean TARGET=" + base + "?"},
+		{"wrong TOKEN", map[string]string{"TARGET": base, "TOKEN": "not-a-token"}, "TOKEN rejected by the server", "valid, unexpired access token"},
+		{"wrong TOKEN_B", map[string]string{"TARGET": base, "TOKEN": refserver.DemoTokenA, "TOKEN_B": "not-a-token"}, "TOKEN_B rejected by the server", "TOKEN_B must be"},
+		{"no TOKEN", map[string]string{"TARGET": base}, "requires authentication", "set TOKEN"},
+		{"TOKEN_B equal to TOKEN", map[string]string{"TARGET": base, "TOKEN": refserver.DemoTokenA, "TOKEN_B": refserver.DemoTokenA}, "TOKEN_B is the same token as TOKEN", "second user's token"},
+		{"target file naming an unset secret", map[string]string{"CONFIG": targetFile}, "VENDORX_TOKEN, which is not set", "export VENDORX_TOKEN"},
+		{"TOKEN and TOKEN_FILE", map[string]string{"TARGET": base, "TOKEN": refserver.DemoTokenA, "TOKEN_FILE": tokenFile}, "TOKEN and TOKEN_FILE both given", "set one"},
+		{"REPORT_TARGET on a closed port", map[string]string{"EXPORT_TARGET": base, "REPORT_TARGET": closed, "TOKEN": refserver.DemoTokenA}, "REPORT_TARGET=" + closed + " does not answer", "check the port in REPORT_TARGET"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reports := t.TempDir()
+			previous := filepath.Join(reports, "junit.xml")
+			if err := os.WriteFile(previous, []byte("<testsuites/>"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tc.vars["REPORTS_DIR"], tc.vars["REQUEST_TIMEOUT"] = reports, "5s"
+			var out, errOut bytes.Buffer
+			start := time.Now()
+			code := run(context.Background(), nil, func(k string) string { return tc.vars[k] }, &out, &errOut)
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("took %v: a misconfiguration must end within seconds", elapsed)
+			}
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			msg := errOut.String()
+			if !strings.Contains(msg, tc.cause) || !strings.Contains(msg, tc.fix) {
+				t.Errorf("stderr must name the cause %q and the fix %q:\n%s", tc.cause, tc.fix, msg)
+			}
+			if strings.Contains(out.String(), "scenarios") {
+				t.Errorf("scenarios ran:\n%s", tail(out.String()))
+			}
+			if raw, err := os.ReadFile(previous); err != nil || string(raw) != "<testsuites/>" {
+				t.Errorf("the previous run's junit.xml was replaced (%v): %q", err, raw)
+			}
+			if strings.Contains(msg, refserver.DemoTokenA) {
+				t.Errorf("the message shows a token:\n%s", msg)
+			}
+		})
 	}
 }
 

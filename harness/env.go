@@ -1,0 +1,174 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// env reads the run's variables. Every malformed value is collected rather than returned at once, so that a
+// user fixes a misconfiguration in one pass instead of one variable per run.
+type env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *env) failf(format string, args ...any) { e.errs = append(e.errs, fmt.Errorf(format, args...)) }
+
+// str is a plain variable, trimmed.
+func (e *env) str(name string) string { return strings.TrimSpace(e.getenv(name)) }
+
+// secret is a secret variable NAME, given either directly or as NAME_FILE, the path of a file holding it (so
+// that it need not sit in the environment of every process, nor on a command line). Both at once is an
+// error: one of them would be ignored silently. The value never appears in an error.
+func (e *env) secret(name string) string {
+	direct, path := e.getenv(name), strings.TrimSpace(e.getenv(name+"_FILE"))
+	switch {
+	case path == "":
+		return direct
+	case direct != "":
+		e.failf("%s and %s_FILE both given: set one", name, name)
+		return ""
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		e.failf("%s_FILE=%q: %v", name, path, err)
+		return ""
+	}
+	// A secret file ends with a newline more often than not; a token or client secret holds no white space.
+	v := strings.TrimSpace(string(raw))
+	if v == "" {
+		e.failf("%s_FILE=%q: the file is empty", name, path)
+	}
+	return v
+}
+
+// duration reads a positive Go duration into dst, leaving dst as it is when the variable is unset.
+func (e *env) duration(name string, dst *time.Duration) {
+	v := e.str(name)
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.failf("%s=%q: expected a positive Go duration such as 90s or 10m", name, v)
+		return
+	}
+	*dst = d
+}
+
+// integer reads an integer into dst, leaving dst as it is when the variable is unset.
+func (e *env) integer(name string, dst *int64) {
+	v := e.str(name)
+	if v == "" {
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		e.failf("%s=%q: expected an integer", name, v)
+		return
+	}
+	*dst = n
+}
+
+// flag reads 1/0 (or true/false, yes/no) into dst.
+func (e *env) flag(name string, dst *bool) {
+	switch v := e.str(name); strings.ToLower(v) {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		*dst = true
+	default:
+		e.failf("%s=%q: expected 1 or 0", name, v)
+	}
+}
+
+// keyValues reads space-separated KEY=VALUE pairs (values may hold "," and "=").
+func (e *env) keyValues(name string) map[string]string {
+	v := e.str(name)
+	if v == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Fields(v) {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			e.failf("%s: %q: expected KEY=VALUE entries separated by spaces", name, kv)
+			continue
+		}
+		out[k] = val
+	}
+	return out
+}
+
+// list reads a comma-separated list; "all" or nothing is nil.
+func (e *env) list(name string) []string {
+	v := e.str(name)
+	if v == "" || v == "all" {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+// ConfigFromEnv reads every variable of Variables (through the CONFIG target file, if one is named). It
+// returns every malformed value at once, each naming its variable; whether the values make one coherent run
+// is checked once, by Run (Config.validate).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	getenv, configName, err := withTargetFile(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	e := &env{getenv: getenv}
+	cfg := Config{
+		ConfigName:       configName,
+		Target:           e.str("TARGET"),
+		ExportTarget:     e.str("EXPORT_TARGET"),
+		ReportTarget:     e.str("REPORT_TARGET"),
+		Features:         e.list("FEATURES"),
+		Token:            e.secret("TOKEN"),
+		TokenB:           e.secret("TOKEN_B"),
+		Tags:             e.str("TAGS"),
+		Report:           e.str("REPORT"),
+		ExportTypes:      e.str("EXPORT_TYPES"),
+		ReportsDir:       e.str("REPORTS_DIR"),
+		Profile:          e.str("PROFILE"),
+		RefserverProfile: e.str("REFSERVER_PROFILE"),
+		AuthConfig: AuthConfig{
+			TokenURL:      e.str("TOKEN_URL"),
+			ClientID:      e.str("CLIENT_ID"),
+			ClientSecret:  e.secret("CLIENT_SECRET"),
+			Scope:         e.str("SCOPE"),
+			ClientIDB:     e.str("CLIENT_ID_B"),
+			ClientSecretB: e.secret("CLIENT_SECRET_B"),
+			CACert:        e.str("CA_CERT"),
+			ClientCert:    e.str("CLIENT_CERT"),
+			ClientKey:     e.str("CLIENT_KEY"),
+		},
+		ContainerConfig: ContainerConfig{
+			Image:     e.str("IMAGE"),
+			ImagePort: e.str("IMAGE_PORT"),
+			ImageBase: e.str("IMAGE_BASE"),
+			ImageEnv:  e.keyValues("IMAGE_ENV"),
+		},
+	}
+	e.duration("MAX_WAIT", &cfg.MaxWait)
+	e.duration("REQUEST_TIMEOUT", &cfg.RequestTimeout)
+	e.duration("IMAGE_STARTUP_TIMEOUT", &cfg.ImageStartupTimeout)
+	e.integer("MAX_BODY", &cfg.MaxBodyBytes)
+	e.integer("RANDOM_SEED", &cfg.Randomize)
+	e.flag("STRICT", &cfg.Strict)
+	e.flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)
+	e.flag("BUILD_REFSERVER_IMAGE", &cfg.BuildRefserverImage)
+	e.flag("KEEP_IMAGE", &cfg.KeepImage)
+	return cfg, errors.Join(e.errs...)
+}

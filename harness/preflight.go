@@ -1,0 +1,451 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/ehealth-dk/fut-conformance/steps"
+)
+
+// Preflight checks, before any scenario and before any report is written, that the run can happen at all:
+// each service the selected features use answers (DNS, connection, TLS), is a FHIR R4 base (GET
+// [base]/metadata returns a CapabilityStatement), and accepts each user's credentials. A misconfiguration
+// then ends the run as "could not run" with its cause and its fix, instead of failing every scenario and
+// charging the server with requirements it may well meet.
+//
+// Which request proves the credentials: not the metadata, which HAPI FHIR (and so FUT) serves without
+// authentication, so that a wrong token would pass. Instead a read-only request that each service
+// authenticates in every profile: on the export service GET $export-poll-status for a job id that cannot
+// exist (an authenticated caller gets 404, or a 4xx for the id; an unauthenticated one 401 or 403), and on
+// the reporting service POST $get-report-job-status (the caller's own job list). Only the status is read;
+// any answer but 401/403 lets the run go on, and the scenarios judge it.
+
+// Preflight is what the harness learnt of the target before the first scenario.
+type Preflight struct {
+	Services []ServiceCheck
+	// Warnings are the disagreements between the CapabilityStatements and what the run exercises.
+	Warnings []string
+}
+
+// ServiceCheck is one FHIR base the run uses, as its CapabilityStatement describes it.
+type ServiceCheck struct {
+	Role        string   // "export", "report", or "export and report" when one base serves both
+	BaseURL     string   // the FHIR base
+	FHIRVersion string   // CapabilityStatement.fhirVersion
+	Software    string   // CapabilityStatement.software: name and version
+	Operations  []string // operations declared, without "$", sorted
+	Users       []string // the users ("A", "B") whose credentials the service accepted
+}
+
+// PreflightError is a run that cannot happen as configured. It names no requirement: nothing was checked.
+type PreflightError struct {
+	Cause string // what went wrong, and where
+	Fix   string // what to change
+}
+
+func (e *PreflightError) Error() string { return "could not run: " + e.Cause + "\n  fix: " + e.Fix }
+
+// exercised lists, per feature, the operations its scenarios call: a CapabilityStatement that does not
+// declare one of them is reported (the scenarios still decide whether the server serves it).
+func exercised(feature, report string) []string {
+	if feature == "export" {
+		return []string{"export", "export-poll-status"}
+	}
+	return []string{"get-report-job-status", "execute-" + report, "schedule-" + report}
+}
+
+type preflighter struct {
+	cfg    Config
+	target steps.Target
+}
+
+// service is one FHIR base and the features that use it.
+type service struct {
+	base, variable string
+	features       []string
+}
+
+func preflight(ctx context.Context, cfg Config, t steps.Target) (*Preflight, error) {
+	p := preflighter{cfg: cfg, target: t}
+	var services []service
+	for _, f := range []string{"export", "report"} {
+		if len(cfg.Features) > 0 && !slices.Contains(cfg.Features, f) {
+			continue
+		}
+		base := t.ExportBaseURL
+		if f == "report" {
+			base = t.ReportBaseURL
+		}
+		if i := slices.IndexFunc(services, func(s service) bool { return s.base == base }); i >= 0 {
+			services[i].features = append(services[i].features, f)
+			continue
+		}
+		services = append(services, service{base: base, variable: cfg.baseVariable(f), features: []string{f}})
+	}
+	out := &Preflight{}
+	for _, s := range services {
+		check, warnings, err := p.service(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		out.Services = append(out.Services, check)
+		out.Warnings = append(out.Warnings, warnings...)
+	}
+	return out, nil
+}
+
+func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []string, error) {
+	check := ServiceCheck{Role: strings.Join(s.features, " and "), BaseURL: s.base}
+	cs, err := p.capabilities(ctx, s)
+	if err != nil {
+		return check, nil, err
+	}
+	check.FHIRVersion, check.Operations = cs.FHIRVersion, cs.operations()
+	check.Software = strings.TrimSpace(cs.Software.Name + " " + cs.Software.Version)
+	var warnings []string
+	for _, f := range s.features {
+		for _, op := range exercised(f, p.target.Report) {
+			if !cs.declares(op) {
+				warnings = append(warnings, fmt.Sprintf("the CapabilityStatement of %s does not declare $%s, which the %s feature exercises", s.base, op, f))
+			}
+		}
+	}
+	tokens := map[string]string{}
+	for _, user := range []string{"A", "B"} {
+		if src, ok := p.target.Credentials[user]; !ok || (user == "B" && src == nil) {
+			continue // no user B: the cross-user scenarios are skipped, visibly
+		}
+		token, err := p.token(user)
+		if err != nil {
+			return check, nil, err
+		}
+		for _, f := range s.features {
+			if err := p.probe(ctx, s, f, user, token); err != nil {
+				return check, nil, err
+			}
+		}
+		if user == "B" && token != "" && token == tokens["A"] {
+			return check, nil, &PreflightError{
+				Cause: fmt.Sprintf("%s was issued the same access token as %s: the cross-user scenarios need two users", p.credential("B"), p.credential("A")),
+				Fix:   "give user B a client of its own (CLIENT_ID_B, CLIENT_SECRET_B), or leave it unset to skip the cross-user scenarios, visibly",
+			}
+		}
+		tokens[user] = token
+		check.Users = append(check.Users, user)
+	}
+	return check, warnings, nil
+}
+
+// capabilityStatement is the part of a CapabilityStatement the preflight reads.
+type capabilityStatement struct {
+	ResourceType string `json:"resourceType"`
+	FHIRVersion  string `json:"fhirVersion"`
+	Software     struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"software"`
+	Rest []struct {
+		Operation []capabilityOperation `json:"operation"`
+		Resource  []struct {
+			Operation []capabilityOperation `json:"operation"`
+		} `json:"resource"`
+	} `json:"rest"`
+}
+
+type capabilityOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+func (cs capabilityStatement) all() []capabilityOperation {
+	var ops []capabilityOperation
+	for _, r := range cs.Rest {
+		ops = append(ops, r.Operation...)
+		for _, res := range r.Resource {
+			ops = append(ops, res.Operation...)
+		}
+	}
+	return ops
+}
+
+func (cs capabilityStatement) operations() []string {
+	var names []string
+	for _, op := range cs.all() {
+		if n := strings.TrimPrefix(op.Name, "$"); n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// declares reports whether the statement lists the operation, by name ("export-poll-status" or
+// "$export-poll-status") or by its definition's canonical (FUT's ".../OperationDefinition/-s-export-poll-status").
+func (cs capabilityStatement) declares(op string) bool {
+	for _, o := range cs.all() {
+		def := o.Definition[strings.LastIndex(o.Definition, "/")+1:]
+		if strings.TrimPrefix(o.Name, "$") == op || def == op || strings.HasSuffix(def, "-"+op) {
+			return true
+		}
+	}
+	return false
+}
+
+// capabilities fetches and checks the CapabilityStatement of s, with user A's credentials (the token goes to
+// the target's own origin; a server that protects its metadata gets what it needs).
+func (p preflighter) capabilities(ctx context.Context, s service) (capabilityStatement, error) {
+	var cs capabilityStatement
+	token, err := p.token("A")
+	if err != nil {
+		return cs, err
+	}
+	resp, body, err := p.do(ctx, http.MethodGet, s.base+"/metadata", token, nil, p.target.MaxBodyBytes)
+	if err != nil {
+		return cs, p.unreachable(s, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return cs, p.rejected(s, "A", token, "GET "+s.base+"/metadata", resp.Status)
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &cs) != nil || cs.ResourceType != "CapabilityStatement" {
+		got := resp.Status
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			got += ", " + ct
+		}
+		if resp.StatusCode == http.StatusOK {
+			got += ", not a CapabilityStatement"
+		}
+		return cs, &PreflightError{
+			Cause: fmt.Sprintf("%s=%s is not a FHIR base URL: GET %s/metadata answered %s", s.variable, s.base, s.base, got),
+			Fix:   p.suggestBase(ctx, s, token),
+		}
+	}
+	if cs.FHIRVersion != "" && !strings.HasPrefix(cs.FHIRVersion, "4.0.") {
+		return cs, &PreflightError{
+			Cause: fmt.Sprintf("%s=%s serves FHIR %s; the harness checks FHIR R4 (4.0.x)", s.variable, s.base, cs.FHIRVersion),
+			Fix:   fmt.Sprintf("point %s at the server's FHIR R4 base", s.variable),
+		}
+	}
+	return cs, nil
+}
+
+// suggestBase says what the FHIR base probably is: a candidate whose metadata is a CapabilityStatement
+// when one is found, otherwise what the variable should hold.
+func (p preflighter) suggestBase(ctx context.Context, s service, token string) string {
+	u, _ := url.Parse(s.base)
+	path := strings.TrimRight(u.Path, "/")
+	var candidates []string
+	if i := strings.Index(path+"/", "/fhir/"); i >= 0 && path != path[:i+5] {
+		candidates = append(candidates, u.Scheme+"://"+u.Host+path[:i+5]) // a path below the base
+	}
+	if stripped, ok := strings.CutSuffix(path, "/metadata"); ok {
+		candidates = append(candidates, u.Scheme+"://"+u.Host+stripped)
+	}
+	if !strings.HasSuffix(path, "/fhir") {
+		candidates = append(candidates, strings.TrimRight(s.base, "/")+"/fhir")
+	}
+	for _, c := range candidates {
+		resp, body, err := p.do(ctx, http.MethodGet, c+"/metadata", token, nil, p.target.MaxBodyBytes)
+		var cs capabilityStatement
+		if err == nil && resp.StatusCode == http.StatusOK && json.Unmarshal(body, &cs) == nil && cs.ResourceType == "CapabilityStatement" {
+			return fmt.Sprintf("did you mean %s=%s? GET %s/metadata answers with a CapabilityStatement", s.variable, c, c)
+		}
+	}
+	hint := fmt.Sprintf("%s is the FHIR base URL, the one whose /metadata is the server's CapabilityStatement", s.variable)
+	if len(candidates) > 0 {
+		return fmt.Sprintf("did you mean %s=%s? %s, e.g. https://fut.example/fhir", s.variable, candidates[len(candidates)-1], hint)
+	}
+	return hint + ": check the path"
+}
+
+// probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403.
+func (p preflighter) probe(ctx context.Context, s service, feature, user, token string) error {
+	method, target, body := http.MethodGet, s.base+"/$export-poll-status?_jobId="+preflightJobID(), []byte(nil)
+	if feature == "report" {
+		method, target, body = http.MethodPost, s.base+"/$get-report-job-status", []byte(`{"resourceType":"Parameters"}`)
+	}
+	resp, _, err := p.do(ctx, method, target, token, body, 0)
+	if err != nil {
+		return p.unreachable(s, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return p.rejected(s, user, token, method+" "+target, resp.Status)
+	}
+	return nil
+}
+
+// preflightJobID is a job id that no server has issued.
+func preflightJobID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID, the form FUT's job ids take
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func (p preflighter) token(user string) (string, error) {
+	src := p.target.Credentials[user]
+	if src == nil {
+		return "", nil
+	}
+	tok, err := src.Token()
+	if err != nil {
+		return "", &PreflightError{
+			Cause: fmt.Sprintf("could not get an access token for %s from TOKEN_URL: %s", p.credential(user), p.redact(err.Error())),
+			Fix:   fmt.Sprintf("check TOKEN_URL, %s and its secret (and SCOPE)", p.credential(user)),
+		}
+	}
+	return tok.AccessToken, nil
+}
+
+// do sends one request bounded by REQUEST_TIMEOUT and returns up to limit bytes of its body (none for 0).
+func (p preflighter) do(ctx context.Context, method, target, token string, body []byte, limit int64) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.target.RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(string(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := p.target.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if limit <= 0 {
+		return resp, nil, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, raw, nil
+}
+
+// credential names the variable holding a user's credentials, for messages.
+func (p preflighter) credential(user string) string {
+	switch p.cfg.authMode() {
+	case "static":
+		return map[string]string{"A": "TOKEN", "B": "TOKEN_B"}[user]
+	case "oauth2":
+		return map[string]string{"A": "CLIENT_ID", "B": "CLIENT_ID_B"}[user]
+	}
+	return "the demo token of user " + user
+}
+
+// rejected is the error for a 401 or 403.
+func (p preflighter) rejected(s service, user, token, request, status string) error {
+	if token == "" {
+		return &PreflightError{
+			Cause: fmt.Sprintf("%s requires authentication: %s answered %s without credentials", s.base, request, status),
+			Fix:   "set TOKEN (export it from your secret store, or TOKEN_FILE), or TOKEN_URL with CLIENT_ID and CLIENT_SECRET",
+		}
+	}
+	name := p.credential(user)
+	fix := fmt.Sprintf("%s must be a valid, unexpired access token of this server for a user allowed to use the operations (sent as Authorization: Bearer)", name)
+	if p.cfg.authMode() == "oauth2" {
+		fix = fmt.Sprintf("the token TOKEN_URL issued to %s is not accepted by %s: check that the client is registered for this server and SCOPE grants the operations", name, s.base)
+	}
+	return &PreflightError{Cause: fmt.Sprintf("%s rejected by the server: %s answered %s", name, request, status), Fix: fix}
+}
+
+// unreachable turns a transport error into its likely cause and fix.
+func (p preflighter) unreachable(s service, err error) error {
+	cause := fmt.Sprintf("%s=%s does not answer: %s", s.variable, s.base, p.redact(err.Error()))
+	host := ""
+	if u, perr := url.Parse(s.base); perr == nil {
+		host = u.Host
+	}
+	var (
+		dns       *net.DNSError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		record    tls.RecordHeaderError
+		netErr    net.Error
+	)
+	fix := fmt.Sprintf("check %s", s.variable)
+	switch {
+	case errors.As(err, &dns):
+		fix = fmt.Sprintf("the host name in %s is not known to DNS: check its spelling", s.variable)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		fix = fmt.Sprintf("nothing listens at %s: check the port in %s and that the server runs", host, s.variable)
+	case errors.As(err, &unknownCA):
+		fix = "the server's certificate is signed by a CA this machine does not trust: set CA_CERT to that CA's PEM file"
+	case errors.As(err, &hostname):
+		fix = fmt.Sprintf("the server's certificate is not issued for %s: use the host name it names", host)
+	case errors.As(err, &invalid):
+		fix = "the server's certificate is invalid (expired, or not for a server): renew it, or set CA_CERT"
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		fix = fmt.Sprintf("the server speaks plain HTTP on that port: use http:// in %s", s.variable)
+	case errors.As(err, &record):
+		fix = fmt.Sprintf("the port does not speak TLS: use http:// if the server speaks plain HTTP, or check the port in %s", s.variable)
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+		cause = fmt.Sprintf("%s=%s did not answer within REQUEST_TIMEOUT=%s: %s", s.variable, s.base, p.target.RequestTimeout, p.redact(err.Error()))
+		fix = fmt.Sprintf("check %s and that the server is up; raise REQUEST_TIMEOUT if it is only slow", s.variable)
+	case strings.Contains(err.Error(), "certificate"):
+		fix = "check the TLS set-up: CA_CERT for the server's CA, CLIENT_CERT and CLIENT_KEY if it requires a client certificate"
+	}
+	return &PreflightError{Cause: cause, Fix: fix}
+}
+
+// redact removes the run's secrets from a message that quotes a server or a library.
+func (p preflighter) redact(s string) string {
+	for _, secret := range []string{p.cfg.Token, p.cfg.TokenB, p.cfg.ClientSecret, p.cfg.ClientSecretB} {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
+
+// printPreflight writes what the preflight found, for the console summary: per service its FHIR version and
+// software, and which of the operations the harness tests its CapabilityStatement declares.
+func printPreflight(out io.Writer, pf *Preflight) {
+	if pf == nil {
+		return
+	}
+	for _, s := range pf.Services {
+		software := ""
+		if s.Software != "" {
+			software = ", " + s.Software
+		}
+		fmt.Fprintf(out, "\nCapabilityStatement of %s (%s): FHIR %s%s\n", s.BaseURL, s.Role, s.FHIRVersion, software)
+		var tested []string
+		for _, op := range s.Operations {
+			if op == "export" || op == "export-poll-status" || op == "get-report-job-status" {
+				tested = append(tested, "$"+op)
+			}
+		}
+		line := fmt.Sprintf("  declares %d operations", len(s.Operations))
+		if len(tested) > 0 {
+			line += ", among them " + strings.Join(tested, ", ")
+		}
+		fmt.Fprintln(out, line)
+	}
+	for _, w := range pf.Warnings {
+		fmt.Fprintf(out, "  warning: %s\n", w)
+	}
+}

@@ -1,0 +1,91 @@
+package harness
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
+)
+
+// resolveTarget is the one place where the configuration becomes the target the steps run against: it
+// validates the configuration, applies the defaults, builds the authentication, starts the embedded
+// reference server or the container when no URL is given, and sets both service bases (EXPORT_TARGET and
+// REPORT_TARGET fall back to TARGET here, and nowhere else). stop releases what it started.
+func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error) {
+	if err := cfg.Validate(); err != nil {
+		return steps.Target{}, nil, err
+	}
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, steps.DefaultRequestTimeout)
+	auth, err := newAuth(cfg)
+	if err != nil {
+		return steps.Target{}, nil, err
+	}
+	t := steps.Target{
+		Credentials:    auth.credentials,
+		HTTPClient:     auth.client,
+		Report:         cmp.Or(cfg.Report, steps.DefaultReport),
+		ExportTypes:    cfg.ExportTypes,
+		MaxWait:        cmp.Or(cfg.MaxWait, steps.DefaultMaxWait),
+		RequestTimeout: cfg.RequestTimeout,
+		MaxBodyBytes:   cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),
+		Strict:         cfg.Strict,
+		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
+		Log:            cfg.Log,
+		LiveProgress:   isTerminal(cfg.Log),
+		Findings:       &steps.Findings{},
+	}
+	switch {
+	case cfg.ContainerConfig.enabled():
+		return containerTarget(ctx, cfg, t)
+	case cfg.anyTarget() != "":
+		base := cfg.anyTarget()
+		t.ExportBaseURL = strings.TrimRight(cmp.Or(cfg.ExportTarget, base), "/")
+		t.ReportBaseURL = strings.TrimRight(cmp.Or(cfg.ReportTarget, base), "/")
+		t.Name = t.ExportBaseURL
+		if t.ExportBaseURL != t.ReportBaseURL {
+			t.Name = fmt.Sprintf("export %s, reports %s", t.ExportBaseURL, t.ReportBaseURL)
+		}
+		if cfg.ConfigName != "" {
+			t.Name = cfg.ConfigName + ": " + t.Name
+		}
+		return t, func() {}, nil
+	}
+	emulate := cmp.Or(cfg.RefserverProfile, t.Profile)
+	srv, err := refserver.NewServer(refserver.Config{Profile: refserver.Profile(emulate)})
+	if err != nil {
+		return t, nil, fmt.Errorf("start embedded reference server: %w", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Name = "embedded reference server emulating " + emulate + " (" + ts.URL + "/fhir)"
+	t.ExportBaseURL, t.ReportBaseURL = ts.URL+"/fhir", ts.URL+"/fhir"
+	demo := map[string]string{}
+	for _, u := range refserver.DefaultUsers() {
+		demo[u.Name] = u.Token
+	}
+	t.Credentials = steps.StaticTokens(demo)
+	return t, ts.Close, nil
+}
+
+// baseVariable names the variable that set the base URL of a service ("export" or "report"), for messages
+// that tell the user what to change.
+func (c Config) baseVariable(service string) string {
+	switch {
+	case service == "export" && c.ExportTarget != "":
+		return "EXPORT_TARGET"
+	case service == "report" && c.ReportTarget != "":
+		return "REPORT_TARGET"
+	case c.Target != "":
+		return "TARGET"
+	case c.Image != "":
+		return "IMAGE_BASE"
+	case c.ExportTarget != "":
+		return "EXPORT_TARGET"
+	case c.ReportTarget != "":
+		return "REPORT_TARGET"
+	}
+	return "TARGET"
+}
