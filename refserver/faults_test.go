@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -82,12 +83,16 @@ func TestEveryFaultIsOneDeviation(t *testing.T) {
 // Requirement sets of the tour's answers.
 var (
 	runningJudges = []string{"EXP-POLL-202", "EXP-PROGRESS-LENGTH", "EXP-RETRY-AFTER"}
-	statusJudges  = []string{"RJS-BUNDLE", "RJS-LISTED", "RJS-STRUCTURE", "RJS-FULLURL", "RJS-TERMINAL", "RJS-CROSS-USER"}
+	// statusJudges judge the report job status Bundle; bundleJudges narrow them for its parts (bodyParts).
+	statusJudges = []string{"RJS-BUNDLE", "RJS-LISTED", "RJS-STRUCTURE", "RJS-FULLURL", "RJS-TERMINAL", "RJS-CROSS-USER"}
 	// headerJudges narrows who judges a header, where it is fewer than the answer's requirements.
 	headerJudges = map[string][]string{
 		"X-Progress":  {"EXP-POLL-202", "EXP-PROGRESS-LENGTH"},
 		"Retry-After": {"EXP-RETRY-AFTER"},
 		"Expires":     {"EXP-EXPIRES"},
+		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
+		"Content-Type": {"EXP-KICKOFF", "EXP-POLL-202", "EXP-POLL-200", "EXP-OUTPUT", "EXP-CANCEL", "EXP-CANCELLED-404",
+			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "RJS-BUNDLE"},
 	}
 )
 
@@ -97,7 +102,7 @@ type observed struct {
 	judgedBy []string
 	status   int
 	header   map[string]string
-	body     string
+	body     map[string]string // the body, or its parts judged apart (bodyParts)
 }
 
 type tourDiff struct {
@@ -112,7 +117,7 @@ func runTour(t *testing.T, faults []string) []observed {
 	e, srv := newServerEnv(t, Config{Faults: faults})
 	var out []observed
 	see := func(step string, r response, judgedBy ...string) {
-		o := observed{step: step, judgedBy: judgedBy, status: r.status, header: map[string]string{}, body: normalizeIDs(e.root, string(r.body))}
+		o := observed{step: step, judgedBy: judgedBy, status: r.status, header: map[string]string{}, body: bodyParts(normalizeIDs(e.root, string(r.body)))}
 		for k := range r.header {
 			if k != "Date" && k != "Content-Length" {
 				o.header[k] = normalizeIDs(e.root, strings.Join(r.header.Values(k), ", "))
@@ -215,9 +220,7 @@ func diffTours(want, got []observed) []tourDiff {
 		if w.status != g.status {
 			diffs = append(diffs, tourDiff{w.step + ": status", w.judgedBy, fmt.Sprint(w.status), fmt.Sprint(g.status)})
 		}
-		if w.body != g.body {
-			diffs = append(diffs, tourDiff{w.step + ": body", w.judgedBy, w.body, g.body})
-		}
+		diffs = append(diffs, diffBodies(w, g)...)
 		names := map[string]bool{}
 		for k := range w.header {
 			names[k] = true
@@ -237,6 +240,67 @@ func diffTours(want, got []observed) []tourDiff {
 			}
 			diffs = append(diffs, tourDiff{w.step + ": header " + k, judges, w.header[k], g.header[k]})
 		}
+	}
+	return diffs
+}
+
+// bundleJudges are the requirements that judge each part of a report job status Bundle (README, "What it
+// checks"): RJS-LISTED names the parts it finds a job by, RJS-STRUCTURE their value types and times.
+var bundleJudges = map[string][]string{
+	"type":        {"RJS-BUNDLE"},
+	"entries":     {"RJS-LISTED", "RJS-CROSS-USER"},
+	"fullUrl":     {"RJS-FULLURL"},
+	"reportClass": {"RJS-LISTED", "RJS-STRUCTURE"},
+	"userId":      {"RJS-LISTED", "RJS-STRUCTURE", "RJS-CROSS-USER"},
+	"status":      {"RJS-LISTED", "RJS-STRUCTURE", "RJS-TERMINAL"},
+	"binary":      {"RJS-LISTED", "RJS-STRUCTURE"},
+	"parameters":  {"RJS-LISTED", "RJS-STRUCTURE"},
+	"created":     {"RJS-LISTED", "RJS-STRUCTURE"},
+	"started":     {"RJS-STRUCTURE"},
+	"ended":       {"RJS-STRUCTURE", "RJS-TERMINAL"},
+}
+
+// bodyParts splits a report job status Bundle into the parts bundleJudges names (its entries by position);
+// any other body is one part, "body".
+func bodyParts(body string) map[string]string {
+	var b bundle
+	if json.Unmarshal([]byte(body), &b) != nil || b.ResourceType != "Bundle" {
+		return map[string]string{"body": body}
+	}
+	parts := map[string]string{"type": b.Type, "entries": fmt.Sprint(len(b.Entry))}
+	for i, e := range b.Entry {
+		parts[fmt.Sprintf("entry %d fullUrl", i)] = e.FullURL
+		for _, p := range e.Resource.Parameter {
+			for _, pt := range p.Part {
+				raw, _ := json.Marshal(pt)
+				parts[fmt.Sprintf("entry %d %s", i, pt.Name)] = string(raw)
+			}
+		}
+	}
+	return parts
+}
+
+// diffBodies compares two answers' bodies part by part. When the entries differ in number, the entries are
+// the difference, and their parts, no longer at the same positions, are not compared.
+func diffBodies(w, g observed) []tourDiff {
+	var diffs []tourDiff
+	keys := map[string]bool{}
+	for k := range w.body {
+		keys[k] = true
+	}
+	for k := range g.body {
+		keys[k] = true
+	}
+	for k := range keys {
+		if w.body[k] == g.body[k] || (w.body["entries"] != g.body["entries"] && strings.HasPrefix(k, "entry ")) {
+			continue
+		}
+		judges := w.judgedBy
+		if k != "body" {
+			name := k[strings.LastIndexByte(k, ' ')+1:]
+			judges = slices.DeleteFunc(slices.Clone(bundleJudges[name]), func(id string) bool { return !slices.Contains(w.judgedBy, id) })
+		}
+		diffs = append(diffs, tourDiff{w.step + ": body " + k, judges, w.body[k], g.body[k]})
 	}
 	return diffs
 }
