@@ -12,8 +12,9 @@ import (
 
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/ehealth-dk/fut-conformance/container"
 	"github.com/ehealth-dk/fut-conformance/refserver"
-	"github.com/ehealth-dk/fut-conformance/refserver/container"
+	"github.com/ehealth-dk/fut-conformance/refserver/image"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -32,7 +33,7 @@ type ContainerConfig struct {
 }
 
 // KeptRefserverImage is the name of the reference server image that KEEP_IMAGE=1 keeps, for IMAGE= runs.
-const KeptRefserverImage = container.ImageRepo + ":latest"
+const KeptRefserverImage = image.Repo + ":latest"
 
 // validate rejects combinations that cannot mean one target.
 func (c ContainerConfig) validate(target string) error {
@@ -96,11 +97,11 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 	}
 	if cfg.BuildRefserverImage {
 		began := time.Now()
-		buildOpts := []container.BuildOption{}
+		buildOpts := []image.BuildOption{}
 		if cfg.KeepImage {
-			buildOpts = append(buildOpts, container.WithName(KeptRefserverImage), container.WithKeepImage())
+			buildOpts = append(buildOpts, image.WithName(KeptRefserverImage), image.WithKeepImage())
 		}
-		built, err := container.BuildImage(ctx, buildOpts...)
+		built, err := image.Build(ctx, buildOpts...)
 		if err != nil {
 			return t, nil, err
 		}

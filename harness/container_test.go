@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/container"
 	"github.com/ehealth-dk/fut-conformance/internal/dockertest"
 	"github.com/ehealth-dk/fut-conformance/refserver"
-	"github.com/ehealth-dk/fut-conformance/refserver/container"
+	"github.com/ehealth-dk/fut-conformance/refserver/image"
 )
 
 func TestContainerVariables(t *testing.T) {
@@ -78,7 +79,7 @@ func TestVendorImageRunsAndFailedStartsLeaveNothing(t *testing.T) {
 	dockertest.Require(t)
 	before := dockertest.Snapshot(t)
 	ctx := context.Background()
-	img, err := container.BuildImage(ctx, container.WithName(container.ImageRepo+":vendor-test"))
+	img, err := image.Build(ctx, image.WithName(image.Repo+":vendor-test"))
 	if err != nil {
 		t.Fatal(err)
 	}

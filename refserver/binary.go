@@ -101,9 +101,8 @@ func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusNotFound, codeNotFound, "Resource Binary/"+id+" is not known")
 		return
 	}
-	if snapshot.exportJobID != "" && s.faulty(faultOutputContentType) {
-		writeBody(w, http.StatusOK, "text/plain; charset=utf-8", snapshot.data)
-		return
+	if snapshot.exportJobID != "" {
+		markAnswer(w, answerExportFile)
 	}
 	if snapshot.exportJobID != "" && acceptsNDJSON(r) {
 		writeBody(w, http.StatusOK, contentTypeNDJSON, snapshot.data)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -59,6 +60,12 @@ type Config struct {
 	Retention      time.Duration // finished export jobs, their files and report jobs are forgotten this long after they end; default 2h
 	Clients        []Client      // OAuth2 clients of the token endpoint; nil: DefaultClients() whose user is configured
 	Faults         []string      // fault injection (faults.go): names of deviations to inject; nil: the conformant server
+	// Throttle answers 429 Too Many Requests + Retry-After to a poll that comes before the Retry-After the
+	// server announced (on the kick-off and on each 202), as the HL7 Bulk Data IG allows.
+	Throttle bool
+	// PollPath, when set, is the polling location's path segment of an independent HL7 Bulk Data server:
+	// [base]/<PollPath>/<id> (e.g. "bulkstatus"), and FUT's $export-poll-status is then not served.
+	PollPath string
 }
 
 // normalize validates cfg and returns a copy with defaults applied.
@@ -133,6 +140,11 @@ func (cfg Config) normalize() (Config, error) {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 
+	cfg.PollPath = strings.Trim(strings.TrimSpace(cfg.PollPath), "/")
+	if p := cfg.PollPath; p != "" && (!pollPathRE.MatchString(p) || p == "Binary" || p == "metadata") {
+		errs = append(errs, fmt.Errorf("poll path %q: expected one path segment of letters, digits, '.', '_' or '-' (e.g. bulkstatus), not Binary or metadata", cfg.PollPath))
+	}
+
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
@@ -144,3 +156,6 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	return cfg, errors.Join(errs...)
 }
+
+// pollPathRE is what Config.PollPath must match: one plain path segment.
+var pollPathRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]*$`)

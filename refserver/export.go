@@ -3,7 +3,6 @@ package refserver
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ type exportJob struct {
 	since     time.Time
 	cancelled time.Time // zero: not cancelled
 	released  time.Time // zero: not released; set by a DELETE after completion in the bulkdata profile
+	nextPoll  time.Time // with Config.Throttle: a poll before this is answered 429 (the Retry-After announced)
 
 	materialized bool
 	outputs      []exportOutput
@@ -105,6 +105,10 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
 		return
 	}
+	if params.types, err = s.supportedTypes(params.types, lenient); err != nil {
+		writeError(w, http.StatusBadRequest, codeNotSupported, err.Error())
+		return
+	}
 
 	base := s.baseURL(r)
 	reqURL := base + "/$export"
@@ -120,23 +124,18 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		types:   params.types,
 		since:   params.since,
 	}
+	if s.cfg.Throttle { // the first poll too must wait for the announced delay
+		job.nextPoll = now.Add(s.cfg.RetryAfter)
+		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.RetryAfter))
+	}
 	s.mu.Lock()
 	s.sweepLocked(now)
 	s.exportJobs[job.id] = job
 	s.mu.Unlock()
 
-	w.Header().Set("Content-Location", base+"/$export-poll-status?_jobId="+url.QueryEscape(job.id))
-	if s.faulty(faultKickoffRelativeLocation) {
-		w.Header().Set("Content-Location", "$export-poll-status?_jobId="+url.QueryEscape(job.id))
-	}
-	if s.faulty(faultKickoffNoContentLocation) {
-		w.Header().Del("Content-Location")
-	}
+	markAnswer(w, answerKickoff)
+	w.Header().Set("Content-Location", s.pollingURL(base, job.id))
 	w.Header().Set("Content-Length", "0")
-	if s.faulty(faultKickoff200) {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -246,9 +245,6 @@ func (s *Server) materializeLocked(j *exportJob) {
 	completed := j.completesAt(s.cfg.ExportDuration)
 	for _, typ := range types {
 		data, n := s.dataset.export(typ, j.since)
-		if s.faulty(faultOutputWrongType) {
-			data, _ = s.dataset.export(s.otherType(typ), j.since)
-		}
 		if n == 0 {
 			continue
 		}

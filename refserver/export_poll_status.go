@@ -3,6 +3,7 @@ package refserver
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -23,10 +24,11 @@ type manifestOutput struct {
 }
 
 // jobIDParam returns the single _jobId query parameter, or answers 400.
-func jobIDParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+func jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
 	vs := r.URL.Query()["_jobId"]
 	switch {
 	case len(vs) == 0 || vs[0] == "":
+		markAnswer(w, missing)
 		writeError(w, http.StatusBadRequest, codeRequired, "$export-poll-status requires a job ID, please provide the value of target jobId.")
 		return "", false
 	case len(vs) > 1:
@@ -62,35 +64,52 @@ func (s *Server) lockJob(id string, u User) (*exportJob, time.Time) {
 	return s.lookupJobLocked(id, u), now
 }
 
-// exportPollStatus handles GET [base]/$export-poll-status?_jobId=<id>.
+// pollingURL is the polling location of job id: FUT's [base]/$export-poll-status?_jobId=<id>, or
+// [base]/<Config.PollPath>/<id>.
+func (s *Server) pollingURL(base, id string) string {
+	if s.cfg.PollPath != "" {
+		return base + "/" + s.cfg.PollPath + "/" + url.PathEscape(id)
+	}
+	return base + "/$export-poll-status?_jobId=" + url.QueryEscape(id)
+}
+
+// pollJobID is the job id of a request to the polling location, or it answers the request: 400 for a
+// missing or malformed _jobId; 404 for a path whose id cannot be a job's.
+func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+	if s.cfg.PollPath == "" {
+		return jobIDParam(w, r, missing)
+	}
+	id := r.PathValue("id")
+	if !validJobID(id) {
+		writeError(w, http.StatusNotFound, codeNotFound, invalidJobIDMessage(id))
+		return "", false
+	}
+	return id, true
+}
+
+// exportPollStatus handles GET on the polling location: [base]/$export-poll-status?_jobId=<id> (or
+// [base]/<Config.PollPath>/<id>).
 func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User) {
-	if s.faulty(faultMissingJob500) && r.URL.Query().Get("_jobId") == "" {
-		writeError(w, http.StatusInternalServerError, codeException, "java.lang.NullPointerException")
-		return
-	}
-	if s.faulty(faultMissingJob202) && r.URL.Query().Get("_jobId") == "" {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	id, ok := jobIDParam(w, r)
+	id, ok := s.pollJobID(w, r, answerPollNoJobID)
 	if !ok {
 		return
 	}
 	j, now := s.lockJob(id, u)
 	if j == nil {
 		s.mu.Unlock()
-		if s.faulty(faultUnknownJob400) {
-			writeError(w, http.StatusBadRequest, codeInvalid, "Unknown job "+id)
-			return
-		}
-		if s.faulty(faultUnknownJobPlainBody) {
-			writeBody(w, http.StatusNotFound, "text/plain; charset=utf-8", []byte("job not found"))
-			return
-		}
+		markAnswer(w, answerPollUnknownJob)
 		writeUnknownJob(w, id)
 		return
 	}
+	if wait := j.nextPoll.Sub(now); wait > 0 {
+		s.mu.Unlock()
+		writeThrottled(w, wait)
+		return
+	}
 	state := j.state(now, s.cfg.ExportDuration)
+	if state == exportInProgress && s.cfg.Throttle {
+		j.nextPoll = now.Add(s.cfg.RetryAfter)
+	}
 	if s.faulty(faultCancelledCompletes) && state == exportCancelled && !now.Before(j.completesAt(s.cfg.ExportDuration)) {
 		state = exportCompleted
 	}
@@ -103,74 +122,59 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	s.mu.Unlock()
 
 	switch {
-	case state == exportCancelled && s.faulty(faultCancelled410):
-		writeError(w, http.StatusGone, codeNotFound, fmt.Sprintf("Job instance %s was cancelled.", id))
 	case state == exportCancelled:
 		s.writeCancelledPoll(w, id, cancelled)
 	case !released.IsZero():
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was deleted after it completed; its files are released.", id))
 	case state == exportInProgress:
-		h := w.Header()
-		if s.cfg.Profile.sendsXProgress() {
-			h.Set("X-Progress", "Build in progress - Status set to IN_PROGRESS at "+fhirInstant(kickoff))
-		}
-		if s.faulty(faultNoXProgress) {
-			h.Del("X-Progress")
-		}
-		if s.faulty(faultLongXProgress) {
-			h.Set("X-Progress", longXProgress)
-		}
-		h.Set("Retry-After", retryAfterSeconds(s.cfg.RetryAfter))
-		if s.faulty(faultBadRetryAfter) {
-			h.Set("Retry-After", "1.5s")
-		}
-		if s.faulty(faultManifestWhileRunning) {
-			writeJSON(w, http.StatusAccepted, contentTypeJSON, manifest{TransactionTime: fhirInstant(kickoff), Request: request, Output: []manifestOutput{}, Error: []manifestOutput{}})
-			return
-		}
-		h.Set("Content-Length", "0")
-		w.WriteHeader(http.StatusAccepted)
+		s.writeRunning(w, kickoff)
 	case state == exportCompleted:
-		base := s.baseURL(r)
-		m := manifest{
-			TransactionTime:     fhirInstant(kickoff),
-			Request:             request,
-			RequiresAccessToken: true,
-			Output:              []manifestOutput{},
-			Error:               []manifestOutput{},
-		}
-		for _, o := range outputs {
-			m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
-			if s.faulty(faultManifestRelativeURL) {
-				m.Output[len(m.Output)-1].URL = "Binary/" + o.binaryID
-			}
-			if s.faulty(faultOutputCountMismatch) {
-				m.Output[len(m.Output)-1].Count++
-			}
-		}
-		if s.faulty(faultManifestBadTransactionTime) {
-			m.TransactionTime = kickoff.UTC().Format("2006-01-02 15:04:05")
-		}
-		completed := kickoff.Add(s.cfg.ExportDuration)
-		w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
-		if s.faulty(faultNoExpires) {
-			w.Header().Del("Expires")
-		}
-		if s.faulty(faultManifestContentType) {
-			writeJSON(w, http.StatusOK, "text/plain; charset=utf-8", m)
-			return
-		}
-		if s.faulty(faultManifestNoError) {
-			writeJSON(w, http.StatusOK, contentTypeJSON, withoutKey(m, "error"))
-			return
-		}
-		writeJSON(w, http.StatusOK, contentTypeJSON, m)
+		s.writeManifest(w, r, kickoff, request, outputs)
 	}
 }
 
-// exportCancel handles DELETE [base]/$export-poll-status?_jobId=<id>.
+// writeRunning answers a poll of a running export: 202, X-Progress (FUT), Retry-After, no body.
+func (s *Server) writeRunning(w http.ResponseWriter, kickoff time.Time) {
+	markAnswer(w, answerPollRunning)
+	h := w.Header()
+	if s.cfg.Profile.sendsXProgress() {
+		h.Set("X-Progress", "Build in progress - Status set to IN_PROGRESS at "+fhirInstant(kickoff))
+	}
+	h.Set("Retry-After", retryAfterSeconds(s.cfg.RetryAfter))
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// writeManifest answers a poll of a completed export: 200 and the manifest, Expires at the end of retention.
+func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff time.Time, request string, outputs []exportOutput) {
+	markAnswer(w, answerPollComplete)
+	base := s.baseURL(r)
+	m := manifest{
+		TransactionTime:     fhirInstant(kickoff),
+		Request:             request,
+		RequiresAccessToken: true,
+		Output:              []manifestOutput{},
+		Error:               []manifestOutput{},
+	}
+	for _, o := range outputs {
+		m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
+	}
+	completed := kickoff.Add(s.cfg.ExportDuration)
+	w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
+	writeJSON(w, http.StatusOK, contentTypeJSON, m)
+}
+
+// writeThrottled answers a poll that came before the Retry-After the server announced (Config.Throttle):
+// 429 Too Many Requests, the time left as Retry-After (HL7 Bulk Data IG: a server SHOULD answer polls that
+// come too often so).
+func writeThrottled(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", retryAfterSeconds(wait))
+	writeError(w, http.StatusTooManyRequests, codeThrottled, fmt.Sprintf("Polled before the announced Retry-After: ask again in %s.", wait.Round(time.Millisecond)))
+}
+
+// exportCancel handles DELETE on the polling location.
 func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
-	id, ok := jobIDParam(w, r)
+	id, ok := s.pollJobID(w, r, answerNone)
 	if !ok {
 		return
 	}
@@ -191,21 +195,15 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	switch {
 	case j == nil:
 		writeUnknownJob(w, id)
-	case state == exportInProgress && s.faulty(faultCancel200):
-		writeOperationOutcome(w, http.StatusOK, sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
-	case state == exportInProgress && s.faulty(faultCancelNoOutcome):
-		w.WriteHeader(http.StatusAccepted)
 	case state == exportInProgress:
+		markAnswer(w, answerCancelRunning)
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
 	case state == exportCancelled:
 		s.writeCancelOfCancelled(w, id)
 	case released:
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Export %s completed; its files are released.", id))
-	case s.faulty(faultDeleteDone202):
-		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Job instance %s deleted.", id))
-	case s.faulty(faultDeleteDoneNoOutcome):
-		w.WriteHeader(http.StatusNotFound)
 	default:
+		markAnswer(w, answerCancelFinished)
 		writeError(w, http.StatusNotFound, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
 	}
 }

@@ -1,19 +1,29 @@
 package refserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Fault injection: each fault is one minimal deviation from one requirement of features/REQUIREMENTS.md,
-// selected by name in Config.Faults (or refserver -faults). A fault is hooked by a one-line
-// `if s.faulty(faultX) {...}` at the one place in the handlers where the deviation happens; with no fault
-// selected every hook is false and the server is the conformant reference. The mutation runner
-// (package mutation, `make mutation`) runs the suite against every fault and requires each one to be caught
-// by the scenario tagged with its requirement.
+// selected by name in Config.Faults (or refserver -faults). The mutation runner (package mutation,
+// `make mutation`) runs the suite against every fault and requires each one to be caught by the scenario
+// tagged with its requirement.
+//
+// Most faults only rewrite an answer after the conformant handler has written it: they are rows of
+// faultTable with the answer they target (an answer constant below, one specified answer of one route) and a
+// rewrite of its status, headers or body, applied by a middleware (withFaults) that is installed only when
+// such a fault is selected. A handler names the answer it writes with markAnswer, inside the writer of that
+// answer. The few faults that change what the server holds or decides (a cancelled job that completes, a job
+// listed for the wrong user, a job that never finishes) are rows without a rewrite, hooked by one line
+// `if s.faulty(faultX)` where the deviation happens. With no fault selected the server is the conformant
+// reference, and nothing is buffered.
 
 // Fault describes one injectable deviation.
 type Fault struct {
@@ -22,91 +32,197 @@ type Fault struct {
 	Description string // the deviation, in one line
 }
 
-type fault string
+// answer names one specified answer of one route: the key under which the fault middleware finds the
+// rewrites that target it.
+type answer string
 
-// The faults, one constant each; the table below describes them.
+// The answers faults rewrite. Each is marked by the writer of that answer (markAnswer).
 const (
-	faultKickoffNoContentLocation   fault = "kickoff-no-content-location"
-	faultKickoffRelativeLocation    fault = "kickoff-relative-content-location"
-	faultKickoff200                 fault = "kickoff-200"
-	faultNoXProgress                fault = "no-x-progress"
-	faultManifestWhileRunning       fault = "manifest-while-running"
-	faultLongXProgress              fault = "long-x-progress"
-	faultBadRetryAfter              fault = "bad-retry-after"
-	faultManifestContentType        fault = "manifest-content-type"
-	faultManifestNoError            fault = "manifest-no-error"
-	faultManifestRelativeURL        fault = "manifest-relative-url"
-	faultManifestBadTransactionTime fault = "manifest-bad-transaction-time"
-	faultNoExpires                  fault = "no-expires"
-	faultOutputWrongType            fault = "output-wrong-type"
-	faultOutputCountMismatch        fault = "output-count-mismatch"
-	faultOutputContentType          fault = "output-content-type"
-	faultCancel200                  fault = "cancel-200"
-	faultCancelNoOutcome            fault = "cancel-no-outcome"
-	faultCancelledCompletes         fault = "cancelled-completes"
-	faultCancelled410               fault = "cancelled-410"
-	faultDeleteDone202              fault = "delete-done-202"
-	faultDeleteDoneNoOutcome        fault = "delete-done-no-outcome"
-	faultUnknownJob400              fault = "unknown-job-400"
-	faultUnknownJobPlainBody        fault = "unknown-job-plain-body"
-	faultMissingJob500              fault = "missing-job-500"
-	faultMissingJob202              fault = "missing-job-202"
-	faultExportCrossUser            fault = "export-cross-user"
-	faultRJSSearchset               fault = "rjs-searchset"
-	faultRJSContentType             fault = "rjs-content-type"
-	faultRJSScheduleNotListed       fault = "rjs-schedule-not-listed"
-	faultRJSParamsDropped           fault = "rjs-params-dropped"
-	faultRJSBinaryAsString          fault = "rjs-binary-as-string"
-	faultRJSCreatedAfterStarted     fault = "rjs-created-after-started"
-	faultRJSBadCreated              fault = "rjs-bad-created"
-	faultRJSBareFullURL             fault = "rjs-bare-fullurl"
-	faultRJSNeverFinishes           fault = "rjs-never-finishes"
-	faultRJSDonePlaceholder         fault = "rjs-done-placeholder"
-	faultRJSCrossUserLeak           fault = "rjs-cross-user-leak"
+	answerKickoff         answer = "GET|POST $export: 202 kick-off accepted"
+	answerPollNoJobID     answer = "GET $export-poll-status: 400 without _jobId"
+	answerPollUnknownJob  answer = "GET $export-poll-status: 404 unknown job"
+	answerPollRunning     answer = "GET $export-poll-status: 202 running"
+	answerPollComplete    answer = "GET $export-poll-status: 200 manifest"
+	answerPollCancelled   answer = "GET $export-poll-status: 404 cancelled"
+	answerCancelRunning   answer = "DELETE $export-poll-status: 202 cancelled"
+	answerCancelFinished  answer = "DELETE $export-poll-status: 404 already completed"
+	answerExportFile      answer = "GET Binary/{id}: 200 export file"
+	answerReportJobStatus answer = "GET|POST $get-report-job-status: 200 Bundle"
+	answerNone            answer = "" // not a fault's target
 )
 
-var faultTable = []Fault{
-	{string(faultKickoffNoContentLocation), "EXP-KICKOFF", "the kick-off answers 202 without a Content-Location header"},
-	{string(faultKickoffRelativeLocation), "EXP-KICKOFF", "the kick-off's Content-Location is a relative URL"},
-	{string(faultKickoff200), "EXP-KICKOFF", "the kick-off answers 200 OK instead of 202 Accepted"},
-	{string(faultNoXProgress), "EXP-POLL-202", "a running export's 202 carries no X-Progress header"},
-	{string(faultManifestWhileRunning), "EXP-POLL-202", "a running export's 202 carries a manifest body"},
-	{string(faultLongXProgress), "EXP-PROGRESS-LENGTH", "X-Progress is 115 characters long (SHOULD: under 100)"},
-	{string(faultBadRetryAfter), "EXP-RETRY-AFTER", `Retry-After is "1.5s", neither delay-seconds nor an HTTP-date`},
-	{string(faultManifestContentType), "EXP-POLL-200", "the complete status is served as text/plain instead of application/json"},
-	{string(faultManifestNoError), "EXP-POLL-200", "the manifest lacks the required error array"},
-	{string(faultManifestRelativeURL), "EXP-POLL-200", "the manifest's output urls are relative"},
-	{string(faultManifestBadTransactionTime), "EXP-POLL-200", `transactionTime is "2024-01-15 10:00:00", not a FHIR instant`},
-	{string(faultNoExpires), "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)"},
-	{string(faultOutputWrongType), "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item"},
-	{string(faultOutputCountMismatch), "EXP-OUTPUT", "each manifest count is one more than the resources in its file"},
-	{string(faultOutputContentType), "EXP-OUTPUT", "output files are served as text/plain, neither NDJSON nor a Binary"},
-	{string(faultCancel200), "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202"},
-	{string(faultCancelNoOutcome), "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body"},
-	{string(faultCancelledCompletes), "EXP-CANCELLED-404", "a cancelled export completes anyway once its time is up (404, then 200)"},
-	{string(faultCancelled410), "EXP-CANCELLED-404", "polling a cancelled export answers 410 Gone instead of 404"},
-	{string(faultDeleteDone202), "EXP-DELETE-DONE", "a DELETE on a finished export answers 202 instead of 404"},
-	{string(faultDeleteDoneNoOutcome), "EXP-DELETE-DONE", "a DELETE on a finished export answers 404 with an empty body"},
-	{string(faultUnknownJob400), "EXP-UNKNOWN-JOB", "an unknown _jobId answers 400 instead of 404"},
-	{string(faultUnknownJobPlainBody), "EXP-UNKNOWN-JOB", "an unknown _jobId answers 404 with a plain-text body, no OperationOutcome"},
-	{string(faultMissingJob500), "EXP-MISSING-JOB", "polling without _jobId answers 500 (as a crashing server would)"},
-	{string(faultMissingJob202), "EXP-MISSING-JOB", "polling without _jobId answers 202 Accepted"},
-	{string(faultExportCrossUser), "EXP-CROSS-USER", "another user can poll and cancel an export (the owner is not checked)"},
-	{string(faultRJSSearchset), "RJS-BUNDLE", "the status Bundle is of type searchset instead of collection"},
-	{string(faultRJSContentType), "RJS-BUNDLE", "the status is served as application/json instead of application/fhir+json"},
-	{string(faultRJSScheduleNotListed), "RJS-LISTED", "a report started with $schedule is never listed"},
-	{string(faultRJSParamsDropped), "RJS-LISTED", "a report job's parameters part drops what was sent"},
-	{string(faultRJSBinaryAsString), "RJS-STRUCTURE", "the binary part is a valueString instead of a valueReference"},
-	{string(faultRJSCreatedAfterStarted), "RJS-STRUCTURE", "created is an hour after started"},
-	{string(faultRJSBadCreated), "RJS-STRUCTURE", `created is "2023-10-12 09:51", not a FHIR dateTime`},
-	{string(faultRJSBareFullURL), "RJS-FULLURL", "entry.fullUrl is a bare UUID, as FUT's example (SHOULD)"},
-	{string(faultRJSNeverFinishes), "RJS-TERMINAL", "a report job stays RUNNING for ever"},
-	{string(faultRJSDonePlaceholder), "RJS-TERMINAL", "a DONE report's Binary still holds the *NOT GENERATED YET* placeholder"},
-	{string(faultRJSCrossUserLeak), "RJS-CROSS-USER", "every user's status lists every user's report jobs"},
+// reply is an answer as the handler wrote it, for a rewrite to change.
+type reply struct {
+	req    *http.Request
+	base   string    // the FHIR base URL of links in the answer
+	now    time.Time // the server's clock when the answer was written
+	status int
+	header http.Header
+	body   []byte
+}
+
+// faultDef is one row of the fault table: a Fault, and either the answer it rewrites and how, or (on empty,
+// rewrite nil) a hook `s.faulty(fault(name))` in a handler.
+type faultDef struct {
+	Fault
+	on      answer
+	rewrite func(*reply)
+}
+
+// fault names a hooked fault, for s.faulty.
+type fault string
+
+// The faults that change state, hooked in the handlers.
+const (
+	faultCancelledCompletes   fault = "cancelled-completes"
+	faultExportCrossUser      fault = "export-cross-user"
+	faultRJSScheduleNotListed fault = "rjs-schedule-not-listed"
+	faultRJSNeverFinishes     fault = "rjs-never-finishes"
+	faultRJSDonePlaceholder   fault = "rjs-done-placeholder"
+	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
+)
+
+func hook(f fault, requirement, description string) faultDef {
+	return faultDef{Fault: Fault{string(f), requirement, description}, on: answerNone}
+}
+
+func rewrite(name, requirement, description string, on answer, fn func(*reply)) faultDef {
+	return faultDef{Fault: Fault{name, requirement, description}, on: on, rewrite: fn}
+}
+
+var faultTable = []faultDef{
+	rewrite("kickoff-no-content-location", "EXP-KICKOFF", "the kick-off answers 202 without a Content-Location header",
+		answerKickoff, func(a *reply) { a.header.Del("Content-Location") }),
+	rewrite("kickoff-relative-content-location", "EXP-KICKOFF", "the kick-off's Content-Location is a relative URL",
+		answerKickoff, func(a *reply) { a.header.Set("Content-Location", relative(a, a.header.Get("Content-Location"))) }),
+	rewrite("kickoff-200", "EXP-KICKOFF", "the kick-off answers 200 OK instead of 202 Accepted",
+		answerKickoff, func(a *reply) { a.status = http.StatusOK }),
+	rewrite("no-x-progress", "EXP-POLL-202", "a running export's 202 carries no X-Progress header",
+		answerPollRunning, func(a *reply) { a.header.Del("X-Progress") }),
+	rewrite("manifest-while-running", "EXP-POLL-202", "a running export's 202 carries a manifest body",
+		answerPollRunning, func(a *reply) {
+			setJSON(a, contentTypeJSON, manifest{TransactionTime: fhirInstant(a.now), Request: a.base + "/$export", Output: []manifestOutput{}, Error: []manifestOutput{}})
+		}),
+	rewrite("long-x-progress", "EXP-PROGRESS-LENGTH", "X-Progress is 115 characters long (SHOULD: under 100)",
+		answerPollRunning, func(a *reply) { a.header.Set("X-Progress", longXProgress) }),
+	rewrite("bad-retry-after", "EXP-RETRY-AFTER", `Retry-After is "1.5s", neither delay-seconds nor an HTTP-date`,
+		answerPollRunning, func(a *reply) { a.header.Set("Retry-After", "1.5s") }),
+	rewrite("manifest-content-type", "EXP-POLL-200", "the complete status is served as text/plain instead of application/json",
+		answerPollComplete, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
+	rewrite("manifest-no-error", "EXP-POLL-200", "the manifest lacks the required error array",
+		answerPollComplete, func(a *reply) { editJSON(a, func(m map[string]json.RawMessage) { delete(m, "error") }) }),
+	rewrite("manifest-relative-url", "EXP-POLL-200", "the manifest's output urls are relative",
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) {
+				for i := range m.Output {
+					m.Output[i].URL = relative(a, m.Output[i].URL)
+				}
+			})
+		}),
+	rewrite("manifest-bad-transaction-time", "EXP-POLL-200", `transactionTime is "2024-01-15 10:00:00", not a FHIR instant`,
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) {
+				if t, err := time.Parse(fhirInstantLayout, m.TransactionTime); err == nil {
+					m.TransactionTime = t.UTC().Format("2006-01-02 15:04:05")
+				}
+			})
+		}),
+	rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)",
+		answerPollComplete, func(a *reply) { a.header.Del("Expires") }),
+	rewrite("output-wrong-type", "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item",
+		answerExportFile, func(a *reply) { editFileLines(a, retype) }),
+	rewrite("output-count-mismatch", "EXP-OUTPUT", "each manifest count is one more than the resources in its file",
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) {
+				for i := range m.Output {
+					m.Output[i].Count++
+				}
+			})
+		}),
+	rewrite("output-content-type", "EXP-OUTPUT", "output files are served as text/plain, neither NDJSON nor a Binary",
+		answerExportFile, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
+	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
+		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),
+	rewrite("cancel-no-outcome", "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body",
+		answerCancelRunning, func(a *reply) { setEmpty(a) }),
+	hook(faultCancelledCompletes, "EXP-CANCELLED-404", "a cancelled export completes anyway once its time is up (404, then 200)"),
+	rewrite("cancelled-410", "EXP-CANCELLED-404", "polling a cancelled export answers 410 Gone instead of 404",
+		answerPollCancelled, func(a *reply) { a.status = http.StatusGone }),
+	rewrite("delete-done-202", "EXP-DELETE-DONE", "a DELETE on a finished export answers 202 instead of 404",
+		answerCancelFinished, func(a *reply) {
+			setOutcome(a, http.StatusAccepted, sevInformation, codeInformational, "Job instance deleted.")
+		}),
+	rewrite("delete-done-no-outcome", "EXP-DELETE-DONE", "a DELETE on a finished export answers 404 with an empty body",
+		answerCancelFinished, func(a *reply) { setEmpty(a) }),
+	rewrite("unknown-job-400", "EXP-UNKNOWN-JOB", "an unknown _jobId answers 400 instead of 404",
+		answerPollUnknownJob, func(a *reply) {
+			setOutcome(a, http.StatusBadRequest, sevError, codeInvalid, "Unknown job "+a.req.URL.Query().Get("_jobId"))
+		}),
+	rewrite("unknown-job-plain-body", "EXP-UNKNOWN-JOB", "an unknown _jobId answers 404 with a plain-text body, no OperationOutcome",
+		answerPollUnknownJob, func(a *reply) {
+			a.header.Set("Content-Type", "text/plain; charset=utf-8")
+			a.body = []byte("job not found")
+		}),
+	rewrite("missing-job-500", "EXP-MISSING-JOB", "polling without _jobId answers 500 (as a crashing server would)",
+		answerPollNoJobID, func(a *reply) {
+			setOutcome(a, http.StatusInternalServerError, sevError, codeException, "java.lang.NullPointerException")
+		}),
+	rewrite("missing-job-202", "EXP-MISSING-JOB", "polling without _jobId answers 202 Accepted",
+		answerPollNoJobID, func(a *reply) {
+			a.status = http.StatusAccepted
+			setEmpty(a)
+		}),
+	hook(faultExportCrossUser, "EXP-CROSS-USER", "another user can poll and cancel an export (the owner is not checked)"),
+	rewrite("rjs-searchset", "RJS-BUNDLE", "the status Bundle is of type searchset instead of collection",
+		answerReportJobStatus, func(a *reply) { editBundle(a, func(b *bundle) { b.Type = "searchset" }) }),
+	rewrite("rjs-content-type", "RJS-BUNDLE", "the status is served as application/json instead of application/fhir+json",
+		answerReportJobStatus, func(a *reply) { a.header.Set("Content-Type", contentTypeJSON) }),
+	hook(faultRJSScheduleNotListed, "RJS-LISTED", "a report started with $schedule is never listed"),
+	rewrite("rjs-params-dropped", "RJS-LISTED", "a report job's parameters part drops what was sent",
+		answerReportJobStatus, func(a *reply) {
+			editParts(a, func(p *part) {
+				if p.Name == "parameters" {
+					p.Resource = &sentParams{ResourceType: "Parameters"}
+				}
+			})
+		}),
+	rewrite("rjs-binary-as-string", "RJS-STRUCTURE", "the binary part is a valueString instead of a valueReference",
+		answerReportJobStatus, func(a *reply) {
+			editParts(a, func(p *part) {
+				if p.Name == "binary" && p.ValueReference != nil {
+					p.ValueString, p.ValueReference = p.ValueReference.Reference, nil
+				}
+			})
+		}),
+	rewrite("rjs-created-after-started", "RJS-STRUCTURE", "created is an hour after started",
+		answerReportJobStatus, func(a *reply) {
+			editCreated(a, func(t time.Time) string { return fhirDateTime(t.Add(faultSkew)) })
+		}),
+	rewrite("rjs-bad-created", "RJS-STRUCTURE", `created is "2023-10-12 09:51", not a FHIR dateTime`,
+		answerReportJobStatus, func(a *reply) {
+			editCreated(a, func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") })
+		}),
+	rewrite("rjs-bare-fullurl", "RJS-FULLURL", "entry.fullUrl is a bare UUID, as FUT's example (SHOULD)",
+		answerReportJobStatus, func(a *reply) {
+			editBundle(a, func(b *bundle) {
+				for i := range b.Entry {
+					b.Entry[i].FullURL = strings.TrimPrefix(b.Entry[i].FullURL, "urn:uuid:")
+				}
+			})
+		}),
+	hook(faultRJSNeverFinishes, "RJS-TERMINAL", "a report job stays RUNNING for ever"),
+	hook(faultRJSDonePlaceholder, "RJS-TERMINAL", "a DONE report's Binary still holds the *NOT GENERATED YET* placeholder"),
+	hook(faultRJSCrossUserLeak, "RJS-CROSS-USER", "every user's status lists every user's report jobs"),
 }
 
 // Faults returns the table of injectable faults, in the order of the requirements they break.
-func Faults() []Fault { return slices.Clone(faultTable) }
+func Faults() []Fault {
+	out := make([]Fault, len(faultTable))
+	for i, f := range faultTable {
+		out[i] = f.Fault
+	}
+	return out
+}
 
 // faultSet is the faults a server runs with.
 type faultSet map[fault]bool
@@ -120,7 +236,7 @@ func parseFaults(names []string) (faultSet, error) {
 		if n == "" {
 			continue
 		}
-		if !slices.ContainsFunc(faultTable, func(f Fault) bool { return f.Name == n }) {
+		if !slices.ContainsFunc(faultTable, func(f faultDef) bool { return f.Name == n }) {
 			unknown = append(unknown, n)
 			continue
 		}
@@ -136,38 +252,182 @@ func parseFaults(names []string) (faultSet, error) {
 	return set, nil
 }
 
-// faulty reports whether fault f is injected.
+// faulty reports whether the hooked fault f is injected.
 func (s *Server) faulty(f fault) bool { return s.faults[f] }
 
-// otherType is the dataset's next resource type after typ, for a file that holds the wrong type.
-func (s *Server) otherType(typ string) string {
-	types := s.dataset.types
-	i := slices.Index(types, typ)
-	return types[(i+1)%len(types)]
-}
-
-// withoutKey renders v as a JSON object without key, for a manifest that lacks a required field.
-func withoutKey(v any, key string) any {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return v
-	}
-	delete(m, key)
-	return m
-}
-
-// setPart replaces the part of the same name.
-func setPart(parts []part, p part) {
-	for i := range parts {
-		if parts[i].Name == p.Name {
-			parts[i] = p
+// withFaults applies the selected faults' rewrites to the answers they target. Without a selected rewrite it
+// returns h itself: the conformant server never buffers an answer.
+func (s *Server) withFaults(h http.Handler) http.Handler {
+	rewrites := map[answer][]func(*reply){}
+	for _, f := range faultTable {
+		if f.rewrite != nil && s.faults[fault(f.Name)] {
+			rewrites[f.on] = append(rewrites[f.on], f.rewrite)
 		}
 	}
+	if len(rewrites) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &answerRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		a := &reply{req: r, base: s.baseURL(r), now: s.cfg.Clock.Now(), status: rec.status, header: rec.header, body: rec.body.Bytes()}
+		if a.status == 0 {
+			a.status = http.StatusOK
+		}
+		for _, fn := range rewrites[rec.answer] {
+			fn(a)
+		}
+		for k, vs := range a.header {
+			w.Header()[k] = vs
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
+		w.WriteHeader(a.status)
+		_, _ = w.Write(a.body)
+	})
 }
+
+// answerRecorder holds an answer for the fault rewrites, and which answer it is.
+type answerRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	answer answer
+}
+
+func (rec *answerRecorder) Header() http.Header { return rec.header }
+
+func (rec *answerRecorder) WriteHeader(status int) {
+	if rec.status == 0 {
+		rec.status = status
+	}
+}
+
+func (rec *answerRecorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.body.Write(b)
+}
+
+// markAnswer names the answer about to be written, for the faults that rewrite it. Without a fault
+// middleware it does nothing.
+func markAnswer(w http.ResponseWriter, a answer) {
+	if rec, ok := w.(*answerRecorder); ok {
+		rec.answer = a
+	}
+}
+
+// relative turns an absolute link of the server into one relative to the FHIR base.
+func relative(a *reply, link string) string { return strings.TrimPrefix(link, a.base+"/") }
+
+func setJSON(a *reply, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	a.header.Set("Content-Type", contentType)
+	a.body = body
+}
+
+func setEmpty(a *reply) {
+	a.header.Del("Content-Type")
+	a.body = nil
+}
+
+func setOutcome(a *reply, status int, severity, code, diagnostics string) {
+	a.status = status
+	setJSON(a, contentTypeFHIRJSON, operationOutcome{ResourceType: "OperationOutcome", Issue: []ooIssue{{Severity: severity, Code: code, Diagnostics: diagnostics}}})
+}
+
+// editJSON edits the answer's JSON object body; a body that is not one is left alone.
+func editJSON(a *reply, edit func(map[string]json.RawMessage)) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(a.body, &m) != nil {
+		return
+	}
+	edit(m)
+	setJSON(a, a.header.Get("Content-Type"), m)
+}
+
+func editManifest(a *reply, edit func(*manifest)) {
+	var m manifest
+	if json.Unmarshal(a.body, &m) != nil {
+		return
+	}
+	edit(&m)
+	setJSON(a, a.header.Get("Content-Type"), m)
+}
+
+func editBundle(a *reply, edit func(*bundle)) {
+	var b bundle
+	if json.Unmarshal(a.body, &b) != nil {
+		return
+	}
+	edit(&b)
+	setJSON(a, a.header.Get("Content-Type"), b)
+}
+
+// editParts edits every part of every report job in the status Bundle.
+func editParts(a *reply, edit func(*part)) {
+	editBundle(a, func(b *bundle) {
+		for _, e := range b.Entry {
+			for _, p := range e.Resource.Parameter {
+				for i := range p.Part {
+					edit(&p.Part[i])
+				}
+			}
+		}
+	})
+}
+
+// editCreated rewrites every report job's created dateTime.
+func editCreated(a *reply, format func(time.Time) string) {
+	editParts(a, func(p *part) {
+		if t, err := time.Parse(fhirDateTimeLayout, p.ValueDateTime); p.Name == "created" && err == nil {
+			p.ValueDateTime = format(t)
+		}
+	})
+}
+
+// editFileLines edits each resource of an export file, served as NDJSON or as a Binary holding it.
+func editFileLines(a *reply, edit func(map[string]json.RawMessage)) {
+	lines := func(data []byte) []byte {
+		var out bytes.Buffer
+		for line := range bytes.Lines(data) {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(line, &m) != nil {
+				out.Write(line)
+				continue
+			}
+			edit(m)
+			b, _ := json.Marshal(m)
+			out.Write(append(b, '\n'))
+		}
+		return out.Bytes()
+	}
+	var bin binaryResource
+	if strings.HasPrefix(a.header.Get("Content-Type"), "application/fhir+json") && json.Unmarshal(a.body, &bin) == nil {
+		bin.Data = lines(bin.Data)
+		setJSON(a, a.header.Get("Content-Type"), bin)
+		return
+	}
+	a.body = lines(a.body)
+}
+
+// retype gives a resource another type than its own: Observation for a Patient, Patient for anything else.
+func retype(m map[string]json.RawMessage) {
+	other := `"Patient"`
+	if string(m["resourceType"]) == other {
+		other = `"Observation"`
+	}
+	m["resourceType"] = json.RawMessage(other)
+}
+
+// longXProgress is a 115-character X-Progress (EXP-PROGRESS-LENGTH asks for under 100).
+const longXProgress = "Build in progress - Status set to IN_PROGRESS - resources are being exported, files are being written, please wait."
+
+// faultSkew is how far a wrong timestamp is off.
+const faultSkew = time.Hour
 
 // allReportJobsLocked is every user's report jobs, for a status that leaks them. s.mu must be held.
 func (s *Server) allReportJobsLocked() []*reportJob {
@@ -177,9 +437,3 @@ func (s *Server) allReportJobsLocked() []*reportJob {
 	}
 	return all
 }
-
-// longXProgress is a 115-character X-Progress (EXP-PROGRESS-LENGTH asks for under 100).
-const longXProgress = "Build in progress - Status set to IN_PROGRESS - resources are being exported, files are being written, please wait."
-
-// faultSkew is how far a wrong timestamp is off.
-const faultSkew = time.Hour

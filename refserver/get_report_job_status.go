@@ -74,9 +74,6 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 	now := s.cfg.Clock.Now()
 	base := s.baseURL(r)
 	out := bundle{ResourceType: "Bundle", Type: "collection"}
-	if s.faulty(faultRJSSearchset) {
-		out.Type = "searchset"
-	}
 
 	s.mu.Lock()
 	s.sweepLocked(now)
@@ -118,24 +115,8 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 		if rw.done {
 			parts = append(parts, part{Name: "ended", ValueDateTime: fhirDateTime(j.endsAt(s.cfg.ReportDuration))})
 		}
-		if s.faulty(faultRJSParamsDropped) {
-			setPart(parts, part{Name: "parameters", Resource: &sentParams{ResourceType: "Parameters"}})
-		}
-		if s.faulty(faultRJSBinaryAsString) {
-			setPart(parts, part{Name: "binary", ValueString: base + "/Binary/" + j.binaryID})
-		}
-		if s.faulty(faultRJSCreatedAfterStarted) {
-			setPart(parts, part{Name: "created", ValueDateTime: fhirDateTime(j.created.Add(faultSkew))})
-		}
-		if s.faulty(faultRJSBadCreated) {
-			setPart(parts, part{Name: "created", ValueDateTime: j.created.UTC().Format("2006-01-02 15:04")})
-		}
-		fullURL := "urn:uuid:" + j.id
-		if s.faulty(faultRJSBareFullURL) {
-			fullURL = j.id
-		}
 		out.Entry = append(out.Entry, bundleEntry{
-			FullURL: fullURL,
+			FullURL: "urn:uuid:" + j.id,
 			Resource: reportJobParams{
 				ResourceType: "Parameters",
 				ID:           j.id,
@@ -143,9 +124,6 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 			},
 		})
 	}
-	if s.faulty(faultRJSContentType) {
-		writeJSON(w, http.StatusOK, contentTypeJSON, out)
-		return
-	}
+	markAnswer(w, answerReportJobStatus)
 	writeJSON(w, http.StatusOK, contentTypeFHIRJSON, out)
 }

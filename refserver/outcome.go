@@ -23,6 +23,7 @@ const (
 	codeNotFound      = "not-found"
 	codeNotSupported  = "not-supported"
 	codeTooCostly     = "too-costly"
+	codeThrottled     = "throttled"
 	codeRequired      = "required"
 	codeException     = "exception"
 	codeInformational = "informational"

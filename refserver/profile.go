@@ -54,6 +54,7 @@ func (s *Server) writeCancelledPoll(w http.ResponseWriter, id string, cancelled 
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	markAnswer(w, answerPollCancelled)
 	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was cancelled.  No status to report.", id))
 }
 

@@ -13,7 +13,9 @@
 //	GET    [base]/$export                        kick-off (query _outputFormat, _type, _since); needs Prefer: respond-async
 //	POST   [base]/$export                        kick-off (optional Parameters body)
 //	GET    [base]/$export-poll-status?_jobId=    202 + X-Progress + Retry-After, 200 manifest, 404 cancelled/unknown
+//	                                             (429 + Retry-After when polled too early, with Config.Throttle)
 //	DELETE [base]/$export-poll-status?_jobId=    202 + OperationOutcome while running, else 404
+//	GET, DELETE [base]/<PollPath>/{id}           the same, instead, with Config.PollPath (e.g. bulkstatus)
 //	GET    [base]/Binary/{id}                    export file (NDJSON or Binary JSON by Accept) or report Binary; owner only
 //	POST   [base]/$execute-<report>              report job; answers the placeholder Binary
 //	POST   [base]/$schedule-<report>             same as $execute-<report>
@@ -105,14 +107,18 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET "+b+"/metadata", s.metadata)
 	mux.HandleFunc("GET "+b+"/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("POST "+b+"/$export", s.authed(s.exportKickoff))
-	mux.HandleFunc("GET "+b+"/$export-poll-status", s.authed(s.exportPollStatus))
-	mux.HandleFunc("DELETE "+b+"/$export-poll-status", s.authed(s.exportCancel))
+	poll := b + "/$export-poll-status"
+	if s.cfg.PollPath != "" { // an independent Bulk Data server's shape; FUT's operation is then not served
+		poll = b + "/" + s.cfg.PollPath + "/{id}"
+	}
+	mux.HandleFunc("GET "+poll, s.authed(s.exportPollStatus))
+	mux.HandleFunc("DELETE "+poll, s.authed(s.exportCancel))
 	mux.HandleFunc("GET "+b+"/Binary/{id}", s.authed(s.binaryRead))
 	mux.HandleFunc("GET "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))
 	mux.HandleFunc("POST "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))
 	mux.HandleFunc(s.reportOpPattern(), s.reportOperation)
 	s.mux = mux
-	s.handler = http.HandlerFunc(s.serve)
+	s.handler = s.withFaults(http.HandlerFunc(s.serve))
 }
 
 // serve dispatches through the mux, but answers the mux's own fallbacks (404

@@ -23,3 +23,25 @@ func TestFaultsFlag(t *testing.T) {
 		t.Fatalf("an unknown fault must be a usage error listing the known ones, got %v", err)
 	}
 }
+
+func TestThrottleAndPollPathOptions(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	o, err := parseOptions([]string{"-throttle", "-poll-path", "bulkstatus"}, env(nil), &bytes.Buffer{})
+	if err != nil || !o.cfg.Throttle || o.cfg.PollPath != "bulkstatus" {
+		t.Fatalf("flags: throttle %v, poll path %q, err %v", o.cfg.Throttle, o.cfg.PollPath, err)
+	}
+	o, err = parseOptions(nil, env(map[string]string{"REFSERVER_THROTTLE": "1", "REFSERVER_POLL_PATH": "bulkstatus"}), &bytes.Buffer{})
+	if err != nil || !o.cfg.Throttle || o.cfg.PollPath != "bulkstatus" {
+		t.Fatalf("environment: throttle %v, poll path %q, err %v", o.cfg.Throttle, o.cfg.PollPath, err)
+	}
+	if o, err = parseOptions(nil, env(nil), &bytes.Buffer{}); err != nil || o.cfg.Throttle || o.cfg.PollPath != "" {
+		t.Fatalf("defaults: throttle %v, poll path %q, err %v", o.cfg.Throttle, o.cfg.PollPath, err)
+	}
+	if _, err = parseOptions(nil, env(map[string]string{"REFSERVER_THROTTLE": "sometimes"}), &bytes.Buffer{}); !errors.As(err, new(*usageError)) {
+		t.Fatalf("REFSERVER_THROTTLE=sometimes: expected a usage error, got %v", err)
+	}
+	err = run(context.Background(), []string{"-addr", "127.0.0.1:0", "-poll-path", "a/b"}, env(nil), &bytes.Buffer{})
+	if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "poll path") {
+		t.Fatalf("-poll-path a/b must be a usage error naming the poll path, got %v", err)
+	}
+}

@@ -17,6 +17,8 @@
 //	-tls-cert         TLS_CERT          PEM certificate: serve HTTPS (with -tls-key)
 //	-tls-key          TLS_KEY           PEM private key of -tls-cert
 //	-client-ca        CLIENT_CA         PEM CA bundle: require client certificates (mutual TLS)
+//	-throttle         REFSERVER_THROTTLE  answer 429 + Retry-After to a poll before the announced Retry-After
+//	-poll-path        REFSERVER_POLL_PATH polling location [base]/<segment>/<id> (e.g. bulkstatus) instead of $export-poll-status
 //	-faults           FAULTS            comma list of faults to inject (refserver/faults.go); for the kill matrix only
 //
 // Invalid values exit with status 2.
@@ -32,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -92,6 +95,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	profile := fs.String("profile", env("REFSERVER_PROFILE", string(refserver.ProfileFUT)), "which source to emulate where sources disagree: fut, bulkdata or hapi-8.0 (env REFSERVER_PROFILE)")
 	dataDir := fs.String("data", env("DATA_DIR", ""), "directory of <ResourceType>.ndjson files; empty: embedded data (env DATA_DIR)")
 	security := addSecurityFlags(fs, env)
+	throttleEnv, throttleEnvErr := strconv.ParseBool(env("REFSERVER_THROTTLE", "false"))
+	throttle := fs.Bool("throttle", throttleEnv, "answer 429 Too Many Requests + Retry-After to a poll that comes before the Retry-After announced (env REFSERVER_THROTTLE)")
+	pollPath := fs.String("poll-path", env("REFSERVER_POLL_PATH", ""), "serve the polling location as [base]/<segment>/<id>, e.g. bulkstatus (an independent HL7 Bulk Data server's shape), and not $export-poll-status; empty: FUT's (env REFSERVER_POLL_PATH)")
 	faults := fs.String("faults", env("FAULTS", ""), "comma list of deviations to inject (refserver/faults.go), to test a harness; empty: conformant (env FAULTS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,7 +129,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		ReportDuration: dur("report-duration", *reportDur),
 		RetryAfter:     dur("retry-after", *retryAfter),
 		Profile:        refserver.Profile(*profile),
+		PollPath:       *pollPath,
 	}
+	if throttleEnvErr != nil {
+		errs = append(errs, fmt.Errorf("REFSERVER_THROTTLE: %q is not a boolean (1, true, 0, false)", getenv("REFSERVER_THROTTLE")))
+	}
+	o.cfg.Throttle = *throttle
 	if *faults != "" {
 		o.cfg.Faults = strings.Split(*faults, ",")
 	}

@@ -1,20 +1,22 @@
 // Package container runs a FHIR server under test as a container with testcontainers-go, in the shape of a
 // testcontainers module: Run(ctx, img, opts...) starts an image that is already in the local Docker engine
-// (a vendor's image, or the reference server's built by BuildImage) and waits until its metadata endpoint
-// answers; BaseURL gives the FHIR base through the port mapped on the host.
+// (a vendor's image, or the reference server's built by refserver/image.Build) and waits until its metadata
+// endpoint answers; BaseURL gives the FHIR base through the port mapped on the host.
 //
 // Nothing is ever pulled: the machines have a Docker engine but no registry, so Run checks that the image is
 // present first and fails at once, with ErrImageNotFound, when it is not. The testcontainers reaper (an image
 // to pull) is expected to be off (TESTCONTAINERS_RYUK_DISABLED=true, set by the Makefile): callers terminate
 // the container themselves, on every path.
 //
-// The package is separate from package refserver so that the reference server, embedded in the harness,
-// keeps a standard-library import graph.
+// The package knows nothing of the reference server: it runs any FHIR image. It is separate from package
+// refserver so that the reference server, embedded in the harness, keeps a standard-library import graph.
 package container
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -241,4 +243,10 @@ func CheckImage(ctx context.Context, img string) error {
 		return fmt.Errorf("inspect image %s: %w", img, err)
 	}
 	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	return hex.EncodeToString(b)
 }

@@ -1,4 +1,8 @@
-package container
+// Package image builds the reference server's container image from refserver/Dockerfile: a FROM scratch
+// image holding ./cmd/refserver compiled statically from this checkout. Package container runs it (or any
+// vendor's image). It is apart from package refserver so that the reference server keeps a standard-library
+// import graph.
+package image
 
 import (
 	"bytes"
@@ -19,14 +23,14 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 )
 
-// Reference server image names: BuildImage tags ImageRepo:run-<random> unless told otherwise, so that
+// Reference server image names: Build tags Repo:run-<random> unless told otherwise, so that
 // concurrent runs never share (or remove) each other's image.
 const (
-	ImageRepo  = "fut-conformance-refserver"
+	Repo       = "fut-conformance-refserver"
 	modulePath = "github.com/ehealth-dk/fut-conformance"
 )
 
-// Image is a reference server image built by BuildImage. It stays in the engine until Remove.
+// Image is a reference server image built by Build. It stays in the engine until Remove.
 type Image struct {
 	Name string // repo:tag
 }
@@ -38,14 +42,14 @@ type buildOptions struct {
 	log       io.Writer
 }
 
-// BuildOption configures BuildImage.
+// BuildOption configures Build.
 type BuildOption func(*buildOptions)
 
 // WithSourceDir names the module's root directory (default: found with `go env GOMOD` from the working
 // directory).
 func WithSourceDir(dir string) BuildOption { return func(o *buildOptions) { o.sourceDir = dir } }
 
-// WithName tags the image repo:tag instead of ImageRepo:run-<random>.
+// WithName tags the image repo:tag instead of Repo:run-<random>.
 func WithName(ref string) BuildOption { return func(o *buildOptions) { o.name = ref } }
 
 // WithKeepImage builds an image meant to stay: it carries no testcontainers session labels.
@@ -54,17 +58,17 @@ func WithKeepImage() BuildOption { return func(o *buildOptions) { o.keep = true 
 // WithBuildLog receives the Docker build output (default: discarded).
 func WithBuildLog(w io.Writer) BuildOption { return func(o *buildOptions) { o.log = w } }
 
-// BuildImage builds the reference server image from refserver/Dockerfile: it compiles ./cmd/refserver
+// Build builds the reference server image from refserver/Dockerfile: it compiles ./cmd/refserver
 // statically (CGO_ENABLED=0, for the engine's architecture) into a temporary build context next to the
 // Dockerfile and builds it through testcontainers-go (FromDockerfile). Nothing is pulled: the Dockerfile is
 // FROM scratch. The caller removes the image with Remove unless it means to keep it.
-func BuildImage(ctx context.Context, opts ...BuildOption) (*Image, error) {
+func Build(ctx context.Context, opts ...BuildOption) (*Image, error) {
 	o := buildOptions{}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.name == "" {
-		o.name = ImageRepo + ":run-" + randomHex(6)
+		o.name = Repo + ":run-" + randomHex(6)
 	}
 	repo, tag, ok := cutTag(o.name)
 	if !ok {
