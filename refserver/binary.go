@@ -3,6 +3,7 @@ package refserver
 import (
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -80,7 +81,7 @@ func (b *binary) resource() binaryResource {
 
 // binaryRead handles GET [base]/Binary/{id}. Only the owner may read; anyone
 // else gets the same 404 as for an unknown id. Export files are served as raw
-// NDJSON when Accept names an NDJSON type, else as a Binary resource.
+// NDJSON unless the request asks for the FHIR Binary resource (wantsBinaryResource).
 func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 	id := r.PathValue("id")
 	now := s.cfg.Clock.Now()
@@ -104,25 +105,49 @@ func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 	if snapshot.exportJobID != "" {
 		markAnswer(w, answerExportFile)
 	}
-	if snapshot.exportJobID != "" && acceptsNDJSON(r) {
+	if snapshot.exportJobID != "" && !wantsBinaryResource(r) {
 		writeBody(w, http.StatusOK, contentTypeNDJSON, snapshot.data)
 		return
 	}
 	writeJSON(w, http.StatusOK, contentTypeFHIRJSON, snapshot.resource())
 }
 
-// acceptsNDJSON reports whether the Accept header names an NDJSON media type.
-func acceptsNDJSON(r *http.Request) bool {
+// wantsBinaryResource reports whether a file request explicitly asks for the
+// FHIR Binary resource rather than the file itself. The HL7 IG's Output File
+// Request says Accept "defaults to application/fhir+ndjson", and HAPI FHIR
+// (FUT's server) serves a Binary's raw content unless the request names a FHIR
+// format: RestfulServerUtils.streamResponseAsResource returns the content when
+// determineResponseEncodingNoDefault finds no FHIR type, matched strictly for
+// Binary, so plain application/json, */* or application/octet-stream get the
+// file too. So: the resource only when a FHIR JSON type in Accept outranks every
+// NDJSON type there, or _format names JSON.
+func wantsBinaryResource(r *http.Request) bool {
+	for _, f := range r.URL.Query()["_format"] {
+		switch strings.TrimSpace(f) {
+		case "json", "application/json", "application/fhir+json", "application/json+fhir":
+			return true
+		}
+	}
+	fhirQ, ndjsonQ := 0.0, 0.0
 	for _, h := range r.Header.Values("Accept") {
 		for _, part := range strings.Split(h, ",") {
 			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || params["q"] == "0" {
+			if err != nil {
 				continue
 			}
-			if mt == "application/fhir+ndjson" || mt == "application/ndjson" {
-				return true
+			q := 1.0
+			if v, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(v, 64); err != nil || q < 0 {
+					continue
+				}
+			}
+			switch mt {
+			case "application/fhir+json", "application/json+fhir":
+				fhirQ = max(fhirQ, q)
+			case "application/fhir+ndjson", "application/ndjson":
+				ndjsonQ = max(ndjsonQ, q)
 			}
 		}
 	}
-	return false
+	return fhirQ > 0 && fhirQ > ndjsonQ
 }

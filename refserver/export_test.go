@@ -197,7 +197,7 @@ func TestExportPollingLifecycle(t *testing.T) {
 				t.Fatalf("line type: expected %s, got %s", o.Type, res.ResourceType)
 			}
 		}
-		for _, accept := range []string{"", "application/fhir+json", "*/*"} {
+		for _, accept := range []string{"application/fhir+json", "application/json+fhir", "application/fhir+json, application/fhir+ndjson;q=0.5"} {
 			r := e.do(req{method: http.MethodGet, url: o.URL, token: tokenA, headers: map[string]string{"Accept": accept}})
 			wantStatus(t, r, http.StatusOK)
 			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
@@ -336,4 +336,69 @@ func TestPublicBaseURLAndBasePath(t *testing.T) {
 		t.Fatalf("manifest urls: expected the public base, got %q / %q", m.Request, m.Output[0].URL)
 	}
 	wantStatus(t, e.get(e.root+"/fhir/metadata", ""), http.StatusNotFound)
+}
+
+// A file request without Accept is the HL7 IG's default (application/fhir+ndjson) and HAPI's raw Binary content,
+// in every profile: only a request that names FHIR JSON gets the Binary resource.
+func TestOutputFileDefaultAccept(t *testing.T) {
+	cases := []struct {
+		accept, query string
+		resource      bool
+	}{
+		{accept: "", resource: false},
+		{accept: "application/fhir+ndjson", resource: false},
+		{accept: "application/ndjson", resource: false},
+		{accept: "*/*", resource: false},
+		{accept: "application/octet-stream", resource: false},
+		{accept: "application/json", resource: false}, // HAPI matches FHIR types strictly for Binary
+		{accept: "application/fhir+ndjson, application/fhir+json;q=0.9", resource: false},
+		{accept: "application/fhir+json;q=0", resource: false},
+		{accept: "application/fhir+json", resource: true},
+		{accept: "application/json+fhir", resource: true},
+		{accept: "application/fhir+json, application/fhir+ndjson;q=0.5", resource: true},
+		{query: "?_format=json", resource: true},
+	}
+	for _, p := range Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, Config{Profile: p, ExportDuration: time.Second})
+			poll := e.kickoff(tokenA, "?_type=Patient")
+			e.clock.Advance(time.Second)
+			m, _ := e.manifest(poll, tokenA)
+			if len(m.Output) != 1 {
+				t.Fatalf("output: expected one Patient file, got %d", len(m.Output))
+			}
+			file := m.Output[0]
+			for _, c := range cases {
+				headers := map[string]string{}
+				if c.accept != "" {
+					headers["Accept"] = c.accept
+				}
+				r := e.do(req{method: http.MethodGet, url: file.URL + c.query, token: tokenA, headers: headers})
+				wantStatus(t, r, http.StatusOK)
+				ct := r.header.Get("Content-Type")
+				if c.resource {
+					var bin struct{ ResourceType string }
+					decodeJSON(t, r.body, &bin)
+					if !strings.HasPrefix(ct, "application/fhir+json") || bin.ResourceType != "Binary" {
+						t.Fatalf("Accept %q%s: expected the Binary resource as application/fhir+json, got %q %.80s", c.accept, c.query, ct, r.body)
+					}
+					continue
+				}
+				if ct != "application/fhir+ndjson" {
+					t.Fatalf("Accept %q: expected Content-Type application/fhir+ndjson, got %q", c.accept, ct)
+				}
+				lines := bytes.Split(bytes.TrimSuffix(r.body, []byte("\n")), []byte("\n"))
+				if len(lines) != file.Count {
+					t.Fatalf("Accept %q: expected %d NDJSON lines, got %d", c.accept, file.Count, len(lines))
+				}
+				for _, l := range lines {
+					var res struct{ ResourceType string }
+					decodeJSON(t, l, &res)
+					if res.ResourceType != "Patient" {
+						t.Fatalf("Accept %q: expected Patient lines, got %q", c.accept, res.ResourceType)
+					}
+				}
+			}
+		})
+	}
 }
