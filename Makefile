@@ -16,7 +16,7 @@ export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance conformance-container refserver test test-short lint bench mutation fuzz load
+.PHONY: help conformance conformance-container refserver test test-short lint bench mutation fuzz load interop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -33,10 +33,14 @@ refserver: ## run the reference server in the foreground at http://$(ADDR)/fhir 
 mutation: ## kill matrix: the suite against the conformant refserver and every injected fault; writes reports/mutation.md and .json
 	$(GO) run ./cmd/mutation -out reports
 
-test: ## unit tests, the suite embedded and through TARGET against a refserver process, all under -race
+test: ## unit tests, the suite embedded and through TARGET against a refserver process, and the interop module, all under -race
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 ./...
+	cd interop && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+interop: ## real Bulk Data clients (Google's bulk_fhir_tools) end to end against the reference server (nested module interop/)
+	cd interop && $(GO) vet ./... && $(GO) test -race -count=1 -v ./...
 
 test-short: ## the unit tests only
 	$(GO) test -short -count=1 ./...
