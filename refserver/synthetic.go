@@ -290,6 +290,43 @@ func appendDateTime(b []byte, t time.Time) []byte {
 	return append2(append(b, ':'), ss)
 }
 
+// SyntheticFromStrings reads a Synthetic from the text of flags or environment variables (empty: unset), for
+// cmd/refserver and the harness's embedded server; errors name the setting by its environment variable.
+func SyntheticFromStrings(bytes, resources, types, seed string) (Synthetic, error) {
+	var s Synthetic
+	var errs []error
+	if v := strings.TrimSpace(bytes); v != "" {
+		n, err := ParseSize(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("REFSERVER_SYNTHETIC_BYTES: %w", err))
+		}
+		s.Bytes = n
+	}
+	if v := strings.TrimSpace(resources); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("REFSERVER_SYNTHETIC_RESOURCES: %q is not a positive number", v))
+		}
+		s.Resources = n
+	}
+	if v := strings.TrimSpace(types); v != "" {
+		for _, t := range strings.Split(v, ",") {
+			s.Types = append(s.Types, strings.TrimSpace(t))
+		}
+	}
+	if v := strings.TrimSpace(seed); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("REFSERVER_SYNTHETIC_SEED: %q is not an integer", v))
+		}
+		s.Seed = n
+	}
+	if err := s.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return s, errors.Join(errs...)
+}
+
 // ParseSize parses a byte size: a plain number of bytes, or a number with a unit KB, MB, GB (powers of 1000)
 // or KiB, MiB, GiB (powers of 1024), e.g. "1GiB", "500MB", "1048576".
 func ParseSize(s string) (int64, error) {
