@@ -377,3 +377,23 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	*c += countingWriter(len(p))
 	return len(p), nil
 }
+
+// Indexing a data file at start (every line checked as a resource of its type): the start-up cost of -data.
+func BenchmarkIndexDataFile(b *testing.B) {
+	ds, err := syntheticDataset(Synthetic{Bytes: 64 << 20, Types: []string{"Patient"}}, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	files, _ := ds.byType["Patient"].files(time.Time{})
+	var buf bytes.Buffer
+	if err := ds.byType["Patient"].write(&buf, files[0]); err != nil {
+		b.Fatal(err)
+	}
+	fsys := fstest.MapFS{"Patient.ndjson": {Data: buf.Bytes()}}
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		if _, err := indexDataFile(fsys, "Patient.ndjson", "Patient", 4); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
