@@ -153,8 +153,11 @@ func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *bina
 			writeError(w, http.StatusInternalServerError, codeException, "render the Binary")
 			return
 		}
-		bw.Write(head[:len(head)-3]) // up to `"data":`
-		bw.WriteByte('"')
+		head = append(head[:len(head)-3], '"') // up to `"data":"`
+		if b.file.size >= 0 && !s.faulty(faultOutputBadLastLine) {
+			h.Set("Content-Length", strconv.FormatInt(int64(len(head))+int64(base64.StdEncoding.EncodedLen(int(b.file.size)))+2, 10))
+		}
+		bw.Write(head)
 		enc := base64.NewEncoder(base64.StdEncoding, bw)
 		out = enc
 		finish = func() error {

@@ -53,6 +53,9 @@ func (e *env) download(fileURL string, binaryForm bool) []byte {
 		}
 		return r.body
 	}
+	if cl := r.header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(r.body)) {
+		e.t.Fatalf("%s: Content-Length %s, Binary of %d bytes", fileURL, cl, len(r.body))
+	}
 	var res struct {
 		ResourceType string `json:"resourceType"`
 		ContentType  string `json:"contentType"`
@@ -234,6 +237,17 @@ func TestDataFilesAreSplitAndStreamed(t *testing.T) {
 				}
 				sum += o.Count
 				all = append(all, raw...)
+				if bin := e.download(o.URL, true); !bytes.Equal(bin, raw) {
+					t.Errorf("%q %s: the Binary's data differs from the NDJSON", dir, o.URL)
+				}
+			}
+			if tc.since == "" { // the last file's lines are clean: served verbatim, with its length known
+				last := m.Output[len(m.Output)-1].URL
+				for _, h := range []map[string]string{acceptNDJSON, acceptBinary} {
+					if r := e.do(req{method: http.MethodGet, url: last, token: tokenA, headers: h}); r.header.Get("Content-Length") == "" {
+						t.Errorf("%q %s %v: no Content-Length", dir, last, h)
+					}
+				}
 			}
 			if sum != tc.want {
 				t.Errorf("dir %q since %q: %d resources, want %d", dir, tc.since, sum, tc.want)
