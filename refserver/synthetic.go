@@ -292,10 +292,10 @@ func appendDateTime(b []byte, t time.Time) []byte {
 
 // SyntheticFromStrings reads a Synthetic from the text of flags or environment variables (empty: unset), for
 // cmd/refserver and the harness's embedded server; errors name the setting by its environment variable.
-func SyntheticFromStrings(bytes, resources, types, seed string) (Synthetic, error) {
+func SyntheticFromStrings(size, resources, types, seed string) (Synthetic, error) {
 	var s Synthetic
 	var errs []error
-	if v := strings.TrimSpace(bytes); v != "" {
+	if v := strings.TrimSpace(size); v != "" {
 		n, err := ParseSize(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("REFSERVER_SYNTHETIC_BYTES: %w", err))
