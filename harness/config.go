@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/refserver"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -35,10 +37,13 @@ type Config struct {
 	Profile        string        // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
 	// RefserverProfile is what the embedded reference server emulates (REFSERVER_PROFILE); default Profile.
 	RefserverProfile string
-	ReportsDir       string // REPORTS_DIR: where junit.xml and cucumber.json go
-	Randomize        int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
-	StopOnFailure    bool   // GODOG_STOP_ON_FAILURE=1
-	ContainerConfig         // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
+	// RefserverExport is the embedded reference server's export data (REFSERVER_SYNTHETIC_*,
+	// REFSERVER_FILES_PER_TYPE, REFSERVER_DATA_DIR); zero: its small embedded dataset.
+	RefserverExport RefserverExport
+	ReportsDir      string // REPORTS_DIR: where junit.xml and cucumber.json go
+	Randomize       int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
+	StopOnFailure   bool   // GODOG_STOP_ON_FAILURE=1
+	ContainerConfig        // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
 
 	Out io.Writer // console report; nil: stdout
 	Log io.Writer // one line per poll while waiting; nil: stderr
@@ -75,6 +80,12 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
 	{"PROFILE", steps.DefaultProfile, "whose rules decide where the sources disagree: fut, bulkdata or hapi-8.0 (features/PROFILES.md)"},
 	{"REFSERVER_PROFILE", "PROFILE", "what the embedded reference server emulates (without TARGET): fut, bulkdata or hapi-8.0"},
+	{"REFSERVER_SYNTHETIC_BYTES", "", "the embedded reference server exports generated data of about this size in all, e.g. 1GiB, 500MB"},
+	{"REFSERVER_SYNTHETIC_RESOURCES", "", "the embedded reference server exports exactly this many generated resources per type"},
+	{"REFSERVER_SYNTHETIC_TYPES", "CarePlan,Observation,Patient", "the types the embedded reference server generates"},
+	{"REFSERVER_SYNTHETIC_SEED", "0", "seed of the generated content; the same seed gives the same bytes"},
+	{"REFSERVER_FILES_PER_TYPE", "1", "output files per resource type of the embedded reference server, at most"},
+	{"REFSERVER_DATA_DIR", "", "directory of <ResourceType>.ndjson files the embedded reference server exports, streamed from disk"},
 	{"REPORTS_DIR", "reports", "where junit.xml and cucumber.json are written"},
 	{"RANDOM_SEED", "0", "scenario order: 0 file order, -1 random, N a fixed seed"},
 	{"GODOG_STOP_ON_FAILURE", "0", "1 stops at the first failed scenario"},
@@ -116,6 +127,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateAuth()...)
 	add(c.ContainerConfig.validate(c.anyTarget()))
+	add(c.RefserverExport.validate(c.anyTarget() != "" || c.ContainerConfig.enabled()))
 	if c.anyTarget() == "" && !c.ContainerConfig.enabled() && c.authMode() != "none" {
 		add(errors.New("TOKEN, TOKEN_B or CLIENT_ID given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server"))
 	}
@@ -130,3 +142,50 @@ func (c Config) anyTarget() string { return cmp.Or(c.Target, c.ExportTarget, c.R
 var secretNames = []string{"TOKEN", "TOKEN_B", "CLIENT_SECRET", "CLIENT_SECRET_B"}
 
 func isSecret(name string) bool { return slices.Contains(secretNames, name) }
+
+// RefserverExport is what the embedded reference server exports.
+type RefserverExport struct {
+	Synthetic    refserver.Synthetic // REFSERVER_SYNTHETIC_BYTES, _RESOURCES, _TYPES, _SEED
+	FilesPerType int                 // REFSERVER_FILES_PER_TYPE; 0: one file per type
+	DataDir      string              // REFSERVER_DATA_DIR
+}
+
+func (x RefserverExport) set() bool {
+	return x.Synthetic.Bytes+x.Synthetic.Resources > 0 || len(x.Synthetic.Types) > 0 || x.FilesPerType > 0 || x.DataDir != ""
+}
+
+// validate checks the embedded server's export makes sense, and is not given beside another target: it
+// configures only the embedded reference server.
+func (x RefserverExport) validate(otherTarget bool) error {
+	var errs []error
+	if otherTarget && x.set() {
+		errs = append(errs, errors.New("REFSERVER_SYNTHETIC_*, REFSERVER_FILES_PER_TYPE or REFSERVER_DATA_DIR given with another target: they configure only the embedded reference server (a reference server started by hand takes -synthetic-bytes, -files-per-type, -data)"))
+	}
+	if x.DataDir != "" && x.Synthetic.Bytes+x.Synthetic.Resources > 0 {
+		errs = append(errs, errors.New("REFSERVER_DATA_DIR and REFSERVER_SYNTHETIC_BYTES or _RESOURCES both given: choose one"))
+	}
+	if x.DataDir != "" {
+		if st, err := os.Stat(x.DataDir); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("REFSERVER_DATA_DIR=%q: not a directory", x.DataDir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// refserverExport reads REFSERVER_SYNTHETIC_*, REFSERVER_FILES_PER_TYPE and REFSERVER_DATA_DIR.
+func (e *env) refserverExport() RefserverExport {
+	synth, err := refserver.SyntheticFromStrings(e.str("REFSERVER_SYNTHETIC_BYTES"), e.str("REFSERVER_SYNTHETIC_RESOURCES"),
+		e.str("REFSERVER_SYNTHETIC_TYPES"), e.str("REFSERVER_SYNTHETIC_SEED"))
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+	x := RefserverExport{Synthetic: synth, DataDir: e.str("REFSERVER_DATA_DIR")}
+	if v := e.str("REFSERVER_FILES_PER_TYPE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			e.failf("REFSERVER_FILES_PER_TYPE=%q: expected a positive number", v)
+		}
+		x.FilesPerType = n
+	}
+	return x
+}

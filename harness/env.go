@@ -143,6 +143,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		ReportsDir:       e.str("REPORTS_DIR"),
 		Profile:          e.str("PROFILE"),
 		RefserverProfile: e.str("REFSERVER_PROFILE"),
+		RefserverExport:  e.refserverExport(),
 		AuthConfig: AuthConfig{
 			TokenURL:      e.str("TOKEN_URL"),
 			ClientID:      e.str("CLIENT_ID"),

@@ -198,3 +198,48 @@ func serve(t *testing.T, h http.Handler) string {
 	t.Cleanup(ts.Close)
 	return ts.URL + "/fhir"
 }
+
+// The embedded reference server exports what REFSERVER_SYNTHETIC_* and REFSERVER_FILES_PER_TYPE say: a
+// generated export split into files, which the output scenario downloads and passes.
+func TestEmbeddedReferenceServerServesASyntheticExport(t *testing.T) {
+	env := map[string]string{"REFSERVER_SYNTHETIC_RESOURCES": "3000", "REFSERVER_SYNTHETIC_TYPES": "Patient,Observation", "REFSERVER_FILES_PER_TYPE": "3", "TAGS": "@EXP-OUTPUT"}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cfg.ReportsDir, cfg.Out, cfg.Log = t.TempDir(), &out, &out
+	res, err := Run(context.Background(), cfg)
+	if err != nil || !res.Passed || res.Scenarios != 1 {
+		t.Fatalf("run: passed=%v scenarios=%d err=%v\n%s", res.Passed, res.Scenarios, err, out.String())
+	}
+	for _, want := range []string{"Patient", "Observation"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the console does not mention the %s files:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRefserverExportVariables(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{"REFSERVER_DATA_DIR": dir, "REFSERVER_FILES_PER_TYPE": "5"}[k]
+	})
+	if err != nil || cfg.RefserverExport.DataDir != dir || cfg.RefserverExport.FilesPerType != 5 {
+		t.Fatalf("cfg %+v err %v", cfg.RefserverExport, err)
+	}
+	for name, env := range map[string]map[string]string{
+		"REFSERVER_SYNTHETIC_BYTES": {"REFSERVER_SYNTHETIC_BYTES": "huge"},
+		"REFSERVER_FILES_PER_TYPE":  {"REFSERVER_FILES_PER_TYPE": "0"},
+		"REFSERVER_DATA_DIR":        {"REFSERVER_DATA_DIR": filepath.Join(dir, "missing")},
+		"embedded reference server": {"REFSERVER_SYNTHETIC_BYTES": "1GiB", "TARGET": "https://fut.example/fhir"},
+	} {
+		cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: the error must name %s, got %v", env, name, err)
+		}
+	}
+}

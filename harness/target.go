@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"strings"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -55,7 +56,11 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		return t, func() {}, nil
 	}
 	emulate := cmp.Or(cfg.RefserverProfile, t.Profile)
-	srv, err := refserver.NewServer(refserver.Config{Profile: refserver.Profile(emulate)})
+	rcfg := refserver.Config{Profile: refserver.Profile(emulate), Synthetic: cfg.RefserverExport.Synthetic, FilesPerType: cfg.RefserverExport.FilesPerType}
+	if cfg.RefserverExport.DataDir != "" {
+		rcfg.Data = os.DirFS(cfg.RefserverExport.DataDir)
+	}
+	srv, err := refserver.NewServer(rcfg)
 	if err != nil {
 		return t, nil, fmt.Errorf("start embedded reference server: %w", err)
 	}

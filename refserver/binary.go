@@ -1,6 +1,11 @@
 package refserver
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -13,7 +18,8 @@ type binary struct {
 	id          string
 	owner       string // user id; only this user may read it
 	contentType string
-	data        []byte
+	data        []byte     // a report's content
+	file        outputFile // an export file's content, streamed from the dataset
 	lastUpdated time.Time
 	versionID   string
 
@@ -104,9 +110,7 @@ func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	if snapshot.exportJobID != "" {
 		markAnswer(w, answerExportFile)
-	}
-	if snapshot.exportJobID != "" && !wantsBinaryResource(r) {
-		writeBody(w, http.StatusOK, contentTypeNDJSON, snapshot.data)
+		s.writeExportFile(w, r, &snapshot)
 		return
 	}
 	writeJSON(w, http.StatusOK, contentTypeFHIRJSON, snapshot.resource())
@@ -150,4 +154,100 @@ func wantsBinaryResource(r *http.Request) bool {
 		}
 	}
 	return fhirQ > 0 && fhirQ > ndjsonQ
+}
+
+// writeExportFile streams an export file as raw NDJSON when Accept names an NDJSON type, else as a Binary
+// resource whose data is the NDJSON in base64, encoded while it is written: a file of any size is served in
+// constant memory. A failure after the status line aborts the connection, so the client sees a broken
+// download rather than a short file.
+func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *binary) {
+	src := s.dataset.byType[b.file.typ]
+	h := w.Header()
+	var out io.Writer = w
+	var finish func() error
+	binaryForm := wantsBinaryResource(r)
+	switch {
+	case binaryForm:
+		h.Set("Content-Type", contentTypeFHIRJSON)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		res := b.resource()
+		res.Data = []byte{}
+		head, err := json.Marshal(res)
+		if err != nil || !bytes.HasSuffix(head, []byte(`"data":""}`)) {
+			writeError(w, http.StatusInternalServerError, codeException, "render the Binary")
+			return
+		}
+		head = append(head[:len(head)-3], '"') // up to `"data":"`
+		if b.file.size >= 0 && !s.faulty(faultOutputBadLastLine) {
+			h.Set("Content-Length", strconv.FormatInt(int64(len(head))+int64(base64.StdEncoding.EncodedLen(int(b.file.size)))+2, 10))
+		}
+		bw.Write(head)
+		enc := base64.NewEncoder(base64.StdEncoding, bw)
+		out = enc
+		finish = func() error {
+			if err := enc.Close(); err != nil {
+				return err
+			}
+			bw.WriteString(`"}`)
+			return bw.Flush()
+		}
+	default:
+		h.Set("Content-Type", contentTypeNDJSON)
+		if b.file.size >= 0 && !s.faulty(faultOutputBadLastLine) {
+			h.Set("Content-Length", strconv.FormatInt(b.file.size, 10))
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	if s.faulty(faultOutputBadLastLine) {
+		cut := &lastBraceCutter{w: out}
+		out = cut
+		inner := finish
+		finish = func() error {
+			if err := cut.close(); err != nil {
+				return err
+			}
+			if inner != nil {
+				return inner()
+			}
+			return nil
+		}
+	}
+	err := src.write(out, b.file)
+	if err == nil && finish != nil {
+		err = finish()
+	}
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// lastBraceCutter passes a stream through but holds back its last two bytes, and at close writes them
+// without a final "}": the last NDJSON line is cut short and is no longer JSON.
+type lastBraceCutter struct {
+	w    io.Writer
+	held []byte
+}
+
+func (c *lastBraceCutter) Write(p []byte) (int, error) {
+	all := p
+	if len(c.held) > 0 {
+		all = append(c.held, p...)
+	}
+	if len(all) <= 2 {
+		c.held = append(c.held[:0:0], all...)
+		return len(p), nil
+	}
+	if _, err := c.w.Write(all[:len(all)-2]); err != nil {
+		return 0, err
+	}
+	c.held = append(c.held[:0], all[len(all)-2:]...)
+	return len(p), nil
+}
+
+func (c *lastBraceCutter) close() error {
+	if i := bytes.LastIndexByte(c.held, '}'); i >= 0 {
+		c.held = append(c.held[:i], c.held[i+1:]...)
+	}
+	_, err := c.w.Write(c.held)
+	return err
 }

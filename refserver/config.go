@@ -66,6 +66,11 @@ type Config struct {
 	// PollPath, when set, is the polling location's path segment of an independent HL7 Bulk Data server:
 	// [base]/<PollPath>/<id> (e.g. "bulkstatus"), and FUT's $export-poll-status is then not served.
 	PollPath string
+	// Synthetic is a generated export dataset instead of Data (synthetic.go); zero: off.
+	Synthetic Synthetic
+	// FilesPerType is how many output files a manifest has per resource type, at most (split at about equal
+	// sizes); default 1.
+	FilesPerType int
 }
 
 // normalize validates cfg and returns a copy with defaults applied.
@@ -138,6 +143,19 @@ func (cfg Config) normalize() (Config, error) {
 		errs = append(errs, fmt.Errorf("max body bytes: must not be negative, got %d", cfg.MaxBodyBytes))
 	case cfg.MaxBodyBytes == 0:
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+
+	switch {
+	case cfg.FilesPerType < 0:
+		errs = append(errs, fmt.Errorf("files per type: must not be negative, got %d", cfg.FilesPerType))
+	case cfg.FilesPerType == 0:
+		cfg.FilesPerType = 1
+	}
+	if err := cfg.Synthetic.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Synthetic.enabled() && cfg.Data != nil {
+		errs = append(errs, errors.New("data and synthetic data both given: choose one"))
 	}
 
 	cfg.PollPath = strings.Trim(strings.TrimSpace(cfg.PollPath), "/")

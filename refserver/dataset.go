@@ -1,11 +1,13 @@
 package refserver
 
 import (
+	"bufio"
 	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"regexp"
@@ -20,22 +22,39 @@ var embeddedData embed.FS
 // resourceTypeRE is what a resource type name in _type or a data file name must match.
 var resourceTypeRE = regexp.MustCompile(`^[A-Z][A-Za-z]+$`)
 
-// dataset is the loaded export data: resources per type, in file order.
+// dataset is the export data: for each resource type, a source that plans its output files and streams them.
+// Nothing of the data itself is held in memory, so an export may be of any size: the files of a data
+// directory are indexed once and read again on each download, synthetic data is generated on each download.
 type dataset struct {
-	byType map[string][]dataResource
+	byType map[string]typeSource
 	types  []string // sorted
 }
 
-type dataResource struct {
-	line        []byte // compact JSON, no newline
-	lastUpdated time.Time
-	hasUpdated  bool
+// typeSource is the resources of one type.
+type typeSource interface {
+	// files plans the output files of an export since `since` (zero: everything), in order, each with its
+	// exact resource count; files left empty by `since` are left out.
+	files(since time.Time) ([]outputFile, error)
+	// write streams one planned file's NDJSON, one resource per line, each line ended by "\n".
+	write(w io.Writer, f outputFile) error
 }
 
-// loadDataset reads every <ResourceType>.ndjson file at the root of fsys
-// (nil: the embedded default) and checks each line is a resource of that type
-// with an id and, if present, a valid meta.lastUpdated.
-func loadDataset(fsys fs.FS) (*dataset, error) {
+// outputFile is one planned output file: the chunk-th part of a type's resources, filtered by since.
+type outputFile struct {
+	typ   string
+	chunk int
+	since time.Time
+	count int
+	size  int64 // exact byte size when known without reading (-1: unknown)
+}
+
+// loadDataset reads the export data: synthetic (cfg.Synthetic), else every <ResourceType>.ndjson file at the
+// root of cfg.Data (nil: the embedded default), split into cfg.FilesPerType files per type.
+func loadDataset(cfg Config) (*dataset, error) {
+	if cfg.Synthetic.enabled() {
+		return syntheticDataset(cfg.Synthetic, cfg.FilesPerType)
+	}
+	fsys := cfg.Data
 	if fsys == nil {
 		sub, err := fs.Sub(embeddedData, "data")
 		if err != nil {
@@ -50,30 +69,18 @@ func loadDataset(fsys fs.FS) (*dataset, error) {
 	if len(names) == 0 {
 		return nil, errors.New("no <ResourceType>.ndjson files found")
 	}
-	ds := &dataset{byType: make(map[string][]dataResource)}
+	ds := &dataset{byType: make(map[string]typeSource)}
 	for _, name := range names {
 		typ := strings.TrimSuffix(path.Base(name), ".ndjson")
 		if !resourceTypeRE.MatchString(typ) {
 			return nil, fmt.Errorf("%s: file name must be <ResourceType>.ndjson", name)
 		}
-		raw, err := fs.ReadFile(fsys, name)
+		src, err := indexDataFile(fsys, name, typ, cfg.FilesPerType)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
+			return nil, err
 		}
-		var rs []dataResource
-		for i, line := range bytes.Split(raw, []byte("\n")) {
-			line = bytes.TrimSpace(line)
-			if len(line) == 0 {
-				continue
-			}
-			r, err := parseDataLine(typ, line)
-			if err != nil {
-				return nil, fmt.Errorf("%s line %d: %w", name, i+1, err)
-			}
-			rs = append(rs, r)
-		}
-		if len(rs) > 0 {
-			ds.byType[typ] = rs
+		if len(src.chunks) > 0 {
+			ds.byType[typ] = src
 			ds.types = append(ds.types, typ)
 		}
 	}
@@ -81,7 +88,94 @@ func loadDataset(fsys fs.FS) (*dataset, error) {
 	return ds, nil
 }
 
-func parseDataLine(typ string, line []byte) (dataResource, error) {
+// dataFile is one <ResourceType>.ndjson file, indexed: it is split into chunks of whole lines at about equal
+// byte offsets, and each chunk is read from the file again when it is downloaded.
+type dataFile struct {
+	fsys   fs.FS
+	name   string
+	typ    string
+	chunks []dataChunk
+}
+
+type dataChunk struct {
+	off, end int64     // byte range of whole lines in the file
+	lines    int       // resources in it
+	earliest time.Time // the earliest meta.lastUpdated in it (zero: no line has one)
+	// verbatim: every line is exactly a resource and "\n" (no blank lines, no surrounding whitespace, no
+	// "\r"), so the byte range is served as it is; lastLF says whether its last line ends with "\n" (only
+	// the file's last line may not).
+	verbatim bool
+	lastLF   bool
+}
+
+// indexDataFile reads a data file once, checking every line is a resource of the file's type with an id and,
+// if present, a valid meta.lastUpdated, and splits it into at most parts chunks.
+func indexDataFile(fsys fs.FS, name, typ string, parts int) (*dataFile, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if _, ok := f.(io.Seeker); !ok {
+		return nil, fmt.Errorf("%s: the data file system must return files that can seek", name)
+	}
+	if parts < 1 {
+		parts = 1
+	}
+	df := &dataFile{fsys: fsys, name: name, typ: typ}
+	size := st.Size()
+	lr := newLineReader(f)
+	var cur *dataChunk
+	var off int64
+	blank := false // a blank line since the last resource
+	for lineNo := 1; ; lineNo++ {
+		raw, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		start := off
+		off += int64(len(raw))
+		line := bytes.TrimSpace(raw)
+		if len(line) == 0 {
+			blank = true
+			continue
+		}
+		// A new chunk starts at the first line at or past the next of parts equal byte offsets.
+		switch {
+		case cur == nil || len(df.chunks) < parts && start >= size*int64(len(df.chunks))/int64(parts):
+			df.chunks = append(df.chunks, dataChunk{off: start, verbatim: true})
+			cur = &df.chunks[len(df.chunks)-1]
+		case blank:
+			cur.verbatim = false
+		}
+		blank = false
+		updated, err := checkDataLine(typ, line)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", name, lineNo, err)
+		}
+		cur.lines++
+		cur.end = off
+		cur.lastLF = raw[len(raw)-1] == '\n'
+		if len(raw) != len(line) && !(len(raw) == len(line)+1 && cur.lastLF) {
+			cur.verbatim = false
+		}
+		if !updated.IsZero() && (cur.earliest.IsZero() || updated.Before(cur.earliest)) {
+			cur.earliest = updated
+		}
+	}
+	return df, nil
+}
+
+// checkDataLine checks one line is a resource of type typ with an id, and returns its meta.lastUpdated
+// (zero when it has none).
+func checkDataLine(typ string, line []byte) (time.Time, error) {
 	var head struct {
 		ResourceType string `json:"resourceType"`
 		ID           string `json:"id"`
@@ -90,27 +184,171 @@ func parseDataLine(typ string, line []byte) (dataResource, error) {
 		} `json:"meta"`
 	}
 	if err := json.Unmarshal(line, &head); err != nil {
-		return dataResource{}, fmt.Errorf("not a JSON resource: %w", err)
+		return time.Time{}, fmt.Errorf("not a JSON resource: %w", err)
 	}
 	if head.ResourceType != typ {
-		return dataResource{}, fmt.Errorf("resourceType %q does not match the file's type %q", head.ResourceType, typ)
+		return time.Time{}, fmt.Errorf("resourceType %q does not match the file's type %q", head.ResourceType, typ)
 	}
 	if head.ID == "" {
-		return dataResource{}, errors.New("resource has no id")
+		return time.Time{}, errors.New("resource has no id")
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, line); err != nil {
-		return dataResource{}, fmt.Errorf("not a JSON resource: %w", err)
+	if head.Meta.LastUpdated == "" {
+		return time.Time{}, nil
 	}
-	r := dataResource{line: compact.Bytes()}
-	if head.Meta.LastUpdated != "" {
-		t, err := parseInstant(head.Meta.LastUpdated)
-		if err != nil {
-			return dataResource{}, fmt.Errorf("meta.lastUpdated: %w", err)
+	t, err := parseInstant(head.Meta.LastUpdated)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("meta.lastUpdated: %w", err)
+	}
+	return t, nil
+}
+
+// keepsAll reports whether since filters out no line of c: resources without meta.lastUpdated are always kept.
+func (c dataChunk) keepsAll(since time.Time) bool {
+	return since.IsZero() || c.earliest.IsZero() || since.Before(c.earliest)
+}
+
+func (df *dataFile) files(since time.Time) ([]outputFile, error) {
+	var out []outputFile
+	for i, c := range df.chunks {
+		f := outputFile{typ: df.typ, chunk: i, since: since, count: c.lines, size: -1}
+		if !c.keepsAll(since) {
+			n, err := df.countSince(c, since)
+			if err != nil {
+				return nil, err
+			}
+			f.count = n
+		} else if c.verbatim {
+			f.size = c.end - c.off
+			if !c.lastLF {
+				f.size++
+			}
 		}
-		r.lastUpdated, r.hasUpdated = t, true
+		if f.count > 0 {
+			out = append(out, f)
+		}
 	}
-	return r, nil
+	return out, nil
+}
+
+// countSince counts the lines of c a since filter keeps, reading the chunk.
+func (df *dataFile) countSince(c dataChunk, since time.Time) (int, error) {
+	n := 0
+	err := df.eachLine(c, func(line []byte) error {
+		keep, err := keptSince(df.typ, line, since)
+		if keep {
+			n++
+		}
+		return err
+	})
+	return n, err
+}
+
+func (df *dataFile) write(w io.Writer, f outputFile) error {
+	c := df.chunks[f.chunk]
+	if c.keepsAll(f.since) && c.verbatim {
+		file, err := df.openAt(c.off)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		// A plain io.Copy lets net/http hand an *os.File to sendfile.
+		if _, err := io.Copy(w, io.LimitReader(file, c.end-c.off)); err != nil {
+			return err
+		}
+		if !c.lastLF {
+			_, err = w.Write([]byte{'\n'})
+		}
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	err := df.eachLine(c, func(line []byte) error {
+		if !c.keepsAll(f.since) {
+			keep, err := keptSince(df.typ, line, f.since)
+			if err != nil || !keep {
+				return err
+			}
+		}
+		bw.Write(line)
+		return bw.WriteByte('\n')
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// keptSince reports whether a line's resource was updated after since (or carries no meta.lastUpdated).
+func keptSince(typ string, line []byte, since time.Time) (bool, error) {
+	updated, err := checkDataLine(typ, line)
+	if err != nil {
+		return false, err
+	}
+	return updated.IsZero() || updated.After(since), nil
+}
+
+// eachLine calls fn with every non-blank line of c, trimmed.
+func (df *dataFile) eachLine(c dataChunk, fn func([]byte) error) error {
+	file, err := df.openAt(c.off)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	lr := newLineReader(io.LimitReader(file, c.end-c.off))
+	for {
+		raw, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if line := bytes.TrimSpace(raw); len(line) > 0 {
+			if err := fn(line); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// openAt opens the data file positioned at off.
+func (df *dataFile) openAt(off int64) (fs.File, error) {
+	f, err := df.fsys.Open(df.name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", df.name, err)
+	}
+	if _, err := f.(io.Seeker).Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seek %s: %w", df.name, err)
+	}
+	return f, nil
+}
+
+// lineReader reads lines of any length, each with its "\n" if it has one; the slice is valid until the next
+// call.
+type lineReader struct {
+	br   *bufio.Reader
+	long []byte
+}
+
+func newLineReader(r io.Reader) *lineReader { return &lineReader{br: bufio.NewReaderSize(r, 256<<10)} }
+
+func (lr *lineReader) next() ([]byte, error) {
+	line, err := lr.br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		if err == io.EOF && len(line) > 0 {
+			err = nil
+		}
+		return line, err
+	}
+	lr.long = append(lr.long[:0], line...)
+	for err == bufio.ErrBufferFull {
+		line, err = lr.br.ReadSlice('\n')
+		lr.long = append(lr.long, line...)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return lr.long, err
 }
 
 // instantRE is the FHIR R4 instant regex.
@@ -126,20 +364,4 @@ func parseInstant(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not a valid FHIR instant: %v", s, err)
 	}
 	return t, nil
-}
-
-// export returns the NDJSON of one type, filtered by since (zero: no filter),
-// and its line count. Resources without meta.lastUpdated are kept.
-func (ds *dataset) export(typ string, since time.Time) ([]byte, int) {
-	var buf bytes.Buffer
-	n := 0
-	for _, r := range ds.byType[typ] {
-		if !since.IsZero() && r.hasUpdated && !r.lastUpdated.After(since) {
-			continue
-		}
-		buf.Write(r.line)
-		buf.WriteByte('\n')
-		n++
-	}
-	return buf.Bytes(), n
 }

@@ -18,9 +18,11 @@ type exportJob struct {
 	request   string   // absolute kick-off URL
 	types     []string // nil: every type in the dataset
 	since     time.Time
-	cancelled time.Time // zero: not cancelled
-	released  time.Time // zero: not released; set by a DELETE after completion in the bulkdata profile
-	nextPoll  time.Time // with Config.Throttle: a poll before this is answered 429 (the Retry-After announced)
+	cancelled time.Time    // zero: not cancelled
+	released  time.Time    // zero: not released; set by a DELETE after completion in the bulkdata profile
+	nextPoll  time.Time    // with Config.Throttle: a poll before this is answered 429 (the Retry-After announced)
+	reuseKey  string       // what makes an identical kick-off (reuse.go)
+	plan      []outputFile // its output files with their exact counts, fixed at kick-off (the data never changes)
 
 	materialized bool
 	outputs      []exportOutput
@@ -61,6 +63,7 @@ type exportParams struct {
 	outputFormat string
 	types        []string
 	since        time.Time
+	exportID     string // _exportId: a label, only part of what makes a kick-off identical (reuse.go)
 }
 
 // exportKickoff handles GET and POST [base]/$export.
@@ -115,14 +118,21 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 	if r.URL.RawQuery != "" {
 		reqURL += "?" + r.URL.RawQuery
 	}
+	plan, err := s.planExport(params.types, params.since)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, codeException, "plan the export's files: "+err.Error())
+		return
+	}
 	now := s.cfg.Clock.Now()
 	job := &exportJob{
-		id:      newUUID(),
-		owner:   u.ID,
-		kickoff: now,
-		request: reqURL,
-		types:   params.types,
-		since:   params.since,
+		id:       newUUID(),
+		owner:    u.ID,
+		kickoff:  now,
+		request:  reqURL,
+		types:    params.types,
+		since:    params.since,
+		reuseKey: exportReuseKey(base, params),
+		plan:     plan,
 	}
 	if s.cfg.Throttle { // the first poll too must wait for the announced delay
 		job.nextPoll = now.Add(s.cfg.RetryAfter)
@@ -130,7 +140,11 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	s.mu.Lock()
 	s.sweepLocked(now)
-	s.exportJobs[job.id] = job
+	if reused := s.reusableJobLocked(r, job, now); reused != nil {
+		job = reused
+	} else {
+		s.exportJobs[job.id] = job
+	}
 	s.mu.Unlock()
 
 	markAnswer(w, answerKickoff)
@@ -200,7 +214,9 @@ func parseExportParams(values map[string][]string, lenient bool) (exportParams, 
 				return p, fmt.Errorf("%s", msg)
 			}
 			p.since = t
-		case "_format", "_pretty", "_exportId":
+		case "_exportId":
+			p.exportID = strings.Join(vs, ",")
+		case "_format", "_pretty":
 			// Accepted and ignored (FUT's own example sends _format and _pretty).
 		default:
 			if !lenient {
@@ -228,26 +244,63 @@ func preferTokens(r *http.Request) map[string]bool {
 	return out
 }
 
-// materializeLocked creates the output Binaries of a completed job once.
-// Output is deterministic: one Binary per requested type with data, sorted by
-// type. s.mu must be held.
-func (s *Server) materializeLocked(j *exportJob) {
-	if j.materialized {
-		return
-	}
-	j.materialized = true
-	types := j.types
+// planExport plans the output files of an export of types (nil: every type in the dataset) since since
+// (zero: everything), sorted by type, each with its exact count. Types without data have no file.
+func (s *Server) planExport(types []string, since time.Time) ([]outputFile, error) {
 	if types == nil {
 		types = s.dataset.types
 	}
 	types = slices.Clone(types)
 	slices.Sort(types)
-	completed := j.completesAt(s.cfg.ExportDuration)
+	var plan []outputFile
 	for _, typ := range types {
-		data, n := s.dataset.export(typ, j.since)
-		if n == 0 {
+		src := s.dataset.byType[typ]
+		if src == nil {
 			continue
 		}
+		files, err := src.files(since)
+		if err != nil {
+			return nil, err
+		}
+		plan = append(plan, files...)
+	}
+	return plan, nil
+}
+
+// ExportedType is what an export of everything holds of one resource type.
+type ExportedType struct {
+	Type      string
+	Files     int
+	Resources int
+}
+
+// ExportContents is what an export of every type without _since holds, type by type, as the manifest will
+// say: exact counts, known without reading or generating the data.
+func (s *Server) ExportContents() ([]ExportedType, error) {
+	plan, err := s.planExport(nil, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	var out []ExportedType
+	for _, f := range plan {
+		if len(out) == 0 || out[len(out)-1].Type != f.typ {
+			out = append(out, ExportedType{Type: f.typ})
+		}
+		out[len(out)-1].Files++
+		out[len(out)-1].Resources += f.count
+	}
+	return out, nil
+}
+
+// materializeLocked creates the output Binaries of a completed job once, one per planned file; their
+// content is streamed from the dataset when they are read. s.mu must be held.
+func (s *Server) materializeLocked(j *exportJob) {
+	if j.materialized {
+		return
+	}
+	j.materialized = true
+	completed := j.completesAt(s.cfg.ExportDuration)
+	for _, f := range j.plan {
 		id := newBinaryID()
 		for s.binaries[id] != nil {
 			id = newBinaryID()
@@ -256,13 +309,13 @@ func (s *Server) materializeLocked(j *exportJob) {
 			id:           id,
 			owner:        j.owner,
 			contentType:  contentTypeNDJSON,
-			data:         data,
+			file:         f,
 			lastUpdated:  completed,
 			versionID:    "1",
 			exportJobID:  j.id,
-			resourceType: typ,
+			resourceType: f.typ,
 		}
-		j.outputs = append(j.outputs, exportOutput{typ: typ, binaryID: id, count: n})
+		j.outputs = append(j.outputs, exportOutput{typ: f.typ, binaryID: id, count: f.count})
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-var asyncHdr = map[string]string{"Prefer": "respond-async"}
+// asyncHdr is a kick-off's headers: no-cache asks for a job of its own, not an identical one's (reuse.go).
+var asyncHdr = map[string]string{"Prefer": "respond-async", "Cache-Control": "no-cache"}
 
 type testManifest struct {
 	TransactionTime     string `json:"transactionTime"`

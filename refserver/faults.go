@@ -80,6 +80,8 @@ const (
 	faultRJSNeverFinishes     fault = "rjs-never-finishes"
 	faultRJSDonePlaceholder   fault = "rjs-done-placeholder"
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
+	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
+	faultOutputBadLastLine fault = "output-bad-last-line"
 )
 
 func hook(f fault, requirement, description string) faultDef {
@@ -139,6 +141,7 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
+	hook(faultOutputBadLastLine, "EXP-OUTPUT", "the last line of each output file is cut short: not JSON"),
 	rewrite("output-content-type", "EXP-OUTPUT", "output files are served as text/plain, neither NDJSON nor a Binary",
 		answerExportFile, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",

@@ -127,7 +127,7 @@ func runTour(t *testing.T, faults []string) []observed {
 	}
 	kickoff := func(step, method string) string {
 		before := tourJobIDs(srv)
-		see(step, e.do(req{method: method, url: "/$export", token: tokenA, headers: map[string]string{"Prefer": "respond-async"}}), "EXP-KICKOFF")
+		see(step, e.do(req{method: method, url: "/$export", token: tokenA, headers: asyncHdr}), "EXP-KICKOFF")
 		for _, id := range tourJobIDs(srv) {
 			if !slices.Contains(before, id) {
 				return id

@@ -104,7 +104,7 @@ func (c *loadClient) poll(j *loadJob, download bool) {
 }
 
 func (c *loadClient) kickoff() {
-	code, h, _ := c.do(http.MethodGet, c.base+"/$export?_type=Patient", map[string]string{"Prefer": "respond-async"}, "")
+	code, h, _ := c.do(http.MethodGet, c.base+"/$export?_type=Patient", asyncHdr, "")
 	if code != http.StatusAccepted || h.Get("Content-Location") == "" {
 		c.fail("kick-off: expected 202 with Content-Location, got %d", code)
 		return

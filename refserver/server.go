@@ -69,7 +69,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refserver config: %w", err)
 	}
-	ds, err := loadDataset(cfg.Data)
+	ds, err := loadDataset(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("refserver data: %w", err)
 	}

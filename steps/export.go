@@ -57,6 +57,9 @@ const (
 func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	header := fhirJSONHeader()
 	header.Set("Prefer", "respond-async")
+	// HAPI (and the reference server in fut and hapi-8.0) reuses the job of an identical kick-off unless
+	// told not to; every scenario needs a job of its own.
+	header.Set("Cache-Control", "no-cache")
 	target := w.exportEndpoint("$export")
 	var body []byte
 	switch method {

@@ -10,7 +10,7 @@
 //	-retry-after      RETRY_AFTER       Retry-After on 202 answers (Go duration, default 1s)
 //	-profile          REFSERVER_PROFILE fut, bulkdata or hapi-8.0: which source to emulate where they disagree
 //	-tokens           REFSERVER_TOKENS  users: token=userId[:name][:nonanon],... (default: the demo users)
-//	-data             DATA_DIR          directory of <ResourceType>.ndjson files (default: embedded data)
+//	-data             DATA_DIR          directory of <ResourceType>.ndjson files, streamed from disk (default: embedded data; also REFSERVER_DATA_DIR)
 //	-retention        RETENTION         how long finished jobs, their files and report jobs are kept (default 2h)
 //	-clients          REFSERVER_CLIENTS OAuth2 clients: clientId:secret:userId[:lifetime],... (default: demo clients)
 //	-token-lifetime   TOKEN_LIFETIME    lifetime of issued tokens when a client sets none (default 1h)
@@ -20,6 +20,11 @@
 //	-throttle         REFSERVER_THROTTLE  answer 429 + Retry-After to a poll before the announced Retry-After
 //	-poll-path        REFSERVER_POLL_PATH polling location [base]/<segment>/<id> (e.g. bulkstatus) instead of $export-poll-status
 //	-faults           FAULTS            comma list of faults to inject (refserver/faults.go); for the kill matrix only
+//	-synthetic-bytes     REFSERVER_SYNTHETIC_BYTES      serve a generated export of about this size (e.g. 1GiB) instead of -data
+//	-synthetic-resources REFSERVER_SYNTHETIC_RESOURCES  serve a generated export of exactly N resources per type
+//	-synthetic-types     REFSERVER_SYNTHETIC_TYPES      types generated (default CarePlan,Observation,Patient)
+//	-synthetic-seed      REFSERVER_SYNTHETIC_SEED       seed of the generated content (default 0)
+//	-files-per-type      REFSERVER_FILES_PER_TYPE       output files per resource type, at most (default 1)
 //
 // Invalid values exit with status 2.
 package main
@@ -93,12 +98,17 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	retryAfter := fs.String("retry-after", env("RETRY_AFTER", refserver.DefaultRetryAfter.String()), "Retry-After on 202 answers, Go duration (env RETRY_AFTER)")
 	tokens := fs.String("tokens", env("REFSERVER_TOKENS", ""), "users as token=userId[:name][:nonanon],...; empty: the demo users (env REFSERVER_TOKENS)")
 	profile := fs.String("profile", env("REFSERVER_PROFILE", string(refserver.ProfileFUT)), "which source to emulate where sources disagree: fut, bulkdata or hapi-8.0 (env REFSERVER_PROFILE)")
-	dataDir := fs.String("data", env("DATA_DIR", ""), "directory of <ResourceType>.ndjson files; empty: embedded data (env DATA_DIR)")
+	dataDir := fs.String("data", env("DATA_DIR", env("REFSERVER_DATA_DIR", "")), "directory of <ResourceType>.ndjson files, streamed from disk; empty: embedded data (env DATA_DIR or REFSERVER_DATA_DIR)")
 	security := addSecurityFlags(fs, env)
 	throttleEnv, throttleEnvErr := strconv.ParseBool(env("REFSERVER_THROTTLE", "false"))
 	throttle := fs.Bool("throttle", throttleEnv, "answer 429 Too Many Requests + Retry-After to a poll that comes before the Retry-After announced (env REFSERVER_THROTTLE)")
 	pollPath := fs.String("poll-path", env("REFSERVER_POLL_PATH", ""), "serve the polling location as [base]/<segment>/<id>, e.g. bulkstatus (an independent HL7 Bulk Data server's shape), and not $export-poll-status; empty: FUT's (env REFSERVER_POLL_PATH)")
 	faults := fs.String("faults", env("FAULTS", ""), "comma list of deviations to inject (refserver/faults.go), to test a harness; empty: conformant (env FAULTS)")
+	synthBytes := fs.String("synthetic-bytes", env("REFSERVER_SYNTHETIC_BYTES", ""), "serve a generated export of about this size in all, e.g. 1GiB, 500MB, 1048576; instead of -data (env REFSERVER_SYNTHETIC_BYTES)")
+	synthResources := fs.String("synthetic-resources", env("REFSERVER_SYNTHETIC_RESOURCES", ""), "serve a generated export of exactly this many resources per type; instead of -data (env REFSERVER_SYNTHETIC_RESOURCES)")
+	synthTypes := fs.String("synthetic-types", env("REFSERVER_SYNTHETIC_TYPES", ""), "comma list of generated types, of "+strings.Join(refserver.SyntheticTypes, ", ")+"; empty: all (env REFSERVER_SYNTHETIC_TYPES)")
+	synthSeed := fs.String("synthetic-seed", env("REFSERVER_SYNTHETIC_SEED", "0"), "seed of the generated content (env REFSERVER_SYNTHETIC_SEED)")
+	filesPerType := fs.String("files-per-type", env("REFSERVER_FILES_PER_TYPE", "1"), "output files per resource type, at most, split at about equal sizes (env REFSERVER_FILES_PER_TYPE)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
@@ -138,6 +148,16 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if *faults != "" {
 		o.cfg.Faults = strings.Split(*faults, ",")
 	}
+	synth, err := refserver.SyntheticFromStrings(*synthBytes, *synthResources, *synthTypes, *synthSeed)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.cfg.Synthetic = synth
+	if n, err := strconv.Atoi(strings.TrimSpace(*filesPerType)); err != nil || n < 1 {
+		errs = append(errs, fmt.Errorf("-files-per-type: %q is not a positive number", *filesPerType))
+	} else {
+		o.cfg.FilesPerType = n
+	}
 	if *tokens == "" {
 		o.cfg.Users = refserver.DefaultUsers()
 		o.demoUsers = true
@@ -148,7 +168,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 		o.cfg.Users = users
 	}
-	if *dataDir != "" {
+	if *dataDir != "" && synth.Bytes+synth.Resources > 0 {
+		errs = append(errs, errors.New("-data and -synthetic-bytes or -synthetic-resources both given: choose one"))
+	} else if *dataDir != "" {
 		st, err := os.Stat(*dataDir)
 		switch {
 		case err != nil:
@@ -237,6 +259,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "refserver listening on %s://%s%s\n", scheme, ln.Addr(), basePath)
 	if len(o.cfg.Faults) > 0 {
 		fmt.Fprintf(stdout, "FAULTS INJECTED (not conformant on purpose): %s\n", strings.Join(o.cfg.Faults, ", "))
+	}
+	custom := o.cfg.Data != nil || o.cfg.Synthetic.Bytes+o.cfg.Synthetic.Resources > 0 || o.cfg.FilesPerType > 1
+	if contents, err := srv.ExportContents(); err == nil && custom {
+		var parts []string
+		for _, c := range contents {
+			parts = append(parts, fmt.Sprintf("%s %d resources in %d files", c.Type, c.Resources, c.Files))
+		}
+		source := "data files"
+		if o.cfg.Synthetic.Bytes+o.cfg.Synthetic.Resources > 0 {
+			source = fmt.Sprintf("synthetic, seed %d", o.cfg.Synthetic.Seed)
+		}
+		fmt.Fprintf(stdout, "export of everything (%s): %s\n", source, strings.Join(parts, "; "))
 	}
 	if o.demoUsers {
 		for _, u := range o.cfg.Users {

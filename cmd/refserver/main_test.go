@@ -63,6 +63,26 @@ func TestParseOptionsEnvAndFlags(t *testing.T) {
 	}
 }
 
+// The synthetic dataset and the split into files come from flags or REFSERVER_* variables.
+func TestParseOptionsSyntheticExport(t *testing.T) {
+	env := envMap(map[string]string{"REFSERVER_SYNTHETIC_BYTES": "1GiB", "REFSERVER_SYNTHETIC_TYPES": "Patient, Observation", "REFSERVER_SYNTHETIC_SEED": "7", "REFSERVER_FILES_PER_TYPE": "4"})
+	o, err := parseOptions(nil, env, io.Discard)
+	if err != nil {
+		t.Fatalf("parseOptions: %v", err)
+	}
+	want := refserver.Synthetic{Bytes: 1 << 30, Types: []string{"Patient", "Observation"}, Seed: 7}
+	if o.cfg.Synthetic.Bytes != want.Bytes || strings.Join(o.cfg.Synthetic.Types, ",") != "Patient,Observation" || o.cfg.Synthetic.Seed != 7 || o.cfg.FilesPerType != 4 {
+		t.Fatalf("from env: got %+v, files per type %d", o.cfg.Synthetic, o.cfg.FilesPerType)
+	}
+	o, err = parseOptions([]string{"-synthetic-resources", "1000", "-synthetic-bytes", "", "-files-per-type", "2"}, env, io.Discard)
+	if err != nil {
+		t.Fatalf("parseOptions: %v", err)
+	}
+	if o.cfg.Synthetic.Resources != 1000 || o.cfg.Synthetic.Bytes != 0 || o.cfg.FilesPerType != 2 {
+		t.Fatalf("flags over env: got %+v, files per type %d", o.cfg.Synthetic, o.cfg.FilesPerType)
+	}
+}
+
 func TestParseOptionsRejectsInvalidValues(t *testing.T) {
 	cases := map[string]struct {
 		args []string
@@ -78,6 +98,12 @@ func TestParseOptionsRejectsInvalidValues(t *testing.T) {
 		"unknown flag":       {args: []string{"-nope"}},
 		"positional args":    {args: []string{"extra"}},
 		"empty address flag": {args: []string{"-addr", ""}},
+		"bad size":           {args: []string{"-synthetic-bytes", "lots"}},
+		"size and count":     {env: map[string]string{"REFSERVER_SYNTHETIC_BYTES": "1MiB", "REFSERVER_SYNTHETIC_RESOURCES": "10"}},
+		"unknown synth type": {args: []string{"-synthetic-bytes", "1MiB", "-synthetic-types", "Encounter"}},
+		"data and synthetic": {args: []string{"-synthetic-bytes", "1MiB", "-data", t.TempDir()}},
+		"zero files":         {args: []string{"-files-per-type", "0"}},
+		"bad seed":           {env: map[string]string{"REFSERVER_SYNTHETIC_SEED": "x"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
