@@ -16,13 +16,20 @@ import (
 //go:embed *.feature REQUIREMENTS.md PROFILES.md
 var FS embed.FS
 
-// Severity says whether a deviation fails the run or is reported as a warning.
+// Severity says what a deviation does to the run. REQUIREMENTS.md gives each requirement's severity;
+// PROFILES.md may give it another one in a profile.
 type Severity string
 
 const (
-	Must   Severity = "MUST"
-	Should Severity = "SHOULD"
+	Must   Severity = "MUST"   // a deviation fails the run
+	Should Severity = "SHOULD" // a deviation is a warning; STRICT=1 makes it a failure
+	May    Severity = "MAY"    // checked and reported as a warning, never failed, not even under STRICT
+	// NotApplicable: the requirement does not apply in the profile; its scenarios are reported as not
+	// applicable, never failed and never passed. Only a profile's severity can say so.
+	NotApplicable Severity = "n/a"
 )
+
+func (s Severity) valid() bool { return s == Must || s == Should || s == May || s == NotApplicable }
 
 // Requirement is one row of REQUIREMENTS.md.
 type Requirement struct {
@@ -67,8 +74,11 @@ func parseRequirements(raw []byte) (map[string]Requirement, error) {
 			return nil, fmt.Errorf("REQUIREMENTS.md line %d: expected 4 cells (ID, Severity, Source, Clause), got %d", line, len(cells))
 		}
 		r := Requirement{ID: cells[0], Severity: Severity(cells[1]), Source: cells[2], Clause: cells[3]}
-		if r.Severity != Must && r.Severity != Should {
-			return nil, fmt.Errorf("REQUIREMENTS.md line %d: severity of %s must be MUST or SHOULD, got %q", line, r.ID, r.Severity)
+		if !IsRequirementID(r.ID) {
+			return nil, fmt.Errorf("REQUIREMENTS.md line %d: %q is not a requirement ID (upper-case parts joined by '-', e.g. EXP-POLL-202)", line, r.ID)
+		}
+		if r.Severity != Must && r.Severity != Should && r.Severity != May {
+			return nil, fmt.Errorf("REQUIREMENTS.md line %d: severity of %s must be MUST, SHOULD or MAY, got %q", line, r.ID, r.Severity)
 		}
 		if _, dup := reqs[r.ID]; dup {
 			return nil, fmt.Errorf("REQUIREMENTS.md line %d: requirement %s is listed twice", line, r.ID)
@@ -91,6 +101,18 @@ type Profiles struct {
 	Behaviour map[string]Behaviour
 	// Tolerance: tolerance → profile → whether the deviation is accepted (as a known deviation).
 	Tolerance map[string]map[string]bool
+	// Severity: requirement ID → profile → its severity there, for the requirements whose severity differs
+	// between profiles; every other requirement has the severity of REQUIREMENTS.md in every profile.
+	Severity map[string]map[string]Severity
+}
+
+// SeverityOf is requirement r's severity in profile: its row in PROFILES.md's severity table, else its
+// severity in REQUIREMENTS.md.
+func (p Profiles) SeverityOf(r Requirement, profile string) Severity {
+	if s, ok := p.Severity[r.ID][profile]; ok {
+		return s
+	}
+	return r.Severity
 }
 
 // Behaviour is one row of PROFILES.md.
@@ -119,7 +141,7 @@ func LoadProfiles() (Profiles, error) {
 }
 
 func parseProfiles(raw []byte) (Profiles, error) {
-	p := Profiles{Behaviour: map[string]Behaviour{}, Tolerance: map[string]map[string]bool{}}
+	p := Profiles{Behaviour: map[string]Behaviour{}, Tolerance: map[string]map[string]bool{}, Severity: map[string]map[string]Severity{}}
 	var header []string
 	for n, text := range strings.Split(string(raw), "\n") {
 		text = strings.TrimSpace(text)
@@ -132,9 +154,9 @@ func parseProfiles(raw []byte) (Profiles, error) {
 			cells[i] = strings.TrimSpace(cells[i])
 		}
 		switch {
-		case header == nil && len(cells) > 2 && cells[0] == "Tolerance" && cells[len(cells)-1] == "Sources":
+		case header == nil && len(cells) > 2 && (cells[0] == "Tolerance" || cells[0] == "Requirement") && cells[len(cells)-1] == "Sources":
 			if !slices.Equal(cells[1:len(cells)-1], p.Names) {
-				return p, fmt.Errorf("PROFILES.md line %d: the tolerances must name the profiles %v, in that order", n+1, p.Names)
+				return p, fmt.Errorf("PROFILES.md line %d: the %s table must name the profiles %v, in that order, after the behaviours", n+1, strings.ToLower(cells[0]), p.Names)
 			}
 			header = cells
 			continue
@@ -160,6 +182,24 @@ func parseProfiles(raw []byte) (Profiles, error) {
 				}
 			}
 			p.Tolerance[strings.Trim(cells[0], "`")] = accepts
+			continue
+		case header[0] == "Requirement":
+			id := cells[0]
+			if !IsRequirementID(id) {
+				return p, fmt.Errorf("PROFILES.md line %d: %q is not a requirement ID", n+1, id)
+			}
+			if _, dup := p.Severity[id]; dup {
+				return p, fmt.Errorf("PROFILES.md line %d: the severity of %s is listed twice", n+1, id)
+			}
+			bySeverity := map[string]Severity{}
+			for i, profile := range p.Names {
+				s := Severity(cells[1+i])
+				if !s.valid() {
+					return p, fmt.Errorf("PROFILES.md line %d, %s/%s: expected MUST, SHOULD, MAY or n/a, got %q", n+1, id, profile, cells[1+i])
+				}
+				bySeverity[profile] = s
+			}
+			p.Severity[id] = bySeverity
 			continue
 		}
 		b := Behaviour{Name: strings.Trim(cells[0], "`"), Requirement: cells[1], Answers: map[string][]Answer{}}

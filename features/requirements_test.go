@@ -2,35 +2,22 @@ package features
 
 import (
 	"fmt"
-	"io/fs"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
 )
 
-var requirementTag = regexp.MustCompile(`@([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b`)
-
-// scenarioTags maps each requirement tag used in the feature files to the scenario lines carrying it.
+// scenarioTags maps each requirement tag used in the feature files to the scenarios carrying it.
 func scenarioTags(t *testing.T) map[string][]string {
 	t.Helper()
-	tags := map[string][]string{}
-	files, err := fs.Glob(FS, "*.feature")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no feature files embedded: %v", err)
+	scenarios, err := Scenarios()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range files {
-		raw, err := FS.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(raw), "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(line), "@") {
-				continue
-			}
-			for _, m := range requirementTag.FindAllStringSubmatch(line, -1) {
-				tags[m[1]] = append(tags[m[1]], fmt.Sprintf("%s:%d", name, i+1))
-			}
+	tags := map[string][]string{}
+	for _, s := range scenarios {
+		for _, id := range s.Requirements {
+			tags[id] = append(tags[id], fmt.Sprintf("%s: %q", s.File, s.Name))
 		}
 	}
 	return tags
@@ -61,7 +48,9 @@ func TestEveryRequirementHasAScenarioAndEveryTagARequirement(t *testing.T) {
 
 func TestRequirementsTableRejectsMalformedRows(t *testing.T) {
 	cases := map[string]string{
-		"bad severity": "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MAY | s | c |\n",
+		"bad severity": "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MAYBE | s | c |\n",
+		"n/a default":  "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | n/a | s | c |\n",
+		"bad ID":       "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| x-1 | MUST | s | c |\n",
 		"duplicate":    "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MUST | s | c |\n| X-1 | MUST | s | c |\n",
 		"short row":    "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MUST | s |\n",
 		"no rows":      "nothing here\n",
@@ -92,6 +81,11 @@ func TestProfilesTable(t *testing.T) {
 	for name, b := range p.Behaviour {
 		if _, ok := reqs[b.Requirement]; !ok {
 			t.Errorf("behaviour %s names requirement %s, which REQUIREMENTS.md lacks", name, b.Requirement)
+		}
+	}
+	for id := range p.Severity {
+		if _, ok := reqs[id]; !ok {
+			t.Errorf("the severity table names requirement %s, which REQUIREMENTS.md lacks", id)
 		}
 	}
 	cancelled := p.Behaviour["poll-cancelled"].Answers["hapi-8.0"]
