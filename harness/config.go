@@ -34,6 +34,7 @@ type Config struct {
 	Report         string        // REPORT: report type started by the report scenarios
 	ExportTypes    string        // EXPORT_TYPES: _type of every kick-off (empty: all types)
 	Strict         bool          // STRICT=1: SHOULD deviations fail
+	Gate           bool          // GATE=1: the release gate, every MUST requirement of the selected features checked and passed
 	Profile        string        // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
 	// RefserverProfile is what the embedded reference server emulates (REFSERVER_PROFILE); default Profile.
 	RefserverProfile string
@@ -78,6 +79,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
+	{"GATE", "0", "1 is the release gate: every MUST requirement of the selected features must have been checked and passed (a skipped or not-run one fails the run)"},
 	{"PROFILE", steps.DefaultProfile, "whose rules decide where the sources disagree: fut, bulkdata or hapi-8.0 (features/PROFILES.md)"},
 	{"REFSERVER_PROFILE", "PROFILE", "what the embedded reference server emulates (without TARGET): fut, bulkdata or hapi-8.0"},
 	{"REFSERVER_SYNTHETIC_BYTES", "", "the embedded reference server exports generated data of about this size in all, e.g. 1GiB, 500MB"},

@@ -168,6 +168,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.integer("MAX_BODY", &cfg.MaxBodyBytes)
 	e.integer("RANDOM_SEED", &cfg.Randomize)
 	e.flag("STRICT", &cfg.Strict)
+	e.flag("GATE", &cfg.Gate)
 	e.flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)
 	e.flag("BUILD_REFSERVER_IMAGE", &cfg.BuildRefserverImage)
 	e.flag("KEEP_IMAGE", &cfg.KeepImage)

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"html/template"
 	"os"
-	"slices"
-	"sort"
+	"strings"
 	"time"
 
-	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -18,60 +16,75 @@ var reportTemplate string
 
 var reportPage = template.Must(template.New("report").Parse(reportTemplate))
 
-// htmlReport is what reports/index.html shows: one self-contained page, no external assets.
+// htmlReport is what reports/index.html shows: one self-contained page, no external assets. Every string
+// from the server is valid UTF-8 by the time it gets here (invalid bytes become U+FFFD).
 type htmlReport struct {
 	Verdict, VerdictClass   string
 	Target, Profile, Date   string
 	Duration                string
 	Passed, Failed, Skipped int
+	NotApplicable           int
 	NotSelected             []string
 	Requirements            []requirementRow
-	Failures                []Failure
+	Failures                []htmlFailure
 	Warnings, Known, Skips  []steps.Finding
+	NotApplicableScenarios  []ScenarioResult
+	Gate                    *GateResult
 }
 
 type requirementRow struct {
-	features.Requirement
-	Status    string // pass, fail, warning, blocked, skipped, not-run
-	Scenarios []string
+	RequirementResult
+	Failure string // the id of its first failure on the page, for a fail pill's link
+}
+
+type htmlFailure struct {
+	Failure
+	Anchor string
 }
 
 func writeHTMLReport(path string, res Result) error {
-	reqs, err := features.Requirements()
-	if err != nil {
-		return err
-	}
 	page := htmlReport{
 		Verdict: "FAIL", VerdictClass: "fail",
-		Target: res.Target, Profile: res.Profile,
+		Target: validUTF8(res.Target), Profile: res.Profile,
 		Date:        res.Started.UTC().Format(time.RFC3339),
 		Duration:    res.Duration.Round(time.Millisecond).String(),
 		NotSelected: res.NotSelected,
-		Failures:    res.Failures,
-		Warnings:    res.Findings.Warnings(),
-		Known:       res.Findings.KnownDeviations(),
-		Skips:       res.Findings.Skips(),
+		Warnings:    validFindings(res.Findings.Warnings()),
+		Known:       validFindings(res.Findings.KnownDeviations()),
+		Skips:       validFindings(res.Findings.Skips()),
+		Gate:        res.Gate,
 	}
 	if res.Passed {
 		page.Verdict, page.VerdictClass = "PASS", "pass"
 	}
+	for i, f := range res.Failures {
+		f.Scenario, f.Summary, f.Message = validUTF8(f.Scenario), validUTF8(f.Summary), validUTF8(f.Message)
+		page.Failures = append(page.Failures, htmlFailure{Failure: f, Anchor: fmt.Sprintf("failure-%d", i+1)})
+	}
 	for _, r := range res.Results {
 		switch r.Status {
-		case "passed":
+		case StatusPassed:
 			page.Passed++
-		case "failed":
+		case StatusFailed:
 			page.Failed++
+		case StatusNotApplicable:
+			page.NotApplicable++
+			r.Reason = validUTF8(r.Reason)
+			page.NotApplicableScenarios = append(page.NotApplicableScenarios, r)
 		default:
 			page.Skipped++
 		}
 	}
-	ids := make([]string, 0, len(reqs))
-	for id := range reqs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		page.Requirements = append(page.Requirements, requirementStatus(reqs[id], res, page))
+	for _, r := range res.Requirements {
+		row := requirementRow{RequirementResult: r}
+		row.Reason = validUTF8(row.Reason)
+		for _, f := range page.Failures {
+			if r.Verdict == VerdictFail && f.Requirement == r.ID {
+				row.Failure = f.Anchor
+				break
+			}
+		}
+		page.Requirements = append(page.Requirements, row)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -84,34 +97,12 @@ func writeHTMLReport(path string, res Result) error {
 	return f.Close()
 }
 
-// requirementStatus: a failure naming it fails it; else a warning or accepted deviation marks it; else it
-// passed if a scenario tagged with it passed; blocked if its scenarios failed on another requirement before
-// reaching it; skipped if they were all skipped; not run otherwise.
-func requirementStatus(req features.Requirement, res Result, page htmlReport) requirementRow {
-	row := requirementRow{Requirement: req, Status: "not-run"}
-	ran, passed, failed := false, false, false
-	for _, r := range res.Results {
-		if slices.Contains(r.Requirements, req.ID) {
-			row.Scenarios = append(row.Scenarios, r.Name+" ("+r.Status+")")
-			ran = true
-			passed = passed || r.Status == "passed"
-			failed = failed || r.Status == "failed"
-		}
+// validUTF8 makes a server's bytes safe to write into a UTF-8 page: every invalid sequence becomes U+FFFD.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+func validFindings(list []steps.Finding) []steps.Finding {
+	for i := range list {
+		list[i].Scenario, list[i].Message = validUTF8(list[i].Scenario), validUTF8(list[i].Message)
 	}
-	named := func(list []steps.Finding) bool {
-		return slices.ContainsFunc(list, func(f steps.Finding) bool { return f.Requirement == req.ID })
-	}
-	switch {
-	case slices.ContainsFunc(res.Failures, func(f Failure) bool { return f.Requirement == req.ID }):
-		row.Status = "fail"
-	case named(page.Warnings) || named(page.Known):
-		row.Status = "warning"
-	case passed:
-		row.Status = "pass"
-	case failed:
-		row.Status = "blocked"
-	case ran:
-		row.Status = "skipped"
-	}
-	return row
+	return list
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,44 +14,10 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
-
-// Result is the outcome of a run.
-type Result struct {
-	Passed    bool // every selected scenario passed (skips and warnings allowed)
-	Scenarios int  // scenarios run
-	Target    string
-	Profile   string
-	Findings  *steps.Findings
-	Reports   []string         // files written
-	Failures  []Failure        // the failed scenarios, in the order they ran
-	Results   []ScenarioResult // every scenario run, in the order they ran
-	Started   time.Time
-	Duration  time.Duration
-	// NotSelected names the features FEATURES left out, so that the summary says plainly what was not run.
-	NotSelected []string
-	// Preflight is what the target's CapabilityStatements declare, and where they disagree with the run.
-	Preflight *Preflight
-}
-
-// ScenarioResult is one scenario's outcome, for the HTML report.
-type ScenarioResult struct {
-	Feature      string // the feature file
-	Name         string
-	Requirements []string // its requirement tags
-	Status       string   // passed, failed or skipped
-	Failure      *Failure
-}
-
-// Failure is one failed scenario and the requirement its failure names (the violation's own, or the
-// scenario's primary tag when the failure is not a deviation, e.g. a timeout).
-type Failure struct {
-	Scenario    string
-	Requirement string
-	Message     string
-}
 
 // ErrNoScenario is returned when the tag expression selects nothing: a run that checks nothing must not pass.
 var ErrNoScenario = errors.New("no scenario selected")
@@ -73,7 +40,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer stop()
-	res := Result{Target: target.Name, Profile: target.Profile, Findings: target.Findings}
+	res := Result{Target: target.Name, Profile: target.Profile, Strict: cfg.Strict, Findings: target.Findings}
 
 	initScenario, err := steps.Scenarios(target)
 	if err != nil {
@@ -88,42 +55,38 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if res.Preflight, err = preflight(ctx, cfg, target); err != nil {
 		return res, err
 	}
+	catalog, err := loadCatalog()
+	if err != nil {
+		return res, err
+	}
+	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has
+	// happened: a run that could not happen leaves the previous run's reports as they were.
 	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
 		return res, fmt.Errorf("create reports directory: %w", err)
 	}
-	junit, cucumber := filepath.Join(cfg.ReportsDir, "junit.xml"), filepath.Join(cfg.ReportsDir, "cucumber.json")
-	html := filepath.Join(cfg.ReportsDir, "index.html")
-	res.Reports = []string{junit, cucumber, html}
+	staging, err := os.MkdirTemp(cfg.ReportsDir, ".run-")
+	if err != nil {
+		return res, fmt.Errorf("create reports directory: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	reportNames := []string{"junit.xml", "cucumber.json", "index.html"}
+	for _, name := range reportNames {
+		res.Reports = append(res.Reports, filepath.Join(cfg.ReportsDir, name))
+	}
 	res.Started = time.Now()
 
 	fmt.Fprintf(cfg.Out, "FUT conformance: target %s, profile %s\n\n", target.Name, target.Profile)
-	var failuresMu sync.Mutex
+	rec := &recorder{featureNames: catalog.featureNames}
 	suite := godog.TestSuite{
 		Name: "fut-conformance",
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
-			sc.After(func(ctx context.Context, s *godog.Scenario, err error) (context.Context, error) {
-				r := ScenarioResult{Feature: s.Uri, Name: s.Name, Requirements: steps.RequirementTags(s), Status: "passed"}
-				switch {
-				case steps.ScenarioSkipped(ctx) || errors.Is(err, godog.ErrSkip):
-					r.Status = "skipped"
-				case err != nil:
-					r.Status = "failed"
-					r.Failure = &Failure{Scenario: s.Name, Requirement: steps.FailedRequirement(err, s), Message: err.Error()}
-				}
-				failuresMu.Lock()
-				defer failuresMu.Unlock()
-				res.Results = append(res.Results, r)
-				if r.Failure != nil {
-					res.Failures = append(res.Failures, *r.Failure)
-				}
-				return ctx, nil
-			})
+			rec.register(sc)
 			initScenario(sc)
 		},
 		Options: &godog.Options{
 			FS:             features.FS,
 			Paths:          []string{"."},
-			Format:         "pretty,junit:" + junit + ",cucumber:" + cucumber,
+			Format:         "pretty,cucumber:" + filepath.Join(staging, "cucumber.json"),
 			Output:         cfg.Out,
 			NoColors:       !isTerminal(cfg.Out),
 			Strict:         true,
@@ -134,24 +97,131 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		},
 	}
 	status := suite.Run()
-	res.Scenarios = len(res.Results)
-	res.Passed = status == 0 && res.Scenarios > 0 && ctx.Err() == nil
-	res.Duration = time.Since(res.Started)
-	if err := writeHTMLReport(html, res); err != nil {
-		return res, err
+	res.Results = rec.results
+	for _, r := range res.Results {
+		if r.Failure != nil {
+			res.Failures = append(res.Failures, *r.Failure)
+		}
 	}
-	printSummary(cfg.Out, res)
+	res.Scenarios = len(res.Results)
+	res.Duration = time.Since(res.Started)
 	switch {
 	case status == 2:
 		return res, fmt.Errorf("godog could not run the features (exit status 2): see the message above")
 	case res.Scenarios == 0:
-		res.Passed = false
 		return res, fmt.Errorf("%w: the tag expression %q matches no scenario (godog syntax: '@export && ~@cross-user')", ErrNoScenario, cfg.Tags)
 	case ctx.Err() != nil:
-		res.Passed = false
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	}
+	res.Requirements = requirementResults(res, catalog.requirements, catalog.profiles, selectedRequirements(catalog.scenarios, cfg.Features))
+	res.Passed = status == 0
+	if cfg.Gate {
+		res.Gate = gate(res.Requirements)
+		res.Passed = res.Passed && res.Gate.Passed
+	}
+	if err := writeJUnitReport(filepath.Join(staging, "junit.xml"), res); err != nil {
+		return res, err
+	}
+	if err := writeHTMLReport(filepath.Join(staging, "index.html"), res); err != nil {
+		return res, err
+	}
+	for i, name := range reportNames {
+		if err := os.Rename(filepath.Join(staging, name), res.Reports[i]); err != nil {
+			return res, fmt.Errorf("write reports: %w", err)
+		}
+	}
+	printSummary(cfg.Out, res)
 	return res, nil
+}
+
+// catalog is what the features say about themselves: the requirements, the profiles, the scenarios.
+type catalog struct {
+	requirements map[string]features.Requirement
+	profiles     features.Profiles
+	scenarios    []features.Scenario
+	featureNames map[string]string // feature file → feature name
+}
+
+func loadCatalog() (catalog, error) {
+	var c catalog
+	var err error
+	if c.requirements, err = features.Requirements(); err != nil {
+		return c, err
+	}
+	if c.profiles, err = features.LoadProfiles(); err != nil {
+		return c, err
+	}
+	if c.scenarios, err = features.Scenarios(); err != nil {
+		return c, err
+	}
+	c.featureNames = map[string]string{}
+	for _, s := range c.scenarios {
+		c.featureNames[s.File] = s.Feature
+	}
+	return c, nil
+}
+
+// recorder turns godog's hooks into ScenarioResults.
+type recorder struct {
+	featureNames map[string]string
+	mu           sync.Mutex
+	results      []ScenarioResult
+}
+
+type recordKey struct{}
+
+// scenarioRecord is one running scenario's result, kept in its context between the hooks.
+type scenarioRecord struct {
+	started    time.Time
+	failedStep string
+}
+
+func (r *recorder) register(sc *godog.ScenarioContext) {
+	sc.Before(func(ctx context.Context, _ *godog.Scenario) (context.Context, error) {
+		return context.WithValue(ctx, recordKey{}, &scenarioRecord{started: time.Now()}), nil
+	})
+	sc.StepContext().After(func(ctx context.Context, st *godog.Step, status godog.StepResultStatus, _ error) (context.Context, error) {
+		if rec, ok := ctx.Value(recordKey{}).(*scenarioRecord); ok && status == godog.StepFailed && rec.failedStep == "" {
+			rec.failedStep = st.Text
+		}
+		return ctx, nil
+	})
+	sc.After(func(ctx context.Context, s *godog.Scenario, err error) (context.Context, error) {
+		file := strings.TrimPrefix(s.Uri, "./")
+		res := ScenarioResult{Feature: r.featureNames[file], File: file, Name: s.Name, Requirements: steps.RequirementTags(s), Status: StatusPassed}
+		for _, t := range s.Tags {
+			res.Tags = append(res.Tags, strings.TrimPrefix(t.Name, "@"))
+		}
+		rec, _ := ctx.Value(recordKey{}).(*scenarioRecord)
+		if rec != nil {
+			res.Duration = time.Since(rec.started)
+		}
+		reason, notApplicable, skipped := steps.ScenarioSkip(ctx)
+		switch {
+		case notApplicable:
+			res.Status, res.Reason = StatusNotApplicable, reason
+		case skipped || errors.Is(err, godog.ErrSkip):
+			res.Status, res.Reason = StatusSkipped, cmp.Or(reason, "skipped")
+		case err != nil:
+			res.Status = StatusFailed
+			f := &Failure{Scenario: s.Name, Requirements: steps.FailureRequirements(err), Summary: steps.FailureSummary(err),
+				Message: err.Error(), NonConformant: errors.Is(err, check.ErrNonConformant)}
+			if len(f.Requirements) == 0 && len(res.Requirements) > 0 {
+				f.Requirements = res.Requirements[:1]
+			}
+			if len(f.Requirements) > 0 {
+				f.Requirement = f.Requirements[0]
+			}
+			if rec != nil {
+				f.Step = rec.failedStep
+			}
+			res.Failure = f
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.results = append(r.results, res)
+		return ctx, nil
+	})
 }
 
 func printSummary(out io.Writer, res Result) {
@@ -175,15 +245,41 @@ func printSummary(out io.Writer, res Result) {
 		}
 	}
 	printPreflight(out, res.Preflight)
+	var notApplicable []ScenarioResult
+	for _, r := range res.Results {
+		if r.Status == StatusNotApplicable {
+			notApplicable = append(notApplicable, r)
+		}
+	}
+	if len(notApplicable) > 0 {
+		fmt.Fprintf(out, "\nNot applicable in profile %s: %d\n", res.Profile, len(notApplicable))
+		for _, r := range notApplicable {
+			fmt.Fprintf(out, "  %s  %q: %s\n", strings.Join(r.Requirements, " "), r.Name, r.Reason)
+		}
+	}
 	for _, f := range res.NotSelected {
 		fmt.Fprintf(out, "\nNot run: %s, left out by FEATURES\n", f)
+	}
+	if g := res.Gate; g != nil {
+		if g.Passed {
+			fmt.Fprintf(out, "\nRelease gate (GATE=1): passed, every MUST requirement of the selected features was checked and passed\n")
+		} else {
+			fmt.Fprintf(out, "\nRelease gate (GATE=1): FAILED, %d MUST requirements not checked and passed:\n", len(g.Unchecked))
+			for _, r := range g.Unchecked {
+				fmt.Fprintf(out, "  %s  %s", r.ID, r.Verdict)
+				if r.Reason != "" {
+					fmt.Fprintf(out, ": %s", r.Reason)
+				}
+				fmt.Fprintln(out)
+			}
+		}
 	}
 	verdict := "FAIL"
 	if res.Passed {
 		verdict = "PASS"
 	}
-	fmt.Fprintf(out, "\n%s: %d scenarios against %s in profile %s, %d failed, %d warnings, %d skipped; reports: %s\n",
-		verdict, res.Scenarios, res.Target, res.Profile, len(res.Failures), len(warnings), len(skips), strings.Join(res.Reports, ", "))
+	fmt.Fprintf(out, "\n%s: %d scenarios against %s in profile %s, %d failed, %d warnings, %d skipped, %d not applicable; reports: %s\n",
+		verdict, res.Scenarios, res.Target, res.Profile, len(res.Failures), len(warnings), len(skips), len(notApplicable), strings.Join(res.Reports, ", "))
 }
 
 func isTerminal(w io.Writer) bool {

@@ -8,17 +8,14 @@ package mutation
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -212,10 +209,7 @@ func runOne(ctx context.Context, f refserver.Fault, reqs map[string]features.Req
 		o.Verdict, o.Error = Broken, err.Error()
 		return o
 	}
-	if o.Failed, err = failedScenarios(filepath.Join(dir, "cucumber.json")); err != nil {
-		o.Verdict, o.Error = Broken, err.Error()
-		return o
-	}
+	o.Failed = failedScenarios(res)
 	o.Verdict = classify(o, res.Passed)
 	return o
 }
@@ -238,67 +232,17 @@ func classify(o Outcome, passed bool) Verdict {
 	return KilledByOther
 }
 
-// The Cucumber JSON report, as much of it as the matrix reads.
-type cucumberFeature struct {
-	Elements []struct {
-		Name  string                  `json:"name"`
-		Type  string                  `json:"type"`
-		Tags  []struct{ Name string } `json:"tags"`
-		Steps []struct {
-			Keyword string `json:"keyword"`
-			Name    string `json:"name"`
-			Result  struct {
-				Status       string `json:"status"`
-				ErrorMessage string `json:"error_message"`
-			} `json:"result"`
-		} `json:"steps"`
-	} `json:"elements"`
-}
-
-// requirementNamed finds the requirement a failure report names: "requirement EXP-POLL-202 (MUST)", or the
-// "EXP-POLL-202: ..." prefix of a violation.
-var (
-	requirementLine   = regexp.MustCompile(`requirement ([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+) \((?:MUST|SHOULD)\)`)
-	requirementPrefix = regexp.MustCompile(`^([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+): `)
-)
-
-func failedScenarios(path string) ([]FailedScenario, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read the run's cucumber report: %w", err)
-	}
-	var feats []cucumberFeature
-	if err := json.Unmarshal(raw, &feats); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
-	}
+// failedScenarios reads the run's failed scenarios from its result, as data.
+func failedScenarios(res harness.Result) []FailedScenario {
 	var failed []FailedScenario
-	for _, f := range feats {
-		for _, e := range f.Elements {
-			for _, st := range e.Steps {
-				if st.Result.Status != "failed" {
-					continue
-				}
-				s := FailedScenario{Name: e.Name, Step: strings.TrimSpace(st.Keyword) + " " + st.Name}
-				for _, t := range e.Tags {
-					if id := strings.TrimPrefix(t.Name, "@"); requirementPrefix.MatchString(id + ": ") {
-						s.Tags = append(s.Tags, id)
-					}
-				}
-				msg := st.Result.ErrorMessage
-				s.Message, _, _ = strings.Cut(msg, "\n")
-				if m := requirementPrefix.FindStringSubmatch(msg); m != nil {
-					s.Requirements = append(s.Requirements, m[1])
-				}
-				for _, m := range requirementLine.FindAllStringSubmatch(msg, -1) {
-					if !slices.Contains(s.Requirements, m[1]) {
-						s.Requirements = append(s.Requirements, m[1])
-					}
-				}
-				failed = append(failed, s)
-			}
+	for _, r := range res.Results {
+		if r.Status != harness.StatusFailed || r.Failure == nil {
+			continue
 		}
+		failed = append(failed, FailedScenario{Name: r.Name, Tags: r.Requirements, Step: r.Failure.Step,
+			Requirements: r.Failure.Requirements, Message: r.Failure.Summary})
 	}
-	return failed, nil
+	return failed
 }
 
 // Check says what is wrong with the matrix: a conformant server that did not pass, a fault not killed by its

@@ -2,12 +2,11 @@ package mutation
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ehealth-dk/fut-conformance/features"
+	"github.com/ehealth-dk/fut-conformance/harness"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
@@ -68,20 +67,20 @@ func TestEveryRequirementHasAFault(t *testing.T) {
 	}
 }
 
-func TestFailedScenariosReadTheCucumberReport(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cucumber.json")
-	report := `[{"elements":[{"name":"s1","type":"scenario","tags":[{"name":"@EXP-POLL-202"},{"name":"@EXP-PROGRESS-LENGTH"},{"name":"@cross-user"}],
-	  "steps":[{"keyword":"Then ","name":"ok","result":{"status":"passed"}},
-	           {"keyword":"Then ","name":"bad","result":{"status":"failed","error_message":"EXP-PROGRESS-LENGTH: header X-Progress: expected x, got y\n\nrequirement EXP-PROGRESS-LENGTH (SHOULD), source: z"}}]},
-	  {"name":"s2","type":"scenario","tags":[{"name":"@EXP-OUTPUT"}],"steps":[{"keyword":"Given ","name":"g","result":{"status":"failed","error_message":"status of GET: expected 200\n\nrequirement EXP-POLL-200 (MUST), source: z"}}]}]}]`
-	if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
-		t.Fatal(err)
+func TestFailedScenariosReadTheRunsResult(t *testing.T) {
+	res := harness.Result{Results: []harness.ScenarioResult{
+		{Name: "s0", Requirements: []string{"EXP-KICKOFF"}, Status: harness.StatusPassed},
+		{Name: "s1", Requirements: []string{"EXP-POLL-202", "EXP-PROGRESS-LENGTH"}, Status: harness.StatusFailed,
+			Failure: &harness.Failure{Requirement: "EXP-PROGRESS-LENGTH", Requirements: []string{"EXP-PROGRESS-LENGTH"}, Step: "bad", Summary: "EXP-PROGRESS-LENGTH: header X-Progress: expected x, got y"}},
+		{Name: "s2", Requirements: []string{"EXP-OUTPUT"}, Status: harness.StatusFailed,
+			Failure: &harness.Failure{Requirement: "EXP-POLL-200", Requirements: []string{"EXP-POLL-200"}, Step: "g", Summary: "status of GET: expected 200"}},
+		{Name: "s3", Requirements: []string{"EXP-CROSS-USER"}, Status: harness.StatusSkipped, Reason: "no TOKEN_B"},
+	}}
+	failed := failedScenarios(res)
+	if len(failed) != 2 {
+		t.Fatalf("failed %+v, want s1 and s2", failed)
 	}
-	failed, err := failedScenarios(path)
-	if err != nil || len(failed) != 2 {
-		t.Fatalf("failed %+v err %v", failed, err)
-	}
-	if got := failed[0]; strings.Join(got.Tags, " ") != "EXP-POLL-202 EXP-PROGRESS-LENGTH" || strings.Join(got.Requirements, " ") != "EXP-PROGRESS-LENGTH" || got.Step != "Then bad" {
+	if got := failed[0]; strings.Join(got.Tags, " ") != "EXP-POLL-202 EXP-PROGRESS-LENGTH" || strings.Join(got.Requirements, " ") != "EXP-PROGRESS-LENGTH" || got.Step != "bad" {
 		t.Errorf("first: %+v", got)
 	}
 	o := Outcome{Fault: "f", Requirement: "EXP-PROGRESS-LENGTH", Failed: failed}

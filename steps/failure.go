@@ -3,6 +3,7 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cucumber/godog"
@@ -53,11 +54,36 @@ func FailedRequirement(err error, sc *godog.Scenario) string {
 
 // RequirementTags are the scenario's requirement IDs, primary first.
 func RequirementTags(sc *godog.Scenario) []string {
+	tags := make([]string, len(sc.Tags))
+	for i, t := range sc.Tags {
+		tags[i] = t.Name
+	}
+	return features.RequirementIDs(tags)
+}
+
+// FailureRequirements are the requirements a failed step's error names, as data: the violated requirement,
+// and the requirement its failure report is charged to (the scenario's own when the failure is no deviation,
+// e.g. a timeout). Nil for an error that did not pass through the steps' failure reporting.
+func FailureRequirements(err error) []string {
 	var ids []string
-	for _, tag := range sc.Tags {
-		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
-			ids = append(ids, id)
-		}
+	var v *check.Violation
+	if errors.As(err, &v) && v.Requirement != "" {
+		ids = append(ids, v.Requirement)
+	}
+	var report *failureReport
+	if errors.As(err, &report) && report.requirement != nil && !slices.Contains(ids, report.requirement.ID) {
+		ids = append(ids, report.requirement.ID)
 	}
 	return ids
+}
+
+// FailureSummary is the one-line statement of a failed step's error, without the requirement's clause, the
+// transcript and the reproducer.
+func FailureSummary(err error) string {
+	var report *failureReport
+	if errors.As(err, &report) {
+		err = report.err
+	}
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }

@@ -53,6 +53,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,9 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 		return nil, err
 	}
 	profiles, err := features.LoadProfiles()
+	if t.Profiles != nil {
+		profiles, err = *t.Profiles, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +127,21 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 // failure turns a failed step's error into a report a vendor can act on: the requirement broken (the
 // violation's own, else the scenario's), its severity and clause, and the HTTP exchanges behind the verdict.
 func (w *World) failure(err error) error {
+	if errors.Is(err, ErrNotApplicable) {
+		return w.notApplicableHere(err.Error())
+	}
 	if err == nil || errors.Is(err, godog.ErrSkip) {
 		return err
+	}
+	var v *check.Violation
+	if errors.As(err, &v) {
+		// The profile may rank the broken requirement lower than the step that found the deviation did.
+		id := cmp.Or(v.Requirement, w.primaryRequirement())
+		switch sev := w.severity(id); {
+		case sev == features.May, sev == features.Should && !w.target.Strict:
+			w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)", v.Error(), sev, w.target.Profile)})
+			return nil
+		}
 	}
 	exchanges := w.exchanges[w.stepStart:]
 	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
@@ -132,7 +149,6 @@ func (w *World) failure(err error) error {
 	}
 	report := &failureReport{err: err, exchanges: exchanges}
 	reqID := w.primaryRequirement()
-	var v *check.Violation
 	if errors.As(err, &v) {
 		if v.Requirement == "" {
 			v.Requirement = reqID
@@ -193,6 +209,9 @@ func call(ctx context.Context, f func(*World) error) error {
 	w := worldFrom(ctx)
 	if w == nil {
 		return fmt.Errorf("no scenario state in the context: register the steps with steps.Scenarios")
+	}
+	if reason := w.notApplicableInProfile(); reason != "" {
+		return w.notApplicableHere(reason)
 	}
 	return w.failure(f(w))
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/features"
 )
 
 // Target is the server under test, as data: the steps only ever use paths relative to its two bases, or URLs
@@ -38,6 +39,8 @@ type Target struct {
 	Log            io.Writer     // one line per poll while waiting on a job; nil discards
 	LiveProgress   bool          // Log is a terminal: keep one line per job up to date instead
 	Findings       *Findings     // warnings and skips of the run; nil: not collected
+	// Profiles replaces features/PROFILES.md, e.g. to try a severity table; nil: the embedded table.
+	Profiles *features.Profiles
 }
 
 // Defaults used when a Target leaves a field zero.

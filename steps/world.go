@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -28,13 +29,32 @@ type World struct {
 	export  exportState
 	report  reportState
 	skipped bool // the scenario ended as skipped, with its reason among the run's findings
+	// notApplicable: the scenario's requirement does not apply in the run's profile (skipped is then true too).
+	notApplicable bool
+	skipReason    string
 }
+
+// ErrNotApplicable ends a scenario as not applicable in the run's profile: a step returns an error wrapping
+// it (fmt.Errorf("%w: why", ErrNotApplicable)), and the harness reports the scenario as not applicable, never
+// failed and never passed. A requirement whose severity in the profile is n/a (features/PROFILES.md) ends its
+// scenarios so before their first step.
+var ErrNotApplicable = errors.New("not applicable in this profile")
 
 // ScenarioSkipped tells a harness's after-scenario hook that the scenario was skipped (godog reports a
 // skipped scenario's error as nil there).
 func ScenarioSkipped(ctx context.Context) bool {
 	w := worldFrom(ctx)
 	return w != nil && w.skipped
+}
+
+// ScenarioSkip tells a harness's after-scenario hook whether the scenario was skipped or not applicable, and
+// why.
+func ScenarioSkip(ctx context.Context) (reason string, notApplicable, skipped bool) {
+	w := worldFrom(ctx)
+	if w == nil || !w.skipped {
+		return "", false, false
+	}
+	return w.skipReason, w.notApplicable, true
 }
 
 type worldKey struct{}
@@ -45,26 +65,7 @@ func worldFrom(ctx context.Context) *World {
 }
 
 func newWorld(t *Target, reqs map[string]features.Requirement, profiles features.Profiles, sc *godog.Scenario) *World {
-	w := &World{target: t, requirements: reqs, profiles: profiles, scenario: sc.Name}
-	for _, tag := range sc.Tags {
-		if id := strings.TrimPrefix(tag.Name, "@"); isRequirementTag(id) {
-			w.scenarioReqs = append(w.scenarioReqs, id)
-		}
-	}
-	return w
-}
-
-// isRequirementTag tells a requirement ID (EXP-POLL-202) from a capability or applicability tag (@cross-user).
-func isRequirementTag(tag string) bool {
-	if !strings.Contains(tag, "-") {
-		return false
-	}
-	for _, r := range tag {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
+	return &World{target: t, requirements: reqs, profiles: profiles, scenario: sc.Name, scenarioReqs: RequirementTags(sc)}
 }
 
 // token is the bearer token of a user of the features; a user without one skips the scenario, visibly.
@@ -74,10 +75,7 @@ func (w *World) token(user string) (string, error) {
 	}
 	src, ok := w.target.Credentials[user]
 	if !ok {
-		reason := fmt.Sprintf("user %s has no token (set TOKEN_B for the second user): scenario not checked", user)
-		w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
-		w.skipped = true
-		return "", fmt.Errorf("%w: %s", godog.ErrSkip, reason)
+		return "", w.skip(fmt.Sprintf("user %s has no token (set TOKEN_B for the second user): scenario not checked", user))
 	}
 	if src == nil {
 		return "", nil
@@ -91,9 +89,39 @@ func (w *World) token(user string) (string, error) {
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.
 func (w *World) skip(reason string) error {
-	w.skipped = true
+	w.skipped, w.skipReason = true, reason
 	w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
 	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
+}
+
+// notApplicableHere ends the scenario as not applicable in the run's profile, with a reason the reports show.
+// It is not a skip: the run's skips (and the release gate) do not count it.
+func (w *World) notApplicableHere(reason string) error {
+	w.skipped, w.notApplicable, w.skipReason = true, true, reason
+	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
+}
+
+// notApplicableInProfile says why the scenario does not apply in the run's profile: every requirement it
+// checks has the severity n/a there. Empty: it applies.
+func (w *World) notApplicableInProfile() string {
+	if len(w.scenarioReqs) == 0 {
+		return ""
+	}
+	for _, id := range w.scenarioReqs {
+		if w.severity(id) != features.NotApplicable {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s does not apply in profile %s (features/PROFILES.md)", strings.Join(w.scenarioReqs, ", "), w.target.Profile)
+}
+
+// severity is requirement id's severity in the run's profile.
+func (w *World) severity(id string) features.Severity {
+	r, ok := w.requirements[id]
+	if !ok {
+		return features.Must
+	}
+	return w.profiles.SeverityOf(r, w.target.Profile)
 }
 
 // warn records a deviation from a SHOULD requirement; under STRICT it is a failure instead.
@@ -101,10 +129,13 @@ func (w *World) warn(req, subject, expected, got string) error {
 	if w.target.Strict {
 		return check.Violationf(req, subject, expected, got)
 	}
-	f := Finding{Scenario: w.scenario, Requirement: req, Message: fmt.Sprintf("%s: expected %s, got %s", subject, expected, got)}
+	w.recordWarning(Finding{Scenario: w.scenario, Requirement: req, Message: fmt.Sprintf("%s: expected %s, got %s", subject, expected, got)})
+	return nil
+}
+
+func (w *World) recordWarning(f Finding) {
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.warn(f)
-	return nil
 }
 
 // knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
