@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -224,7 +225,7 @@ func TestHostile5xxStorm(t *testing.T) {
 		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient"}]}`))
 	})
 	out := hostile(t, storm, Config{MaxWait: 3 * time.Second, RequestTimeout: 2 * time.Second}, 60*time.Second, "503 Service Unavailable")
-	if !strings.Contains(out, "FAIL: 18 scenarios") {
+	if want := fmt.Sprintf("FAIL: %d scenarios", scenarioCount(t)); !strings.Contains(out, want) {
 		t.Errorf("want every scenario run and the run failed:\n%s", tailOf(out))
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // htmlNode is the part of the report's DOM the test reads.
@@ -79,6 +81,24 @@ func TestHTMLReportOfAFailingRun(t *testing.T) {
 	if err != nil || res.Passed {
 		t.Fatalf("want a failed run: passed=%v err=%v", res.Passed, err)
 	}
+	junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := junitProblems(junit); p != nil {
+		t.Errorf("junit.xml of a failing run does not hold to junit.xsd:\n%s", strings.Join(p, "\n"))
+	}
+	var doc junitTestsuites
+	if err := xml.Unmarshal(junit, &doc); err != nil || doc.Failures == 0 {
+		t.Fatalf("junit.xml: %v, %d failures", err, doc.Failures)
+	}
+	for _, s := range doc.Suites {
+		for _, c := range s.Testcases {
+			if f := c.Failure; f != nil && (strings.Contains(f.Message, "\n") || !features.IsRequirementID(strings.TrimSuffix(strings.Fields(c.Name)[0], ":")) || !strings.Contains(f.Body, "curl -i")) {
+				t.Errorf("failure of %q: want a one-line message, the requirement first in the name, the reproducer in the body: %+v", c.Name, f)
+			}
+		}
+	}
 	raw, err := os.ReadFile(filepath.Join(dir, "index.html"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +119,13 @@ func TestHTMLReportOfAFailingRun(t *testing.T) {
 	if r := find(nodes, "tr", "data-requirement", "RJS-LISTED"); len(r) != 1 || r[0].attrs["data-status"] != "pass" {
 		t.Errorf("RJS-LISTED must pass: %+v", r)
 	}
+	pill := find(nodes, "a", "class", "badge fail")
+	if len(pill) == 0 || len(find(nodes, "details", "id", strings.TrimPrefix(pill[0].attrs["href"], "#"))) != 1 {
+		t.Errorf("a failed requirement's pill must link to its failure: %+v", pill)
+	}
 	failures := find(nodes, "details", "class", "failure")
-	if len(failures) == 0 || !strings.Contains(failures[0].text, "curl -i") || !strings.Contains(failures[0].text, "Bearer $TOKEN") || !strings.Contains(failures[0].text, "< 202 Accepted") {
-		t.Errorf("each failure must be expandable with its transcript and reproducer: %+v", failures)
+	if len(failures) == 0 || failures[0].attrs["open"] == "" || !strings.Contains(failures[0].text, "curl -i") || !strings.Contains(failures[0].text, "Bearer $TOKEN") || !strings.Contains(failures[0].text, "< 202 Accepted") {
+		t.Errorf("each failure must be open, with its transcript and reproducer: %+v", failures)
 	}
 	for _, secret := range []string{refserver.DemoTokenA, refserver.DemoTokenB} {
 		if strings.Contains(page, secret) {
@@ -147,5 +171,41 @@ func TestAStructuralFailureShowsItsDiffAndReproducer(t *testing.T) {
 		if strings.Contains(text, refserver.DemoTokenA) {
 			t.Errorf("%s shows the token", where)
 		}
+	}
+}
+
+// A server's invalid UTF-8 reaches the report as valid UTF-8 with replacement characters, and a scenario
+// that does not apply in the profile is listed as such, never as passed or failed.
+func TestHTMLReportIsValidUTF8AndShowsNotApplicable(t *testing.T) {
+	res := Result{Target: "http://t/fhir", Profile: "bulkdata", Findings: &steps.Findings{}, Results: []ScenarioResult{
+		{Name: "fails", Requirements: []string{"EXP-POLL-200"}, Status: StatusFailed, Failure: &Failure{Scenario: "fails", Requirement: "EXP-POLL-200",
+			Requirements: []string{"EXP-POLL-200"}, Summary: "bad \xff\xfe", Message: "bad body \xff\xfe\xc3(\n< 500"}},
+		{Name: "no job id", Requirements: []string{"EXP-MISSING-JOB"}, Status: StatusNotApplicable, Reason: "EXP-MISSING-JOB does not apply in profile bulkdata"},
+	}}
+	res.Failures = []Failure{*res.Results[0].Failure}
+	res.Requirements = []RequirementResult{
+		{ID: "EXP-POLL-200", Severity: "MUST", Verdict: VerdictFail},
+		{ID: "EXP-MISSING-JOB", Severity: "n/a", Verdict: VerdictNotApplicable, Reason: "not applicable: does not apply"},
+	}
+	path := filepath.Join(t.TempDir(), "index.html")
+	if err := writeHTMLReport(path, res); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(raw) || !strings.Contains(string(raw), "bad body \uFFFD(") {
+		t.Errorf("index.html must be valid UTF-8 with replacement characters")
+	}
+	nodes := parseHTML(t, strings.NewReader(string(raw)))
+	if r := find(nodes, "tr", "data-requirement", "EXP-MISSING-JOB"); len(r) != 1 || r[0].attrs["data-status"] != "not-applicable" {
+		t.Errorf("EXP-MISSING-JOB must be not applicable: %+v", r)
+	}
+	if li := find(nodes, "li", "class", "not-applicable"); len(li) != 1 || !strings.Contains(li[0].text, "does not apply in profile bulkdata") {
+		t.Errorf("the not-applicable scenario must be listed with its reason: %+v", li)
+	}
+	if !strings.Contains(string(raw), "0 passed, 1 failed, 0 skipped, 1 not applicable") {
+		t.Errorf("the counts must keep not applicable apart")
 	}
 }

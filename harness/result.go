@@ -104,7 +104,9 @@ type RequirementResult struct {
 
 // Checked says whether the run established that the requirement holds: it passed, or passed with a warning
 // or a known deviation the profile accepts.
-func (r RequirementResult) Checked() bool { return r.Verdict == VerdictPass || r.Verdict == VerdictWarning }
+func (r RequirementResult) Checked() bool {
+	return r.Verdict == VerdictPass || r.Verdict == VerdictWarning
+}
 
 // GateResult is the release gate (GATE=1): every MUST requirement of the selected features checked and passed.
 type GateResult struct {

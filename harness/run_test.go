@@ -25,8 +25,8 @@ func TestEmbeddedReferenceServerPassesEveryScenario(t *testing.T) {
 	if err != nil || !res.Passed {
 		t.Fatalf("run: passed=%v err=%v\n%s", res.Passed, err, out.String())
 	}
-	if res.Scenarios < 18 {
-		t.Errorf("ran %d scenarios, want all 18", res.Scenarios)
+	if want := scenarioCount(t); res.Scenarios != want {
+		t.Errorf("ran %d scenarios, want all %d", res.Scenarios, want)
 	}
 	if len(res.Findings.Skips()) != 0 || len(res.Findings.Warnings()) != 0 {
 		t.Errorf("the reference server must pass without skips or warnings: %+v %+v", res.Findings.Skips(), res.Findings.Warnings())
@@ -46,6 +46,9 @@ func assertReports(t *testing.T, dir string, scenarios, failures int) {
 	}
 	if err := xml.Unmarshal(raw, &junit); err != nil || junit.Tests != scenarios || junit.Failures != failures {
 		t.Errorf("junit.xml: tests=%d failures=%d err=%v; want %d and %d", junit.Tests, junit.Failures, err, scenarios, failures)
+	}
+	if p := junitProblems(raw); p != nil {
+		t.Errorf("junit.xml does not hold to junit.xsd:\n%s", strings.Join(p, "\n"))
 	}
 	raw, err = os.ReadFile(filepath.Join(dir, "cucumber.json"))
 	if err != nil {

@@ -77,12 +77,12 @@ func TestSeparateServicesAndFeatureSelection(t *testing.T) {
 	e, r := serve(t, exportSrv), serve(t, reportSrv)
 	res, err := Run(context.Background(), Config{ExportTarget: e, ReportTarget: r, Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
 		Out: &out, Log: &out, ReportsDir: t.TempDir()})
-	if err != nil || !res.Passed || res.Scenarios != 18 {
+	if err != nil || !res.Passed || res.Scenarios != scenarioCount(t) {
 		t.Fatalf("passed=%v scenarios=%d err=%v\n%s", res.Passed, res.Scenarios, err, out.String())
 	}
 	out.Reset()
 	res, err = Run(context.Background(), Config{Target: e, Token: refserver.DemoTokenA, Features: []string{"report"}, Out: &out, Log: &out, ReportsDir: t.TempDir()})
-	if err != nil || !res.Passed || res.Scenarios != 6 {
+	if err != nil || !res.Passed || res.Scenarios != scenarioCount(t, "report") {
 		t.Fatalf("report only: passed=%v scenarios=%d err=%v", res.Passed, res.Scenarios, err)
 	}
 	if !strings.Contains(out.String(), "Not run: the export feature ($export-poll-status), left out by FEATURES") {

@@ -26,6 +26,9 @@ func (f *Findings) knownDeviation(x Finding) { f.add(&f.known, x) }
 func (f *Findings) warn(x Finding)           { f.add(&f.warnings, x) }
 func (f *Findings) skip(x Finding)           { f.add(&f.skips, x) }
 
+// AddWarning records a warning from outside the steps (a harness check, a test of the reports).
+func (f *Findings) AddWarning(x Finding) { f.warn(x) }
+
 // add records x once: a deviation seen on every poll of one job is one finding.
 func (f *Findings) add(list *[]Finding, x Finding) {
 	if f == nil {
