@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ehealth-dk/fut-conformance/features"
 )
 
 // The JUnit XML report, shaped for CI tools (Jenkins, GitLab, GitHub Actions test reporters): the structure of
@@ -131,12 +133,39 @@ func junitReport(res Result) junitTestsuites {
 		s.Tests++
 		s.Time = seconds(sumTime(s.Testcases))
 	}
+	if res.Gate != nil {
+		doc.Suites = append(doc.Suites, gateSuite(res, len(doc.Suites), host, props))
+	}
 	for _, s := range doc.Suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
 	}
 	return doc
+}
+
+// gateSuite shows the release gate to CI tools that read only the JUnit report: one test case per MUST
+// requirement of the selected features, failed when the run did not check it and pass it.
+func gateSuite(res Result, id int, host string, props []junitProperty) junitTestsuite {
+	const name = "release gate (GATE=1): every MUST requirement of the selected features checked and passed"
+	s := junitTestsuite{Name: name, ID: id, Package: "GATE", Hostname: host, Timestamp: res.Started.UTC().Format("2006-01-02T15:04:05"), Properties: props, Time: seconds(0)}
+	for _, r := range res.Requirements {
+		if !r.Selected || r.Severity != features.Must {
+			continue
+		}
+		tc := junitTestcase{Name: r.ID + ": checked and passed", Classname: name, Time: seconds(0)}
+		if !r.Checked() {
+			msg := fmt.Sprintf("%s (MUST) %s", r.ID, r.Verdict)
+			if r.Reason != "" {
+				msg += ": " + r.Reason
+			}
+			tc.Failure = &junitProblem{Message: oneLine(msg), Type: "release-gate", Body: strings.Join(r.Scenarios, "\n")}
+			s.Failures++
+		}
+		s.Testcases = append(s.Testcases, tc)
+		s.Tests++
+	}
+	return s
 }
 
 func writeJUnitReport(path string, res Result) error {

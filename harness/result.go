@@ -147,9 +147,9 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			count[s.Status]++
 			switch {
 			case s.Reason != "":
-				reasons = appendNew(reasons, string(s.Status)+": "+s.Reason)
+				reasons = appendNew(reasons, s.Reason)
 			case s.Status == StatusFailed && s.Failure != nil:
-				reasons = appendNew(reasons, fmt.Sprintf("blocked: %q failed on %s first", s.Name, s.Failure.Requirement))
+				reasons = appendNew(reasons, fmt.Sprintf("%q failed on %s first", s.Name, s.Failure.Requirement))
 			}
 		}
 		switch {
@@ -167,9 +167,9 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			r.Verdict = VerdictNotApplicable
 		default:
 			r.Verdict = VerdictNotRun
-			reasons = []string{"not run: no scenario of it was selected (FEATURES, TAGS or GODOG_STOP_ON_FAILURE left it out)"}
+			reasons = []string{"no scenario of it ran (TAGS or GODOG_STOP_ON_FAILURE left it out)"}
 			if !r.Selected {
-				reasons = []string{"not run: its feature was left out by FEATURES"}
+				reasons = []string{"its feature was left out by FEATURES"}
 			}
 		}
 		if !r.Checked() && r.Verdict != VerdictFail {

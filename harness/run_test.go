@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -244,5 +245,98 @@ func TestRefserverExportVariables(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%v: the error must name %s, got %v", env, name, err)
 		}
+	}
+}
+
+// GATE=1 is the release gate: without TOKEN_B the two MUST cross-user requirements are not checked, and the
+// gate fails the run naming them and why; with both users every MUST requirement is checked and it passes.
+func TestReleaseGate(t *testing.T) {
+	res, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Gate: true})
+	if err != nil || res.Passed || res.Gate == nil || res.Gate.Passed {
+		t.Fatalf("GATE=1 without TOKEN_B: want a failed gate, got passed=%v gate=%+v err=%v\n%s", res.Passed, res.Gate, err, out)
+	}
+	if len(res.Failures) != 0 {
+		t.Errorf("every scenario that ran must pass; the gate alone fails the run: %+v", res.Failures)
+	}
+	var unchecked []string
+	for _, r := range res.Gate.Unchecked {
+		unchecked = append(unchecked, r.ID)
+		if r.Verdict != VerdictSkipped || !strings.Contains(r.Reason, "TOKEN_B") {
+			t.Errorf("%s: want skipped for want of TOKEN_B, got %s %q", r.ID, r.Verdict, r.Reason)
+		}
+	}
+	if strings.Join(unchecked, " ") != "EXP-CROSS-USER RJS-CROSS-USER" {
+		t.Errorf("the gate must name exactly the unchecked MUST requirements, got %v", unchecked)
+	}
+	raw, err := os.ReadFile(filepath.Join(res.Reports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := junitProblems(raw); p != nil || !strings.Contains(string(raw), `<failure message="EXP-CROSS-USER (MUST) skipped: user B has no token`) {
+		t.Errorf("junit.xml must hold to junit.xsd and show the gate's failures: %v\n%s", p, raw)
+	}
+	for _, want := range []string{"Release gate (GATE=1): FAILED, 2 MUST requirements not checked and passed", "EXP-CROSS-USER  skipped: user B has no token", "RJS-CROSS-USER  skipped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the console lacks %q:\n%s", want, out)
+		}
+	}
+
+	var buf bytes.Buffer
+	res, err = Run(context.Background(), Config{Gate: true, ReportsDir: t.TempDir(), Out: &buf, Log: &buf})
+	if err != nil || !res.Passed || res.Gate == nil || !res.Gate.Passed || len(res.Gate.Unchecked) != 0 {
+		t.Fatalf("GATE=1 with both users against the embedded reference server: want a pass, got passed=%v gate=%+v err=%v\n%s", res.Passed, res.Gate, err, buf.String())
+	}
+	if !strings.Contains(buf.String(), "Release gate (GATE=1): passed") {
+		t.Errorf("the console must say the gate passed:\n%s", buf.String())
+	}
+}
+
+// The gate asks for the MUST requirements of the selected features only, and a requirement TAGS left out
+// is "not run", which fails it.
+func TestReleaseGateCountsOnlyTheSelectedFeatures(t *testing.T) {
+	res, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
+		Gate: true, Features: []string{"report"}, Tags: "~@RJS-TERMINAL"})
+	if err != nil || res.Passed || res.Gate == nil {
+		t.Fatalf("want a failed gate: passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	if len(res.Gate.Unchecked) != 1 || res.Gate.Unchecked[0].ID != "RJS-TERMINAL" || res.Gate.Unchecked[0].Verdict != VerdictNotRun {
+		t.Errorf("want only RJS-TERMINAL unchecked (not run), the export feature's requirements not asked for: %+v", res.Gate.Unchecked)
+	}
+}
+
+// A run that could not happen leaves the previous run's reports as they were, and no staging directory.
+func TestARunThatCouldNotHappenLeavesThePreviousReports(t *testing.T) {
+	dir := t.TempDir()
+	previous := map[string]string{"junit.xml": "<testsuites/>", "cucumber.json": "[]", "index.html": "<p>previous run</p>"}
+	for name, body := range previous {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, cfg := range map[string]Config{
+		"TAGS selecting nothing": {Tags: "@no-such-tag"},
+		"an unknown profile":     {Profile: "nope"},
+		"a bad target":           {Target: "ftp://nowhere"},
+	} {
+		cfg.ReportsDir, cfg.Out, cfg.Log = dir, io.Discard, io.Discard
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != len(previous) {
+			t.Errorf("%s: the reports directory holds %d entries, want the %d previous reports only", name, len(entries), len(previous))
+		}
+		for file, body := range previous {
+			if got, err := os.ReadFile(filepath.Join(dir, file)); err != nil || string(got) != body {
+				t.Errorf("%s: %s was replaced: %q %v", name, file, got, err)
+			}
+		}
+	}
+	// A run that happens replaces them.
+	if _, err := Run(context.Background(), Config{Tags: "@EXP-UNKNOWN-JOB", ReportsDir: dir, Out: io.Discard, Log: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "index.html")); string(got) == previous["index.html"] {
+		t.Errorf("a run that happened must replace the reports")
 	}
 }
