@@ -39,19 +39,6 @@ func (f *failureReport) Error() string {
 	return b.String()
 }
 
-// FailedRequirement names the requirement a failed scenario broke: the violation's own when the failure is a
-// deviation, else the scenario's primary requirement tag.
-func FailedRequirement(err error, sc *godog.Scenario) string {
-	var v *check.Violation
-	if errors.As(err, &v) && v.Requirement != "" {
-		return v.Requirement
-	}
-	if tags := RequirementTags(sc); len(tags) > 0 {
-		return tags[0]
-	}
-	return ""
-}
-
 // RequirementTags are the scenario's requirement IDs, primary first.
 func RequirementTags(sc *godog.Scenario) []string {
 	tags := make([]string, len(sc.Tags))

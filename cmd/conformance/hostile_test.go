@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
 // The conformance command's exit code against hostile targets: never 0, and the cause in its output.
@@ -44,5 +46,27 @@ func TestExitCodeIsNonZeroForAHostileTarget(t *testing.T) {
 				t.Errorf("exit %d; the output does not name %q:\n%s%s", code, tc.cause, out.String(), errOut.String())
 			}
 		})
+	}
+}
+
+// GATE=1 turns a run whose scenarios all passed, but that left MUST requirements unchecked, into exit 1; the
+// same run without GATE exits 0.
+func TestGateExitCode(t *testing.T) {
+	srv, err := refserver.NewServer(refserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	for gate, want := range map[string]int{"": exitPass, "1": exitFail} {
+		vars := map[string]string{"TARGET": ts.URL + "/fhir", "TOKEN": refserver.DemoTokenA, "TAGS": "@EXP-UNKNOWN-JOB,@EXP-CROSS-USER",
+			"GATE": gate, "REPORTS_DIR": t.TempDir()}
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut); code != want {
+			t.Errorf("GATE=%q: exit %d, want %d\n%s%s", gate, code, want, out.String(), errOut.String())
+		}
+		if gate == "1" && !strings.Contains(out.String(), "EXP-CROSS-USER  skipped: user B has no token") {
+			t.Errorf("GATE=1: the output must name the unchecked requirement and why:\n%s", out.String())
+		}
 	}
 }
