@@ -70,9 +70,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer os.RemoveAll(staging)
 	reportNames := []string{"junit.xml", "cucumber.json", "index.html"}
-	for _, name := range reportNames {
-		res.Reports = append(res.Reports, filepath.Join(cfg.ReportsDir, name))
-	}
 	res.Started = time.Now()
 
 	fmt.Fprintf(cfg.Out, "FUT conformance: target %s, profile %s\n\n", target.Name, target.Profile)
@@ -125,10 +122,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := writeHTMLReport(filepath.Join(staging, "index.html"), res); err != nil {
 		return res, err
 	}
-	for i, name := range reportNames {
-		if err := os.Rename(filepath.Join(staging, name), res.Reports[i]); err != nil {
+	for _, name := range reportNames {
+		path := filepath.Join(cfg.ReportsDir, name)
+		if err := os.Rename(filepath.Join(staging, name), path); err != nil {
 			return res, fmt.Errorf("write reports: %w", err)
 		}
+		res.Reports = append(res.Reports, path)
 	}
 	printSummary(cfg.Out, res)
 	return res, nil

@@ -32,6 +32,16 @@ func TestEmbeddedReferenceServerPassesEveryScenario(t *testing.T) {
 	if len(res.Findings.Skips()) != 0 || len(res.Findings.Warnings()) != 0 {
 		t.Errorf("the reference server must pass without skips or warnings: %+v %+v", res.Findings.Skips(), res.Findings.Warnings())
 	}
+	for _, r := range res.Results {
+		if r.Feature == "" || r.File == "" || len(r.Requirements) == 0 || len(r.Tags) <= len(r.Requirements) || r.Status != StatusPassed || r.Failure != nil {
+			t.Errorf("scenario result %+v: want its feature, file, tags and requirements, passed", r)
+		}
+	}
+	for _, r := range res.Requirements {
+		if r.Verdict != VerdictPass || !r.Selected || r.Severity == "" {
+			t.Errorf("requirement %s: %s, want pass", r.ID, r.Verdict)
+		}
+	}
 	assertReports(t, dir, res.Scenarios, 0)
 }
 
