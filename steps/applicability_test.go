@@ -13,51 +13,59 @@ import (
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
-// A profile's severity table decides: a requirement that is n/a ends its scenario as not applicable before
-// any request, and a MAY requirement's deviation is a warning, never a failure, even under STRICT.
-func TestProfileSeveritiesMakeScenariosNotApplicableOrWarnings(t *testing.T) {
+type scenarioOutcome struct {
+	reason                 string
+	notApplicable, skipped bool
+	err                    error
+}
+
+// runWithSeverities runs the scenarios tags selects against a reference server with faults, under a severity
+// table of its own, and returns godog's status and each scenario's outcome by its primary requirement.
+func runWithSeverities(t *testing.T, severity map[string]map[string]features.Severity, faults []string, tags string, strict bool) (int, map[string]scenarioOutcome, *Findings) {
+	t.Helper()
 	profiles, err := features.LoadProfiles()
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles.Severity = map[string]map[string]features.Severity{
-		"EXP-MISSING-JOB": {"fut": features.NotApplicable},
-		"EXP-UNKNOWN-JOB": {"fut": features.May},
-	}
-	srv, err := refserver.NewServer(refserver.Config{Faults: []string{"unknown-job-400", "missing-job-500"}})
+	profiles.Severity = severity
+	srv, err := refserver.NewServer(refserver.Config{Faults: faults})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	t.Cleanup(ts.Close)
 	findings := &Findings{}
-	init, err := Scenarios(Target{ExportBaseURL: ts.URL + "/fhir", ReportBaseURL: ts.URL + "/fhir", Strict: true, Profiles: &profiles, Findings: findings,
+	init, err := Scenarios(Target{ExportBaseURL: ts.URL + "/fhir", ReportBaseURL: ts.URL + "/fhir", Strict: strict, Profiles: &profiles, Findings: findings,
 		Credentials: StaticTokens(map[string]string{"A": refserver.DemoTokenA})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	type outcome struct {
-		reason                 string
-		notApplicable, skipped bool
-		err                    error
-	}
 	var mu sync.Mutex
-	got := map[string]outcome{}
+	got := map[string]scenarioOutcome{}
 	suite := godog.TestSuite{
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
 			sc.After(func(ctx context.Context, s *godog.Scenario, err error) (context.Context, error) {
 				reason, na, skipped := ScenarioSkip(ctx)
 				mu.Lock()
 				defer mu.Unlock()
-				got[RequirementTags(s)[0]] = outcome{reason, na, skipped, err}
+				got[RequirementTags(s)[0]] = scenarioOutcome{reason, na, skipped, err}
 				return ctx, nil
 			})
 			init(sc)
 		},
-		Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Format: "progress", Output: &strings.Builder{}, Strict: true,
-			Tags: "@EXP-MISSING-JOB,@EXP-UNKNOWN-JOB"},
+		Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Format: "progress", Output: &strings.Builder{}, Strict: true, Tags: tags},
 	}
-	if status := suite.Run(); status != 0 {
+	return suite.Run(), got, findings
+}
+
+// A profile's severity table decides: a requirement that is n/a ends its scenario as not applicable before
+// any request, and a MAY requirement's deviation is a warning, never a failure, even under STRICT.
+func TestProfileSeveritiesNotApplicableAndMay(t *testing.T) {
+	status, got, findings := runWithSeverities(t, map[string]map[string]features.Severity{
+		"EXP-MISSING-JOB": {"fut": features.NotApplicable},
+		"EXP-UNKNOWN-JOB": {"fut": features.May},
+	}, []string{"unknown-job-400", "missing-job-500"}, "@EXP-MISSING-JOB,@EXP-UNKNOWN-JOB", true)
+	if status != 0 {
 		t.Errorf("godog status %d, want 0: neither scenario may fail", status)
 	}
 	if o := got["EXP-MISSING-JOB"]; !o.notApplicable || !o.skipped || !strings.Contains(o.reason, "does not apply in profile fut") || o.err != nil {
@@ -71,5 +79,17 @@ func TestProfileSeveritiesMakeScenariosNotApplicableOrWarnings(t *testing.T) {
 	}
 	if len(findings.Skips()) != 0 {
 		t.Errorf("not applicable is no skip: %+v", findings.Skips())
+	}
+}
+
+// A SHOULD requirement raised to MUST in the profile fails where it would only warn, without STRICT.
+func TestProfileSeverityRaisedToMustFails(t *testing.T) {
+	status, got, findings := runWithSeverities(t, map[string]map[string]features.Severity{"RJS-FULLURL": {"fut": features.Must}},
+		[]string{"rjs-bare-fullurl"}, "@RJS-FULLURL", false)
+	if o := got["RJS-STRUCTURE"]; status != 1 || o.err == nil || !strings.Contains(o.err.Error(), "RJS-FULLURL") {
+		t.Errorf("want the scenario failed naming RJS-FULLURL, got status %d, %+v", status, o)
+	}
+	if len(findings.Warnings()) != 0 {
+		t.Errorf("a MUST deviation is no warning: %+v", findings.Warnings())
 	}
 }

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,8 +126,9 @@ func (w *World) severity(id string) features.Severity {
 }
 
 // warn records a deviation from a SHOULD requirement; under STRICT it is a failure instead.
+// The profile's severity decides in the end: a requirement that is MUST in the run's profile fails here too.
 func (w *World) warn(req, subject, expected, got string) error {
-	if w.target.Strict {
+	if w.target.Strict || w.severity(cmp.Or(req, w.primaryRequirement())) == features.Must {
 		return check.Violationf(req, subject, expected, got)
 	}
 	w.recordWarning(Finding{Scenario: w.scenario, Requirement: req, Message: fmt.Sprintf("%s: expected %s, got %s", subject, expected, got)})
