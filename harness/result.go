@@ -70,7 +70,7 @@ type Failure struct {
 	Step         string   // the failed step's text
 	Summary      string   // the failure in one line
 	Message      string   // the whole failure: the requirement's clause, the HTTP exchanges, a curl reproducer
-	// NonConformant: the server deviated from a requirement (steps.ErrNonConformant); false: the check could
+	// NonConformant: the server deviated from a requirement (check.ErrNonConformant); false: the check could
 	// not be completed (a timeout, a transport error), reported as a JUnit error rather than a failure.
 	NonConformant bool
 }
