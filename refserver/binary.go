@@ -85,24 +85,30 @@ func (b *binary) resource() binaryResource {
 	return res
 }
 
-// binaryRead handles GET [base]/Binary/{id}. Only the owner may read; anyone
-// else gets the same 404 as for an unknown id. Export files are served as raw
-// NDJSON unless the request asks for the FHIR Binary resource (wantsBinaryResource).
+// binaryRead handles GET [base]/Binary/{id}. Only the owner may read (Binaries
+// are held in the owner's store); anyone else gets the same 404 as for an
+// unknown id. Export files are served as raw NDJSON unless the request asks
+// for the FHIR Binary resource (wantsBinaryResource).
 func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 	id := r.PathValue("id")
-	now := s.cfg.Clock.Now()
-
-	s.mu.Lock()
-	s.sweepLocked(now)
-	b := s.binaries[id]
-	var snapshot binary
-	if b != nil && b.owner == u.ID {
-		if b.report != nil {
-			s.refreshReportLocked(b.report, now)
-		}
-		snapshot = *b // data is never mutated in place, only replaced
+	st := s.store(u.ID)
+	now := s.lock(st)
+	b := st.binaries[id]
+	var report *reportJob
+	if b != nil {
+		report = b.report
 	}
-	s.mu.Unlock()
+	st.mu.Unlock()
+	s.sweepOthers(st)
+	if report != nil {
+		s.refreshReport(st, report, now)
+	}
+	var snapshot binary
+	if b != nil {
+		st.mu.Lock()
+		snapshot = *b // data is never mutated in place, only replaced
+		st.mu.Unlock()
+	}
 
 	if b == nil || snapshot.owner != u.ID {
 		writeError(w, http.StatusNotFound, codeNotFound, "Resource Binary/"+id+" is not known")

@@ -18,6 +18,10 @@ const (
 	DefaultRetryAfter     = 1 * time.Second
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultRetention      = 2 * time.Hour // FUT keeps export files 2 hours
+	DefaultMaxJobsPerUser = 1000
+	// DefaultMaxJobRequestBytes bounds what a job keeps of its request, so that one user's report job status
+	// stays bounded too (at most DefaultMaxJobsPerUser jobs of this size).
+	DefaultMaxJobRequestBytes = 16 << 10
 )
 
 // User is a configured caller, identified by a bearer token.
@@ -47,19 +51,21 @@ func DefaultUsers() []User {
 
 // Config configures a Server. The zero value is usable.
 type Config struct {
-	BasePath       string        // FHIR base path, default "/fhir"
-	PublicBaseURL  string        // optional absolute FHIR base URL used in Content-Location, manifest and references; empty: derived per request
-	Users          []User        // nil: DefaultUsers()
-	ExportDuration time.Duration // an export job runs this long after kick-off before it completes; default 2s
-	ReportDuration time.Duration // a report job runs this long before DONE; default 1s
-	RetryAfter     time.Duration // Retry-After on 202 in-progress answers, sent as whole delta-seconds (min 1); default 1s
-	Clock          Clock         // nil: the real clock
-	Data           fs.FS         // export dataset: one <ResourceType>.ndjson file per type; nil: the embedded default
-	MaxBodyBytes   int64         // request body cap, default 1 MiB (413 + OperationOutcome beyond)
-	Profile        Profile       // which source to emulate where sources disagree; default ProfileFUT
-	Retention      time.Duration // finished export jobs, their files and report jobs are forgotten this long after they end; default 2h
-	Clients        []Client      // OAuth2 clients of the token endpoint; nil: DefaultClients() whose user is configured
-	Faults         []string      // fault injection (faults.go): names of deviations to inject; nil: the conformant server
+	BasePath           string        // FHIR base path, default "/fhir"
+	PublicBaseURL      string        // optional absolute FHIR base URL used in Content-Location, manifest and references; empty: derived per request
+	Users              []User        // nil: DefaultUsers()
+	ExportDuration     time.Duration // an export job runs this long after kick-off before it completes; default 2s
+	ReportDuration     time.Duration // a report job runs this long before DONE; default 1s
+	RetryAfter         time.Duration // Retry-After on 202 in-progress answers, sent as whole delta-seconds (min 1); default 1s
+	Clock              Clock         // nil: the real clock
+	Data               fs.FS         // export dataset: one <ResourceType>.ndjson file per type; nil: the embedded default
+	MaxBodyBytes       int64         // request body cap, default 1 MiB (413 + OperationOutcome beyond)
+	Profile            Profile       // which source to emulate where sources disagree; default ProfileFUT
+	Retention          time.Duration // finished export jobs, their files and report jobs are forgotten this long after they end; default 2h
+	Clients            []Client      // OAuth2 clients of the token endpoint; nil: DefaultClients() whose user is configured
+	MaxJobsPerUser     int           // export jobs, and report jobs, one user may hold (running or within retention); default 1000; 429 beyond
+	MaxJobRequestBytes int64         // what one job keeps of its request (export: URL and _type list; report: parameters); default 16 KiB; 413 beyond
+	Faults             []string      // fault injection (faults.go): names of deviations to inject; nil: the conformant server
 	// Throttle answers 429 Too Many Requests + Retry-After to a poll that comes before the Retry-After the
 	// server announced (on the kick-off and on each 202), as the HL7 Bulk Data IG allows.
 	Throttle bool
@@ -161,6 +167,18 @@ func (cfg Config) normalize() (Config, error) {
 	cfg.PollPath = strings.Trim(strings.TrimSpace(cfg.PollPath), "/")
 	if p := cfg.PollPath; p != "" && (!pollPathRE.MatchString(p) || p == "Binary" || p == "metadata") {
 		errs = append(errs, fmt.Errorf("poll path %q: expected one path segment of letters, digits, '.', '_' or '-' (e.g. bulkstatus), not Binary or metadata", cfg.PollPath))
+	}
+	switch {
+	case cfg.MaxJobsPerUser < 0:
+		errs = append(errs, fmt.Errorf("max jobs per user: must not be negative, got %d", cfg.MaxJobsPerUser))
+	case cfg.MaxJobsPerUser == 0:
+		cfg.MaxJobsPerUser = DefaultMaxJobsPerUser
+	}
+	switch {
+	case cfg.MaxJobRequestBytes < 0:
+		errs = append(errs, fmt.Errorf("max job request bytes: must not be negative, got %d", cfg.MaxJobRequestBytes))
+	case cfg.MaxJobRequestBytes == 0:
+		cfg.MaxJobRequestBytes = DefaultMaxJobRequestBytes
 	}
 
 	if cfg.Clock == nil {

@@ -15,8 +15,9 @@ type exportJob struct {
 	id        string
 	owner     string // user id
 	kickoff   time.Time
-	request   string   // absolute kick-off URL
-	types     []string // nil: every type in the dataset
+	completes time.Time // kickoff + Config.ExportDuration
+	request   string    // absolute kick-off URL
+	types     []string  // nil: every type in the dataset
 	since     time.Time
 	cancelled time.Time    // zero: not cancelled
 	released  time.Time    // zero: not released; set by a DELETE after completion in the bulkdata profile
@@ -26,6 +27,7 @@ type exportJob struct {
 
 	materialized bool
 	outputs      []exportOutput
+	heapIndex    int // in its store's expiries (store.go)
 }
 
 type exportOutput struct {
@@ -42,13 +44,11 @@ const (
 	exportCancelled
 )
 
-func (j *exportJob) completesAt(d time.Duration) time.Time { return j.kickoff.Add(d) }
-
-func (j *exportJob) state(now time.Time, d time.Duration) exportState {
+func (j *exportJob) state(now time.Time) exportState {
 	switch {
 	case !j.cancelled.IsZero():
 		return exportCancelled
-	case !now.Before(j.completesAt(d)):
+	case !now.Before(j.completes):
 		return exportCompleted
 	default:
 		return exportInProgress
@@ -123,34 +123,55 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusInternalServerError, codeException, "plan the export's files: "+err.Error())
 		return
 	}
-	now := s.cfg.Clock.Now()
 	job := &exportJob{
 		id:       newUUID(),
 		owner:    u.ID,
-		kickoff:  now,
 		request:  reqURL,
 		types:    params.types,
 		since:    params.since,
 		reuseKey: exportReuseKey(base, params),
 		plan:     plan,
 	}
+	if kept := jobRequestBytes(job); kept > s.cfg.MaxJobRequestBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooCostly,
+			fmt.Sprintf("The export request keeps %d bytes (its URL and _type list); this server keeps at most %d per job", kept, s.cfg.MaxJobRequestBytes))
+		return
+	}
+	st := s.store(u.ID)
+	now := s.lock(st)
+	job.kickoff = now
+	job.completes = now.Add(s.cfg.ExportDuration)
 	if s.cfg.Throttle { // the first poll too must wait for the announced delay
 		job.nextPoll = now.Add(s.cfg.RetryAfter)
 		w.Header().Set("Retry-After", retryAfterSeconds(s.cfg.RetryAfter))
 	}
-	s.mu.Lock()
-	s.sweepLocked(now)
-	if reused := s.reusableJobLocked(r, job, now); reused != nil {
+	if reused := s.reusableJobLocked(st, r, job, now); reused != nil {
 		job = reused
+	} else if len(st.exports) >= s.cfg.MaxJobsPerUser {
+		retry := s.oldestExportExpiry(st).Sub(now)
+		st.mu.Unlock()
+		w.Header().Del("Retry-After")
+		s.writeTooManyJobs(w, "export", retry)
+		return
 	} else {
-		s.exportJobs[job.id] = job
+		s.addExportLocked(st, job)
 	}
-	s.mu.Unlock()
+	st.mu.Unlock()
+	s.sweepOthers(st)
 
 	markAnswer(w, answerKickoff)
 	w.Header().Set("Content-Location", s.pollingURL(base, job.id))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// jobRequestBytes is what an export job keeps of its request.
+func jobRequestBytes(j *exportJob) int64 {
+	n := int64(len(j.request) + len(j.reuseKey))
+	for _, t := range j.types {
+		n += int64(len(t))
+	}
+	return n
 }
 
 // exportParamValue returns a body parameter's value as a string.
@@ -292,45 +313,28 @@ func (s *Server) ExportContents() ([]ExportedType, error) {
 	return out, nil
 }
 
-// materializeLocked creates the output Binaries of a completed job once, one per planned file; their
-// content is streamed from the dataset when they are read. s.mu must be held.
-func (s *Server) materializeLocked(j *exportJob) {
+// materializeLocked creates the output Binaries of a completed job once, in its owner's store, one per
+// planned file; their content is streamed from the dataset when they are read. st.mu must be held.
+func (s *Server) materializeLocked(st *userStore, j *exportJob) {
 	if j.materialized {
 		return
 	}
 	j.materialized = true
-	completed := j.completesAt(s.cfg.ExportDuration)
 	for _, f := range j.plan {
 		id := newBinaryID()
-		for s.binaries[id] != nil {
+		for st.binaries[id] != nil {
 			id = newBinaryID()
 		}
-		s.binaries[id] = &binary{
+		st.binaries[id] = &binary{
 			id:           id,
 			owner:        j.owner,
 			contentType:  contentTypeNDJSON,
 			file:         f,
-			lastUpdated:  completed,
+			lastUpdated:  j.completes,
 			versionID:    "1",
 			exportJobID:  j.id,
 			resourceType: f.typ,
 		}
 		j.outputs = append(j.outputs, exportOutput{typ: f.typ, binaryID: id, count: f.count})
-	}
-}
-
-// sweepLocked forgets export jobs (and their files) whose retention has
-// passed (Config.Retention after completion or cancellation), and expired
-// report jobs (retention.go). s.mu must be held.
-func (s *Server) sweepLocked(now time.Time) {
-	s.sweepReportsLocked(now)
-	for id, j := range s.exportJobs {
-		if !s.exportExpired(j, now) {
-			continue
-		}
-		for _, o := range j.outputs {
-			delete(s.binaries, o.binaryID)
-		}
-		delete(s.exportJobs, id)
 	}
 }

@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"container/heap"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -45,23 +46,26 @@ func writeUnknownJob(w http.ResponseWriter, id string) {
 	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Unknown instance ID: %s. Please check if the input job ID is valid.", id))
 }
 
-// lookupJobLocked returns the caller's job; another user's job is reported
-// exactly like an unknown one. s.mu must be held.
-func (s *Server) lookupJobLocked(id string, u User) *exportJob {
-	j := s.exportJobs[id]
-	if j == nil || (j.owner != u.ID && !s.faulty(faultExportCrossUser)) {
-		return nil
+// lockJob takes the lock of the caller's store, reads the clock under it, forgets what has expired, and
+// returns the caller's job (nil if unknown or another user's) with the store it is in, locked, and the time
+// it is judged at. The caller unlocks st.mu. Reading the clock under the lock orders the times of one job's
+// requests like the requests: a job one request saw complete is complete for every later one.
+func (s *Server) lockJob(id string, u User) (st *userStore, j *exportJob, now time.Time) {
+	st = s.store(u.ID)
+	now = s.lock(st)
+	if j = st.exports[id]; j != nil || !s.faulty(faultExportCrossUser) {
+		return st, j, now
 	}
-	return j
-}
-
-// lockJob takes s.mu, forgets what has expired, and returns the caller's job (nil if unknown or another
-// user's) with the time it was judged at. The caller unlocks.
-func (s *Server) lockJob(id string, u User) (*exportJob, time.Time) {
-	now := s.cfg.Clock.Now()
-	s.mu.Lock()
-	s.sweepLocked(now)
-	return s.lookupJobLocked(id, u), now
+	st.mu.Unlock()
+	for _, other := range s.storeList { // the fault: any user's job answers
+		now = s.lock(other)
+		if j = other.exports[id]; j != nil {
+			return other, j, now
+		}
+		other.mu.Unlock()
+	}
+	now = s.lock(st)
+	return st, nil, now
 }
 
 // pollingURL is the polling location of job id: FUT's [base]/$export-poll-status?_jobId=<id>, or
@@ -94,32 +98,33 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if !ok {
 		return
 	}
-	j, now := s.lockJob(id, u)
+	st, j, now := s.lockJob(id, u)
 	if j == nil {
-		s.mu.Unlock()
+		st.mu.Unlock()
 		markAnswer(w, answerPollUnknownJob)
 		writeUnknownJob(w, id)
 		return
 	}
 	if wait := j.nextPoll.Sub(now); wait > 0 {
-		s.mu.Unlock()
+		st.mu.Unlock()
 		writeThrottled(w, wait)
 		return
 	}
-	state := j.state(now, s.cfg.ExportDuration)
+	state := j.state(now)
 	if state == exportInProgress && s.cfg.Throttle {
 		j.nextPoll = now.Add(s.cfg.RetryAfter)
 	}
-	if s.faulty(faultCancelledCompletes) && state == exportCancelled && !now.Before(j.completesAt(s.cfg.ExportDuration)) {
+	if s.faulty(faultCancelledCompletes) && state == exportCancelled && !now.Before(j.completes) {
 		state = exportCompleted
 	}
 	var outputs []exportOutput
 	if state == exportCompleted {
-		s.materializeLocked(j)
+		s.materializeLocked(st, j)
 		outputs = append(outputs, j.outputs...)
 	}
 	kickoff, request, cancelled, released := j.kickoff, j.request, j.cancelled, j.released
-	s.mu.Unlock()
+	st.mu.Unlock()
+	s.sweepOthers(st)
 
 	switch {
 	case state == exportCancelled:
@@ -178,19 +183,21 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	if !ok {
 		return
 	}
-	j, now := s.lockJob(id, u)
+	st, j, now := s.lockJob(id, u)
 	var state exportState
 	released := false
 	if j != nil {
-		state = j.state(now, s.cfg.ExportDuration)
+		state = j.state(now)
 		switch {
 		case state == exportInProgress:
 			j.cancelled = now
+			heap.Fix(&st.expiries, j.heapIndex) // its retention now runs from the cancellation
 		case state == exportCompleted && j.released.IsZero():
 			released = s.releaseFinishedLocked(j, now)
 		}
 	}
-	s.mu.Unlock()
+	st.mu.Unlock()
+	s.sweepOthers(st)
 
 	switch {
 	case j == nil:

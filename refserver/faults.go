@@ -432,11 +432,13 @@ const longXProgress = "Build in progress - Status set to IN_PROGRESS - resources
 // faultSkew is how far a wrong timestamp is off.
 const faultSkew = time.Hour
 
-// allReportJobsLocked is every user's report jobs, for a status that leaks them. s.mu must be held.
-func (s *Server) allReportJobsLocked() []*reportJob {
+// allReportJobs is every user's report jobs, for a status that leaks them; it takes each user's lock in turn.
+func (s *Server) allReportJobs() []*reportJob {
 	var all []*reportJob
-	for _, jobs := range s.reportJobs {
-		all = append(all, jobs...)
+	for _, st := range s.storeList {
+		st.mu.Lock()
+		all = append(all, st.reports...)
+		st.mu.Unlock()
 	}
 	return all
 }

@@ -180,20 +180,29 @@ func runTour(t *testing.T, faults []string) []observed {
 }
 
 func tourJobIDs(s *Server) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var ids []string
-	for id := range s.exportJobs {
-		ids = append(ids, id)
+	for _, st := range s.storeList {
+		st.mu.Lock()
+		for id := range st.exports {
+			ids = append(ids, id)
+		}
+		st.mu.Unlock()
 	}
 	return ids
 }
 
 func tourOutputs(s *Server, id string) []exportOutput {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if j := s.exportJobs[id]; j != nil {
-		return slices.Clone(j.outputs)
+	for _, st := range s.storeList {
+		st.mu.Lock()
+		j := st.exports[id]
+		var out []exportOutput
+		if j != nil {
+			out = slices.Clone(j.outputs)
+		}
+		st.mu.Unlock()
+		if j != nil {
+			return out
+		}
 	}
 	return nil
 }

@@ -71,15 +71,18 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 		}
 	}
 
-	now := s.cfg.Clock.Now()
 	base := s.baseURL(r)
 	out := bundle{ResourceType: "Bundle", Type: "collection"}
 
-	s.mu.Lock()
-	s.sweepLocked(now)
-	jobs := slices.Clone(s.reportJobs[u.ID])
+	// Only the list is taken under the user's lock; the Bundle is built outside it. A job's fields read here
+	// are fixed at creation, and DONE follows from the clock read under the lock.
+	st := s.store(u.ID)
+	now := s.lock(st)
+	jobs := slices.Clone(st.reports)
+	st.mu.Unlock()
+	s.sweepOthers(st)
 	if s.faulty(faultRJSCrossUserLeak) {
-		jobs = s.allReportJobsLocked()
+		jobs = s.allReportJobs()
 	}
 	type row struct {
 		job  *reportJob
@@ -87,10 +90,8 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 	}
 	rows := make([]row, 0, len(jobs))
 	for _, j := range jobs {
-		s.refreshReportLocked(j, now)
 		rows = append(rows, row{job: j, done: j.done(now, s.cfg.ReportDuration) && !s.faulty(faultRJSNeverFinishes)})
 	}
-	s.mu.Unlock()
 
 	// Jobs are appended in creation order; a stable sort keeps ties in that order.
 	slices.SortStableFunc(rows, func(a, b row) int { return a.job.created.Compare(b.job.created) })
@@ -98,7 +99,7 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 		if s.faulty(faultRJSScheduleNotListed) && rw.job.variant == "schedule" {
 			continue
 		}
-		j := rw.job // immutable after creation except generated, which is not read here
+		j := rw.job
 		status := reportStatusRunning
 		if rw.done {
 			status = reportStatusDone

@@ -69,7 +69,7 @@ func (s *Server) writeCancelOfCancelled(w http.ResponseWriter, id string) {
 
 // releaseFinishedLocked handles a DELETE of a completed export. In the HL7 IG it is the client saying it is
 // done with the files (202, then 404 for good); FUT and HAPI answer 404 and keep the manifest. It reports
-// whether the export was released. s.mu must be held.
+// whether the export was released. Its store's lock must be held.
 func (s *Server) releaseFinishedLocked(j *exportJob, now time.Time) bool {
 	if s.cfg.Profile != ProfileBulkData {
 		return false

@@ -64,10 +64,6 @@ func parseReportOp(seg string) (variant, report string, ok bool) {
 // generated (FUT: "Kk5PVCBHRU5FUkFURUQgWUVUKg==").
 const placeholderReportData = "*NOT GENERATED YET*"
 
-// maxReportJobsPerUser bounds memory: older jobs (and their Binaries) are
-// dropped beyond it.
-const maxReportJobsPerUser = 1000
-
 // reportJob is one scheduled or executed report. RUNNING from creation,
 // DONE ReportDuration later; its Binary is filled in lazily.
 type reportJob struct {
@@ -149,23 +145,34 @@ func (s *Server) startReport(w http.ResponseWriter, r *http.Request, u User, var
 		}
 	}
 
-	now := s.cfg.Clock.Now()
 	job := &reportJob{
 		id:      newUUID(),
 		owner:   u.ID,
 		report:  rt,
 		variant: variant,
-		created: now,
 	}
+	var kept int64
 	for _, p := range ps {
 		job.params = append(job.params, p.raw)
+		kept += int64(len(p.raw))
+	}
+	if kept > s.cfg.MaxJobRequestBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooCostly,
+			fmt.Sprintf("The report parameters take %d bytes; this server keeps at most %d per job", kept, s.cfg.MaxJobRequestBytes))
+		return
 	}
 
-	s.mu.Lock()
-	s.sweepLocked(now)
-	s.reportSeq++
+	st := s.store(u.ID)
+	now := s.lock(st)
+	if len(st.reports) >= s.cfg.MaxJobsPerUser {
+		retry := st.reports[0].endsAt(s.cfg.ReportDuration).Add(s.cfg.Retention).Sub(now)
+		st.mu.Unlock()
+		s.writeTooManyJobs(w, "report", retry)
+		return
+	}
+	job.created = now
 	b := &binary{
-		id:          strconv.FormatInt(s.reportSeq, 10),
+		id:          strconv.FormatInt(s.reportSeq.Add(1), 10),
 		owner:       u.ID,
 		contentType: "text/plain",
 		data:        []byte(placeholderReportData),
@@ -174,41 +181,48 @@ func (s *Server) startReport(w http.ResponseWriter, r *http.Request, u User, var
 		report:      job,
 	}
 	job.binaryID = b.id
-	s.binaries[b.id] = b
-	jobs := append(s.reportJobs[u.ID], job)
-	if len(jobs) > maxReportJobsPerUser {
-		for _, old := range jobs[:len(jobs)-maxReportJobsPerUser] {
-			delete(s.binaries, old.binaryID)
-		}
-		jobs = append([]*reportJob(nil), jobs[len(jobs)-maxReportJobsPerUser:]...)
-	}
-	s.reportJobs[u.ID] = jobs
+	st.binaries[b.id] = b
+	st.reports = append(st.reports, job)
 	placeholder := b.resource()
-	s.mu.Unlock()
+	st.mu.Unlock()
+	s.sweepOthers(st)
 
 	writeJSON(w, http.StatusOK, contentTypeFHIRJSON, placeholder)
 }
 
-// refreshReportLocked fills a finished job's Binary with the generated
-// report (once). s.mu must be held.
-func (s *Server) refreshReportLocked(j *reportJob, now time.Time) {
-	if s.faulty(faultRJSDonePlaceholder) {
+// writeTooManyJobs answers 429: the user holds as many jobs of a kind as the server keeps per user; one is
+// forgotten after retry.
+func (s *Server) writeTooManyJobs(w http.ResponseWriter, kind string, retry time.Duration) {
+	w.Header().Set("Retry-After", retryAfterSeconds(retry))
+	writeError(w, http.StatusTooManyRequests, codeThrottled,
+		fmt.Sprintf("You hold %d %s jobs, the most this server keeps per user; the oldest is forgotten %s after it ends", s.cfg.MaxJobsPerUser, kind, s.cfg.Retention))
+}
+
+// refreshReport fills a finished job's Binary with the generated report, once. The report is built
+// outside the store's lock, so a large one does not hold up the user's other requests; st.mu must not be
+// held.
+func (s *Server) refreshReport(st *userStore, j *reportJob, now time.Time) {
+	if s.faulty(faultRJSDonePlaceholder) || !j.done(now, s.cfg.ReportDuration) {
 		return
 	}
-	if j.generated || !j.done(now, s.cfg.ReportDuration) {
-		return
-	}
-	j.generated = true
-	b := s.binaries[j.binaryID]
-	if b == nil {
+	st.mu.Lock()
+	generated := j.generated
+	st.mu.Unlock()
+	if generated {
 		return
 	}
 	ended := j.endsAt(s.cfg.ReportDuration)
-	data, err := generateReportZip(j, ended)
+	data, err := generateReportZip(j, ended) // reads only fields fixed at creation
 	if err != nil {
-		// Keep the placeholder; the report stays readable and the job DONE.
+		return // keep the placeholder; the report stays readable and the job DONE
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b := st.binaries[j.binaryID]
+	if j.generated || b == nil {
 		return
 	}
+	j.generated = true
 	b.contentType = "application/zip"
 	b.data = data
 	b.versionID = "2"

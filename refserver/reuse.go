@@ -50,24 +50,25 @@ func noCache(r *http.Request) bool {
 
 // reusableJobLocked returns the caller's job that an identical kick-off reuses, or nil when the profile does
 // not reuse, the request says no-cache or no job matches: a completed job first, else a running one, the
-// oldest of them. Cancelled and released jobs are never reused. s.mu must be held.
-func (s *Server) reusableJobLocked(r *http.Request, fresh *exportJob, now time.Time) *exportJob {
+// oldest of them. Cancelled and released jobs are never reused. Only the jobs of the caller's store with the
+// same key are looked at (store.go). st.mu must be held.
+func (s *Server) reusableJobLocked(st *userStore, r *http.Request, fresh *exportJob, now time.Time) *exportJob {
 	if !s.cfg.Profile.reusesExportJobs() || noCache(r) {
 		return nil
 	}
 	var best *exportJob
 	var bestState exportState
-	for _, j := range s.exportJobs {
-		if j.owner != fresh.owner || j.reuseKey != fresh.reuseKey || !j.released.IsZero() {
+	for _, j := range st.byReuseKey[fresh.reuseKey] {
+		if !j.released.IsZero() {
 			continue
 		}
-		st := j.state(now, s.cfg.ExportDuration)
-		if st == exportCancelled {
+		state := j.state(now)
+		if state == exportCancelled {
 			continue
 		}
-		if best == nil || st == exportCompleted && bestState != exportCompleted ||
-			st == bestState && (j.kickoff.Before(best.kickoff) || j.kickoff.Equal(best.kickoff) && j.id < best.id) {
-			best, bestState = j, st
+		if best == nil || state == exportCompleted && bestState != exportCompleted ||
+			state == bestState && (j.kickoff.Before(best.kickoff) || j.kickoff.Equal(best.kickoff) && j.id < best.id) {
+			best, bestState = j, state
 		}
 	}
 	return best

@@ -36,7 +36,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
 // Server is the reference server. Create it with NewServer and serve
@@ -48,11 +48,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 
-	mu         sync.Mutex
-	exportJobs map[string]*exportJob // by job id
-	binaries   map[string]*binary    // by Binary id
-	reportJobs map[string][]*reportJob
-	reportSeq  int64
+	stores      map[string]*userStore // by user id, one per configured user; read-only after NewServer (store.go)
+	storeList   []*userStore          // the same stores, for sweeping other users' in turn
+	sweepCursor atomic.Uint64
+	reportSeq   atomic.Int64 // report Binary ids
 
 	tokens *tokenStore // OAuth2 clients and issued tokens (oauth2.go)
 	faults faultSet    // injected deviations (faults.go); empty: conformant
@@ -74,17 +73,20 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("refserver data: %w", err)
 	}
 	s := &Server{
-		cfg:        cfg,
-		users:      make(map[string]User, len(cfg.Users)),
-		dataset:    ds,
-		exportJobs: make(map[string]*exportJob),
-		binaries:   make(map[string]*binary),
-		reportJobs: make(map[string][]*reportJob),
-		tokens:     newTokenStore(cfg),
-		faults:     faults,
+		cfg:     cfg,
+		users:   make(map[string]User, len(cfg.Users)),
+		dataset: ds,
+		stores:  make(map[string]*userStore, len(cfg.Users)),
+		tokens:  newTokenStore(cfg),
+		faults:  faults,
 	}
 	for _, u := range cfg.Users {
 		s.users[u.Token] = u
+		if s.stores[u.ID] == nil {
+			st := newUserStore()
+			s.stores[u.ID] = st
+			s.storeList = append(s.storeList, st)
+		}
 	}
 	s.routes()
 	return s, nil
