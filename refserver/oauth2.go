@@ -32,8 +32,10 @@ const TokenPath = "/oauth2/token"
 // DefaultTokenLifetime is the lifetime of an issued token when a Client sets none.
 const DefaultTokenLifetime = time.Hour
 
-// maxIssuedTokens bounds the live tokens the server keeps; beyond it the endpoint answers 503.
-const maxIssuedTokens = 100_000
+// maxIssuedTokensPerClient bounds the live tokens the server keeps for one client; beyond it the endpoint
+// answers that client 503 until one expires. Each client has its own budget, so one client's flood does not
+// lock the others out.
+const maxIssuedTokensPerClient = 10_000
 
 // Client is an OAuth2 client of the token endpoint; its tokens act as the configured user with UserID.
 type Client struct {
@@ -101,30 +103,43 @@ func (cfg *Config) normalizeClients() []error {
 }
 
 // tokenStore holds the clients and the tokens issued to them. It has its own lock so that token checks
-// never wait on job state.
+// never wait on job state; everything done under it is a map access or pops tokens that have expired.
 type tokenStore struct {
-	clock   Clock
-	clients map[string]Client // by client id
-	users   map[string]User   // by user id
+	clock        Clock
+	clients      map[string]Client // by client id
+	users        map[string]User   // by user id
+	maxPerClient int
 
-	mu     sync.Mutex
-	issued map[string]issuedToken // by access token
+	mu       sync.Mutex
+	issued   map[string]issuedToken   // by access token
+	byClient map[string]*clientTokens // by client id
 }
 
 type issuedToken struct {
-	userID  string
-	expires time.Time
+	userID   string
+	clientID string
+	expires  time.Time
+}
+
+// clientTokens is one client's tokens in issue order, which is expiry order: a client's tokens all live
+// equally long. Tokens forgotten on use stay queued until they reach the front.
+type clientTokens struct {
+	queue []string
+	live  int
 }
 
 func newTokenStore(cfg Config) *tokenStore {
 	ts := &tokenStore{
-		clock:   cfg.Clock,
-		clients: make(map[string]Client, len(cfg.Clients)),
-		users:   make(map[string]User, len(cfg.Users)),
-		issued:  make(map[string]issuedToken),
+		clock:        cfg.Clock,
+		clients:      make(map[string]Client, len(cfg.Clients)),
+		users:        make(map[string]User, len(cfg.Users)),
+		maxPerClient: maxIssuedTokensPerClient,
+		issued:       make(map[string]issuedToken),
+		byClient:     make(map[string]*clientTokens, len(cfg.Clients)),
 	}
 	for _, c := range cfg.Clients {
 		ts.clients[c.ID] = c
+		ts.byClient[c.ID] = &clientTokens{}
 	}
 	for _, u := range cfg.Users {
 		ts.users[u.ID] = u
@@ -134,11 +149,11 @@ func newTokenStore(cfg Config) *tokenStore {
 
 // user returns the user an issued, unexpired token acts as.
 func (ts *tokenStore) user(token string) (User, bool) {
-	now := ts.clock.Now()
 	ts.mu.Lock()
+	now := ts.clock.Now()
 	it, ok := ts.issued[token]
 	if ok && !now.Before(it.expires) {
-		delete(ts.issued, token)
+		ts.forgetLocked(token, it)
 		ok = false
 	}
 	ts.mu.Unlock()
@@ -149,25 +164,51 @@ func (ts *tokenStore) user(token string) (User, bool) {
 	return u, ok
 }
 
-// issue creates a token for c, after forgetting the expired ones.
-func (ts *tokenStore) issue(c Client) (string, time.Time, error) {
-	now := ts.clock.Now()
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for tok, it := range ts.issued {
-		if !now.Before(it.expires) {
-			delete(ts.issued, tok)
+func (ts *tokenStore) forgetLocked(token string, it issuedToken) {
+	delete(ts.issued, token)
+	ts.byClient[it.clientID].live--
+}
+
+// sweepLocked forgets every client's expired tokens; its cost is the number of clients plus the tokens it
+// forgets. ts.mu must be held.
+func (ts *tokenStore) sweepLocked(now time.Time) {
+	for _, ct := range ts.byClient {
+		n := 0
+		for ; n < len(ct.queue); n++ {
+			it, ok := ts.issued[ct.queue[n]]
+			if ok && now.Before(it.expires) {
+				break
+			}
+			if ok {
+				ts.forgetLocked(ct.queue[n], it)
+			}
+		}
+		if n > 0 {
+			clear(ct.queue[:n])
+			ct.queue = ct.queue[n:]
 		}
 	}
-	if len(ts.issued) >= maxIssuedTokens {
-		return "", time.Time{}, errors.New("too many live tokens")
+}
+
+// issue creates a token for c, after forgetting the expired ones; it fails when c holds as many live tokens
+// as a client may.
+func (ts *tokenStore) issue(c Client) (string, time.Time, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	now := ts.clock.Now()
+	ts.sweepLocked(now)
+	ct := ts.byClient[c.ID]
+	if ct.live >= ts.maxPerClient {
+		return "", time.Time{}, fmt.Errorf("client %s holds %d live tokens, the most this server keeps per client", c.ID, ts.maxPerClient)
 	}
 	token := rand.Text() // 26 base32 characters, 128 bits from crypto/rand
 	for ts.issued[token].userID != "" {
 		token = rand.Text()
 	}
 	exp := now.Add(c.TokenLifetime)
-	ts.issued[token] = issuedToken{userID: c.UserID, expires: exp}
+	ts.issued[token] = issuedToken{userID: c.UserID, clientID: c.ID, expires: exp}
+	ct.queue = append(ct.queue, token)
+	ct.live++
 	return token, exp, nil
 }
 

@@ -22,8 +22,9 @@
 //	GET    [base]/$get-report-job-status         collection Bundle of the caller's report jobs
 //	POST   [base]/$get-report-job-status         same, optional Parameters body
 //
-// Every error, including unknown paths (404) and wrong methods (405 with
-// Allow), is an OperationOutcome.
+// Every error, including unknown paths (404), wrong methods (405 with Allow),
+// headers too large (431) and the mux's redirects of unclean paths, is an
+// OperationOutcome.
 //
 // Job lifecycles are computed lazily from the configured Clock, so no
 // goroutines run in the background and a test can drive jobs by advancing a
@@ -33,8 +34,11 @@ package refserver
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 )
@@ -135,11 +139,58 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, codeException, fmt.Sprintf("internal error: %v", v))
 		}
 	}()
+	if n := requestHeaderBytes(r); n > MaxRequestHeaderBytes {
+		writeError(w, http.StatusRequestHeaderFieldsTooLarge, codeTooCostly,
+			fmt.Sprintf("The request line and headers take %d bytes; this server reads at most %d", n, MaxRequestHeaderBytes))
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.fallback(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(&redirectOutcomeWriter{ResponseWriter: w}, r)
+}
+
+// MaxRequestHeaderBytes is the largest request line plus headers the handler answers; larger requests get 431
+// with an OperationOutcome. An http.Server serving the handler should allow more (its MaxHeaderBytes), so
+// that its own plain-text 431 is reached only far beyond this.
+const MaxRequestHeaderBytes = 64 << 10
+
+// requestHeaderBytes approximates the size of r's request line and headers as sent.
+func requestHeaderBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n + len(r.Host)
+}
+
+// redirectOutcomeWriter turns the mux's own redirects (a path that is not clean, such as /fhir//metadata,
+// answered 301 or 307 with an HTML body) into the same redirect with an OperationOutcome body. The handlers
+// never redirect, so any 3xx comes from the mux.
+type redirectOutcomeWriter struct {
+	http.ResponseWriter
+	redirected bool
+}
+
+func (w *redirectOutcomeWriter) WriteHeader(code int) {
+	if code < 300 || code > 399 || w.redirected {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.redirected = true
+	w.Header().Del("Content-Type")
+	writeOperationOutcome(w.ResponseWriter, code, sevInformation, codeInformational,
+		"The path is not in canonical form; the resource is at "+w.Header().Get("Location"))
+}
+
+func (w *redirectOutcomeWriter) Write(b []byte) (int, error) {
+	if w.redirected { // the mux's HTML body, replaced by the OperationOutcome
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // fallback answers a request no route takes: 405 with an Allow header when
@@ -185,8 +236,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeBody(w, http.StatusOK, "text/plain; charset=utf-8", []byte("ok"))
 }
 
-// baseURL is the absolute FHIR base URL for links in responses:
-// Config.PublicBaseURL, or else derived from the request.
+// baseURL is the absolute FHIR base URL for links in responses: Config.PublicBaseURL; else the request's
+// Host when it names a loopback host (a client on this machine, or a port Docker maps to loopback); else the
+// address the connection was accepted on. An arbitrary Host is never reflected into a link.
 func (s *Server) baseURL(r *http.Request) string {
 	if s.cfg.PublicBaseURL != "" {
 		return s.cfg.PublicBaseURL
@@ -195,5 +247,41 @@ func (s *Server) baseURL(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + s.cfg.BasePath
+	return scheme + "://" + linkHost(r) + s.cfg.BasePath
+}
+
+// linkHost is the host[:port] links are built with when no public base URL is configured.
+func linkHost(r *http.Request) string {
+	if loopbackHost(r.Host) {
+		return r.Host
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()).String()
+		}
+	}
+	return "localhost" // no connection (a handler called directly): a name that leads nowhere else
+}
+
+// loopbackHost reports whether host is "localhost" or a loopback IP (IPv6 in brackets), with an optional
+// numeric port: a well-formed authority that leads back to this machine.
+func loopbackHost(host string) bool {
+	h, port, err := net.SplitHostPort(host)
+	switch {
+	case err == nil:
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	case strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]"):
+		h = host[1 : len(host)-1]
+	case strings.Contains(host, ":"):
+		return false
+	default:
+		h = host
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Zone() == "" && ip.IsLoopback() && (ip.Is4() || strings.HasPrefix(host, "["))
 }
