@@ -19,6 +19,10 @@
 //	-client-ca        CLIENT_CA         PEM CA bundle: require client certificates (mutual TLS)
 //	-throttle         REFSERVER_THROTTLE  answer 429 + Retry-After to a poll before the announced Retry-After
 //	-poll-path        REFSERVER_POLL_PATH polling location [base]/<segment>/<id> (e.g. bulkstatus) instead of $export-poll-status
+//	-max-jobs-per-user     MAX_JOBS_PER_USER     export jobs, and report jobs, one user may hold (default 1000; 429 beyond)
+//	-max-job-request-bytes MAX_JOB_REQUEST_BYTES what one job keeps of its request (default 16384; 413 beyond)
+//	-max-conns        MAX_CONNS         open connections served at once; more wait to be accepted (default 256)
+//	-read-timeout     READ_TIMEOUT      the longest a request (headers and body) may take to arrive (default 30s)
 //	-faults           FAULTS            comma list of faults to inject (refserver/faults.go); for the kill matrix only
 //	-synthetic-bytes     REFSERVER_SYNTHETIC_BYTES      serve a generated export of about this size (e.g. 1GiB) instead of -data
 //	-synthetic-resources REFSERVER_SYNTHETIC_RESOURCES  serve a generated export of exactly N resources per type
@@ -36,7 +40,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -78,6 +81,7 @@ type options struct {
 
 	demoClients bool     // the demo OAuth2 clients are in use (their secrets may be printed)
 	tls         tlsFiles // optional TLS and mutual TLS (security.go)
+	conns       connLimits
 }
 
 // parseOptions reads flags, falling back to environment variables via getenv.
@@ -103,6 +107,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	throttleEnv, throttleEnvErr := strconv.ParseBool(env("REFSERVER_THROTTLE", "false"))
 	throttle := fs.Bool("throttle", throttleEnv, "answer 429 Too Many Requests + Retry-After to a poll that comes before the Retry-After announced (env REFSERVER_THROTTLE)")
 	pollPath := fs.String("poll-path", env("REFSERVER_POLL_PATH", ""), "serve the polling location as [base]/<segment>/<id>, e.g. bulkstatus (an independent HL7 Bulk Data server's shape), and not $export-poll-status; empty: FUT's (env REFSERVER_POLL_PATH)")
+	limits := addLimitFlags(fs, env)
 	faults := fs.String("faults", env("FAULTS", ""), "comma list of deviations to inject (refserver/faults.go), to test a harness; empty: conformant (env FAULTS)")
 	synthBytes := fs.String("synthetic-bytes", env("REFSERVER_SYNTHETIC_BYTES", ""), "serve a generated export of about this size in all, e.g. 1GiB, 500MB, 1048576; instead of -data (env REFSERVER_SYNTHETIC_BYTES)")
 	synthResources := fs.String("synthetic-resources", env("REFSERVER_SYNTHETIC_RESOURCES", ""), "serve a generated export of exactly this many resources per type; instead of -data (env REFSERVER_SYNTHETIC_RESOURCES)")
@@ -185,6 +190,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		errs = append(errs, errors.New("-addr: must not be empty"))
 	}
 	errs = append(errs, security.apply(&o)...)
+	errs = append(errs, limits.apply(&o)...)
 	if err := errors.Join(errs...); err != nil {
 		return options{}, &usageError{err}
 	}
@@ -242,15 +248,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln, scheme, err := o.tls.listen(ln)
+	ln, scheme, err := o.tls.listen(o.conns.listener(ln, o.tls.cert == ""))
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	hs := o.conns.server(srv.Handler())
 	basePath := o.cfg.BasePath
 	if basePath == "" {
 		basePath = refserver.DefaultBasePath
