@@ -17,7 +17,7 @@ export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance conformance-container refserver test test-short lint bench mutation fuzz load interop
+.PHONY: help conformance conformance-container refserver test test-short lint bench bench-load mutation fuzz load interop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -52,7 +52,11 @@ lint: ## gofmt, go vet and the Gherkin lint (features/lint_test.go)
 	$(GO) test -count=1 -run 'GherkinLint|EveryRequirement|ProfilesTable' ./features
 
 bench: ## benchmarks of the hot paths (poll answers, report status, schema validation, Bundle decoding, output files)
-	$(GO) test -run='^$$' -bench=. -benchmem ./check ./fixtures ./refserver
+	$(GO) test -run='^$$' -bench=. -skip='^BenchmarkLoad' -benchmem ./check ./fixtures ./refserver
+
+BENCH_LOAD_COUNT ?= 3
+bench-load: ## the reference server's fairness: 30,000 live jobs against 10, user A's poll while user B floods (ratios first; BENCH_LOAD_COUNT runs)
+	$(GO) test -run='^$$' -bench='^BenchmarkLoad' -benchtime=1x -count=$(BENCH_LOAD_COUNT) ./refserver
 
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s
@@ -65,5 +69,5 @@ fuzz: ## run every fuzz target in turn for FUZZTIME each (default 20s); new cras
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-load: ## the load test alone, under -race: concurrent kick-off, poll, cancel and download against the refserver
-	$(GO) test -race -count=1 -v -run '^TestLoad' ./refserver
+load: ## the load tests alone, under -race: concurrent kick-off, poll, cancel and download against the refserver (manual clock, then the DELETE/poll race on the real clock)
+	$(GO) test -race -count=1 -v -run '^(TestLoad|TestRaceDeletePoll)' ./refserver
