@@ -315,8 +315,16 @@ func (rec *answerRecorder) Write(b []byte) (int, error) {
 // markAnswer names the answer about to be written, for the faults that rewrite it. Without a fault
 // middleware it does nothing.
 func markAnswer(w http.ResponseWriter, a answer) {
-	if rec, ok := w.(*answerRecorder); ok {
-		rec.answer = a
+	for w != nil {
+		if rec, ok := w.(*answerRecorder); ok {
+			rec.answer = a
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter }) // a wrapper between, e.g. redirectOutcomeWriter
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
 	}
 }
 

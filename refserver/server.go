@@ -186,6 +186,9 @@ func (w *redirectOutcomeWriter) WriteHeader(code int) {
 		"The path is not in canonical form; the resource is at "+w.Header().Get("Location"))
 }
 
+// Unwrap gives the writer underneath (http.ResponseController and markAnswer look through it).
+func (w *redirectOutcomeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *redirectOutcomeWriter) Write(b []byte) (int, error) {
 	if w.redirected { // the mux's HTML body, replaced by the OperationOutcome
 		return len(b), nil
