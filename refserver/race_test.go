@@ -110,6 +110,7 @@ func TestRaceDeletePollOnTheRealClock(t *testing.T) {
 		}
 		r.Header.Set("Authorization", "Bearer "+DemoTokenA)
 		r.Header.Set("Prefer", "respond-async")
+		r.Header.Set("Cache-Control", "no-cache") // a job of its own, not an identical running one (reuse.go)
 		resp, err := client.Do(r)
 		if err != nil {
 			failed("kick-off: %v", err)
