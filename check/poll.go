@@ -23,6 +23,9 @@ type Poller struct {
 	Log            io.Writer
 	Live           bool   // Log is a terminal: one line per job, updated in place while waiting
 	Subject        string // what is being waited on, for the log and the give-up message
+	// Limit names what MaxWait is, for the log and the give-up message: "MAX_WAIT" (default), or a window of
+	// the step's own, so that a 5-second watch does not read as "MAX_WAIT left 5s".
+	Limit string
 }
 
 // PollAttempt is one line of the poll history a give-up message shows.
@@ -68,7 +71,7 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		if err != nil {
 			history = append(history, attempt)
 			if ctx.Err() != nil && p.Now().After(deadline.Add(-time.Millisecond)) {
-				return x, p.gaveUp(start, history, "the last request was still unanswered at MAX_WAIT")
+				return x, p.gaveUp(start, history, "the last request was still unanswered at "+p.Limit)
 			}
 			return x, err
 		}
@@ -83,14 +86,14 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		attempt.Delay = delay
 		history = append(history, attempt)
 		next := p.Now().Add(delay)
-		status := fmt.Sprintf("%s: poll %d answered %d%s", p.Subject, n, x.Status, progressNote(attempt.Progress))
+		status := pollStatus{subject: p.Subject, n: n, code: x.Status, progress: attempt.Progress}
 		if next.After(deadline) {
 			p.logLine(status, delay, deadline)
-			return x, p.gaveUp(start, history, fmt.Sprintf("the next poll, in %s, would pass MAX_WAIT", delay.Round(time.Millisecond)))
+			return x, p.gaveUp(start, history, fmt.Sprintf("the next poll, in %s, would pass %s", delay.Round(time.Millisecond), p.Limit))
 		}
 		if err := p.waitVisibly(ctx, status, delay, deadline); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				return x, p.gaveUp(start, history, "MAX_WAIT ran out while waiting")
+				return x, p.gaveUp(start, history, p.Limit+" ran out while waiting")
 			}
 			return x, fmt.Errorf("%s: polling interrupted: %w", p.Subject, err)
 		}
@@ -98,16 +101,16 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 }
 
 // waitVisibly waits for delay. On a terminal (Live) it keeps one line per job up to date every second: the
-// last answer, polls so far, time to the next poll and to MAX_WAIT; elsewhere (CI logs) it writes one
+// last answer, polls so far, time to the next poll and to the limit; elsewhere (CI logs) it writes one
 // timestamped line per poll.
-func (p Poller) waitVisibly(ctx context.Context, status string, delay time.Duration, deadline time.Time) error {
+func (p Poller) waitVisibly(ctx context.Context, status pollStatus, delay time.Duration, deadline time.Time) error {
 	if !p.Live {
 		p.logLine(status, delay, deadline)
 		return p.Wait(ctx, delay)
 	}
 	defer fmt.Fprint(p.Log, "\r\x1b[K")
 	for left := delay; left > 0; {
-		fmt.Fprintf(p.Log, "\r\x1b[K  %s; next poll in %s, MAX_WAIT left %s", status, left.Round(time.Second), deadline.Sub(p.Now()).Round(time.Second))
+		fmt.Fprint(p.Log, "\r\x1b[K"+status.line("  ", left.Round(time.Second), p.Limit, deadline.Sub(p.Now()).Round(time.Second)))
 		step := min(left, time.Second)
 		if err := p.Wait(ctx, step); err != nil {
 			return err
@@ -117,8 +120,45 @@ func (p Poller) waitVisibly(ctx context.Context, status string, delay time.Durat
 	return nil
 }
 
-func (p Poller) logLine(status string, delay time.Duration, deadline time.Time) {
-	fmt.Fprintf(p.Log, "%s  %s; next poll in %s, MAX_WAIT left %s\n", p.Now().UTC().Format("15:04:05"), status, delay.Round(time.Millisecond), deadline.Sub(p.Now()).Round(time.Second))
+func (p Poller) logLine(status pollStatus, delay time.Duration, deadline time.Time) {
+	fmt.Fprintln(p.Log, status.line(p.Now().UTC().Format("15:04:05")+"  ", delay.Round(time.Millisecond), p.Limit, deadline.Sub(p.Now()).Round(time.Second)))
+}
+
+// pollStatus is one poll's answer as the progress log shows it.
+type pollStatus struct {
+	subject  string
+	n, code  int
+	progress string
+}
+
+// maxLogLine bounds a progress line, so that a long polling URL or X-Progress never floods a console or CI log.
+const maxLogLine = 120
+
+// line puts what matters first (the job, the answer, the waits) and the server's X-Progress last, clipped to
+// maxLogLine: a long polling URL keeps its end, where the job id is.
+func (s pollStatus) line(prefix string, next time.Duration, limit string, left time.Duration) string {
+	line := fmt.Sprintf("%s%s: poll %d answered %d; next poll in %s, %s left %s%s",
+		prefix, clipMiddle(s.subject, 44), s.n, s.code, next, limit, left, progressNote(s.progress))
+	return clipEnd(line, maxLogLine)
+}
+
+// clipEnd keeps the first n runes of s, the last one an ellipsis when s is longer.
+func clipEnd(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// clipMiddle keeps the start and the end of s (the end being longer), n runes in all.
+func clipMiddle(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	head := (n - 1) / 3
+	return string(r[:head]) + "…" + string(r[len(r)-(n-1-head):])
 }
 
 // delay is the server's Retry-After when it sent a usable one, else the backoff.
@@ -133,7 +173,7 @@ func (p Poller) delay(x *Exchange, backoff time.Duration) (time.Duration, bool) 
 
 func (p Poller) gaveUp(start time.Time, history []PollAttempt, why string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %v after %s (MAX_WAIT %s): %s; poll history:", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.MaxWait, why)
+	fmt.Fprintf(&b, "%s: %v after %s (%s %s): %s; poll history:", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.Limit, p.MaxWait, why)
 	for i, a := range history {
 		fmt.Fprintf(&b, "\n  #%d at +%s: ", i+1, a.At.Sub(start).Round(time.Millisecond))
 		if a.Err != nil {
@@ -184,6 +224,9 @@ func (p Poller) withDefaults() Poller {
 	}
 	if p.Subject == "" {
 		p.Subject = "job"
+	}
+	if p.Limit == "" {
+		p.Limit = "MAX_WAIT"
 	}
 	return p
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -187,8 +188,26 @@ func TestPollerShowsWaitingLiveOnATerminalAndAsTimestampedLinesElsewhere(t *test
 			if len(c.waits) != 3 {
 				t.Errorf("live: want the 3s wait in 1s steps, got %v", c.waits)
 			}
-		} else if out != "11:00:00  export E: poll 1 answered 202 (X-Progress \"half way\"); next poll in 3s, MAX_WAIT left 1h0m0s\n" {
+		} else if out != "11:00:00  export E: poll 1 answered 202; next poll in 3s, MAX_WAIT left 1h0m0s (X-Progress \"half way\")\n" {
 			t.Errorf("plain: got %q", out)
 		}
+	}
+}
+
+// A wait bounded by a window of the step's own says so, not "MAX_WAIT", and a long polling URL or X-Progress
+// never makes a log line longer than 120 characters: the URL keeps its end (the job id), X-Progress is clipped.
+func TestPollerLogNamesItsLimitAndStaysShort(t *testing.T) {
+	c := &fakeClock{now: time.Date(2025, 12, 5, 11, 0, 0, 0, time.UTC)}
+	var log strings.Builder
+	p := c.poller(5 * time.Second)
+	long := "http://fut.example/fhir/$export-poll-status?_jobId=" + strings.Repeat("0", 60) + "JOB-END"
+	p.Log, p.Subject, p.Limit = &log, "cancelled export "+long, "cancel watch"
+	_, _ = p.Poll(context.Background(), answers(answer(202, "Retry-After", "1", "X-Progress", strings.Repeat("still going ", 20)), answer(200)), judgeStatus)
+	line := strings.TrimSuffix(log.String(), "\n")
+	if n := utf8.RuneCountInString(line); n > 120 || !strings.Contains(line, "JOB-END") || !strings.HasSuffix(line, "…") {
+		t.Errorf("log line of %d runes, want at most 120 keeping the job id and clipping X-Progress: %q", n, line)
+	}
+	if !strings.Contains(line, "cancel watch left 5s") || strings.Contains(line, "MAX_WAIT") {
+		t.Errorf("the log must name the watch window, not MAX_WAIT: %q", line)
 	}
 }

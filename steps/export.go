@@ -338,7 +338,8 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 // cancelled job completed anyway. The window is short on purpose (the job's own duration is unknown).
 func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 	watch := w.poller("cancelled export " + w.export.pollURL)
-	watch.MaxWait = cancelWatchWindow
+	watch.MaxWait = min(cancelWatchWindow, watch.MaxWait)
+	watch.Limit = "cancel watch"
 	_, err := watch.Poll(ctx,
 		func(ctx context.Context) (*check.Exchange, error) { return w.pollOnce(ctx, user) },
 		func(x *check.Exchange) (check.Verdict, error) {
