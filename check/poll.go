@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Poller repeats a request until the answer says the job is done, honouring Retry-After in both forms,
@@ -138,7 +139,7 @@ const maxLogLine = 120
 // maxLogLine: a long polling URL keeps its end, where the job id is.
 func (s pollStatus) line(prefix string, next time.Duration, limit string, left time.Duration) string {
 	line := fmt.Sprintf("%s%s: poll %d answered %d; next poll in %s, %s left %s%s",
-		prefix, clipMiddle(s.subject, 44), s.n, s.code, next, limit, left, progressNote(s.progress))
+		prefix, clipSubject(s.subject, 40), s.n, s.code, next, limit, left, progressNote(s.progress))
 	return clipEnd(line, maxLogLine)
 }
 
@@ -151,14 +152,22 @@ func clipEnd(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// clipMiddle keeps the start and the end of s (the end being longer), n runes in all.
-func clipMiddle(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
+// clipSubject keeps a subject's words and the end of its last one, the URL whose end names the job, n runes
+// in all: "cancelled export …-a7b4-7376e9264be1".
+func clipSubject(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	head := (n - 1) / 3
-	return string(r[:head]) + "…" + string(r[len(r)-(n-1-head):])
+	head, tail := "", s
+	if i := strings.LastIndex(s, " "); i >= 0 {
+		head, tail = s[:i+1], s[i+1:]
+	}
+	keep := n - utf8.RuneCountInString(head) - 1
+	if keep < 8 {
+		return clipEnd(s, n)
+	}
+	r := []rune(tail)
+	return head + "…" + string(r[len(r)-keep:])
 }
 
 // delay is the server's Retry-After when it sent a usable one, else the backoff.

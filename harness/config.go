@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -44,6 +45,7 @@ type Config struct {
 	ReportsDir      string // REPORTS_DIR: where junit.xml and cucumber.json go
 	Randomize       int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
 	StopOnFailure   bool   // GODOG_STOP_ON_FAILURE=1
+	Format          string // FORMAT: the console, compact (default), pretty or progress (console.go)
 	ContainerConfig        // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
 
 	Out io.Writer // console report; nil: stdout
@@ -91,6 +93,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"REPORTS_DIR", "reports", "where junit.xml and cucumber.json are written"},
 	{"RANDOM_SEED", "0", "scenario order: 0 file order, -1 random, N a fixed seed"},
 	{"GODOG_STOP_ON_FAILURE", "0", "1 stops at the first failed scenario"},
+	{"FORMAT", FormatCompact, "console output: compact (a line per scenario, each failure once, a verdict per requirement), pretty or progress (godog's)"},
 	{"IMAGE", "", "start this image of the local Docker engine as the target (never pulled); TOKEN, TOKEN_B as for TARGET"},
 	{"IMAGE_PORT", "8080", "container port of the FHIR server in IMAGE"},
 	{"IMAGE_BASE", "/fhir", "FHIR base path of the server in IMAGE"},
@@ -124,6 +127,9 @@ func (c Config) Validate() error {
 		}
 	}
 	add(validateTags(c.Tags))
+	if c.Format != "" && !slices.Contains(Formats, c.Format) {
+		add(fmt.Errorf("FORMAT=%q: expected one of %s", c.Format, strings.Join(Formats, ", ")))
+	}
 	if c.MaxBodyBytes < 0 {
 		add(fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", c.MaxBodyBytes))
 	}

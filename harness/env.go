@@ -170,6 +170,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.flag("STRICT", &cfg.Strict)
 	e.flag("GATE", &cfg.Gate)
 	e.flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)
+	cfg.Format = strings.ToLower(e.str("FORMAT"))
 	e.flag("BUILD_REFSERVER_IMAGE", &cfg.BuildRefserverImage)
 	e.flag("KEEP_IMAGE", &cfg.KeepImage)
 	return cfg, errors.Join(e.errs...)

@@ -72,8 +72,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	reportNames := []string{"junit.xml", "cucumber.json", "index.html"}
 	res.Started = time.Now()
 
-	fmt.Fprintf(cfg.Out, "FUT conformance: target %s, profile %s\n\n", target.Name, target.Profile)
-	rec := &recorder{featureNames: catalog.featureNames}
+	if cfg.Randomize == -1 { // chosen here rather than by godog, so that the console can print it
+		cfg.Randomize = res.Started.UnixNano()
+	}
+	con := newConsole(cfg.Out, cfg.Format)
+	con.header(res, cfg.Randomize)
+	rec := &recorder{featureNames: catalog.featureNames, ended: con.scenario}
 	suite := godog.TestSuite{
 		Name: "fut-conformance",
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
@@ -83,7 +87,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Options: &godog.Options{
 			FS:             features.FS,
 			Paths:          []string{"."},
-			Format:         "pretty,cucumber:" + filepath.Join(staging, "cucumber.json"),
+			Format:         strings.TrimPrefix(con.godogFormatter()+",cucumber:"+filepath.Join(staging, "cucumber.json"), ","),
 			Output:         cfg.Out,
 			NoColors:       !isTerminal(cfg.Out),
 			Strict:         true,
@@ -129,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		res.Reports = append(res.Reports, path)
 	}
-	printSummary(cfg.Out, res)
+	con.summary(res)
 	return res, nil
 }
 
@@ -163,6 +167,7 @@ func loadCatalog() (catalog, error) {
 // recorder turns godog's hooks into ScenarioResults.
 type recorder struct {
 	featureNames map[string]string
+	ended        func(ScenarioResult) // called as each scenario ends, for the console
 	mu           sync.Mutex
 	results      []ScenarioResult
 }
@@ -217,68 +222,13 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 			res.Failure = f
 		}
 		r.mu.Lock()
-		defer r.mu.Unlock()
 		r.results = append(r.results, res)
+		r.mu.Unlock()
+		if r.ended != nil {
+			r.ended(res)
+		}
 		return ctx, nil
 	})
-}
-
-func printSummary(out io.Writer, res Result) {
-	warnings, skips, known := res.Findings.Warnings(), res.Findings.Skips(), res.Findings.KnownDeviations()
-	if len(known) > 0 {
-		fmt.Fprintf(out, "\nKnown deviations accepted by profile %s: %d\n", res.Profile, len(known))
-		for _, k := range known {
-			fmt.Fprintf(out, "  %s  %s\n", k.Requirement, k.Message)
-		}
-	}
-	if len(warnings) > 0 {
-		fmt.Fprintf(out, "\nWarnings (SHOULD requirements not met; STRICT=1 makes them failures): %d\n", len(warnings))
-		for _, w := range warnings {
-			fmt.Fprintf(out, "  %s  %s\n      in %q\n", w.Requirement, w.Message, w.Scenario)
-		}
-	}
-	if len(skips) > 0 {
-		fmt.Fprintf(out, "\nSkipped, not checked: %d\n", len(skips))
-		for _, s := range skips {
-			fmt.Fprintf(out, "  %s  %q: %s\n", s.Requirement, s.Scenario, s.Message)
-		}
-	}
-	printPreflight(out, res.Preflight)
-	var notApplicable []ScenarioResult
-	for _, r := range res.Results {
-		if r.Status == StatusNotApplicable {
-			notApplicable = append(notApplicable, r)
-		}
-	}
-	if len(notApplicable) > 0 {
-		fmt.Fprintf(out, "\nNot applicable in profile %s: %d\n", res.Profile, len(notApplicable))
-		for _, r := range notApplicable {
-			fmt.Fprintf(out, "  %s  %q: %s\n", strings.Join(r.Requirements, " "), r.Name, r.Reason)
-		}
-	}
-	for _, f := range res.NotSelected {
-		fmt.Fprintf(out, "\nNot run: %s, left out by FEATURES\n", f)
-	}
-	if g := res.Gate; g != nil {
-		if g.Passed {
-			fmt.Fprintf(out, "\nRelease gate (GATE=1): passed, every MUST requirement of the selected features was checked and passed\n")
-		} else {
-			fmt.Fprintf(out, "\nRelease gate (GATE=1): FAILED, %d MUST requirements not checked and passed:\n", len(g.Unchecked))
-			for _, r := range g.Unchecked {
-				fmt.Fprintf(out, "  %s  %s", r.ID, r.Verdict)
-				if r.Reason != "" {
-					fmt.Fprintf(out, ": %s", r.Reason)
-				}
-				fmt.Fprintln(out)
-			}
-		}
-	}
-	verdict := "FAIL"
-	if res.Passed {
-		verdict = "PASS"
-	}
-	fmt.Fprintf(out, "\n%s: %d scenarios against %s in profile %s, %d failed, %d warnings, %d skipped, %d not applicable; reports: %s\n",
-		verdict, res.Scenarios, res.Target, res.Profile, len(res.Failures), len(warnings), len(skips), len(notApplicable), strings.Join(res.Reports, ", "))
 }
 
 func isTerminal(w io.Writer) bool {
