@@ -8,7 +8,7 @@ export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
 # The run's variables, passed through to the conformance command (unset ones stay unset).
 CONFORMANCE_VARS := CONFIG TARGET EXPORT_TARGET REPORT_TARGET FEATURES PROFILE REFSERVER_PROFILE TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY REPORT EXPORT_TYPES STRICT GATE \
-	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE \
+	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE FORMAT \
 	REFSERVER_SYNTHETIC_BYTES REFSERVER_SYNTHETIC_RESOURCES REFSERVER_SYNTHETIC_TYPES REFSERVER_SYNTHETIC_SEED REFSERVER_FILES_PER_TYPE REFSERVER_DATA_DIR \
 	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE BUILD_REFSERVER_IMAGE \
 	TOKEN_URL CLIENT_ID CLIENT_SECRET SCOPE CLIENT_ID_B CLIENT_SECRET_B CA_CERT CLIENT_CERT CLIENT_KEY \
@@ -17,7 +17,7 @@ export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance conformance-container refserver test test-short lint bench bench-load mutation fuzz load interop
+.PHONY: help conformance conformance-container refserver image test test-short lint bench bench-load mutation fuzz load interop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -30,6 +30,20 @@ conformance-container: ## build the reference server image (refserver/Dockerfile
 
 refserver: ## run the reference server in the foreground at http://$(ADDR)/fhir (demo tokens printed)
 	$(GO) run ./cmd/refserver -addr $(ADDR)
+
+# The harness image (cmd/conformance/Dockerfile): FROM scratch, so the binary is static and the CA certificates
+# come from this machine (CA_BUNDLE: Debian/Ubuntu/Alpine's path; Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
+HARNESS_IMAGE ?= fut-conformance:latest
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+DOCKER ?= docker
+
+image: ## build the harness as a FROM-scratch image HARNESS_IMAGE (default fut-conformance:latest); nothing is pulled
+	@set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	arch=$$($(DOCKER) version --format '{{.Server.Arch}}'); \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o "$$ctx/conformance" ./cmd/conformance; \
+	cp "$(CA_BUNDLE)" "$$ctx/ca-certificates.crt"; cp cmd/conformance/Dockerfile "$$ctx/"; \
+	$(DOCKER) build --quiet --tag "$(HARNESS_IMAGE)" "$$ctx" >/dev/null; \
+	echo "image $(HARNESS_IMAGE) built: docker run --rm --network host -e TARGET -e TOKEN -e TOKEN_B -v \"\$$PWD/reports:/reports\" $(HARNESS_IMAGE)"
 
 mutation: ## kill matrix: the suite against the conformant refserver and every injected fault; writes reports/mutation.md and .json
 	$(GO) run ./cmd/mutation -out reports

@@ -64,7 +64,8 @@ func startRefserver(t *testing.T, bin string) string {
 }
 
 // The vendor path end to end: the conformance binary against the reference server running as its own
-// process, configured only by TARGET, TOKEN and TOKEN_B.
+// process, configured only by TARGET, TOKEN and TOKEN_B, run from a directory outside the checkout (the
+// features, requirements and schemas are embedded), its reports in the default REPORTS_DIR there.
 func TestConformanceBinaryAgainstTheRefserverProcessPasses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs two binaries; skipped under -short")
@@ -72,9 +73,11 @@ func TestConformanceBinaryAgainstTheRefserverProcessPasses(t *testing.T) {
 	dir := t.TempDir()
 	base := startRefserver(t, buildBinary(t, dir, "refserver", "../refserver"))
 	conformance := buildBinary(t, dir, "conformance", ".")
-	reports := filepath.Join(dir, "reports")
+	elsewhere := t.TempDir()
+	reports := filepath.Join(elsewhere, "reports")
 	cmd := exec.Command(conformance)
-	cmd.Env = append(os.Environ(), "TARGET="+base, "TOKEN="+refserver.DemoTokenA, "TOKEN_B="+refserver.DemoTokenB, "REPORTS_DIR="+reports, "RANDOM_SEED=-1")
+	cmd.Dir = elsewhere
+	cmd.Env = append(os.Environ(), "TARGET="+base, "TOKEN="+refserver.DemoTokenA, "TOKEN_B="+refserver.DemoTokenB, "REPORTS_DIR=", "RANDOM_SEED=-1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -87,7 +90,7 @@ func TestConformanceBinaryAgainstTheRefserverProcessPasses(t *testing.T) {
 	if !strings.Contains(out.String(), fmt.Sprintf("PASS: %d scenarios against %s", len(scenarios), base)) {
 		t.Errorf("want the PASS summary naming the target:\n%s", tail(out.String()))
 	}
-	for _, f := range []string{"junit.xml", "cucumber.json"} {
+	for _, f := range []string{"junit.xml", "cucumber.json", "index.html"} {
 		if st, err := os.Stat(filepath.Join(reports, f)); err != nil || st.Size() == 0 {
 			t.Errorf("report %s: %v", f, err)
 		}
