@@ -9,6 +9,10 @@ import (
 // a failure to reach it or a harness error: errors.Is(err, ErrNonConformant).
 var ErrNonConformant = errors.New("non-conformant")
 
+// ErrTransport marks a request that got no complete HTTP response (connection refused or reset, DNS, TLS,
+// REQUEST_TIMEOUT): the run could not check the requirement, so no requirement is charged with it.
+var ErrTransport = errors.New("transport error, no complete HTTP response")
+
 // Violation is one deviation from one requirement.
 type Violation struct {
 	// Requirement is the ID of the requirement broken; empty means "the scenario's own requirement", filled in

@@ -224,7 +224,7 @@ func writeVerdict(b *strings.Builder, res Result) {
 
 // requirementStatusRank orders the statuses from the verdict's point of view: failures first.
 func requirementStatusRank(s string) int {
-	if i := slices.Index([]string{"fail", "blocked", "warning", "skipped", "not-run", "not-applicable", "pass"}, s); i >= 0 {
+	if i := slices.Index([]string{"fail", "error", "blocked", "warning", "skipped", "not-run", "not-applicable", "pass"}, s); i >= 0 {
 		return i
 	}
 	return 6 // any verdict added later sorts before pass

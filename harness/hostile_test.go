@@ -250,3 +250,50 @@ func TestHostile429StormEndsWithinMaxWait(t *testing.T) {
 		})
 	}
 }
+
+// A server that passes the preflight, then drops the connection of every kick-off: the scenarios that need an
+// export end on a transport error, an error of the run charged to no requirement (issue 12), never a failed
+// requirement; the report scenarios, which never meet the dropped connections, still pass.
+func TestATransportErrorInAScenarioChargesNoRequirement(t *testing.T) {
+	srv, err := refserver.NewServer(refserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$export") {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{Target: ts.URL + "/fhir", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
+		Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed || !res.OnlyRunErrors() {
+		t.Fatalf("passed=%v, only run errors=%v; want a failed run whose failures are all errors of the run:\n%s", res.Passed, res.OnlyRunErrors(), tailOf(out.String()))
+	}
+	for _, f := range res.Failures {
+		if !f.Transport || f.Requirement != "" || len(f.Requirements) != 0 || f.NonConformant {
+			t.Errorf("failure of %q: transport=%v, charged to %q %v, non-conformant=%v; want a transport error charged to nothing",
+				f.Scenario, f.Transport, f.Requirement, f.Requirements, f.NonConformant)
+		}
+	}
+	verdicts := map[string]Verdict{}
+	for _, r := range res.Requirements {
+		verdicts[r.ID] = r.Verdict
+		if r.Verdict == VerdictFail {
+			t.Errorf("%s is failed, though no answer of the server was judged: %s", r.ID, r.Reason)
+		}
+	}
+	if verdicts["EXP-KICKOFF"] != VerdictError || verdicts["RJS-BUNDLE"] != VerdictPass {
+		t.Errorf("EXP-KICKOFF %q, RJS-BUNDLE %q; want error and pass", verdicts["EXP-KICKOFF"], verdicts["RJS-BUNDLE"])
+	}
+}

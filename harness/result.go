@@ -73,6 +73,9 @@ type Failure struct {
 	// NonConformant: the server deviated from a requirement (check.ErrNonConformant); false: the check could
 	// not be completed (a timeout, a transport error), reported as a JUnit error rather than a failure.
 	NonConformant bool
+	// Transport: the scenario ended on a transport error (check.ErrTransport: no complete HTTP response). It is
+	// an error of the run, charged to no requirement; a run whose only failures are these exits 2, not 1.
+	Transport bool
 }
 
 // Verdict is a requirement's result in a run.
@@ -83,6 +86,7 @@ const (
 	VerdictFail          Verdict = "fail"           // a failure names it
 	VerdictWarning       Verdict = "warning"        // a SHOULD/MAY deviation, or a known deviation the profile accepts
 	VerdictBlocked       Verdict = "blocked"        // its scenarios failed on another requirement before reaching it
+	VerdictError         Verdict = "error"          // its scenarios ended on a transport error: not checked
 	VerdictSkipped       Verdict = "skipped"        // its scenarios ran but were skipped
 	VerdictNotApplicable Verdict = "not-applicable" // it does not apply in the run's profile
 	VerdictNotRun        Verdict = "not-run"        // none of its scenarios was selected
@@ -138,6 +142,7 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 		req := reqs[id]
 		r := RequirementResult{ID: id, Severity: profiles.SeverityOf(req, res.Profile), Source: req.Source, Clause: req.Clause, Selected: selected[id]}
 		count := map[Status]int{}
+		errored := 0
 		var reasons []string
 		for _, s := range res.Results {
 			if !slices.Contains(s.Requirements, id) {
@@ -148,6 +153,9 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			switch {
 			case s.Reason != "":
 				reasons = appendNew(reasons, s.Reason)
+			case s.Status == StatusFailed && s.Failure != nil && s.Failure.Transport:
+				errored++
+				reasons = appendNew(reasons, fmt.Sprintf("%q ended on a transport error: %s", s.Name, s.Failure.Summary))
 			case s.Status == StatusFailed && s.Failure != nil:
 				reasons = appendNew(reasons, fmt.Sprintf("%q failed on %s first", s.Name, s.Failure.Requirement))
 			}
@@ -159,6 +167,8 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			r.Verdict = VerdictWarning
 		case count[StatusPassed] > 0:
 			r.Verdict = VerdictPass
+		case count[StatusFailed] > 0 && count[StatusFailed] == errored:
+			r.Verdict = VerdictError
 		case count[StatusFailed] > 0:
 			r.Verdict = VerdictBlocked
 		case count[StatusSkipped] > 0:
@@ -210,4 +220,19 @@ func appendNew(list []string, s string) []string {
 		return list
 	}
 	return append(list, s)
+}
+
+// OnlyRunErrors says that the run failed through errors of the run alone: every failed scenario ended on a
+// transport error (no complete HTTP response), so no requirement was found broken and the verdict is "could
+// not run to the end", not "non-conformant".
+func (r Result) OnlyRunErrors() bool {
+	if len(r.Failures) == 0 {
+		return false
+	}
+	for _, f := range r.Failures {
+		if !f.Transport {
+			return false
+		}
+	}
+	return true
 }

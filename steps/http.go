@@ -47,7 +47,7 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 	if err != nil {
 		x.Duration = time.Since(start)
 		x.Err = describeTransportError(err, ctx, w.target.RequestTimeout)
-		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
+		return x, fmt.Errorf("%s %s: %w: %w", method, target, check.ErrTransport, x.Err)
 	}
 	defer resp.Body.Close()
 	x.Status, x.Header = resp.StatusCode, resp.Header
@@ -57,7 +57,7 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 	switch {
 	case err != nil:
 		x.Err = describeTransportError(err, ctx, w.target.RequestTimeout)
-		return x, fmt.Errorf("%s %s: reading the response body: %w", method, target, x.Err)
+		return x, fmt.Errorf("%s %s: reading the response body: %w: %w", method, target, check.ErrTransport, x.Err)
 	case int64(len(x.Body)) > w.target.MaxBodyBytes:
 		x.Body = x.Body[:w.target.MaxBodyBytes]
 		x.Err = fmt.Errorf("response body exceeds MAX_BODY (%d bytes); the rest was not read", w.target.MaxBodyBytes)

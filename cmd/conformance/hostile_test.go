@@ -70,3 +70,32 @@ func TestGateExitCode(t *testing.T) {
 		}
 	}
 }
+
+// A server that passes the preflight and then drops the connections of the export kick-offs: the run could
+// not check those requirements, so it ends as "could not run to the end" (exit 2), not as a failed server
+// (exit 1), and says that no requirement is charged.
+func TestATransportErrorInAScenarioExitsTwo(t *testing.T) {
+	srv, err := refserver.NewServer(refserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$export") {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	vars := map[string]string{"TARGET": ts.URL + "/fhir", "TOKEN": refserver.DemoTokenA, "TAGS": "@EXP-KICKOFF", "REPORTS_DIR": t.TempDir()}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut); code != exitUsage {
+		t.Fatalf("exit %d, want %d (could not run to the end):\n%s%s", code, exitUsage, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "no requirement is charged") {
+		t.Errorf("stderr does not say that no requirement is charged:\n%s", errOut.String())
+	}
+}

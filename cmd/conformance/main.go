@@ -50,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err != nil:
 		fmt.Fprintf(stderr, "conformance: %v\n", err)
 		return exitUsage
+	case res.OnlyRunErrors():
+		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server "+
+			"(connection, TLS or REQUEST_TIMEOUT); no requirement is charged: check TARGET and the network, then run again\n", len(res.Failures))
+		return exitUsage
 	case !res.Passed:
 		return exitFail
 	}
