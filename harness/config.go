@@ -32,6 +32,7 @@ type Config struct {
 	MaxWait        time.Duration // MAX_WAIT: per asynchronous job
 	RequestTimeout time.Duration // REQUEST_TIMEOUT: per request
 	MaxBodyBytes   int64         // MAX_BODY: cap on a response body, bytes
+	MaxJobs        int64         // MAX_JOBS: export jobs kept in flight at once
 	Report         string        // REPORT: report type started by the report scenarios
 	ExportTypes    string        // EXPORT_TYPES: _type of every kick-off (empty: all types)
 	Strict         bool          // STRICT=1: SHOULD deviations fail
@@ -78,6 +79,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"MAX_WAIT", steps.DefaultMaxWait.String(), "how long to wait for one asynchronous job (Go duration)"},
 	{"REQUEST_TIMEOUT", steps.DefaultRequestTimeout.String(), "timeout of one HTTP request, body included (Go duration)"},
 	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes"},
+	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
@@ -129,6 +131,9 @@ func (c Config) Validate() error {
 	add(validateTags(c.Tags))
 	if c.Format != "" && !slices.Contains(Formats, c.Format) {
 		add(fmt.Errorf("FORMAT=%q: expected one of %s", c.Format, strings.Join(Formats, ", ")))
+	}
+	if c.MaxJobs < 0 {
+		add(fmt.Errorf("MAX_JOBS=%d: expected a positive number of jobs", c.MaxJobs))
 	}
 	if c.MaxBodyBytes < 0 {
 		add(fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", c.MaxBodyBytes))

@@ -166,6 +166,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.duration("REQUEST_TIMEOUT", &cfg.RequestTimeout)
 	e.duration("IMAGE_STARTUP_TIMEOUT", &cfg.ImageStartupTimeout)
 	e.integer("MAX_BODY", &cfg.MaxBodyBytes)
+	e.integer("MAX_JOBS", &cfg.MaxJobs)
 	e.integer("RANDOM_SEED", &cfg.Randomize)
 	e.flag("STRICT", &cfg.Strict)
 	e.flag("GATE", &cfg.Gate)

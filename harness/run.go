@@ -42,11 +42,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer stop()
 	res := Result{Target: target.Name, Profile: target.Profile, Strict: cfg.Strict, Findings: target.Findings}
 
-	initScenario, err := steps.Scenarios(target)
+	tags, leftOut, err := selection(cfg.Features, cfg.Tags)
 	if err != nil {
 		return res, err
 	}
-	tags, leftOut, err := selection(cfg.Features, cfg.Tags)
+	if target.Selected, err = selectedSteps(tags); err != nil {
+		return res, err
+	}
+	initScenario, err := steps.Scenarios(target)
 	if err != nil {
 		return res, err
 	}
@@ -232,6 +235,26 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 		}
 		return ctx, nil
 	})
+}
+
+// selectedSteps is the step texts of every scenario the tag expression selects, for the job pool to start the
+// jobs they wait on before the first scenario.
+func selectedSteps(tags string) ([][]string, error) {
+	feats, err := (godog.TestSuite{Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Tags: tags}}).RetrieveFeatures()
+	if err != nil {
+		return nil, fmt.Errorf("read the features: %w", err)
+	}
+	var out [][]string
+	for _, f := range feats {
+		for _, p := range f.Pickles {
+			texts := make([]string, len(p.Steps))
+			for i, s := range p.Steps {
+				texts[i] = s.Text
+			}
+			out = append(out, texts)
+		}
+	}
+	return out, nil
 }
 
 func isTerminal(w io.Writer) bool {

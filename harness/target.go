@@ -33,6 +33,8 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		MaxWait:        cmp.Or(cfg.MaxWait, steps.DefaultMaxWait),
 		RequestTimeout: cfg.RequestTimeout,
 		MaxBodyBytes:   cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),
+		MaxJobs:        int(cmp.Or(cfg.MaxJobs, steps.DefaultMaxJobs)),
+		RunContext:     ctx,
 		Strict:         cfg.Strict,
 		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
 		Log:            cfg.Log,

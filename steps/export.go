@@ -40,6 +40,9 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 type exportState struct {
 	owner     string
 	pollURL   string
+	pooled    *pooledExport // the pool's job this scenario adopted, or nil: a job of its own
+	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
+	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
 	downloads []*check.Exchange // one per manifest output item, in the manifest's order
 }
@@ -58,44 +61,117 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	header := fhirJSONHeader()
 	header.Set("Prefer", "respond-async")
 	// HAPI (and the reference server in fut and hapi-8.0) reuses the job of an identical kick-off unless
-	// told not to; every scenario needs a job of its own.
+	// told not to; every scenario needs a job of its own. A distinct _since makes each kick-off another request
+	// for a server that reuses jobs on other grounds.
 	header.Set("Cache-Control", "no-cache")
+	since := kickoffSince()
 	target := w.exportEndpoint("$export")
 	var body []byte
 	switch method {
 	case http.MethodGet:
 		header.Del("Content-Type")
-		q := url.Values{"_outputFormat": {check.NDJSON}}
+		q := url.Values{"_outputFormat": {check.NDJSON}, "_since": {since}}
 		if w.target.ExportTypes != "" {
 			q.Set("_type", w.target.ExportTypes)
 		}
 		target += "?" + q.Encode()
 	default:
-		params := []map[string]string{{"name": "_outputFormat", "valueString": check.NDJSON}}
+		params := []map[string]string{{"name": "_outputFormat", "valueString": check.NDJSON}, {"name": "_since", "valueInstant": since}}
 		if w.target.ExportTypes != "" {
 			params = append(params, map[string]string{"name": "_type", "valueString": w.target.ExportTypes})
 		}
 		body, _ = json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
 	}
-	x, err := w.request(ctx, user, method, target, header, body)
-	if err != nil {
+	if _, err := w.token(user); err != nil { // a user without a token skips before taking a job slot
 		return err
 	}
-	w.last = x
-	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && check.CheckAbsoluteURL("", "", loc) == nil {
-		w.export = exportState{owner: user, pollURL: loc}
+	w.releaseJob() // a scenario's earlier job, if any, is no longer waited on
+	release, err := w.target.pool.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("kick-off by %s: %w", method, err)
 	}
+	// A server that limits jobs answers 429 + Retry-After: waited out and sent again, within MAX_WAIT.
+	x, err := w.poller("kick-off by "+method).Poll(ctx,
+		func(ctx context.Context) (*check.Exchange, error) {
+			return w.request(ctx, user, method, target, header.Clone(), body)
+		},
+		func(x *check.Exchange) (check.Verdict, error) {
+			if x.Status == http.StatusTooManyRequests {
+				return check.Throttle, nil
+			}
+			return check.Done, nil
+		})
+	if x != nil {
+		w.last = x
+	}
+	if err != nil {
+		release()
+		return err
+	}
+	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && check.CheckAbsoluteURL("", "", loc) == nil {
+		w.export = exportState{owner: user, pollURL: loc, release: release}
+		return nil
+	}
+	release()
 	return nil
 }
 
 func (w *World) hasKickedOffExport(ctx context.Context, user string) error {
+	if user == w.needs.sharedExport {
+		return w.adoptKickoff(ctx, user, func() *pooledExport { return w.target.pool.sharedExport(user) })
+	}
 	if err := w.kicksOffExport(ctx, user, http.MethodPost); err != nil {
 		return err
 	}
+	return w.checkKickoff()
+}
+
+// checkKickoff holds the kick-off's answer to EXP-KICKOFF.
+func (w *World) checkKickoff() error {
 	if w.last.Status != http.StatusAccepted {
 		return check.Violationf(reqKickoff, "status of the kick-off", check.StatusPhrase(http.StatusAccepted), check.StatusPhrase(w.last.Status))
 	}
 	return check.CheckAbsoluteURL(reqKickoff, "Content-Location of the kick-off", w.last.Header.Get("Content-Location"))
+}
+
+// adoptKickoff makes a pooled export the scenario's: its kick-off exchanges join the scenario's transcript and
+// are judged here, for this scenario.
+func (w *World) adoptKickoff(ctx context.Context, user string, job func() *pooledExport) error {
+	if _, err := w.token(user); err != nil {
+		return err
+	}
+	j := job()
+	if err := await(ctx, j.kicked); err != nil {
+		return err
+	}
+	w.exchanges = append(w.exchanges, j.kickoffs...)
+	if n := len(j.kickoffs); n > 0 {
+		w.last = j.kickoffs[n-1]
+	}
+	if j.sendErr != nil {
+		return detach(j.sendErr)
+	}
+	if j.pollURL != "" {
+		w.export = exportState{owner: user, pollURL: j.pollURL, pooled: j}
+	}
+	return w.checkKickoff()
+}
+
+// adoptPolls waits for a pooled export to end and judges its polls for this scenario: every in-progress
+// answer is held to the in-progress requirements here too, and a job that never completed fails the scenario
+// with the pool's one cause.
+func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
+	if err := await(ctx, j.done); err != nil {
+		return err
+	}
+	w.exchanges = append(w.exchanges, j.polls...)
+	for _, x := range j.polls {
+		w.last = x
+		if _, err := w.judgeExportPoll(x); err != nil {
+			return err
+		}
+	}
+	return detach(j.err)
 }
 
 // hasKickedOffRunningExport needs the job to be seen running; a server that finishes before the first poll
@@ -113,11 +189,18 @@ func (w *World) hasKickedOffRunningExport(ctx context.Context, user string) erro
 	return nil
 }
 
+// hasCompletedExport takes a completed export from the pool: the user's shared one when the scenario only
+// reads it, else one of the scenario's own, started ahead of the scenarios.
 func (w *World) hasCompletedExport(ctx context.Context, user string) error {
-	if err := w.hasKickedOffExport(ctx, user); err != nil {
+	pool := w.target.pool
+	job := func() *pooledExport { return pool.ownedExport(user) }
+	if user == w.needs.sharedExport {
+		job = func() *pooledExport { return pool.sharedExport(user) }
+	}
+	if err := w.adoptKickoff(ctx, user, job); err != nil {
 		return err
 	}
-	if err := w.pollsExportStatusUntilComplete(ctx, user); err != nil {
+	if err := w.adoptPolls(ctx, w.export.pooled); err != nil {
 		return err
 	}
 	return w.checkManifest(reqPoll200, w.last)
@@ -154,6 +237,9 @@ func (w *World) pollsExportStatus(ctx context.Context, user string) error {
 		return err
 	}
 	w.last = x
+	if user == w.export.owner && (x.Status == http.StatusOK || x.Status == http.StatusNotFound) {
+		w.export.settled = true
+	}
 	return nil
 }
 
@@ -174,11 +260,16 @@ func (w *World) pollsExportStatusUntilComplete(ctx context.Context, user string)
 	if _, err := w.pollURL(); err != nil {
 		return err
 	}
+	if j := w.export.pooled; j != nil && user == w.export.owner {
+		return w.adoptPolls(ctx, j)
+	}
+	defer w.releaseJob() // completed or given up: no longer in flight for the harness
 	x, err := w.poller("export "+w.export.pollURL).Poll(ctx,
 		func(ctx context.Context) (*check.Exchange, error) { return w.pollOnce(ctx, user) },
 		w.judgeExportPoll)
 	if x != nil {
 		w.last = x
+		w.export.settled = x.Status == http.StatusOK
 	}
 	return err
 }
@@ -251,7 +342,36 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 		return err
 	}
 	w.last = x
+	if user == w.export.owner {
+		w.export.settled = true
+		w.releaseJob()
+	}
 	return nil
+}
+
+// releaseJob frees the slot (MAX_JOBS) of the scenario's own export job.
+func (w *World) releaseJob() {
+	if w.export.release != nil {
+		w.export.release()
+		w.export.release = nil
+	}
+}
+
+// endScenario cancels the scenario's own export when the scenario left it running, so that it neither keeps
+// running on the server (which may cap the jobs of a user) nor holds a slot. Best effort, outside the
+// scenario's transcript: the scenario's verdict is already given.
+func (w *World) endScenario(ctx context.Context) {
+	if w.export.release == nil {
+		return
+	}
+	defer w.releaseJob()
+	if w.export.settled || w.export.pooled != nil || w.export.pollURL == "" {
+		return
+	}
+	cw := w.target.pool.jobWorld()
+	if x, err := cw.request(ctx, w.export.owner, http.MethodDelete, w.export.pollURL, http.Header{"Accept": {"application/fhir+json"}}, nil); err == nil {
+		fmt.Fprintf(w.target.Log, "  export %s left running by %q: cancelled, %d\n", w.export.pollURL, w.scenario, x.Status)
+	}
 }
 
 func (w *World) responseCarriesNoManifest(x *check.Exchange) error {

@@ -85,18 +85,53 @@ func (w *World) startsReport(ctx context.Context, user, variant, anonymization s
 	if err != nil {
 		return err
 	}
+	w.readReportStart(x)
+	return nil
+}
+
+func (w *World) readReportStart(x *check.Exchange) {
 	w.last = x
 	if x.Status == http.StatusOK {
 		if b, err := check.DecodeBinary("", x); err == nil {
 			w.report.binaryID, w.report.binaryUser = b.ID, b.SecurityUser()
 		}
 	}
-	return nil
+}
+
+// startPooledReport adopts a report the pool started ahead for a scenario that waits on it; false when none
+// was started (the scenario then starts its own).
+func (w *World) startPooledReport(ctx context.Context, user string) (bool, error) {
+	if user != w.needs.waitedReports {
+		return false, nil
+	}
+	if _, err := w.token(user); err != nil {
+		return true, err
+	}
+	r := w.target.pool.startedReport(user)
+	if r == nil {
+		return false, nil
+	}
+	if err := await(ctx, r.ready); err != nil {
+		return true, err
+	}
+	w.report = reportState{owner: user, sent: map[string]string{"anonymization": defaultAnonymization}}
+	if r.x != nil {
+		w.exchanges = append(w.exchanges, r.x)
+	}
+	if r.err != nil {
+		return true, detach(r.err)
+	}
+	w.readReportStart(r.x)
+	return true, nil
 }
 
 func (w *World) hasStartedReport(ctx context.Context, user string) error {
-	if err := w.startsReport(ctx, user, "execute", defaultAnonymization); err != nil {
+	if pooled, err := w.startPooledReport(ctx, user); err != nil {
 		return err
+	} else if !pooled {
+		if err := w.startsReport(ctx, user, "execute", defaultAnonymization); err != nil {
+			return err
+		}
 	}
 	if w.last.Status != http.StatusOK {
 		return check.Violationf(reqListed, "status of $execute-"+w.target.Report, check.StatusPhrase(http.StatusOK)+" and a Binary", check.StatusPhrase(w.last.Status))

@@ -85,9 +85,17 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 	if _, ok := profiles.Behaviour["running"].Answers[t.Profile]; !ok {
 		return nil, fmt.Errorf("profile %q: expected one of %s (features/PROFILES.md)", t.Profile, strings.Join(profiles.Names, ", "))
 	}
+	t.pool = newJobPool(&t, profiles)
 	return func(sc *godog.ScenarioContext) {
 		sc.Before(func(ctx context.Context, s *godog.Scenario) (context.Context, error) {
+			t.pool.prefetch() // before the first scenario: every job the run waits on starts now, together
 			return context.WithValue(ctx, worldKey{}, newWorld(&t, reqs, profiles, s)), nil
+		})
+		sc.After(func(ctx context.Context, _ *godog.Scenario, _ error) (context.Context, error) {
+			if w := worldFrom(ctx); w != nil {
+				w.endScenario(ctx)
+			}
+			return ctx, nil
 		})
 		sc.StepContext().Before(func(ctx context.Context, _ *godog.Step) (context.Context, error) {
 			if w := worldFrom(ctx); w != nil {

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,6 +42,16 @@ type Target struct {
 	Findings       *Findings     // warnings and skips of the run; nil: not collected
 	// Profiles replaces features/PROFILES.md, e.g. to try a severity table; nil: the embedded table.
 	Profiles *features.Profiles
+	// MaxJobs bounds the export jobs the harness keeps in flight (kicked off, not yet completed, cancelled or
+	// abandoned), for servers that limit the jobs of a user; default DefaultMaxJobs.
+	MaxJobs int
+	// Selected holds the step texts of each scenario the run selected. The jobs those scenarios wait on start
+	// together before the first scenario (pool.go); without it, each starts when its scenario asks for it.
+	Selected [][]string
+	// RunContext is the run's context: jobs started ahead of their scenarios end with it. nil: never.
+	RunContext context.Context
+
+	pool *jobPool // set by Scenarios: the run's jobs
 }
 
 // Defaults used when a Target leaves a field zero.
@@ -79,6 +90,9 @@ func (t Target) withDefaults() (Target, error) {
 	}
 	if t.Log == nil {
 		t.Log = io.Discard
+	}
+	if t.MaxJobs <= 0 {
+		t.MaxJobs = DefaultMaxJobs
 	}
 	if t.Credentials == nil {
 		t.Credentials = map[string]oauth2.TokenSource{}

@@ -27,6 +27,7 @@ type World struct {
 	last      *check.Exchange   // the response the assertion steps look at
 	warnings  []Finding         // SHOULD deviations of the running step, attached to the report by the step hook
 
+	needs   scenarioNeeds // what the scenario takes from the run's job pool, read from its steps
 	export  exportState
 	report  reportState
 	skipped bool // the scenario ended as skipped, with its reason among the run's findings
@@ -66,7 +67,13 @@ func worldFrom(ctx context.Context) *World {
 }
 
 func newWorld(t *Target, reqs map[string]features.Requirement, profiles features.Profiles, sc *godog.Scenario) *World {
-	return &World{target: t, requirements: reqs, profiles: profiles, scenario: sc.Name, scenarioReqs: RequirementTags(sc)}
+	w := &World{target: t, requirements: reqs, profiles: profiles, scenario: sc.Name, scenarioReqs: RequirementTags(sc)}
+	texts := make([]string, len(sc.Steps))
+	for i, s := range sc.Steps {
+		texts[i] = s.Text
+	}
+	w.needs = needsOf(texts)
+	return w
 }
 
 // token is the bearer token of a user of the features; a user without one skips the scenario, visibly.

@@ -1,0 +1,280 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/features"
+)
+
+// jobPool holds the run's asynchronous jobs that scenarios wait on, so that their waits overlap instead of
+// adding up. Scenarios that only read a completed export share one per user; scenarios that change a
+// completed export (DELETE after completion) each own one, started ahead; reports a scenario waits on are
+// started ahead too. Everything a pooled job sent and received is adopted into the transcript of each
+// scenario that uses it, and judged again there, so that every scenario keeps its own verdict, warnings and
+// transcript. A job started for no scenario is never started: the plan comes from the selected scenarios.
+//
+// The pool also bounds the export jobs the harness keeps in flight (MAX_JOBS): every kick-off, a scenario's own
+// or a pooled one, takes a slot, freed when the job completes, fails, is cancelled or its scenario ends.
+type jobPool struct {
+	target   *Target
+	profiles features.Profiles // the job worlds judge as the scenarios do
+	slots  chan struct{}
+	start  sync.Once
+	ctx    context.Context
+
+	mu      sync.Mutex
+	shared  map[string]*pooledExport   // per user: one completed export, read by many scenarios
+	owned   map[string][]*pooledExport // per user: completed exports started ahead, each for one scenario
+	reports map[string][]*pooledReport // per user: report jobs started ahead, each for one scenario
+}
+
+// pooledExport is one export job the pool kicked off and waits on. kicked closes once the kick-off has an
+// answer, done once polling ended; the fields are written before the channel closes and only read after.
+type pooledExport struct {
+	user     string
+	kicked   chan struct{}
+	kickoffs []*check.Exchange // every kick-off request, 429s included; the last is the answer
+	sendErr  error             // the kick-off got no answer to judge (transport error, 429 past MAX_WAIT, no slot)
+	pollURL  string
+	done     chan struct{}
+	polls    []*check.Exchange
+	err      error
+}
+
+// pooledReport is one report job the pool started; the scenario waits on it itself.
+type pooledReport struct {
+	ready chan struct{}
+	x     *check.Exchange
+	err   error
+}
+
+// DefaultMaxJobs is how many export jobs the harness keeps in flight when MaxJobs is unset.
+const DefaultMaxJobs = 4
+
+func newJobPool(t *Target, profiles features.Profiles) *jobPool {
+	ctx := t.RunContext
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return &jobPool{target: t, profiles: profiles, slots: make(chan struct{}, t.MaxJobs), ctx: ctx,
+		shared: map[string]*pooledExport{}, owned: map[string][]*pooledExport{}, reports: map[string][]*pooledReport{}}
+}
+
+// scenarioNeeds is what one scenario asks of the pool, read from its steps before it runs.
+type scenarioNeeds struct {
+	sharedExport  string // user whose shared completed export the scenario reads, or ""
+	ownedExport   string // user who needs a completed export of the scenario's own, or ""
+	waitedReports string // user whose report the scenario starts and waits on, or ""
+}
+
+var (
+	stepCompleted   = regexp.MustCompile(`^user (A|B) has a completed system export$`)
+	stepPollsToDone = regexp.MustCompile(`^user (A|B) polls the export status until it completes$`)
+	stepKickedOff   = regexp.MustCompile(`^user (A|B) has kicked off a system export$`)
+	stepChanges     = regexp.MustCompile(`^user (A|B) cancels the export$`)
+	stepRunning     = regexp.MustCompile(`while it runs$|that is still running$|kicks off a system export by`)
+	stepReport      = regexp.MustCompile(`^user (A|B) has started a report$`)
+	stepReportWait  = regexp.MustCompile(`^user (A|B) waits until the report job has finished$`)
+)
+
+// needsOf reads a scenario's steps: a scenario whose export must be seen running, or that cancels it, never
+// shares one.
+func needsOf(steps []string) scenarioNeeds {
+	var n scenarioNeeds
+	changes, running := false, false
+	completedBy, pollsBy, reportBy, waitsBy := "", "", "", ""
+	for _, s := range steps {
+		switch {
+		case stepChanges.MatchString(s):
+			changes = true
+		case stepRunning.MatchString(s):
+			running = true
+		case stepCompleted.MatchString(s):
+			completedBy = stepCompleted.FindStringSubmatch(s)[1]
+		case stepPollsToDone.MatchString(s):
+			pollsBy = stepPollsToDone.FindStringSubmatch(s)[1]
+		case stepReport.MatchString(s):
+			reportBy = stepReport.FindStringSubmatch(s)[1]
+		case stepReportWait.MatchString(s):
+			waitsBy = stepReportWait.FindStringSubmatch(s)[1]
+		}
+	}
+	kicker := ""
+	for _, s := range steps {
+		if m := stepKickedOff.FindStringSubmatch(s); m != nil {
+			kicker = m[1]
+			break
+		}
+	}
+	switch {
+	case running:
+	case completedBy != "" && changes:
+		n.ownedExport = completedBy
+	case completedBy != "":
+		n.sharedExport = completedBy
+	case !changes && pollsBy != "" && pollsBy == kicker:
+		n.sharedExport = pollsBy
+	}
+	if reportBy != "" && reportBy == waitsBy {
+		n.waitedReports = reportBy
+	}
+	return n
+}
+
+// prefetch starts, once per run, every job the selected scenarios will wait on, all at the same time.
+func (p *jobPool) prefetch() {
+	p.start.Do(func() {
+		for _, steps := range p.target.Selected {
+			n := needsOf(steps)
+			if u := n.sharedExport; u != "" && p.hasUser(u) {
+				p.sharedExport(u)
+			}
+			if u := n.ownedExport; u != "" && p.hasUser(u) {
+				p.mu.Lock()
+				p.owned[u] = append(p.owned[u], p.startExport(u))
+				p.mu.Unlock()
+			}
+			if u := n.waitedReports; u != "" && p.hasUser(u) {
+				p.mu.Lock()
+				p.reports[u] = append(p.reports[u], p.startReport(u))
+				p.mu.Unlock()
+			}
+		}
+	})
+}
+
+// hasUser: a user without credentials is the scenario's skip to report, not the pool's.
+func (p *jobPool) hasUser(user string) bool {
+	_, ok := p.target.Credentials[user]
+	return ok
+}
+
+// sharedExport is the user's one completed export for the scenarios that only read it, started on first use.
+func (p *jobPool) sharedExport(user string) *pooledExport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j, ok := p.shared[user]
+	if !ok {
+		j = p.startExport(user)
+		p.shared[user] = j
+	}
+	return j
+}
+
+// ownedExport is a completed export for one scenario that changes it: one started ahead, else a new one.
+func (p *jobPool) ownedExport(user string) *pooledExport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if q := p.owned[user]; len(q) > 0 {
+		p.owned[user] = q[1:]
+		return q[0]
+	}
+	return p.startExport(user)
+}
+
+// startedReport is a report job started ahead for the user, or nil when none is left.
+func (p *jobPool) startedReport(user string) *pooledReport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if q := p.reports[user]; len(q) > 0 {
+		p.reports[user] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// jobWorld is a World that runs one pooled job's requests. It collects no findings: the scenarios that adopt
+// the job judge its answers again, each for itself.
+func (p *jobPool) jobWorld() *World {
+	t := *p.target
+	t.Findings = nil
+	t.LiveProgress = false // several jobs wait at once: one line per poll, not one line redrawn
+	return &World{target: &t, profiles: p.profiles, scenario: "job pool"}
+}
+
+func (p *jobPool) startExport(user string) *pooledExport {
+	j := &pooledExport{user: user, kicked: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		jw := p.jobWorld()
+		defer jw.releaseJob()
+		j.sendErr = jw.kicksOffExport(p.ctx, user, http.MethodPost)
+		j.kickoffs, j.pollURL = jw.exchanges, jw.export.pollURL
+		close(j.kicked)
+		if j.sendErr != nil || jw.checkKickoff() != nil {
+			close(j.done) // the scenarios judge the kick-off themselves
+			return
+		}
+		n := len(jw.exchanges)
+		j.err = jw.pollsExportStatusUntilComplete(p.ctx, user)
+		j.polls = jw.exchanges[n:]
+		close(j.done)
+	}()
+	return j
+}
+
+func (p *jobPool) startReport(user string) *pooledReport {
+	r := &pooledReport{ready: make(chan struct{})}
+	go func() {
+		defer close(r.ready)
+		jw := p.jobWorld()
+		r.err = jw.startsReport(p.ctx, user, "execute", defaultAnonymization)
+		if len(jw.exchanges) > 0 {
+			r.x = jw.exchanges[len(jw.exchanges)-1]
+		}
+	}()
+	return r
+}
+
+// acquire takes a slot for one export job in flight, waiting at most MAX_WAIT for one to be freed.
+func (p *jobPool) acquire(ctx context.Context) (func(), error) {
+	timer := time.NewTimer(p.target.MaxWait)
+	defer timer.Stop()
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, fmt.Errorf("no export job slot freed within MAX_WAIT (%s): MAX_JOBS=%d jobs are in flight and none ended", p.target.MaxWait, cap(p.slots))
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-p.slots }) }, nil
+}
+
+// await blocks until ch closes or ctx ends.
+func await(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for a pooled job: %w", ctx.Err())
+	}
+}
+
+// kickoffSince is a distinct _since for each kick-off: an instant in the 1970s (long before any FHIR data was
+// written, so the export's content is unchanged) with a random millisecond part (one in 3·10^11), so that no
+// two kick-offs, of this run or of another, are the same request to a server that reuses jobs on other grounds
+// than Cache-Control.
+func kickoffSince() string {
+	const decade = 10 * 365 * 24 * time.Hour
+	offset := time.Duration(rand.Int64N(int64(decade/time.Millisecond))) * time.Millisecond
+	return time.Unix(0, 0).UTC().Add(offset).Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// detach copies a violation shared by the scenarios of a pooled job, because a scenario's failure report
+// fills in a violation's requirement.
+func detach(err error) error {
+	var v *check.Violation
+	if errors.As(err, &v) {
+		c := *v
+		return &c
+	}
+	return err
+}
