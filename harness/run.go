@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.ReportsDir == "" {
 		cfg.ReportsDir = "reports"
 	}
+	// Pooled jobs log while the scenarios run: writes to the console are serialized, one lock when the
+	// console and the log are one writer.
+	outLock, logLock := &sync.Mutex{}, &sync.Mutex{}
+	if reflect.TypeOf(cfg.Log).Comparable() && cfg.Log == cfg.Out { // a writer of an uncomparable type would panic here
+		logLock = outLock
+	}
+	cfg.Out, cfg.Log = syncWriter{outLock, cfg.Out}, syncWriter{logLock, cfg.Log}
 	target, stop, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return Result{}, err
@@ -257,7 +265,22 @@ func selectedSteps(tags string) ([][]string, error) {
 	return out, nil
 }
 
+// syncWriter serializes the writes of the scenarios and the job pool to one writer.
+type syncWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (s syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(syncWriter); ok {
+		w = s.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
