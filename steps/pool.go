@@ -26,9 +26,9 @@ import (
 type jobPool struct {
 	target   *Target
 	profiles features.Profiles // the job worlds judge as the scenarios do
-	slots  chan struct{}
-	start  sync.Once
-	ctx    context.Context
+	slots    chan struct{}
+	start    sync.Once
+	ctx      context.Context
 
 	mu      sync.Mutex
 	shared  map[string]*pooledExport   // per user: one completed export, read by many scenarios
