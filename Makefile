@@ -17,7 +17,7 @@ export $(CONFORMANCE_VARS)
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help conformance conformance-container refserver image test test-short lint bench bench-load mutation fuzz load interop
+.PHONY: help conformance conformance-container refserver image test test-short lint bench bench-load bench-scale mutation fuzz load interop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -71,6 +71,9 @@ bench: ## benchmarks of the hot paths (poll answers, report status, schema valid
 BENCH_LOAD_COUNT ?= 3
 bench-load: ## the reference server's fairness: 30,000 live jobs against 10, user A's poll while user B floods (ratios first; BENCH_LOAD_COUNT runs)
 	$(GO) test -run='^$$' -bench='^BenchmarkLoad' -benchtime=1x -count=$(BENCH_LOAD_COUNT) ./refserver
+
+bench-scale: ## issue 13's figures end to end against reference servers it starts (minutes; not part of make test): one line per figure, the ratio first
+	$(GO) run ./cmd/benchscale
 
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s

@@ -48,6 +48,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer stop()
+	// Jobs the pool started ahead end with the run, whether or not a scenario took them.
+	runCtx, endRun := context.WithCancel(ctx)
+	defer endRun()
+	target.RunContext = runCtx
 	res := Result{Target: target.Name, Profile: target.Profile, Strict: cfg.Strict, Findings: target.Findings}
 
 	tags, leftOut, err := selection(cfg.Features, cfg.Tags)

@@ -1,0 +1,67 @@
+// Command benchscale runs the suite end to end against reference servers it starts itself and prints one line
+// per figure of issue 13's benchmark, the ratio first, then what was measured and the goal. It is
+// `make bench-scale`, not part of `make test`: the figures take minutes of wall time.
+//
+// Each figure is a row (a file of this package adds its rows to figures from init); -only runs the rows
+// whose name contains the given text. The rows run side by side, in the same run, on the same machine.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+)
+
+// figure is one row of the benchmark.
+type figure struct {
+	name string
+	goal string // e.g. "≤ 1.3"
+	// run measures the figure: its ratio and a line saying what was measured.
+	run func(ctx context.Context) (ratio float64, detail string, err error)
+}
+
+var figures []figure
+
+func main() {
+	only := flag.String("only", "", "run only the figures whose name contains this text")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	var selected []figure
+	for _, f := range figures {
+		if strings.Contains(f.name, *only) {
+			selected = append(selected, f)
+		}
+	}
+	if len(selected) == 0 {
+		fmt.Fprintf(os.Stderr, "benchscale: no figure matches -only %q\n", *only)
+		os.Exit(2)
+	}
+	lines := make([]string, len(selected))
+	failed := false
+	var wg sync.WaitGroup
+	for i, f := range selected {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ratio, detail, err := f.run(ctx)
+			if err != nil {
+				lines[i], failed = fmt.Sprintf("ERROR  %s: %v", f.name, err), true
+				return
+			}
+			lines[i] = fmt.Sprintf("%.2f  %s (goal %s): %s", ratio, f.name, f.goal, detail)
+		}()
+	}
+	wg.Wait()
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
