@@ -25,7 +25,8 @@ import (
 // or a pooled one, takes a slot, freed when the job completes, fails, is cancelled or its scenario ends.
 type jobPool struct {
 	target   *Target
-	profiles features.Profiles // the job worlds judge as the scenarios do
+	reqs     map[string]features.Requirement // the job worlds judge as the scenarios do
+	profiles features.Profiles
 	slots    chan struct{}
 	start    sync.Once
 	ctx      context.Context
@@ -59,12 +60,12 @@ type pooledReport struct {
 // DefaultMaxJobs is how many export jobs the harness keeps in flight when MaxJobs is unset.
 const DefaultMaxJobs = 4
 
-func newJobPool(t *Target, profiles features.Profiles) *jobPool {
+func newJobPool(t *Target, reqs map[string]features.Requirement, profiles features.Profiles) *jobPool {
 	ctx := t.RunContext
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &jobPool{target: t, profiles: profiles, slots: make(chan struct{}, t.MaxJobs), ctx: ctx,
+	return &jobPool{target: t, reqs: reqs, profiles: profiles, slots: make(chan struct{}, t.MaxJobs), ctx: ctx,
 		shared: map[string]*pooledExport{}, owned: map[string][]*pooledExport{}, reports: map[string][]*pooledReport{}}
 }
 
@@ -197,7 +198,7 @@ func (p *jobPool) jobWorld() *World {
 	t := *p.target
 	t.Findings = nil
 	t.LiveProgress = false // several jobs wait at once: one line per poll, not one line redrawn
-	return &World{target: &t, profiles: p.profiles, scenario: "job pool"}
+	return &World{target: &t, requirements: p.reqs, profiles: p.profiles, scenario: "job pool"}
 }
 
 func (p *jobPool) startExport(user string) *pooledExport {

@@ -85,7 +85,7 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 	if _, ok := profiles.Behaviour["running"].Answers[t.Profile]; !ok {
 		return nil, fmt.Errorf("profile %q: expected one of %s (features/PROFILES.md)", t.Profile, strings.Join(profiles.Names, ", "))
 	}
-	t.pool = newJobPool(&t, profiles)
+	t.pool = newJobPool(&t, reqs, profiles)
 	return func(sc *godog.ScenarioContext) {
 		sc.Before(func(ctx context.Context, s *godog.Scenario) (context.Context, error) {
 			t.pool.prefetch() // before the first scenario: every job the run waits on starts now, together
