@@ -104,6 +104,20 @@ func deref(s *string) string {
 	return *s
 }
 
+// CheckReportJob holds one listed report job, in whatever state it is, to the structure its status promises:
+// FHIR dateTimes in order (CheckJobTimes), and a finished job (DONE or FAILED) carries ended: FUT's example
+// output gives every finished job its end time, and a job that is over but says not when cannot be ordered
+// against its start.
+func CheckReportJob(req string, job int, j ReportJob) error {
+	if err := CheckJobTimes(req, job, j); err != nil {
+		return err
+	}
+	if j.Terminal() && j.Ended == "" {
+		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job", "none")
+	}
+	return nil
+}
+
 // CheckJobTimes: created, started and ended are FHIR dateTimes, in that order where present and comparable
 // (two values with a time of day; a bare date is not compared with a time). job is the entry's index, for
 // the message.

@@ -52,6 +52,29 @@ func TestJobTimesMustBeOrdered(t *testing.T) {
 	}
 }
 
+func TestAFinishedJobCarriesEnded(t *testing.T) {
+	running := ReportJob{Status: "RUNNING", Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12T09:51:50+00:00"}
+	if err := CheckReportJob("RJS-STRUCTURE", 0, running); err != nil {
+		t.Fatalf("a running job has no end yet: %v", err)
+	}
+	for _, status := range []string{"DONE", "FAILED"} {
+		j := running
+		j.Status = status
+		err := CheckReportJob("RJS-STRUCTURE", 3, j)
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "report job 3 (status "+status+")") || !strings.Contains(err.Error(), "ended") {
+			t.Fatalf("a %s job without ended must fail naming the job, got %v", status, err)
+		}
+		j.Ended = "2023-10-12T09:51:49+00:00"
+		if err := CheckReportJob("RJS-STRUCTURE", 0, j); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "≤ ended") {
+			t.Fatalf("a %s job that ended before it started must fail, got %v", status, err)
+		}
+		j.Ended = "2023-10-12T09:51:51+00:00"
+		if err := CheckReportJob("RJS-STRUCTURE", 0, j); err != nil {
+			t.Fatalf("a %s job with its end in order: %v", status, err)
+		}
+	}
+}
+
 func TestReferencesBinary(t *testing.T) {
 	for ref, want := range map[string]bool{
 		"Binary/21": true, "https://reporting.local/fhir/Binary/21": true, "Binary/21/_history/2": true,

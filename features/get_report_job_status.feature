@@ -32,12 +32,18 @@ Feature: $get-report-job-status: the report jobs a user has scheduled or execute
         | execute  |
         | schedule |
 
-  Rule: RJS-STRUCTURE: every entry is a Parameters with exactly one reportJob whose parts have the specified names and types
+  Rule: RJS-STRUCTURE: every entry is a Parameters with exactly one reportJob whose parts have the specified names and types, in every state; a finished job carries ended
 
     @RJS-STRUCTURE @RJS-FULLURL
     Scenario: every listed report job is well-formed
       Given user A has started a report
       When user A requests the report job status
+      Then every report job in the status is well-formed
+
+    @RJS-STRUCTURE
+    Scenario: a finished report job is well-formed and says when it ended
+      Given user A has started a report
+      When user A waits until the report job has finished
       Then every report job in the status is well-formed
 
   Rule: RJS-TERMINAL: a report job reaches DONE or FAILED within MAX_WAIT, and a DONE job's Binary holds the report
