@@ -240,6 +240,23 @@ func (p Poller) withDefaults() Poller {
 	return p
 }
 
+// ThrottleDelay is how long a 429 Too Many Requests asks the client to wait: its Retry-After (either form),
+// floored at the Poller's default MinDelay so that "Retry-After: 0" cannot turn into a busy loop. False when
+// x is no 429 or carries no usable Retry-After.
+func ThrottleDelay(x *Exchange) (time.Duration, bool) {
+	if x == nil || x.Status != 429 {
+		return 0, false
+	}
+	d, err := ParseRetryAfter(x.Header.Get("Retry-After"), x.ResponseTime())
+	if err != nil {
+		return 0, false
+	}
+	return max(d, Poller{}.withDefaults().MinDelay), true
+}
+
+// WaitFor blocks for d or until ctx ends, whichever comes first.
+func WaitFor(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d) }
+
 // sleepCtx is the only place the harness waits on the clock: between polls, for the delay the server asked.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -16,11 +16,39 @@ import (
 // request sends one request as user and records the exchange in the world's transcript. A transport error,
 // a timeout or an oversized body comes back as an error that names the request; the exchange is recorded
 // either way.
+//
+// Throttling is never a failure: a 429 Too Many Requests with a usable Retry-After (BDA2 lets a server answer
+// so to any request that comes too soon) is waited out and the request sent again, for as long as the wait
+// fits in MAX_WAIT and the context. Every attempt is in the transcript; the answer returned is the first one
+// that is not such a 429, or the last 429 when waiting longer would pass MAX_WAIT, for the caller to judge.
 func (w *World) request(ctx context.Context, user, method, target string, header http.Header, body []byte) (*check.Exchange, error) {
+	deadline := time.Now().Add(w.target.MaxWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for {
+		x, err := w.requestOnce(ctx, user, method, target, header, body)
+		if err != nil || x.Status != http.StatusTooManyRequests {
+			return x, err
+		}
+		delay, ok := check.ThrottleDelay(x)
+		if !ok || time.Now().Add(delay).After(deadline) {
+			return x, nil
+		}
+		fmt.Fprintf(w.target.Log, "  %s %s: 429 Too Many Requests, Retry-After %q: asking again in %s\n", method, target, x.Header.Get("Retry-After"), delay.Round(time.Millisecond))
+		if err := check.WaitFor(ctx, delay); err != nil {
+			return x, fmt.Errorf("%s %s: waiting out a 429: %w", method, target, err)
+		}
+	}
+}
+
+// requestOnce sends the request once.
+func (w *World) requestOnce(ctx context.Context, user, method, target string, header http.Header, body []byte) (*check.Exchange, error) {
 	token, err := w.token(user)
 	if err != nil {
 		return nil, err
 	}
+	header = header.Clone()
 	if header == nil {
 		header = http.Header{}
 	}

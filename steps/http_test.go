@@ -1,0 +1,78 @@
+package steps
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// throttlingWorld is a World whose target answers 429 + Retry-After to the first `throttled` requests, then
+// 200.
+func throttlingWorld(t *testing.T, throttled int32, retryAfter string, maxWait time.Duration) (*World, *atomic.Int32, *strings.Builder) {
+	t.Helper()
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) <= throttled {
+			w.Header().Set("Retry-After", retryAfter)
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	log := &strings.Builder{}
+	target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxWait: maxWait, Log: log,
+		Credentials: map[string]oauth2.TokenSource{"A": oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "secret-a"})}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &World{target: &target, scenario: "unit"}, &seen, log
+}
+
+// A 429 with Retry-After is waited out and asked again, and every attempt is in the transcript.
+func TestEveryRequestWaitsOutA429WithRetryAfter(t *testing.T) {
+	w, seen, log := throttlingWorld(t, 2, "0", time.Minute)
+	x, err := w.request(context.Background(), "A", http.MethodGet, w.exportEndpoint("$export-poll-status?_jobId=x"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Status != http.StatusOK || seen.Load() != 3 {
+		t.Fatalf("want the third attempt's 200, got %d after %d requests", x.Status, seen.Load())
+	}
+	if len(w.exchanges) != 3 || w.exchanges[0].Status != http.StatusTooManyRequests || w.exchanges[1].Status != http.StatusTooManyRequests {
+		t.Fatalf("want the two 429s and the 200 in the transcript, got %d exchanges", len(w.exchanges))
+	}
+	if w.exchanges[0].RequestHeader.Get("Authorization") != "Bearer secret-a" || w.exchanges[2].RequestHeader.Get("Authorization") != "Bearer secret-a" {
+		t.Fatal("every attempt carries the user's token")
+	}
+	if strings.Count(log.String(), "429 Too Many Requests") != 2 {
+		t.Fatalf("want each wait logged, got:\n%s", log)
+	}
+}
+
+// A Retry-After that would pass MAX_WAIT is not waited for: the 429 comes back at once, for the caller to judge.
+func TestA429BeyondMaxWaitComesBackAtOnce(t *testing.T) {
+	w, seen, _ := throttlingWorld(t, 100, "3600", 5*time.Second)
+	x, err := w.request(context.Background(), "A", http.MethodGet, w.exportEndpoint("metadata"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Status != http.StatusTooManyRequests || seen.Load() != 1 {
+		t.Fatalf("want the one 429 back at once, got %d after %d requests", x.Status, seen.Load())
+	}
+}
+
+// A 429 without Retry-After gives no delay to honour: it is the caller's to judge (a polling loop backs off).
+func TestA429WithoutRetryAfterIsNotRetried(t *testing.T) {
+	w, seen, _ := throttlingWorld(t, 100, "", time.Minute)
+	x, err := w.request(context.Background(), "A", http.MethodGet, w.exportEndpoint("metadata"), nil, nil)
+	if err != nil || x.Status != http.StatusTooManyRequests || seen.Load() != 1 {
+		t.Fatalf("want one 429, got %v, %d requests", err, seen.Load())
+	}
+}
