@@ -205,6 +205,19 @@ var faultTable = []faultDef{
 		answerReportJobStatus, func(a *reply) {
 			editCreated(a, func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") })
 		}),
+	rewrite("rjs-done-no-ended", "RJS-STRUCTURE", "a finished (DONE or FAILED) report job carries no ended part",
+		answerReportJobStatus, func(a *reply) {
+			editBundle(a, func(b *bundle) {
+				for _, e := range b.Entry {
+					for i := range e.Resource.Parameter {
+						p := &e.Resource.Parameter[i]
+						if finished(p.Part) {
+							p.Part = slices.DeleteFunc(p.Part, func(x part) bool { return x.Name == "ended" })
+						}
+					}
+				}
+			})
+		}),
 	rewrite("rjs-bare-fullurl", "RJS-FULLURL", "entry.fullUrl is a bare UUID, as FUT's example (SHOULD)",
 		answerReportJobStatus, func(a *reply) {
 			editBundle(a, func(b *bundle) {
@@ -432,6 +445,11 @@ func retype(m map[string]json.RawMessage) {
 		other = `"Observation"`
 	}
 	m["resourceType"] = json.RawMessage(other)
+}
+
+// finished tells a report job's parts of a DONE or FAILED job.
+func finished(parts []part) bool {
+	return slices.ContainsFunc(parts, func(p part) bool { return p.Name == "status" && (p.ValueString == "DONE" || p.ValueString == "FAILED") })
 }
 
 // longXProgress is a 115-character X-Progress (EXP-PROGRESS-LENGTH asks for under 100).
