@@ -55,6 +55,32 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A downloads every output file of the manifest
       Then every output file holds only FHIR resources of its manifest type
 
+  Rule: EXP-OUTPUT-ACCEPT: an output file requested without Accept, or with Accept application/fhir+ndjson, answers the NDJSON file itself
+
+    @EXP-OUTPUT-ACCEPT
+    Scenario: an output file requested without Accept, or asking for NDJSON, is the NDJSON file of its manifest type
+      Given user A has a completed system export
+      When user A downloads every output file of the manifest without an Accept header
+      Then every output file is NDJSON of its manifest type
+      When user A downloads every output file of the manifest with Accept "application/fhir+ndjson"
+      Then every output file is NDJSON of its manifest type
+
+  Rule: EXP-OUTPUT-TOKEN: with requiresAccessToken true an output file requested without a token is refused; with false it downloads without one
+
+    @EXP-OUTPUT-TOKEN
+    Scenario: an output file requested without a token answers as the manifest's requiresAccessToken says
+      Given user A has a completed system export
+      When every output file of the manifest is requested without a token
+      Then each output file answers as the manifest's requiresAccessToken says
+
+  Rule: EXP-RETAINED: a completed export stays readable: a second poll, some seconds later, answers the same manifest
+
+    @EXP-RETAINED
+    Scenario: a second poll of a completed export, some seconds later, answers the same manifest
+      Given user A has a completed system export
+      When user A polls the export status again some seconds later
+      Then the response is the manifest the export completed with
+
   Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted (FUT: with an OperationOutcome), then 404 and never completes
 
     @EXP-CANCEL
@@ -94,7 +120,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response status is a client error
       And the response body is an OperationOutcome
 
-  Rule: EXP-CROSS-USER: an export belongs to the user who kicked it off; another user can neither poll nor cancel it
+  Rule: EXP-CROSS-USER: an export belongs to the user who kicked it off; another user can neither poll nor cancel it, nor read its files
 
     @EXP-CROSS-USER @cross-user
     Scenario: another user can neither poll nor cancel an export
@@ -104,3 +130,9 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user B cancels the export
       Then the response status is a client error
       And the export is not cancelled for user A
+
+    @EXP-CROSS-USER @cross-user
+    Scenario: another user cannot read the export's output files
+      Given user A has a completed system export
+      When user B requests every output file of the manifest with their own token
+      Then each output file is refused to user B

@@ -54,3 +54,49 @@ func TestAThrottlingServerPassesInEveryProfile(t *testing.T) {
 		})
 	}
 }
+
+// Output files that anyone can read fail the run in profile fut, and the failure names the requirement and
+// the file: served without a token (EXP-OUTPUT-TOKEN), or to the other user with their own token
+// (EXP-CROSS-USER).
+func TestOutputFilesReadableByOthersFailTheRunInFUT(t *testing.T) {
+	for fault, req := range map[string]string{"output-no-token": "EXP-OUTPUT-TOKEN", "output-cross-user": "EXP-CROSS-USER"} {
+		t.Run(fault, func(t *testing.T) {
+			t.Parallel()
+			h := refserverHandler(t, refserver.Config{Faults: []string{fault}})
+			res, out, err := runAgainst(t, h, Config{Profile: "fut", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@" + req})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Passed {
+				t.Fatalf("files readable by others must fail the run:\n%s", out)
+			}
+			named := false
+			for _, f := range res.Failures {
+				if f.Requirement == req && strings.Contains(f.Message, req) && strings.Contains(f.Message, "/fhir/Binary/") {
+					named = true
+				}
+			}
+			if !named {
+				t.Fatalf("want a failure of %s naming the file's URL, got %+v", req, res.Failures)
+			}
+		})
+	}
+}
+
+// A finished report job without ended fails the run, on RJS-STRUCTURE.
+func TestAFinishedReportJobWithoutEndedFailsTheRun(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"rjs-done-no-ended"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@RJS-STRUCTURE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed || len(res.Failures) == 0 {
+		t.Fatalf("a DONE job without ended must fail the run:\n%s", out)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "RJS-STRUCTURE" && strings.Contains(f.Message, "an ended dateTime on a finished job") {
+			return
+		}
+	}
+	t.Fatalf("want an RJS-STRUCTURE failure saying the finished job has no ended, got %+v", res.Failures)
+}

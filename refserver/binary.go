@@ -85,13 +85,51 @@ func (b *binary) resource() binaryResource {
 	return res
 }
 
+// binaryGet handles GET [base]/Binary/{id} for an authenticated user; with the output-no-token fault, an
+// export file also for a request without a token.
+func (s *Server) binaryGet(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.userFor(r); !ok && s.faulty(faultOutputNoToken) && r.Header.Get("Authorization") == "" {
+		s.binaryRead(w, r, User{})
+		return
+	}
+	s.authed(s.binaryRead)(w, r)
+}
+
+// binaryStore is the store that serves Binary id to u: u's own. The faults output-no-token (no user) and
+// output-cross-user (another user) serve an export file from its owner's store instead.
+func (s *Server) binaryStore(id string, u User) *userStore {
+	own := s.store(u.ID)
+	faulty := u.ID == "" && s.faulty(faultOutputNoToken) || u.ID != "" && s.faulty(faultOutputCrossUser)
+	if !faulty || own != nil && s.holdsBinary(own, id, false) {
+		return own
+	}
+	for _, other := range s.storeList {
+		if s.holdsBinary(other, id, true) {
+			return other
+		}
+	}
+	return own
+}
+
+// holdsBinary tells whether st holds Binary id (an export file, if exportFile).
+func (s *Server) holdsBinary(st *userStore, id string, exportFile bool) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b := st.binaries[id]
+	return b != nil && (!exportFile || b.exportJobID != "")
+}
+
 // binaryRead handles GET [base]/Binary/{id}. Only the owner may read (Binaries
 // are held in the owner's store); anyone else gets the same 404 as for an
 // unknown id. Export files are served as raw NDJSON unless the request asks
 // for the FHIR Binary resource (wantsBinaryResource).
 func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 	id := r.PathValue("id")
-	st := s.store(u.ID)
+	st := s.binaryStore(id, u)
+	if st == nil {
+		writeError(w, http.StatusNotFound, codeNotFound, "Resource Binary/"+id+" is not known")
+		return
+	}
 	now := s.lock(st)
 	b := st.binaries[id]
 	var report *reportJob
@@ -110,7 +148,7 @@ func (s *Server) binaryRead(w http.ResponseWriter, r *http.Request, u User) {
 		st.mu.Unlock()
 	}
 
-	if b == nil || snapshot.owner != u.ID {
+	if b == nil || snapshot.id == "" {
 		writeError(w, http.StatusNotFound, codeNotFound, "Resource Binary/"+id+" is not known")
 		return
 	}

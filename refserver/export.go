@@ -24,6 +24,7 @@ type exportJob struct {
 	nextPoll  time.Time    // with Config.Throttle: a poll before this is answered 429 (the Retry-After announced)
 	reuseKey  string       // what makes an identical kick-off (reuse.go)
 	plan      []outputFile // its output files with their exact counts, fixed at kick-off (the data never changes)
+	answered  bool         // its manifest was answered once (the manifest-forgotten fault forgets it then)
 
 	materialized bool
 	outputs      []exportOutput

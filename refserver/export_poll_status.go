@@ -117,6 +117,10 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if s.faulty(faultCancelledCompletes) && state == exportCancelled && !now.Before(j.completes) {
 		state = exportCompleted
 	}
+	forgotten := false
+	if state == exportCompleted && s.faulty(faultManifestForgotten) {
+		forgotten, j.answered = j.answered, true
+	}
 	var outputs []exportOutput
 	if state == exportCompleted {
 		s.materializeLocked(st, j)
@@ -127,6 +131,8 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	s.sweepOthers(st)
 
 	switch {
+	case forgotten:
+		writeUnknownJob(w, id)
 	case state == exportCancelled:
 		s.writeCancelledPoll(w, id, cancelled)
 	case !released.IsZero():

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,6 +83,9 @@ const (
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
+	faultOutputNoToken     fault = "output-no-token"
+	faultOutputCrossUser   fault = "output-cross-user"
+	faultManifestForgotten fault = "manifest-forgotten"
 )
 
 func hook(f fault, requirement, description string) faultDef {
@@ -144,6 +148,15 @@ var faultTable = []faultDef{
 	hook(faultOutputBadLastLine, "EXP-OUTPUT", "the last line of each output file is cut short: not JSON"),
 	rewrite("output-content-type", "EXP-OUTPUT", "output files are served as text/plain, neither NDJSON nor a Binary",
 		answerExportFile, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
+	rewrite("output-default-binary", "EXP-OUTPUT-ACCEPT", "an output file requested without Accept answers the FHIR Binary JSON, not the file",
+		answerExportFile, func(a *reply) {
+			if len(a.req.Header.Values("Accept")) == 0 && strings.HasPrefix(a.header.Get("Content-Type"), contentTypeNDJSON) {
+				setJSON(a, contentTypeFHIRJSON, binaryResource{ResourceType: "Binary", ID: path.Base(a.req.URL.Path),
+					Meta: binaryMeta{LastUpdated: fhirInstant(a.now)}, ContentType: contentTypeNDJSON, Data: a.body})
+			}
+		}),
+	hook(faultOutputNoToken, "EXP-OUTPUT-TOKEN", "an export's output files download without any token, though the manifest requires one"),
+	hook(faultManifestForgotten, "EXP-RETAINED", "a completed export answers its manifest once, then 404 to every later poll"),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
 		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),
 	rewrite("cancel-no-outcome", "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body",
@@ -176,6 +189,7 @@ var faultTable = []faultDef{
 			setEmpty(a)
 		}),
 	hook(faultExportCrossUser, "EXP-CROSS-USER", "another user can poll and cancel an export (the owner is not checked)"),
+	hook(faultOutputCrossUser, "EXP-CROSS-USER", "another user can read an export's output files with their own token"),
 	rewrite("rjs-searchset", "RJS-BUNDLE", "the status Bundle is of type searchset instead of collection",
 		answerReportJobStatus, func(a *reply) { editBundle(a, func(b *bundle) { b.Type = "searchset" }) }),
 	rewrite("rjs-content-type", "RJS-BUNDLE", "the status is served as application/json instead of application/fhir+json",

@@ -119,7 +119,7 @@ func (s *Server) routes() {
 	}
 	mux.HandleFunc("GET "+poll, s.authed(s.exportPollStatus))
 	mux.HandleFunc("DELETE "+poll, s.authed(s.exportCancel))
-	mux.HandleFunc("GET "+b+"/Binary/{id}", s.authed(s.binaryRead))
+	mux.HandleFunc("GET "+b+"/Binary/{id}", s.binaryGet)
 	mux.HandleFunc("GET "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))
 	mux.HandleFunc("POST "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))
 	mux.HandleFunc(s.reportOpPattern(), s.reportOperation)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cucumber/godog"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ehealth-dk/fut-conformance/check"
 )
@@ -29,9 +30,18 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^user (A|B) polls the export status without a job id$`, on1((*World).pollsWithoutJobID))
 	sc.Step(`^user (A|B) cancels the export$`, on1((*World).cancelsExport))
 	sc.Step(`^user (A|B) downloads every output file of the manifest$`, on1((*World).downloadsOutputFiles))
+	sc.Step(`^user (A|B) downloads every output file of the manifest without an Accept header$`, on1((*World).downloadsOutputFilesWithoutAccept))
+	sc.Step(`^user (A|B) downloads every output file of the manifest with Accept "([^"]*)"$`, on2((*World).downloadsOutputFilesWithAccept))
+	sc.Step(`^every output file of the manifest is requested without a token$`, on0((*World).requestsOutputFilesWithoutToken))
+	sc.Step(`^user (A|B) requests every output file of the manifest with their own token$`, on1((*World).requestsOutputFilesAsOtherUser))
+	sc.Step(`^user (A|B) polls the export status again some seconds later$`, on1((*World).pollsAgainLater))
 	sc.Step(`^the response carries no manifest$`, onResponse0((*World).responseCarriesNoManifest))
 	sc.Step(`^the response body is a valid export manifest$`, onResponse0((*World).responseIsValidManifest))
 	sc.Step(`^every output file holds only FHIR resources of its manifest type$`, on0((*World).outputFilesHoldTheirType))
+	sc.Step(`^every output file is NDJSON of its manifest type$`, on0((*World).outputFilesAreNDJSON))
+	sc.Step(`^each output file answers as the manifest's requiresAccessToken says$`, on0((*World).outputFilesAnswerAsTokenRequires))
+	sc.Step(`^each output file is refused to user (A|B)$`, on1((*World).outputFilesRefusedTo))
+	sc.Step(`^the response is the manifest the export completed with$`, onResponse0((*World).responseIsSameManifest))
 	sc.Step(`^the export never completes for user (A|B)$`, on1((*World).exportNeverCompletes))
 	sc.Step(`^the export is not cancelled for user (A|B)$`, on1((*World).exportIsNotCancelled))
 }
@@ -45,6 +55,8 @@ type exportState struct {
 	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
 	downloads []*check.Exchange // one per manifest output item, in the manifest's order
+	// filesAs is who requested the downloads: a user, or "" for requests without a token.
+	filesAs string
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
@@ -408,25 +420,181 @@ func (w *World) checkExpires(x *check.Exchange) error {
 	return nil
 }
 
+// harnessFileAccept is the Accept of the harness's own file requests: NDJSON first, FUT's Binary accepted.
+var harnessFileAccept = check.NDJSON + ", application/fhir+json;q=0.9"
+
 func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
+	return w.requestOutputFiles(ctx, user, harnessFileAccept)
+}
+
+func (w *World) downloadsOutputFilesWithoutAccept(ctx context.Context, user string) error {
+	return w.requestOutputFiles(ctx, user, "")
+}
+
+func (w *World) downloadsOutputFilesWithAccept(ctx context.Context, user, accept string) error {
+	return w.requestOutputFiles(ctx, user, accept)
+}
+
+// requestOutputFiles requests every output file of the manifest, as user, with accept ("" sends no Accept).
+// BDA2: the token goes with a file request only when the manifest says it is required, so that a file
+// server of another party never sees it otherwise.
+func (w *World) requestOutputFiles(ctx context.Context, user, accept string) error {
 	m := w.export.manifest
 	if m == nil {
 		return fmt.Errorf("no manifest to download from: a completed export must come first")
 	}
-	w.export.downloads = nil
+	if !m.RequiresAccessToken {
+		user = ""
+	}
+	w.export.downloads, w.export.filesAs = nil, user
+	var header http.Header
+	if accept != "" {
+		header = http.Header{"Accept": {accept}}
+	}
 	for _, item := range m.Output {
-		// BDA2: the token goes with the file request only when the manifest says it is required, so that a
-		// file server of another party never sees it otherwise.
-		as := ""
-		if m.RequiresAccessToken {
-			as = user
-		}
-		x, err := w.request(ctx, as, http.MethodGet, item.URL, http.Header{"Accept": {check.NDJSON + ", application/fhir+json;q=0.9"}}, nil)
+		x, err := w.request(ctx, user, http.MethodGet, item.URL, header, nil)
 		if err != nil {
 			return err
 		}
 		w.last = x
 		w.export.downloads = append(w.export.downloads, x)
+	}
+	return nil
+}
+
+func (w *World) requestsOutputFilesWithoutToken(ctx context.Context) error {
+	return w.requestOutputFiles(ctx, "", harnessFileAccept)
+}
+
+// requestsOutputFilesAsOtherUser sends another user's own token with each file request, where the manifest
+// requires a token at all; where it does not, the harness sends none (the file is then anyone's, which the
+// Then step judges).
+func (w *World) requestsOutputFilesAsOtherUser(ctx context.Context, user string) error {
+	if user == w.export.owner {
+		return fmt.Errorf("user %s owns the export: another user must request its files", user)
+	}
+	if _, err := w.token(user); err != nil { // without that user's token the scenario is skipped, visibly
+		return err
+	}
+	return w.requestOutputFiles(ctx, user, harnessFileAccept)
+}
+
+// downloadsDone are the manifest's items with their answers, once a step has requested every file.
+func (w *World) downloadsDone() (*check.Manifest, error) {
+	m := w.export.manifest
+	if m == nil {
+		return nil, fmt.Errorf("no manifest: a completed export must come first")
+	}
+	if len(w.export.downloads) != len(m.Output) {
+		return nil, fmt.Errorf("requested %d of the manifest's %d output files: a step that requests them must come first", len(w.export.downloads), len(m.Output))
+	}
+	if len(m.Output) == 0 {
+		return nil, w.skip("the manifest lists no output file, so there is no file to check")
+	}
+	return m, nil
+}
+
+// outputFilesAreNDJSON: a file request that names no FHIR format gets the file itself (EXP-OUTPUT-ACCEPT).
+func (w *World) outputFilesAreNDJSON(_ context.Context) error {
+	m, err := w.downloadsDone()
+	if err != nil {
+		return err
+	}
+	for i, item := range m.Output {
+		x := w.export.downloads[i]
+		w.last = x
+		accept := x.RequestHeader.Get("Accept")
+		if accept == "" {
+			accept = "no Accept"
+		}
+		subject := fmt.Sprintf("output file %s requested with %s", item.URL, accept)
+		if x.Status != http.StatusOK {
+			return check.Violationf("", subject, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+		}
+		if mt := x.MediaType(); mt != check.NDJSON && mt != "application/ndjson" {
+			return check.Violationf("", subject, check.NDJSON+" (the IG's default), the file itself", "Content-Type %q", x.Header.Get("Content-Type"))
+		}
+		if _, err := check.ReadOutputFile(item, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outputFilesAnswerAsTokenRequires judges the files requested without a token: refused (a 4xx) when the
+// manifest requires a token, downloaded (200) when it does not (EXP-OUTPUT-TOKEN).
+func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
+	m, err := w.downloadsDone()
+	if err != nil {
+		return err
+	}
+	if w.export.filesAs != "" {
+		return fmt.Errorf("the files were requested with user %s's token: a step that requests them without one must come first", w.export.filesAs)
+	}
+	for i, item := range m.Output {
+		x := w.export.downloads[i]
+		w.last = x
+		switch {
+		case m.RequiresAccessToken && (x.Status < 400 || x.Status > 499):
+			return check.Violationf("", "output file "+item.URL+" requested without a token", "refused with a 4xx: the manifest says requiresAccessToken true", check.StatusPhrase(x.Status))
+		case !m.RequiresAccessToken && x.Status != http.StatusOK:
+			return check.Violationf("", "output file "+item.URL+" requested without a token", check.StatusPhrase(http.StatusOK)+": the manifest says requiresAccessToken false", check.StatusPhrase(x.Status))
+		}
+	}
+	return nil
+}
+
+// outputFilesRefusedTo judges the files requested by another user: FUT gives them the exporting user's
+// security context, so only that user reads them (EXP-CROSS-USER; MAY in bulkdata). A manifest that requires
+// no token serves them to anyone.
+func (w *World) outputFilesRefusedTo(_ context.Context, user string) error {
+	m, err := w.downloadsDone()
+	if err != nil {
+		return err
+	}
+	if !m.RequiresAccessToken {
+		return check.Violationf("", "requiresAccessToken of the manifest", "true: the files are the exporting user's alone", "false (the files are anyone's)")
+	}
+	for i, item := range m.Output {
+		x := w.export.downloads[i]
+		w.last = x
+		if x.Status < 400 || x.Status > 499 {
+			return check.Violationf("", "output file "+item.URL+" requested by user "+user+" with their own token", "refused with a 4xx: the file is user "+w.export.owner+"'s", check.StatusPhrase(x.Status))
+		}
+	}
+	return nil
+}
+
+// retainedWait is how long after its completion a finished export is polled again. FUT keeps the files two
+// hours and BDA2's Expires says until when: some seconds are well inside either, and keep the run short.
+const retainedWait = 3 * time.Second
+
+func (w *World) pollsAgainLater(ctx context.Context, user string) error {
+	if w.export.manifest == nil {
+		return fmt.Errorf("no completed export: a step that waits for the manifest must come first")
+	}
+	if err := check.WaitFor(ctx, retainedWait); err != nil {
+		return err
+	}
+	return w.pollsExportStatus(ctx, user)
+}
+
+// responseIsSameManifest: a completed export stays readable (EXP-RETAINED): the same manifest, same files.
+func (w *World) responseIsSameManifest(x *check.Exchange) error {
+	first := w.export.manifest
+	if first == nil {
+		return fmt.Errorf("no completed export: a step that waits for the manifest must come first")
+	}
+	subject := fmt.Sprintf("answer of %s %s %s after the export completed", x.Method, x.URL, retainedWait)
+	if x.Status != http.StatusOK {
+		return check.Violationf("", subject, check.StatusPhrase(http.StatusOK)+" and the same manifest: the export stays readable", check.StatusPhrase(x.Status))
+	}
+	again, err := check.CheckManifest("", x)
+	if err != nil {
+		return err
+	}
+	if diff := cmp.Diff(first, again); diff != "" {
+		return check.Violationf("", subject, "the manifest the export completed with", "another one (-first +again):\n%s", diff)
 	}
 	return nil
 }

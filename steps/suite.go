@@ -16,6 +16,11 @@
 //	When user A polls the export status without a job id
 //	When user A cancels the export
 //	When user A downloads every output file of the manifest
+//	When user A downloads every output file of the manifest without an Accept header
+//	When user A downloads every output file of the manifest with Accept "application/fhir+ndjson"
+//	When every output file of the manifest is requested without a token
+//	When user B requests every output file of the manifest with their own token
+//	When user A polls the export status again some seconds later
 //	When user A requests the report job status
 //	When user A starts a report with $execute and anonymization "ANONYMIZED"   ($execute or $schedule)
 //	Given user A has started a report
@@ -39,6 +44,10 @@
 //	Then the response carries no manifest
 //	Then the response body is a valid export manifest
 //	Then every output file holds only FHIR resources of its manifest type
+//	Then every output file is NDJSON of its manifest type
+//	Then each output file answers as the manifest's requiresAccessToken says
+//	Then each output file is refused to user B
+//	Then the response is the manifest the export completed with
 //	Then the export never completes for user A
 //	Then the export is not cancelled for user A
 //	Then the response body is a report job status Bundle
