@@ -107,9 +107,12 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response is the profile's "poll-after-delete-finished" answer
 
   Rule: EXP-UNKNOWN-JOB: an unknown _jobId answers 404 and a missing _jobId a 4xx, each with an OperationOutcome
+    FUT's $export-poll-status?_jobId=<id> in fut and hapi-8.0; in bulkdata (the HL7 IG defines no polling URL)
+    the polling location the kick-off returned, with another job id, and no request without a job id.
 
     @EXP-UNKNOWN-JOB
     Scenario: polling an unknown job id answers 404 with an OperationOutcome
+      Given user A has kicked off a system export
       When user A polls the export status of an unknown job id
       Then the response status is 404
       And the response body is an OperationOutcome

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -325,8 +324,21 @@ func (w *World) checkProgressLength(x *check.Exchange) error {
 	return nil
 }
 
+// pollsUnknownJob sends only a request the profile's sources define. FUT's OperationDefinition defines
+// [base]/$export-poll-status?_jobId=<id> (fut, hapi-8.0); the HL7 IG defines no polling URL but the
+// Content-Location a kick-off returns (bulkdata), so there the request is that location with its job id
+// replaced by one that cannot exist.
 func (w *World) pollsUnknownJob(ctx context.Context, user string) error {
-	target := w.exportEndpoint("$export-poll-status") + "?" + url.Values{"_jobId": {newUUID()}}.Encode()
+	target := w.exportEndpoint("$export-poll-status") + "?" + url.Values{"_jobId": {check.NewUUID()}}.Encode()
+	if !definesFUTPollOperation(w.target.Profile) {
+		loc, err := w.pollURL()
+		if err != nil {
+			return err
+		}
+		if target, err = check.UnknownJobURL(loc); err != nil {
+			return check.Violationf(reqKickoff, "Content-Location of the kick-off", "a polling location with a job identifier", "%v", err)
+		}
+	}
 	x, err := w.request(ctx, user, http.MethodGet, target, http.Header{"Accept": {"application/json"}}, nil)
 	if err != nil {
 		return err
@@ -654,12 +666,4 @@ func (w *World) exportIsNotCancelled(ctx context.Context, user string) error {
 		return check.Violationf("", "status of the owner's poll after another user's DELETE", "202 (running) or 200 (complete): the owner's export unaffected", check.StatusPhrase(s))
 	}
 	return nil
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -77,3 +77,8 @@ func (w *World) profileAccepts(behaviour string, status int) bool {
 	}
 	return false
 }
+
+// definesFUTPollOperation tells the profiles whose sources define FUT's operation [base]/$export-poll-status
+// with its _jobId parameter (FUT's OperationDefinition -s-export-poll-status): fut and hapi-8.0. The HL7 IG
+// (bulkdata) defines no polling URL but the one the kick-off returns, so the harness builds none there.
+func definesFUTPollOperation(profile string) bool { return profile != "bulkdata" }
