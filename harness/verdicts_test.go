@@ -100,3 +100,33 @@ func TestAFinishedReportJobWithoutEndedFailsTheRun(t *testing.T) {
 	}
 	t.Fatalf("want an RJS-STRUCTURE failure saying the finished job has no ended, got %+v", res.Failures)
 }
+
+// An independent HL7 Bulk Data server: its polling location is [base]/bulkstatus/<id> (where an unknown id
+// answers 404 + OperationOutcome) and it serves no $export-poll-status at all. In profile bulkdata the suite
+// passes with no failed scenario: the unknown-job request is its own polling location with another id, and a
+// request without a job id, which the IG does not define, is not applicable.
+func TestBulkdataPassesAServerWithItsOwnPollingPath(t *testing.T) {
+	var futOperation, bulkstatus atomic.Int64
+	inner := refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus"})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/$export-poll-status"):
+			futOperation.Add(1)
+		case strings.Contains(r.URL.Path, "/bulkstatus/"):
+			bulkstatus.Add(1)
+		}
+		inner.ServeHTTP(w, r)
+	})
+	res, out, err := runAgainst(t, h, Config{Profile: "bulkdata", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	if err != nil || !res.Passed || len(res.Failures) != 0 {
+		t.Fatalf("passed=%v failures=%+v err=%v\n%s", res.Passed, res.Failures, err, out)
+	}
+	if bulkstatus.Load() == 0 {
+		t.Fatal("no request reached the server's own polling path: the test proves nothing")
+	}
+	// The preflight's credential probe (one per user) is the only request to FUT's operation: no scenario
+	// sends one.
+	if n := futOperation.Load(); n > 2 {
+		t.Errorf("the scenarios requested FUT's $export-poll-status %d times in profile bulkdata", n-2)
+	}
+}
