@@ -46,7 +46,9 @@ func (rec *tokenRecorder) wrap(h http.Handler) http.Handler {
 		h.ServeHTTP(cw, r)
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		if cw.status == http.StatusUnauthorized && r.URL.Path != refserver.TokenPath {
+		// A request sent without a token on purpose (EXP-OUTPUT-TOKEN) is refused by design: only a refused
+		// token counts.
+		if cw.status == http.StatusUnauthorized && r.URL.Path != refserver.TokenPath && r.Header.Get("Authorization") != "" {
 			rec.unauthorized++
 		}
 		var tok struct {

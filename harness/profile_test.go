@@ -84,3 +84,46 @@ func TestUnknownProfileIsAClearError(t *testing.T) {
 		t.Fatalf("want an error listing the profiles, got %v", err)
 	}
 }
+
+// The severity rows of features/PROFILES.md, proven against one server that breaks each of them: another
+// user reads and cancels the export and reads its files (EXP-CROSS-USER), the manifest is answered once only
+// (EXP-RETAINED), and a poll without a job id crashes (EXP-MISSING-JOB). fut and hapi-8.0 fail on exactly
+// those; bulkdata passes, with EXP-CROSS-USER (MAY) and EXP-RETAINED (SHOULD) as warnings and EXP-MISSING-JOB
+// not applicable.
+func TestSeverityRowsPerProfile(t *testing.T) {
+	faults := []string{"export-cross-user", "output-cross-user", "manifest-forgotten", "missing-job-500"}
+	want := map[string][]string{
+		"fut":      {"EXP-CROSS-USER", "EXP-MISSING-JOB", "EXP-RETAINED"},
+		"hapi-8.0": {"EXP-CROSS-USER", "EXP-MISSING-JOB", "EXP-RETAINED"},
+		"bulkdata": nil,
+	}
+	for _, p := range refserver.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			h := refserverHandler(t, refserver.Config{Profile: p, Faults: faults})
+			res, out, err := runAgainst(t, h, Config{Profile: string(p), Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
+				Tags: "@EXP-CROSS-USER,@EXP-RETAINED,@EXP-MISSING-JOB"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := failedRequirements(res); !slices.Equal(got, want[string(p)]) || res.Passed != (len(want[string(p)]) == 0) {
+				t.Fatalf("failures name %v (passed=%v), want %v\n%s", got, res.Passed, want[string(p)], out)
+			}
+			if p != refserver.ProfileBulkData {
+				return
+			}
+			warned := map[string]bool{}
+			for _, w := range res.Findings.Warnings() {
+				warned[w.Requirement] = true
+			}
+			if !warned["EXP-CROSS-USER"] || !warned["EXP-RETAINED"] {
+				t.Errorf("bulkdata: the MAY and SHOULD deviations must be reported as warnings, got %+v", res.Findings.Warnings())
+			}
+			for _, s := range res.Results {
+				if slices.Contains(s.Requirements, "EXP-MISSING-JOB") && s.Status != StatusNotApplicable {
+					t.Errorf("bulkdata: %q is %s, want not applicable", s.Name, s.Status)
+				}
+			}
+		})
+	}
+}

@@ -348,6 +348,9 @@ func (w *World) pollsUnknownJob(ctx context.Context, user string) error {
 }
 
 func (w *World) pollsWithoutJobID(ctx context.Context, user string) error {
+	if !definesFUTPollOperation(w.target.Profile) {
+		return fmt.Errorf("%w: the HL7 IG defines no polling request without a job id", ErrNotApplicable)
+	}
 	x, err := w.request(ctx, user, http.MethodGet, w.exportEndpoint("$export-poll-status"), http.Header{"Accept": {"application/json"}}, nil)
 	if err != nil {
 		return err
