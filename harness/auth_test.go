@@ -91,8 +91,8 @@ func runTarget(t *testing.T, root string, cfg Config) (Result, string, string) {
 
 func wantCrossUserPass(t *testing.T, res Result, out string) {
 	t.Helper()
-	if !res.Passed || res.Scenarios != 2 || len(res.Findings.Skips()) != 0 {
-		t.Fatalf("cross-user scenarios: expected 2 passed without skips, got passed=%v scenarios=%d skips=%+v\n%s", res.Passed, res.Scenarios, res.Findings.Skips(), out)
+	if want := scenarioCount(t, "cross-user"); !res.Passed || res.Scenarios != want || len(res.Findings.Skips()) != 0 {
+		t.Fatalf("cross-user scenarios: expected %d passed without skips, got passed=%v scenarios=%d skips=%+v\n%s", want, res.Passed, res.Scenarios, res.Findings.Skips(), out)
 	}
 }
 
