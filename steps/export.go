@@ -44,7 +44,7 @@ type exportState struct {
 	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
 	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
-	downloads []*check.Exchange // one per manifest output item, in the manifest's order
+	downloads []download // one per manifest output item, in the manifest's order
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
@@ -414,19 +414,20 @@ func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 		return fmt.Errorf("no manifest to download from: a completed export must come first")
 	}
 	w.export.downloads = nil
-	for _, item := range m.Output {
-		// BDA2: the token goes with the file request only when the manifest says it is required, so that a
-		// file server of another party never sees it otherwise.
-		as := ""
-		if m.RequiresAccessToken {
-			as = user
+	files, err := w.downloadOutputFiles(ctx, m, user)
+	if err != nil {
+		return err
+	}
+	for _, d := range files {
+		w.exchanges = append(w.exchanges, d.x)
+		w.last = d.x
+	}
+	w.export.downloads = files
+	for _, d := range files {
+		if d.err != nil {
+			w.last = d.x // the failure shows the file that failed
+			return d.err
 		}
-		x, err := w.request(ctx, as, http.MethodGet, item.URL, http.Header{"Accept": {check.NDJSON + ", application/fhir+json;q=0.9"}}, nil)
-		if err != nil {
-			return err
-		}
-		w.last = x
-		w.export.downloads = append(w.export.downloads, x)
 	}
 	return nil
 }
@@ -440,16 +441,15 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 		return fmt.Errorf("downloaded %d of the manifest's %d output files: the download step must come first", len(w.export.downloads), len(m.Output))
 	}
 	for i, item := range m.Output {
-		x := w.export.downloads[i]
-		w.last = x // the failure shows the file it judged
-		if x.Status != http.StatusOK {
-			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+		d := w.export.downloads[i]
+		w.last = d.x // the failure shows the file it judged
+		if d.x.Status != http.StatusOK {
+			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(d.x.Status))
 		}
-		f, err := check.ReadOutputFile(item, x)
-		if err != nil {
-			return err
+		if d.verdict != nil {
+			return d.verdict
 		}
-		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.Resources, item.Type, f.Format)
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s, %d decoded as FHIR R4)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
 	}
 	return nil
 }
