@@ -123,3 +123,32 @@ func (h *headKeeper) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// DownloadOutputFiles downloads and judges every output file of m as the download steps do (at most
+// ParallelDownloads at once, each judged while it streams), outside a scenario: for cmd/benchscale. The
+// error is the first failure in the manifest's order: a transport failure, a status other than 200, or a
+// file's deviation.
+func DownloadOutputFiles(ctx context.Context, t Target, m *check.Manifest, user string) ([]check.OutputFile, error) {
+	t, err := t.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	w := &World{target: &t, scenario: "download"}
+	files, err := w.downloadOutputFiles(ctx, m, user)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]check.OutputFile, len(files))
+	for i, d := range files {
+		switch {
+		case d.err != nil:
+			return nil, d.err
+		case d.x.Status != http.StatusOK:
+			return nil, check.Violationf("", "download of output file "+d.x.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(d.x.Status))
+		case d.verdict != nil:
+			return nil, d.verdict
+		}
+		out[i] = d.file
+	}
+	return out, nil
+}

@@ -71,9 +71,9 @@ const (
 	// DefaultParallelDownloads is the connections downloading output files at once.
 	DefaultParallelDownloads = 8
 	// DefaultFHIRLines and DefaultFHIRSample: strict FHIR decoding runs at about 1/100 of the speed of a
-	// loopback download (README, "Each line as FHIR"), so by default the first 1,000 lines of each file
+	// loopback download (README, "Each line as FHIR"), so by default the first 10 lines of each file
 	// and one line in 1,000 of the rest are decoded strictly.
-	DefaultFHIRLines  = 1000
+	DefaultFHIRLines  = 10
 	DefaultFHIRSample = 0.001
 	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
 	NoFHIRLines = -2
