@@ -2,6 +2,7 @@ package check
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -71,7 +72,7 @@ func (b *binaryStream) members1() (bool, error) {
 				return false, err
 			}
 			if string(raw) != "null" {
-				return false, fmt.Errorf(`"data" is %.40s, not a base64 string`, raw)
+				return false, fmt.Errorf(`%w: "data" is %.40s, not a base64 string`, errBinarySyntax, raw)
 			}
 		} else {
 			raw, err := b.value()
@@ -239,7 +240,7 @@ func unexpectedEOF(err error) error {
 
 // dataReader is the decoded content of the data string, whose opening quote untilData consumed.
 func (b *binaryStream) dataReader() io.Reader {
-	return base64.NewDecoder(base64.StdEncoding, &jsonStringReader{r: b.r})
+	return newBase64Reader(&jsonStringReader{r: b.r})
 }
 
 // jsonStringReader yields the content of a JSON string, unescaped, up to its closing quote (then io.EOF).
@@ -337,4 +338,88 @@ func (s *jsonStringReader) escape() error {
 		return fmt.Errorf(`%w: \%c in the data string`, errBinarySyntax, c)
 	}
 	return nil
+}
+
+// base64Reader decodes standard base64 read from src in large blocks, straight into the caller's buffer
+// when it is large enough (base64.NewDecoder works in blocks of 1 KiB, a third of the speed here). Line
+// breaks are skipped, as base64.NewDecoder does.
+type base64Reader struct {
+	src  io.Reader
+	in   []byte // undecoded input: in[:n]
+	n    int
+	out  []byte // decoded, not yet handed out
+	eof  bool
+	done bool
+}
+
+func newBase64Reader(src io.Reader) *base64Reader {
+	return &base64Reader{src: src, in: make([]byte, 256<<10)}
+}
+
+func (d *base64Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(d.out) > 0 {
+		n := copy(p, d.out)
+		d.out = d.out[n:]
+		return n, nil
+	}
+	for !d.done {
+		if !d.eof && d.n < len(d.in) {
+			m, err := d.src.Read(d.in[d.n:])
+			d.n += stripLineBreaks(d.in[d.n : d.n+m])
+			if err == io.EOF {
+				d.eof = true
+			} else if err != nil {
+				return 0, err
+			}
+		}
+		whole := d.n / 4 * 4
+		if d.eof {
+			if d.n%4 != 0 {
+				return 0, io.ErrUnexpectedEOF
+			}
+			whole, d.done = d.n, true
+		}
+		if whole == 0 {
+			continue
+		}
+		if maxOut := len(p) / 3 * 4; !d.done && whole > maxOut && maxOut >= 4 {
+			whole = maxOut
+		}
+		dst := p
+		if base64.StdEncoding.DecodedLen(whole) > len(p) {
+			dst = make([]byte, base64.StdEncoding.DecodedLen(whole))
+		}
+		k, err := base64.StdEncoding.Decode(dst, d.in[:whole])
+		if err != nil {
+			return 0, err
+		}
+		d.n = copy(d.in, d.in[whole:d.n])
+		if &dst[0] != &p[0] {
+			n := copy(p, dst[:k])
+			d.out = dst[n:k]
+			return n, nil
+		}
+		if k > 0 {
+			return k, nil
+		}
+	}
+	return 0, io.EOF
+}
+
+// stripLineBreaks removes \r and \n from b in place and returns the length left.
+func stripLineBreaks(b []byte) int {
+	if bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '\r') < 0 {
+		return len(b)
+	}
+	n := 0
+	for _, c := range b {
+		if c != '\n' && c != '\r' {
+			b[n] = c
+			n++
+		}
+	}
+	return n
 }

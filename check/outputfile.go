@@ -32,7 +32,7 @@ type FileCheck struct {
 	// strictly anyway: a random sample of the rest of the file.
 	StrictLines  int
 	StrictSample float64
-	// FHIR decodes one line strictly; nil: NewFHIRDecoder. Each goroutine gets its own.
+	// FHIR decodes one line strictly; nil: NewFHIRDecoder's, kept between files. Each goroutine gets its own.
 	FHIR func() LineDecoder
 	// MaxLine bounds one line, the memory a line may cost; 0: DefaultMaxLine.
 	MaxLine int
@@ -143,6 +143,17 @@ type chunk struct {
 
 const chunkSize = 1 << 20
 
+var chunks sync.Pool
+
+func getChunk() []byte {
+	if b, ok := chunks.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, chunkSize)
+}
+
+func putChunk(b []byte) { chunks.Put(&b) }
+
 // judgeLines reads body in chunks of whole lines and judges them on fc.Workers goroutines; the first failing
 // line (the lowest number) is reported. Memory: about (2 × workers + 1) chunks.
 func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, strict int, err error) {
@@ -151,9 +162,9 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 		workers = runtime.GOMAXPROCS(0)
 	}
 	maxLine := cmpOr(fc.MaxLine, DefaultMaxLine)
-	newFHIR := fc.FHIR
-	if newFHIR == nil {
-		newFHIR = NewFHIRDecoder
+	newFHIR, pooled := fc.FHIR, fc.FHIR == nil
+	if pooled {
+		newFHIR = pooledFHIRDecoder
 	}
 	var (
 		mu       sync.Mutex
@@ -166,8 +177,13 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 		stopOnce sync.Once
 	)
 	for range cap(free) {
-		free <- make([]byte, chunkSize)
+		free <- getChunk()
 	}
+	defer func() { // the buffers back for the next file: the run downloads many at once
+		for len(free) > 0 {
+			putChunk(<-free)
+		}
+	}()
 	fail := func(line int, err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -192,6 +208,9 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 				if cap(c.buf) == chunkSize {
 					free <- c.buf[:chunkSize]
 				}
+			}
+			if pooled && j.fhir != nil {
+				fhirDecoders.Put(j.fhir)
 			}
 		}()
 	}
@@ -311,7 +330,7 @@ var resourceTypeFirst = []byte(`{"resourceType":"`)
 // line holds one non-blank line to valid JSON and the item's resourceType.
 func (j *lineJudge) line(text []byte, line int) error {
 	where := func() string { return fmt.Sprintf("output file %s line %d", j.item.URL, line) }
-	if !json.Valid(text) {
+	if !validJSON(text) {
 		var v any
 		err := json.Unmarshal(text, &v)
 		return Violationf("", where(), "one FHIR resource in JSON per line", "invalid JSON: %v", err)

@@ -121,7 +121,11 @@ func files(suite bool, path, parallel string) (measured, error) {
 		return m, err
 	}
 	if suite {
-		t := steps.Target{ExportBaseURL: "http://unused/fhir", ReportBaseURL: "http://unused/fhir", ParallelDownloads: par,
+		lines := steps.DefaultFHIRLines
+		if v := os.Getenv("BENCHSCALE_FHIR_LINES"); v == "none" {
+			lines = steps.NoFHIRLines
+		}
+		t := steps.Target{FHIRLines: lines, ExportBaseURL: "http://unused/fhir", ReportBaseURL: "http://unused/fhir", ParallelDownloads: par,
 			Credentials: steps.StaticTokens(map[string]string{"A": refserver.DemoTokenA})}
 		got, err := steps.DownloadOutputFiles(context.Background(), t, &man, "A")
 		for _, f := range got {
