@@ -34,7 +34,7 @@ func TestOutputFilesLargerThanMaxBodyAreStreamedAndJudged(t *testing.T) {
 			if err != nil || !res.Passed || res.Scenarios != 1 {
 				t.Fatalf("4 MB in 2 files with MAX_BODY 1 MiB: passed=%v scenarios=%d err=%v\n%s", res.Passed, res.Scenarios, err, out)
 			}
-			if n := strings.Count(out, "Patient resources (ndjson"); n != 2 {
+			if n := strings.Count(out, " Patient (ndjson, "); n != 2 {
 				t.Errorf("%d files reported, want 2:\n%s", n, out)
 			}
 

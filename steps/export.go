@@ -449,7 +449,7 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 		if d.verdict != nil {
 			return d.verdict
 		}
-		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s, %d decoded as FHIR R4)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s (%s, %d strict)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
 	}
 	return nil
 }
