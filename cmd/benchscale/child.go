@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,11 +18,21 @@ import (
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
-
 // child is one measured side of a figure, in a process of its own; it prints its measured as JSON.
 func child(args []string) error {
 	if len(args) < 1 {
 		return fmt.Errorf("no mode")
+	}
+	if path := os.Getenv("BENCHSCALE_CPUPROFILE"); path != "" { // where a child spends its time
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var (
 		m     measured
