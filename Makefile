@@ -7,7 +7,7 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
 # The run's variables, passed through to the conformance command (unset ones stay unset).
-CONFORMANCE_VARS := CONFIG TARGET EXPORT_TARGET REPORT_TARGET FEATURES PROFILE REFSERVER_PROFILE TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY MAX_JOBS REPORT EXPORT_TYPES STRICT GATE \
+CONFORMANCE_VARS := CONFIG TARGET EXPORT_TARGET REPORT_TARGET FEATURES PROFILE REFSERVER_PROFILE TOKEN TOKEN_B TAGS MAX_WAIT REQUEST_TIMEOUT MAX_BODY MAX_JOBS PARALLEL_DOWNLOADS FHIR_LINES REPORT EXPORT_TYPES STRICT GATE \
 	REPORTS_DIR RANDOM_SEED GODOG_STOP_ON_FAILURE FORMAT \
 	REFSERVER_SYNTHETIC_BYTES REFSERVER_SYNTHETIC_RESOURCES REFSERVER_SYNTHETIC_TYPES REFSERVER_SYNTHETIC_SEED REFSERVER_FILES_PER_TYPE REFSERVER_DATA_DIR \
 	IMAGE IMAGE_PORT IMAGE_BASE IMAGE_ENV IMAGE_STARTUP_TIMEOUT KEEP_IMAGE BUILD_REFSERVER_IMAGE \
@@ -77,7 +77,7 @@ bench-scale: ## issue 13's figures end to end against reference servers it start
 
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s
-FUZZ_TARGETS := ./check:FuzzParseRetryAfter ./check:FuzzDecodeReportJobs ./check:FuzzReadOutputFile \
+FUZZ_TARGETS := ./check:FuzzParseRetryAfter ./check:FuzzDecodeReportJobs ./check:FuzzReadOutputFile ./check:FuzzValidJSON \
 	./check:FuzzCheckManifest ./check:FuzzCheckOperationOutcome ./fixtures:FuzzValidate ./refserver:FuzzHandler
 
 fuzz: ## run every fuzz target in turn for FUZZTIME each (default 20s); new crashers land in <pkg>/testdata/fuzz

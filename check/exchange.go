@@ -20,6 +20,7 @@ type Exchange struct {
 	Status        int // 0 when no response came back
 	Header        http.Header
 	Body          []byte
+	BodyOmitted   int64 // bytes of the body read but not kept in Body: an output file keeps its start only
 	Err           error // transport error, timeout or oversized body
 	Duration      time.Duration
 	Received      time.Time
@@ -64,6 +65,9 @@ func (x *Exchange) Transcript() string {
 		fmt.Fprintf(&b, "< %d %s (%s)\n", x.Status, http.StatusText(x.Status), x.Duration.Round(time.Millisecond))
 		writeHeaders(&b, "< ", x.Header)
 		writeBody(&b, "< ", x.Body)
+		if x.BodyOmitted > 0 {
+			fmt.Fprintf(&b, "< [... %d more bytes read and judged, not kept]\n", x.BodyOmitted)
+		}
 		if x.Err != nil {
 			fmt.Fprintf(&b, "< (%v)\n", x.Err)
 		}

@@ -1,10 +1,15 @@
 package check
 
 import (
-	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync"
 )
 
 // NDJSON is the Bulk Data output format the harness asks for.
@@ -15,47 +20,361 @@ type OutputFile struct {
 	Item      ManifestItem
 	Resources int
 	Format    string // "ndjson" or "Binary"
+	Strict    int    // lines decoded strictly as their FHIR type
 }
 
-// ReadOutputFile accepts NDJSON, or a FHIR Binary holding base64 NDJSON as FUT serves its files, and holds
-// every line to the item's type and count.
+// FileCheck says how deeply and with how many goroutines the lines of an output file are judged. The zero
+// value judges every line's JSON and resourceType on GOMAXPROCS goroutines and decodes none strictly.
+type FileCheck struct {
+	Workers int // goroutines judging lines; 0: GOMAXPROCS
+	// StrictLines is how many lines of each file, from the first, are decoded strictly as their FHIR R4 type;
+	// AllLines decodes every line. Beyond StrictLines, StrictSample is the chance that a line is decoded
+	// strictly anyway: a random sample of the rest of the file.
+	StrictLines  int
+	StrictSample float64
+	// FHIR decodes one line strictly; nil: NewFHIRDecoder's, kept between files. Each goroutine gets its own.
+	FHIR func() LineDecoder
+	// MaxLine bounds one line, the memory a line may cost; 0: DefaultMaxLine.
+	MaxLine int
+}
+
+// AllLines as FileCheck.StrictLines decodes every line strictly.
+const AllLines = -1
+
+// DefaultMaxLine is the longest line an output file may have: one resource in JSON.
+const DefaultMaxLine = 16 << 20
+
+// LineDecoder decodes one NDJSON line strictly as a FHIR resource; the error says what is wrong and where in
+// the resource.
+type LineDecoder func(line []byte) error
+
+// ReadOutputFile is ReadOutputStream over the exchange's whole body, with FileCheck's zero value: for bodies
+// already in memory (tests, fuzzing).
 func ReadOutputFile(item ManifestItem, x *Exchange) (OutputFile, error) {
+	return ReadOutputStream(item, x, bytes.NewReader(x.Body), FileCheck{})
+}
+
+// ReadOutputStream reads one output file from body while it arrives: NDJSON, or a FHIR Binary holding base64
+// NDJSON as FUT serves its files (the data string decoded as it streams), each line held to valid JSON, the
+// item's type and, as fc says, to its FHIR type; the lines counted against the item's count. Memory stays
+// constant whatever the size of the file. The header comes from x, which is not changed.
+func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileCheck) (OutputFile, error) {
 	f := OutputFile{Item: item, Format: "ndjson"}
-	body := x.Body
+	var bin *binaryStream
 	switch x.MediaType() {
 	case "application/fhir+json", "application/json":
-		b, err := DecodeBinary("", x)
+		f.Format = "Binary"
+		bin = newBinaryStream(body)
+		found, err := bin.untilData()
 		if err != nil {
-			return f, err
+			return f, binaryViolation(x, err)
 		}
-		body, f.Format = b.Data, "Binary"
+		body = bytes.NewReader(nil)
+		if found {
+			body = bin.dataReader()
+		}
 	case NDJSON, "application/ndjson", "application/x-ndjson":
 	default:
 		return f, Violationf("", "Content-Type of output file "+item.URL, NDJSON+", or a FHIR Binary as application/fhir+json", "%q", x.Header.Get("Content-Type"))
 	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), len(body)+1)
-	for line := 1; sc.Scan(); line++ {
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
+	n, strict, err := judgeLines(item, body, fc)
+	f.Resources, f.Strict = n, strict
+	if err != nil {
+		var v *Violation
+		if bin != nil && !errors.As(err, &v) {
+			return f, binaryViolation(x, err)
 		}
-		var r struct {
-			ResourceType string `json:"resourceType"`
-		}
-		if err := json.Unmarshal(text, &r); err != nil {
-			return f, Violationf("", fmt.Sprintf("output file %s line %d", item.URL, line), "one FHIR resource in JSON per line", "invalid JSON: %v", err)
-		}
-		if r.ResourceType != item.Type {
-			return f, Violationf("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a %s resource, the manifest's type", item.Type), "resourceType %q", r.ResourceType)
-		}
-		f.Resources++
+		return f, err
 	}
-	if err := sc.Err(); err != nil {
-		return f, Violationf("", "output file "+item.URL, "NDJSON", "%v", err)
+	if bin != nil {
+		if err := bin.afterData(); err != nil {
+			return f, binaryViolation(x, err)
+		}
+		if err := checkBinaryMembers(x, bin.members); err != nil {
+			return f, err
+		}
 	}
 	if item.Count != nil && *item.Count != int64(f.Resources) {
 		return f, Violationf("", "output file "+item.URL, fmt.Sprintf("%d resources, as the manifest's count says", *item.Count), "%d", f.Resources)
 	}
 	return f, nil
+}
+
+func binaryViolation(x *Exchange, err error) error {
+	var v *Violation
+	if errors.As(err, &v) {
+		return err
+	}
+	if !errors.Is(err, errBinarySyntax) && !isBase64Error(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("reading output file %s: %w", x.URL, err) // the transport's error, not the server's JSON
+	}
+	return Violationf("", "body of "+x.Method+" "+x.URL, "a FHIR Binary resource in JSON", "invalid JSON or base64 data: %v", err)
+}
+
+func isBase64Error(err error) bool {
+	var c base64.CorruptInputError
+	return errors.As(err, &c)
+}
+
+// checkBinaryMembers holds the small members of a streamed Binary to what DecodeBinary asks of a whole one.
+func checkBinaryMembers(x *Exchange, members map[string]json.RawMessage) error {
+	var rt, ct string
+	for name, dst := range map[string]*string{"resourceType": &rt, "contentType": &ct} {
+		if raw, ok := members[name]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return Violationf("", "body of "+x.Method+" "+x.URL, "a FHIR Binary resource in JSON", "invalid JSON or base64 data: %s is %.40s", name, raw)
+			}
+		}
+	}
+	if rt != "Binary" {
+		return Violationf("", "body of "+x.Method+" "+x.URL, `resourceType "Binary"`, "%q", rt)
+	}
+	if ct == "" {
+		return Violationf("", "Binary.contentType", "a media type (Binary.contentType is 1..1 in FHIR R4)", "none")
+	}
+	return nil
+}
+
+// chunk is a run of whole lines of the file, the first being line first.
+type chunk struct {
+	buf   []byte
+	first int
+}
+
+const chunkSize = 1 << 20
+
+var chunks sync.Pool
+
+func getChunk() []byte {
+	if b, ok := chunks.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, chunkSize)
+}
+
+func putChunk(b []byte) { chunks.Put(&b) }
+
+// judgeLines reads body in chunks of whole lines and judges them on fc.Workers goroutines; the first failing
+// line (the lowest number) is reported. Memory: about (2 × workers + 1) chunks.
+func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, strict int, err error) {
+	workers := fc.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	maxLine := cmpOr(fc.MaxLine, DefaultMaxLine)
+	newFHIR, pooled := fc.FHIR, fc.FHIR == nil
+	if pooled {
+		newFHIR = pooledFHIRDecoder
+	}
+	var (
+		mu       sync.Mutex
+		firstBad = -1
+		badErr   error
+		wg       sync.WaitGroup
+		work     = make(chan chunk, workers)
+		free     = make(chan []byte, 2*workers+1)
+		stop     = make(chan struct{})
+		stopOnce sync.Once
+	)
+	for range cap(free) {
+		free <- getChunk()
+	}
+	defer func() { // the buffers back for the next file: the run downloads many at once
+		for len(free) > 0 {
+			putChunk(<-free)
+		}
+	}()
+	fail := func(line int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstBad < 0 || line < firstBad {
+			firstBad, badErr = line, err
+		}
+		stopOnce.Do(func() { close(stop) })
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := lineJudge{item: item, fc: fc}
+			for c := range work {
+				n, s, line, err := j.judge(c, newFHIR)
+				mu.Lock()
+				resources, strict = resources+n, strict+s
+				mu.Unlock()
+				if err != nil {
+					fail(line, err)
+				}
+				if cap(c.buf) == chunkSize {
+					free <- c.buf[:chunkSize]
+				}
+			}
+			if pooled && j.fhir != nil {
+				fhirDecoders.Put(j.fhir)
+			}
+		}()
+	}
+
+	readErr := splitChunks(body, maxLine, item, free, work, stop)
+	close(work)
+	wg.Wait()
+	switch {
+	case badErr != nil:
+		return resources, strict, badErr
+	case readErr != nil:
+		return resources, strict, readErr
+	}
+	return resources, strict, nil
+}
+
+// splitChunks fills buffers from body and sends each run of whole lines to work until the body ends, a
+// judge stops the file, or a line is longer than maxLine.
+func splitChunks(body io.Reader, maxLine int, item ManifestItem, free chan []byte, work chan<- chunk, stop <-chan struct{}) error {
+	var carry []byte
+	line := 1
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-stop:
+			return nil
+		}
+		if len(carry) > len(buf)/2 { // a long line: a buffer of its own, freed by the collector
+			if len(carry) >= maxLine {
+				return Violationf("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a line of at most %d bytes", maxLine), "a longer line")
+			}
+			free <- buf
+			buf = make([]byte, 2*len(carry))
+		}
+		n := copy(buf, carry)
+		m, err := fill(body, buf[n:])
+		n += m
+		end := n
+		if err == nil {
+			end = bytes.LastIndexByte(buf[:n], '\n') + 1
+		}
+		carry = append(carry[:0], buf[end:n]...)
+		if end > 0 {
+			select {
+			case work <- chunk{buf: buf[:end], first: line}:
+			case <-stop:
+				return nil
+			}
+			line += bytes.Count(buf[:end], []byte{'\n'})
+		} else if cap(buf) == chunkSize {
+			free <- buf
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return fmt.Errorf("reading output file %s after line %d: %w", item.URL, line-1, err)
+		}
+	}
+}
+
+// fill reads until p is full (nil) or the body ends (io.EOF) or fails. Unlike io.ReadFull it passes on the
+// body's own io.ErrUnexpectedEOF: a base64 stream cut inside a quantum, or a body shorter than announced.
+func fill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// lineJudge judges the lines of chunks; one per goroutine, with its own strict decoder.
+type lineJudge struct {
+	item ManifestItem
+	fc   FileCheck
+	fhir LineDecoder
+}
+
+// judge returns the resources the chunk holds, how many were decoded strictly, and the first failing line.
+func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, strict, badLine int, err error) {
+	rest := c.buf
+	for line := c.first; len(rest) > 0; line++ {
+		text := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			text, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		text = bytes.TrimSpace(text)
+		if len(text) == 0 {
+			continue
+		}
+		if err := j.line(text, line); err != nil {
+			return resources, strict, line, err
+		}
+		resources++
+		if j.fc.StrictLines == AllLines || line <= j.fc.StrictLines || j.fc.StrictSample > 0 && rand.Float64() < j.fc.StrictSample {
+			if j.fhir == nil {
+				j.fhir = newFHIR()
+			}
+			strict++
+			if err := j.fhir(text); err != nil {
+				return resources, strict, line, Violationf("", fmt.Sprintf("output file %s line %d", j.item.URL, line), fmt.Sprintf("a valid FHIR R4 %s", j.item.Type), "%v", err)
+			}
+		}
+	}
+	return resources, strict, 0, nil
+}
+
+var resourceTypeFirst = []byte(`{"resourceType":"`)
+
+// line holds one non-blank line to valid JSON and the item's resourceType.
+func (j *lineJudge) line(text []byte, line int) error {
+	where := func() string { return fmt.Sprintf("output file %s line %d", j.item.URL, line) }
+	if !validJSON(text) {
+		var v any
+		err := json.Unmarshal(text, &v)
+		return Violationf("", where(), "one FHIR resource in JSON per line", "invalid JSON: %v", err)
+	}
+	if rt, ok := fastResourceType(text); ok {
+		if string(rt) == j.item.Type {
+			return nil
+		}
+		return Violationf("", where(), fmt.Sprintf("a %s resource, the manifest's type", j.item.Type), "resourceType %q", rt)
+	}
+	var r struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(text, &r); err != nil {
+		return Violationf("", where(), "one FHIR resource in JSON per line", "invalid JSON: %v", err)
+	}
+	if r.ResourceType != j.item.Type {
+		return Violationf("", where(), fmt.Sprintf("a %s resource, the manifest's type", j.item.Type), "resourceType %q", r.ResourceType)
+	}
+	return nil
+}
+
+// fastResourceType reads resourceType where FHIR's JSON puts it, first, when the line names it once and
+// plainly; ok false sends the line to the full decoder.
+func fastResourceType(text []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(text, resourceTypeFirst) {
+		return nil, false
+	}
+	rest := text[len(resourceTypeFirst):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false
+	}
+	if bytes.Count(text, resourceTypeKey) != 1 { // contained resources, or a duplicate key
+		return nil, false
+	}
+	return rest[:end], true
+}
+
+var resourceTypeKey = []byte(`"resourceType"`)
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }

@@ -31,13 +31,17 @@ type Config struct {
 	Tags           string        // TAGS: godog tag expression, e.g. "@export && ~@cross-user"
 	MaxWait        time.Duration // MAX_WAIT: per asynchronous job
 	RequestTimeout time.Duration // REQUEST_TIMEOUT: per request
-	MaxBodyBytes   int64         // MAX_BODY: cap on a response body, bytes
-	MaxJobs        int64         // MAX_JOBS: export jobs kept in flight at once
-	Report         string        // REPORT: report type started by the report scenarios
-	ExportTypes    string        // EXPORT_TYPES: _type of every kick-off (empty: all types)
-	Strict         bool          // STRICT=1: SHOULD deviations fail
-	Gate           bool          // GATE=1: the release gate, every MUST requirement of the selected features checked and passed
-	Profile        string        // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
+	MaxBodyBytes   int64         // MAX_BODY: cap on a response body, bytes (output files excepted)
+	// ParallelDownloads (PARALLEL_DOWNLOADS) bounds the output files downloaded at once.
+	ParallelDownloads int64
+	// FHIRLines (FHIR_LINES) is steps.Target.FHIRLines: lines of each output file decoded strictly as FHIR.
+	FHIRLines   int
+	MaxJobs     int64  // MAX_JOBS: export jobs kept in flight at once
+	Report      string // REPORT: report type started by the report scenarios
+	ExportTypes string // EXPORT_TYPES: _type of every kick-off (empty: all types)
+	Strict      bool   // STRICT=1: SHOULD deviations fail
+	Gate        bool   // GATE=1: the release gate, every MUST requirement of the selected features checked and passed
+	Profile     string // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
 	// RefserverProfile is what the embedded reference server emulates (REFSERVER_PROFILE); default Profile.
 	RefserverProfile string
 	// RefserverExport is the embedded reference server's export data (REFSERVER_SYNTHETIC_*,
@@ -78,8 +82,10 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"TAGS", "", "godog tag expression selecting scenarios, e.g. '@export && ~@cross-user'"},
 	{"MAX_WAIT", steps.DefaultMaxWait.String(), "how long to wait for one asynchronous job (Go duration)"},
 	{"REQUEST_TIMEOUT", steps.DefaultRequestTimeout.String(), "timeout of one HTTP request, body included (Go duration)"},
-	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes"},
+	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes; output files are streamed instead, bounded by MAX_WAIT"},
 	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
+	{"PARALLEL_DOWNLOADS", strconv.Itoa(steps.DefaultParallelDownloads), "output files downloaded at once, each judged on its own"},
+	{"FHIR_LINES", strconv.Itoa(steps.DefaultFHIRLines), "lines of each output file decoded strictly as FHIR R4: the first N plus one in 1,000 of the rest; all, or none"},
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
@@ -134,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxJobs < 0 {
 		add(fmt.Errorf("MAX_JOBS=%d: expected a positive number of jobs", c.MaxJobs))
+	}
+	if c.ParallelDownloads < 0 {
+		add(fmt.Errorf("PARALLEL_DOWNLOADS=%d: expected a positive number of connections", c.ParallelDownloads))
 	}
 	if c.MaxBodyBytes < 0 {
 		add(fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", c.MaxBodyBytes))

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // env reads the run's variables. Every malformed value is collected rather than returned at once, so that a
@@ -76,6 +79,26 @@ func (e *env) integer(name string, dst *int64) {
 		return
 	}
 	*dst = n
+}
+
+// fhirLines reads "all", "none" or a positive count of lines as a steps.Target's FHIRLines; unset is 0,
+// the default.
+func (e *env) fhirLines(name string) int {
+	switch v := strings.ToLower(e.str(name)); v {
+	case "":
+		return 0
+	case "all":
+		return check.AllLines
+	case "none", "0":
+		return steps.NoFHIRLines
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			e.failf("%s=%q: expected all, none or a number of lines", name, v)
+			return 0
+		}
+		return n
+	}
 }
 
 // flag reads 1/0 (or true/false, yes/no) into dst.
@@ -168,6 +191,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.integer("MAX_BODY", &cfg.MaxBodyBytes)
 	e.integer("MAX_JOBS", &cfg.MaxJobs)
 	e.integer("RANDOM_SEED", &cfg.Randomize)
+	e.integer("PARALLEL_DOWNLOADS", &cfg.ParallelDownloads)
+	cfg.FHIRLines = e.fhirLines("FHIR_LINES")
 	e.flag("STRICT", &cfg.Strict)
 	e.flag("GATE", &cfg.Gate)
 	e.flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)

@@ -26,20 +26,22 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		return steps.Target{}, nil, err
 	}
 	t := steps.Target{
-		Credentials:    auth.credentials,
-		HTTPClient:     auth.client,
-		Report:         cmp.Or(cfg.Report, steps.DefaultReport),
-		ExportTypes:    cfg.ExportTypes,
-		MaxWait:        cmp.Or(cfg.MaxWait, steps.DefaultMaxWait),
-		RequestTimeout: cfg.RequestTimeout,
-		MaxBodyBytes:   cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),
-		MaxJobs:        int(cmp.Or(cfg.MaxJobs, steps.DefaultMaxJobs)),
-		RunContext:     ctx,
-		Strict:         cfg.Strict,
-		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
-		Log:            cfg.Log,
-		LiveProgress:   isTerminal(cfg.Log),
-		Findings:       &steps.Findings{},
+		Credentials:       auth.credentials,
+		HTTPClient:        auth.client,
+		Report:            cmp.Or(cfg.Report, steps.DefaultReport),
+		ExportTypes:       cfg.ExportTypes,
+		MaxWait:           cmp.Or(cfg.MaxWait, steps.DefaultMaxWait),
+		RequestTimeout:    cfg.RequestTimeout,
+		MaxBodyBytes:      cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),
+		MaxJobs:           int(cmp.Or(cfg.MaxJobs, steps.DefaultMaxJobs)),
+		ParallelDownloads: int(cfg.ParallelDownloads),
+		FHIRLines:         cfg.FHIRLines,
+		RunContext:        ctx,
+		Strict:            cfg.Strict,
+		Profile:           cmp.Or(cfg.Profile, steps.DefaultProfile),
+		Log:               cfg.Log,
+		LiveProgress:      isTerminal(cfg.Log),
+		Findings:          &steps.Findings{},
 	}
 	switch {
 	case cfg.ContainerConfig.enabled():

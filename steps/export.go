@@ -53,7 +53,7 @@ type exportState struct {
 	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
 	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
-	downloads []*check.Exchange // one per manifest output item, in the manifest's order
+	downloads []download // one per manifest output item, in the manifest's order
 	// filesAs is who requested the downloads: a user, or "" for requests without a token.
 	filesAs string
 }
@@ -462,17 +462,20 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 		user = ""
 	}
 	w.export.downloads, w.export.filesAs = nil, user
-	var header http.Header
-	if accept != "" {
-		header = http.Header{"Accept": {accept}}
+	files, err := w.downloadOutputFiles(ctx, m, user, accept)
+	if err != nil {
+		return err
 	}
-	for _, item := range m.Output {
-		x, err := w.request(ctx, user, http.MethodGet, item.URL, header, nil)
-		if err != nil {
-			return err
+	for _, d := range files {
+		w.exchanges = append(w.exchanges, d.x)
+		w.last = d.x
+	}
+	w.export.downloads = files
+	for _, d := range files {
+		if d.err != nil {
+			w.last = d.x // the failure shows the file that failed
+			return d.err
 		}
-		w.last = x
-		w.export.downloads = append(w.export.downloads, x)
 	}
 	return nil
 }
@@ -516,7 +519,8 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 		return err
 	}
 	for i, item := range m.Output {
-		x := w.export.downloads[i]
+		d := w.export.downloads[i]
+		x := d.x
 		w.last = x
 		accept := x.RequestHeader.Get("Accept")
 		if accept == "" {
@@ -529,8 +533,8 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 		if mt := x.MediaType(); mt != check.NDJSON && mt != "application/ndjson" {
 			return check.Violationf("", subject, check.NDJSON+" (the IG's default), the file itself", "Content-Type %q", x.Header.Get("Content-Type"))
 		}
-		if _, err := check.ReadOutputFile(item, x); err != nil {
-			return err
+		if d.verdict != nil { // judged line by line while it streamed
+			return d.verdict
 		}
 	}
 	return nil
@@ -547,7 +551,7 @@ func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 		return fmt.Errorf("the files were requested with user %s's token: a step that requests them without one must come first", w.export.filesAs)
 	}
 	for i, item := range m.Output {
-		x := w.export.downloads[i]
+		x := w.export.downloads[i].x
 		w.last = x
 		switch {
 		case m.RequiresAccessToken && (x.Status < 400 || x.Status > 499):
@@ -571,7 +575,7 @@ func (w *World) outputFilesRefusedTo(_ context.Context, user string) error {
 		return check.Violationf("", "requiresAccessToken of the manifest", "true: the files are the exporting user's alone", "false (the files are anyone's)")
 	}
 	for i, item := range m.Output {
-		x := w.export.downloads[i]
+		x := w.export.downloads[i].x
 		w.last = x
 		if x.Status < 400 || x.Status > 499 {
 			return check.Violationf("", "output file "+item.URL+" requested by user "+user+" with their own token", "refused with a 4xx: the file is user "+w.export.owner+"'s", check.StatusPhrase(x.Status))
@@ -623,16 +627,15 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 		return fmt.Errorf("downloaded %d of the manifest's %d output files: the download step must come first", len(w.export.downloads), len(m.Output))
 	}
 	for i, item := range m.Output {
-		x := w.export.downloads[i]
-		w.last = x // the failure shows the file it judged
-		if x.Status != http.StatusOK {
-			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+		d := w.export.downloads[i]
+		w.last = d.x // the failure shows the file it judged
+		if d.x.Status != http.StatusOK {
+			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(d.x.Status))
 		}
-		f, err := check.ReadOutputFile(item, x)
-		if err != nil {
-			return err
+		if d.verdict != nil {
+			return d.verdict
 		}
-		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.Resources, item.Type, f.Format)
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s (%s, %d strict)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -33,13 +34,20 @@ type Target struct {
 	ExportTypes    string
 	MaxWait        time.Duration // per asynchronous job
 	RequestTimeout time.Duration // per HTTP request, body included
-	MaxBodyBytes   int64         // responses larger than this fail instead of filling memory
-	Strict         bool          // SHOULD deviations fail instead of warning
-	Profile        string        // a column of features/PROFILES.md; default "fut"
-	HTTPClient     *http.Client  // nil: a plain client
-	Log            io.Writer     // one line per poll while waiting on a job; nil discards
-	LiveProgress   bool          // Log is a terminal: keep one line per job up to date instead
-	Findings       *Findings     // warnings and skips of the run; nil: not collected
+	MaxBodyBytes   int64         // responses larger than this fail instead of filling memory (output files excepted)
+	// ParallelDownloads bounds the output files downloaded at once, each judged on its own.
+	ParallelDownloads int
+	// FHIRLines is how many lines of each output file, from the first, are decoded strictly as their FHIR
+	// R4 type, plus a random FHIRSample of the rest (zero: the defaults); check.AllLines decodes every line,
+	// NoFHIRLines none. JSON and resourceType are judged on every line whatever the setting.
+	FHIRLines    int
+	FHIRSample   float64
+	Strict       bool         // SHOULD deviations fail instead of warning
+	Profile      string       // a column of features/PROFILES.md; default "fut"
+	HTTPClient   *http.Client // nil: a plain client
+	Log          io.Writer    // one line per poll while waiting on a job; nil discards
+	LiveProgress bool         // Log is a terminal: keep one line per job up to date instead
+	Findings     *Findings    // warnings and skips of the run; nil: not collected
 	// Profiles replaces features/PROFILES.md, e.g. to try a severity table; nil: the embedded table.
 	Profiles *features.Profiles
 	// MaxJobs bounds the export jobs the harness keeps in flight (kicked off, not yet completed, cancelled or
@@ -60,6 +68,15 @@ const (
 	DefaultMaxWait        = check.DefaultMaxWait
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodyBytes   = 64 << 20
+	// DefaultParallelDownloads is the connections downloading output files at once.
+	DefaultParallelDownloads = 8
+	// DefaultFHIRLines and DefaultFHIRSample: strict FHIR decoding runs at about 1/100 of the speed of a
+	// loopback download (README, "Each line as FHIR"), so by default the first 10 lines of each file
+	// and one line in 1,000 of the rest are decoded strictly.
+	DefaultFHIRLines  = 10
+	DefaultFHIRSample = 0.001
+	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
+	NoFHIRLines = -2
 )
 
 func (t Target) withDefaults() (Target, error) {
@@ -84,6 +101,15 @@ func (t Target) withDefaults() (Target, error) {
 	}
 	if t.MaxBodyBytes <= 0 {
 		t.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	switch t.FHIRLines {
+	case 0:
+		t.FHIRLines, t.FHIRSample = DefaultFHIRLines, cmp.Or(t.FHIRSample, DefaultFHIRSample)
+	case NoFHIRLines:
+		t.FHIRSample = 0
+	}
+	if t.ParallelDownloads <= 0 {
+		t.ParallelDownloads = DefaultParallelDownloads
 	}
 	if t.HTTPClient == nil {
 		t.HTTPClient = &http.Client{}

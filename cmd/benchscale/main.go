@@ -27,6 +27,13 @@ type figure struct {
 var figures []figure
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-child" { // a measured side of a streaming row (streams.go)
+		if err := child(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "benchscale child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	only := flag.String("only", "", "run only the figures whose name contains this text")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -1,0 +1,222 @@
+package check
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func patients(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, `{"resourceType":"Patient","id":"p%d","active":true,"name":[{"family":"Hansen","given":["Jens"]}],"gender":"male","birthDate":"1970-01-01"}`+"\n", i)
+	}
+	return b.String()
+}
+
+func streamed(t *testing.T, contentType string, item ManifestItem, body io.Reader, fc FileCheck) (OutputFile, error) {
+	t.Helper()
+	x := &Exchange{Method: "GET", URL: item.URL, Status: 200, Header: http.Header{"Content-Type": {contentType}}}
+	return ReadOutputStream(item, x, body, fc)
+}
+
+func binaryOf(ndjson string) string {
+	return `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + base64.StdEncoding.EncodeToString([]byte(ndjson)) + `"}`
+}
+
+// A file of several chunks, read in both forms, byte by byte too: every line counted once, whatever the
+// chunk boundaries; a bad last line fails with its number; a count off by one names the file.
+func TestAStreamedFileOfManyChunksIsCountedLineByLine(t *testing.T) {
+	const n = 20000 // about 3 MB: three chunks and more
+	body := patients(n)
+	part := body[:strings.LastIndex(body[:200000], "\n")+1]
+	count := int64(n)
+	item := ManifestItem{Type: "Patient", URL: "http://f/Patient.ndjson", Count: &count}
+	for name, c := range map[string]struct {
+		contentType string
+		body        func() io.Reader
+	}{
+		"ndjson":               {NDJSON, func() io.Reader { return strings.NewReader(body) }},
+		"ndjson one byte":      {NDJSON, func() io.Reader { return iotest.OneByteReader(strings.NewReader(part)) }},
+		"Binary":               {"application/fhir+json", func() io.Reader { return strings.NewReader(binaryOf(body)) }},
+		"Binary one byte":      {"application/fhir+json", func() io.Reader { return iotest.OneByteReader(strings.NewReader(binaryOf(part))) }},
+		"ndjson, one judge":    {NDJSON, func() io.Reader { return strings.NewReader(body) }},
+		"Binary, half a chunk": {"application/fhir+json", func() io.Reader { return iotest.HalfReader(strings.NewReader(binaryOf(body))) }},
+	} {
+		want := n
+		it := item
+		if strings.Contains(name, "one byte") {
+			want = strings.Count(part, "\n")
+			it.Count = nil
+		}
+		f, err := streamed(t, c.contentType, it, c.body(), FileCheck{Workers: map[bool]int{true: 1}[strings.Contains(name, "one judge")]})
+		if err != nil || f.Resources != want {
+			t.Errorf("%s: %d resources (want %d), %v", name, f.Resources, want, err)
+		}
+	}
+
+	bad := body[:len(body)-len("}\n")] + "\n" // the last line cut short
+	for _, form := range []string{NDJSON, "application/fhir+json"} {
+		in := bad
+		if form != NDJSON {
+			in = binaryOf(bad)
+		}
+		_, err := streamed(t, form, item, strings.NewReader(in), FileCheck{})
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), fmt.Sprintf("line %d", n)) || !strings.Contains(err.Error(), "invalid JSON") {
+			t.Errorf("%s: a bad last line: want a violation naming line %d, got %v", form, n, err)
+		}
+	}
+
+	off := int64(n + 1)
+	_, err := streamed(t, NDJSON, ManifestItem{Type: "Patient", URL: "http://f/Patient.ndjson", Count: &off}, strings.NewReader(body), FileCheck{})
+	if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "http://f/Patient.ndjson") || !strings.Contains(err.Error(), fmt.Sprint(n+1)) {
+		t.Errorf("a count off by one: want a violation naming the file and the count, got %v", err)
+	}
+}
+
+// The data string is a JSON string: escapes are undone before base64 decoding, members may come in any
+// order, and what breaks the JSON or the base64 is a deviation.
+func TestABinaryIsReadAsJSONWhileItStreams(t *testing.T) {
+	ndjson := patients(3)
+	enc := base64.StdEncoding.EncodeToString([]byte(ndjson))
+	escaped := strings.ReplaceAll(enc, "/", `\/`)
+	escaped = strings.Replace(escaped, enc[:1], `\u00`+fmt.Sprintf("%x", enc[0]), 1)
+	wrapped := enc[:10] + `\n` + enc[10:] // MIME base64 wraps lines; the decoder skips newlines
+	item := ManifestItem{Type: "Patient", URL: "u"}
+	for name, body := range map[string]string{
+		"escaped":        `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + escaped + `"}`,
+		"data first":     `{"data":"` + enc + `","contentType":"application/fhir+ndjson","meta":{"tag":[{"code":"x"}]},"resourceType":"Binary"}`,
+		"wrapped":        ` { "resourceType" : "Binary" , "contentType":"application/fhir+ndjson", "data" : "` + wrapped + `" } ` + "\n",
+		"security first": `{"resourceType":"Binary","securityContext":{"identifier":{"value":"u\"1"}},"contentType":"x","data":"` + enc + `"}`,
+	} {
+		f, err := streamed(t, "application/fhir+json", item, strings.NewReader(body), FileCheck{})
+		if err != nil || f.Resources != 3 || f.Format != "Binary" {
+			t.Errorf("%s: %+v %v", name, f, err)
+		}
+	}
+	for name, c := range map[string]struct{ body, want string }{
+		"not Binary":     {`{"resourceType":"Patient","contentType":"x","data":"` + enc + `"}`, `resourceType "Binary"`},
+		"no contentType": {`{"resourceType":"Binary","data":"` + enc + `"}`, "contentType"},
+		"unclosed":       {`{"resourceType":"Binary","contentType":"x","data":"` + enc + `"`, "invalid JSON"},
+		"unended data":   {`{"resourceType":"Binary","contentType":"x","data":"` + enc, "invalid JSON"},
+		"trailing":       {binaryOf(ndjson) + `x`, "invalid JSON"},
+		"data twice":     {`{"resourceType":"Binary","contentType":"x","data":"` + enc + `","data":""}`, "twice"},
+		"bad escape":     {`{"resourceType":"Binary","contentType":"x","data":"\q"}`, "invalid JSON"},
+		"not base64":     {`{"resourceType":"Binary","contentType":"x","data":"***"}`, "base64"},
+		"data a number":  {`{"resourceType":"Binary","contentType":"x","data":12}`, "base64"},
+		"an array":       {`[1]`, "invalid JSON"},
+	} {
+		_, err := streamed(t, "application/fhir+json", item, strings.NewReader(c.body), FileCheck{})
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want a violation mentioning %q, got %v", name, c.want, err)
+		}
+	}
+}
+
+// A line longer than MaxLine is refused without being held whole.
+func TestALineLongerThanTheBoundIsRefused(t *testing.T) {
+	long := `{"resourceType":"Patient","id":"` + strings.Repeat("x", 5<<20) + `"}` + "\n"
+	_, err := streamed(t, NDJSON, ManifestItem{Type: "Patient", URL: "u"}, strings.NewReader(patients(2)+long), FileCheck{MaxLine: 1 << 20})
+	if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "at most 1048576 bytes") {
+		t.Fatalf("want a violation naming line 3 and the bound, got %v", err)
+	}
+	f, err := streamed(t, NDJSON, ManifestItem{Type: "Patient", URL: "u"}, strings.NewReader(patients(2)+long+patients(1)), FileCheck{})
+	if err != nil || f.Resources != 4 {
+		t.Fatalf("a 5 MiB line under the default bound: %+v %v", f, err)
+	}
+}
+
+// A transport failure halfway is the harness's error, not the server's deviation.
+func TestABodyThatFailsHalfwayIsNotADeviation(t *testing.T) {
+	body := io.MultiReader(strings.NewReader(patients(10)), iotest.ErrReader(errors.New("connection reset")))
+	_, err := streamed(t, NDJSON, ManifestItem{Type: "Patient", URL: "u"}, body, FileCheck{})
+	if err == nil || errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("want the transport's error, got %v", err)
+	}
+}
+
+// Lines that FHIR R4 accepts, with what a loose reading gets wrong: primitive extensions, contained
+// resources, choice types.
+var validFHIRLines = map[string]string{
+	"primitive extension": `{"resourceType":"Patient","id":"1","birthDate":"1970-01-01","_birthDate":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/patient-birthTime","valueDateTime":"1970-01-01T10:00:00+01:00"}]}}`,
+	"contained":           `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"contained":[{"resourceType":"Patient","id":"p"}],"subject":{"reference":"#p"},"valueQuantity":{"value":72,"unit":"/min"}}`,
+	"choice type":         `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueCodeableConcept":{"text":"y"},"effectiveDateTime":"2020-01-01T10:00:00Z"}`,
+	"partial date":        `{"resourceType":"Patient","id":"1","birthDate":"1970-01"}`,
+}
+
+var invalidFHIRLines = map[string]string{
+	"unknown element":  `{"resourceType":"Patient","id":"1","foo":1}`,
+	"wrong value type": `{"resourceType":"Patient","id":"1","active":"yes"}`,
+	"malformed date":   `{"resourceType":"Patient","id":"1","birthDate":"1970-13-45"}`,
+	"unknown code":     `{"resourceType":"Observation","id":"o","status":"bogus","code":{"text":"x"}}`,
+	"two choices":      `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueString":"a","valueBoolean":true}`,
+}
+
+func typeOf(line string) string {
+	return strings.Split(strings.Split(line, `"resourceType":"`)[1], `"`)[0]
+}
+
+func TestEachLineIsDecodedStrictlyAsItsFHIRType(t *testing.T) {
+	for name, line := range validFHIRLines {
+		f, err := streamed(t, NDJSON, ManifestItem{Type: typeOf(line), URL: "u"}, strings.NewReader(patientsOf(typeOf(line), 3)+line+"\n"), FileCheck{StrictLines: AllLines})
+		if err != nil || f.Strict != 4 {
+			t.Errorf("%s: valid FHIR refused: %+v %v", name, f, err)
+		}
+	}
+	for name, line := range invalidFHIRLines {
+		item := ManifestItem{Type: typeOf(line), URL: "http://f/x.ndjson"}
+		body := patientsOf(item.Type, 3) + line + "\n" + patientsOf(item.Type, 2)
+		_, err := streamed(t, NDJSON, item, strings.NewReader(body), FileCheck{StrictLines: AllLines})
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "http://f/x.ndjson line 4") || !strings.Contains(err.Error(), "valid FHIR R4 "+item.Type) {
+			t.Errorf("%s: want a violation at line 4, got %v", name, err)
+		}
+		// beyond StrictLines, with no sample, the line's JSON and type are still judged, not its FHIR
+		f, err := streamed(t, NDJSON, item, strings.NewReader(body), FileCheck{StrictLines: 3})
+		if err != nil || f.Strict != 3 || f.Resources != 6 {
+			t.Errorf("%s: StrictLines 3 decoded %d lines: %+v %v", name, f.Strict, f, err)
+		}
+		// a sample of one in one decodes every line
+		if _, err := streamed(t, NDJSON, item, strings.NewReader(body), FileCheck{StrictLines: 1, StrictSample: 1}); !errors.Is(err, ErrNonConformant) {
+			t.Errorf("%s: a full sample passed the bad line", name)
+		}
+	}
+}
+
+func patientsOf(typ string, n int) string {
+	if typ == "Patient" {
+		return patients(n)
+	}
+	return strings.Repeat(`{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"}}`+"\n", n)
+}
+
+// Streaming costs about the same memory for a file of 64 MiB as for one of 1 MiB.
+func BenchmarkReadOutputStream(b *testing.B) {
+	line := []byte(`{"resourceType":"Patient","id":"p1","active":true,"name":[{"family":"Hansen","given":["Jens"]}],"gender":"male","birthDate":"1970-01-01"}` + "\n")
+	body := bytes.Repeat(line, (64<<20)/len(line))
+	for _, form := range []string{"ndjson", "Binary", "strict sample", "strict all"} {
+		b.Run(form, func(b *testing.B) {
+			in, ct, fc := body, NDJSON, FileCheck{}
+			switch form {
+			case "Binary":
+				in, ct = []byte(binaryOf(string(body))), "application/fhir+json"
+			case "strict sample":
+				fc = FileCheck{StrictLines: 1000, StrictSample: 0.001}
+			case "strict all":
+				in, fc = body[:len(line)*20000], FileCheck{StrictLines: AllLines}
+			}
+			x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {ct}}}
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				if _, err := ReadOutputStream(ManifestItem{Type: "Patient", URL: "u"}, x, bytes.NewReader(in), fc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

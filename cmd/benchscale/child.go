@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
+)
+
+// child is one measured side of a figure, in a process of its own; it prints its measured as JSON.
+func child(args []string) error {
+	if len(args) < 1 {
+		return fmt.Errorf("no mode")
+	}
+	if path := os.Getenv("BENCHSCALE_CPUPROFILE"); path != "" { // where a child spends its time
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var (
+		m     measured
+		err   error
+		start = time.Now()
+	)
+	switch mode, a := args[0], args[1:]; mode {
+	case "raw": // URL accept
+		m.Bytes, err = fetch(a[0], a[1], discard)
+	case "validate": // URL accept type fhirLines count
+		m, err = validate(a[0], a[1], a[2], a[3], a[4])
+	case "files-raw", "files-suite": // manifest parallel
+		m, err = files(mode == "files-suite", a[0], a[1])
+	default:
+		return fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		return err
+	}
+	m.Seconds = time.Since(start).Seconds()
+	return json.NewEncoder(os.Stdout).Encode(m)
+}
+
+var token = "Bearer " + refserver.DemoTokenA
+
+func fetch(url, accept string, read func(http.Header, io.Reader) error) (int64, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("Authorization", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	c := &counter{r: resp.Body}
+	err = read(resp.Header, c)
+	return c.n, err
+}
+
+type counter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// validate reads one file as the harness does (check.ReadOutputStream with the harness's defaults, or
+// every line strictly), its header as the server sent it.
+func validate(url, accept, typ, fhirLines, count string) (measured, error) {
+	var m measured
+	n, err := strconv.ParseInt(count, 10, 64)
+	if err != nil {
+		return m, err
+	}
+	item := check.ManifestItem{Type: typ, URL: url, Count: &n}
+	fc := check.FileCheck{StrictLines: steps.DefaultFHIRLines, StrictSample: steps.DefaultFHIRSample}
+	if fhirLines == "all" {
+		fc = check.FileCheck{StrictLines: check.AllLines}
+	}
+	m.Bytes, err = fetch(url, accept, func(h http.Header, r io.Reader) error {
+		f, err := check.ReadOutputStream(item, &check.Exchange{Method: http.MethodGet, URL: url, Status: 200, Header: h}, r, fc)
+		m.Lines, m.Strict = f.Resources, f.Strict
+		return err
+	})
+	return m, err
+}
+
+func discard(_ http.Header, r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// files downloads every file of the manifest on parallel connections: by a plain client to a discard, or
+// by the suite (steps.DownloadOutputFiles, which judges each file while it streams).
+func files(suite bool, path, parallel string) (measured, error) {
+	var m measured
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return m, err
+	}
+	var man check.Manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		return m, err
+	}
+	par, err := strconv.Atoi(parallel)
+	if err != nil {
+		return m, err
+	}
+	if suite {
+		lines := steps.DefaultFHIRLines
+		if v := os.Getenv("BENCHSCALE_FHIR_LINES"); v == "none" {
+			lines = steps.NoFHIRLines
+		}
+		t := steps.Target{FHIRLines: lines, ExportBaseURL: "http://unused/fhir", ReportBaseURL: "http://unused/fhir", ParallelDownloads: par,
+			Credentials: steps.StaticTokens(map[string]string{"A": refserver.DemoTokenA})}
+		got, err := steps.DownloadOutputFiles(context.Background(), t, &man, "A")
+		for _, f := range got {
+			m.Lines += f.Resources
+			m.Strict += f.Strict
+		}
+		return m, err
+	}
+	var (
+		wg    sync.WaitGroup
+		bytes atomic.Int64
+		first error
+		once  sync.Once
+		slots = make(chan struct{}, par)
+	)
+	for _, it := range man.Output {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			n, err := fetch(it.URL, acceptNDJSON, discard)
+			bytes.Add(n)
+			if err != nil {
+				once.Do(func() { first = err })
+			}
+		}()
+	}
+	wg.Wait()
+	m.Bytes = bytes.Load()
+	return m, first
+}

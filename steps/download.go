@@ -1,0 +1,158 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/check"
+)
+
+// download is one output file: its exchange (the body's start only) and what judging it while it arrived
+// found.
+type download struct {
+	x       *check.Exchange
+	file    check.OutputFile
+	verdict error // the server's deviation in the file, or nil
+	err     error // the download failed: transport, timeout; the step fails with it
+}
+
+// fileHeadBytes of an output file are kept for the transcript; the rest is judged and dropped.
+const fileHeadBytes = 4 << 10
+
+// downloadOutputFiles downloads every output file of the manifest on at most ParallelDownloads connections,
+// each judged line by line while it arrives (check.ReadOutputStream), in the manifest's order in the result.
+// accept is the Accept of every request ("": none, as a client that names no format).
+func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user, accept string) ([]download, error) {
+	// BDA2: the token goes with the file request only when the manifest says it is required, so that a
+	// file server of another party never sees it otherwise. Asked once: a skip is decided once.
+	as := ""
+	if m.RequiresAccessToken {
+		as = user
+	}
+	token, err := w.token(as)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]download, len(m.Output))
+	slots := make(chan struct{}, w.target.ParallelDownloads)
+	var wg sync.WaitGroup
+	for i, item := range m.Output {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			results[i] = download{x: &check.Exchange{Method: http.MethodGet, URL: item.URL, Err: ctx.Err()}, err: ctx.Err()}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			results[i] = w.downloadFile(ctx, token, item, accept)
+		}()
+	}
+	wg.Wait()
+	return results, nil
+}
+
+// downloadFile sends one GET for an output file and judges its body while it streams. An output file is
+// bounded by time (MAX_WAIT for the whole download), not by MAX_BODY: real exports have files of gigabytes.
+func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string) download {
+	header := http.Header{}
+	if accept != "" {
+		header.Set("Accept", accept)
+	}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	x := &check.Exchange{Method: http.MethodGet, URL: item.URL, RequestHeader: header}
+	d := download{x: x}
+	ctx, cancel := context.WithTimeout(ctx, w.target.MaxWait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, item.URL, nil)
+	if err != nil {
+		x.Err = err
+		d.err = fmt.Errorf("build request GET %s: %w", item.URL, err)
+		return d
+	}
+	req.Header = header.Clone()
+	start := time.Now()
+	defer func() {
+		x.Duration = time.Since(start)
+		x.Received = start.Add(x.Duration)
+	}()
+	resp, err := w.target.HTTPClient.Do(req)
+	if err != nil {
+		x.Err = describeTransportError(err, ctx, w.target.MaxWait)
+		d.err = fmt.Errorf("GET %s: %w", item.URL, x.Err)
+		return d
+	}
+	defer resp.Body.Close()
+	x.Status, x.Header = resp.StatusCode, resp.Header
+	head := &headKeeper{x: x}
+	if x.Status != http.StatusOK { // judged by the step that reads the files; its start is enough to show
+		if _, err := io.Copy(head, io.LimitReader(resp.Body, fileHeadBytes)); err != nil {
+			x.Err = describeTransportError(err, ctx, w.target.MaxWait)
+		}
+		return d
+	}
+	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample}
+	if w.target.FHIRLines == NoFHIRLines {
+		fc.StrictLines = 0
+	}
+	d.file, err = check.ReadOutputStream(item, x, io.TeeReader(resp.Body, head), fc)
+	switch {
+	case errors.Is(err, check.ErrNonConformant):
+		d.verdict = err
+	case err != nil:
+		x.Err = describeTransportError(err, ctx, w.target.MaxWait)
+		d.err = fmt.Errorf("GET %s: %w", item.URL, x.Err)
+	}
+	return d
+}
+
+// headKeeper keeps the first fileHeadBytes of a body in the exchange and counts the rest.
+type headKeeper struct{ x *check.Exchange }
+
+func (h *headKeeper) Write(p []byte) (int, error) {
+	if room := fileHeadBytes - len(h.x.Body); room > 0 {
+		h.x.Body = append(h.x.Body, p[:min(room, len(p))]...)
+		h.x.BodyOmitted += int64(len(p) - min(room, len(p)))
+	} else {
+		h.x.BodyOmitted += int64(len(p))
+	}
+	return len(p), nil
+}
+
+// DownloadOutputFiles downloads and judges every output file of m as the download steps do (at most
+// ParallelDownloads at once, each judged while it streams), outside a scenario: for cmd/benchscale. The
+// error is the first failure in the manifest's order: a transport failure, a status other than 200, or a
+// file's deviation.
+func DownloadOutputFiles(ctx context.Context, t Target, m *check.Manifest, user string) ([]check.OutputFile, error) {
+	t, err := t.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	w := &World{target: &t, scenario: "download"}
+	files, err := w.downloadOutputFiles(ctx, m, user, harnessFileAccept)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]check.OutputFile, len(files))
+	for i, d := range files {
+		switch {
+		case d.err != nil:
+			return nil, d.err
+		case d.x.Status != http.StatusOK:
+			return nil, check.Violationf("", "download of output file "+d.x.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(d.x.Status))
+		case d.verdict != nil:
+			return nil, d.verdict
+		}
+		out[i] = d.file
+	}
+	return out, nil
+}

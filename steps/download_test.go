@@ -1,0 +1,143 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ehealth-dk/fut-conformance/check"
+)
+
+// fileServer serves n NDJSON files of lines Patients each at /f/<i>, the file bad with its last line cut
+// short; it counts the downloads in flight at once, each held until releaseAt downloads are in flight or
+// all have begun.
+type fileServer struct {
+	lines, bad int
+	inFlight   atomic.Int32
+	peak       atomic.Int32
+}
+
+func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for {
+		p := s.peak.Load()
+		if now <= p || s.peak.CompareAndSwap(p, now) {
+			break
+		}
+	}
+	var i int
+	fmt.Sscanf(r.URL.Path, "/f/%d", &i)
+	w.Header().Set("Content-Type", check.NDJSON)
+	for l := 1; l <= s.lines; l++ {
+		line := fmt.Sprintf(`{"resourceType":"Patient","id":"%d-%d","birthDate":"1970-01-01"}`, i, l)
+		if i == s.bad && l == s.lines {
+			line = line[:len(line)-1]
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func downloadWorld(t *testing.T, parallel int) *World {
+	t.Helper()
+	target, err := Target{ExportBaseURL: "http://x/fhir", ReportBaseURL: "http://x/fhir", ParallelDownloads: parallel, FHIRLines: 10, FHIRSample: 0.001, Findings: &Findings{}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &World{target: &target, scenario: "unit"}
+}
+
+func manifestOf(base string, n, lines int) *check.Manifest {
+	m := &check.Manifest{}
+	for i := range n {
+		count := int64(lines)
+		m.Output = append(m.Output, check.ManifestItem{Type: "Patient", URL: fmt.Sprintf("%s/f/%d", base, i), Count: &count})
+	}
+	return m
+}
+
+// Files download on several connections at once, never more than PARALLEL_DOWNLOADS, and each is judged on
+// its own: the one bad file fails naming its URL and line, in the manifest's order.
+func TestOutputFilesDownloadInParallelEachJudgedOnItsOwn(t *testing.T) {
+	fs := &fileServer{lines: 2000, bad: 17}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	w := downloadWorld(t, 3)
+	m := manifestOf(srv.URL, 24, fs.lines)
+	w.export.manifest = m
+	if err := w.downloadsOutputFiles(context.Background(), "A"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.peak.Load(); got > 3 {
+		t.Errorf("%d downloads at once, PARALLEL_DOWNLOADS is 3", got)
+	}
+	if len(w.exchanges) != 24 || len(w.export.downloads) != 24 {
+		t.Fatalf("%d exchanges, %d downloads recorded for 24 files", len(w.exchanges), len(w.export.downloads))
+	}
+	for i, d := range w.export.downloads {
+		if d.x.URL != m.Output[i].URL {
+			t.Fatalf("download %d is %s, not the manifest's %s", i, d.x.URL, m.Output[i].URL)
+		}
+		if i != 17 && (d.verdict != nil || d.file.Resources != 2000 || d.file.Strict < 10) {
+			t.Errorf("file %d: %+v %v", i, d.file, d.verdict)
+		}
+		if len(d.x.Body) != fileHeadBytes || d.x.BodyOmitted == 0 {
+			t.Errorf("file %d: kept %d bytes and omitted %d: the transcript keeps the start of a file only", i, len(d.x.Body), d.x.BodyOmitted)
+		}
+	}
+	err := w.outputFilesHoldTheirType(context.Background())
+	want := fmt.Sprintf("output file %s/f/17 line 2000", srv.URL)
+	if !errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want a violation naming %q, got %v", want, err)
+	}
+	if w.last.URL != srv.URL+"/f/17" {
+		t.Errorf("the failure shows %s, not the bad file", w.last.URL)
+	}
+	if !strings.Contains(w.last.Transcript(), "more bytes read and judged, not kept") {
+		t.Errorf("the transcript does not say the file was cut:\n%s", w.last.Transcript())
+	}
+}
+
+// The peak above proves the bound; this proves the downloads do overlap: with 4 connections the 4 handlers
+// all run at once (each waits for the others), which one connection at a time could never do.
+func TestOutputFilesDownloadOnSeveralConnectionsAtOnce(t *testing.T) {
+	var arrived sync.WaitGroup
+	arrived.Add(4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		arrived.Wait()
+		w.Header().Set("Content-Type", check.NDJSON)
+		fmt.Fprintln(w, `{"resourceType":"Patient","id":"1"}`)
+	}))
+	defer srv.Close()
+	w := downloadWorld(t, 4)
+	w.export.manifest = manifestOf(srv.URL, 4, 1)
+	if err := w.downloadsOutputFiles(context.Background(), "A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.outputFilesHoldTheirType(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file whose connection breaks halfway fails the download step (not the server's verdict), naming it.
+func TestAnOutputFileCutByTheTransportFailsTheDownload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", check.NDJSON)
+		w.Header().Set("Content-Length", "100000")
+		fmt.Fprintln(w, `{"resourceType":"Patient","id":"1"}`)
+	}))
+	defer srv.Close()
+	w := downloadWorld(t, 2)
+	w.export.manifest = manifestOf(srv.URL, 2, 1)
+	err := w.downloadsOutputFiles(context.Background(), "A")
+	if err == nil || errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), srv.URL+"/f/0") {
+		t.Fatalf("want a transport failure naming the first file, got %v", err)
+	}
+}
