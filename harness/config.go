@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
@@ -51,6 +52,8 @@ type Config struct {
 
 	Out io.Writer // console report; nil: stdout
 	Log io.Writer // one line per poll while waiting; nil: stderr
+
+	redactor *check.Redactor // the run's secrets, set by Run
 }
 
 // Variables lists every environment variable the harness reads, for the usage text and the README.

@@ -40,6 +40,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		Log:            cfg.Log,
 		LiveProgress:   isTerminal(cfg.Log),
 		Findings:       &steps.Findings{},
+		Redactor:       cfg.redactor,
 	}
 	switch {
 	case cfg.ContainerConfig.enabled():

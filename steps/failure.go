@@ -18,6 +18,7 @@ type failureReport struct {
 	err         error
 	requirement *features.Requirement
 	exchanges   []*check.Exchange
+	redactor    *check.Redactor // a server may echo a token in any header or body
 }
 
 func (f *failureReport) Unwrap() error { return f.err }
@@ -36,7 +37,7 @@ func (f *failureReport) Error() string {
 		}
 		b.WriteString("reproduce the last request:\n  " + f.exchanges[len(f.exchanges)-1].Curl() + "\n")
 	}
-	return b.String()
+	return f.redactor.String(b.String())
 }
 
 // RequirementTags are the scenario's requirement IDs, primary first.

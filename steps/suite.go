@@ -118,8 +118,9 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 	if w == nil {
 		return ctx, nil
 	}
+	red := w.target.Redactor
 	for _, f := range w.warnings {
-		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(f.Message)})
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(red.String(f.Message))})
 	}
 	var report *failureReport
 	if errors.As(err, &report) && len(report.exchanges) > 0 {
@@ -127,7 +128,7 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 		for _, x := range report.exchanges {
 			transcript.WriteString(x.Transcript() + "\n")
 		}
-		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(transcript.String())})
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(red.String(transcript.String()))})
 	}
 	return ctx, nil
 }
@@ -155,7 +156,7 @@ func (w *World) failure(err error) error {
 	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
 		exchanges = []*check.Exchange{w.last}
 	}
-	report := &failureReport{err: err, exchanges: exchanges}
+	report := &failureReport{err: err, exchanges: exchanges, redactor: w.target.Redactor}
 	reqID := w.primaryRequirement()
 	if errors.As(err, &v) {
 		if v.Requirement == "" {

@@ -52,6 +52,9 @@ type Target struct {
 	RunContext context.Context
 
 	pool *jobPool // set by Scenarios: the run's jobs
+	// Redactor replaces the run's secrets in every message, transcript and attachment the steps produce;
+	// nil redacts only the credential headers of transcripts.
+	Redactor *check.Redactor
 }
 
 // Defaults used when a Target leaves a field zero.

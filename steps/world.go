@@ -97,6 +97,7 @@ func (w *World) token(user string) (string, error) {
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.
 func (w *World) skip(reason string) error {
+	reason = w.target.Redactor.String(reason)
 	w.skipped, w.skipReason = true, reason
 	w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
 	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
@@ -143,13 +144,14 @@ func (w *World) warn(req, subject, expected, got string) error {
 }
 
 func (w *World) recordWarning(f Finding) {
+	f.Message = w.target.Redactor.String(f.Message)
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.warn(f)
 }
 
 // knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
 func (w *World) knownDeviation(req, message string) {
-	f := Finding{Scenario: w.scenario, Requirement: req, Message: message}
+	f := Finding{Scenario: w.scenario, Requirement: req, Message: w.target.Redactor.String(message)}
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.knownDeviation(f)
 }
