@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestTranscriptAndCurlNeverShowTheToken(t *testing.T) {
@@ -23,7 +24,18 @@ func TestTranscriptAndCurlNeverShowTheToken(t *testing.T) {
 func TestTranscriptCutsLongBodies(t *testing.T) {
 	x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{}, Body: []byte(strings.Repeat("é", 5000))}
 	text := x.Transcript()
-	if len(text) > 3*transcriptBodyLimit || !strings.Contains(text, "more bytes]") {
+	if len(text) > 3*transcriptBodyLimit || !strings.Contains(text, "[cut: ") {
 		t.Fatalf("body not cut to a readable length (%d bytes)", len(text))
+	}
+}
+
+func TestCutKeepsTheHeadAndSaysHowMuchWent(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "u", Status: 202, Header: http.Header{}, Body: []byte(strings.Repeat("é", 4<<20))}
+	x.Cut()
+	if len(x.Body) > TranscriptHead || !utf8.Valid(x.Body) || x.BodyCut != int64(8<<20-len(x.Body)) {
+		t.Fatalf("kept %d bytes (valid UTF-8: %v), cut %d", len(x.Body), utf8.Valid(x.Body), x.BodyCut)
+	}
+	if text := x.Transcript(); !strings.Contains(text, "[cut: 8.0 MiB more]") || len(text) > 3*transcriptBodyLimit {
+		t.Errorf("the transcript does not note the cut, or is long (%d bytes):\n%s", len(text), text[len(text)-200:])
 	}
 }

@@ -34,6 +34,9 @@ type Config struct {
 	RequestTimeout time.Duration // REQUEST_TIMEOUT: per request
 	MaxBodyBytes   int64         // MAX_BODY: cap on a response body, bytes
 	MaxJobs        int64         // MAX_JOBS: export jobs kept in flight at once
+	DownloadWait   time.Duration // DOWNLOAD_WAIT: all output downloads of one export together; default MAX_WAIT
+	MaxFiles       int64         // MAX_FILES: output files checked per export; the rest reported as not checked
+	TrustedOrigins []string      // TRUSTED_ORIGINS: origins besides the targets' that may receive the token
 	Report         string        // REPORT: report type started by the report scenarios
 	ExportTypes    string        // EXPORT_TYPES: _type of every kick-off (empty: all types)
 	Strict         bool          // STRICT=1: SHOULD deviations fail
@@ -83,6 +86,9 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"REQUEST_TIMEOUT", steps.DefaultRequestTimeout.String(), "timeout of one HTTP request, body included (Go duration)"},
 	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes"},
 	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
+	{"DOWNLOAD_WAIT", "MAX_WAIT", "how long the output downloads of one export may take together; files left are reported as not checked"},
+	{"MAX_FILES", strconv.Itoa(steps.DefaultMaxFiles), "how many output files of one export are downloaded and checked; the rest are reported as not checked"},
+	{"TRUSTED_ORIGINS", "", "comma list of origins (https://files.example:8443) besides TARGET's, EXPORT_TARGET's, REPORT_TARGET's and TOKEN_URL's that may receive the token"},
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
@@ -137,6 +143,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxJobs < 0 {
 		add(fmt.Errorf("MAX_JOBS=%d: expected a positive number of jobs", c.MaxJobs))
+	}
+	for _, o := range c.TrustedOrigins {
+		if u, err := url.Parse(o); err != nil || steps.Origin(o) == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add(fmt.Errorf("TRUSTED_ORIGINS: %q: expected an origin such as https://files.example or http://127.0.0.1:8081 (scheme, host, optional port; no path)", o))
+		}
+	}
+	if c.MaxFiles < 0 {
+		add(fmt.Errorf("MAX_FILES=%d: expected a positive number of files", c.MaxFiles))
 	}
 	if c.MaxBodyBytes < 0 {
 		add(fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", c.MaxBodyBytes))

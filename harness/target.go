@@ -35,6 +35,9 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		MaxBodyBytes:   cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),
 		MaxJobs:        int(cmp.Or(cfg.MaxJobs, steps.DefaultMaxJobs)),
 		RunContext:     ctx,
+		DownloadWait:   cfg.DownloadWait,
+		MaxFiles:       int(cfg.MaxFiles),
+		TrustedOrigins: trustedOrigins(cfg),
 		Strict:         cfg.Strict,
 		Profile:        cmp.Or(cfg.Profile, steps.DefaultProfile),
 		Log:            cfg.Log,
@@ -76,6 +79,18 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 	}
 	t.Credentials = steps.StaticTokens(demo)
 	return t, ts.Close, nil
+}
+
+// trustedOrigins are the origins besides the service bases' that may receive a token: the token endpoint's
+// and the user's TRUSTED_ORIGINS.
+func trustedOrigins(cfg Config) []string {
+	var out []string
+	for _, o := range append([]string{cfg.TokenURL}, cfg.TrustedOrigins...) {
+		if o := steps.Origin(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // baseVariable names the variable that set the base URL of a service ("export" or "report"), for messages

@@ -44,7 +44,17 @@ type exportState struct {
 	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
 	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
-	downloads []*check.Exchange // one per manifest output item, in the manifest's order
+	downloaded bool         // the download step ran
+	files      []fileResult // one per output file downloaded and checked, in the manifest's order
+}
+
+// fileResult is one output file, checked as it arrived: its body is not kept, so that memory does not grow
+// with the export.
+type fileResult struct {
+	item check.ManifestItem
+	x    *check.Exchange // its body cut to a head once checked
+	file check.OutputFile
+	err  error // the file's deviation, reported by the Then step
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
@@ -55,6 +65,7 @@ const (
 	reqRetryAfter     = "EXP-RETRY-AFTER"
 	reqPoll200        = "EXP-POLL-200"
 	reqExpires        = "EXP-EXPIRES"
+	reqOutput         = "EXP-OUTPUT"
 )
 
 func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
@@ -408,13 +419,28 @@ func (w *World) checkExpires(x *check.Exchange) error {
 	return nil
 }
 
+// downloadsOutputFiles downloads the manifest's files and checks each as it arrives. The downloads share one
+// deadline (DOWNLOAD_WAIT) and at most MAX_FILES files are checked: what either leaves out is reported as not
+// checked, never dropped silently. A file on an untrusted origin is requested without the token; if it then
+// cannot be read, it is not checked, and the message names TRUSTED_ORIGINS.
 func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 	m := w.export.manifest
 	if m == nil {
 		return fmt.Errorf("no manifest to download from: a completed export must come first")
 	}
-	w.export.downloads = nil
-	for _, item := range m.Output {
+	w.export.files, w.export.downloaded = nil, true
+	ctx, cancel := context.WithTimeout(ctx, w.target.DownloadWait)
+	defer cancel()
+	for i, item := range m.Output {
+		left := len(m.Output) - i
+		if i == w.target.MaxFiles {
+			w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", left, len(m.Output), w.target.MaxFiles))
+			break
+		}
+		if ctx.Err() != nil {
+			w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s)", left, len(m.Output), w.target.DownloadWait))
+			break
+		}
 		// BDA2: the token goes with the file request only when the manifest says it is required, so that a
 		// file server of another party never sees it otherwise.
 		as := ""
@@ -422,11 +448,26 @@ func (w *World) downloadsOutputFiles(ctx context.Context, user string) error {
 			as = user
 		}
 		x, err := w.request(ctx, as, http.MethodGet, item.URL, http.Header{"Accept": {check.NDJSON + ", application/fhir+json;q=0.9"}}, nil)
+		if err != nil && ctx.Err() != nil {
+			w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s), %s unfinished", left, len(m.Output), w.target.DownloadWait, item.URL))
+			break
+		}
 		if err != nil {
 			return err
 		}
 		w.last = x
-		w.export.downloads = append(w.export.downloads, x)
+		r := fileResult{item: item, x: x}
+		switch {
+		case x.Status != http.StatusOK && x.TokenWithheld != "":
+			w.notChecked(reqOutput, fmt.Sprintf("output file %s not checked: origin not trusted, and without the token it answered %s; TRUSTED_ORIGINS=%s would send the token", item.URL, check.StatusPhrase(x.Status), Origin(item.URL)))
+			continue
+		case x.Status != http.StatusOK:
+			r.err = check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+		default:
+			r.file, r.err = check.ReadOutputFile(item, x)
+		}
+		x.Cut()
+		w.export.files = append(w.export.files, r)
 	}
 	return nil
 }
@@ -436,20 +477,15 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 	if m == nil {
 		return fmt.Errorf("no manifest: a completed export must come first")
 	}
-	if len(w.export.downloads) != len(m.Output) {
-		return fmt.Errorf("downloaded %d of the manifest's %d output files: the download step must come first", len(w.export.downloads), len(m.Output))
+	if !w.export.downloaded {
+		return fmt.Errorf("no output file downloaded: the download step must come first")
 	}
-	for i, item := range m.Output {
-		x := w.export.downloads[i]
-		w.last = x // the failure shows the file it judged
-		if x.Status != http.StatusOK {
-			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+	for _, r := range w.export.files {
+		if r.err != nil {
+			w.last = r.x // the failure shows the file it judged
+			return r.err
 		}
-		f, err := check.ReadOutputFile(item, x)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", item.URL, f.Resources, item.Type, f.Format)
+		fmt.Fprintf(w.target.Log, "  output file %s: %d %s resources (%s)\n", r.item.URL, r.file.Resources, r.item.Type, r.file.Format)
 	}
 	return nil
 }

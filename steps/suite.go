@@ -99,7 +99,7 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 		})
 		sc.StepContext().Before(func(ctx context.Context, _ *godog.Step) (context.Context, error) {
 			if w := worldFrom(ctx); w != nil {
-				w.stepStart, w.warnings = len(w.exchanges), nil
+				w.stepStart, w.omitted, w.warnings = len(w.exchanges), 0, nil
 			}
 			return ctx, nil
 		})
@@ -124,11 +124,7 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 	}
 	var report *failureReport
 	if errors.As(err, &report) && len(report.exchanges) > 0 {
-		var transcript strings.Builder
-		for _, x := range report.exchanges {
-			transcript.WriteString(x.Transcript() + "\n")
-		}
-		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(red.String(transcript.String()))})
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(red.String(report.transcript()))})
 	}
 	return ctx, nil
 }
@@ -156,7 +152,7 @@ func (w *World) failure(err error) error {
 	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
 		exchanges = []*check.Exchange{w.last}
 	}
-	report := &failureReport{err: err, exchanges: exchanges, redactor: w.target.Redactor}
+	report := &failureReport{err: err, exchanges: exchanges, omitted: w.omitted, redactor: w.target.Redactor}
 	reqID := w.primaryRequirement()
 	if errors.As(err, &v) {
 		if v.Requirement == "" {

@@ -34,12 +34,17 @@ type Target struct {
 	MaxWait        time.Duration // per asynchronous job
 	RequestTimeout time.Duration // per HTTP request, body included
 	MaxBodyBytes   int64         // responses larger than this fail instead of filling memory
-	Strict         bool          // SHOULD deviations fail instead of warning
-	Profile        string        // a column of features/PROFILES.md; default "fut"
-	HTTPClient     *http.Client  // nil: a plain client
-	Log            io.Writer     // one line per poll while waiting on a job; nil discards
-	LiveProgress   bool          // Log is a terminal: keep one line per job up to date instead
-	Findings       *Findings     // warnings and skips of the run; nil: not collected
+	// DownloadWait bounds the output downloads of one export together (default MaxWait); MaxFiles caps how
+	// many of its output files are checked (default DefaultMaxFiles). What either leaves out is reported as
+	// not checked.
+	DownloadWait time.Duration
+	MaxFiles     int
+	Strict       bool         // SHOULD deviations fail instead of warning
+	Profile      string       // a column of features/PROFILES.md; default "fut"
+	HTTPClient   *http.Client // nil: a plain client
+	Log          io.Writer    // one line per poll while waiting on a job; nil discards
+	LiveProgress bool         // Log is a terminal: keep one line per job up to date instead
+	Findings     *Findings    // warnings and skips of the run; nil: not collected
 	// Profiles replaces features/PROFILES.md, e.g. to try a severity table; nil: the embedded table.
 	Profiles *features.Profiles
 	// MaxJobs bounds the export jobs the harness keeps in flight (kicked off, not yet completed, cancelled or
@@ -52,6 +57,9 @@ type Target struct {
 	RunContext context.Context
 
 	pool *jobPool // set by Scenarios: the run's jobs
+	// TrustedOrigins are origins (see Origin) besides the two bases' that may receive the token: the token
+	// endpoint's and TRUSTED_ORIGINS. A URL of any other origin is requested without it.
+	TrustedOrigins []string
 	// Redactor replaces the run's secrets in every message, transcript and attachment the steps produce;
 	// nil redacts only the credential headers of transcripts.
 	Redactor *check.Redactor
@@ -63,6 +71,7 @@ const (
 	DefaultMaxWait        = check.DefaultMaxWait
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodyBytes   = 64 << 20
+	DefaultMaxFiles       = 50
 )
 
 func (t Target) withDefaults() (Target, error) {
@@ -84,6 +93,12 @@ func (t Target) withDefaults() (Target, error) {
 	}
 	if t.RequestTimeout <= 0 {
 		t.RequestTimeout = DefaultRequestTimeout
+	}
+	if t.DownloadWait <= 0 {
+		t.DownloadWait = t.MaxWait
+	}
+	if t.MaxFiles <= 0 {
+		t.MaxFiles = DefaultMaxFiles
 	}
 	if t.MaxBodyBytes <= 0 {
 		t.MaxBodyBytes = DefaultMaxBodyBytes
