@@ -38,12 +38,12 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 
 // exportState is the export of the scenario: the polling URL the kick-off returned and what came of it.
 type exportState struct {
-	owner     string
-	pollURL   string
-	pooled    *pooledExport // the pool's job this scenario adopted, or nil: a job of its own
-	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
-	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
-	manifest  *check.Manifest
+	owner      string
+	pollURL    string
+	pooled     *pooledExport // the pool's job this scenario adopted, or nil: a job of its own
+	release    func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
+	settled    bool          // the owner saw it complete or cancelled it: nothing to clean up
+	manifest   *check.Manifest
 	downloaded bool         // the download step ran
 	files      []fileResult // one per output file downloaded and checked, in the manifest's order
 }
