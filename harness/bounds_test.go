@@ -8,8 +8,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -206,4 +209,175 @@ func TestTokenGoesOnlyToTrustedOrigins(t *testing.T) {
 			t.Errorf("a trusted origin got the token %d times (want 2, one per file), passed=%v\n%s", len(seen), res.Passed, tailOf(written["stdout"]))
 		}
 	})
+}
+
+// peakHeap runs f while sampling the heap every millisecond, and returns the highest heap seen (live and
+// not yet collected objects), in bytes above the heap before f.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	base := read()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v := read(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	<-stopped
+	if p := peak.Load(); p > base {
+		return p - base
+	}
+	return 0
+}
+
+// The bounds of one hostile run: heap, reports and console size, time.
+const (
+	heapBound   = 192 << 20
+	reportBound = 2 << 20 // all reports and the console together; issue 11 asks under 10 MB
+)
+
+func checkBounds(t *testing.T, written map[string]string, heap uint64, elapsed, timeBound time.Duration) {
+	t.Helper()
+	total := 0
+	for name, text := range written {
+		total += len(text)
+		t.Logf("%s: %d bytes", name, len(text))
+	}
+	if total > reportBound {
+		t.Errorf("the run wrote %d bytes of console and reports, more than %d", total, reportBound)
+	}
+	t.Logf("peak heap %d MiB, %s", heap>>20, elapsed.Round(time.Millisecond))
+	if heap > heapBound {
+		t.Errorf("peak heap %d MiB, more than %d MiB", heap>>20, heapBound>>20)
+	}
+	if elapsed > timeBound {
+		t.Errorf("the run took %s, more than %s", elapsed, timeBound)
+	}
+}
+
+// Finding 1 of issue 11: a server answering every poll 202 with an 8 MB body and Retry-After in the past
+// (the 100 ms floor): the harness kept every body, and every poll in the transcript.
+func TestHostileHugeInProgressBodiesKeepMemoryAndReportsBounded(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	srv := &exportServer{files: 1, poll: func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("X-Progress", "busy")
+		w.Header().Set("Retry-After", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write(big)
+		return true
+	}}
+	var res Result
+	var written map[string]string
+	const maxWait = 8 * time.Second
+	start := time.Now()
+	heap := peakHeap(func() {
+		res, written = boundedRunAt(t, srv, Config{Tags: "@EXP-POLL-200,@EXP-OUTPUT", MaxWait: maxWait, RequestTimeout: 2 * time.Second})
+	})
+	checkBounds(t, written, heap, time.Since(start), 2*maxWait+20*time.Second)
+	// Bodies kept whole until the scenario ends measured 134 MiB here; cut to their heads, about 40.
+	if heap > 96<<20 {
+		t.Errorf("peak heap %d MiB: the poll bodies are kept", heap>>20)
+	}
+	if res.Passed || !strings.Contains(written["stdout"], "polls omitted") || !strings.Contains(written["stdout"], "exchanges omitted") || !strings.Contains(written["stdout"], "[cut: 4.0 MiB more]") {
+		t.Errorf("want a failed run whose transcripts cut the bodies and omit the middle polls:\n%s", tailOf(written["stdout"]))
+	}
+}
+
+// boundedRunAt runs cfg against srv, whose URLs point at itself.
+func boundedRunAt(t *testing.T, srv *exportServer, cfg Config) (Result, map[string]string) {
+	t.Helper()
+	ts := httptest.NewServer(srv.handler())
+	t.Cleanup(ts.Close)
+	self := func() string { return ts.URL + "/fhir" }
+	if srv.pollBase == nil {
+		srv.pollBase = self
+	}
+	if srv.fileBase == nil {
+		srv.fileBase = self
+	}
+	if cfg.Token == "" {
+		cfg.Token = "token-a-secret"
+	}
+	cfg.Target = self()
+	return boundedRun(t, http.NotFoundHandler(), cfg)
+}
+
+// Finding 1: many large output files; each is checked as it arrives and its body dropped.
+func TestHostileManyLargeOutputFilesKeepMemoryBounded(t *testing.T) {
+	line := []byte(`{"resourceType":"Patient","id":"p1","text":"` + strings.Repeat("y", 1000) + `"}` + "\n")
+	file := bytes.Repeat(line, (8<<20)/len(line))
+	srv := &exportServer{files: 16, file: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+ndjson")
+		_, _ = w.Write(file)
+	}}
+	var res Result
+	var written map[string]string
+	start := time.Now()
+	heap := peakHeap(func() {
+		res, written = boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxWait: 120 * time.Second, RequestTimeout: 30 * time.Second})
+	})
+	checkBounds(t, written, heap, time.Since(start), 150*time.Second)
+	// Kept whole, the 16 files alone would hold 128 MiB.
+	if heap > 100<<20 {
+		t.Errorf("peak heap %d MiB for files checked one at a time", heap>>20)
+	}
+	if !res.Passed || strings.Count(written["stderr"], "output file ") != 16 {
+		t.Errorf("want the 16 files checked and the run passed:\n%s\n%s", tailOf(written["stdout"]), tailOf(written["stderr"]))
+	}
+}
+
+// Finding 1 and 2: a manifest of 100,000 outputs: MAX_FILES are checked, the rest reported as not checked.
+func TestHostileHugeManifestChecksMaxFilesAndReportsTheRest(t *testing.T) {
+	srv := &exportServer{files: 100_000}
+	var res Result
+	var written map[string]string
+	start := time.Now()
+	heap := peakHeap(func() {
+		res, written = boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxFiles: 20, MaxWait: 20 * time.Second, RequestTimeout: 10 * time.Second})
+	})
+	checkBounds(t, written, heap, time.Since(start), 60*time.Second)
+	want := "99980 of the manifest's 100000 output files not checked: MAX_FILES=20"
+	if !res.Passed || !strings.Contains(written["stdout"], want) || !strings.Contains(written["index.html"], "99980 of the manifest") {
+		t.Errorf("want a pass with %q in the summary and the HTML report:\n%s", want, tailOf(written["stdout"]))
+	}
+	if n := srv.requestsAt(strings.TrimPrefix(strings.TrimSuffix(srv.fileBase(), "/fhir"), "http://")); n > 30 {
+		t.Errorf("%d requests for a run that checks 20 files", n)
+	}
+}
+
+// Finding 2: 40 output files each answering in 1 s share DOWNLOAD_WAIT: the run ends after about
+// DOWNLOAD_WAIT, not 40 s, and the files left are reported as not checked.
+func TestHostileSlowOutputFilesShareTheDownloadDeadline(t *testing.T) {
+	srv := &exportServer{files: 40, file: func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(time.Second):
+		}
+		w.Header().Set("Content-Type", "application/fhir+ndjson")
+		fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
+	}}
+	start := time.Now()
+	res, written := boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", DownloadWait: 3 * time.Second, MaxWait: 10 * time.Second, RequestTimeout: 5 * time.Second})
+	elapsed := time.Since(start)
+	// Generous: the machine is shared; unbounded, the downloads alone take 40 s.
+	checkBounds(t, written, 0, elapsed, 25*time.Second)
+	if !strings.Contains(written["stdout"], "output files not checked: the downloads took DOWNLOAD_WAIT (3s)") || !res.Passed {
+		t.Errorf("want the files left reported as not checked:\n%s", tailOf(written["stdout"]))
+	}
 }
