@@ -73,7 +73,8 @@ var sensitiveHeaders = map[string]bool{"Authorization": true, "Proxy-Authorizati
 const transcriptBodyLimit = 2000
 
 // Transcript renders the exchange for a failure message: method, URL, status, headers with secrets
-// redacted, bodies cut to a readable length.
+// redacted, bodies cut to a readable length, and every invalid UTF-8 sequence a server sent replaced by
+// U+FFFD, so that no report (index.html, junit.xml, cucumber.json) carries bytes its encoding forbids.
 func (x *Exchange) Transcript() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "> %s %s\n", x.Method, x.URL)
@@ -93,7 +94,7 @@ func (x *Exchange) Transcript() string {
 			fmt.Fprintf(&b, "< (%v)\n", x.Err)
 		}
 	}
-	return b.String()
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
 }
 
 func writeHeaders(b *strings.Builder, prefix string, h http.Header) {

@@ -39,3 +39,10 @@ func TestCutKeepsTheHeadAndSaysHowMuchWent(t *testing.T) {
 		t.Errorf("the transcript does not note the cut, or is long (%d bytes):\n%s", len(text), text[len(text)-200:])
 	}
 }
+
+func TestTranscriptIsValidUTF8WhateverTheServerSent(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"X-Progress": {"half\xffway"}}, Body: []byte("{\"a\":\"\xc3\x28\xfe\"}")}
+	if text := x.Transcript(); !utf8.ValidString(text) || !strings.Contains(text, "half\uFFFDway") {
+		t.Fatalf("transcript not valid UTF-8: %q", text)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Tests of the run's bounds against hostile servers (issue 11): secrets never written, tokens only to the
@@ -379,5 +380,35 @@ func TestHostileSlowOutputFilesShareTheDownloadDeadline(t *testing.T) {
 	checkBounds(t, written, 0, elapsed, 25*time.Second)
 	if !strings.Contains(written["stdout"], "output files not checked: the downloads took DOWNLOAD_WAIT (3s)") || !res.Passed {
 		t.Errorf("want the files left reported as not checked:\n%s", tailOf(written["stdout"]))
+	}
+}
+
+// Finding 6 of issue 11: invalid UTF-8 from the server reached index.html raw. Every output is valid UTF-8.
+func TestHostileInvalidUTF8IsMadeValidInEveryOutput(t *testing.T) {
+	broken := every(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Header().Set("X-Progress", "half\xffway")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte("{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"invalid\",\"diagnostics\":\"bad \xc3\x28 \xfe\"}]} \xff"))
+	})
+	res, written := boundedRun(t, broken, Config{Tags: "@EXP-KICKOFF,@RJS-BUNDLE", Token: "token-a-secret", RequestTimeout: 2 * time.Second})
+	if res.Passed {
+		t.Fatal("the server passed")
+	}
+	for name, text := range written {
+		if !utf8.ValidString(text) {
+			i := 0
+			for i < len(text) {
+				r, size := utf8.DecodeRuneInString(text[i:])
+				if r == utf8.RuneError && size == 1 {
+					break
+				}
+				i += size
+			}
+			t.Errorf("%s is not valid UTF-8 near %q", name, text[max(0, i-60):min(len(text), i+20)])
+		}
+	}
+	if !strings.Contains(written["stdout"], "\uFFFD") {
+		t.Error("the replaced bytes are not shown as U+FFFD")
 	}
 }

@@ -48,7 +48,7 @@ func (f *failureReport) Error() string {
 		b.WriteString(f.transcript())
 		b.WriteString("reproduce the last request:\n  " + f.exchanges[len(f.exchanges)-1].Curl() + "\n")
 	}
-	return f.redactor.String(b.String())
+	return f.redactor.String(strings.ToValidUTF8(b.String(), "\uFFFD"))
 }
 
 // RequirementTags are the scenario's requirement IDs, primary first.

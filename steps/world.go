@@ -98,7 +98,7 @@ func (w *World) token(user string) (string, error) {
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.
 func (w *World) skip(reason string) error {
-	reason = w.target.Redactor.String(reason)
+	reason = w.text(reason)
 	w.skipped, w.skipReason = true, reason
 	w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
 	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
@@ -134,9 +134,14 @@ func (w *World) severity(id string) features.Severity {
 	return w.profiles.SeverityOf(r, w.target.Profile)
 }
 
+// text is a message as the run may write it: the run's secrets redacted, a server's invalid UTF-8 replaced.
+func (w *World) text(s string) string {
+	return w.target.Redactor.String(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
 // notChecked records a part of the scenario left unchecked, and why; the scenario is judged on the rest.
 func (w *World) notChecked(req, message string) {
-	f := Finding{Scenario: w.scenario, Requirement: cmp.Or(req, w.primaryRequirement()), Message: w.target.Redactor.String(message)}
+	f := Finding{Scenario: w.scenario, Requirement: cmp.Or(req, w.primaryRequirement()), Message: w.text(message)}
 	w.target.Findings.notCheck(f)
 	fmt.Fprintf(w.target.Log, "  not checked: %s\n", f.Message)
 }
@@ -152,14 +157,14 @@ func (w *World) warn(req, subject, expected, got string) error {
 }
 
 func (w *World) recordWarning(f Finding) {
-	f.Message = w.target.Redactor.String(f.Message)
+	f.Message = w.text(f.Message)
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.warn(f)
 }
 
 // knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
 func (w *World) knownDeviation(req, message string) {
-	f := Finding{Scenario: w.scenario, Requirement: req, Message: w.target.Redactor.String(message)}
+	f := Finding{Scenario: w.scenario, Requirement: req, Message: w.text(message)}
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.knownDeviation(f)
 }
