@@ -82,6 +82,7 @@ type exportServer struct {
 	files              int
 	file               func(w http.ResponseWriter, r *http.Request) // nil: one small Patient file
 	poll               func(w http.ResponseWriter, r *http.Request) bool
+	polls              atomic.Int64
 	mu                 sync.Mutex
 	tokensSeen         map[string][]string // host → Authorization values received
 }
@@ -99,6 +100,7 @@ func (s *exportServer) handler() http.Handler {
 			w.Header().Set("Content-Location", s.pollBase()+"/$export-poll-status?_jobId=j1")
 			w.WriteHeader(http.StatusAccepted)
 		case strings.HasSuffix(r.URL.Path, "/$export-poll-status") && r.URL.Query().Get("_jobId") == "j1":
+			s.polls.Add(1)
 			if s.poll != nil && s.poll(w, r) {
 				return
 			}
@@ -246,6 +248,9 @@ func peakHeap(f func()) uint64 {
 	return 0
 }
 
+// keepFirstPolls and keepLastPolls: what a transcript and a poll history keep at least (steps, check).
+const keepFirstPolls, keepLastPolls = 5, 5
+
 // The bounds of one hostile run: heap, reports and console size, time.
 const (
 	heapBound   = 192 << 20
@@ -287,15 +292,21 @@ func TestHostileHugeInProgressBodiesKeepMemoryAndReportsBounded(t *testing.T) {
 	const maxWait = 8 * time.Second
 	start := time.Now()
 	heap := peakHeap(func() {
-		res, written = boundedRunAt(t, srv, Config{Tags: "@EXP-POLL-200,@EXP-OUTPUT", MaxWait: maxWait, RequestTimeout: 2 * time.Second})
+		res, written = boundedRunAt(t, srv, Config{Tags: "@EXP-POLL-200,@EXP-OUTPUT", MaxWait: maxWait, RequestTimeout: 10 * time.Second})
 	})
 	checkBounds(t, written, heap, time.Since(start), 2*maxWait+20*time.Second)
 	// Bodies kept whole until the scenario ends measured 134 MiB here; cut to their heads, about 40.
 	if heap > 96<<20 {
 		t.Errorf("peak heap %d MiB: the poll bodies are kept", heap>>20)
 	}
-	if res.Passed || !strings.Contains(written["stdout"], "polls omitted") || !strings.Contains(written["stdout"], "exchanges omitted") || !strings.Contains(written["stdout"], "[cut: 4.0 MiB more]") {
-		t.Errorf("want a failed run whose transcripts cut the bodies and omit the middle polls:\n%s", tailOf(written["stdout"]))
+	if res.Passed || !strings.Contains(written["stdout"], "[cut: 4.0 MiB more]") {
+		t.Errorf("want a failed run whose transcripts cut the bodies:\n%s", tailOf(written["stdout"]))
+	}
+	// How many polls fit in MAX_WAIT depends on the machine's load; past the kept ones, the middle is omitted.
+	polls := srv.polls.Load()
+	t.Logf("%d polls", polls)
+	if polls > 2*(keepFirstPolls+keepLastPolls) && (!strings.Contains(written["stdout"], "polls omitted") || !strings.Contains(written["stdout"], "exchanges omitted")) {
+		t.Errorf("%d polls, but the transcript and the poll history omit none:\n%s", polls, tailOf(written["stdout"]))
 	}
 }
 
