@@ -72,6 +72,22 @@ var sensitiveHeaders = map[string]bool{"Authorization": true, "Proxy-Authorizati
 
 const transcriptBodyLimit = 2000
 
+// transcriptHeaderLimit: a server may send header values of megabytes (Go's client accepts 10 MB of
+// headers); a transcript shows the start of each.
+const transcriptHeaderLimit = 512
+
+// cutText is s cut to about limit bytes on a UTF-8 boundary, saying how much was cut.
+func cutText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	head := s[:limit]
+	for i := 0; i < utf8.UTFMax && len(head) > 0 && !utf8.ValidString(head); i++ {
+		head = head[:len(head)-1]
+	}
+	return fmt.Sprintf("%s… [cut: %s more]", head, byteSize(int64(len(s)-len(head))))
+}
+
 // Transcript renders the exchange for a failure message: method, URL, status, headers with secrets
 // redacted, bodies cut to a readable length, and every invalid UTF-8 sequence a server sent replaced by
 // U+FFFD, so that no report (index.html, junit.xml, cucumber.json) carries bytes its encoding forbids.
@@ -103,7 +119,7 @@ func writeHeaders(b *strings.Builder, prefix string, h http.Header) {
 			if sensitiveHeaders[http.CanonicalHeaderKey(k)] {
 				v = redact(v)
 			}
-			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, v)
+			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, cutText(v, transcriptHeaderLimit))
 		}
 	}
 }

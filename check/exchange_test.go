@@ -46,3 +46,10 @@ func TestTranscriptIsValidUTF8WhateverTheServerSent(t *testing.T) {
 		t.Fatalf("transcript not valid UTF-8: %q", text)
 	}
 }
+
+func TestTranscriptCutsHugeHeaderValues(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "u", Status: 202, Header: http.Header{"X-Progress": {strings.Repeat("p", 1<<20)}}}
+	if text := x.Transcript(); len(text) > 2*transcriptHeaderLimit || !strings.Contains(text, "[cut: 1023.5 KiB more]") {
+		t.Fatalf("header value not cut (%d bytes): %.300s", len(text), text)
+	}
+}

@@ -254,7 +254,7 @@ func progressNote(progress string) string {
 	if progress == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (X-Progress %q)", progress)
+	return fmt.Sprintf(" (X-Progress %q)", cutText(progress, 200))
 }
 
 func (p Poller) withDefaults() Poller {
