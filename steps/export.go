@@ -155,9 +155,9 @@ func (w *World) adoptKickoff(ctx context.Context, user string, job func() *poole
 	if err := await(ctx, j.kicked); err != nil {
 		return err
 	}
-	w.exchanges = append(w.exchanges, j.kickoffs...)
-	if n := len(j.kickoffs); n > 0 {
-		w.last = j.kickoffs[n-1]
+	for _, x := range j.kickoffs {
+		w.last = adopted(x)
+		w.exchanges = append(w.exchanges, w.last)
 	}
 	if j.sendErr != nil {
 		return detach(j.sendErr)
@@ -175,14 +175,22 @@ func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 	if err := await(ctx, j.done); err != nil {
 		return err
 	}
-	w.exchanges = append(w.exchanges, j.polls...)
+	w.omitted += j.omitted
 	for _, x := range j.polls {
-		w.last = x
-		if _, err := w.judgeExportPoll(x); err != nil {
+		w.last = adopted(x)
+		w.exchanges = append(w.exchanges, w.last)
+		if _, err := w.judgeExportPoll(w.last); err != nil {
 			return err
 		}
 	}
 	return detach(j.err)
+}
+
+// adopted is a scenario's own copy of a pooled job's exchange: the scenario cuts its bodies once checked
+// (World.record), and another scenario adopting the same job must still read them whole.
+func adopted(x *check.Exchange) *check.Exchange {
+	c := *x
+	return &c
 }
 
 // hasKickedOffRunningExport needs the job to be seen running; a server that finishes before the first poll
