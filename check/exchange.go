@@ -24,6 +24,28 @@ type Exchange struct {
 	Err           error // transport error, timeout or oversized body
 	Duration      time.Duration
 	Received      time.Time
+	// BodyCut is how many bytes of Body were dropped by Cut after the checks read it whole.
+	BodyCut int64
+	// TokenWithheld, when set, says why the request went without the user's token: its origin is not trusted.
+	TokenWithheld string
+}
+
+// TranscriptHead is how much of a body an exchange keeps once its checks are done: a transcript shows no
+// more, and a run's memory and reports stay bounded whatever the server sends.
+const TranscriptHead = 4 << 10
+
+// Cut drops the body but its first TranscriptHead bytes (cut on a UTF-8 boundary), remembering how much went.
+// The checks read the whole body before; the transcript notes the cut.
+func (x *Exchange) Cut() {
+	if len(x.Body) <= TranscriptHead {
+		return
+	}
+	head := x.Body[:TranscriptHead]
+	for i := 0; i < utf8.UTFMax && len(head) > 0 && !utf8.Valid(head); i++ {
+		head = head[:len(head)-1]
+	}
+	x.BodyCut += int64(len(x.Body) - len(head))
+	x.Body = append([]byte(nil), head...) // a copy: the whole body's array is released
 }
 
 // MediaType is the response's Content-Type without parameters, lower-cased; "" when absent or unparsable.
@@ -51,20 +73,40 @@ var sensitiveHeaders = map[string]bool{"Authorization": true, "Proxy-Authorizati
 
 const transcriptBodyLimit = 2000
 
+// transcriptHeaderLimit: a server may send header values of megabytes (Go's client accepts 10 MB of
+// headers); a transcript shows the start of each.
+const transcriptHeaderLimit = 512
+
+// cutText is s cut to about limit bytes on a UTF-8 boundary, saying how much was cut.
+func cutText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	head := s[:limit]
+	for i := 0; i < utf8.UTFMax && len(head) > 0 && !utf8.ValidString(head); i++ {
+		head = head[:len(head)-1]
+	}
+	return fmt.Sprintf("%s… [cut: %s more]", head, byteSize(int64(len(s)-len(head))))
+}
+
 // Transcript renders the exchange for a failure message: method, URL, status, headers with secrets
-// redacted, bodies cut to a readable length.
+// redacted, bodies cut to a readable length, and every invalid UTF-8 sequence a server sent replaced by
+// U+FFFD, so that no report (index.html, junit.xml, cucumber.json) carries bytes its encoding forbids.
 func (x *Exchange) Transcript() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "> %s %s\n", x.Method, x.URL)
+	if x.TokenWithheld != "" {
+		fmt.Fprintf(&b, "> (%s)\n", x.TokenWithheld)
+	}
 	writeHeaders(&b, "> ", x.RequestHeader)
-	writeBody(&b, "> ", x.RequestBody)
+	writeBody(&b, "> ", x.RequestBody, 0)
 	switch {
 	case x.Status == 0:
 		fmt.Fprintf(&b, "< (no response after %s: %v)\n", x.Duration.Round(time.Millisecond), x.Err)
 	default:
 		fmt.Fprintf(&b, "< %d %s (%s)\n", x.Status, http.StatusText(x.Status), x.Duration.Round(time.Millisecond))
 		writeHeaders(&b, "< ", x.Header)
-		writeBody(&b, "< ", x.Body)
+		writeBody(&b, "< ", x.Body, x.BodyCut)
 		if x.BodyOmitted > 0 {
 			fmt.Fprintf(&b, "< [... %d more bytes read and judged, not kept]\n", x.BodyOmitted)
 		}
@@ -72,7 +114,7 @@ func (x *Exchange) Transcript() string {
 			fmt.Fprintf(&b, "< (%v)\n", x.Err)
 		}
 	}
-	return b.String()
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
 }
 
 func writeHeaders(b *strings.Builder, prefix string, h http.Header) {
@@ -81,7 +123,7 @@ func writeHeaders(b *strings.Builder, prefix string, h http.Header) {
 			if sensitiveHeaders[http.CanonicalHeaderKey(k)] {
 				v = redact(v)
 			}
-			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, v)
+			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, cutText(v, transcriptHeaderLimit))
 		}
 	}
 }
@@ -93,7 +135,7 @@ func redact(v string) string {
 	return "[redacted]"
 }
 
-func writeBody(b *strings.Builder, prefix string, body []byte) {
+func writeBody(b *strings.Builder, prefix string, body []byte, cut int64) {
 	if len(body) == 0 {
 		return
 	}
@@ -108,9 +150,20 @@ func writeBody(b *strings.Builder, prefix string, body []byte) {
 	for _, line := range strings.Split(strings.TrimRight(string(shown), "\n"), "\n") {
 		b.WriteString(prefix + line + "\n")
 	}
-	if len(shown) < len(body) {
-		fmt.Fprintf(b, "%s[... %d more bytes]\n", prefix, len(body)-len(shown))
+	if more := int64(len(body)-len(shown)) + cut; more > 0 {
+		fmt.Fprintf(b, "%s… [cut: %s more]\n", prefix, byteSize(more))
 	}
+}
+
+// byteSize is n in the unit a reader grasps at once: 812 bytes, 4.0 KiB, 8.0 MiB.
+func byteSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // Curl is a command that reproduces the request, with the token left as $TOKEN.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestTranscriptAndCurlNeverShowTheToken(t *testing.T) {
@@ -23,7 +24,32 @@ func TestTranscriptAndCurlNeverShowTheToken(t *testing.T) {
 func TestTranscriptCutsLongBodies(t *testing.T) {
 	x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{}, Body: []byte(strings.Repeat("é", 5000))}
 	text := x.Transcript()
-	if len(text) > 3*transcriptBodyLimit || !strings.Contains(text, "more bytes]") {
+	if len(text) > 3*transcriptBodyLimit || !strings.Contains(text, "[cut: ") {
 		t.Fatalf("body not cut to a readable length (%d bytes)", len(text))
+	}
+}
+
+func TestCutKeepsTheHeadAndSaysHowMuchWent(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "u", Status: 202, Header: http.Header{}, Body: []byte(strings.Repeat("é", 4<<20))}
+	x.Cut()
+	if len(x.Body) > TranscriptHead || !utf8.Valid(x.Body) || x.BodyCut != int64(8<<20-len(x.Body)) {
+		t.Fatalf("kept %d bytes (valid UTF-8: %v), cut %d", len(x.Body), utf8.Valid(x.Body), x.BodyCut)
+	}
+	if text := x.Transcript(); !strings.Contains(text, "[cut: 8.0 MiB more]") || len(text) > 3*transcriptBodyLimit {
+		t.Errorf("the transcript does not note the cut, or is long (%d bytes):\n%s", len(text), text[len(text)-200:])
+	}
+}
+
+func TestTranscriptIsValidUTF8WhateverTheServerSent(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"X-Progress": {"half\xffway"}}, Body: []byte("{\"a\":\"\xc3\x28\xfe\"}")}
+	if text := x.Transcript(); !utf8.ValidString(text) || !strings.Contains(text, "half\uFFFDway") {
+		t.Fatalf("transcript not valid UTF-8: %q", text)
+	}
+}
+
+func TestTranscriptCutsHugeHeaderValues(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "u", Status: 202, Header: http.Header{"X-Progress": {strings.Repeat("p", 1<<20)}}}
+	if text := x.Transcript(); len(text) > 2*transcriptHeaderLimit || !strings.Contains(text, "[cut: 1023.5 KiB more]") {
+		t.Fatalf("header value not cut (%d bytes): %.300s", len(text), text)
 	}
 }

@@ -33,10 +33,33 @@ type Poller struct {
 type PollAttempt struct {
 	At       time.Time
 	Status   int
-	Progress string // X-Progress, or a note
-	Delay    time.Duration
+	Progress string        // X-Progress, or a note
+	Delay    time.Duration // how long the poller then waited; 0 for the answer it gave up on
 	Err      error
 }
+
+// pollHistory keeps the first and the last attempts of a poll and counts those between: a give-up message
+// shows the start and the end, and a run's memory and reports stay bounded however many polls there were.
+type pollHistory struct {
+	first, last []PollAttempt
+	omitted     int
+}
+
+const keepAttempts = 5
+
+func (h *pollHistory) add(a PollAttempt) {
+	if len(h.first) < keepAttempts {
+		h.first = append(h.first, a)
+		return
+	}
+	if len(h.last) == keepAttempts {
+		h.last = append(h.last[:0], h.last[1:]...)
+		h.omitted++
+	}
+	h.last = append(h.last, a)
+}
+
+func (h *pollHistory) count() int { return len(h.first) + h.omitted + len(h.last) }
 
 // Verdict is what a poll's answer means.
 type Verdict int
@@ -61,7 +84,8 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 	// The context bounds requests in real time; the deadline above decides in the poller's clock.
 	ctx, cancel := context.WithTimeout(ctx, p.MaxWait)
 	defer cancel()
-	var history []PollAttempt
+	var history pollHistory
+	var logged logPace
 	backoff := p.InitialBackoff
 	for n := 1; ; n++ {
 		x, err := do(ctx)
@@ -70,9 +94,9 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 			attempt.Status, attempt.Progress = x.Status, x.Header.Get("X-Progress")
 		}
 		if err != nil {
-			history = append(history, attempt)
+			history.add(attempt)
 			if ctx.Err() != nil && p.Now().After(deadline.Add(-time.Millisecond)) {
-				return x, p.gaveUp(start, history, "the last request was still unanswered at "+p.Limit)
+				return x, p.gaveUp(start, &history, "the last request was still unanswered at "+p.Limit)
 			}
 			return x, err
 		}
@@ -84,17 +108,18 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		if !fromServer {
 			backoff = min(backoff*2, p.MaxBackoff)
 		}
-		attempt.Delay = delay
-		history = append(history, attempt)
 		next := p.Now().Add(delay)
 		status := pollStatus{subject: p.Subject, n: n, code: x.Status, progress: attempt.Progress}
 		if next.After(deadline) {
+			history.add(attempt) // not waited after: the history says it gave up there
 			p.logLine(status, delay, deadline)
-			return x, p.gaveUp(start, history, fmt.Sprintf("the next poll, in %s, would pass %s", delay.Round(time.Millisecond), p.Limit))
+			return x, p.gaveUp(start, &history, fmt.Sprintf("the next poll, in %s, would pass %s", delay.Round(time.Millisecond), p.Limit))
 		}
-		if err := p.waitVisibly(ctx, status, delay, deadline); err != nil {
+		attempt.Delay = delay
+		history.add(attempt)
+		if err := p.waitVisibly(ctx, status, delay, deadline, logged.due(n, p.Now())); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				return x, p.gaveUp(start, history, p.Limit+" ran out while waiting")
+				return x, p.gaveUp(start, &history, p.Limit+" ran out while waiting")
 			}
 			return x, fmt.Errorf("%s: polling interrupted: %w", p.Subject, err)
 		}
@@ -102,11 +127,13 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 }
 
 // waitVisibly waits for delay. On a terminal (Live) it keeps one line per job up to date every second: the
-// last answer, polls so far, time to the next poll and to the limit; elsewhere (CI logs) it writes one
-// timestamped line per poll.
-func (p Poller) waitVisibly(ctx context.Context, status pollStatus, delay time.Duration, deadline time.Time) error {
+// last answer, polls so far, time to the next poll and to the limit; elsewhere (CI logs) it writes a
+// timestamped line for the polls logPace lets through.
+func (p Poller) waitVisibly(ctx context.Context, status pollStatus, delay time.Duration, deadline time.Time, log bool) error {
 	if !p.Live {
-		p.logLine(status, delay, deadline)
+		if log {
+			p.logLine(status, delay, deadline)
+		}
 		return p.Wait(ctx, delay)
 	}
 	defer fmt.Fprint(p.Log, "\r\x1b[K")
@@ -170,6 +197,18 @@ func clipSubject(s string, n int) string {
 	return head + "…" + string(r[len(r)-keep:])
 }
 
+// logPace lets a log line through for the first polls, for every poll whose number is a power of two, and
+// at least every 30 seconds: a server that asks for a poll every 100 ms fills no log.
+type logPace struct{ last time.Time }
+
+func (l *logPace) due(n int, now time.Time) bool {
+	if n <= keepAttempts || n&(n-1) == 0 || now.Sub(l.last) >= 30*time.Second {
+		l.last = now
+		return true
+	}
+	return false
+}
+
 // delay is the server's Retry-After when it sent a usable one, else the backoff.
 func (p Poller) delay(x *Exchange, backoff time.Duration) (time.Duration, bool) {
 	if v := x.Header.Get("Retry-After"); v != "" {
@@ -180,16 +219,28 @@ func (p Poller) delay(x *Exchange, backoff time.Duration) (time.Duration, bool) 
 	return max(backoff, p.MinDelay), false
 }
 
-func (p Poller) gaveUp(start time.Time, history []PollAttempt, why string) error {
+func (p Poller) gaveUp(start time.Time, history *pollHistory, why string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %v after %s (%s %s): %s; poll history:", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.Limit, p.MaxWait, why)
-	for i, a := range history {
-		fmt.Fprintf(&b, "\n  #%d at +%s: ", i+1, a.At.Sub(start).Round(time.Millisecond))
-		if a.Err != nil {
+	fmt.Fprintf(&b, "%s: %v after %s (%s %s): %s; poll history (%d polls):", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.Limit, p.MaxWait, why, history.count())
+	line := func(n int, a PollAttempt) {
+		fmt.Fprintf(&b, "\n  #%d at +%s: ", n, a.At.Sub(start).Round(time.Millisecond))
+		switch {
+		case a.Err != nil:
 			fmt.Fprintf(&b, "error %v", a.Err)
-		} else {
+		case a.Delay > 0:
 			fmt.Fprintf(&b, "%d%s, then waited %s", a.Status, progressNote(a.Progress), a.Delay.Round(time.Millisecond))
+		default:
+			fmt.Fprintf(&b, "%d%s, then gave up", a.Status, progressNote(a.Progress))
 		}
+	}
+	for i, a := range history.first {
+		line(i+1, a)
+	}
+	if history.omitted > 0 {
+		fmt.Fprintf(&b, "\n  … %d polls omitted …", history.omitted)
+	}
+	for i, a := range history.last {
+		line(len(history.first)+history.omitted+i+1, a)
 	}
 	return &gaveUpError{msg: b.String()}
 }
@@ -203,7 +254,7 @@ func progressNote(progress string) string {
 	if progress == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (X-Progress %q)", progress)
+	return fmt.Sprintf(" (X-Progress %q)", cutText(progress, 200))
 }
 
 func (p Poller) withDefaults() Poller {

@@ -211,3 +211,34 @@ func TestPollerLogNamesItsLimitAndStaysShort(t *testing.T) {
 		t.Errorf("the log must name the watch window, not MAX_WAIT: %q", line)
 	}
 }
+
+// Finding 6 of issue 11: a poll the harness gave up on at once was shown as "then waited 10m0s".
+func TestPollerHistorySaysItGaveUpAtOnce(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	_, err := c.poller(time.Minute).Poll(context.Background(), answers(answer(202, "Retry-After", "3600")), judgeStatus)
+	if !errors.Is(err, ErrGaveUp) || len(c.waits) != 0 {
+		t.Fatalf("err = %v, waits %v; want an immediate give-up", err, c.waits)
+	}
+	if strings.Contains(err.Error(), "then waited") || !strings.Contains(err.Error(), "#1 at +0s: 202, then gave up") {
+		t.Errorf("the history misstates the wait:\n%v", err)
+	}
+}
+
+// A server asking for a poll every 100 ms for MAX_WAIT: the give-up message keeps the first and last polls
+// with a count of the others, and the log gets a bounded number of lines.
+func TestPollerHistoryAndLogStayBoundedOverManyPolls(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	var log strings.Builder
+	p := c.poller(10 * time.Minute)
+	p.Log = &log
+	_, err := p.Poll(context.Background(), answers(answer(202, "Retry-After", "0")), judgeStatus)
+	if !errors.Is(err, ErrGaveUp) || len(c.waits) < 5000 {
+		t.Fatalf("err = %v after %d waits; want a give-up after about 6000 polls", err, len(c.waits))
+	}
+	if n := strings.Count(err.Error(), "\n"); n > 2*keepAttempts+1 || !strings.Contains(err.Error(), "polls omitted") || !strings.Contains(err.Error(), "(6001 polls)") {
+		t.Errorf("the history is not bounded (%d lines):\n%.2000s", n, err)
+	}
+	if lines := strings.Count(log.String(), "\n"); lines > 50 {
+		t.Errorf("%d log lines for one job, want at most 50", lines)
+	}
+}

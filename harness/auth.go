@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -104,7 +105,9 @@ func newAuth(cfg Config) (auth, error) {
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
 		source := func(id, secret string) oauth2.TokenSource {
 			cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: strings.Fields(cfg.Scope)}
-			return cc.TokenSource(ctx) // a ReuseTokenSource: fetches a new token shortly before the old one expires
+			// A ReuseTokenSource: fetches a new token shortly before the old one expires. Every token it
+			// issues becomes a secret of the run before anything can print it.
+			return redactIssued{cc.TokenSource(ctx), cfg.redactor}
 		}
 		a.credentials = map[string]oauth2.TokenSource{"A": source(cfg.ClientID, cfg.ClientSecret)}
 		if cfg.ClientIDB != "" {
@@ -112,6 +115,21 @@ func newAuth(cfg Config) (auth, error) {
 		}
 	}
 	return a, nil
+}
+
+// redactIssued adds every access token its source issues to the run's secrets.
+type redactIssued struct {
+	src oauth2.TokenSource
+	red *check.Redactor
+}
+
+func (r redactIssued) Token() (*oauth2.Token, error) {
+	tok, err := r.src.Token()
+	if tok != nil {
+		r.red.Add(tok.AccessToken)
+		r.red.Add(tok.RefreshToken)
+	}
+	return tok, err
 }
 
 // newHTTPClient is the client of every request of the run: the system roots plus CA_CERT, the client

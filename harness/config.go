@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
@@ -32,11 +33,14 @@ type Config struct {
 	MaxWait        time.Duration // MAX_WAIT: per asynchronous job
 	RequestTimeout time.Duration // REQUEST_TIMEOUT: per request
 	MaxBodyBytes   int64         // MAX_BODY: cap on a response body, bytes (output files excepted)
+	MaxJobs        int64         // MAX_JOBS: export jobs kept in flight at once
+	DownloadWait   time.Duration // DOWNLOAD_WAIT: all output downloads of one export together; default MAX_WAIT
+	MaxFiles       int64         // MAX_FILES: output files checked per export; the rest reported as not checked
+	TrustedOrigins []string      // TRUSTED_ORIGINS: origins besides the targets' that may receive the token
 	// ParallelDownloads (PARALLEL_DOWNLOADS) bounds the output files downloaded at once.
 	ParallelDownloads int64
 	// FHIRLines (FHIR_LINES) is steps.Target.FHIRLines: lines of each output file decoded strictly as FHIR.
 	FHIRLines   int
-	MaxJobs     int64  // MAX_JOBS: export jobs kept in flight at once
 	Report      string // REPORT: report type started by the report scenarios
 	ExportTypes string // EXPORT_TYPES: _type of every kick-off (empty: all types)
 	Strict      bool   // STRICT=1: SHOULD deviations fail
@@ -55,6 +59,8 @@ type Config struct {
 
 	Out io.Writer // console report; nil: stdout
 	Log io.Writer // one line per poll while waiting; nil: stderr
+
+	redactor *check.Redactor // the run's secrets, set by Run
 }
 
 // Variables lists every environment variable the harness reads, for the usage text and the README.
@@ -86,6 +92,9 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
 	{"PARALLEL_DOWNLOADS", strconv.Itoa(steps.DefaultParallelDownloads), "output files downloaded at once, each judged on its own"},
 	{"FHIR_LINES", strconv.Itoa(steps.DefaultFHIRLines), "lines of each output file decoded strictly as FHIR R4: the first N plus one in 1,000 of the rest; all, or none"},
+	{"DOWNLOAD_WAIT", "MAX_WAIT", "how long the output downloads of one export may take together; files left are reported as not checked"},
+	{"MAX_FILES", strconv.Itoa(steps.DefaultMaxFiles), "how many output files of one export are downloaded and checked; the rest are reported as not checked"},
+	{"TRUSTED_ORIGINS", "", "comma list of origins (https://files.example:8443) besides TARGET's, EXPORT_TARGET's, REPORT_TARGET's and TOKEN_URL's that may receive the token"},
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
@@ -143,6 +152,14 @@ func (c Config) Validate() error {
 	}
 	if c.ParallelDownloads < 0 {
 		add(fmt.Errorf("PARALLEL_DOWNLOADS=%d: expected a positive number of connections", c.ParallelDownloads))
+	}
+	for _, o := range c.TrustedOrigins {
+		if u, err := url.Parse(o); err != nil || steps.Origin(o) == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add(fmt.Errorf("TRUSTED_ORIGINS: %q: expected an origin such as https://files.example or http://127.0.0.1:8081 (scheme, host, optional port; no path)", o))
+		}
+	}
+	if c.MaxFiles < 0 {
+		add(fmt.Errorf("MAX_FILES=%d: expected a positive number of files", c.MaxFiles))
 	}
 	if c.MaxBodyBytes < 0 {
 		add(fmt.Errorf("MAX_BODY=%d: expected a positive number of bytes", c.MaxBodyBytes))

@@ -111,6 +111,10 @@ func (c *console) summary(res Result) {
 		fmt.Fprintf(&b, "\nSkipped, not checked: %d\n", len(skips))
 		writeGroups(&b, groupFindings(skips, false))
 	}
+	if notChecked := res.Findings.NotChecked(); len(notChecked) > 0 {
+		fmt.Fprintf(&b, "\nNot checked (a bound of the run or an untrusted origin): %d\n", len(notChecked))
+		writeGroups(&b, groupFindings(notChecked, false))
+	}
 	var notApplicable []steps.Finding
 	for _, r := range res.Results {
 		if r.Status == StatusNotApplicable {

@@ -30,6 +30,7 @@ type htmlReport struct {
 	Warnings, Known, Skips  []steps.Finding
 	NotApplicableScenarios  []ScenarioResult
 	Gate                    *GateResult
+	NotChecked              []steps.Finding
 }
 
 type requirementRow struct {
@@ -53,6 +54,7 @@ func writeHTMLReport(path string, res Result) error {
 		Known:       validFindings(res.Findings.KnownDeviations()),
 		Skips:       validFindings(res.Findings.Skips()),
 		Gate:        res.Gate,
+		NotChecked:  validFindings(res.Findings.NotChecked()),
 	}
 	if res.Passed {
 		page.Verdict, page.VerdictClass = "PASS", "pass"

@@ -26,7 +26,7 @@ var ErrNoScenario = errors.New("no scenario selected")
 // Run runs the features against the configured target and writes the reports. The error is for a run that
 // could not happen (bad configuration, no reports directory, nothing selected); a run whose scenarios fail
 // returns Passed false and no error.
-func Run(ctx context.Context, cfg Config) (Result, error) {
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout
 	}
@@ -43,6 +43,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		logLock = outLock
 	}
 	cfg.Out, cfg.Log = syncWriter{outLock, cfg.Out}, syncWriter{logLock, cfg.Log}
+	// Every secret the run knows is replaced in everything it writes: console, progress, reports, errors.
+	// Access tokens issued during the run join the secrets as they are issued (auth.go).
+	cfg.redactor = check.NewRedactor(cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB)
+	out, log := cfg.redactor.Writer(cfg.Out), cfg.redactor.Writer(cfg.Log)
+	cfg.Out, cfg.Log = out, log
+	defer func() {
+		_, _ = out.Flush(), log.Flush()
+		if err != nil {
+			err = &redactedError{err: err, msg: cfg.redactor.String(err.Error())}
+		}
+	}()
 	target, stop, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return Result{}, err
@@ -52,7 +63,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	runCtx, endRun := context.WithCancel(ctx)
 	defer endRun()
 	target.RunContext = runCtx
-	res := Result{Target: target.Name, Profile: target.Profile, Strict: cfg.Strict, Findings: target.Findings}
+	res = Result{Target: target.Name, Profile: target.Profile, Strict: cfg.Strict, Findings: target.Findings}
 
 	tags, leftOut, err := selection(cfg.Features, cfg.Tags)
 	if err != nil {
@@ -140,6 +151,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if err := writeHTMLReport(filepath.Join(staging, "index.html"), res); err != nil {
 		return res, err
+	}
+	for _, name := range reportNames {
+		// The steps redact what they hand to the reports; this pass catches what they could not know of.
+		if err := redactFile(filepath.Join(staging, name), cfg.redactor); err != nil {
+			return res, fmt.Errorf("write reports: %w", err)
+		}
 	}
 	for _, name := range reportNames {
 		path := filepath.Join(cfg.ReportsDir, name)
@@ -281,9 +298,40 @@ func (s syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// redactFile replaces the run's secrets in a report before it is moved into place, in every escaped form
+// (JSON, HTML, XML share them for the characters a token holds).
+func redactFile(path string, red *check.Redactor) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if clean := red.String(string(raw)); clean != string(raw) {
+		return os.WriteFile(path, []byte(clean), 0o644)
+	}
+	return nil
+}
+
+// redactedError is an error of the run with every secret replaced in its message; errors.Is and As still see
+// the original.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
 func isTerminal(w io.Writer) bool {
-	if s, ok := w.(syncWriter); ok {
-		w = s.w
+	for {
+		if s, ok := w.(syncWriter); ok {
+			w = s.w
+			continue
+		}
+		u, ok := w.(interface{ Unwrap() io.Writer })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
 	}
 	f, ok := w.(*os.File)
 	if !ok {

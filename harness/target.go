@@ -36,12 +36,16 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		MaxJobs:           int(cmp.Or(cfg.MaxJobs, steps.DefaultMaxJobs)),
 		ParallelDownloads: int(cfg.ParallelDownloads),
 		FHIRLines:         cfg.FHIRLines,
+		DownloadWait:      cfg.DownloadWait,
+		MaxFiles:          int(cfg.MaxFiles),
+		TrustedOrigins:    trustedOrigins(cfg),
 		RunContext:        ctx,
 		Strict:            cfg.Strict,
 		Profile:           cmp.Or(cfg.Profile, steps.DefaultProfile),
 		Log:               cfg.Log,
 		LiveProgress:      isTerminal(cfg.Log),
 		Findings:          &steps.Findings{},
+		Redactor:          cfg.redactor,
 	}
 	switch {
 	case cfg.ContainerConfig.enabled():
@@ -77,6 +81,18 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 	}
 	t.Credentials = steps.StaticTokens(demo)
 	return t, ts.Close, nil
+}
+
+// trustedOrigins are the origins besides the service bases' that may receive a token: the token endpoint's
+// and the user's TRUSTED_ORIGINS.
+func trustedOrigins(cfg Config) []string {
+	var out []string
+	for _, o := range append([]string{cfg.TokenURL}, cfg.TrustedOrigins...) {
+		if o := steps.Origin(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // baseVariable names the variable that set the base URL of a service ("export" or "report"), for messages

@@ -15,6 +15,7 @@ import (
 // download is one output file: its exchange (the body's start only) and what judging it while it arrived
 // found.
 type download struct {
+	item    check.ManifestItem
 	x       *check.Exchange
 	file    check.OutputFile
 	verdict error // the server's deviation in the file, or nil
@@ -38,10 +39,22 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	if err != nil {
 		return nil, err
 	}
-	results := make([]download, len(m.Output))
+	// The downloads share DOWNLOAD_WAIT, and at most MAX_FILES are checked: what either leaves out is
+	// reported as not checked, never dropped silently.
+	items := m.Output
+	if w.target.MaxFiles > 0 && len(items) > w.target.MaxFiles {
+		w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
+		items = items[:w.target.MaxFiles]
+	}
+	if w.target.DownloadWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.target.DownloadWait)
+		defer cancel()
+	}
+	results := make([]download, len(items))
 	slots := make(chan struct{}, w.target.ParallelDownloads)
 	var wg sync.WaitGroup
-	for i, item := range m.Output {
+	for i, item := range items {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -56,7 +69,26 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		}()
 	}
 	wg.Wait()
-	return results, nil
+	kept := results[:0]
+	var late, untrusted []string
+	for i, d := range results {
+		d.item = items[i]
+		switch {
+		case d.err != nil && ctx.Err() != nil:
+			late = append(late, d.item.URL)
+		case d.x.TokenWithheld != "" && (d.x.Status == http.StatusUnauthorized || d.x.Status == http.StatusForbidden):
+			untrusted = append(untrusted, d.item.URL)
+		default:
+			kept = append(kept, d)
+		}
+	}
+	if len(late) > 0 {
+		w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s), e.g. %s unfinished", len(late), len(m.Output), w.target.DownloadWait, late[0]))
+	}
+	for _, u := range untrusted {
+		w.notChecked(reqOutput, fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
+	}
+	return kept, nil
 }
 
 // downloadFile sends one GET for an output file and judges its body while it streams. An output file is
@@ -66,10 +98,14 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 	if accept != "" {
 		header.Set("Accept", accept)
 	}
-	if token != "" {
-		header.Set("Authorization", "Bearer "+token)
-	}
 	x := &check.Exchange{Method: http.MethodGet, URL: item.URL, RequestHeader: header}
+	switch {
+	case token != "" && w.target.trusts(item.URL):
+		header.Set("Authorization", "Bearer "+token)
+	case token != "":
+		x.TokenWithheld = untrustedNote(item.URL)
+		fmt.Fprintf(w.target.Log, "  GET %s: %s\n", item.URL, x.TokenWithheld)
+	}
 	d := download{x: x}
 	ctx, cancel := context.WithTimeout(ctx, w.target.MaxWait)
 	defer cancel()

@@ -18,6 +18,21 @@ type failureReport struct {
 	err         error
 	requirement *features.Requirement
 	exchanges   []*check.Exchange
+	omitted     int             // exchanges dropped after the first keepFirstExchanges (World.record)
+	redactor    *check.Redactor // a server may echo a token in any header or body
+}
+
+// transcript shows the exchanges, with a line where the middle of a long step was left out.
+func (f *failureReport) transcript() string {
+	var b strings.Builder
+	for i, x := range f.exchanges {
+		if i == keepFirstExchanges && f.omitted > 0 {
+			fmt.Fprintf(&b, "… %d exchanges omitted (a step keeps its first %d and last %d) …\n\n", f.omitted, keepFirstExchanges, keepLastExchanges)
+		}
+		b.WriteString(x.Transcript())
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 func (f *failureReport) Unwrap() error { return f.err }
@@ -30,13 +45,10 @@ func (f *failureReport) Error() string {
 	}
 	if len(f.exchanges) > 0 {
 		b.WriteString("\n\nHTTP exchanges behind this verdict:\n")
-		for _, x := range f.exchanges {
-			b.WriteString(x.Transcript())
-			b.WriteString("\n")
-		}
+		b.WriteString(f.transcript())
 		b.WriteString("reproduce the last request:\n  " + f.exchanges[len(f.exchanges)-1].Curl() + "\n")
 	}
-	return b.String()
+	return f.redactor.String(strings.ToValidUTF8(b.String(), "\uFFFD"))
 }
 
 // RequirementTags are the scenario's requirement IDs, primary first.

@@ -20,11 +20,15 @@ type Findings struct {
 	warnings []Finding
 	skips    []Finding
 	known    []Finding
+	// notChecked: parts of a scenario left unchecked by a bound of the run (DOWNLOAD_WAIT, MAX_FILES) or an
+	// untrusted origin; the scenario's verdict stands on what was checked.
+	notChecked []Finding
 }
 
 func (f *Findings) knownDeviation(x Finding) { f.add(&f.known, x) }
 func (f *Findings) warn(x Finding)           { f.add(&f.warnings, x) }
 func (f *Findings) skip(x Finding)           { f.add(&f.skips, x) }
+func (f *Findings) notCheck(x Finding)       { f.add(&f.notChecked, x) }
 
 // AddWarning records a warning from outside the steps (a harness check, a test of the reports).
 func (f *Findings) AddWarning(x Finding) { f.warn(x) }
@@ -49,6 +53,9 @@ func (f *Findings) Warnings() []Finding { return f.sorted(func() []Finding { ret
 
 // Skips returns the scenarios that could not be checked and why.
 func (f *Findings) Skips() []Finding { return f.sorted(func() []Finding { return f.skips }) }
+
+// NotChecked returns what a scenario left unchecked, and why: a bound of the run or an untrusted origin.
+func (f *Findings) NotChecked() []Finding { return f.sorted(func() []Finding { return f.notChecked }) }
 
 func (f *Findings) sorted(list func() []Finding) []Finding {
 	if f == nil {

@@ -52,11 +52,15 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 	if header == nil {
 		header = http.Header{}
 	}
-	if token != "" {
-		header.Set("Authorization", "Bearer "+token)
-	}
 	x := &check.Exchange{Method: method, URL: target, RequestHeader: header, RequestBody: body}
-	w.exchanges = append(w.exchanges, x)
+	switch {
+	case token != "" && w.target.trusts(target):
+		header.Set("Authorization", "Bearer "+token)
+	case token != "":
+		x.TokenWithheld = untrustedNote(target)
+		fmt.Fprintf(w.target.Log, "  %s %s: %s\n", method, target, x.TokenWithheld)
+	}
+	w.record(x)
 
 	ctx, cancel := context.WithTimeout(ctx, w.target.RequestTimeout)
 	defer cancel()
@@ -92,6 +96,11 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
 	}
 	return x, nil
+}
+
+// untrustedNote says why a request went without its token and how to allow it.
+func untrustedNote(target string) string {
+	return fmt.Sprintf("token not sent: origin %s is not trusted (not the origin of TARGET, EXPORT_TARGET, REPORT_TARGET or TOKEN_URL; TRUSTED_ORIGINS=%s would allow it)", Origin(target), Origin(target))
 }
 
 var errRequestTimeout = errors.New("no complete response within REQUEST_TIMEOUT")

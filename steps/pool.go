@@ -47,6 +47,7 @@ type pooledExport struct {
 	pollURL  string
 	done     chan struct{}
 	polls    []*check.Exchange
+	omitted  int // polls dropped from the middle of polls (World.record)
 	err      error
 }
 
@@ -215,7 +216,7 @@ func (p *jobPool) startExport(user string) *pooledExport {
 		}
 		n := len(jw.exchanges)
 		j.err = jw.pollsExportStatusUntilComplete(p.ctx, user)
-		j.polls = jw.exchanges[n:]
+		j.polls, j.omitted = jw.exchanges[n:], jw.omitted
 		close(j.done)
 	}()
 	return j

@@ -108,7 +108,7 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 		})
 		sc.StepContext().Before(func(ctx context.Context, _ *godog.Step) (context.Context, error) {
 			if w := worldFrom(ctx); w != nil {
-				w.stepStart, w.warnings = len(w.exchanges), nil
+				w.stepStart, w.omitted, w.warnings = len(w.exchanges), 0, nil
 			}
 			return ctx, nil
 		})
@@ -127,16 +127,13 @@ func afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err
 	if w == nil {
 		return ctx, nil
 	}
+	red := w.target.Redactor
 	for _, f := range w.warnings {
-		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(f.Message)})
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "warning " + f.Requirement, MediaType: "text/plain", Body: []byte(red.String(f.Message))})
 	}
 	var report *failureReport
 	if errors.As(err, &report) && len(report.exchanges) > 0 {
-		var transcript strings.Builder
-		for _, x := range report.exchanges {
-			transcript.WriteString(x.Transcript() + "\n")
-		}
-		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(transcript.String())})
+		ctx = godog.Attach(ctx, godog.Attachment{FileName: "http-transcript.txt", MediaType: "text/plain", Body: []byte(red.String(report.transcript()))})
 	}
 	return ctx, nil
 }
@@ -164,7 +161,7 @@ func (w *World) failure(err error) error {
 	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
 		exchanges = []*check.Exchange{w.last}
 	}
-	report := &failureReport{err: err, exchanges: exchanges}
+	report := &failureReport{err: err, exchanges: exchanges, omitted: w.omitted, redactor: w.target.Redactor}
 	reqID := w.primaryRequirement()
 	if errors.As(err, &v) {
 		if v.Requirement == "" {

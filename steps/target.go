@@ -40,8 +40,13 @@ type Target struct {
 	// FHIRLines is how many lines of each output file, from the first, are decoded strictly as their FHIR
 	// R4 type, plus a random FHIRSample of the rest (zero: the defaults); check.AllLines decodes every line,
 	// NoFHIRLines none. JSON and resourceType are judged on every line whatever the setting.
-	FHIRLines    int
-	FHIRSample   float64
+	FHIRLines  int
+	FHIRSample float64
+	// DownloadWait bounds the output downloads of one export together (default MaxWait); MaxFiles caps how
+	// many of its output files are checked (default DefaultMaxFiles). What either leaves out is reported as
+	// not checked.
+	DownloadWait time.Duration
+	MaxFiles     int
 	Strict       bool         // SHOULD deviations fail instead of warning
 	Profile      string       // a column of features/PROFILES.md; default "fut"
 	HTTPClient   *http.Client // nil: a plain client
@@ -60,6 +65,12 @@ type Target struct {
 	RunContext context.Context
 
 	pool *jobPool // set by Scenarios: the run's jobs
+	// TrustedOrigins are origins (see Origin) besides the two bases' that may receive the token: the token
+	// endpoint's and TRUSTED_ORIGINS. A URL of any other origin is requested without it.
+	TrustedOrigins []string
+	// Redactor replaces the run's secrets in every message, transcript and attachment the steps produce;
+	// nil redacts only the credential headers of transcripts.
+	Redactor *check.Redactor
 }
 
 // Defaults used when a Target leaves a field zero.
@@ -76,7 +87,8 @@ const (
 	DefaultFHIRLines  = 10
 	DefaultFHIRSample = 0.001
 	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
-	NoFHIRLines = -2
+	NoFHIRLines     = -2
+	DefaultMaxFiles = 50
 )
 
 func (t Target) withDefaults() (Target, error) {
@@ -98,6 +110,12 @@ func (t Target) withDefaults() (Target, error) {
 	}
 	if t.RequestTimeout <= 0 {
 		t.RequestTimeout = DefaultRequestTimeout
+	}
+	if t.DownloadWait <= 0 {
+		t.DownloadWait = t.MaxWait
+	}
+	if t.MaxFiles <= 0 {
+		t.MaxFiles = DefaultMaxFiles
 	}
 	if t.MaxBodyBytes <= 0 {
 		t.MaxBodyBytes = DefaultMaxBodyBytes

@@ -22,8 +22,9 @@ type World struct {
 	scenario     string
 	scenarioReqs []string // the scenario's requirement tags, primary first
 
-	exchanges []*check.Exchange // every request of the scenario, in order
+	exchanges []*check.Exchange // the requests of the scenario, in order; a long step's middle ones dropped
 	stepStart int               // index into exchanges where the running step began
+	omitted   int               // exchanges of the running step dropped from the middle (record)
 	last      *check.Exchange   // the response the assertion steps look at
 	warnings  []Finding         // SHOULD deviations of the running step, attached to the report by the step hook
 
@@ -97,6 +98,7 @@ func (w *World) token(user string) (string, error) {
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.
 func (w *World) skip(reason string) error {
+	reason = w.text(reason)
 	w.skipped, w.skipReason = true, reason
 	w.target.Findings.skip(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: reason})
 	return fmt.Errorf("%w: %s", godog.ErrSkip, reason)
@@ -132,6 +134,18 @@ func (w *World) severity(id string) features.Severity {
 	return w.profiles.SeverityOf(r, w.target.Profile)
 }
 
+// text is a message as the run may write it: the run's secrets redacted, a server's invalid UTF-8 replaced.
+func (w *World) text(s string) string {
+	return w.target.Redactor.String(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// notChecked records a part of the scenario left unchecked, and why; the scenario is judged on the rest.
+func (w *World) notChecked(req, message string) {
+	f := Finding{Scenario: w.scenario, Requirement: cmp.Or(req, w.primaryRequirement()), Message: w.text(message)}
+	w.target.Findings.notCheck(f)
+	fmt.Fprintf(w.target.Log, "  not checked: %s\n", f.Message)
+}
+
 // warn records a deviation from a SHOULD requirement; under STRICT it is a failure instead.
 // The profile's severity decides in the end: a requirement that is MUST in the run's profile fails here too.
 func (w *World) warn(req, subject, expected, got string) error {
@@ -143,13 +157,14 @@ func (w *World) warn(req, subject, expected, got string) error {
 }
 
 func (w *World) recordWarning(f Finding) {
+	f.Message = w.text(f.Message)
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.warn(f)
 }
 
 // knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
 func (w *World) knownDeviation(req, message string) {
-	f := Finding{Scenario: w.scenario, Requirement: req, Message: message}
+	f := Finding{Scenario: w.scenario, Requirement: req, Message: w.text(message)}
 	w.warnings = append(w.warnings, f)
 	w.target.Findings.knownDeviation(f)
 }
@@ -159,6 +174,34 @@ func (w *World) primaryRequirement() string {
 		return ""
 	}
 	return w.scenarioReqs[0]
+}
+
+// A step's transcript keeps its first and last exchanges: a poll of ten minutes is hundreds of requests, and
+// the start and the end are what a reader needs.
+const (
+	keepFirstExchanges = 3
+	keepLastExchanges  = 5
+)
+
+// record adds x to the scenario's transcript, keeping the run's memory bounded whatever the server sends:
+// the exchanges before x have been checked, so their bodies are cut to a head (except the response the
+// assertion steps still look at), and a step keeps only its first and last exchanges, counting the others.
+func (w *World) record(x *check.Exchange) {
+	for _, e := range w.exchanges[w.stepStart:] {
+		if e != w.last && e != w.report.binaryRead {
+			e.Cut()
+		}
+	}
+	if len(w.exchanges)-w.stepStart >= keepFirstExchanges+keepLastExchanges {
+		for drop := w.stepStart + keepFirstExchanges; drop < len(w.exchanges); drop++ {
+			if e := w.exchanges[drop]; e != w.last && e != w.report.binaryRead {
+				w.exchanges = append(w.exchanges[:drop], w.exchanges[drop+1:]...)
+				w.omitted++
+				break
+			}
+		}
+	}
+	w.exchanges = append(w.exchanges, x)
 }
 
 // responseUnderTest is the response the assertion steps check: the last one a request step received.

@@ -1,0 +1,170 @@
+package check
+
+import (
+	"encoding/json"
+	"html"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// Redactor replaces every secret the run knows (tokens, client secrets, access tokens issued during the run)
+// in any text before it is written: a server may echo a token in a header or a body, and the harness prints
+// headers and bodies. It also knows the escaped forms a report may hold a secret in (JSON, HTML, a URL
+// query), so that it can clean text on its way into any file. A nil *Redactor redacts nothing.
+type Redactor struct {
+	mu       sync.RWMutex
+	secrets  map[string]bool
+	needles  []string // every form of every secret, to find a secret split across two writes
+	replacer *strings.Replacer
+}
+
+// Redacted is what a secret is replaced with.
+const Redacted = "[redacted]"
+
+// minSecretLen: a shorter "secret" would redact ordinary words of every report; such a secret is refused by
+// no one, but cannot be hidden either (the README says so).
+const minSecretLen = 4
+
+// NewRedactor returns a Redactor of the given secrets (empty ones ignored).
+func NewRedactor(secrets ...string) *Redactor {
+	r := &Redactor{secrets: map[string]bool{}}
+	for _, s := range secrets {
+		r.Add(s)
+	}
+	return r
+}
+
+// Add makes s a secret from now on: an access token issued during the run is added when it is issued.
+func (r *Redactor) Add(s string) {
+	if r == nil || len(s) < minSecretLen {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.secrets[s] {
+		return
+	}
+	r.secrets[s] = true
+	var pairs []string
+	r.needles = r.needles[:0]
+	for secret := range r.secrets {
+		for _, form := range secretForms(secret) {
+			r.needles = append(r.needles, form)
+		}
+	}
+	// Longest first: a secret that contains another is replaced whole.
+	sortByLengthDesc(r.needles)
+	for _, n := range r.needles {
+		pairs = append(pairs, n, Redacted)
+	}
+	r.replacer = strings.NewReplacer(pairs...)
+}
+
+// secretForms are the ways s can appear in text the harness writes: as it is, JSON-escaped (a cucumber.json
+// string), HTML-escaped (html/template escapes + too) and query-escaped (a URL).
+func secretForms(s string) []string {
+	forms := []string{s}
+	if j, err := json.Marshal(s); err == nil {
+		forms = append(forms, string(j[1:len(j)-1]))
+	}
+	forms = append(forms, html.EscapeString(s), url.QueryEscape(s), strings.ReplaceAll(html.EscapeString(s), "+", "&#43;"))
+	seen := map[string]bool{}
+	out := forms[:0]
+	for _, f := range forms {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func sortByLengthDesc(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && len(s[j]) > len(s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// String is s with every secret replaced by [redacted].
+func (r *Redactor) String(s string) string {
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.replacer == nil {
+		return s
+	}
+	return r.replacer.Replace(s)
+}
+
+// heldBack is the length of the longest end of p that begins a secret: those bytes wait for the next write,
+// which may complete the secret.
+func (r *Redactor) heldBack(p string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	longest := 0
+	for _, n := range r.needles {
+		for k := min(len(n)-1, len(p)); k > longest; k-- {
+			if strings.HasSuffix(p, n[:k]) {
+				longest = k
+				break
+			}
+		}
+	}
+	return longest
+}
+
+// Writer returns a writer that redacts what it passes on to w. A secret split across two writes is still
+// found: the end of a write that could begin a secret is held back until the next write or Flush.
+func (r *Redactor) Writer(w io.Writer) *RedactingWriter { return &RedactingWriter{r: r, w: w} }
+
+// RedactingWriter is Redactor.Writer's writer; it is safe for concurrent use.
+type RedactingWriter struct {
+	mu      sync.Mutex
+	r       *Redactor
+	w       io.Writer
+	pending string
+}
+
+func (rw *RedactingWriter) Write(p []byte) (int, error) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	// Complete secrets are replaced first; then the end that could begin a secret waits.
+	text := rw.r.String(rw.pending + string(p))
+	keep := rw.r.heldBackOrZero(text)
+	rw.pending = text[len(text)-keep:]
+	if out := text[:len(text)-keep]; out != "" {
+		if _, err := io.WriteString(rw.w, out); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes what was held back.
+func (rw *RedactingWriter) Flush() error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.pending == "" {
+		return nil
+	}
+	out := rw.r.String(rw.pending)
+	rw.pending = ""
+	_, err := io.WriteString(rw.w, out)
+	return err
+}
+
+// Unwrap is the writer written to, e.g. to tell whether it is a terminal.
+func (rw *RedactingWriter) Unwrap() io.Writer { return rw.w }
+
+func (r *Redactor) heldBackOrZero(p string) int {
+	if r == nil {
+		return 0
+	}
+	return r.heldBack(p)
+}
