@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/ehealth-dk/fut-conformance v0.0.0
 	github.com/google/bulk_fhir_tools v0.1.7
-	github.com/google/fhir/go v0.0.0-20230201040735-41722f15f676
+	github.com/google/fhir/go v0.7.4
 )
 
 require (
@@ -51,7 +51,7 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20240311173647-c811ad7063a7 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20240311173647-c811ad7063a7 // indirect
 	google.golang.org/grpc v1.62.1 // indirect
-	google.golang.org/protobuf v1.33.0 // indirect
+	google.golang.org/protobuf v1.34.2 // indirect
 )
 
 replace github.com/ehealth-dk/fut-conformance => ../
