@@ -27,11 +27,16 @@ import (
 // charging the server with requirements it may well meet.
 //
 // Which request proves the credentials: not the metadata, which HAPI FHIR (and so FUT) serves without
-// authentication, so that a wrong token would pass. Instead a read-only request that each service
-// authenticates in every profile: on the export service GET $export-poll-status for a job id that cannot
-// exist (an authenticated caller gets 404, or a 4xx for the id; an unauthenticated one 401 or 403), and on
-// the reporting service POST $get-report-job-status (the caller's own job list). Only the status is read;
-// any answer but 401/403 lets the run go on, and the scenarios judge it.
+// authentication, so that a wrong token would pass. Instead a request of the run's profile that the service
+// must authenticate, and that the profile's sources define:
+//   - fut and hapi-8.0, export service: GET $export-poll-status for a job id that cannot exist (FUT's
+//     operation; an authenticated caller gets 404, or a 4xx for the id; an unauthenticated one 401 or 403);
+//   - bulkdata, export service: the HL7 IG defines no read-only request a server must authenticate (its
+//     polling location is known only from a kick-off, and FUT's operation is not the IG's), so the probe is
+//     the scenarios' own kick-off, and a job it starts is cancelled at once with the IG's Bulk Data Delete
+//     Request on its Content-Location;
+//   - reporting service: POST $get-report-job-status (the caller's own job list).
+// Only the status is read; any answer but 401/403 lets the run go on, and the scenarios judge it.
 
 // Preflight is what the harness learnt of the target before the first scenario.
 type Preflight struct {
@@ -212,7 +217,7 @@ func (p preflighter) capabilities(ctx context.Context, s service) (capabilitySta
 	if err != nil {
 		return cs, err
 	}
-	resp, body, err := p.do(ctx, http.MethodGet, s.base+"/metadata", token, nil, p.target.MaxBodyBytes)
+	resp, body, err := p.do(ctx, http.MethodGet, s.base+"/metadata", token, nil, p.target.MaxBodyBytes, nil)
 	if err != nil {
 		return cs, p.unreachable(s, err)
 	}
@@ -257,7 +262,7 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 		candidates = append(candidates, strings.TrimRight(s.base, "/")+"/fhir")
 	}
 	for _, c := range candidates {
-		resp, body, err := p.do(ctx, http.MethodGet, c+"/metadata", token, nil, p.target.MaxBodyBytes)
+		resp, body, err := p.do(ctx, http.MethodGet, c+"/metadata", token, nil, p.target.MaxBodyBytes, nil)
 		var cs capabilityStatement
 		if err == nil && resp.StatusCode == http.StatusOK && json.Unmarshal(body, &cs) == nil && cs.ResourceType == "CapabilityStatement" {
 			return fmt.Sprintf("did you mean %s=%s? GET %s/metadata answers with a CapabilityStatement", s.variable, c, c)
@@ -273,17 +278,38 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 // probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403.
 func (p preflighter) probe(ctx context.Context, s service, feature, user, token string) error {
 	method, target, body := http.MethodGet, s.base+"/$export-poll-status?_jobId="+preflightJobID(), []byte(nil)
-	if feature == "report" {
+	header := http.Header{}
+	switch {
+	case feature == "report":
 		method, target, body = http.MethodPost, s.base+"/$get-report-job-status", []byte(`{"resourceType":"Parameters"}`)
+	case p.target.Profile == "bulkdata":
+		target, header = steps.KickoffGET(s.base, p.target.ExportTypes)
 	}
-	resp, _, err := p.do(ctx, method, target, token, body, 0)
+	resp, _, err := p.do(ctx, method, target, token, body, 0, header)
 	if err != nil {
 		return p.unreachable(s, err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		return p.rejected(s, user, token, method+" "+target, resp.Status)
 	}
+	if loc := resp.Header.Get("Content-Location"); resp.StatusCode == http.StatusAccepted && feature == "export" && loc != "" {
+		p.cancel(ctx, target, loc, token)
+	}
 	return nil
+}
+
+// cancel deletes the job a bulkdata probe started, best effort: the run does not depend on it, and a server
+// that keeps the job only runs one export more. The token goes only to an origin the run trusts.
+func (p preflighter) cancel(ctx context.Context, kickoff, location, token string) {
+	u, err := url.Parse(kickoff)
+	if err != nil {
+		return
+	}
+	loc, err := u.Parse(location)
+	if err != nil || !p.target.Trusts(loc.String()) {
+		return
+	}
+	_, _, _ = p.do(ctx, http.MethodDelete, loc.String(), token, nil, 0, nil)
 }
 
 // preflightJobID is a job id that no server has issued.
@@ -311,7 +337,7 @@ func (p preflighter) token(user string) (string, error) {
 }
 
 // do sends one request bounded by REQUEST_TIMEOUT and returns up to limit bytes of its body (none for 0).
-func (p preflighter) do(ctx context.Context, method, target, token string, body []byte, limit int64) (*http.Response, []byte, error) {
+func (p preflighter) do(ctx context.Context, method, target, token string, body []byte, limit int64, header http.Header) (*http.Response, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.target.RequestTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -321,6 +347,9 @@ func (p preflighter) do(ctx context.Context, method, target, token string, body 
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/fhir+json")
 	if body != nil {

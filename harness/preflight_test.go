@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -201,4 +202,54 @@ func TestTargetFileSecretsMustBeSet(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "VENDORX_TOKEN, which is not set") {
 		t.Fatalf("want the unset VENDORX_TOKEN refused, got %v", err)
 	}
+}
+
+// In bulkdata the preflight proves the credentials with a request the HL7 IG defines: the scenarios' own
+// kick-off, whose job it cancels at once (DELETE on the Content-Location). It never sends FUT's
+// $export-poll-status, and a wrong token still ends the run as "could not run".
+func TestBulkdataPreflightProbesWithAKickoffItCancels(t *testing.T) {
+	var mu sync.Mutex
+	var requests []string
+	inner := refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus"})
+	base := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests = append(requests, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		inner.ServeHTTP(w, r)
+	}))
+	t.Run("wrong token", func(t *testing.T) {
+		wantPreflightError(t, Config{Target: base, Profile: "bulkdata", Features: []string{"export"}, Token: "not-a-token-of-this-server"},
+			"TOKEN rejected by the server: GET "+base+"/$export?", "TOKEN must be")
+	})
+	mu.Lock()
+	requests = nil
+	mu.Unlock()
+	t.Run("two users", func(t *testing.T) {
+		cfg := Config{Target: base, Profile: "bulkdata", Features: []string{"export"}, Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB}
+		target, stop, err := resolveTarget(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		pf, err := preflight(context.Background(), cfg, target)
+		if err != nil || len(pf.Services) != 1 || !slices.Equal(pf.Services[0].Users, []string{"A", "B"}) {
+			t.Fatalf("preflight %+v, %v: want both users accepted", pf, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var kickoffs, deletes int
+		for _, r := range requests {
+			switch {
+			case strings.Contains(r, "$export-poll-status"):
+				t.Errorf("the bulkdata preflight sent FUT's operation: %s", r)
+			case r == "GET /fhir/$export":
+				kickoffs++
+			case strings.HasPrefix(r, "DELETE /fhir/bulkstatus/"):
+				deletes++
+			}
+		}
+		if kickoffs != 2 || deletes != 2 {
+			t.Errorf("requests %v: want one kick-off per user, each job cancelled", requests)
+		}
+	})
 }

@@ -100,7 +100,7 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 	}
 	x := &check.Exchange{Method: http.MethodGet, URL: item.URL, RequestHeader: header}
 	switch {
-	case token != "" && w.target.trusts(item.URL):
+	case token != "" && w.target.Trusts(item.URL):
 		header.Set("Authorization", "Bearer "+token)
 	case token != "":
 		x.TokenWithheld = untrustedNote(item.URL)

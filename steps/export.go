@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +70,23 @@ const (
 	reqOutput         = "EXP-OUTPUT"
 )
 
+// KickoffGET is the scenarios' system-level kick-off by GET on base (its URL and the headers beyond Accept and
+// Authorization), for a request that must be one of theirs: a distinct request that no server reuses.
+func KickoffGET(base, types string) (string, http.Header) {
+	header := http.Header{}
+	header.Set("Prefer", "respond-async")
+	header.Set("Cache-Control", "no-cache")
+	return strings.TrimRight(base, "/") + "/$export?" + kickoffQuery(kickoffSince(), types), header
+}
+
+func kickoffQuery(since, types string) string {
+	q := url.Values{"_outputFormat": {check.NDJSON}, "_since": {since}}
+	if types != "" {
+		q.Set("_type", types)
+	}
+	return q.Encode()
+}
+
 func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	header := fhirJSONHeader()
 	header.Set("Prefer", "respond-async")
@@ -82,11 +100,7 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	switch method {
 	case http.MethodGet:
 		header.Del("Content-Type")
-		q := url.Values{"_outputFormat": {check.NDJSON}, "_since": {since}}
-		if w.target.ExportTypes != "" {
-			q.Set("_type", w.target.ExportTypes)
-		}
-		target += "?" + q.Encode()
+		target += "?" + kickoffQuery(since, w.target.ExportTypes)
 	default:
 		params := []map[string]string{{"name": "_outputFormat", "valueString": check.NDJSON}, {"name": "_since", "valueInstant": since}}
 		if w.target.ExportTypes != "" {

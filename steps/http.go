@@ -54,7 +54,7 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 	}
 	x := &check.Exchange{Method: method, URL: target, RequestHeader: header, RequestBody: body}
 	switch {
-	case token != "" && w.target.trusts(target):
+	case token != "" && w.target.Trusts(target):
 		header.Set("Authorization", "Bearer "+token)
 	case token != "":
 		x.TokenWithheld = untrustedNote(target)

@@ -34,7 +34,7 @@ func Origin(raw string) string {
 // trusts tells whether a bearer token may go to target: only to the origins of the service bases (and the
 // token endpoint, and TRUSTED_ORIGINS), never to an origin a server merely named in a Content-Location, a
 // manifest or a redirect.
-func (t *Target) trusts(target string) bool {
+func (t *Target) Trusts(target string) bool {
 	o := Origin(target)
 	if o == "" {
 		return false
