@@ -173,10 +173,14 @@ func DownloadOutputFiles(ctx context.Context, t Target, m *check.Manifest, user 
 	if err != nil {
 		return nil, err
 	}
+	t.Findings = &Findings{}
 	w := &World{target: &t, scenario: "download"}
 	files, err := w.downloadOutputFiles(ctx, m, user, harnessFileAccept)
 	if err != nil {
 		return nil, err
+	}
+	if left := t.Findings.NotChecked(); len(left) > 0 {
+		return nil, fmt.Errorf("not every output file was checked: %s", left[0].Message)
 	}
 	out := make([]check.OutputFile, len(files))
 	for i, d := range files {

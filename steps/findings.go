@@ -25,19 +25,21 @@ type Findings struct {
 	notChecked []Finding
 }
 
-func (f *Findings) knownDeviation(x Finding) { f.add(&f.known, x) }
-func (f *Findings) warn(x Finding)           { f.add(&f.warnings, x) }
-func (f *Findings) skip(x Finding)           { f.add(&f.skips, x) }
-func (f *Findings) notCheck(x Finding)       { f.add(&f.notChecked, x) }
+func (f *Findings) knownDeviation(x Finding) { f.add(func(f *Findings) *[]Finding { return &f.known }, x) }
+func (f *Findings) warn(x Finding)           { f.add(func(f *Findings) *[]Finding { return &f.warnings }, x) }
+func (f *Findings) skip(x Finding)           { f.add(func(f *Findings) *[]Finding { return &f.skips }, x) }
+func (f *Findings) notCheck(x Finding)       { f.add(func(f *Findings) *[]Finding { return &f.notChecked }, x) }
 
 // AddWarning records a warning from outside the steps (a harness check, a test of the reports).
 func (f *Findings) AddWarning(x Finding) { f.warn(x) }
 
-// add records x once: a deviation seen on every poll of one job is one finding.
-func (f *Findings) add(list *[]Finding, x Finding) {
+// add records x once in the list of f that field names: a deviation seen on every poll of one job is one
+// finding. A nil f collects nothing (field is a function so that no field of nil is addressed).
+func (f *Findings) add(field func(*Findings) *[]Finding, x Finding) {
 	if f == nil {
 		return
 	}
+	list := field(f)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !slices.Contains(*list, x) {

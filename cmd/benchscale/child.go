@@ -136,7 +136,11 @@ func files(suite bool, path, parallel string) (measured, error) {
 		if v := os.Getenv("BENCHSCALE_FHIR_LINES"); v == "none" {
 			lines = steps.NoFHIRLines
 		}
-		t := steps.Target{FHIRLines: lines, ExportBaseURL: "http://unused/fhir", ReportBaseURL: "http://unused/fhir", ParallelDownloads: par,
+		if len(man.Output) == 0 {
+			return m, fmt.Errorf("manifest %s lists no output file", path)
+		}
+		base := steps.Origin(man.Output[0].URL) + "/fhir" // the reference server's, so the token goes there
+		t := steps.Target{FHIRLines: lines, ExportBaseURL: base, ReportBaseURL: base, ParallelDownloads: par, MaxFiles: len(man.Output),
 			Credentials: steps.StaticTokens(map[string]string{"A": refserver.DemoTokenA})}
 		got, err := steps.DownloadOutputFiles(context.Background(), t, &man, "A")
 		for _, f := range got {
