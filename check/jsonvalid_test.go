@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -52,4 +53,49 @@ func BenchmarkValidJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// resourceJSON names the top-level resourceType only when it is certain: once at the top level, a plain
+// string; contained resources and nested members of that name never count.
+func TestResourceJSONFindsTheTopLevelResourceType(t *testing.T) {
+	for _, c := range []struct {
+		line, want string
+		known      bool
+	}{
+		{`{"resourceType":"Patient","id":"1"}`, "Patient", true},
+		{`{"id":"1","resourceType":"Patient"}`, "Patient", true},
+		{` { "resourceType" : "Patient" } `, "Patient", true},
+		{`{"resourceType":"Patient","contained":[{"resourceType":"Organization"}]}`, "Patient", true},
+		{`{"contained":[{"resourceType":"Organization"}],"resourceType":"Patient"}`, "Patient", true},
+		{`{"extension":[{"url":"x","valueString":"\"resourceType\":\"Observation\""}],"resourceType":"Patient"}`, "Patient", true},
+		{`{"resourceType":"Patient","resourceType":"Observation"}`, "", false},
+		{`{"resourceType":"Pat\u0069ent"}`, "", false},
+		{`{"resourceType":7}`, "", false},
+		{`{"id":"1"}`, "", false},
+		{`{"meta":{"resourceType":"Patient"}}`, "", false},
+	} {
+		rt, known, valid := resourceJSON([]byte(c.line))
+		if !valid || known != c.known || string(rt) != c.want && c.known {
+			t.Errorf("resourceJSON(%s) = %q, known %v, valid %v; want %q, known %v", c.line, rt, known, valid, c.want, c.known)
+		}
+	}
+	if _, _, valid := resourceJSON([]byte(`{"resourceType":"Patient"`)); valid {
+		t.Error("an unterminated object must be invalid")
+	}
+}
+
+// plainRun stops at the first byte a string cannot hold as it is, wherever it lies in the eight-byte words.
+func TestPlainRunStopsAtTheFirstSpecialByte(t *testing.T) {
+	for _, special := range []byte{'"', '\\', 0x00, 0x1f, '\n'} {
+		for n := 0; n < 24; n++ {
+			b := append(bytes.Repeat([]byte("aé~ "), 10)[:n:n], special)
+			b = append(b, "xxxxxxxxxxxx\"\x01"...)
+			if got := plainRun(b, 0); got != n {
+				t.Errorf("plainRun(%q) = %d, want %d", b, got, n)
+			}
+		}
+	}
+	if got := plainRun([]byte("abcdefghij\x7f\xff"), 0); got != 12 {
+		t.Errorf("plainRun of bytes a string may hold = %d, want the length 12", got)
+	}
 }

@@ -325,17 +325,16 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 	return resources, strict, 0, nil
 }
 
-var resourceTypeFirst = []byte(`{"resourceType":"`)
-
 // line holds one non-blank line to valid JSON and the item's resourceType.
 func (j *lineJudge) line(text []byte, line int) error {
 	where := func() string { return fmt.Sprintf("output file %s line %d", j.item.URL, line) }
-	if !validJSON(text) {
+	rt, known, valid := resourceJSON(text)
+	if !valid {
 		var v any
 		err := json.Unmarshal(text, &v)
 		return Violationf("", where(), "one FHIR resource in JSON per line", "invalid JSON: %v", err)
 	}
-	if rt, ok := fastResourceType(text); ok {
+	if known {
 		if string(rt) == j.item.Type {
 			return nil
 		}
@@ -352,25 +351,6 @@ func (j *lineJudge) line(text []byte, line int) error {
 	}
 	return nil
 }
-
-// fastResourceType reads resourceType where FHIR's JSON puts it, first, when the line names it once and
-// plainly; ok false sends the line to the full decoder.
-func fastResourceType(text []byte) ([]byte, bool) {
-	if !bytes.HasPrefix(text, resourceTypeFirst) {
-		return nil, false
-	}
-	rest := text[len(resourceTypeFirst):]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return nil, false
-	}
-	if bytes.Count(text, resourceTypeKey) != 1 { // contained resources, or a duplicate key
-		return nil, false
-	}
-	return rest[:end], true
-}
-
-var resourceTypeKey = []byte(`"resourceType"`)
 
 func cmpOr(v, def int) int {
 	if v > 0 {
