@@ -32,6 +32,13 @@ func FuzzValidJSON(f *testing.F) {
 		if got, want := validJSON(b), json.Valid(b); got != want {
 			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
 		}
+		// A resourceType it names is the one encoding/json reads.
+		var r struct {
+			ResourceType any `json:"resourceType"`
+		}
+		if rt, known, _ := resourceJSON(b); known && (json.Unmarshal(b, &r) != nil || r.ResourceType != string(rt)) {
+			t.Fatalf("resourceJSON(%q) names %q, encoding/json reads %v", b, rt, r.ResourceType)
+		}
 	})
 }
 
@@ -84,18 +91,50 @@ func TestResourceJSONFindsTheTopLevelResourceType(t *testing.T) {
 	}
 }
 
-// plainRun stops at the first byte a string cannot hold as it is, wherever it lies in the eight-byte words.
-func TestPlainRunStopsAtTheFirstSpecialByte(t *testing.T) {
-	for _, special := range []byte{'"', '\\', 0x00, 0x1f, '\n'} {
-		for n := 0; n < 24; n++ {
-			b := append(bytes.Repeat([]byte("aé~ "), 10)[:n:n], special)
-			b = append(b, "xxxxxxxxxxxx\"\x01"...)
-			if got := plainRun(b, 0); got != n {
-				t.Errorf("plainRun(%q) = %d, want %d", b, got, n)
+// stringEnd finds a string's end, or its fault, wherever it lies in the eight-byte words it reads.
+func TestStringEndFindsTheEndOrTheFault(t *testing.T) {
+	plain := bytes.Repeat([]byte("aé~ "), 10)
+	for n := 0; n < 24; n++ {
+		s := `"` + string(plain[:n])
+		for _, c := range []struct {
+			text string
+			want int
+		}{
+			{s + `"xxxxxxxx`, len(s) + 1},
+			{s + `\"x\u00e9\/"xxxxxxxx`, len(s) + 12},
+			{s + "\x1fxxxxxxxx\"", -1},
+			{s + "\nxxxxxxxx\"", -1},
+			{s + `\xxxxxxxxx"`, -1},
+			{s + `\u00g9xxxxxxx"`, -1},
+			{s, -1},
+			{s + `\`, -1},
+		} {
+			if got := stringEnd([]byte(c.text), 0); got != c.want {
+				t.Errorf("stringEnd(%q) = %d, want %d", c.text, got, c.want)
 			}
 		}
 	}
-	if got := plainRun([]byte("abcdefghij\x7f\xff"), 0); got != 12 {
-		t.Errorf("plainRun of bytes a string may hold = %d, want the length 12", got)
+}
+
+// syntheticLines are one line of each type the reference server's synthetic dataset writes (what
+// make bench-scale validates): compact JSON, mostly strings.
+var syntheticLines = [][]byte{
+	[]byte(`{"resourceType":"CarePlan","id":"careplan-0","meta":{"lastUpdated":"2024-01-01T00:00:00.000+00:00"},"status":"active","intent":"plan","title":"Forløb for type 2-diabetes","subject":{"reference":"Patient/patient-6"},"period":{"start":"2023-12-31"}}`),
+	[]byte(`{"resourceType":"Observation","id":"observation-0","meta":{"lastUpdated":"2024-01-01T00:00:00.000+00:00"},"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"59408-5","display":"Oxygen saturation in Arterial blood by Pulse oximetry"}]},"subject":{"reference":"Patient/patient-9"},"effectiveDateTime":"2023-12-31T23:11:24+00:00","valueQuantity":{"value":93.5,"unit":"%","system":"http://unitsofmeasure.org","code":"%"}}`),
+	[]byte(`{"resourceType":"Patient","id":"patient-0","meta":{"lastUpdated":"2024-01-01T00:00:00.000+00:00"},"identifier":[{"system":"urn:oid:1.2.208.176.1.2","value":"2505148588"}],"active":true,"name":[{"use":"official","family":"Madsen","given":["Peter","Bo"]}],"telecom":[{"system":"phone","value":"+4521374831","use":"mobile"}],"gender":"male","birthDate":"2014-05-25","address":[{"use":"home","line":["Skolevej 2"],"city":"Aarhus C","postalCode":"8000","country":"DK"}]}`),
+}
+
+func BenchmarkResourceJSON(b *testing.B) {
+	var n int64
+	for _, l := range syntheticLines {
+		n += int64(len(l))
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		for _, l := range syntheticLines {
+			if _, known, ok := resourceJSON(l); !ok || !known {
+				b.Fatalf("resourceJSON(%s): known %v, valid %v", l, known, ok)
+			}
+		}
 	}
 }

@@ -141,7 +141,7 @@ type chunk struct {
 	first int
 }
 
-const chunkSize = 1 << 20
+const chunkSize = 256 << 10
 
 var chunks sync.Pool
 
