@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,29 @@ func TestPollerHistoryAndLogStayBoundedOverManyPolls(t *testing.T) {
 	}
 	if lines := strings.Count(log.String(), "\n"); lines > 50 {
 		t.Errorf("%d log lines for one job, want at most 50", lines)
+	}
+}
+
+// The progress log of a job: polls 1, 2, 4, 8, … and one at least every 30 s, whatever the server's pace.
+func TestLogPaceWritesPowersOfTwoAndEvery30Seconds(t *testing.T) {
+	var pace logPace
+	start := time.Unix(0, 0)
+	var due []int
+	for n := 1; n <= 40; n++ { // a poll a second
+		if pace.due(n, start.Add(time.Duration(n)*time.Second)) {
+			due = append(due, n)
+		}
+	}
+	if want := []int{1, 2, 4, 8, 16, 32}; !slices.Equal(due, want) {
+		t.Errorf("polls a second apart logged at %v, want %v", due, want)
+	}
+	pace, due = logPace{}, nil
+	for n := 1; n <= 40; n++ { // a poll every 20 s: 30 s pass between the powers of two
+		if pace.due(n, start.Add(time.Duration(n)*20*time.Second)) {
+			due = append(due, n)
+		}
+	}
+	if want := []int{1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40}; !slices.Equal(due, want) {
+		t.Errorf("polls 20 s apart logged at %v, want %v", due, want)
 	}
 }
