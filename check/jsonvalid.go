@@ -69,16 +69,20 @@ value:
 	if i >= n {
 		return nil, false, false
 	}
+	typed := isType // this value is the top-level "resourceType"'s: known only if it is a plain string
+	if typed {
+		isType, rt = false, nil
+		rtSeen++
+	}
 	switch c := b[i]; {
 	case c == '"':
 		start := i
 		if i = stringEnd(b, i); i < 0 {
 			return nil, false, false
 		}
-		if isType {
-			rt = b[start:i]
-			if rt = rt[1 : len(rt)-1]; hasByte(rt, '\\') {
-				rt = nil
+		if typed {
+			if v := b[start+1 : i-1]; !hasByte(v, '\\') {
+				rt = v
 			}
 		}
 	case c == '{':
@@ -102,7 +106,6 @@ value:
 			i++
 			break
 		}
-		isType = false
 		goto value
 	case c == '-' || c >= '0' && c <= '9':
 		if i = numberEnd(b, i); i < 0 {
@@ -115,13 +118,6 @@ value:
 		i += 5
 	default:
 		return nil, false, false
-	}
-	if isType {
-		isType = false
-		rtSeen++
-		if i > 0 && b[i-1] != '"' {
-			rt = nil
-		}
 	}
 next: // after a value: a comma, or the end of its container, or of the text
 	i = skipSpace(b, i)
@@ -182,16 +178,13 @@ func hasByte(b []byte, c byte) bool {
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
+	for i < len(b) && isSpace[b[i]] {
+		i++
 	}
 	return i
 }
+
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
 // stringEnd returns the index after the string whose opening quote is at i, or -1 if it is not one.
 func stringEnd(b []byte, i int) int {

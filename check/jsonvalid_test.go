@@ -76,6 +76,9 @@ func TestResourceJSONFindsTheTopLevelResourceType(t *testing.T) {
 		{`{"contained":[{"resourceType":"Organization"}],"resourceType":"Patient"}`, "Patient", true},
 		{`{"extension":[{"url":"x","valueString":"\"resourceType\":\"Observation\""}],"resourceType":"Patient"}`, "Patient", true},
 		{`{"resourceType":"Patient","resourceType":"Observation"}`, "", false},
+		{`{"resourceType":"Patient","resourceType":[1]}`, "", false},
+		{`{"resourceType":"Patient","resourceType":{"a":"b"}}`, "", false},
+		{`{"resourceType":{"resourceType":"Patient"}}`, "", false},
 		{`{"resourceType":"Pat\u0069ent"}`, "", false},
 		{`{"resourceType":7}`, "", false},
 		{`{"id":"1"}`, "", false},
@@ -91,26 +94,26 @@ func TestResourceJSONFindsTheTopLevelResourceType(t *testing.T) {
 	}
 }
 
-// stringEnd finds a string's end, or its fault, wherever it lies in the eight-byte words it reads.
-func TestStringEndFindsTheEndOrTheFault(t *testing.T) {
+// A string's end, or its fault, is found wherever it lies in the eight-byte words the validator reads: each
+// text is one JSON string, at every offset.
+func TestStringsAreReadToTheirEndOrTheirFault(t *testing.T) {
 	plain := bytes.Repeat([]byte("aé~ "), 10)
 	for n := 0; n < 24; n++ {
 		s := `"` + string(plain[:n])
-		for _, c := range []struct {
-			text string
-			want int
-		}{
-			{s + `"xxxxxxxx`, len(s) + 1},
-			{s + `\"x\u00e9\/"xxxxxxxx`, len(s) + 12},
-			{s + "\x1fxxxxxxxx\"", -1},
-			{s + "\nxxxxxxxx\"", -1},
-			{s + `\xxxxxxxxx"`, -1},
-			{s + `\u00g9xxxxxxx"`, -1},
-			{s, -1},
-			{s + `\`, -1},
+		for _, text := range []string{
+			s + `"`,
+			s + `\"x\u00e9\/\b\f\n\r\t\\"`,
+			s + "\x1fxxxxxxxx\"",
+			s + "\nxxxxxxxx\"",
+			s + `\xxxxxxxxx"`,
+			s + `\u00g9xxxxxxx"`,
+			s + `\u00e"`,
+			s,
+			s + `\`,
+			s + `""`,
 		} {
-			if got := stringEnd([]byte(c.text), 0); got != c.want {
-				t.Errorf("stringEnd(%q) = %d, want %d", c.text, got, c.want)
+			if got, want := validJSON([]byte(text)), json.Valid([]byte(text)); got != want {
+				t.Errorf("validJSON(%q) = %v, json.Valid says %v", text, got, want)
 			}
 		}
 	}

@@ -30,6 +30,7 @@ var (
 	fileSize   = flag.String("file-size", "1MB", "size of each small output file")
 	strictSize = flag.String("strict-size", "32MiB", "size of the file decoded strictly, every line")
 	parallel   = flag.Int("parallel", 8, "connections for the small files (PARALLEL_DOWNLOADS)")
+	rounds     = flag.Int("rounds", 3, "rounds of each side of a streaming ratio, alternating; the fastest of each side counts")
 )
 
 var cpuBound sync.Mutex
@@ -70,6 +71,7 @@ type bench struct {
 	self        string
 	servers     map[string]*served // by export: "big", "small", "strict"
 	validations map[string]measured
+	raws        map[string]measured // the plain downloads measured beside each validation
 }
 
 var (
@@ -80,7 +82,7 @@ var (
 func theBench() *bench {
 	benchOnce.Do(func() {
 		self, _ := os.Executable()
-		shared = &bench{self: self, servers: map[string]*served{}, validations: map[string]measured{}}
+		shared = &bench{self: self, servers: map[string]*served{}, validations: map[string]measured{}, raws: map[string]measured{}}
 	})
 	return shared
 }
@@ -181,6 +183,33 @@ type measured struct {
 	Lines   int     `json:"lines"`
 	Strict  int     `json:"strict"`
 	PeakRSS int64   `json:"-"` // bytes
+	CPU     float64 `json:"-"` // seconds of user and system time of the child
+}
+
+// bestOf runs the two sides of a ratio -rounds times, alternating, and keeps the fastest run of each: on a
+// shared machine a side is slowed by others' work, never sped up. The peak memory kept is the highest.
+func bestOf(a, c func() (measured, error)) (ma, mc measured, err error) {
+	keep := func(best *measured, run func() (measured, error)) error {
+		m, err := run()
+		if err != nil {
+			return err
+		}
+		peak := max(best.PeakRSS, m.PeakRSS)
+		if best.Seconds == 0 || m.Seconds < best.Seconds {
+			*best = m
+		}
+		best.PeakRSS = peak
+		return nil
+	}
+	for range max(*rounds, 1) {
+		if err := keep(&ma, a); err != nil {
+			return ma, mc, err
+		}
+		if err := keep(&mc, c); err != nil {
+			return ma, mc, err
+		}
+	}
+	return ma, mc, nil
 }
 
 func (m measured) rate() float64 { return float64(m.Bytes) / m.Seconds / 1e6 }
@@ -200,6 +229,7 @@ func (b *bench) spawn(mode string, args ...string) (measured, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.PeakRSS = ru.Maxrss << 10 // KiB on Linux
 	}
+	m.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return m, nil
 }
 
@@ -218,30 +248,27 @@ func (b *bench) validation(export, accept, fhirLines string) (measured, error) {
 		return measured{}, fmt.Errorf("the %s export has %d files, want 1", export, len(s.manifest.Output))
 	}
 	o := s.manifest.Output[0]
-	m, err := b.spawn("validate", o.URL, accept, o.Type, fhirLines, fmt.Sprint(*o.Count))
+	raw, m, err := bestOf(
+		func() (measured, error) { return b.spawn("raw", o.URL, accept) },
+		func() (measured, error) {
+			return b.spawn("validate", o.URL, accept, o.Type, fhirLines, fmt.Sprint(*o.Count))
+		})
 	if err == nil {
-		b.validations[key] = m
+		b.validations[key], b.raws[key] = m, raw
 	}
 	return m, err
 }
 
-// throughput is the harness's validation rate over a plain download's of the same file, one right after
-// the other.
+// throughput is the harness's validation rate over a plain download's of the same file, measured in
+// alternating rounds.
 func (b *bench) throughput(export, accept, fhirLines string) (float64, string, error) {
-	s, err := b.server(export)
-	if err != nil {
-		return 0, "", err
-	}
-	raw, err := b.spawn("raw", s.manifest.Output[0].URL, accept)
-	if err != nil {
-		return 0, "", err
-	}
 	v, err := b.validation(export, accept, fhirLines)
 	if err != nil {
 		return 0, "", err
 	}
-	return raw.Seconds / v.Seconds, fmt.Sprintf("%.0f MB/s / %.0f MB/s over %d MB, %d lines, %d decoded strictly",
-		v.rate(), raw.rate(), v.Bytes/1e6, v.Lines, v.Strict), nil
+	raw := b.raws[export+accept+fhirLines]
+	return raw.Seconds / v.Seconds, fmt.Sprintf("%.0f MB/s / %.0f MB/s over %d MB, %d lines, %d decoded strictly; best of %d rounds",
+		v.rate(), raw.rate(), v.Bytes/1e6, v.Lines, v.Strict, max(*rounds, 1)), nil
 }
 
 func (b *bench) memory(export, accept string) (float64, string, error) {
@@ -263,14 +290,12 @@ func (b *bench) manyFiles() (float64, string, error) {
 	}
 	defer os.Remove(path)
 	par := fmt.Sprint(*parallel)
-	raw, err := b.spawn("files-raw", path, par)
+	raw, suite, err := bestOf(
+		func() (measured, error) { return b.spawn("files-raw", path, par) },
+		func() (measured, error) { return b.spawn("files-suite", path, par) })
 	if err != nil {
 		return 0, "", err
 	}
-	suite, err := b.spawn("files-suite", path, par)
-	if err != nil {
-		return 0, "", err
-	}
-	return suite.Seconds / raw.Seconds, fmt.Sprintf("%.2f s / %.2f s for %d files, %d MB, %d connections",
-		suite.Seconds, raw.Seconds, len(s.manifest.Output), raw.Bytes/1e6, *parallel), nil
+	return suite.Seconds / raw.Seconds, fmt.Sprintf("%.2f s / %.2f s for %d files, %d MB, %d connections; the suite's CPU %.2f s, the plain client's %.2f s; best of %d rounds",
+		suite.Seconds, raw.Seconds, len(s.manifest.Output), raw.Bytes/1e6, *parallel, suite.CPU, raw.CPU, max(*rounds, 1)), nil
 }
