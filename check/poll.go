@@ -24,6 +24,10 @@ type Poller struct {
 	Log            io.Writer
 	Live           bool   // Log is a terminal: one line per job, updated in place while waiting
 	Subject        string // what is being waited on, for the log and the give-up message
+	// Since is when the wait began, if before this Poll: a job started ahead of the scenario that waits on
+	// it. MaxWait then counts from Since, so that a job that never finishes costs one MaxWait in all, however
+	// many scenarios wait on it one after another. The first poll is still sent.
+	Since time.Time
 	// Limit names what MaxWait is, for the log and the give-up message: "MAX_WAIT" (default), or a window of
 	// the step's own, so that a 5-second watch does not read as "MAX_WAIT left 5s".
 	Limit string
@@ -80,9 +84,16 @@ var ErrGaveUp = errors.New("gave up waiting")
 func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, error), judge func(*Exchange) (Verdict, error)) (*Exchange, error) {
 	p = p.withDefaults()
 	start := p.Now()
+	if !p.Since.IsZero() && p.Since.Before(start) {
+		start = p.Since
+	}
 	deadline := start.Add(p.MaxWait)
-	// The context bounds requests in real time; the deadline above decides in the poller's clock.
-	ctx, cancel := context.WithTimeout(ctx, p.MaxWait)
+	// The context bounds requests in real time; the deadline above decides in the poller's clock. Past the
+	// deadline already, the one poll is bounded by its request's own timeout.
+	cancel := context.CancelFunc(func() {})
+	if left := deadline.Sub(p.Now()); left > 0 {
+		ctx, cancel = context.WithTimeout(ctx, left)
+	}
 	defer cancel()
 	var history pollHistory
 	var logged logPace

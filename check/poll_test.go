@@ -267,3 +267,27 @@ func TestLogPaceWritesPowersOfTwoAndEvery30Seconds(t *testing.T) {
 		t.Errorf("polls 20 s apart logged at %v, want %v", due, want)
 	}
 }
+
+// A job started before its scenario waits on it (Since): MAX_WAIT counts from the job's start, so scenarios
+// that wait one after another on a job that never finishes cost one MAX_WAIT in all; the first poll is sent
+// even when MAX_WAIT has already passed.
+func TestPollerCountsMaxWaitFromSince(t *testing.T) {
+	for _, c := range []struct {
+		ago   time.Duration
+		polls int
+	}{{0, 11}, {8 * time.Second, 3}, {20 * time.Second, 1}} {
+		clock := &fakeClock{now: time.Unix(1000, 0)}
+		p := clock.poller(10 * time.Second)
+		if c.ago > 0 {
+			p.Since = clock.now.Add(-c.ago)
+		}
+		polls := 0
+		_, err := p.Poll(context.Background(), func(context.Context) (*Exchange, error) {
+			polls++
+			return answer(202, "Retry-After", "1"), nil
+		}, judgeStatus)
+		if !errors.Is(err, ErrGaveUp) || polls != c.polls {
+			t.Errorf("started %s before: %d polls, %v; want %d polls, then gave up", c.ago, polls, err, c.polls)
+		}
+	}
+}

@@ -217,3 +217,27 @@ func TestMaxJobsBoundsTheJobsInFlight(t *testing.T) {
 		ledger.mu.Unlock()
 	}
 }
+
+// A report that never finishes: the two scenarios that wait on a report, each on a job the pool started
+// ahead, together cost one MAX_WAIT, counted from the jobs' start. The one that runs second finds MAX_WAIT
+// already spent: it polls once and gives up.
+func TestReportsThatNeverFinishCostOneMaxWaitInAll(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"rjs-never-finishes"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, MaxWait: 2 * time.Second,
+		Tags: "@RJS-TERMINAL,@RJS-STRUCTURE && ~@RJS-FULLURL"})
+	if err != nil || res.Passed || len(res.Failures) != 2 {
+		t.Fatalf("want the 2 waiting scenarios failed, got passed=%v err=%v failures=%+v\n%s", res.Passed, err, res.Failures, out)
+	}
+	single := 0
+	for _, f := range res.Failures {
+		if !strings.Contains(f.Message, "gave up waiting") {
+			t.Errorf("%s failed on %q, want the give-up", f.Requirement, f.Message)
+		}
+		if strings.Contains(f.Message, "poll history (1 polls)") {
+			single++
+		}
+	}
+	if single != 1 {
+		t.Errorf("want the second scenario to give up after its one poll, MAX_WAIT spent since its job started; failures:\n%+v", res.Failures)
+	}
+}

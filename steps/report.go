@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/cucumber/godog"
 	"github.com/google/go-cmp/cmp"
@@ -37,6 +38,7 @@ type reportState struct {
 	binaryUser  string          // Binary.securityContext of the placeholder, when the server sets it
 	ownerUserID string          // the userId the owner's own status gave the job
 	binaryRead  *check.Exchange // the read of a DONE job's Binary
+	started     time.Time       // when the report's start was answered: its wait counts MAX_WAIT from there
 	sent        map[string]string
 	statusUser  string            // who asked for the last status
 	jobs        []check.ReportJob // the last status, decoded
@@ -104,6 +106,7 @@ func (w *World) startsReport(ctx context.Context, user, variant, anonymization s
 
 func (w *World) readReportStart(x *check.Exchange) {
 	w.last = x
+	w.report.started = x.Received
 	if x.Status == http.StatusOK {
 		if b, err := check.DecodeBinary("", x); err == nil {
 			w.report.binaryID, w.report.binaryUser = b.ID, b.SecurityUser()
@@ -175,7 +178,9 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 	if w.report.binaryID == "" {
 		return fmt.Errorf("no report job to wait for: a step that starts a report must come first")
 	}
-	x, err := w.poller("report job of Binary/"+w.report.binaryID).Poll(ctx,
+	p := w.poller("report job of Binary/" + w.report.binaryID)
+	p.Since = w.report.started // a report the pool started ahead has waited since then
+	x, err := p.Poll(ctx,
 		func(ctx context.Context) (*check.Exchange, error) { return w.requestStatus(ctx, user) },
 		func(x *check.Exchange) (check.Verdict, error) {
 			switch {
