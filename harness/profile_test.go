@@ -3,12 +3,15 @@ package harness
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // The profile matrix: the suite passes against each emulation of the reference server in its own profile,
@@ -123,6 +126,46 @@ func TestSeverityRowsPerProfile(t *testing.T) {
 				if slices.Contains(s.Requirements, "EXP-MISSING-JOB") && s.Status != StatusNotApplicable {
 					t.Errorf("bulkdata: %q is %s, want not applicable", s.Name, s.Status)
 				}
+			}
+		})
+	}
+}
+
+// A server that serves the kick-off to GET only, as the HL7 IG allows (POST is a MAY there): bulkdata passes
+// it, with EXP-KICKOFF-POST as a warning and every other export started by GET; fut, whose documented kick-off
+// is POST, fails it on EXP-KICKOFF-POST alone.
+func TestAGETOnlyKickoffPassesBulkdataAndFailsFUT(t *testing.T) {
+	for _, p := range []refserver.Profile{refserver.ProfileBulkData, refserver.ProfileFUT} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			var posts atomic.Int64
+			inner := refserverHandler(t, refserver.Config{Profile: p, Faults: []string{"kickoff-post-refused"}})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/$export") {
+					posts.Add(1)
+				}
+				inner.ServeHTTP(w, r)
+			})
+			res, out, err := runAgainst(t, h, Config{Profile: string(p), Token: refserver.DemoTokenA,
+				Tags: "@EXP-KICKOFF,@EXP-KICKOFF-POST,@EXP-POLL-200,@EXP-OUTPUT,@EXP-CANCEL"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := failedRequirements(res)
+			if p == refserver.ProfileFUT {
+				if !slices.Equal(got, []string{"EXP-KICKOFF-POST"}) || res.Passed {
+					t.Fatalf("fut: failures name %v (passed=%v), want EXP-KICKOFF-POST alone\n%s", got, res.Passed, out)
+				}
+				return
+			}
+			if len(got) != 0 || !res.Passed {
+				t.Fatalf("bulkdata: failures name %v (passed=%v), want none\n%s", got, res.Passed, out)
+			}
+			if !slices.ContainsFunc(res.Findings.Warnings(), func(f steps.Finding) bool { return f.Requirement == "EXP-KICKOFF-POST" }) {
+				t.Errorf("bulkdata: the refused POST must be reported as a warning (MAY), got %+v", res.Findings.Warnings())
+			}
+			if n := posts.Load(); n != 1 {
+				t.Errorf("bulkdata: %d kick-offs by POST, want only the EXP-KICKOFF-POST scenario's", n)
 			}
 		})
 	}

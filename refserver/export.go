@@ -75,6 +75,11 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	lenient := prefer["handling=lenient"]
+	if r.Method == http.MethodPost && s.faulty(faultKickoffPostRefused) {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, codeNotSupported, "$export is served to GET only")
+		return
+	}
 
 	// Collect raw values by name: query parameters, then (POST) the body.
 	values := map[string][]string{}

@@ -86,6 +86,8 @@ const (
 	faultOutputNoToken     fault = "output-no-token"
 	faultOutputCrossUser   fault = "output-cross-user"
 	faultManifestForgotten fault = "manifest-forgotten"
+	// A hook: a refused kick-off must start no job.
+	faultKickoffPostRefused fault = "kickoff-post-refused"
 )
 
 func hook(f fault, requirement, description string) faultDef {
@@ -103,6 +105,7 @@ var faultTable = []faultDef{
 		answerKickoff, func(a *reply) { a.header.Set("Content-Location", relative(a, a.header.Get("Content-Location"))) }),
 	rewrite("kickoff-200", "EXP-KICKOFF", "the kick-off answers 200 OK instead of 202 Accepted",
 		answerKickoff, func(a *reply) { a.status = http.StatusOK }),
+	hook(faultKickoffPostRefused, "EXP-KICKOFF-POST", "a kick-off by POST answers 405 Method Not Allowed (GET only, as the HL7 IG allows)"),
 	rewrite("no-x-progress", "EXP-POLL-202", "a running export's 202 carries no X-Progress header",
 		answerPollRunning, func(a *reply) { a.header.Del("X-Progress") }),
 	rewrite("manifest-while-running", "EXP-POLL-202", "a running export's 202 carries a manifest body",

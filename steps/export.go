@@ -62,6 +62,7 @@ type exportState struct {
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
 const (
 	reqKickoff        = "EXP-KICKOFF"
+	reqKickoffPost    = "EXP-KICKOFF-POST"
 	reqPoll202        = "EXP-POLL-202"
 	reqProgressLength = "EXP-PROGRESS-LENGTH"
 	reqRetryAfter     = "EXP-RETRY-AFTER"
@@ -146,18 +147,22 @@ func (w *World) hasKickedOffExport(ctx context.Context, user string) error {
 	if user == w.needs.sharedExport {
 		return w.adoptKickoff(ctx, user, func() *pooledExport { return w.target.pool.sharedExport(user) })
 	}
-	if err := w.kicksOffExport(ctx, user, http.MethodPost); err != nil {
+	if err := w.kicksOffExport(ctx, user, kickoffMethod(w.target.Profile)); err != nil {
 		return err
 	}
 	return w.checkKickoff()
 }
 
-// checkKickoff holds the kick-off's answer to EXP-KICKOFF.
+// checkKickoff holds the kick-off's answer to EXP-KICKOFF, or EXP-KICKOFF-POST for a kick-off by POST.
 func (w *World) checkKickoff() error {
-	if w.last.Status != http.StatusAccepted {
-		return check.Violationf(reqKickoff, "status of the kick-off", check.StatusPhrase(http.StatusAccepted), check.StatusPhrase(w.last.Status))
+	req := reqKickoff
+	if w.last.Method == http.MethodPost {
+		req = reqKickoffPost
 	}
-	return check.CheckAbsoluteURL(reqKickoff, "Content-Location of the kick-off", w.last.Header.Get("Content-Location"))
+	if w.last.Status != http.StatusAccepted {
+		return check.Violationf(req, "status of the kick-off by "+w.last.Method, check.StatusPhrase(http.StatusAccepted), check.StatusPhrase(w.last.Status))
+	}
+	return check.CheckAbsoluteURL(req, "Content-Location of the kick-off", w.last.Header.Get("Content-Location"))
 }
 
 // adoptKickoff makes a pooled export the scenario's: its kick-off exchanges join the scenario's transcript and

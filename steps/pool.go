@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"regexp"
 	"sync"
 	"time"
@@ -207,7 +206,7 @@ func (p *jobPool) startExport(user string) *pooledExport {
 	go func() {
 		jw := p.jobWorld()
 		defer jw.releaseJob()
-		j.sendErr = jw.kicksOffExport(p.ctx, user, http.MethodPost)
+		j.sendErr = jw.kicksOffExport(p.ctx, user, kickoffMethod(p.target.Profile))
 		j.kickoffs, j.pollURL = jw.exchanges, jw.export.pollURL
 		close(j.kicked)
 		if j.sendErr != nil || jw.checkKickoff() != nil {

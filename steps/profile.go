@@ -3,6 +3,7 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/ehealth-dk/fut-conformance/check"
@@ -82,3 +83,13 @@ func (w *World) profileAccepts(behaviour string, status int) bool {
 // with its _jobId parameter (FUT's OperationDefinition -s-export-poll-status): fut and hapi-8.0. The HL7 IG
 // (bulkdata) defines no polling URL but the one the kick-off returns, so the harness builds none there.
 func definesFUTPollOperation(profile string) bool { return profile != "bulkdata" }
+
+// kickoffMethod is the kick-off a scenario that needs an export sends: the form its profile requires of every
+// server. FUT documents POST with a Parameters body (HAPI serves GET too); the HL7 IG requires GET and makes
+// POST optional (EXP-KICKOFF-POST is MAY in bulkdata).
+func kickoffMethod(profile string) string {
+	if profile == "bulkdata" {
+		return http.MethodGet
+	}
+	return http.MethodPost
+}
