@@ -127,7 +127,7 @@ func (c *console) summary(res Result) {
 	}
 	printPreflight(&b, res.Preflight)
 	for _, f := range res.NotSelected {
-		fmt.Fprintf(&b, "\nNot run: %s, left out by FEATURES\n", f)
+		fmt.Fprintf(&b, "\nNot run: %s\n", f)
 	}
 	writeRequirementTable(&b, res.Requirements)
 	if g := res.Gate; g != nil {

@@ -77,7 +77,7 @@ func junitReport(res Result) junitTestsuites {
 		{"gate", strconv.FormatBool(res.Gate != nil)},
 	}
 	for _, f := range res.NotSelected {
-		props = append(props, junitProperty{"not-run", f + ", left out by FEATURES"})
+		props = append(props, junitProperty{"not-run", f})
 	}
 	warnings, known := res.Findings.Warnings(), res.Findings.KnownDeviations()
 	suiteOf := map[string]int{}

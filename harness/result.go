@@ -29,7 +29,8 @@ type Result struct {
 	Reports      []string // files written
 	Started      time.Time
 	Duration     time.Duration
-	// NotSelected names the features FEATURES left out, so that the summary says plainly what was not run.
+	// NotSelected names the features not run (left out by FEATURES, or not applicable in the profile), each
+	// with why, so that the summary says plainly what was not run.
 	NotSelected []string
 	// Preflight is what the target's CapabilityStatements declare, and where they disagree with the run.
 	Preflight *Preflight

@@ -65,10 +65,15 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	target.RunContext = runCtx
 	res = Result{Target: target.Name, Profile: target.Profile, Strict: cfg.Strict, Findings: target.Findings}
 
-	tags, leftOut, err := selection(cfg.Features, cfg.Tags)
+	catalog, err := loadCatalog()
 	if err != nil {
 		return res, err
 	}
+	tags, chosen, leftOut, err := selection(cfg.Features, cfg.Tags, catalog.applicable(target.Profile), target.Profile)
+	if err != nil {
+		return res, err
+	}
+	cfg.Features = chosen // what the preflight checks
 	if target.Selected, err = selectedSteps(tags); err != nil {
 		return res, err
 	}
@@ -79,10 +84,6 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.NotSelected = leftOut
 	// Before any report is opened: a run that cannot happen leaves the previous run's reports as they are.
 	if res.Preflight, err = preflight(ctx, cfg, target); err != nil {
-		return res, err
-	}
-	catalog, err := loadCatalog()
-	if err != nil {
 		return res, err
 	}
 	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has

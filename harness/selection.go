@@ -4,31 +4,68 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ehealth-dk/fut-conformance/features"
 )
 
 // features names the two features for FEATURES and the summary.
 var featureTags = map[string]string{"export": "$export-poll-status", "report": "$get-report-job-status"}
 
 // selection turns FEATURES and TAGS (validated by Config.Validate) into one godog tag expression, and lists
-// the features left out.
-func selection(features []string, tags string) (expr string, left []string, err error) {
-	if len(features) == 0 || len(features) == len(featureTags) {
-		return tags, nil, nil
+// the features left out, each with why. Without FEATURES, a feature runs when some requirement of it applies
+// in the profile: the report feature's operations are FUT's, n/a in bulkdata (features/PROFILES.md), and a
+// run against an HL7 Bulk Data server must not send them. Naming such a feature in FEATURES is an error.
+func selection(features []string, tags string, applicable map[string]bool, profile string) (expr string, chosen, left []string, err error) {
+	all := sortedKeys(featureTags)
+	for _, f := range features {
+		if !applicable[f] {
+			return "", nil, nil, fmt.Errorf("FEATURES=%s: the %s feature (%s) does not apply in PROFILE=%s: every requirement of it is n/a there (features/PROFILES.md)",
+				strings.Join(features, ","), f, featureTags[f], profile)
+		}
+	}
+	chosen = features
+	if len(chosen) == 0 {
+		chosen = slices.DeleteFunc(slices.Clone(all), func(f string) bool { return !applicable[f] })
+	}
+	for _, f := range all {
+		switch {
+		case slices.Contains(chosen, f):
+		case len(features) > 0:
+			left = append(left, fmt.Sprintf("the %s feature (%s), left out by FEATURES", f, featureTags[f]))
+		default:
+			left = append(left, fmt.Sprintf("the %s feature (%s), not applicable in profile %s (every requirement of it is n/a there: features/PROFILES.md)", f, featureTags[f], profile))
+		}
+	}
+	if len(chosen) == len(all) {
+		return tags, chosen, nil, nil
 	}
 	var terms []string
-	for _, f := range features {
+	for _, f := range chosen {
 		terms = append(terms, "@"+f)
-	}
-	for _, f := range sortedKeys(featureTags) {
-		if !slices.Contains(features, f) {
-			left = append(left, fmt.Sprintf("the %s feature (%s)", f, featureTags[f]))
-		}
 	}
 	expr = strings.Join(terms, ",")
 	if tags != "" {
 		expr += " && " + tags
 	}
-	return expr, left, nil
+	return expr, chosen, left, nil
+}
+
+// applicable tells, per feature, whether some requirement its scenarios check applies in the profile.
+func (c catalog) applicable(profile string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range c.scenarios {
+		for f := range featureTags {
+			if !slices.Contains(s.Tags, f) {
+				continue
+			}
+			for _, id := range s.Requirements {
+				if r, ok := c.requirements[id]; ok && c.profiles.SeverityOf(r, profile) != features.NotApplicable {
+					out[f] = true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // validateTags refuses what godog's tag filter would panic on or silently misread: empty terms, and the

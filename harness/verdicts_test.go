@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -110,8 +112,8 @@ func TestBulkdataPassesAServerWithItsOwnPollingPath(t *testing.T) {
 	inner := refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus"})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case strings.HasSuffix(r.URL.Path, "/$export-poll-status"):
-			futOperation.Add(1)
+		case strings.HasSuffix(r.URL.Path, "/$export-poll-status"), strings.Contains(r.URL.Path, "report"):
+			futOperation.Add(1) // FUT's polling operation, or one of its reporting operations
 		case strings.Contains(r.URL.Path, "/bulkstatus/"):
 			bulkstatus.Add(1)
 		}
@@ -124,8 +126,20 @@ func TestBulkdataPassesAServerWithItsOwnPollingPath(t *testing.T) {
 	if bulkstatus.Load() == 0 {
 		t.Fatal("no request reached the server's own polling path: the test proves nothing")
 	}
-	// Not even the preflight's credential probe: in bulkdata it is a kick-off, whose job it cancels.
+	// Not even the preflight's credential probe: in bulkdata it is a kick-off, whose job it cancels. Nor the
+	// report feature's operations: FUT's, n/a in bulkdata, so that feature is not run.
 	if n := futOperation.Load(); n > 0 {
-		t.Errorf("the run requested FUT's $export-poll-status %d times in profile bulkdata", n)
+		t.Errorf("the run requested FUT's $export-poll-status or reporting operations %d times in profile bulkdata", n)
+	}
+	if len(res.NotSelected) != 1 || !strings.Contains(res.NotSelected[0], "not applicable in profile bulkdata") {
+		t.Errorf("the summary must say the report feature was not run, and why: %q", res.NotSelected)
+	}
+	for _, r := range res.Requirements {
+		if strings.HasPrefix(r.ID, "RJS-") && r.Verdict != VerdictNotApplicable {
+			t.Errorf("%s: verdict %s in bulkdata, want not applicable", r.ID, r.Verdict)
+		}
+	}
+	if _, err := Run(context.Background(), Config{Profile: "bulkdata", Features: []string{"report"}, Out: io.Discard, ReportsDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "n/a") {
+		t.Errorf("FEATURES=report in bulkdata: want an error saying it does not apply, got %v", err)
 	}
 }
