@@ -191,7 +191,7 @@ func TestAKickoffAnswered429IsWaitedOutAndSentAgain(t *testing.T) {
 		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"throttled","diagnostics":"too many jobs"}]}`))
 		return true
 	}
-	res, out, err := runAgainst(t, ledger, Config{Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF"})
+	res, out, err := runAgainst(t, ledger, Config{Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF,@EXP-KICKOFF-POST"})
 	if err != nil || !res.Passed {
 		t.Fatalf("passed=%v err=%v\n%s", res.Passed, err, out)
 	}
