@@ -136,6 +136,7 @@ func (r redactIssued) Token() (*oauth2.Token, error) {
 // certificate of CLIENT_CERT/CLIENT_KEY, and a redirect policy that keeps credentials on their origin.
 func newHTTPClient(cfg Config) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = steps.IdleConnsFor(int(cfg.ParallelDownloads))
 	if cfg.CACert != "" || cfg.ClientCert != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if cfg.CACert != "" {

@@ -133,7 +133,9 @@ func (t Target) withDefaults() (Target, error) {
 		t.ParallelDownloads = DefaultParallelDownloads
 	}
 	if t.HTTPClient == nil {
-		t.HTTPClient = &http.Client{}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = IdleConnsFor(t.ParallelDownloads)
+		t.HTTPClient = &http.Client{Transport: tr}
 	}
 	if t.Log == nil {
 		t.Log = io.Discard
@@ -157,4 +159,11 @@ func StaticTokens(tokens map[string]string) map[string]oauth2.TokenSource {
 		}
 	}
 	return out
+}
+
+// IdleConnsFor is how many idle connections per host a client keeps for parallel downloads: one per download
+// and two for the other requests of the run. Go's default (2) would close the others after each file and open
+// them again, with a TLS handshake each, for every file of an export of thousands.
+func IdleConnsFor(parallelDownloads int) int {
+	return max(parallelDownloads, DefaultParallelDownloads) + 2
 }

@@ -58,6 +58,16 @@ func child(args []string) error {
 
 var token = "Bearer " + refserver.DemoTokenA
 
+// plainClient keeps as many idle connections as the harness does (steps.IdleConnsFor), so that the plain
+// side reuses its connections as the suite's does; files sets it for its parallelism.
+var plainClient = newPlainClient(1)
+
+func newPlainClient(parallel int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = steps.IdleConnsFor(parallel)
+	return &http.Client{Transport: tr}
+}
+
 func fetch(url, accept string, read func(http.Header, io.Reader) error) (int64, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
@@ -65,7 +75,7 @@ func fetch(url, accept string, read func(http.Header, io.Reader) error) (int64, 
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("Authorization", token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := plainClient.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -131,6 +141,7 @@ func files(suite bool, path, parallel string) (measured, error) {
 	if err != nil {
 		return m, err
 	}
+	plainClient = newPlainClient(par)
 	if suite {
 		lines := steps.DefaultFHIRLines
 		if v := os.Getenv("BENCHSCALE_FHIR_LINES"); v == "none" {
