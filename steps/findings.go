@@ -25,10 +25,14 @@ type Findings struct {
 	notChecked []Finding
 }
 
-func (f *Findings) knownDeviation(x Finding) { f.add(func(f *Findings) *[]Finding { return &f.known }, x) }
-func (f *Findings) warn(x Finding)           { f.add(func(f *Findings) *[]Finding { return &f.warnings }, x) }
-func (f *Findings) skip(x Finding)           { f.add(func(f *Findings) *[]Finding { return &f.skips }, x) }
-func (f *Findings) notCheck(x Finding)       { f.add(func(f *Findings) *[]Finding { return &f.notChecked }, x) }
+func (f *Findings) knownDeviation(x Finding) {
+	f.add(func(f *Findings) *[]Finding { return &f.known }, x)
+}
+func (f *Findings) warn(x Finding) { f.add(func(f *Findings) *[]Finding { return &f.warnings }, x) }
+func (f *Findings) skip(x Finding) { f.add(func(f *Findings) *[]Finding { return &f.skips }, x) }
+func (f *Findings) notCheck(x Finding) {
+	f.add(func(f *Findings) *[]Finding { return &f.notChecked }, x)
+}
 
 // AddWarning records a warning from outside the steps (a harness check, a test of the reports).
 func (f *Findings) AddWarning(x Finding) { f.warn(x) }
