@@ -146,7 +146,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	if waitPath == "" {
 		waitPath = o.basePath + "/metadata"
 	}
-	runID := randomHex(8)
+	runID := NewRunID()
 	customizers := append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithLabels(map[string]string{runLabel: runID}),
 		testcontainers.WithExposedPorts(o.port),
@@ -228,6 +228,22 @@ func removeLabelled(runID string) error {
 	return errors.Join(errs...)
 }
 
+// RemoveImage deletes img from the local Docker engine, its untagged parents too; an image already gone is
+// not an error. Call it with a context that is not the run's, which may be cancelled (Ctrl-C).
+func RemoveImage(ctx context.Context, img string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("remove image %s: %w", img, err)
+	}
+	defer cli.Close()
+	if _, err := cli.ImageRemove(ctx, img, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", img, err)
+	}
+	return nil
+}
+
 // CheckImage returns nil if img is in the local Docker engine, an error wrapping ErrImageNotFound if it is
 // not (nothing is pulled), or the error reaching the engine.
 func CheckImage(ctx context.Context, img string) error {
@@ -245,8 +261,10 @@ func CheckImage(ctx context.Context, img string) error {
 	return nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
+// NewRunID is a random identifier for the Docker objects of one run (a container's label, the tag of an image
+// built for the run), so that concurrent runs never share, or remove, each other's.
+func NewRunID() string {
+	b := make([]byte, 8)
 	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
 	return hex.EncodeToString(b)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/internal/hostiletest"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
@@ -255,22 +256,7 @@ func TestHostile429StormEndsWithinMaxWait(t *testing.T) {
 // export end on a transport error, an error of the run charged to no requirement (issue 12), never a failed
 // requirement; the report scenarios, which never meet the dropped connections, still pass.
 func TestATransportErrorInAScenarioChargesNoRequirement(t *testing.T) {
-	srv, err := refserver.NewServer(refserver.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := srv.Handler()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/$export") {
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
+	ts := hostiletest.DroppingKickoffs(t)
 	var out bytes.Buffer
 	res, err := Run(context.Background(), Config{Target: ts.URL + "/fhir", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
 		Out: &out, Log: &out, ReportsDir: t.TempDir()})

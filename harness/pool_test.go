@@ -1,14 +1,18 @@
 package harness
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // jobLedger watches the export traffic between the harness and a server: every kick-off and its answer,
@@ -239,5 +243,132 @@ func TestReportsThatNeverFinishCostOneMaxWaitInAll(t *testing.T) {
 	}
 	if single != 1 {
 		t.Errorf("want the second scenario to give up after its one poll, MAX_WAIT spent since its job started; failures:\n%+v", res.Failures)
+	}
+}
+
+// Ctrl-C ends the run with jobs still running: they are deleted all the same, with a context of the cleanup's
+// own since the run's is cancelled.
+func TestAnInterruptedRunCancelsThePooledJobs(t *testing.T) {
+	server := refserverHandler(t, refserver.Config{Profile: refserver.ProfileFUT, ExportDuration: time.Hour})
+	ledger := newJobLedger(server)
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	// Ctrl-C once both pooled exports are running on the server.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ledger.ServeHTTP(w, r)
+		ledger.mu.Lock()
+		defer ledger.mu.Unlock()
+		if len(ledger.order) == 2 {
+			interrupt()
+		}
+	})
+	res, out, err := runAgainstContext(ctx, t, h, Config{Token: refserver.DemoTokenA, MaxWait: time.Minute,
+		Tags: "@EXP-POLL-200,@EXP-OUTPUT,@EXP-DELETE-DONE"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("want the run interrupted, got passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	assertEveryJobDeletedAndNoneRunning(t, ledger, server, 2)
+}
+
+// assertEveryJobDeletedAndNoneRunning: the run kicked off want jobs, each got a DELETE with its owner's token,
+// and none is running on the server (a poll with its owner's token answers 404 cancelled, not 202).
+func assertEveryJobDeletedAndNoneRunning(t *testing.T, ledger *jobLedger, server http.Handler, want int) {
+	t.Helper()
+	ledger.mu.Lock()
+	defer ledger.mu.Unlock()
+	if len(ledger.order) != want {
+		t.Fatalf("want %d jobs kicked off, got %d: %v", want, len(ledger.order), ledger.order)
+	}
+	for _, loc := range ledger.order {
+		owner := ledger.locations[loc]
+		deleted := false
+		for _, d := range ledger.deletes {
+			deleted = deleted || d.location == loc && d.token == owner
+		}
+		if !deleted {
+			t.Errorf("%s: no DELETE with its owner's token among the run's DELETEs %+v", loc, ledger.deletes)
+		}
+		req := httptest.NewRequest(http.MethodGet, loc, nil)
+		req.Header.Set("Authorization", "Bearer "+owner)
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s after the run: want 404 (cancelled), got %d (202: still running) %s", loc, rec.Code, rec.Body)
+		}
+	}
+}
+
+// The shared completed export is deleted only once the last scenario has read it, and a cleanup that fails
+// changes nothing: the run passes, with one line on stderr per DELETE that failed, no secret in it, and the
+// cleanup waits EndRunWait at most, even on a server that never answers (REQUEST_TIMEOUT is a minute here).
+func TestTheSharedExportIsDeletedAfterItsLastReaderAndAFailedCleanupChangesNothing(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		delete func(w http.ResponseWriter, r *http.Request)
+		line   string
+	}{
+		{"answered 500", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+			http.Error(w, "no: "+r.Header.Get("Authorization"), http.StatusInternalServerError)
+		}, "answered 500 Internal Server Error"},
+		{"never answered", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, "no answer within EndRunWait"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			server := refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData})
+			var mu sync.Mutex
+			var requests []string // method and request URI, in the order the server got them
+			polled := map[string]bool{}
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				req := r.Method + " " + r.URL.RequestURI()
+				mu.Lock()
+				requests = append(requests, req)
+				wasPolled := polled[r.URL.RequestURI()]
+				if r.Method == http.MethodGet {
+					polled[r.URL.RequestURI()] = true
+				}
+				mu.Unlock()
+				// The DELETE of a job that was polled: not preflight's, which cancels its kick-off at once.
+				if r.Method == http.MethodDelete && wasPolled {
+					c.delete(w, r)
+					return
+				}
+				server.ServeHTTP(w, r)
+			})
+			start := time.Now()
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Profile: "bulkdata", RequestTimeout: time.Minute, Tags: "@EXP-POLL-200,@EXP-OUTPUT"})
+			elapsed := time.Since(start)
+			if err != nil || !res.Passed || len(res.Failures) != 0 || res.Scenarios != 2 {
+				t.Fatalf("want the 2 scenarios passed whatever the cleanup met, got passed=%v err=%v failures=%+v\n%s", res.Passed, err, res.Failures, out)
+			}
+			if elapsed > steps.EndRunWait+20*time.Second {
+				t.Errorf("the run took %s: the cleanup must end within EndRunWait (%s), not REQUEST_TIMEOUT", elapsed, steps.EndRunWait)
+			}
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "could not delete export") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 || !strings.Contains(lines[0], c.line) {
+				t.Errorf("want one line on stderr saying %q for the one DELETE that failed, got %q\n%s", c.line, lines, out)
+			}
+			if strings.Contains(out, refserver.DemoTokenA) {
+				t.Errorf("the token was written:\n%s", out)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			// The run's last request deletes the shared export, after every poll of it and every download.
+			n := len(requests)
+			last := requests[n-1]
+			job, isDelete := strings.CutPrefix(last, http.MethodDelete+" ")
+			if !isDelete || !polled[job] || !slices.Contains(requests, http.MethodGet+" "+job) {
+				t.Fatalf("want the run's last request to be the DELETE of the shared export it polled, got %v", requests)
+			}
+			for _, r := range requests[:n-1] {
+				if r == last {
+					t.Errorf("the shared export was deleted before the end of the run: %v", requests)
+				}
+			}
+		})
 	}
 }

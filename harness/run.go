@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if target.Selected, err = selectedSteps(tags); err != nil {
 		return res, err
 	}
-	initScenario, err := steps.Scenarios(target)
+	initScenario, endJobs, err := steps.Scenarios(target)
 	if err != nil {
 		return res, err
 	}
@@ -125,6 +125,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		},
 	}
 	status := suite.Run()
+	// The last scenario has ended: the pool's polling stops, and the jobs it leaves on the server are cancelled
+	// (steps/pool.go, endRun), before any verdict is read; the cleanup judges nothing and fails nothing.
+	endRun()
+	endJobs(ctx)
 	res.Results = rec.results
 	for _, r := range res.Results {
 		if r.Failure != nil {

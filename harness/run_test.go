@@ -84,11 +84,17 @@ func refserverHandler(t *testing.T, cfg refserver.Config) http.Handler {
 // runAgainst runs the selected scenarios against handler as a TARGET, the way a vendor's server is run.
 func runAgainst(t *testing.T, handler http.Handler, cfg Config) (Result, string, error) {
 	t.Helper()
+	return runAgainstContext(context.Background(), t, handler, cfg)
+}
+
+// runAgainstContext is runAgainst with the caller's context, e.g. one cancelled as Ctrl-C would.
+func runAgainstContext(ctx context.Context, t *testing.T, handler http.Handler, cfg Config) (Result, string, error) {
+	t.Helper()
 	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
 	var out bytes.Buffer
 	cfg.Target, cfg.Out, cfg.Log, cfg.ReportsDir = ts.URL+"/fhir", &out, &out, t.TempDir()
-	res, err := Run(context.Background(), cfg)
+	res, err := Run(ctx, cfg)
 	return res, out.String(), err
 }
 

@@ -35,7 +35,7 @@ func runWithSeverities(t *testing.T, severity map[string]map[string]features.Sev
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	findings := &Findings{}
-	init, err := Scenarios(Target{ExportBaseURL: ts.URL + "/fhir", ReportBaseURL: ts.URL + "/fhir", Strict: strict, Profiles: &profiles, Findings: findings,
+	init, endRun, err := Scenarios(Target{ExportBaseURL: ts.URL + "/fhir", ReportBaseURL: ts.URL + "/fhir", Strict: strict, Profiles: &profiles, Findings: findings,
 		Credentials: StaticTokens(map[string]string{"A": refserver.DemoTokenA})})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,9 @@ func runWithSeverities(t *testing.T, severity map[string]map[string]features.Sev
 		},
 		Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Format: "progress", Output: &strings.Builder{}, Strict: true, Tags: tags},
 	}
-	return suite.Run(), got, findings
+	status := suite.Run()
+	endRun(context.Background())
+	return status, got, findings
 }
 
 // A profile's severity table decides: a requirement that is n/a ends its scenario as not applicable before

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"regexp"
 	"sync"
 	"time"
@@ -22,6 +23,8 @@ import (
 //
 // The pool also bounds the export jobs the harness keeps in flight (MAX_JOBS): every kick-off, a scenario's own
 // or a pooled one, takes a slot, freed when the job completes, fails, is cancelled or its scenario ends.
+//
+// When the run ends, endRun cancels on the server the pooled exports the run leaves there.
 type jobPool struct {
 	target   *Target
 	reqs     map[string]features.Requirement // the job worlds judge as the scenarios do
@@ -29,11 +32,18 @@ type jobPool struct {
 	slots    chan struct{}
 	start    sync.Once
 	ctx      context.Context
+	stop     context.CancelFunc // ends ctx: the pool's polling stops with the run
+	// kickoffCtx is the context of the pooled kick-offs' requests, which the run's end does not cut short: a
+	// kick-off cut short may have started a job whose polling location the harness then never learns, to
+	// delete it. endRun ends it, once the cleanup has waited for the answers.
+	kickoffCtx  context.Context
+	endKickoffs context.CancelFunc
 
 	mu      sync.Mutex
 	shared  map[string]*pooledExport   // per user: one completed export, read by many scenarios
 	owned   map[string][]*pooledExport // per user: completed exports started ahead, each for one scenario
 	reports map[string][]*pooledReport // per user: report jobs started ahead, each for one scenario
+	exports []*pooledExport            // every export the pool kicked off, for the end of the run
 }
 
 // pooledExport is one export job the pool kicked off and waits on. kicked closes once the kick-off has an
@@ -48,6 +58,9 @@ type pooledExport struct {
 	polls    []*check.Exchange
 	omitted  int // polls dropped from the middle of polls (World.record)
 	err      error
+	// taken: a scenario took this export as its own (ownedExport); guarded by the pool's mu. A shared
+	// export is never a scenario's own: many read it.
+	taken bool
 }
 
 // pooledReport is one report job the pool started; the scenario waits on it itself.
@@ -65,7 +78,10 @@ func newJobPool(t *Target, reqs map[string]features.Requirement, profiles featur
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &jobPool{target: t, reqs: reqs, profiles: profiles, slots: make(chan struct{}, t.MaxJobs), ctx: ctx,
+	kickoffCtx, endKickoffs := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, stop := context.WithCancel(ctx)
+	return &jobPool{target: t, reqs: reqs, profiles: profiles, slots: make(chan struct{}, t.MaxJobs), ctx: ctx, stop: stop,
+		kickoffCtx: kickoffCtx, endKickoffs: endKickoffs,
 		shared: map[string]*pooledExport{}, owned: map[string][]*pooledExport{}, reports: map[string][]*pooledReport{}}
 }
 
@@ -174,11 +190,14 @@ func (p *jobPool) sharedExport(user string) *pooledExport {
 func (p *jobPool) ownedExport(user string) *pooledExport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var j *pooledExport
 	if q := p.owned[user]; len(q) > 0 {
-		p.owned[user] = q[1:]
-		return q[0]
+		j, p.owned[user] = q[0], q[1:]
+	} else {
+		j = p.startExport(user)
 	}
-	return p.startExport(user)
+	j.taken = true
+	return j
 }
 
 // startedReport is a report job started ahead for the user, or nil when none is left.
@@ -201,12 +220,14 @@ func (p *jobPool) jobWorld() *World {
 	return &World{target: &t, requirements: p.reqs, profiles: p.profiles, scenario: "job pool"}
 }
 
+// startExport kicks off an export for user and polls it to completion, in the background. p.mu must be held.
 func (p *jobPool) startExport(user string) *pooledExport {
 	j := &pooledExport{user: user, kicked: make(chan struct{}), done: make(chan struct{})}
+	p.exports = append(p.exports, j)
 	go func() {
 		jw := p.jobWorld()
 		defer jw.releaseJob()
-		j.sendErr = jw.kicksOffExport(p.ctx, user, kickoffMethod(p.target.Profile))
+		j.sendErr = jw.kicksOffExport(p.kickoffCtx, user, kickoffMethod(p.target.Profile))
 		j.kickoffs, j.pollURL = jw.exchanges, jw.export.pollURL
 		close(j.kicked)
 		if j.sendErr != nil || jw.checkKickoff() != nil {
@@ -234,14 +255,102 @@ func (p *jobPool) startReport(user string) *pooledReport {
 	return r
 }
 
-// acquire takes a slot for one export job in flight, waiting at most MAX_WAIT for one to be freed.
+// EndRunWait bounds the end-of-run cleanup as a whole (endRun): its DELETEs go out in parallel, each within
+// REQUEST_TIMEOUT too, and none keeps a finished or interrupted run waiting longer than this.
+const EndRunWait = 5 * time.Second
+
+// endRun ends the pool's polling, then cancels, best effort, every pooled export the run leaves on the server:
+// one no scenario took (a fail-fast or interrupted run, a scenario that failed before its first step), one
+// still running or never seen complete, and the shared completed exports, which the scenarios that read them
+// no longer need now that the last one has ended (on FUT a DELETE of a completed export changes nothing: its
+// files stay their 2 hours). A completed export a scenario took as its own is left to that scenario, which
+// deletes it itself. Each DELETE goes to the export's polling location with its user's token, only to a
+// trusted origin. Nothing here judges an answer or adds a finding: a DELETE that fails is one line on Log.
+//
+// It must be called once the last scenario has ended. ctx is the caller's: the wait is bounded by EndRunWait
+// from a context of its own, since the run's may be cancelled already (an interrupt ends the run, and its
+// jobs are cleaned up all the same), but a ctx cancelled during the cleanup (Ctrl-C) ends it.
+func (p *jobPool) endRun(ctx context.Context) {
+	p.stop()
+	defer p.endKickoffs()
+	type left struct {
+		j *pooledExport
+		// scenarioOwns: a scenario took the export as its own; if it completed, the scenario dealt with it.
+		scenarioOwns bool
+	}
+	p.mu.Lock()
+	jobs := make([]left, len(p.exports))
+	for i, j := range p.exports {
+		jobs[i] = left{j, j.taken}
+	}
+	p.mu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), EndRunWait)
+	defer cancel()
+	if ctx.Err() == nil {
+		defer context.AfterFunc(ctx, cancel)()
+	}
+	var wg sync.WaitGroup
+	for _, l := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.cancelLeft(cctx, l.j, l.scenarioOwns)
+		}()
+	}
+	wg.Wait()
+}
+
+// cancelLeft sends the DELETE of endRun for one pooled export, unless the export is no job on the server, or
+// a completed one its scenario owns.
+func (p *jobPool) cancelLeft(ctx context.Context, j *pooledExport, scenarioOwns bool) {
+	// Once the pool's polling has stopped, kicked and done close at once; j.pollURL and j.err are read only
+	// after they have (see pooledExport).
+	if await(ctx, j.kicked) != nil || j.pollURL == "" {
+		return // no kick-off answered with a polling location: nothing the harness can name
+	}
+	if completed := await(ctx, j.done) == nil && j.err == nil; completed && scenarioOwns {
+		return
+	}
+	jw := p.jobWorld()
+	if !p.target.Trusts(j.pollURL) {
+		fmt.Fprintln(p.target.Log, jw.text(fmt.Sprintf("  export %s left on the server at the end of the run: origin %s is not trusted with the token", j.pollURL, Origin(j.pollURL))))
+		return
+	}
+	x, err := jw.request(ctx, j.user, http.MethodDelete, j.pollURL, http.Header{"Accept": {"application/fhir+json"}}, nil)
+	failure := ""
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		failure = fmt.Sprintf("no answer within EndRunWait (%s), the bound of the end-of-run cleanup", EndRunWait)
+	case err != nil && ctx.Err() != nil:
+		failure = "interrupted"
+	case err != nil:
+		failure = err.Error()
+	case x.Status >= 400 && x.Status != http.StatusNotFound && x.Status != http.StatusGone:
+		// 404 or 410: the job is gone, or completed on a server that keeps its files (FUT): nothing to do.
+		failure = "answered " + check.StatusPhrase(x.Status)
+	}
+	if failure != "" {
+		fmt.Fprintln(p.target.Log, jw.text(fmt.Sprintf("  could not delete export %s at the end of the run: %s", j.pollURL, failure)))
+	}
+}
+
+// acquire takes a slot for one export job in flight, waiting at most MAX_WAIT for one to be freed. Once the
+// run has ended (endRun), no new job starts.
 func (p *jobPool) acquire(ctx context.Context) (func(), error) {
+	if err := p.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("the run has ended: %w", err)
+	}
 	timer := time.NewTimer(p.target.MaxWait)
 	defer timer.Stop()
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-p.ctx.Done():
+		return nil, fmt.Errorf("the run has ended: %w", p.ctx.Err())
 	case <-timer.C:
 		return nil, fmt.Errorf("no export job slot freed within MAX_WAIT (%s): MAX_JOBS=%d jobs are in flight and none ended", p.target.MaxWait, cap(p.slots))
 	}

@@ -1,10 +1,22 @@
 package steps
 
 import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/cucumber/godog"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/features"
+	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
 // What each kind of scenario takes from the job pool, read from its steps: only scenarios that read a
@@ -59,5 +71,191 @@ func TestDetachCopiesAViolation(t *testing.T) {
 	got.(*check.Violation).Requirement = "EXP-OUTPUT"
 	if shared.Requirement != "" {
 		t.Errorf("the shared violation was changed")
+	}
+}
+
+// runPooled runs the scenarios tags selects against h, with the jobs they wait on started ahead as the harness
+// starts them and a run context the test may cancel, under a severity table of the test's own. It returns
+// godog's status and the run's endRun, for the test to call.
+func runPooled(t *testing.T, runCtx context.Context, h http.Handler, severity map[string]map[string]features.Severity, tags string) (int, func(context.Context)) {
+	t.Helper()
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles.Severity = severity
+	feats, err := godog.TestSuite{Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Tags: tags}}.RetrieveFeatures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var selected [][]string
+	for _, f := range feats {
+		for _, p := range f.Pickles {
+			var texts []string
+			for _, s := range p.Steps {
+				texts = append(texts, s.Text)
+			}
+			selected = append(selected, texts)
+		}
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	init, endRun, err := Scenarios(Target{ExportBaseURL: ts.URL + "/fhir", ReportBaseURL: ts.URL + "/fhir", Profiles: &profiles, Selected: selected,
+		RunContext: runCtx, Credentials: StaticTokens(map[string]string{"A": refserver.DemoTokenA})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := godog.TestSuite{ScenarioInitializer: init,
+		Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Format: "progress", Output: &strings.Builder{}, Strict: true, Tags: tags}}.Run()
+	return status, endRun
+}
+
+// deleteDoneNotApplicable makes EXP-DELETE-DONE's scenario end before its first step: the completed export the
+// pool starts for it is never taken.
+var deleteDoneNotApplicable = map[string]map[string]features.Severity{"EXP-DELETE-DONE": {"fut": features.NotApplicable}}
+
+// exportRecorder serves the reference server and records the polling locations its kick-offs answered and
+// the DELETEs it received with user A's token. before, if set, runs first for each kick-off.
+type exportRecorder struct {
+	srv    *refserver.Server
+	before func()
+
+	mu        sync.Mutex
+	kickedOff []string
+	deleted   []string
+	answered  chan struct{} // closed once a kick-off has been answered 202
+}
+
+func newExportRecorder(t *testing.T, cfg refserver.Config) *exportRecorder {
+	srv, err := refserver.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &exportRecorder{srv: srv, answered: make(chan struct{})}
+}
+
+func (e *exportRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kickoff := strings.HasSuffix(r.URL.Path, "/$export")
+	if kickoff && e.before != nil {
+		e.before()
+	}
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, r)
+	e.mu.Lock()
+	switch {
+	case r.Method == http.MethodDelete && r.Header.Get("Authorization") == "Bearer "+refserver.DemoTokenA:
+		e.deleted = append(e.deleted, "http://"+r.Host+r.URL.RequestURI())
+	case kickoff && rec.Code == http.StatusAccepted:
+		if len(e.kickedOff) == 0 {
+			defer close(e.answered) // once the answer is written
+		}
+		e.kickedOff = append(e.kickedOff, rec.Header().Get("Content-Location"))
+	}
+	e.mu.Unlock()
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// assertOneExportDeletedNoneRunning: the run kicked off one export, deleted it once with its user's token,
+// and left no job running on the server (a poll answers anything but 202).
+func (e *exportRecorder) assertOneExportDeletedNoneRunning(t *testing.T, what string) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.kickedOff) != 1 || !slices.Equal(e.deleted, e.kickedOff) {
+		t.Errorf("%s: want the one pooled export deleted once with user A's token, got kicked off %v, deleted %v", what, e.kickedOff, e.deleted)
+	}
+	for _, loc := range e.kickedOff {
+		req := httptest.NewRequest(http.MethodGet, loc, nil)
+		req.Header.Set("Authorization", "Bearer "+refserver.DemoTokenA)
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code == http.StatusAccepted {
+			t.Errorf("%s: GET %s after the run: 202, still running", what, loc)
+		}
+	}
+}
+
+// waitClosed fails the test unless ch closes within a deadline.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: not within 30s", what)
+	}
+}
+
+// A scenario that takes no step (here: not applicable in the profile) leaves the export the pool started for
+// it untaken. The end of the run deletes it, with its user's token, whether it still runs (an export of an
+// hour) or has completed, and no job of the run is left running on the server.
+func TestEndRunDeletesAnExportNoScenarioTook(t *testing.T) {
+	for _, duration := range []time.Duration{time.Hour, time.Millisecond} {
+		what := fmt.Sprintf("export of %s", duration)
+		e := newExportRecorder(t, refserver.Config{Profile: refserver.ProfileFUT, ExportDuration: duration})
+		status, endRun := runPooled(t, context.Background(), e, deleteDoneNotApplicable, "@EXP-DELETE-DONE")
+		if status != 0 {
+			t.Fatalf("%s: godog status %d, want 0: the scenario is not applicable", what, status)
+		}
+		waitClosed(t, e.answered, what+": the pooled kick-off answered") // the run ends after it, as any real run does
+		endRun(context.Background())
+		e.assertOneExportDeletedNoneRunning(t, what)
+	}
+}
+
+// A pooled kick-off still waiting for its answer when the run ends is not cut short: the server may have
+// started the job already, and the end of the run deletes it once its polling location is known.
+func TestEndRunDeletesAnExportKickedOffAsTheRunEnded(t *testing.T) {
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	e := newExportRecorder(t, refserver.Config{Profile: refserver.ProfileFUT, ExportDuration: time.Hour})
+	e.before = func() {
+		close(arrived)
+		<-answer
+	}
+	runCtx, endRunCtx := context.WithCancel(context.Background())
+	defer endRunCtx()
+	status, endRun := runPooled(t, runCtx, e, deleteDoneNotApplicable, "@EXP-DELETE-DONE")
+	if status != 0 {
+		t.Fatalf("godog status %d, want 0: the scenario is not applicable", status)
+	}
+	waitClosed(t, arrived, "the pooled kick-off reached the server")
+	endRunCtx() // the harness ends the run's context (harness.Run), the kick-off still unanswered
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		endRun(context.Background())
+	}()
+	close(answer)
+	waitClosed(t, ended, "endRun returned")
+	e.assertOneExportDeletedNoneRunning(t, "a kick-off answered after the run ended")
+}
+
+// The cleanup honours the caller's context: Ctrl-C during it ends it at once, even against a server that never
+// answers the DELETE, instead of waiting EndRunWait.
+func TestEndRunEndsWithTheCallersContext(t *testing.T) {
+	e := newExportRecorder(t, refserver.Config{ExportDuration: time.Hour})
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			interrupt() // Ctrl-C while the DELETE is on its way
+			<-r.Context().Done()
+			return
+		}
+		e.ServeHTTP(w, r)
+	})
+	status, endRun := runPooled(t, context.Background(), h, deleteDoneNotApplicable, "@EXP-DELETE-DONE")
+	if status != 0 {
+		t.Fatalf("godog status %d, want 0: the scenario is not applicable", status)
+	}
+	waitClosed(t, e.answered, "the pooled kick-off answered")
+	start := time.Now()
+	endRun(ctx)
+	if elapsed := time.Since(start); elapsed >= EndRunWait {
+		t.Errorf("the cleanup lasted %s, until EndRunWait (%s), although the caller's context was cancelled", elapsed, EndRunWait)
+	}
+	if ctx.Err() == nil {
+		t.Errorf("the DELETE never reached the server")
 	}
 }

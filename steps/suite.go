@@ -74,25 +74,28 @@ import (
 	"github.com/ehealth-dk/fut-conformance/features"
 )
 
-// Scenarios returns the godog scenario initializer that binds every step to target t.
-func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
-	t, err := t.withDefaults()
+// Scenarios returns the godog scenario initializer that binds every step to target t, and endRun, to be called
+// once when the last scenario has ended: it cancels on the server, best effort and within EndRunWait, the export
+// jobs the run started ahead of its scenarios and leaves there (jobPool.endRun). ctx is the caller's; endRun
+// never changes a verdict.
+func Scenarios(t Target) (initScenario func(*godog.ScenarioContext), endRun func(ctx context.Context), err error) {
+	t, err = t.withDefaults()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reqs, err := features.Requirements()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	profiles, err := features.LoadProfiles()
 	if t.Profiles != nil {
 		profiles, err = *t.Profiles, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, ok := profiles.Behaviour["running"].Answers[t.Profile]; !ok {
-		return nil, fmt.Errorf("profile %q: expected one of %s (features/PROFILES.md)", t.Profile, strings.Join(profiles.Names, ", "))
+		return nil, nil, fmt.Errorf("profile %q: expected one of %s (features/PROFILES.md)", t.Profile, strings.Join(profiles.Names, ", "))
 	}
 	t.pool = newJobPool(&t, reqs, profiles)
 	return func(sc *godog.ScenarioContext) {
@@ -117,7 +120,7 @@ func Scenarios(t Target) (func(*godog.ScenarioContext), error) {
 		registerResponseSteps(sc)
 		registerExportSteps(sc)
 		registerReportSteps(sc)
-	}, nil
+	}, t.pool.endRun, nil
 }
 
 // afterStep attaches the step's warnings, and the HTTP transcript of a failed step, to the Cucumber JSON

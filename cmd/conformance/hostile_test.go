@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/internal/hostiletest"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
@@ -75,21 +76,7 @@ func TestGateExitCode(t *testing.T) {
 // not check those requirements, so it ends as "could not run to the end" (exit 2), not as a failed server
 // (exit 1), and says that no requirement is charged.
 func TestATransportErrorInAScenarioExitsTwo(t *testing.T) {
-	srv, err := refserver.NewServer(refserver.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := srv.Handler()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/$export") {
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				conn.Close()
-			}
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
+	ts := hostiletest.DroppingKickoffs(t)
 	vars := map[string]string{"TARGET": ts.URL + "/fhir", "TOKEN": refserver.DemoTokenA, "TAGS": "@EXP-KICKOFF", "REPORTS_DIR": t.TempDir()}
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut); code != exitUsage {

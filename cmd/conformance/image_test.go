@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -39,7 +37,7 @@ func TestHarnessImageRunsTheSuiteAgainstTheRefserverImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "fut-conformance:test-" + randomHex()
+	name := "fut-conformance:test-" + container.NewRunID()
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "--force", name).Run() })
 	build := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "image", "HARNESS_IMAGE="+name)
 	if out, err := build.CombinedOutput(); err != nil {
@@ -131,10 +129,4 @@ func fileFromImage(t *testing.T, image, path string) []byte {
 		t.Fatal(err)
 	}
 	return body
-}
-
-func randomHex() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -7,8 +7,6 @@ package image
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/ehealth-dk/fut-conformance/container"
 )
 
 // Reference server image names: Build tags Repo:run-<random> unless told otherwise, so that
@@ -68,7 +66,7 @@ func Build(ctx context.Context, opts ...BuildOption) (*Image, error) {
 		opt(&o)
 	}
 	if o.name == "" {
-		o.name = Repo + ":run-" + randomHex(6)
+		o.name = Repo + ":run-" + container.NewRunID()
 	}
 	repo, tag, ok := cutTag(o.name)
 	if !ok {
@@ -142,17 +140,7 @@ func (i *Image) Remove(ctx context.Context) error {
 	if i == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return fmt.Errorf("remove image %s: %w", i.Name, err)
-	}
-	defer cli.Close()
-	if _, err := cli.ImageRemove(ctx, i.Name, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("remove image %s: %w", i.Name, err)
-	}
-	return nil
+	return container.RemoveImage(ctx, i.Name)
 }
 
 // compile builds ./cmd/refserver of the module in src as a static linux binary for arch.
@@ -194,10 +182,4 @@ func cutTag(ref string) (repo, tag string, ok bool) {
 		return "", "", false
 	}
 	return ref[:i], ref[i+1:], true
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
-	return hex.EncodeToString(b)
 }
