@@ -120,7 +120,6 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			Strict:         true,
 			Tags:           tags,
 			Randomize:      cfg.Randomize,
-			StopOnFailure:  cfg.StopOnFailure,
 			DefaultContext: ctx,
 		},
 	}

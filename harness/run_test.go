@@ -358,3 +358,38 @@ func TestARunThatCouldNotHappenLeavesThePreviousReports(t *testing.T) {
 		t.Errorf("a run that happened must replace the reports")
 	}
 }
+
+// GODOG_STOP_ON_FAILURE=1: the first failed scenario stops the run; every later scenario is reported as
+// skipped, saying why, and the reports are written (godog's own option made its cucumber formatter panic
+// on the scenarios it left unrun).
+func TestStopOnFailureSkipsTheRestAndWritesTheReports(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"unknown-job-400"}})
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	var out bytes.Buffer
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Config{Target: ts.URL + "/fhir", Token: refserver.DemoTokenA, StopOnFailure: true,
+		Out: &out, Log: &out, ReportsDir: dir})
+	if err != nil || res.Passed || len(res.Failures) != 1 || res.Failures[0].Requirement != "EXP-UNKNOWN-JOB" {
+		t.Fatalf("want one failure, EXP-UNKNOWN-JOB; got passed=%v err=%v failures=%+v\n%s", res.Passed, err, res.Failures, out.String())
+	}
+	failedAt, stopped := -1, 0
+	for i, r := range res.Results {
+		switch {
+		case r.Status == StatusFailed:
+			failedAt = i
+		case failedAt >= 0 && r.Status == StatusSkipped && strings.Contains(r.Reason, "GODOG_STOP_ON_FAILURE"):
+			stopped++
+		case failedAt >= 0:
+			t.Errorf("scenario %q ran after the failure: %s", r.Name, r.Status)
+		}
+	}
+	if failedAt < 0 || stopped == 0 {
+		t.Errorf("want scenarios skipped after the failed one (at %d), got %d skipped", failedAt, stopped)
+	}
+	for _, name := range []string{"junit.xml", "cucumber.json", "index.html"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("report %s: %v", name, err)
+		}
+	}
+}

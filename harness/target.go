@@ -41,6 +41,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		TrustedOrigins:    trustedOrigins(cfg),
 		RunContext:        ctx,
 		Strict:            cfg.Strict,
+		StopOnFailure:     cfg.StopOnFailure,
 		Profile:           cmp.Or(cfg.Profile, steps.DefaultProfile),
 		Log:               cfg.Log,
 		LiveProgress:      isTerminal(cfg.Log),

@@ -67,6 +67,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cucumber/godog"
 
@@ -97,15 +98,18 @@ func Scenarios(t Target) (initScenario func(*godog.ScenarioContext), endRun func
 	if _, ok := profiles.Behaviour["running"].Answers[t.Profile]; !ok {
 		return nil, nil, fmt.Errorf("profile %q: expected one of %s (features/PROFILES.md)", t.Profile, strings.Join(profiles.Names, ", "))
 	}
-	t.pool = newJobPool(&t, reqs, profiles)
+	t.pool, t.failed = newJobPool(&t, reqs, profiles), &atomic.Bool{}
 	return func(sc *godog.ScenarioContext) {
 		sc.Before(func(ctx context.Context, s *godog.Scenario) (context.Context, error) {
 			t.pool.prefetch() // before the first scenario: every job the run waits on starts now, together
 			return context.WithValue(ctx, worldKey{}, newWorld(&t, reqs, profiles, s)), nil
 		})
-		sc.After(func(ctx context.Context, _ *godog.Scenario, _ error) (context.Context, error) {
+		sc.After(func(ctx context.Context, _ *godog.Scenario, err error) (context.Context, error) {
 			if w := worldFrom(ctx); w != nil {
 				w.endScenario(ctx)
+			}
+			if err != nil && !errors.Is(err, godog.ErrSkip) {
+				t.failed.Store(true)
 			}
 			return ctx, nil
 		})
@@ -229,6 +233,9 @@ func call(ctx context.Context, f func(*World) error) error {
 	}
 	if reason := w.notApplicableInProfile(); reason != "" {
 		return w.notApplicableHere(reason)
+	}
+	if w.target.StopOnFailure && w.target.failed.Load() {
+		return w.skip("not run: GODOG_STOP_ON_FAILURE=1, and an earlier scenario failed")
 	}
 	return w.failure(f(w))
 }

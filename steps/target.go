@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -47,12 +48,16 @@ type Target struct {
 	// not checked.
 	DownloadWait time.Duration
 	MaxFiles     int
-	Strict       bool         // SHOULD deviations fail instead of warning
-	Profile      string       // a column of features/PROFILES.md; default "fut"
-	HTTPClient   *http.Client // nil: a plain client
-	Log          io.Writer    // one line per poll while waiting on a job; nil discards
-	LiveProgress bool         // Log is a terminal: keep one line per job up to date instead
-	Findings     *Findings    // warnings and skips of the run; nil: not collected
+	Strict       bool // SHOULD deviations fail instead of warning
+	// StopOnFailure: after the first failed scenario, every later one is skipped, each saying why. The harness
+	// does this itself rather than with godog's option, whose cucumber formatter panics on the scenarios it
+	// leaves unrun (godog v0.15.1, cucumber/godog#387).
+	StopOnFailure bool
+	Profile       string       // a column of features/PROFILES.md; default "fut"
+	HTTPClient    *http.Client // nil: a plain client
+	Log           io.Writer    // one line per poll while waiting on a job; nil discards
+	LiveProgress  bool         // Log is a terminal: keep one line per job up to date instead
+	Findings      *Findings    // warnings and skips of the run; nil: not collected
 	// Profiles replaces features/PROFILES.md, e.g. to try a severity table; nil: the embedded table.
 	Profiles *features.Profiles
 	// MaxJobs bounds the export jobs the harness keeps in flight (kicked off, not yet completed, cancelled or
@@ -65,6 +70,8 @@ type Target struct {
 	RunContext context.Context
 
 	pool *jobPool // set by Scenarios: the run's jobs
+	// failed is set by Scenarios when a scenario fails: with StopOnFailure, the later ones are skipped.
+	failed *atomic.Bool
 	// TrustedOrigins are origins (see Origin) besides the two bases' that may receive the token: the token
 	// endpoint's and TRUSTED_ORIGINS. A URL of any other origin is requested without it.
 	TrustedOrigins []string
