@@ -2,8 +2,10 @@ package refserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 const (
@@ -64,6 +66,11 @@ func writeBody(w http.ResponseWriter, status int, contentType string, body []byt
 // writeOperationOutcome writes a single-issue OperationOutcome as
 // application/fhir+json.
 func writeOperationOutcome(w http.ResponseWriter, status int, severity, code, diagnostics string) {
+	// Diagnostics quote what a request sent (a _type, a parameter's name): a request of megabytes must not
+	// come back as megabytes, nor split a character.
+	if len(diagnostics) > maxDiagnostics {
+		diagnostics = strings.ToValidUTF8(diagnostics[:maxDiagnostics], "") + fmt.Sprintf("… [%d bytes more]", len(diagnostics)-maxDiagnostics)
+	}
 	oo := operationOutcome{
 		ResourceType: "OperationOutcome",
 		Issue:        []ooIssue{{Severity: severity, Code: code, Diagnostics: diagnostics}},
@@ -74,6 +81,9 @@ func writeOperationOutcome(w http.ResponseWriter, status int, severity, code, di
 	}
 	writeBody(w, status, contentTypeFHIRJSON, body)
 }
+
+// maxDiagnostics bounds an OperationOutcome's diagnostics, in bytes.
+const maxDiagnostics = 1000
 
 // writeError is writeOperationOutcome with severity error.
 func writeError(w http.ResponseWriter, status int, code, diagnostics string) {

@@ -25,6 +25,21 @@ func TestUnsupportedTypeIsRefusedNamingIt(t *testing.T) {
 		}
 	}
 
+	// Thousands of unknown types, or one of kilobytes: the answer names a few, clipped, and says how many more.
+	names := []string{strings.Repeat("X", 5000)}
+	for i := range 2000 {
+		names = append(names, "Nope"+string(rune('A'+i/26/26%26))+string(rune('A'+i/26%26))+string(rune('A'+i%26)))
+	}
+	d := wantOO(t, e.do(req{method: http.MethodGet, url: "/$export?_type=" + strings.Join(names, ",") + ",Nope0", headers: asyncHdr, token: tokenA}), http.StatusBadRequest, sevError, codeInvalid)
+	if len(d) > 1100 || !strings.Contains(d, "bytes more]") {
+		t.Errorf("the diagnostics of a huge _type must stay short and say what was cut, got %d bytes: %.300q", len(d), d)
+	}
+	names = names[1:] // type names, each unknown: named five at a time, clipped, and counted
+	d = wantOO(t, e.do(req{method: http.MethodGet, url: "/$export?_type=" + strings.Join(names, ","), headers: asyncHdr, token: tokenA}), http.StatusBadRequest, sevError, codeNotSupported)
+	if len(d) > 600 || !strings.Contains(d, "and 1995 more") {
+		t.Errorf("the diagnostics of 2,000 unknown types must name a few and count the rest, got %d bytes: %.300q", len(d), d)
+	}
+
 	e.kickoff(tokenA, "?_type=Encounter") // an R4 type with no data: 202, and an empty output (TestExportTypeAndSinceFilters)
 
 	lenient := map[string]string{"Prefer": "respond-async, handling=lenient"}

@@ -55,5 +55,15 @@ func (s *Server) supportedTypes(types []string, lenient bool) ([]string, error) 
 	case lenient:
 		return append([]string{}, known...), nil // empty, not nil: nil would export every type
 	}
-	return nil, fmt.Errorf("_type %s: not a resource type this server supports (FHIR R4); send Prefer: handling=lenient to skip unknown types", strings.Join(unknown, ", "))
+	// The answer names what it refuses, bounded: a kick-off of megabytes of _type gets no megabytes back.
+	named := unknown[:min(len(unknown), 5)]
+	for i, t := range named {
+		if len(t) > 64 {
+			named[i] = strings.ToValidUTF8(t[:64], "") + "…"
+		}
+	}
+	if len(unknown) > len(named) {
+		named = append(named, fmt.Sprintf("and %d more", len(unknown)-len(named)))
+	}
+	return nil, fmt.Errorf("_type %s: not a resource type this server supports (FHIR R4); send Prefer: handling=lenient to skip unknown types", strings.Join(named, ", "))
 }
