@@ -85,26 +85,18 @@ value:
 				rt = v
 			}
 		}
-	case c == '{':
-		if !push(true) {
+	case c == '{' || c == '[':
+		if !push(c == '{') {
 			return nil, false, false
 		}
 		i = skipSpace(b, i+1)
-		if i < n && b[i] == '}' {
+		if i < n && b[i] == c+2 { // empty: '}' is '{'+2, ']' is '['+2
 			depth--
 			i++
 			break
 		}
-		goto key
-	case c == '[':
-		if !push(false) {
-			return nil, false, false
-		}
-		i = skipSpace(b, i+1)
-		if i < n && b[i] == ']' {
-			depth--
-			i++
-			break
+		if c == '{' {
+			goto key
 		}
 		goto value
 	case c == '-' || c >= '0' && c <= '9':
