@@ -199,6 +199,9 @@ func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 	for _, x := range j.polls {
 		w.last = adopted(x)
 		w.exchanges = append(w.exchanges, w.last)
+		if x.Err != nil && x.Status == 0 {
+			continue // no answer to judge: j.err says what it was (a poll cut by MAX_WAIT is the give-up)
+		}
 		if _, err := w.judgeExportPoll(w.last); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -257,5 +258,25 @@ func TestEndRunEndsWithTheCallersContext(t *testing.T) {
 	}
 	if ctx.Err() == nil {
 		t.Errorf("the DELETE never reached the server")
+	}
+}
+
+// A pooled job whose last poll was cut by MAX_WAIT: the scenario that adopts it fails with the give-up and
+// its poll history, not with the cut request as if the server had failed to answer.
+func TestAdoptedPollsCutByMaxWaitFailWithTheGiveUp(t *testing.T) {
+	w, _ := worldWithResponse(t, nil, false)
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.profiles = profiles
+	gaveUp := fmt.Errorf("export: %w after 8s (MAX_WAIT 8s): the last request was still unanswered at MAX_WAIT; poll history (52 polls): … 40 polls omitted …", check.ErrGaveUp)
+	running := &check.Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=j1", Status: 202,
+		Header: http.Header{"X-Progress": {"busy"}, "Content-Type": {"application/fhir+json"}}}
+	cut := &check.Exchange{Method: "GET", URL: running.URL, Err: errors.New("no complete response within REQUEST_TIMEOUT: context deadline exceeded")}
+	j := &pooledExport{user: "A", done: make(chan struct{}), polls: []*check.Exchange{running, cut}, err: gaveUp}
+	close(j.done)
+	if err := w.adoptPolls(context.Background(), j); !errors.Is(err, check.ErrGaveUp) {
+		t.Fatalf("adoptPolls = %v, want the give-up", err)
 	}
 }
