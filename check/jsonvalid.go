@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 )
@@ -81,7 +82,7 @@ value:
 			return nil, false, false
 		}
 		if typed {
-			if v := b[start+1 : i-1]; !hasByte(v, '\\') {
+			if v := b[start+1 : i-1]; bytes.IndexByte(v, '\\') < 0 {
 				rt = v
 			}
 		}
@@ -160,15 +161,6 @@ key: // at the key of an object member
 	goto value
 }
 
-func hasByte(b []byte, c byte) bool {
-	for _, x := range b {
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
-
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && isSpace[b[i]] {
 		i++
@@ -237,20 +229,13 @@ func numberEnd(b []byte, i int) int {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = digits(b, i)
 	default:
 		return -1
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return -1
+		if i = digits(b, i+1); b[i-1] == '.' {
+			return -1 // no digit after the point
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -259,12 +244,17 @@ func numberEnd(b []byte, i int) int {
 			i++
 		}
 		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i = digits(b, i); i == start {
 			return -1
 		}
+	}
+	return i
+}
+
+// digits returns the index after the run of decimal digits that starts at i.
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
 	}
 	return i
 }

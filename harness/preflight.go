@@ -2,10 +2,8 @@ package harness
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -277,7 +276,8 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 
 // probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403.
 func (p preflighter) probe(ctx context.Context, s service, feature, user, token string) error {
-	method, target, body := http.MethodGet, s.base+"/$export-poll-status?_jobId="+preflightJobID(), []byte(nil)
+	// A random job id: one no server has issued.
+	method, target, body := http.MethodGet, s.base+"/$export-poll-status?_jobId="+check.NewUUID(), []byte(nil)
 	header := http.Header{}
 	switch {
 	case feature == "report":
@@ -310,15 +310,6 @@ func (p preflighter) cancel(ctx context.Context, kickoff, location, token string
 		return
 	}
 	_, _, _ = p.do(ctx, http.MethodDelete, loc.String(), token, nil, 0, nil)
-}
-
-// preflightJobID is a job id that no server has issued.
-func preflightJobID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID, the form FUT's job ids take
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func (p preflighter) token(user string) (string, error) {

@@ -3,6 +3,7 @@ package refserver
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -184,20 +185,7 @@ func TestExportPollingLifecycle(t *testing.T) {
 	for _, o := range m.Output {
 		raw := e.do(req{method: http.MethodGet, url: o.URL, token: tokenA, headers: map[string]string{"Accept": "application/fhir+ndjson"}})
 		wantStatus(t, raw, http.StatusOK)
-		if ct := raw.header.Get("Content-Type"); ct != "application/fhir+ndjson" {
-			t.Fatalf("ndjson content-type: got %q", ct)
-		}
-		lines := bytes.Split(bytes.TrimSuffix(raw.body, []byte("\n")), []byte("\n"))
-		if len(lines) != o.Count {
-			t.Fatalf("%s: expected %d lines, got %d", o.Type, o.Count, len(lines))
-		}
-		for _, l := range lines {
-			var res struct{ ResourceType string }
-			decodeJSON(t, l, &res)
-			if res.ResourceType != o.Type {
-				t.Fatalf("line type: expected %s, got %s", o.Type, res.ResourceType)
-			}
-		}
+		wantNDJSON(t, "Accept: application/fhir+ndjson", raw, o.Type, o.Count)
 		for _, accept := range []string{"application/fhir+json", "application/json+fhir", "application/fhir+json, application/fhir+ndjson;q=0.5"} {
 			r := e.do(req{method: http.MethodGet, url: o.URL, token: tokenA, headers: map[string]string{"Accept": accept}})
 			wantStatus(t, r, http.StatusOK)
@@ -385,20 +373,7 @@ func TestOutputFileDefaultAccept(t *testing.T) {
 					}
 					continue
 				}
-				if ct != "application/fhir+ndjson" {
-					t.Fatalf("Accept %q: expected Content-Type application/fhir+ndjson, got %q", c.accept, ct)
-				}
-				lines := bytes.Split(bytes.TrimSuffix(r.body, []byte("\n")), []byte("\n"))
-				if len(lines) != file.Count {
-					t.Fatalf("Accept %q: expected %d NDJSON lines, got %d", c.accept, file.Count, len(lines))
-				}
-				for _, l := range lines {
-					var res struct{ ResourceType string }
-					decodeJSON(t, l, &res)
-					if res.ResourceType != "Patient" {
-						t.Fatalf("Accept %q: expected Patient lines, got %q", c.accept, res.ResourceType)
-					}
-				}
+				wantNDJSON(t, fmt.Sprintf("Accept %q", c.accept), r, "Patient", file.Count)
 			}
 		})
 	}

@@ -169,3 +169,22 @@ func decodeJSON(t *testing.T, b []byte, v any) {
 		t.Fatalf("decode %s: %v", b, err)
 	}
 }
+
+// wantNDJSON holds an output file's answer to NDJSON: its Content-Type, count lines, each a typ resource.
+func wantNDJSON(t *testing.T, what string, r response, typ string, count int) {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/fhir+ndjson" {
+		t.Fatalf("%s: expected Content-Type application/fhir+ndjson, got %q", what, ct)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(r.body, []byte("\n")), []byte("\n"))
+	if len(lines) != count {
+		t.Fatalf("%s: expected %d NDJSON lines of %s, got %d", what, count, typ, len(lines))
+	}
+	for _, l := range lines {
+		var res struct{ ResourceType string }
+		decodeJSON(t, l, &res)
+		if res.ResourceType != typ {
+			t.Fatalf("%s: expected %s lines, got %q", what, typ, res.ResourceType)
+		}
+	}
+}
