@@ -3,7 +3,6 @@ package refserver
 import (
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 )
 
@@ -17,19 +16,7 @@ func benchServer(b *testing.B) http.Handler {
 }
 
 func serve(h http.Handler, method, target, body string, header map[string]string) *httptest.ResponseRecorder {
-	var r *http.Request
-	if body == "" {
-		r = httptest.NewRequest(method, target, nil)
-	} else {
-		r = httptest.NewRequest(method, target, strings.NewReader(body))
-	}
-	r.Header.Set("Authorization", "Bearer "+DemoTokenA)
-	for k, v := range header {
-		r.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	return rec
+	return benchCall(h, method, target, DemoTokenA, header, body)
 }
 
 // One poll of a running export: the request the harness repeats most.

@@ -144,18 +144,12 @@ func (cfg Config) normalize() (Config, error) {
 	dur("retention", &cfg.Retention, DefaultRetention)
 	errs = append(errs, cfg.normalizeClients()...)
 
-	switch {
-	case cfg.MaxBodyBytes < 0:
-		errs = append(errs, fmt.Errorf("max body bytes: must not be negative, got %d", cfg.MaxBodyBytes))
-	case cfg.MaxBodyBytes == 0:
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	if err := orDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes, "max body bytes"); err != nil {
+		errs = append(errs, err)
 	}
 
-	switch {
-	case cfg.FilesPerType < 0:
-		errs = append(errs, fmt.Errorf("files per type: must not be negative, got %d", cfg.FilesPerType))
-	case cfg.FilesPerType == 0:
-		cfg.FilesPerType = 1
+	if err := orDefault(&cfg.FilesPerType, 1, "files per type"); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Synthetic.validate(); err != nil {
 		errs = append(errs, err)
@@ -168,17 +162,11 @@ func (cfg Config) normalize() (Config, error) {
 	if p := cfg.PollPath; p != "" && (!pollPathRE.MatchString(p) || p == "Binary" || p == "metadata") {
 		errs = append(errs, fmt.Errorf("poll path %q: expected one path segment of letters, digits, '.', '_' or '-' (e.g. bulkstatus), not Binary or metadata", cfg.PollPath))
 	}
-	switch {
-	case cfg.MaxJobsPerUser < 0:
-		errs = append(errs, fmt.Errorf("max jobs per user: must not be negative, got %d", cfg.MaxJobsPerUser))
-	case cfg.MaxJobsPerUser == 0:
-		cfg.MaxJobsPerUser = DefaultMaxJobsPerUser
+	if err := orDefault(&cfg.MaxJobsPerUser, DefaultMaxJobsPerUser, "max jobs per user"); err != nil {
+		errs = append(errs, err)
 	}
-	switch {
-	case cfg.MaxJobRequestBytes < 0:
-		errs = append(errs, fmt.Errorf("max job request bytes: must not be negative, got %d", cfg.MaxJobRequestBytes))
-	case cfg.MaxJobRequestBytes == 0:
-		cfg.MaxJobRequestBytes = DefaultMaxJobRequestBytes
+	if err := orDefault(&cfg.MaxJobRequestBytes, DefaultMaxJobRequestBytes, "max job request bytes"); err != nil {
+		errs = append(errs, err)
 	}
 
 	if cfg.Clock == nil {
@@ -195,3 +183,14 @@ func (cfg Config) normalize() (Config, error) {
 
 // pollPathRE is what Config.PollPath must match: one plain path segment.
 var pollPathRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]*$`)
+
+// orDefault sets a zero *v to def and refuses a negative one, naming the setting.
+func orDefault[T int | int64](v *T, def T, name string) error {
+	switch {
+	case *v < 0:
+		return fmt.Errorf("%s: must not be negative, got %d", name, *v)
+	case *v == 0:
+		*v = def
+	}
+	return nil
+}
