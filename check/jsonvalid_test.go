@@ -36,7 +36,7 @@ func FuzzValidJSON(f *testing.F) {
 		var r struct {
 			ResourceType any `json:"resourceType"`
 		}
-		if rt, known, _ := resourceJSON(b); known && (json.Unmarshal(b, &r) != nil || r.ResourceType != string(rt)) {
+		if rt, known, _ := resourceJSON(b, new(jsonScan)); known && (json.Unmarshal(b, &r) != nil || r.ResourceType != string(rt)) {
 			t.Fatalf("resourceJSON(%q) names %q, encoding/json reads %v", b, rt, r.ResourceType)
 		}
 	})
@@ -84,12 +84,12 @@ func TestResourceJSONFindsTheTopLevelResourceType(t *testing.T) {
 		{`{"id":"1"}`, "", false},
 		{`{"meta":{"resourceType":"Patient"}}`, "", false},
 	} {
-		rt, known, valid := resourceJSON([]byte(c.line))
+		rt, known, valid := resourceJSON([]byte(c.line), new(jsonScan))
 		if !valid || known != c.known || string(rt) != c.want && c.known {
 			t.Errorf("resourceJSON(%s) = %q, known %v, valid %v; want %q, known %v", c.line, rt, known, valid, c.want, c.known)
 		}
 	}
-	if _, _, valid := resourceJSON([]byte(`{"resourceType":"Patient"`)); valid {
+	if _, _, valid := resourceJSON([]byte(`{"resourceType":"Patient"`), new(jsonScan)); valid {
 		t.Error("an unterminated object must be invalid")
 	}
 }
@@ -133,9 +133,10 @@ func BenchmarkResourceJSON(b *testing.B) {
 		n += int64(len(l))
 	}
 	b.SetBytes(n)
+	var stop jsonScan
 	for b.Loop() {
 		for _, l := range syntheticLines {
-			if _, known, ok := resourceJSON(l); !ok || !known {
+			if _, known, ok := resourceJSON(l, &stop); !ok || !known {
 				b.Fatalf("resourceJSON(%s): known %v, valid %v", l, known, ok)
 			}
 		}

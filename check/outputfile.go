@@ -292,6 +292,7 @@ type lineJudge struct {
 	item ManifestItem
 	fc   FileCheck
 	fhir LineDecoder
+	scan jsonScan // the validator's state, reused from line to line
 }
 
 // judge returns the resources the chunk holds, how many were decoded strictly, and the first failing line.
@@ -328,7 +329,7 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 // line holds one non-blank line to valid JSON and the item's resourceType.
 func (j *lineJudge) line(text []byte, line int) error {
 	where := func() string { return fmt.Sprintf("output file %s line %d", j.item.URL, line) }
-	rt, known, valid := resourceJSON(text)
+	rt, known, valid := resourceJSON(text, &j.scan)
 	if !valid {
 		var v any
 		err := json.Unmarshal(text, &v)

@@ -1,0 +1,74 @@
+package check
+
+import "math/bits"
+
+// stopWindow is how many bytes of a line stops marks at once: its bits fit on the stack.
+const stopWindow = 64 * 64
+
+// stops marks, a window of a line at a time, the bytes at which a JSON string's plain run ends: '"', '\\'
+// and the control characters. Finding a string's end is then a bit search, without a loop over its bytes
+// and with no mispredicted branch per string length: output lines are mostly short strings. The marks come
+// sixty-four bytes at a time from stopBlocks (vector instructions where the CPU has them).
+type stops struct {
+	b    []byte
+	base int // the window's first byte, a multiple of 64; -1 before the first window
+	bits [stopWindow / 64]uint64
+}
+
+func (s *stops) reset(b []byte) { s.b, s.base = b, -stopWindow }
+
+// fill marks the window that starts at base.
+func (s *stops) fill(base int) {
+	s.base = base
+	end := min(base+stopWindow, len(s.b))
+	full := (end - base) / 64
+	stopBlocks(s.b[base:base+64*full], s.bits[:full])
+	if tail := s.b[base+64*full : end]; len(tail) > 0 {
+		block := spaces // the tail, padded with bytes that are no stop
+		copy(block[:], tail)
+		stopBlocks(block[:], s.bits[full:full+1])
+		s.bits[full] &= 1<<len(tail) - 1
+	}
+}
+
+// next returns the index of the first stop at or after j, or len(b) if there is none.
+func (s *stops) next(j int) int {
+	for j < len(s.b) {
+		rel := j - s.base
+		if rel >= stopWindow {
+			s.fill(j &^ 63)
+			rel = j - s.base
+		}
+		if w := s.bits[rel>>6] >> (rel & 63); w != 0 {
+			return j + bits.TrailingZeros64(w)
+		}
+		j = j | 63 + 1
+	}
+	return len(s.b)
+}
+
+// after returns the index of the first stop after i when it is in the same 64 bytes of the window as i+1,
+// or -1 (then next finds it). Inlined, it is the whole search for most strings.
+func (s *stops) after(i int) int {
+	if rel := uint(i + 1 - s.base); rel < stopWindow {
+		if w := s.bits[rel>>6] >> (rel & 63); w != 0 {
+			return i + 1 + bits.TrailingZeros64(w)
+		}
+	}
+	return -1
+}
+
+var spaces = [64]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
+
+// stopBlocksGeneric is stopBlocks without vector instructions.
+func stopBlocksGeneric(b []byte, out []uint64) {
+	for k := range out {
+		var w uint64
+		for i, c := range b[64*k : 64*k+64] {
+			if c == '"' || c == '\\' || c < 0x20 {
+				w |= 1 << i
+			}
+		}
+		out[k] = w
+	}
+}

@@ -1,0 +1,78 @@
+package check
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// The marks of stopBlocks (vector instructions where the CPU has them) are those of the byte-wise
+// definition, for every byte value at every position of a block.
+func TestStopBlocksMarkQuotesBackslashesAndControlCharacters(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 64*40)
+	for round := range 200 {
+		for i := range b {
+			switch round % 3 {
+			case 0:
+				b[i] = byte(r.IntN(256))
+			case 1: // every byte value, shifted through the positions
+				b[i] = byte(i + round)
+			default: // mostly plain text, as in output lines
+				b[i] = "abc \"\\\x00\x1f\x20\x7f\x80\xff"[r.IntN(12)]
+			}
+		}
+		got, want := make([]uint64, 40), make([]uint64, 40)
+		stopBlocks(b, got)
+		stopBlocksGeneric(b, want)
+		for k := range want {
+			if got[k] != want[k] {
+				t.Fatalf("round %d, block %d of %q: marks %064b, want %064b", round, k, b[64*k:64*k+64], got[k], want[k])
+			}
+		}
+	}
+}
+
+// The validator agrees with json.Valid on lines longer than the marks' window, with strings, escapes and
+// faults placed across the edges of its 64-byte blocks and of the window itself; with the vector marks and
+// with the byte-wise ones.
+func TestLongLinesAreValidatedAcrossTheMarksWindow(t *testing.T) {
+	var texts []string
+	for _, edge := range []int{64, stopWindow, 2 * stopWindow} {
+		for d := -3; d <= 3; d++ {
+			for _, tail := range []string{`"`, `\"x"`, `\u00e9"`, "\x01\"", `\q"`, ``, `\`} {
+				// a string that opens before the edge and runs across it, in an array that pads up to it
+				pad := edge + d - 3
+				texts = append(texts, `["`+strings.Repeat("a", pad)+tail+`]`)
+				// many short strings, one of them crossing the edge
+				var b strings.Builder
+				b.WriteString(`{"resourceType":"Patient","x":[`)
+				for b.Len() < edge+d {
+					b.WriteString(`"ab",`)
+				}
+				b.WriteString(`"cd` + tail + `]}`)
+				texts = append(texts, b.String())
+			}
+		}
+	}
+	texts = append(texts, `["`+strings.Repeat("é", 3*stopWindow)+`"]`, "[\n"+strings.Repeat(`"a" ,`+"\n\t", stopWindow)+`""]`)
+	for _, vector := range []bool{true, false} {
+		t.Run(fmt.Sprintf("vector %v", vector), func(t *testing.T) {
+			defer func(v bool) { hasVector = v }(hasVector)
+			hasVector = hasVector && vector
+			scan := new(jsonScan) // reused, as the judge does, so that a window left from a line is never read
+			for _, text := range texts {
+				_, _, got := resourceJSON([]byte(text), scan)
+				if want := json.Valid([]byte(text)); got != want {
+					t.Errorf("validJSON(%.40q…%q, %d bytes) = %v, json.Valid says %v", text, text[max(len(text)-40, 0):], len(text), got, want)
+				}
+			}
+			if rt, known, valid := resourceJSON(bytes.Repeat([]byte(" "), 5000), scan); valid || known || rt != nil {
+				t.Error("white space alone must be invalid")
+			}
+		})
+	}
+}
