@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -29,7 +30,9 @@ type FileCheck struct {
 	Workers int // goroutines judging lines; 0: GOMAXPROCS
 	// StrictLines is how many lines of each file, from the first, are decoded strictly as their FHIR R4 type;
 	// AllLines decodes every line. Beyond StrictLines, StrictSample is the chance that a line is decoded
-	// strictly anyway: a random sample of the rest of the file.
+	// strictly anyway: a random sample of the rest of the file. When either is set, a file in which no line
+	// was decoded (a small file the sample missed) has its first line decoded at its end: every file is
+	// decoded at least once, and a file the sample covered costs no first line.
 	StrictLines  int
 	StrictSample float64
 	// FHIR decodes one line strictly; nil: NewFHIRDecoder's, kept between files. Each goroutine gets its own.
@@ -167,14 +170,16 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 		newFHIR = pooledFHIRDecoder
 	}
 	var (
-		mu       sync.Mutex
-		firstBad = -1
-		badErr   error
-		wg       sync.WaitGroup
-		work     = make(chan chunk, workers)
-		free     = make(chan []byte, 2*workers+1)
-		stop     = make(chan struct{})
-		stopOnce sync.Once
+		mu        sync.Mutex
+		firstBad  = -1
+		badErr    error
+		wg        sync.WaitGroup
+		work      = make(chan chunk, workers)
+		free      = make(chan []byte, 2*workers+1)
+		stop      = make(chan struct{})
+		stopOnce  sync.Once
+		first     []byte // the file's first line, when a judge kept it (lineJudge.first)
+		firstLine int
 	)
 	for range cap(free) {
 		free <- getChunk()
@@ -209,6 +214,11 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 					free <- c.buf[:chunkSize]
 				}
 			}
+			if j.first != nil {
+				mu.Lock()
+				first, firstLine = j.first, j.firstLine
+				mu.Unlock()
+			}
 			if pooled && j.fhir != nil {
 				fhirDecoders.Put(j.fhir)
 			}
@@ -218,6 +228,14 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 	readErr := splitChunks(body, maxLine, item, free, work, stop)
 	close(work)
 	wg.Wait()
+	if strict == 0 && first != nil && badErr == nil && readErr == nil { // no line of the file was decoded
+		decode := newFHIR()
+		strict++
+		badErr = decodeStrictly(item, decode, first, firstLine)
+		if pooled {
+			fhirDecoders.Put(decode)
+		}
+	}
 	switch {
 	case badErr != nil:
 		return resources, strict, badErr
@@ -293,6 +311,14 @@ type lineJudge struct {
 	fc   FileCheck
 	fhir LineDecoder
 	scan jsonScan // the validator's state, reused from line to line
+	// skip is how many more lines of the sample's range to pass before the next one decoded; drawn is whether
+	// it was drawn yet. One draw per decoded line (linesBeforeSample), not one per line.
+	skip  int
+	drawn bool
+	// first is a copy of the file's first line when only a sample is decoded (FileCheck.StrictLines), for
+	// judgeLines to decode at the end if the sample took no line of the file.
+	first     []byte
+	firstLine int
 }
 
 // judge returns the resources the chunk holds, how many were decoded strictly, and the first failing line.
@@ -313,17 +339,57 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 			return resources, strict, line, err
 		}
 		resources++
-		if j.fc.StrictLines == AllLines || line <= j.fc.StrictLines || j.fc.StrictSample > 0 && rand.Float64() < j.fc.StrictSample {
+		if j.strictly(line) {
 			if j.fhir == nil {
 				j.fhir = newFHIR()
 			}
 			strict++
-			if err := j.fhir(text); err != nil {
-				return resources, strict, line, Violationf("", fmt.Sprintf("output file %s line %d", j.item.URL, line), fmt.Sprintf("a valid FHIR R4 %s", j.item.Type), "%v", err)
+			if err := decodeStrictly(j.item, j.fhir, text, line); err != nil {
+				return resources, strict, line, err
 			}
+		} else if c.first == 1 && j.first == nil && j.fc.StrictLines == 0 && j.fc.StrictSample > 0 {
+			j.first, j.firstLine = bytes.Clone(text), line
 		}
 	}
 	return resources, strict, 0, nil
+}
+
+// strictly says whether the line is decoded strictly: one of the first StrictLines, or one the random
+// sample takes.
+func (j *lineJudge) strictly(line int) bool {
+	if j.fc.StrictLines == AllLines || line <= j.fc.StrictLines {
+		return true
+	}
+	if j.fc.StrictSample <= 0 {
+		return false
+	}
+	if !j.drawn {
+		j.skip, j.drawn = linesBeforeSample(j.fc.StrictSample), true
+	}
+	if j.skip > 0 {
+		j.skip--
+		return false
+	}
+	j.drawn = false
+	return true
+}
+
+// linesBeforeSample draws how many lines pass before the next one sampled, when each is sampled with
+// probability p: the geometric distribution, so that the sample is the same as a draw per line.
+func linesBeforeSample(p float64) int {
+	if p >= 1 {
+		return 0
+	}
+	n := math.Log(1-rand.Float64()) / math.Log1p(-p) // 1-Float64 is in (0, 1]
+	return int(min(n, math.MaxInt32))
+}
+
+// decodeStrictly decodes one line strictly as its FHIR type; the violation names the file and the line.
+func decodeStrictly(item ManifestItem, decode LineDecoder, text []byte, line int) error {
+	if err := decode(text); err != nil {
+		return Violationf("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a valid FHIR R4 %s", item.Type), "%v", err)
+	}
+	return nil
 }
 
 // line holds one non-blank line to valid JSON and the item's resourceType.

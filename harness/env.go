@@ -81,11 +81,11 @@ func (e *env) integer(name string, dst *int64) {
 	*dst = n
 }
 
-// fhirLines reads "all", "none" or a positive count of lines as a steps.Target's FHIRLines; unset is 0,
-// the default.
+// fhirLines reads "sample", "all", "none" or a count of lines as a steps.Target's FHIRLines; unset is
+// "sample", 0, the default.
 func (e *env) fhirLines(name string) int {
 	switch v := strings.ToLower(e.str(name)); v {
-	case "":
+	case "", "sample":
 		return 0
 	case "all":
 		return check.AllLines
@@ -94,7 +94,7 @@ func (e *env) fhirLines(name string) int {
 	default:
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			e.failf("%s=%q: expected all, none or a number of lines", name, v)
+			e.failf("%s=%q: expected sample, all, none or a number of lines", name, v)
 			return 0
 		}
 		return n

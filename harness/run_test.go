@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // The whole suite against the embedded reference server: every scenario passes, with both reports written.
@@ -211,6 +213,19 @@ func TestConfigFromEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("the error must name %s: %v", name, err)
 		}
+	}
+}
+
+// FHIR_LINES takes sample (the default), a number of first lines, all or none.
+func TestFHIRLinesFromEnv(t *testing.T) {
+	for v, want := range map[string]int{"": 0, "sample": 0, "SAMPLE": 0, "3": 3, "all": check.AllLines, "none": steps.NoFHIRLines, "0": steps.NoFHIRLines} {
+		cfg, err := ConfigFromEnv(func(k string) string { return map[string]string{"FHIR_LINES": v}[k] })
+		if err != nil || cfg.FHIRLines != want {
+			t.Errorf("FHIR_LINES=%q: got %d (%v), want %d", v, cfg.FHIRLines, err, want)
+		}
+	}
+	if _, err := ConfigFromEnv(func(k string) string { return map[string]string{"FHIR_LINES": "some"}[k] }); err == nil || !strings.Contains(err.Error(), "expected sample, all, none") {
+		t.Errorf("FHIR_LINES=some: want a clear error, got %v", err)
 	}
 }
 

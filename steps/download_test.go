@@ -141,3 +141,21 @@ func TestAnOutputFileCutByTheTransportFailsTheDownload(t *testing.T) {
 		t.Fatalf("want a transport failure naming the first file, got %v", err)
 	}
 }
+
+// The random sample goes with any number of first lines (FHIR_LINES=N), not only with the default; none
+// and all take no sample.
+func TestFirstLinesKeepTheRandomSample(t *testing.T) {
+	for _, c := range []struct {
+		lines, wantLines int
+		wantSample       float64
+	}{
+		{0, DefaultFHIRLines, DefaultFHIRSample},
+		{5, 5, DefaultFHIRSample},
+		{NoFHIRLines, NoFHIRLines, 0},
+	} {
+		got, err := Target{ExportBaseURL: "http://x/fhir", ReportBaseURL: "http://x/fhir", FHIRLines: c.lines}.withDefaults()
+		if err != nil || got.FHIRLines != c.wantLines || got.FHIRSample != c.wantSample {
+			t.Errorf("FHIRLines %d: got %d lines and a sample of %v (%v), want %d and %v", c.lines, got.FHIRLines, got.FHIRSample, err, c.wantLines, c.wantSample)
+		}
+	}
+}

@@ -296,6 +296,6 @@ func (b *bench) manyFiles() (float64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	return suite.Seconds / raw.Seconds, fmt.Sprintf("%.2f s / %.2f s for %d files, %d MB, %d connections; the suite's CPU %.2f s, the plain client's %.2f s; best of %d rounds",
-		suite.Seconds, raw.Seconds, len(s.manifest.Output), raw.Bytes/1e6, *parallel, suite.CPU, raw.CPU, max(*rounds, 1)), nil
+	return suite.Seconds / raw.Seconds, fmt.Sprintf("%.2f s / %.2f s for %d files, %d MB, %d lines, %d decoded strictly, %d connections; the suite's CPU %.2f s, the plain client's %.2f s; best of %d rounds",
+		suite.Seconds, raw.Seconds, len(s.manifest.Output), raw.Bytes/1e6, suite.Lines, suite.Strict, *parallel, suite.CPU, raw.CPU, max(*rounds, 1)), nil
 }
