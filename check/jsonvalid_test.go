@@ -128,6 +128,15 @@ var syntheticLines = [][]byte{
 }
 
 func BenchmarkResourceJSON(b *testing.B) {
+	b.Run("vector", benchmarkResourceJSON)
+	b.Run("generic", func(b *testing.B) {
+		defer func(v bool) { hasVector = v }(hasVector)
+		hasVector = false
+		benchmarkResourceJSON(b)
+	})
+}
+
+func benchmarkResourceJSON(b *testing.B) {
 	var n int64
 	for _, l := range syntheticLines {
 		n += int64(len(l))

@@ -11,7 +11,7 @@ func stopBlocks(b []byte, out []uint64) {
 	stopBlocksGeneric(b, out)
 }
 
-// hasVector: the CPU has AVX2 (a variable, so that tests can take the byte-wise path too).
+// hasVector: the CPU has AVX2 (a variable, so that tests can take the generic path too).
 var hasVector = cpu.X86.HasAVX2
 
 //go:noescape

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// The marks of stopBlocks (vector instructions where the CPU has them) are those of the byte-wise
-// definition, for every byte value at every position of a block.
+// The marks of stopBlocks (vector instructions where the CPU has them) and of stopBlocksGeneric are those of
+// the definition, byte by byte, for every byte value at every position of a block.
 func TestStopBlocksMarkQuotesBackslashesAndControlCharacters(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	b := make([]byte, 64*40)
@@ -25,12 +25,19 @@ func TestStopBlocksMarkQuotesBackslashesAndControlCharacters(t *testing.T) {
 				b[i] = "abc \"\\\x00\x1f\x20\x7f\x80\xff"[r.IntN(12)]
 			}
 		}
-		got, want := make([]uint64, 40), make([]uint64, 40)
-		stopBlocks(b, got)
-		stopBlocksGeneric(b, want)
-		for k := range want {
-			if got[k] != want[k] {
-				t.Fatalf("round %d, block %d of %q: marks %064b, want %064b", round, k, b[64*k:64*k+64], got[k], want[k])
+		want := make([]uint64, 40)
+		for i, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 {
+				want[i/64] |= 1 << (i % 64)
+			}
+		}
+		for name, marks := range map[string]func([]byte, []uint64){"stopBlocks": stopBlocks, "stopBlocksGeneric": stopBlocksGeneric} {
+			got := make([]uint64, 40)
+			marks(b, got)
+			for k := range want {
+				if got[k] != want[k] {
+					t.Fatalf("%s, round %d, block %d of %q: marks %064b, want %064b", name, round, k, b[64*k:64*k+64], got[k], want[k])
+				}
 			}
 		}
 	}
@@ -38,7 +45,7 @@ func TestStopBlocksMarkQuotesBackslashesAndControlCharacters(t *testing.T) {
 
 // The validator agrees with json.Valid on lines longer than the marks' window, with strings, escapes and
 // faults placed across the edges of its 64-byte blocks and of the window itself; with the vector marks and
-// with the byte-wise ones.
+// with the generic ones.
 func TestLongLinesAreValidatedAcrossTheMarksWindow(t *testing.T) {
 	var texts []string
 	for _, edge := range []int{64, stopWindow, 2 * stopWindow} {
