@@ -32,6 +32,9 @@ func FuzzValidJSON(f *testing.F) {
 		if got, want := validJSON(b), json.Valid(b); got != want {
 			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
 		}
+		if _, _, generic := resourceJSON(b, &jsonScan{stops: stops{generic: true}}); generic != json.Valid(b) {
+			t.Fatalf("resourceJSON(%q) with the generic marks = %v, json.Valid says %v", b, generic, !generic)
+		}
 		// A resourceType it names is the one encoding/json reads.
 		var r struct {
 			ResourceType any `json:"resourceType"`
@@ -128,21 +131,17 @@ var syntheticLines = [][]byte{
 }
 
 func BenchmarkResourceJSON(b *testing.B) {
-	b.Run("vector", benchmarkResourceJSON)
-	b.Run("generic", func(b *testing.B) {
-		defer func(v bool) { hasVector = v }(hasVector)
-		hasVector = false
-		benchmarkResourceJSON(b)
-	})
+	b.Run("vector", func(b *testing.B) { benchmarkResourceJSON(b, false) })
+	b.Run("generic", func(b *testing.B) { benchmarkResourceJSON(b, true) })
 }
 
-func benchmarkResourceJSON(b *testing.B) {
+func benchmarkResourceJSON(b *testing.B, generic bool) {
 	var n int64
 	for _, l := range syntheticLines {
 		n += int64(len(l))
 	}
 	b.SetBytes(n)
-	var stop jsonScan
+	stop := jsonScan{stops: stops{generic: generic}}
 	for b.Loop() {
 		for _, l := range syntheticLines {
 			if _, known, ok := resourceJSON(l, &stop); !ok || !known {

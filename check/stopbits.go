@@ -14,8 +14,11 @@ const stopWindow = 64 * 64
 // sixty-four bytes at a time from stopBlocks (vector instructions where the CPU has them).
 type stops struct {
 	b    []byte
-	base int // the window's first byte, a multiple of 64; -1 before the first window
+	base int // the window's first byte, a multiple of 64; -stopWindow before the first window
 	bits [stopWindow / 64]uint64
+	// generic makes the marks with stopBlocksGeneric even where the CPU has vector instructions: for tests
+	// and fuzzing, which hold the two paths together.
+	generic bool
 }
 
 func (s *stops) reset(b []byte) { s.b, s.base = b, -stopWindow }
@@ -25,11 +28,15 @@ func (s *stops) fill(base int) {
 	s.base = base
 	end := min(base+stopWindow, len(s.b))
 	full := (end - base) / 64
-	stopBlocks(s.b[base:base+64*full], s.bits[:full])
+	marks := stopBlocks
+	if s.generic {
+		marks = stopBlocksGeneric
+	}
+	marks(s.b[base:base+64*full], s.bits[:full])
 	if tail := s.b[base+64*full : end]; len(tail) > 0 {
 		block := spaces // the tail, padded with bytes that are no stop
 		copy(block[:], tail)
-		stopBlocks(block[:], s.bits[full:full+1])
+		marks(block[:], s.bits[full:full+1])
 		s.bits[full] &= 1<<len(tail) - 1
 	}
 }
