@@ -40,7 +40,10 @@ type Config struct {
 	// ParallelDownloads (PARALLEL_DOWNLOADS) bounds the output files downloaded at once.
 	ParallelDownloads int64
 	// FHIRLines (FHIR_LINES) is steps.Target.FHIRLines: lines of each output file decoded strictly as FHIR.
-	FHIRLines   int
+	FHIRLines int
+	// FHIRSample (FHIR_SAMPLE) is steps.Target.FHIRSample: the chance that a line beyond FHIR_LINES is
+	// decoded strictly; 0: the default.
+	FHIRSample  float64
 	Report      string // REPORT: report type started by the report scenarios
 	ExportTypes string // EXPORT_TYPES: _type of every kick-off (empty: all types)
 	Strict      bool   // STRICT=1: SHOULD deviations fail
@@ -91,7 +94,8 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes; output files are streamed instead, bounded by MAX_WAIT"},
 	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
 	{"PARALLEL_DOWNLOADS", strconv.Itoa(steps.DefaultParallelDownloads), "output files downloaded at once, each judged on its own"},
-	{"FHIR_LINES", "sample", "lines of each output file decoded strictly as FHIR R4: sample (one in 1,000 at random, and the first line of a file it missed); N (the first N, and the sample); all; none"},
+	{"FHIR_LINES", "sample", "lines of each output file decoded strictly as FHIR R4: sample (FHIR_SAMPLE of them at random, and the first line of a file it missed); N (the first N, and the sample); all; none"},
+	{"FHIR_SAMPLE", strconv.FormatFloat(steps.DefaultFHIRSample, 'g', -1, 64), "the chance that a line is in the random sample that FHIR_LINES decodes strictly (0.001: one in 1,000)"},
 	{"DOWNLOAD_WAIT", "MAX_WAIT", "how long the output downloads of one export may take together; files left are reported as not checked"},
 	{"MAX_FILES", strconv.Itoa(steps.DefaultMaxFiles), "how many output files of one export are downloaded and checked; the rest are reported as not checked"},
 	{"TRUSTED_ORIGINS", "", "comma list of origins (https://files.example:8443) besides TARGET's, EXPORT_TARGET's, REPORT_TARGET's and TOKEN_URL's that may receive the token"},

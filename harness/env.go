@@ -101,6 +101,20 @@ func (e *env) fhirLines(name string) int {
 	}
 }
 
+// fraction reads a number in (0, 1] into dst; unset leaves dst alone.
+func (e *env) fraction(name string, dst *float64) {
+	v := e.str(name)
+	if v == "" {
+		return
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		e.failf("%s=%q: expected a fraction above 0 and at most 1, e.g. 0.001", name, v)
+		return
+	}
+	*dst = f
+}
+
 // flag reads 1/0 (or true/false, yes/no) into dst.
 func (e *env) flag(name string, dst *bool) {
 	switch v := e.str(name); strings.ToLower(v) {
@@ -196,6 +210,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.integer("RANDOM_SEED", &cfg.Randomize)
 	e.integer("PARALLEL_DOWNLOADS", &cfg.ParallelDownloads)
 	cfg.FHIRLines = e.fhirLines("FHIR_LINES")
+	e.fraction("FHIR_SAMPLE", &cfg.FHIRSample)
 	e.flag("STRICT", &cfg.Strict)
 	e.flag("GATE", &cfg.Gate)
 	e.flag("GODOG_STOP_ON_FAILURE", &cfg.StopOnFailure)

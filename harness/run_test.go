@@ -216,7 +216,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
-// FHIR_LINES takes sample (the default), a number of first lines, all or none.
+// FHIR_LINES takes sample (the default), a number of first lines, all or none; FHIR_SAMPLE a fraction.
 func TestFHIRLinesFromEnv(t *testing.T) {
 	for v, want := range map[string]int{"": 0, "sample": 0, "SAMPLE": 0, "3": 3, "all": check.AllLines, "none": steps.NoFHIRLines, "0": steps.NoFHIRLines} {
 		cfg, err := ConfigFromEnv(func(k string) string { return map[string]string{"FHIR_LINES": v}[k] })
@@ -226,6 +226,15 @@ func TestFHIRLinesFromEnv(t *testing.T) {
 	}
 	if _, err := ConfigFromEnv(func(k string) string { return map[string]string{"FHIR_LINES": "some"}[k] }); err == nil || !strings.Contains(err.Error(), "expected sample, all, none") {
 		t.Errorf("FHIR_LINES=some: want a clear error, got %v", err)
+	}
+	cfg, err := ConfigFromEnv(func(k string) string { return map[string]string{"FHIR_SAMPLE": "0.01"}[k] })
+	if err != nil || cfg.FHIRSample != 0.01 {
+		t.Errorf("FHIR_SAMPLE=0.01: got %v (%v)", cfg.FHIRSample, err)
+	}
+	for _, bad := range []string{"0", "-0.1", "1.5", "often", "NaN"} {
+		if _, err := ConfigFromEnv(func(k string) string { return map[string]string{"FHIR_SAMPLE": bad}[k] }); err == nil || !strings.Contains(err.Error(), "FHIR_SAMPLE") {
+			t.Errorf("FHIR_SAMPLE=%s: want a clear error, got %v", bad, err)
+		}
 	}
 }
 

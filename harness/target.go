@@ -36,6 +36,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		MaxJobs:           int(cmp.Or(cfg.MaxJobs, steps.DefaultMaxJobs)),
 		ParallelDownloads: int(cfg.ParallelDownloads),
 		FHIRLines:         cfg.FHIRLines,
+		FHIRSample:        cfg.FHIRSample,
 		DownloadWait:      cfg.DownloadWait,
 		MaxFiles:          int(cfg.MaxFiles),
 		TrustedOrigins:    trustedOrigins(cfg),

@@ -108,7 +108,7 @@ func validate(url, accept, typ, fhirLines, count string) (measured, error) {
 		return m, err
 	}
 	item := check.ManifestItem{Type: typ, URL: url, Count: &n}
-	fc := check.FileCheck{StrictLines: steps.DefaultFHIRLines, StrictSample: steps.DefaultFHIRSample}
+	fc := check.FileCheck{StrictLines: steps.DefaultFHIRLines, StrictSample: sample()}
 	if fhirLines == "all" {
 		fc = check.FileCheck{StrictLines: check.AllLines}
 	}
@@ -118,6 +118,14 @@ func validate(url, accept, typ, fhirLines, count string) (measured, error) {
 		return err
 	})
 	return m, err
+}
+
+// sample is the parent's -fhir-sample (steps.DefaultFHIRSample when it set none).
+func sample() float64 {
+	if p, err := strconv.ParseFloat(os.Getenv("BENCHSCALE_FHIR_SAMPLE"), 64); err == nil && p > 0 {
+		return p
+	}
+	return steps.DefaultFHIRSample
 }
 
 func discard(_ http.Header, r io.Reader) error {
@@ -151,7 +159,7 @@ func files(suite bool, path, parallel string) (measured, error) {
 			return m, fmt.Errorf("manifest %s lists no output file", path)
 		}
 		base := steps.Origin(man.Output[0].URL) + "/fhir" // the reference server's, so the token goes there
-		t := steps.Target{FHIRLines: lines, ExportBaseURL: base, ReportBaseURL: base, ParallelDownloads: par, MaxFiles: len(man.Output),
+		t := steps.Target{FHIRLines: lines, FHIRSample: sample(), ExportBaseURL: base, ReportBaseURL: base, ParallelDownloads: par, MaxFiles: len(man.Output),
 			Credentials: steps.StaticTokens(map[string]string{"A": refserver.DemoTokenA})}
 		got, err := steps.DownloadOutputFiles(context.Background(), t, &man, "A")
 		for _, f := range got {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // The streaming rows: output files validated while they download, beside a plain download of the same bytes
@@ -31,6 +32,7 @@ var (
 	strictSize = flag.String("strict-size", "32MiB", "size of the file decoded strictly, every line")
 	parallel   = flag.Int("parallel", 8, "connections for the small files (PARALLEL_DOWNLOADS)")
 	rounds     = flag.Int("rounds", 3, "rounds of each side of a streaming ratio, alternating; the fastest of each side counts")
+	fhirSample = flag.Float64("fhir-sample", steps.DefaultFHIRSample, "FHIR_SAMPLE of the harness's side: the chance that a line is decoded strictly")
 )
 
 var cpuBound sync.Mutex
@@ -217,6 +219,7 @@ func (m measured) rate() float64 { return float64(m.Bytes) / m.Seconds / 1e6 }
 // spawn runs this program as a child in one mode and reads its report.
 func (b *bench) spawn(mode string, args ...string) (measured, error) {
 	cmd := exec.Command(b.self, append([]string{"-child", mode}, args...)...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("BENCHSCALE_FHIR_SAMPLE=%g", *fhirSample))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
