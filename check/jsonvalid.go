@@ -42,6 +42,17 @@ func (s *jsonScan) isObject(d int) bool {
 	return s.deeper[d-256]
 }
 
+// closer is the byte that closes level d: '}' for an object, ']' for an array.
+func (s *jsonScan) closer(d int) byte {
+	if d < 256 {
+		return ']' | byte(s.objects[d>>6]>>(d&63)&1)<<5
+	}
+	if s.deeper[d-256] {
+		return '}'
+	}
+	return ']'
+}
+
 func (s *jsonScan) open(d int, object bool) {
 	if d < 256 {
 		if object {
@@ -154,31 +165,21 @@ next: // after a value: a comma, or the end of its container, or of the text
 	if i >= n {
 		return nil, false, false
 	}
-	switch b[i] {
-	case ',':
+	if c := b[i]; c == ',' {
 		i++
 		if s.isObject(depth) {
 			goto key
 		}
 		goto value
-	case '}':
-		if !s.isObject(depth) {
-			return nil, false, false
-		}
-	case ']':
-		if s.isObject(depth) {
-			return nil, false, false
-		}
-	default:
-		if !isSpace(b[i]) {
-			return nil, false, false
-		}
+	} else if c == s.closer(depth) { // one comparison for either closer: '}' is ']' + 0x20
+		depth--
+		i++
+		goto next
+	} else if isSpace(c) {
 		i = skipSpace(b, i)
 		goto next
 	}
-	depth--
-	i++
-	goto next
+	return nil, false, false
 key: // at the key of an object member
 	if i >= n {
 		return nil, false, false
