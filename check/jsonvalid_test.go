@@ -14,6 +14,10 @@ var jsonCases = []string{
 	`{"a":1}x`, `{"a":1} `, `1 2`, ``, ` `, `[`, `{"a":`, `"abc`, `{"a" : "b" , "c":[1,2.5,-3e2]}`,
 	strings.Repeat("[", 10001) + strings.Repeat("]", 10001), strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
 	strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
+	// objects and arrays mixed past the 256 levels kept in bits, closed right, and closed with one wrong closer
+	strings.Repeat(`[{"a":`, 150) + "1" + strings.Repeat("}]", 150),
+	strings.Repeat(`[{"a":`, 150) + "1" + strings.Repeat("}]", 10) + "]]" + strings.Repeat("}]", 139),
+	strings.Repeat(`[{"a":`, 150) + "1" + strings.Repeat("}]", 140) + "}}" + strings.Repeat("}]", 9),
 }
 
 func TestValidJSONIsJSONValid(t *testing.T) {
