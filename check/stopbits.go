@@ -5,12 +5,12 @@ import (
 	"math/bits"
 )
 
-// stopWindow is how many bytes of a line stops marks at once: its bits fit on the stack.
+// stopWindow is how many bytes of a line stops marks at once: 512 bytes of marks, whatever the line's length.
 const stopWindow = 64 * 64
 
 // stops marks, a window of a line at a time, the bytes at which a JSON string's plain run ends: '"', '\\'
-// and the control characters. Finding a string's end is then a bit search, without a loop over its bytes
-// and with no mispredicted branch per string length: output lines are mostly short strings. The marks come
+// and the control characters. Finding a string's end is then a bit search, without a loop over its bytes:
+// output lines are mostly short strings. The marks come
 // sixty-four bytes at a time from stopBlocks (vector instructions where the CPU has them).
 type stops struct {
 	b    []byte

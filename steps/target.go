@@ -93,7 +93,7 @@ const (
 	// decoded strictly, and the first line of a file in which the sample took none (check.FileCheck): every
 	// file is decoded at least once (a file of another FHIR version or shape shows there), and a file the
 	// sample covered costs no more. First lines cost in proportion to the number of files, not to the
-	// bytes: one per file was a quarter of the strict decoding of an export of 1,000 files of 1 MB, ten per
+	// bytes: one per file was a third of the strict decoding of an export of 1,000 files of 1 MB, ten per
 	// file 40% of all its CPU; they find nothing the random sample would not find sooner per line decoded.
 	DefaultFHIRLines  = 0
 	DefaultFHIRSample = 0.001
@@ -131,7 +131,7 @@ func (t Target) withDefaults() (Target, error) {
 	if t.MaxBodyBytes <= 0 {
 		t.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	switch t.FHIRLines { // the sample goes with any number of first lines (it took none beside one before)
+	switch t.FHIRLines { // the sample goes with any number of first lines, as FHIR_LINES=N documents
 	case NoFHIRLines:
 		t.FHIRSample = 0
 	case 0:
