@@ -1,8 +1,6 @@
 package check
 
 import (
-	"sync"
-
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
 )
@@ -22,14 +20,4 @@ func NewFHIRDecoder() LineDecoder {
 		_, err := u.Unmarshal(line)
 		return err
 	}
-}
-
-// fhirDecoders are unmarshallers kept between files: making one costs more than decoding a thousand lines.
-var fhirDecoders sync.Pool
-
-func pooledFHIRDecoder() LineDecoder {
-	if d, ok := fhirDecoders.Get().(LineDecoder); ok {
-		return d
-	}
-	return NewFHIRDecoder()
 }

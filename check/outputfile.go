@@ -35,7 +35,7 @@ type FileCheck struct {
 	// decoded at least once, and a file the sample covered costs no first line.
 	StrictLines  int
 	StrictSample float64
-	// FHIR decodes one line strictly; nil: NewFHIRDecoder's, kept between files. Each goroutine gets its own.
+	// FHIR decodes one line strictly; nil: NewFHIRDecoder. Each goroutine gets its own.
 	FHIR func() LineDecoder
 	// MaxLine bounds one line, the memory a line may cost; 0: DefaultMaxLine.
 	MaxLine int
@@ -165,9 +165,9 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 		workers = runtime.GOMAXPROCS(0)
 	}
 	maxLine := cmpOr(fc.MaxLine, DefaultMaxLine)
-	newFHIR, pooled := fc.FHIR, fc.FHIR == nil
-	if pooled {
-		newFHIR = pooledFHIRDecoder
+	newFHIR := fc.FHIR
+	if newFHIR == nil {
+		newFHIR = NewFHIRDecoder // 60 ns to make one: one per goroutine and file
 	}
 	var (
 		mu        sync.Mutex
@@ -219,9 +219,6 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 				first, firstLine = j.first, j.firstLine
 				mu.Unlock()
 			}
-			if pooled && j.fhir != nil {
-				fhirDecoders.Put(j.fhir)
-			}
 		}()
 	}
 
@@ -229,12 +226,8 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 	close(work)
 	wg.Wait()
 	if strict == 0 && first != nil && badErr == nil && readErr == nil { // no line of the file was decoded
-		decode := newFHIR()
 		strict++
-		badErr = decodeStrictly(item, decode, first, firstLine)
-		if pooled {
-			fhirDecoders.Put(decode)
-		}
+		badErr = decodeStrictly(item, newFHIR(), first, firstLine)
 	}
 	switch {
 	case badErr != nil:
