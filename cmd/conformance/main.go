@@ -25,6 +25,13 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal asks for an orderly end: the reports written, the exports the run started deleted
+		// (at most steps.EndRunWait). A second one ends the process at once, as it would without the harness.
+		<-ctx.Done()
+		stop()
+		fmt.Fprintln(os.Stderr, "conformance: interrupted: ending the run (press Ctrl-C again to quit at once)")
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 

@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,4 +211,85 @@ func tail(s string) string {
 		return s[len(s)-3000:]
 	}
 	return s
+}
+
+// A first Ctrl-C ends the run in order, deleting the exports it started; a second one, while those DELETEs
+// wait on the server, ends the process at once, by the signal's default action.
+func TestASecondInterruptQuitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped under -short")
+	}
+	srv, err := refserver.NewServer(refserver.Config{ExportDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kickedOff := make(chan struct{})
+	var once sync.Once
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodDelete: // every cancel, the end-of-run cleanup's too, held until the client gives up
+			<-r.Context().Done()
+			return
+		case strings.HasSuffix(r.URL.Path, "/$export"):
+			defer once.Do(func() { close(kickedOff) })
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+
+	cmd := exec.Command(buildBinary(t, t.TempDir(), "conformance", "."))
+	cmd.Env = append(os.Environ(), "TARGET="+ts.URL+"/fhir", "TOKEN="+refserver.DemoTokenA, "TOKEN_B="+refserver.DemoTokenB, "REPORTS_DIR="+t.TempDir(), "FEATURES=export")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		out      strings.Builder // stderr, read to its end before Wait
+		told     = make(chan struct{})
+		readDone = make(chan struct{})
+	)
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "press Ctrl-C again to quit at once") {
+				close(told)
+			}
+		}
+	}()
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-readDone:
+			_ = cmd.Wait()
+			t.Fatalf("the run ended before %s:\n%s", what, out.String())
+		case <-time.After(2 * time.Minute):
+			_ = cmd.Process.Kill()
+			t.Fatalf("no %s within 2 minutes", what)
+		}
+	}
+	wait("its first kick-off", kickedOff)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// The run now ends in order, its exports' DELETEs held by the server for steps.EndRunWait.
+	wait("the interrupt's message", told)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-readDone
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("want the process ended by the second interrupt, got %v:\n%s", err, out.String())
+	}
+	if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != os.Interrupt {
+		t.Errorf("want the process ended by SIGINT, got %v:\n%s", err, out.String())
+	}
 }
