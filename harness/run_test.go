@@ -216,6 +216,30 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
+// A staging directory left by a run that was killed (a second Ctrl-C) is removed by the next run.
+func TestARunRemovesTheStagingLeftByAKilledRun(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".run-123")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "cucumber.json"), []byte("unredacted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{ReportsDir: dir, Out: &out, Log: &out, Tags: "@EXP-MISSING-JOB"})
+	if err != nil || !res.Passed {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the staging directory of a killed run is still there: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".run-*"))
+	if len(left) != 0 {
+		t.Errorf("the run left %v", left)
+	}
+}
+
 // FHIR_LINES takes sample (the default), a number of first lines, all or none; FHIR_SAMPLE a fraction.
 func TestFHIRLinesFromEnv(t *testing.T) {
 	for v, want := range map[string]int{"": 0, "sample": 0, "SAMPLE": 0, "3": 3, "all": check.AllLines, "none": steps.NoFHIRLines, "0": steps.NoFHIRLines} {
