@@ -62,6 +62,10 @@ type Config struct {
 
 	Out io.Writer // console report; nil: stdout
 	Log io.Writer // one line per poll while waiting; nil: stderr
+	// Staged, when set, is told the directory in ReportsDir where the run writes its reports before their
+	// last redaction pass and their move into place: a caller that ends the process at once (a second
+	// Ctrl-C) removes it.
+	Staged func(dir string)
 
 	redactor *check.Redactor // the run's secrets, set by Run
 }

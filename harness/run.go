@@ -91,16 +91,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
 		return res, fmt.Errorf("create reports directory: %w", err)
 	}
-	// A run ended by a second Ctrl-C, or killed, leaves its staging directory behind, before the last
-	// redaction pass: the next run in the directory removes it.
-	if stale, err := filepath.Glob(filepath.Join(cfg.ReportsDir, ".run-*")); err == nil {
-		for _, dir := range stale {
-			_ = os.RemoveAll(dir)
-		}
-	}
 	staging, err := os.MkdirTemp(cfg.ReportsDir, ".run-")
 	if err != nil {
 		return res, fmt.Errorf("create reports directory: %w", err)
+	}
+	if cfg.Staged != nil {
+		cfg.Staged(staging)
 	}
 	defer os.RemoveAll(staging)
 	reportNames := []string{"junit.xml", "cucumber.json", "index.html"}

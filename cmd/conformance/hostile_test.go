@@ -36,7 +36,7 @@ func TestExitCodeIsNonZeroForAHostileTarget(t *testing.T) {
 				"REQUEST_TIMEOUT": "500ms", "MAX_WAIT": "2s"}
 			var out, errOut bytes.Buffer
 			start := time.Now()
-			code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut)
+			code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut, nil)
 			if code == exitPass {
 				t.Fatalf("exit 0 against a hostile target:\n%s", out.String())
 			}
@@ -63,7 +63,7 @@ func TestGateExitCode(t *testing.T) {
 		vars := map[string]string{"TARGET": ts.URL + "/fhir", "TOKEN": refserver.DemoTokenA, "TAGS": "@EXP-UNKNOWN-JOB,@EXP-CROSS-USER",
 			"GATE": gate, "REPORTS_DIR": t.TempDir()}
 		var out, errOut bytes.Buffer
-		if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut); code != want {
+		if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut, nil); code != want {
 			t.Errorf("GATE=%q: exit %d, want %d\n%s%s", gate, code, want, out.String(), errOut.String())
 		}
 		if gate == "1" && !strings.Contains(out.String(), "EXP-CROSS-USER  skipped: user B has no token") {
@@ -79,7 +79,7 @@ func TestATransportErrorInAScenarioExitsTwo(t *testing.T) {
 	ts := hostiletest.DroppingKickoffs(t)
 	vars := map[string]string{"TARGET": ts.URL + "/fhir", "TOKEN": refserver.DemoTokenA, "TAGS": "@EXP-KICKOFF", "REPORTS_DIR": t.TempDir()}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut); code != exitUsage {
+	if code := run(context.Background(), nil, func(k string) string { return vars[k] }, &out, &errOut, nil); code != exitUsage {
 		t.Fatalf("exit %d, want %d (could not run to the end):\n%s%s", code, exitUsage, out.String(), errOut.String())
 	}
 	if !strings.Contains(errOut.String(), "no requirement is charged") {

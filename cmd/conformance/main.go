@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ehealth-dk/fut-conformance/harness"
@@ -20,22 +21,34 @@ const (
 	exitPass  = 0
 	exitFail  = 1 // a scenario failed
 	exitUsage = 2 // the run could not happen: bad configuration, nothing selected, interrupted
+	// exitInterrupted: a second interrupt ended the process at once; 128 + SIGINT, as a shell has it.
+	exitInterrupted = 130
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var staging atomic.Pointer[string] // the run's reports before their last redaction pass (harness.Config.Staged)
 	go func() {
 		// The first signal asks for an orderly end: the reports written, the exports the run started deleted
-		// (at most steps.EndRunWait). A second one ends the process at once, as it would without the harness.
+		// (at most steps.EndRunWait). A second one ends the process at once, leaving no unredacted report.
 		<-ctx.Done()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 		stop()
 		fmt.Fprintln(os.Stderr, "conformance: interrupted: ending the run (press Ctrl-C again to quit at once)")
+		<-again
+		if dir := staging.Load(); dir != nil {
+			_ = os.RemoveAll(*dir)
+		}
+		fmt.Fprintln(os.Stderr, "conformance: interrupted twice: quit, with no reports written")
+		os.Exit(exitInterrupted)
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, func(dir string) { staging.Store(&dir) }))
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// run is the command; staged is told where the run stages its reports (harness.Config.Staged).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, staged func(dir string)) int {
 	if len(args) > 0 {
 		usage(stderr)
 		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
@@ -51,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "conformance: %v\n", errors.Join(err, cfg.Validate()))
 		return exitUsage
 	}
-	cfg.Out, cfg.Log = stdout, stderr
+	cfg.Out, cfg.Log, cfg.Staged = stdout, stderr, staged
 	res, err := harness.Run(ctx, cfg)
 	switch {
 	case err != nil:
