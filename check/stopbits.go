@@ -28,17 +28,23 @@ func (s *stops) fill(base int) {
 	s.base = base
 	end := min(base+stopWindow, len(s.b))
 	full := (end - base) / 64
-	marks := stopBlocks
-	if s.generic {
-		marks = stopBlocksGeneric
-	}
-	marks(s.b[base:base+64*full], s.bits[:full])
+	s.mark(s.b[base:base+64*full], s.bits[:full])
 	if tail := s.b[base+64*full : end]; len(tail) > 0 {
 		block := spaces // the tail, padded with bytes that are no stop
 		copy(block[:], tail)
-		marks(block[:], s.bits[full:full+1])
+		s.mark(block[:], s.bits[full:full+1])
 		s.bits[full] &= 1<<len(tail) - 1
 	}
+}
+
+// mark is stopBlocks, or stopBlocksGeneric for a generic scan. Called directly, not through a function value:
+// through one, the tail's block would escape to the heap, an allocation per line.
+func (s *stops) mark(b []byte, out []uint64) {
+	if s.generic {
+		stopBlocksGeneric(b, out)
+		return
+	}
+	stopBlocks(b, out)
 }
 
 // next returns the index of the first stop at or after j, or len(b) if there is none.
