@@ -30,9 +30,7 @@ type FileCheck struct {
 	Workers int // goroutines judging lines; 0: GOMAXPROCS
 	// StrictLines is how many lines of each file, from the first, are decoded strictly as their FHIR R4 type;
 	// AllLines decodes every line. Beyond StrictLines, StrictSample is the chance that a line is decoded
-	// strictly anyway: a random sample of the rest of the file. When either is set, a file in which no line
-	// was decoded (a small file the sample missed) has its first line decoded at its end: every file is
-	// decoded at least once, and a file the sample covered costs no first line.
+	// strictly anyway: a random sample of the rest of the file.
 	StrictLines  int
 	StrictSample float64
 	// FHIR decodes one line strictly; nil: NewFHIRDecoder. Each goroutine gets its own.
@@ -170,16 +168,14 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 		newFHIR = NewFHIRDecoder // 60 ns to make one: one per goroutine and file
 	}
 	var (
-		mu        sync.Mutex
-		firstBad  = -1
-		badErr    error
-		wg        sync.WaitGroup
-		work      = make(chan chunk, workers)
-		free      = make(chan []byte, 2*workers+1)
-		stop      = make(chan struct{})
-		stopOnce  sync.Once
-		first     []byte // the file's first line, when a judge kept it (lineJudge.first)
-		firstLine int
+		mu       sync.Mutex
+		firstBad = -1
+		badErr   error
+		wg       sync.WaitGroup
+		work     = make(chan chunk, workers)
+		free     = make(chan []byte, 2*workers+1)
+		stop     = make(chan struct{})
+		stopOnce sync.Once
 	)
 	for range cap(free) {
 		free <- getChunk()
@@ -214,21 +210,12 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 					free <- c.buf[:chunkSize]
 				}
 			}
-			if j.first != nil {
-				mu.Lock()
-				first, firstLine = j.first, j.firstLine
-				mu.Unlock()
-			}
 		}()
 	}
 
 	readErr := splitChunks(body, maxLine, item, free, work, stop)
 	close(work)
 	wg.Wait()
-	if strict == 0 && first != nil && badErr == nil && readErr == nil { // no line of the file was decoded
-		strict++
-		badErr = decodeStrictly(item, newFHIR(), first, firstLine)
-	}
 	switch {
 	case badErr != nil:
 		return resources, strict, badErr
@@ -308,10 +295,6 @@ type lineJudge struct {
 	// it was drawn yet. One draw per decoded line (linesBeforeSample), not one per line.
 	skip  int
 	drawn bool
-	// first is a copy of the file's first line when only a sample is decoded (FileCheck.StrictLines), for
-	// judgeLines to decode at the end if the sample took no line of the file.
-	first     []byte
-	firstLine int
 }
 
 // judge returns the resources the chunk holds, how many were decoded strictly, and the first failing line.
@@ -340,8 +323,6 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 			if err := decodeStrictly(j.item, j.fhir, text, line); err != nil {
 				return resources, strict, line, err
 			}
-		} else if c.first == 1 && j.first == nil && j.fc.StrictLines == 0 && j.fc.StrictSample > 0 {
-			j.first, j.firstLine = bytes.Clone(text), line
 		}
 	}
 	return resources, strict, 0, nil

@@ -188,30 +188,23 @@ func TestEachLineIsDecodedStrictlyAsItsFHIRType(t *testing.T) {
 	}
 }
 
-// With a sample only, a file in which the sample took no line has its first line decoded, and only then:
-// every file is decoded at least once, a file the sample covered costs no extra line.
-func TestAFileTheSampleMissedHasItsFirstLineDecoded(t *testing.T) {
-	for name, line := range invalidFHIRLines {
-		item := ManifestItem{Type: typeOf(line), URL: "http://f/x.ndjson"}
-		missed := FileCheck{StrictSample: 1e-300} // a sample that takes no line
-		_, err := streamed(t, NDJSON, item, strings.NewReader(line+"\n"+patientsOf(item.Type, 3)), missed)
-		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "http://f/x.ndjson line 1") {
-			t.Errorf("%s: want the first line decoded and refused, got %v", name, err)
+// The random sample decodes lines with the chance it says: every line at 1, about one in ten at 0.1 (one draw
+// per decoded line), and beyond StrictLines only.
+func TestTheRandomSampleTakesLinesAtItsRate(t *testing.T) {
+	ok := func() LineDecoder { return func([]byte) error { return nil } }
+	for _, c := range []struct {
+		fc       FileCheck
+		min, max int
+	}{
+		{FileCheck{StrictSample: 1, FHIR: ok}, 20000, 20000},
+		{FileCheck{StrictSample: 0.1, FHIR: ok}, 1700, 2300},
+		{FileCheck{StrictLines: 5, StrictSample: 1e-300, FHIR: ok}, 5, 5},
+		{FileCheck{FHIR: ok}, 0, 0},
+	} {
+		f, err := streamed(t, NDJSON, ManifestItem{Type: "Patient", URL: "u"}, strings.NewReader(patients(20000)), c.fc)
+		if err != nil || f.Strict < c.min || f.Strict > c.max {
+			t.Errorf("lines %d, sample %g: decoded %d lines of 20000, want %d to %d (%v)", c.fc.StrictLines, c.fc.StrictSample, f.Strict, c.min, c.max, err)
 		}
-		f, err := streamed(t, NDJSON, item, strings.NewReader(patientsOf(item.Type, 3)+line+"\n"), missed)
-		if err != nil || f.Strict != 1 || f.Resources != 4 {
-			t.Errorf("%s: want only the first line decoded: %+v %v", name, f, err)
-		}
-		// a sample that took every line decoded no extra first line
-		valid := patientsOf(item.Type, 4)
-		if f, err := streamed(t, NDJSON, item, strings.NewReader(valid), FileCheck{StrictSample: 1}); err != nil || f.Strict != 4 {
-			t.Errorf("%s: a full sample decoded %d lines of 4: %v", name, f.Strict, err)
-		}
-	}
-	// the sample's rate holds: about one line in ten of 20,000 (the draw is one per decoded line)
-	f, err := streamed(t, NDJSON, ManifestItem{Type: "Patient", URL: "u"}, strings.NewReader(patients(20000)), FileCheck{StrictSample: 0.1, FHIR: func() LineDecoder { return func([]byte) error { return nil } }})
-	if err != nil || f.Strict < 1700 || f.Strict > 2300 {
-		t.Errorf("a sample of 0.1 decoded %d lines of 20000: %v", f.Strict, err)
 	}
 }
 

@@ -54,7 +54,10 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	results := make([]download, len(items))
 	slots := make(chan struct{}, w.target.ParallelDownloads)
 	var wg sync.WaitGroup
+	typed := map[string]bool{} // the types whose first file (in the manifest's order) is on its way
 	for i, item := range items {
+		firstOfType := !typed[item.Type]
+		typed[item.Type] = true
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -65,7 +68,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			results[i] = w.downloadFile(ctx, token, item, accept)
+			results[i] = w.downloadFile(ctx, token, item, accept, firstOfType)
 		}()
 	}
 	wg.Wait()
@@ -93,7 +96,10 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 
 // downloadFile sends one GET for an output file and judges its body while it streams. An output file is
 // bounded by time (MAX_WAIT for the whole download), not by MAX_BODY: real exports have files of gigabytes.
-func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string) download {
+//
+// firstOfType says the file is its type's first in the manifest: with the default sample, its first line is
+// decoded strictly, so that every type of an export is decoded at least once (Target.FHIRLines).
+func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, firstOfType bool) download {
 	header := http.Header{}
 	if accept != "" {
 		header.Set("Accept", accept)
@@ -137,8 +143,11 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		return d
 	}
 	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample}
-	if w.target.FHIRLines == NoFHIRLines {
+	switch {
+	case w.target.FHIRLines == NoFHIRLines:
 		fc.StrictLines = 0
+	case w.target.FHIRLines == 0 && firstOfType:
+		fc.StrictLines = 1
 	}
 	d.file, err = check.ReadOutputStream(item, x, io.TeeReader(resp.Body, head), fc)
 	switch {

@@ -159,3 +159,70 @@ func TestFirstLinesKeepTheRandomSample(t *testing.T) {
 		}
 	}
 }
+
+// With the default sample, the first file of each type (in the manifest's order) has its first line decoded
+// strictly, and no other file has: every type of an export is decoded at least once, whatever the sample
+// takes, and an export of thousands of files of one type pays for one first line.
+func TestTheFirstFileOfEachTypeHasItsFirstLineDecoded(t *testing.T) {
+	const bad = `{"resourceType":"Patient","id":"x","birthDate":"1970-13-45"}` // valid JSON, invalid FHIR
+	var badFile atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		typ, n := "Patient", 0
+		fmt.Sscanf(r.URL.Path, "/f/%d", &n)
+		if n >= 3 {
+			typ = "Observation"
+		}
+		w.Header().Set("Content-Type", check.NDJSON)
+		if r.URL.Path == badFile.Load() {
+			fmt.Fprintln(w, bad)
+		}
+		for l := range 3 {
+			if typ == "Patient" {
+				fmt.Fprintf(w, `{"resourceType":"Patient","id":"%d-%d"}`+"\n", n, l)
+			} else {
+				fmt.Fprintf(w, `{"resourceType":"Observation","id":"%d-%d","status":"final","code":{"text":"x"}}`+"\n", n, l)
+			}
+		}
+	}))
+	defer srv.Close()
+	manifest := func() *check.Manifest {
+		m := &check.Manifest{}
+		for i := range 5 {
+			typ := "Patient"
+			if i >= 3 {
+				typ = "Observation"
+			}
+			m.Output = append(m.Output, check.ManifestItem{Type: typ, URL: fmt.Sprintf("%s/f/%d", srv.URL, i)})
+		}
+		return m
+	}
+	run := func() *World {
+		t.Helper()
+		target, err := Target{ExportBaseURL: "http://x/fhir", ReportBaseURL: "http://x/fhir", FHIRSample: 1e-300, Findings: &Findings{}}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &World{target: &target, scenario: "unit"}
+		w.export.manifest = manifest()
+		if err := w.downloadsOutputFiles(context.Background(), "A"); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+
+	badFile.Store("")
+	w := run()
+	for i, d := range w.export.downloads {
+		if want := map[int]int{0: 1, 3: 1}[i]; d.file.Strict != want || d.verdict != nil {
+			t.Errorf("file %d (%s): %d lines decoded strictly, want %d (%v)", i, d.item.Type, d.file.Strict, want, d.verdict)
+		}
+	}
+	badFile.Store("/f/0") // the first Patient file's first line is decoded, and refused
+	if err := run().outputFilesHoldTheirType(context.Background()); !errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), srv.URL+"/f/0 line 1") {
+		t.Errorf("want the first Patient file's first line refused, got %v", err)
+	}
+	badFile.Store("/f/1") // another Patient file's first line is left to the sample
+	if err := run().outputFilesHoldTheirType(context.Background()); err != nil {
+		t.Errorf("a later file's first line was decoded: %v", err)
+	}
+}

@@ -90,11 +90,11 @@ const (
 	DefaultParallelDownloads = 8
 	// DefaultFHIRLines and DefaultFHIRSample: strict FHIR decoding runs at about 1/100 of the speed of a
 	// loopback download (README, "Each line as FHIR"), so by default one line in 1,000, at random, is
-	// decoded strictly, and the first line of a file in which the sample took none (check.FileCheck): every
-	// file is decoded at least once (a file of another FHIR version or shape shows there), and a file the
-	// sample covered costs no more. First lines cost in proportion to the number of files, not to the
-	// bytes: one per file was a third of the strict decoding of an export of 1,000 files of 1 MB, ten per
-	// file 40% of all its CPU; they find nothing the random sample would not find sooner per line decoded.
+	// decoded strictly, and the first line of each type's first file in the manifest (downloadFile): every
+	// type is decoded at least once (a type written in another FHIR version or shape shows there). First
+	// lines of every file would cost in proportion to the number of files, not to the bytes, and find
+	// nothing the random sample would not find sooner per line decoded: one per file was a third of the
+	// strict decoding of an export of 1,000 files of 1 MB, ten per file 40% of all its CPU.
 	DefaultFHIRLines  = 0
 	DefaultFHIRSample = 0.001
 	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
