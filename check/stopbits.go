@@ -10,8 +10,8 @@ const stopWindow = 64 * 64
 
 // stops marks, a window of a line at a time, the bytes at which a JSON string's plain run ends: '"', '\\'
 // and the control characters. Finding a string's end is then a bit search, without a loop over its bytes:
-// output lines are mostly short strings. The marks come
-// sixty-four bytes at a time from stopBlocks (vector instructions where the CPU has them).
+// output lines are mostly short strings. The marks come sixty-four bytes at a time from stopBlocks (vector
+// instructions where the CPU has them).
 type stops struct {
 	b    []byte
 	base int // the window's first byte, a multiple of 64; -stopWindow before the first window
