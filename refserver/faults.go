@@ -139,7 +139,15 @@ var faultTable = []faultDef{
 	rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)",
 		answerPollComplete, func(a *reply) { a.header.Del("Expires") }),
 	rewrite("output-wrong-type", "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item",
-		answerExportFile, func(a *reply) { editFileLines(a, retype) }),
+		answerExportFile, func(a *reply) { editFileLines(a, func(m map[string]json.RawMessage, _ bool) { retype(m) }) }),
+	rewrite("output-invalid-fhir", "EXP-OUTPUT", "the last line of each output file has an element FHIR R4 does not define: valid JSON of its type, not valid FHIR",
+		answerExportFile, func(a *reply) {
+			editFileLines(a, func(m map[string]json.RawMessage, last bool) {
+				if last {
+					m["shoeSize"] = json.RawMessage("42")
+				}
+			})
+		}),
 	rewrite("output-count-mismatch", "EXP-OUTPUT", "each manifest count is one more than the resources in its file",
 		answerPollComplete, func(a *reply) {
 			editManifest(a, func(m *manifest) {
@@ -430,17 +438,20 @@ func editCreated(a *reply, format func(time.Time) string) {
 	})
 }
 
-// editFileLines edits each resource of an export file, served as NDJSON or as a Binary holding it.
-func editFileLines(a *reply, edit func(map[string]json.RawMessage)) {
+// editFileLines edits each resource of an export file, served as NDJSON or as a Binary holding it; last
+// says the resource is the file's last.
+func editFileLines(a *reply, edit func(m map[string]json.RawMessage, last bool)) {
 	lines := func(data []byte) []byte {
 		var out bytes.Buffer
+		read := 0
 		for line := range bytes.Lines(data) {
+			read += len(line)
 			var m map[string]json.RawMessage
 			if json.Unmarshal(line, &m) != nil {
 				out.Write(line)
 				continue
 			}
-			edit(m)
+			edit(m, len(bytes.TrimSpace(data[read:])) == 0)
 			b, _ := json.Marshal(m)
 			out.Write(append(b, '\n'))
 		}

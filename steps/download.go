@@ -97,8 +97,8 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 // downloadFile sends one GET for an output file and judges its body while it streams. An output file is
 // bounded by time (MAX_WAIT for the whole download), not by MAX_BODY: real exports have files of gigabytes.
 //
-// firstOfType says the file is its type's first in the manifest: with the default sample, its first line is
-// decoded strictly, so that every type of an export is decoded at least once (Target.FHIRLines).
+// firstOfType says the file is its type's first in the manifest: with the default sample, its first
+// TypeFirstLines lines are decoded strictly, so that a small export is decoded whole (Target.FHIRLines).
 func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, firstOfType bool) download {
 	header := http.Header{}
 	if accept != "" {
@@ -147,7 +147,7 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 	case w.target.FHIRLines == NoFHIRLines:
 		fc.StrictLines = 0
 	case w.target.FHIRLines == 0 && firstOfType:
-		fc.StrictLines = 1
+		fc.StrictLines = TypeFirstLines
 	}
 	d.file, err = check.ReadOutputStream(item, x, io.TeeReader(resp.Body, head), fc)
 	switch {

@@ -163,23 +163,31 @@ func TestFirstLinesKeepTheRandomSample(t *testing.T) {
 // With the default sample, the first file of each type (in the manifest's order) has its first line decoded
 // strictly, and no other file has: every type of an export is decoded at least once, whatever the sample
 // takes, and an export of thousands of files of one type pays for one first line.
-func TestTheFirstFileOfEachTypeHasItsFirstLineDecoded(t *testing.T) {
+func TestTheFirstFileOfEachTypeHasItsFirstLinesDecoded(t *testing.T) {
 	const bad = `{"resourceType":"Patient","id":"x","birthDate":"1970-13-45"}` // valid JSON, invalid FHIR
-	var badFile atomic.Value
+	type defect struct {
+		path string
+		line int
+	}
+	var badLine atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		typ, n := "Patient", 0
+		typ, n, lines := "Patient", 0, 3
 		fmt.Sscanf(r.URL.Path, "/f/%d", &n)
-		if n >= 3 {
+		switch {
+		case n == 0:
+			lines = TypeFirstLines + 1 // one more than its type's first lines
+		case n >= 3:
 			typ = "Observation"
 		}
 		w.Header().Set("Content-Type", check.NDJSON)
-		if r.URL.Path == badFile.Load() {
-			fmt.Fprintln(w, bad)
-		}
-		for l := range 3 {
-			if typ == "Patient" {
+		d := badLine.Load().(defect)
+		for l := 1; l <= lines; l++ {
+			switch {
+			case r.URL.Path == d.path && l == d.line:
+				fmt.Fprintln(w, bad)
+			case typ == "Patient":
 				fmt.Fprintf(w, `{"resourceType":"Patient","id":"%d-%d"}`+"\n", n, l)
-			} else {
+			default:
 				fmt.Fprintf(w, `{"resourceType":"Observation","id":"%d-%d","status":"final","code":{"text":"x"}}`+"\n", n, l)
 			}
 		}
@@ -210,19 +218,29 @@ func TestTheFirstFileOfEachTypeHasItsFirstLineDecoded(t *testing.T) {
 		return w
 	}
 
-	badFile.Store("")
+	badLine.Store(defect{})
 	w := run()
 	for i, d := range w.export.downloads {
-		if want := map[int]int{0: 1, 3: 1}[i]; d.file.Strict != want || d.verdict != nil {
+		if want := map[int]int{0: TypeFirstLines, 3: 3}[i]; d.file.Strict != want || d.verdict != nil {
 			t.Errorf("file %d (%s): %d lines decoded strictly, want %d (%v)", i, d.item.Type, d.file.Strict, want, d.verdict)
 		}
 	}
-	badFile.Store("/f/0") // the first Patient file's first line is decoded, and refused
-	if err := run().outputFilesHoldTheirType(context.Background()); !errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), srv.URL+"/f/0 line 1") {
-		t.Errorf("want the first Patient file's first line refused, got %v", err)
-	}
-	badFile.Store("/f/1") // another Patient file's first line is left to the sample
-	if err := run().outputFilesHoldTheirType(context.Background()); err != nil {
-		t.Errorf("a later file's first line was decoded: %v", err)
+	for _, c := range []struct {
+		defect
+		refused bool
+	}{
+		{defect{"/f/0", TypeFirstLines}, true},      // the last of the type's first lines
+		{defect{"/f/0", TypeFirstLines + 1}, false}, // past them: left to the sample
+		{defect{"/f/1", 1}, false},                  // another file of the type: left to the sample
+	} {
+		badLine.Store(c.defect)
+		err := run().outputFilesHoldTheirType(context.Background())
+		where := fmt.Sprintf("%s%s line %d", srv.URL, c.path, c.line)
+		switch {
+		case c.refused && (!errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), where)):
+			t.Errorf("want %s refused, got %v", where, err)
+		case !c.refused && err != nil:
+			t.Errorf("%s was decoded strictly: %v", where, err)
+		}
 	}
 }

@@ -88,15 +88,17 @@ const (
 	DefaultMaxBodyBytes   = 64 << 20
 	// DefaultParallelDownloads is the connections downloading output files at once.
 	DefaultParallelDownloads = 8
-	// DefaultFHIRLines and DefaultFHIRSample: strict FHIR decoding runs at about 1/100 of the speed of a
-	// loopback download (README, "Each line as FHIR"), so by default one line in 1,000, at random, is
-	// decoded strictly, and the first line of each type's first file in the manifest (downloadFile): every
-	// type is decoded at least once (a type written in another FHIR version or shape shows there). First
-	// lines of every file would cost in proportion to the number of files, not to the bytes, and find
-	// nothing the random sample would not find sooner per line decoded: one per file was a third of the
-	// strict decoding of an export of 1,000 files of 1 MB, ten per file 40% of all its CPU.
+	// DefaultFHIRLines, DefaultFHIRSample and TypeFirstLines: strict FHIR decoding runs at about 1/100 of the
+	// speed of a loopback download (README, "Each line as FHIR"), so by default one line in 1,000, at random,
+	// is decoded strictly, and the first TypeFirstLines lines of each type's first file in the manifest
+	// (downloadFile). A sample by rate alone decodes next to nothing of the small exports test servers
+	// hold: ten lines, three types, three lines decoded. The first lines of the type make every small
+	// export decoded whole, and cost at most TypeFirstLines per type however large the export, where first
+	// lines of every file would cost in proportion to the number of files: one per file was a third of
+	// the strict decoding of an export of 1,000 files of 1 MB, ten per file 40% of all its CPU.
 	DefaultFHIRLines  = 0
 	DefaultFHIRSample = 0.001
+	TypeFirstLines    = 1000
 	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
 	NoFHIRLines     = -2
 	DefaultMaxFiles = 50

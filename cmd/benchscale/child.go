@@ -108,8 +108,8 @@ func validate(url, accept, typ, fhirLines, count string) (measured, error) {
 		return m, err
 	}
 	item := check.ManifestItem{Type: typ, URL: url, Count: &n}
-	// the one file is its type's first: its first line is decoded, as the download step does (steps.Target)
-	fc := check.FileCheck{StrictLines: max(steps.DefaultFHIRLines, 1), StrictSample: sample()}
+	// the one file is its type's first: its first lines are decoded, as the download step does (steps.Target)
+	fc := check.FileCheck{StrictLines: steps.TypeFirstLines, StrictSample: sample()}
 	if fhirLines == "all" {
 		fc = check.FileCheck{StrictLines: check.AllLines}
 	}
