@@ -160,9 +160,9 @@ func TestFirstLinesKeepTheRandomSample(t *testing.T) {
 	}
 }
 
-// With the default sample, the first file of each type (in the manifest's order) has its first line decoded
-// strictly, and no other file has: every type of an export is decoded at least once, whatever the sample
-// takes, and an export of thousands of files of one type pays for one first line.
+// With the default sample, the first file of each type (in the manifest's order) has its first TypeFirstLines
+// lines decoded strictly, and no more, and no other file has: a small export is decoded whole, whatever the
+// sample takes, and an export of thousands of files of one type pays for those lines once.
 func TestTheFirstFileOfEachTypeHasItsFirstLinesDecoded(t *testing.T) {
 	const bad = `{"resourceType":"Patient","id":"x","birthDate":"1970-13-45"}` // valid JSON, invalid FHIR
 	type defect struct {
