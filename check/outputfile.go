@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // NDJSON is the Bulk Data output format the harness asks for.
@@ -33,6 +34,10 @@ type FileCheck struct {
 	// strictly anyway: a random sample of the rest of the file.
 	StrictLines  int
 	StrictSample float64
+	// TypeLines, when set, is a budget of lines shared by the files of one type: a line is decoded strictly
+	// while it lasts, whichever of the files it is in, so that a type's lines up to the budget are all
+	// decoded however the server splits them into files.
+	TypeLines *atomic.Int64
 	// FHIR decodes one line strictly; nil: NewFHIRDecoder. Each goroutine gets its own.
 	FHIR func() LineDecoder
 	// MaxLine bounds one line, the memory a line may cost; 0: DefaultMaxLine.
@@ -328,10 +333,13 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 	return resources, strict, 0, nil
 }
 
-// strictly says whether the line is decoded strictly: one of the first StrictLines, or one the random
-// sample takes.
+// strictly says whether the line is decoded strictly: one of the first StrictLines, one the type's budget
+// still covers, or one the random sample takes.
 func (j *lineJudge) strictly(line int) bool {
 	if j.fc.StrictLines == AllLines || line <= j.fc.StrictLines {
+		return true
+	}
+	if b := j.fc.TypeLines; b != nil && b.Load() > 0 && b.Add(-1) >= 0 { // once spent, a read per line, no write
 		return true
 	}
 	if j.fc.StrictSample <= 0 {

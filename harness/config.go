@@ -98,7 +98,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes; output files are streamed instead, bounded by MAX_WAIT"},
 	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
 	{"PARALLEL_DOWNLOADS", strconv.Itoa(steps.DefaultParallelDownloads), "output files downloaded at once, each judged on its own"},
-	{"FHIR_LINES", "sample", "lines of each output file decoded strictly as FHIR R4: sample (FHIR_SAMPLE of them at random, and the first 1,000 lines of each type's first file); N (the first N, and the sample); all; none"},
+	{"FHIR_LINES", "sample", "lines of each output file decoded strictly as FHIR R4: sample (FHIR_SAMPLE of them at random, and 1,000 lines of each type, in whichever of its files); N (the first N, and the sample); all; none"},
 	{"FHIR_SAMPLE", strconv.FormatFloat(steps.DefaultFHIRSample, 'g', -1, 64), "the chance that a line is in the random sample that FHIR_LINES decodes strictly (0.001: one in 1,000)"},
 	{"DOWNLOAD_WAIT", "MAX_WAIT", "how long the output downloads of one export may take together; files left are reported as not checked"},
 	{"MAX_FILES", strconv.Itoa(steps.DefaultMaxFiles), "how many output files of one export are downloaded and checked; the rest are reported as not checked"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/check"
@@ -54,10 +55,13 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	results := make([]download, len(items))
 	slots := make(chan struct{}, w.target.ParallelDownloads)
 	var wg sync.WaitGroup
-	typed := map[string]bool{} // the types whose first file (in the manifest's order) is on its way
+	typeLines := map[string]*atomic.Int64{} // each type's budget of lines decoded strictly (TypeLines)
 	for i, item := range items {
-		firstOfType := !typed[item.Type]
-		typed[item.Type] = true
+		if typeLines[item.Type] == nil {
+			typeLines[item.Type] = new(atomic.Int64)
+			typeLines[item.Type].Store(TypeLines)
+		}
+		budget := typeLines[item.Type]
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -68,7 +72,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			results[i] = w.downloadFile(ctx, token, item, accept, firstOfType)
+			results[i] = w.downloadFile(ctx, token, item, accept, budget)
 		}()
 	}
 	wg.Wait()
@@ -97,9 +101,9 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 // downloadFile sends one GET for an output file and judges its body while it streams. An output file is
 // bounded by time (MAX_WAIT for the whole download), not by MAX_BODY: real exports have files of gigabytes.
 //
-// firstOfType says the file is its type's first in the manifest: with the default sample, its first
-// TypeFirstLines lines are decoded strictly, so that a small export is decoded whole (Target.FHIRLines).
-func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, firstOfType bool) download {
+// typeLines is the budget of lines decoded strictly that the files of the item's type share, with the
+// default sample (Target.FHIRLines, TypeLines).
+func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, typeLines *atomic.Int64) download {
 	header := http.Header{}
 	if accept != "" {
 		header.Set("Accept", accept)
@@ -146,8 +150,8 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 	switch {
 	case w.target.FHIRLines == NoFHIRLines:
 		fc.StrictLines = 0
-	case w.target.FHIRLines == 0 && firstOfType:
-		fc.StrictLines = TypeFirstLines
+	case w.target.FHIRLines == 0:
+		fc.TypeLines = typeLines
 	}
 	d.file, err = check.ReadOutputStream(item, x, io.TeeReader(resp.Body, head), fc)
 	switch {

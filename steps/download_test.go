@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,32 +161,26 @@ func TestFirstLinesKeepTheRandomSample(t *testing.T) {
 	}
 }
 
-// With the default sample, the first file of each type (in the manifest's order) has its first TypeFirstLines
-// lines decoded strictly, and no more, and no other file has: a small export is decoded whole, whatever the
-// sample takes, and an export of thousands of files of one type pays for those lines once.
-func TestTheFirstFileOfEachTypeHasItsFirstLinesDecoded(t *testing.T) {
+// With the default sample, each type has TypeLines lines decoded strictly, shared by its files: an export
+// of up to TypeLines lines per type is decoded whole however the server splits it into files, and a larger
+// one pays for TypeLines lines per type, whatever its number of files.
+func TestEachTypeHasItsBudgetOfLinesDecoded(t *testing.T) {
 	const bad = `{"resourceType":"Patient","id":"x","birthDate":"1970-13-45"}` // valid JSON, invalid FHIR
-	type defect struct {
-		path string
-		line int
+	type export struct {
+		lines   int    // of each file: files 0 to 2 are Patients, 3 and 4 Observations
+		badFile string // the file whose last line is bad, if any
 	}
-	var badLine atomic.Value
+	var serving atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		typ, n, lines := "Patient", 0, 3
+		e := serving.Load().(export)
+		n := 0
 		fmt.Sscanf(r.URL.Path, "/f/%d", &n)
-		switch {
-		case n == 0:
-			lines = TypeFirstLines + 1 // one more than its type's first lines
-		case n >= 3:
-			typ = "Observation"
-		}
 		w.Header().Set("Content-Type", check.NDJSON)
-		d := badLine.Load().(defect)
-		for l := 1; l <= lines; l++ {
+		for l := 1; l <= e.lines; l++ {
 			switch {
-			case r.URL.Path == d.path && l == d.line:
+			case r.URL.Path == e.badFile && l == e.lines:
 				fmt.Fprintln(w, bad)
-			case typ == "Patient":
+			case n < 3:
 				fmt.Fprintf(w, `{"resourceType":"Patient","id":"%d-%d"}`+"\n", n, l)
 			default:
 				fmt.Fprintf(w, `{"resourceType":"Observation","id":"%d-%d","status":"final","code":{"text":"x"}}`+"\n", n, l)
@@ -193,54 +188,46 @@ func TestTheFirstFileOfEachTypeHasItsFirstLinesDecoded(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	manifest := func() *check.Manifest {
-		m := &check.Manifest{}
-		for i := range 5 {
-			typ := "Patient"
-			if i >= 3 {
-				typ = "Observation"
-			}
-			m.Output = append(m.Output, check.ManifestItem{Type: typ, URL: fmt.Sprintf("%s/f/%d", srv.URL, i)})
-		}
-		return m
-	}
-	run := func() *World {
+	run := func(e export) *World {
 		t.Helper()
+		serving.Store(e)
 		target, err := Target{ExportBaseURL: "http://x/fhir", ReportBaseURL: "http://x/fhir", FHIRSample: 1e-300, Findings: &Findings{}}.withDefaults()
 		if err != nil {
 			t.Fatal(err)
 		}
 		w := &World{target: &target, scenario: "unit"}
-		w.export.manifest = manifest()
+		w.export.manifest = &check.Manifest{}
+		for i := range 5 {
+			typ := map[bool]string{true: "Patient", false: "Observation"}[i < 3]
+			w.export.manifest.Output = append(w.export.manifest.Output, check.ManifestItem{Type: typ, URL: fmt.Sprintf("%s/f/%d", srv.URL, i)})
+		}
 		if err := w.downloadsOutputFiles(context.Background(), "A"); err != nil {
 			t.Fatal(err)
 		}
 		return w
 	}
-
-	badLine.Store(defect{})
-	w := run()
-	for i, d := range w.export.downloads {
-		if want := map[int]int{0: TypeFirstLines, 3: 3}[i]; d.file.Strict != want || d.verdict != nil {
-			t.Errorf("file %d (%s): %d lines decoded strictly, want %d (%v)", i, d.item.Type, d.file.Strict, want, d.verdict)
+	strict := func(w *World) map[string]int {
+		by := map[string]int{}
+		for _, d := range w.export.downloads {
+			if d.verdict != nil {
+				t.Errorf("%s: %v", d.item.URL, d.verdict)
+			}
+			by[d.item.Type] += d.file.Strict
 		}
+		return by
 	}
-	for _, c := range []struct {
-		defect
-		refused bool
-	}{
-		{defect{"/f/0", TypeFirstLines}, true},      // the last of the type's first lines
-		{defect{"/f/0", TypeFirstLines + 1}, false}, // past them: left to the sample
-		{defect{"/f/1", 1}, false},                  // another file of the type: left to the sample
-	} {
-		badLine.Store(c.defect)
-		err := run().outputFilesHoldTheirType(context.Background())
-		where := fmt.Sprintf("%s%s line %d", srv.URL, c.path, c.line)
-		switch {
-		case c.refused && (!errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), where)):
-			t.Errorf("want %s refused, got %v", where, err)
-		case !c.refused && err != nil:
-			t.Errorf("%s was decoded strictly: %v", where, err)
-		}
+
+	// A small export split into files: every line decoded, the last file's last line among them.
+	if got, want := strict(run(export{lines: 3})), map[string]int{"Patient": 9, "Observation": 6}; !maps.Equal(got, want) {
+		t.Errorf("small export: lines decoded strictly %v, want %v", got, want)
+	}
+	last := srv.URL + "/f/2 line 3"
+	if err := run(export{lines: 3, badFile: "/f/2"}).outputFilesHoldTheirType(context.Background()); !errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), last) {
+		t.Errorf("want %s refused, got %v", last, err)
+	}
+	// A larger one: the budget, and no more, for each type.
+	big := TypeLines*2/3 + 1 // two files of a type are more than its budget
+	if got, want := strict(run(export{lines: big})), map[string]int{"Patient": TypeLines, "Observation": TypeLines}; !maps.Equal(got, want) {
+		t.Errorf("%d lines a file: lines decoded strictly %v, want %v", big, got, want)
 	}
 }

@@ -88,17 +88,18 @@ const (
 	DefaultMaxBodyBytes   = 64 << 20
 	// DefaultParallelDownloads is the connections downloading output files at once.
 	DefaultParallelDownloads = 8
-	// DefaultFHIRLines, DefaultFHIRSample and TypeFirstLines: strict FHIR decoding runs at about 1/100 of the
+	// DefaultFHIRLines, DefaultFHIRSample and TypeLines: strict FHIR decoding runs at about 1/100 of the
 	// speed of a loopback download (README, "Each line as FHIR"), so by default one line in 1,000, at random,
-	// is decoded strictly, and the first TypeFirstLines lines of each type's first file in the manifest
-	// (downloadFile). A sample by rate alone decodes next to nothing of the small exports test servers
-	// hold: ten lines, three types, three lines decoded. The first lines of the type make every small
-	// export decoded whole, and cost at most TypeFirstLines per type however large the export, where first
-	// lines of every file would cost in proportion to the number of files: one per file was a third of
-	// the strict decoding of an export of 1,000 files of 1 MB, ten per file 40% of all its CPU.
+	// is decoded strictly, and TypeLines lines of each type, the first the downloads reach, in whichever of
+	// the type's files (downloadOutputFiles). A sample by rate alone decodes next to nothing of the small
+	// exports test servers hold: ten lines, three types, three lines decoded. The type's budget decodes every
+	// small export whole, however the server splits it into files, and costs at most TypeLines per type
+	// however large the export, where first lines of every file would cost in proportion to the number of
+	// files: one per file was a third of the strict decoding of an export of 1,000 files of 1 MB. Beyond the
+	// budget, which lines it took depends on the order the downloads run in; how many does not.
 	DefaultFHIRLines  = 0
 	DefaultFHIRSample = 0.001
-	TypeFirstLines    = 1000
+	TypeLines         = 1000
 	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
 	NoFHIRLines     = -2
 	DefaultMaxFiles = 50

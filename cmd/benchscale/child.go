@@ -108,8 +108,10 @@ func validate(url, accept, typ, fhirLines, count string) (measured, error) {
 		return m, err
 	}
 	item := check.ManifestItem{Type: typ, URL: url, Count: &n}
-	// the one file is its type's first: its first lines are decoded, as the download step does (steps.Target)
-	fc := check.FileCheck{StrictLines: steps.TypeFirstLines, StrictSample: sample()}
+	// the one file is its type's only one: it has the type's budget of lines, as the download step gives it
+	typeLines := new(atomic.Int64)
+	typeLines.Store(steps.TypeLines)
+	fc := check.FileCheck{TypeLines: typeLines, StrictSample: sample()}
 	if fhirLines == "all" {
 		fc = check.FileCheck{StrictLines: check.AllLines}
 	}
