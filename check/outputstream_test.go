@@ -150,12 +150,13 @@ var validFHIRLines = map[string]string{
 	"partial date":        `{"resourceType":"Patient","id":"1","birthDate":"1970-01"}`,
 }
 
-var invalidFHIRLines = map[string]string{
-	"unknown element":  `{"resourceType":"Patient","id":"1","foo":1}`,
-	"wrong value type": `{"resourceType":"Patient","id":"1","active":"yes"}`,
-	"malformed date":   `{"resourceType":"Patient","id":"1","birthDate":"1970-13-45"}`,
-	"unknown code":     `{"resourceType":"Observation","id":"o","status":"bogus","code":{"text":"x"}}`,
-	"two choices":      `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueString":"a","valueBoolean":true}`,
+// Lines FHIR R4 refuses, each with what the failure must quote: the element and what was found there.
+var invalidFHIRLines = map[string]struct{ line, names string }{
+	"unknown element":  {`{"resourceType":"Patient","id":"1","foo":1}`, `Patient: unknown field "foo"`},
+	"wrong value type": {`{"resourceType":"Patient","id":"1","active":"yes"}`, `Patient.active: expected boolean found "yes"`},
+	"malformed date":   {`{"resourceType":"Patient","id":"1","birthDate":"1970-13-45"}`, `Patient.birthDate: expected date found "1970-13-45"`},
+	"unknown code":     {`{"resourceType":"Observation","id":"o","status":"bogus","code":{"text":"x"}}`, `Observation.status: code type mismatch "bogus"`},
+	"two choices":      {`{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueString":"a","valueBoolean":true}`, `cannot accept multiple values for value field "value`},
 }
 
 func typeOf(line string) string {
@@ -169,12 +170,15 @@ func TestEachLineIsDecodedStrictlyAsItsFHIRType(t *testing.T) {
 			t.Errorf("%s: valid FHIR refused: %+v %v", name, f, err)
 		}
 	}
-	for name, line := range invalidFHIRLines {
-		item := ManifestItem{Type: typeOf(line), URL: "http://f/x.ndjson"}
-		body := patientsOf(item.Type, 3) + line + "\n" + patientsOf(item.Type, 2)
+	for name, c := range invalidFHIRLines {
+		item := ManifestItem{Type: typeOf(c.line), URL: "http://f/x.ndjson"}
+		body := patientsOf(item.Type, 3) + c.line + "\n" + patientsOf(item.Type, 2)
 		_, err := streamed(t, NDJSON, item, strings.NewReader(body), FileCheck{StrictLines: AllLines})
 		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "http://f/x.ndjson line 4") || !strings.Contains(err.Error(), "valid FHIR R4 "+item.Type) {
 			t.Errorf("%s: want a violation at line 4, got %v", name, err)
+		}
+		if !strings.Contains(err.Error(), c.names) {
+			t.Errorf("%s: want the failure to say %s, got %v", name, c.names, err)
 		}
 		// beyond StrictLines, with no sample, the line's JSON and type are still judged, not its FHIR
 		f, err := streamed(t, NDJSON, item, strings.NewReader(body), FileCheck{StrictLines: 3})
@@ -238,5 +242,26 @@ func BenchmarkReadOutputStream(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A line with several faults gets them all, in the same order on every run (the library finds them in a
+// map's order), each with what was found; an error of a shape fhirError does not know keeps its message.
+func TestStrictFailuresNameEveryFaultInAStableOrder(t *testing.T) {
+	decode := NewFHIRDecoder()
+	line := []byte(`{"resourceType":"Patient","id":"1","zeta":1,"alpha":2,"name":[{"family":"X","foo":1}],"contact":[{"bar":2}]}`)
+	want := `Patient.contact[0]: unknown field "bar"; Patient.name[0]: unknown field "foo"; Patient: unknown field "alpha"; Patient: unknown field "zeta"`
+	for range 20 {
+		if err := decode(line); err == nil || err.Error() != want {
+			t.Fatalf("got %v\nwant %s", err, want)
+		}
+	}
+	long := []byte(`{"resourceType":"Patient","id":"1","birthDate":"` + strings.Repeat("9", 500) + `"}`)
+	if err := decode(long); err == nil || len(err.Error()) > 200 || !strings.HasSuffix(err.Error(), `…`) {
+		t.Errorf("a long value is quoted whole: %v", err)
+	}
+	plain := errors.New("something else")
+	if got := fhirError(plain); got != plain {
+		t.Errorf("fhirError(%v) = %v", plain, got)
 	}
 }
