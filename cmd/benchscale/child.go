@@ -44,8 +44,10 @@ func child(args []string) error {
 		m.Bytes, err = fetch(a[0], a[1], discard)
 	case "validate": // URL accept type fhirLines count
 		m, err = validate(a[0], a[1], a[2], a[3], a[4])
-	case "files-raw", "files-suite": // manifest parallel
-		m, err = files(mode == "files-suite", a[0], a[1])
+	case "files-raw": // manifest parallel
+		m, err = files(false, a[0], a[1], "")
+	case "files-suite": // manifest parallel fhirLines
+		m, err = files(true, a[0], a[1], a[2])
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -137,8 +139,9 @@ func discard(_ http.Header, r io.Reader) error {
 }
 
 // files downloads every file of the manifest on parallel connections: by a plain client to a discard, or
-// by the suite (steps.DownloadOutputFiles, which judges each file while it streams).
-func files(suite bool, path, parallel string) (measured, error) {
+// by the suite (steps.DownloadOutputFiles, which judges each file while it streams), with no strict
+// decoding when fhirLines is "none".
+func files(suite bool, path, parallel, fhirLines string) (measured, error) {
 	var m measured
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -155,7 +158,7 @@ func files(suite bool, path, parallel string) (measured, error) {
 	plainClient = newPlainClient(par)
 	if suite {
 		lines := steps.DefaultFHIRLines
-		if v := os.Getenv("BENCHSCALE_FHIR_LINES"); v == "none" {
+		if fhirLines == "none" {
 			lines = steps.NoFHIRLines
 		}
 		if len(man.Output) == 0 {
