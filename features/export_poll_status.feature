@@ -109,7 +109,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A polls the export status
       Then the response is the profile's "poll-after-delete-finished" answer
 
-  Rule: EXP-UNKNOWN-JOB: an unknown _jobId answers 404 and a missing _jobId a 4xx, each with an OperationOutcome
+  Rule: EXP-UNKNOWN-JOB: an unknown _jobId answers 404 and a missing _jobId an error, each with an OperationOutcome
     FUT's $export-poll-status?_jobId=<id> in fut and hapi-8.0; in bulkdata (the HL7 IG defines no polling URL)
     the polling location the kick-off returned, with another job id, and no request without a job id.
 
@@ -121,14 +121,28 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       And the response body is an OperationOutcome
 
     @EXP-MISSING-JOB
-    Scenario: polling without a job id answers a client error with an OperationOutcome
+    Scenario: polling without a job id answers an error with an OperationOutcome
       When user A polls the export status without a job id
-      Then the response status is a client error
+      Then the response status is an error
       And the response body is an OperationOutcome
 
-  Rule: EXP-CROSS-USER: an export belongs to the user who kicked it off; another user can neither poll nor cancel it, nor read its files
+    @EXP-MISSING-JOB-4XX
+    Scenario: polling without a job id is answered as the client's error, not the server's
+      When user A polls the export status without a job id
+      Then the response status is a client error
+
+  Rule: EXP-CROSS-USER: an export's files are the exporting user's; another user cannot read them
 
     @EXP-CROSS-USER @cross-user
+    Scenario: another user cannot read the export's output files
+      Given user A has a completed system export
+      When user B requests every output file of the manifest with their own token
+      Then each output file is refused to user B
+
+  Rule: EXP-CROSS-USER-POLL: another user should neither poll nor cancel an export
+    FUT restricts the files, not the polling location; HAPI checks only the request's partition there.
+
+    @EXP-CROSS-USER-POLL @cross-user
     Scenario: another user can neither poll nor cancel an export
       Given user A has kicked off a system export
       When user B polls the export status
@@ -136,9 +150,3 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user B cancels the export
       Then the response status is a client error
       And the export is not cancelled for user A
-
-    @EXP-CROSS-USER @cross-user
-    Scenario: another user cannot read the export's output files
-      Given user A has a completed system export
-      When user B requests every output file of the manifest with their own token
-      Then each output file is refused to user B

@@ -63,7 +63,7 @@ func TestCompactConsoleOfAPassingRunFitsIn60LinesOf120Characters(t *testing.T) {
 // A failing run prints each failure once, with its transcript and reproducer, and names the failed
 // requirements in its last lines.
 func TestCompactConsolePrintsEachFailureOnce(t *testing.T) {
-	handler := refserverHandler(t, refserver.Config{Faults: []string{"unknown-job-400", "missing-job-500"}})
+	handler := refserverHandler(t, refserver.Config{Faults: []string{"unknown-job-400", "missing-job-202"}})
 	res, out, err := runAgainst(t, handler, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@EXP-UNKNOWN-JOB,@EXP-MISSING-JOB"})
 	if err != nil || res.Passed || len(res.Failures) != 2 {
 		t.Fatalf("want a failed run with 2 failures, got passed=%v failures=%d err=%v\n%s", res.Passed, len(res.Failures), err, out)

@@ -190,7 +190,7 @@ var faultTable = []faultDef{
 			a.header.Set("Content-Type", "text/plain; charset=utf-8")
 			a.body = []byte("job not found")
 		}),
-	rewrite("missing-job-500", "EXP-MISSING-JOB", "polling without _jobId answers 500 (as a crashing server would)",
+	rewrite("missing-job-500", "EXP-MISSING-JOB-4XX", "polling without _jobId answers 500 (as a crashing server would)",
 		answerPollNoJobID, func(a *reply) {
 			setOutcome(a, http.StatusInternalServerError, sevError, codeException, "java.lang.NullPointerException")
 		}),
@@ -199,7 +199,7 @@ var faultTable = []faultDef{
 			a.status = http.StatusAccepted
 			setEmpty(a)
 		}),
-	hook(faultExportCrossUser, "EXP-CROSS-USER", "another user can poll and cancel an export (the owner is not checked)"),
+	hook(faultExportCrossUser, "EXP-CROSS-USER-POLL", "another user can poll and cancel an export (the owner is not checked)"),
 	hook(faultOutputCrossUser, "EXP-CROSS-USER", "another user can read an export's output files with their own token"),
 	rewrite("rjs-searchset", "RJS-BUNDLE", "the status Bundle is of type searchset instead of collection",
 		answerReportJobStatus, func(a *reply) { editBundle(a, func(b *bundle) { b.Type = "searchset" }) }),

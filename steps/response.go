@@ -13,6 +13,7 @@ import (
 func registerResponseSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the response status is (\d{3})$`, onResponse1((*World).responseStatusIs))
 	sc.Step(`^the response status is a client error$`, onResponse0((*World).responseStatusIsClientError))
+	sc.Step(`^the response status is an error$`, onResponse0((*World).responseStatusIsError))
 	sc.Step(`^the response header "([^"]*)" is an absolute URL$`, onResponse1((*World).responseHeaderIsAbsoluteURL))
 	sc.Step(`^the response header "([^"]*)", when present, is delta-seconds or an HTTP-date$`, onResponse1((*World).responseHeaderIsRetryAfter))
 	sc.Step(`^the response Content-Type is "([^"]*)"$`, onResponse1((*World).responseContentTypeIs))
@@ -31,6 +32,13 @@ func (w *World) responseStatusIs(x *check.Exchange, code string) error {
 func (w *World) responseStatusIsClientError(x *check.Exchange) error {
 	if x.Status < 400 || x.Status > 499 {
 		return check.Violationf("", "status of "+x.Method+" "+x.URL, "a client error (4xx)", check.StatusPhrase(x.Status))
+	}
+	return nil
+}
+
+func (w *World) responseStatusIsError(x *check.Exchange) error {
+	if x.Status < 400 || x.Status > 599 {
+		return check.Violationf("", "status of "+x.Method+" "+x.URL, "an error (4xx or 5xx)", check.StatusPhrase(x.Status))
 	}
 	return nil
 }
