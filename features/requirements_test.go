@@ -96,6 +96,9 @@ func TestProfilesTable(t *testing.T) {
 	if tol := p.Tolerance["operation-outcome-without-issue-code"]; !tol["hapi-8.0"] || tol["fut"] || tol["bulkdata"] {
 		t.Errorf("operation-outcome-without-issue-code parsed as %v", tol)
 	}
+	if tol := p.Tolerance["operation-outcome-media-type"]; !tol["hapi-8.0"] || !tol["fut"] || tol["bulkdata"] {
+		t.Errorf("operation-outcome-media-type parsed as %v", tol)
+	}
 	if p.Behaviour["poll-after-delete-finished"].Answers["fut"] != nil {
 		t.Errorf("a — cell must parse as not checked")
 	}

@@ -69,13 +69,23 @@ func (w *World) responseBodyIsOperationOutcome(x *check.Exchange) error {
 	return w.checkOutcome("", x)
 }
 
-// toleranceNoIssueCode: HAPI ≤ 8.4 sends error OperationOutcomes without issue.code (features/PROFILES.md).
-const toleranceNoIssueCode = "operation-outcome-without-issue-code"
+// The tolerances of error OperationOutcomes (features/PROFILES.md): HAPI ≤ 8.4 sends them without
+// issue.code, and every HAPI with another media type than application/fhir+json, or none.
+const (
+	toleranceNoIssueCode = "operation-outcome-without-issue-code"
+	toleranceMediaType   = "operation-outcome-media-type"
+)
 
-// checkOutcome is checkOperationOutcome under the run's profile: where the profile tolerates an issue without
-// a code, the rest of the OperationOutcome is still checked, and the missing code is reported as a known
-// deviation.
+// checkOutcome is check.CheckOperationOutcome under the run's profile: where the profile tolerates an issue
+// without a code, or HAPI's media type, the rest of the OperationOutcome is still checked, and what was
+// tolerated is reported as a known deviation.
 func (w *World) checkOutcome(req string, x *check.Exchange) error {
+	if w.profiles.Tolerance[toleranceMediaType][w.target.Profile] && len(x.Body) > 0 {
+		if mt := x.MediaType(); mt != "application/fhir+json" && check.OutcomeMediaTypeTolerable(mt) {
+			w.knownDeviation(cmp.Or(req, w.primaryRequirement()), fmt.Sprintf("%s: the OperationOutcome of %s %s came as %s, not application/fhir+json, accepted by profile %s", toleranceMediaType, x.Method, x.URL, cmp.Or(mt, "no Content-Type"), w.target.Profile))
+			x = check.WithOutcomeMediaType(x)
+		}
+	}
 	if w.profiles.Tolerance[toleranceNoIssueCode][w.target.Profile] {
 		if patched, missing := check.WithIssueCodes(x.Body); missing > 0 {
 			w.knownDeviation(cmp.Or(req, w.primaryRequirement()), fmt.Sprintf("%s: the OperationOutcome of %s %s has %d issue(s) without a code, accepted by profile %s", toleranceNoIssueCode, x.Method, x.URL, missing, w.target.Profile))
