@@ -31,6 +31,11 @@ var terminalStatus = map[string]bool{"DONE": true, "FAILED": true}
 // Terminal tells whether the job has finished (DONE or FAILED).
 func (j ReportJob) Terminal() bool { return terminalStatus[j.Status] }
 
+// Stopped tells whether the job has stopped: a terminal status, or an ended time whatever its status. A
+// status no source names (the specification enumerates none) with an ended time is a job that stopped, not
+// one to wait on until MAX_WAIT.
+func (j ReportJob) Stopped() bool { return j.Terminal() || j.Ended != "" }
+
 // CheckReportJobBundle holds a status answer to the JSON Schema in fixtures/ and decodes it through the
 // golang-fhir-models structs.
 func CheckReportJobBundle(req string, x *Exchange) ([]ReportJob, error) {

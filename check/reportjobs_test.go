@@ -75,6 +75,25 @@ func TestAFinishedJobCarriesEnded(t *testing.T) {
 	}
 }
 
+// A job stops with a terminal status, or with an ended time whatever its status: the specification
+// enumerates no statuses, and a job that ended with one no source names is judged then, not waited on until
+// MAX_WAIT.
+func TestAJobStopsWithATerminalStatusOrAnEndedTime(t *testing.T) {
+	for _, c := range []struct {
+		job               ReportJob
+		terminal, stopped bool
+	}{
+		{ReportJob{Status: "RUNNING"}, false, false},
+		{ReportJob{Status: "DONE"}, true, true},
+		{ReportJob{Status: "FAILED", Ended: "2023-10-12T09:51:51+00:00"}, true, true},
+		{ReportJob{Status: "ERROR", Ended: "2023-10-12T09:51:51+00:00"}, false, true},
+	} {
+		if c.job.Terminal() != c.terminal || c.job.Stopped() != c.stopped {
+			t.Errorf("%+v: Terminal %v, Stopped %v, want %v, %v", c.job, c.job.Terminal(), c.job.Stopped(), c.terminal, c.stopped)
+		}
+	}
+}
+
 func TestReferencesBinary(t *testing.T) {
 	for ref, want := range map[string]bool{
 		"Binary/21": true, "https://reporting.local/fhir/Binary/21": true, "Binary/21/_history/2": true,

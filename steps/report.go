@@ -194,8 +194,7 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 			if err := w.checkObservedJobs(); err != nil {
 				return check.Done, err
 			}
-			switch {
-			case w.report.job.Terminal():
+			if w.report.job.Stopped() {
 				return check.Done, nil
 			}
 			return check.Pending, nil
@@ -302,6 +301,9 @@ func (w *World) jobStatusIsTerminal(_ context.Context) error {
 		return err
 	}
 	if !job.Terminal() {
+		if job.Ended != "" {
+			return check.Violationf("", "status of the report job", "DONE or FAILED, the final statuses FUT's examples show", "%q, ended %s", job.Status, job.Ended)
+		}
 		return check.Violationf("", "status of the report job", "DONE or FAILED", "%q", job.Status)
 	}
 	return nil
