@@ -32,6 +32,7 @@
 //
 //	Then the response status is 202
 //	Then the response status is a client error
+//	Then the response status is an error
 //	Then the response header "Content-Location" is an absolute URL
 //	Then the response header "Retry-After", when present, is delta-seconds or an HTTP-date
 //	Then the response Content-Type is "application/json"
