@@ -81,6 +81,11 @@ func (s *Server) pollingURL(base, id string) string {
 // missing or malformed _jobId; 404 for a path whose id cannot be a job's.
 func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
 	if s.cfg.PollPath == "" {
+		if s.cfg.Profile.crashesWithoutJobID() && !r.URL.Query().Has("_jobId") {
+			markAnswer(w, missing)
+			writeError(w, http.StatusInternalServerError, codeException, "HAPI-0389: Failed to call access method: java.lang.NullPointerException")
+			return "", false
+		}
 		return jobIDParam(w, r, missing)
 	}
 	id := r.PathValue("id")
@@ -210,13 +215,13 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 		writeUnknownJob(w, id)
 	case state == exportInProgress:
 		markAnswer(w, answerCancelRunning)
-		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
+		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
 	case state == exportCancelled:
 		s.writeCancelOfCancelled(w, id)
 	case released:
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Export %s completed; its files are released.", id))
 	default:
 		markAnswer(w, answerCancelFinished)
-		writeError(w, http.StatusNotFound, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
+		writeOperationOutcomeAs(w, http.StatusNotFound, s.cfg.Profile.deleteContentType(), sevError, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
 	}
 }

@@ -54,10 +54,15 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	writeBody(w, status, contentType, body)
 }
 
-// writeBody writes raw bytes with the given status and Content-Type.
+// writeBody writes raw bytes with the given status and Content-Type; "" sends none (net/http would
+// otherwise sniff one).
 func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", contentType)
+	if contentType == "" {
+		h["Content-Type"] = nil
+	} else {
+		h.Set("Content-Type", contentType)
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // the client went away; nothing useful to do
@@ -66,6 +71,12 @@ func writeBody(w http.ResponseWriter, status int, contentType string, body []byt
 // writeOperationOutcome writes a single-issue OperationOutcome as
 // application/fhir+json.
 func writeOperationOutcome(w http.ResponseWriter, status int, severity, code, diagnostics string) {
+	writeOperationOutcomeAs(w, status, contentTypeFHIRJSON, severity, code, diagnostics)
+}
+
+// writeOperationOutcomeAs is writeOperationOutcome with another Content-Type ("": none), where a profile
+// emulates HAPI's.
+func writeOperationOutcomeAs(w http.ResponseWriter, status int, contentType, severity, code, diagnostics string) {
 	// Diagnostics quote what a request sent (a _type, a parameter's name): a request of megabytes must not
 	// come back as megabytes, nor split a character.
 	if len(diagnostics) > maxDiagnostics {
@@ -79,7 +90,7 @@ func writeOperationOutcome(w http.ResponseWriter, status int, severity, code, di
 	if err != nil { // cannot happen for this fixed shape; keep a valid answer anyway
 		body = []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`)
 	}
-	writeBody(w, status, contentTypeFHIRJSON, body)
+	writeBody(w, status, contentType, body)
 }
 
 // maxDiagnostics bounds an OperationOutcome's diagnostics, in bytes.

@@ -31,17 +31,29 @@ func TestProfileFUTKeepsTheManifestAfterADeleteOnAFinishedExport(t *testing.T) {
 	wantStatus(t, e.get(poll, tokenA), http.StatusOK)
 }
 
+// HAPI 8.0 as the digest reads its code: a cancelled job reports progress, a DELETE's OperationOutcome has
+// no Content-Type (and the provider's error one no issue code), and a poll without _jobId crashes.
 func TestProfileHAPI80ReportsACancelledJobAsProgress(t *testing.T) {
 	e := newEnv(t, Config{Profile: ProfileHAPI80})
 	poll := e.kickoff(tokenA, "")
-	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+	cancel := e.do(req{method: http.MethodDelete, url: poll, token: tokenA})
+	wantOOBody(t, cancel, http.StatusAccepted, sevInformation, codeInformational)
+	if ct, sent := cancel.header["Content-Type"]; sent {
+		t.Errorf("HAPI's DELETE answer has no Content-Type, got %q", ct)
+	}
 	e.clock.Advance(2 * DefaultExportDuration)
 	r := e.get(poll, tokenA)
 	wantStatus(t, r, http.StatusAccepted)
 	if p := r.header.Get("X-Progress"); !strings.Contains(p, "Status set to CANCELLED at ") {
 		t.Errorf("X-Progress %q, want HAPI's CANCELLED text", p)
 	}
-	wantOO(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+	wantOOBody(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
+
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		if d := wantOO(t, e.do(req{method: method, url: "/$export-poll-status", token: tokenA}), http.StatusInternalServerError, "error", codeException); !strings.Contains(d, "NullPointerException") {
+			t.Errorf("%s without _jobId: want HAPI's crash, got %q", method, d)
+		}
+	}
 
 	finished := e.kickoff(tokenA, "")
 	e.clock.Advance(DefaultExportDuration)
