@@ -64,5 +64,6 @@ Feature: $get-report-job-status: the report jobs a user has scheduled or execute
       And user A has requested the report job status
       When user B requests the report job status
       Then the response status is 200
+      And the response body is a report job status Bundle
       And the status does not list the report job of user A
       And every report job in the status carries one userId other than user A's
