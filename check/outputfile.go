@@ -79,8 +79,8 @@ func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileChe
 		if found {
 			body = bin.dataReader()
 		}
-	case NDJSON, "application/ndjson", "application/x-ndjson":
-	default:
+	case NDJSON:
+	default: // application/ndjson and application/x-ndjson too: BDA2's NDJSON file "SHALL" be application/fhir+ndjson
 		return f, Violationf("", "Content-Type of output file "+item.URL, NDJSON+", or a FHIR Binary as application/fhir+json", "%q", x.Header.Get("Content-Type"))
 	}
 	n, strict, err := judgeLines(item, body, fc)

@@ -265,3 +265,18 @@ func TestStrictFailuresNameEveryFaultInAStableOrder(t *testing.T) {
 		t.Errorf("fhirError(%v) = %v", plain, got)
 	}
 }
+
+// An NDJSON output file is application/fhir+ndjson: BDA2's "SHALL". The generic NDJSON media types, and
+// anything else, fail naming the Content-Type, though the lines themselves are valid.
+func TestAnNDJSONFileIsServedAsFHIRNDJSON(t *testing.T) {
+	item := ManifestItem{Type: "Patient", URL: "http://f/Patient.ndjson"}
+	if _, err := streamed(t, NDJSON+"; charset=utf-8", item, strings.NewReader(patients(3)), FileCheck{}); err != nil {
+		t.Fatalf("application/fhir+ndjson: %v", err)
+	}
+	for _, mt := range []string{"application/ndjson", "application/x-ndjson", "text/plain"} {
+		_, err := streamed(t, mt, item, strings.NewReader(patients(3)), FileCheck{})
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "Content-Type of output file http://f/Patient.ndjson") || !strings.Contains(err.Error(), mt) {
+			t.Errorf("%s: want a violation naming the Content-Type, got %v", mt, err)
+		}
+	}
+}

@@ -159,6 +159,12 @@ var faultTable = []faultDef{
 	hook(faultOutputBadLastLine, "EXP-OUTPUT", "the last line of each output file is cut short: not JSON"),
 	rewrite("output-content-type", "EXP-OUTPUT", "output files are served as text/plain, neither NDJSON nor a Binary",
 		answerExportFile, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
+	rewrite("output-generic-ndjson", "EXP-OUTPUT-ACCEPT", "NDJSON output files are served as application/ndjson, not application/fhir+ndjson",
+		answerExportFile, func(a *reply) {
+			if strings.HasPrefix(a.header.Get("Content-Type"), contentTypeNDJSON) {
+				a.header.Set("Content-Type", "application/ndjson")
+			}
+		}),
 	rewrite("output-default-binary", "EXP-OUTPUT-ACCEPT", "an output file requested without Accept answers the FHIR Binary JSON, not the file",
 		answerExportFile, func(a *reply) {
 			if len(a.req.Header.Values("Accept")) == 0 && strings.HasPrefix(a.header.Get("Content-Type"), contentTypeNDJSON) {

@@ -171,7 +171,7 @@ func runTour(t *testing.T, faults []string) []observed {
 	see("poll the completed export", e.get(poll(done), tokenA), "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES")
 	for _, o := range tourOutputs(srv, done) {
 		see("download "+o.typ, e.do(req{method: http.MethodGet, url: "/Binary/" + o.binaryID, token: tokenA,
-			headers: map[string]string{"Accept": "application/fhir+ndjson"}}), "EXP-OUTPUT")
+			headers: map[string]string{"Accept": "application/fhir+ndjson"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT")
 		see("download "+o.typ+" without Accept", e.get("/Binary/"+o.binaryID, tokenA), "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT")
 		see("download "+o.typ+" without a token", e.get("/Binary/"+o.binaryID, ""), "EXP-OUTPUT-TOKEN")
 		see("B downloads "+o.typ, e.get("/Binary/"+o.binaryID, tokenB), "EXP-CROSS-USER")

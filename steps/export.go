@@ -560,7 +560,7 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 		if x.Status != http.StatusOK {
 			return check.Violationf("", subject, check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
 		}
-		if mt := x.MediaType(); mt != check.NDJSON && mt != "application/ndjson" {
+		if mt := x.MediaType(); mt != check.NDJSON {
 			return check.Violationf("", subject, check.NDJSON+" (the IG's default), the file itself", "Content-Type %q", x.Header.Get("Content-Type"))
 		}
 		if d.verdict != nil { // judged line by line while it streamed
