@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
@@ -42,6 +43,17 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 	}
 	if _, err := ParseFHIRInstant(m.TransactionTime); err != nil {
 		return nil, Violationf(req, "manifest transactionTime", "a FHIR instant", "%q: %v", m.TransactionTime, err)
+	}
+	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL
+	for _, list := range []struct {
+		name  string
+		items []ManifestItem
+	}{{"output", m.Output}, {"error", m.Error}, {"deleted", m.Deleted}} {
+		for i, it := range list.items {
+			if err := CheckAbsoluteURL(req, fmt.Sprintf("url of manifest %s item %d (%s)", list.name, i, it.Type), it.URL); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return &m, nil
 }

@@ -1,0 +1,33 @@
+package check
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// Every file URL of a manifest is absolute, with a host: the schema holds a url to its scheme only, and
+// "https:///Binary/1" passed it.
+func TestEveryManifestURLIsAbsoluteWithAHost(t *testing.T) {
+	manifest := func(output, errs string) *Exchange {
+		return &Exchange{Method: "GET", URL: "http://f/$export-poll-status?_jobId=1", Status: http.StatusOK,
+			Header: http.Header{"Content-Type": {"application/json"}},
+			Body: []byte(`{"transactionTime":"2026-01-01T00:00:00Z","request":"http://f/$export","requiresAccessToken":true,` +
+				`"output":[` + output + `],"error":[` + errs + `]}`)}
+	}
+	good := `{"type":"Patient","url":"https://h/fhir/Binary/1"}`
+	if _, err := CheckManifest("", manifest(good, "")); err != nil {
+		t.Fatalf("a good manifest: %v", err)
+	}
+	for name, c := range map[string]struct{ output, errs, names string }{
+		"no host in output":  {`{"type":"Patient","url":"https:///Binary/1"}`, "", "url of manifest output item 0 (Patient)"},
+		"no host in error":   {good, `{"type":"OperationOutcome","url":"https:///Binary/9"}`, "url of manifest error item 0 (OperationOutcome)"},
+		"second output item": {good + `,{"type":"Observation","url":"http:///x"}`, "", "url of manifest output item 1 (Observation)"},
+	} {
+		_, err := CheckManifest("", manifest(c.output, c.errs))
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.names) {
+			t.Errorf("%s: want a violation naming %q, got %v", name, c.names, err)
+		}
+	}
+}
