@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -229,5 +230,50 @@ func TestEachTypeHasItsBudgetOfLinesDecoded(t *testing.T) {
 	big := TypeLines*2/3 + 1 // two files of a type are more than its budget
 	if got, want := strict(run(export{lines: big})), map[string]int{"Patient": TypeLines, "Observation": TypeLines}; !maps.Equal(got, want) {
 		t.Errorf("%d lines a file: lines decoded strictly %v, want %v", big, got, want)
+	}
+}
+
+// The files a manifest lists under error are downloaded and judged too, as OperationOutcomes: BDA2 has
+// them hold OperationOutcome resources at URLs that SHALL be accessible. They were never fetched.
+func TestErrorFilesAreDownloadedAndHoldOperationOutcomes(t *testing.T) {
+	const outcome = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"Patient/7 could not be read"}]}`
+	files := map[string]string{
+		"/out":     `{"resourceType":"Patient","id":"1"}` + "\n",
+		"/errors":  outcome + "\n" + outcome + "\n",
+		"/patient": `{"resourceType":"Patient","id":"2"}` + "\n",
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", check.NDJSON)
+		_, _ = io.WriteString(w, body)
+	}))
+	defer ts.Close()
+	for name, c := range map[string]struct {
+		item  check.ManifestItem
+		fails string // what the error file's verdict names; "" passes
+	}{
+		"OperationOutcomes":        {check.ManifestItem{Type: "OperationOutcome", URL: ts.URL + "/errors"}, ""},
+		"Patients under error":     {check.ManifestItem{Type: "OperationOutcome", URL: ts.URL + "/patient"}, "line 1"},
+		"an item of another type":  {check.ManifestItem{Type: "Patient", URL: ts.URL + "/errors"}, "type of manifest error item 0"},
+		"a URL that does not work": {check.ManifestItem{Type: "OperationOutcome", URL: ts.URL + "/gone"}, "404"},
+	} {
+		w := downloadWorld(t, 2)
+		m := &check.Manifest{Output: []check.ManifestItem{{Type: "Patient", URL: ts.URL + "/out"}}, Error: []check.ManifestItem{c.item}}
+		got, err := w.downloadOutputFiles(context.Background(), m, "", "")
+		if err != nil || len(got) != 2 {
+			t.Fatalf("%s: %d downloads, %v", name, len(got), err)
+		}
+		w.export.manifest, w.export.downloads = m, got
+		err = w.outputFilesHoldTheirType(context.Background())
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.fails != "" && (err == nil || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: want a failure naming %q, got %v", name, c.fails, err)
+		}
 	}
 }
