@@ -104,7 +104,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"MAX_FILES", strconv.Itoa(steps.DefaultMaxFiles), "how many output files of one export are downloaded and checked; the rest are reported as not checked"},
 	{"TRUSTED_ORIGINS", "", "comma list of origins (https://files.example:8443) besides TARGET's, EXPORT_TARGET's, REPORT_TARGET's and TOKEN_URL's that may receive the token"},
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
-	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small"},
+	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small; an output file of another type then fails"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
 	{"GATE", "0", "1 is the release gate: every MUST requirement of the selected features must have been checked and passed (a skipped or not-run one fails the run)"},
 	{"PROFILE", steps.DefaultProfile, "whose rules decide where the sources disagree: fut, bulkdata or hapi-8.0 (features/PROFILES.md)"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -449,8 +450,29 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 	if err != nil {
 		return err
 	}
+	if err := w.checkExportTypes(req, m); err != nil {
+		return err
+	}
 	w.export.manifest = m
 	return w.checkExpires(x)
+}
+
+// checkExportTypes: with EXPORT_TYPES every kick-off sends _type, and BDA2's kick-off includes a resource
+// "if [its] resource type is listed here": an output file of another type is the server ignoring _type.
+func (w *World) checkExportTypes(req string, m *check.Manifest) error {
+	if w.target.ExportTypes == "" {
+		return nil
+	}
+	asked := strings.Split(w.target.ExportTypes, ",")
+	for i := range asked {
+		asked[i] = strings.TrimSpace(asked[i])
+	}
+	for i, it := range m.Output {
+		if !slices.Contains(asked, it.Type) {
+			return check.Violationf(req, fmt.Sprintf("type of manifest output item %d (%s)", i, it.URL), "one of the kick-off's _type "+w.target.ExportTypes, "%q", it.Type)
+		}
+	}
+	return nil
 }
 
 // checkExpires: BDA2 asks for an Expires header naming when the files go; FUT sends "expires: 0", a cache

@@ -74,3 +74,23 @@ func TestOutcomeMediaTypeIsAToleranceOfTheProfile(t *testing.T) {
 		}
 	}
 }
+
+// With EXPORT_TYPES the kick-off sends _type, and an output file of a type not asked for is the server
+// ignoring it (BDA2 "_type"); without EXPORT_TYPES any type is the export's.
+func TestOutputTypesStayWithinTheKickoffsType(t *testing.T) {
+	const manifest = `{"transactionTime":"2026-01-01T00:00:00Z","request":"r","requiresAccessToken":true,"output":[` +
+		`{"type":"Patient","url":"http://f/Binary/1"},{"type":"Observation","url":"http://f/Binary/2"}],"error":[]}`
+	for _, c := range []struct {
+		types string
+		pass  bool
+	}{{"", true}, {"Patient, Observation", true}, {"Patient", false}} {
+		w, _ := worldWithResponse(t, []byte(manifest), false)
+		w.target.ExportTypes = c.types
+		w.last.Method, w.last.URL = "GET", "http://fut.example/fhir/$export-poll-status?_jobId=1"
+		w.last.Header.Set("Content-Type", "application/json")
+		err := w.checkManifest("", w.last)
+		if (err == nil) != c.pass || !c.pass && !strings.Contains(err.Error(), `"Observation"`) {
+			t.Errorf("EXPORT_TYPES %q: %v, want pass %v", c.types, err, c.pass)
+		}
+	}
+}
