@@ -158,8 +158,20 @@ func CheckJobTimes(req string, job int, j ReportJob) error {
 
 // IsAbsoluteOrURN tells a Bundle fullUrl FHIR accepts: an absolute URL or a urn:uuid:/urn:oid:.
 func IsAbsoluteOrURN(s string) bool {
-	return strings.HasPrefix(s, "urn:uuid:") || strings.HasPrefix(s, "urn:oid:") || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+	switch {
+	case strings.HasPrefix(s, "urn:uuid:"):
+		return uuidURN.MatchString(s)
+	case strings.HasPrefix(s, "urn:oid:"):
+		return oidURN.MatchString(s)
+	}
+	return CheckAbsoluteURL("", "", s) == nil
 }
+
+// FHIR's uuid and oid types (R4 datatypes: "urn:uuid:" + a UUID, lower case; "urn:oid:" + an OID).
+var (
+	uuidURN = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	oidURN  = regexp.MustCompile(`^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$`)
+)
 
 var historySuffix = regexp.MustCompile(`/_history/[^/]+$`)
 

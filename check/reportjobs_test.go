@@ -104,3 +104,18 @@ func TestReferencesBinary(t *testing.T) {
 		}
 	}
 }
+
+// A fullUrl is an absolute URL with a host, or a urn:uuid:/urn:oid: as FHIR's uuid and oid types define
+// them: the prefix alone is not enough.
+func TestIsAbsoluteOrURN(t *testing.T) {
+	for s, want := range map[string]bool{
+		"urn:uuid:ce35bcd5-4bb2-4c6e-b230-5347df1fe9bc": true, "urn:oid:1.2.208.176.1.2": true,
+		"https://fut.example/fhir/Parameters/1": true, "http://h/x": true,
+		"urn:uuid:not a uuid": false, "urn:uuid:CE35BCD5-4BB2-4C6E-B230-5347DF1FE9BC": false, "urn:oid:1.02": false,
+		"http://": false, "https:///Parameters/1": false, "ce35bcd5-4bb2-4c6e-b230-5347df1fe9bc": false, "Parameters/1": false,
+	} {
+		if got := IsAbsoluteOrURN(s); got != want {
+			t.Errorf("IsAbsoluteOrURN(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
