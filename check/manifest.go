@@ -44,6 +44,12 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 	if _, err := ParseFHIRInstant(m.TransactionTime); err != nil {
 		return nil, Violationf(req, "manifest transactionTime", "a FHIR instant", "%q: %v", m.TransactionTime, err)
 	}
+	// an item's type is the resource type its file holds, and an error file holds OperationOutcomes (BDA2)
+	for i, it := range m.Error {
+		if it.Type != "OperationOutcome" {
+			return nil, Violationf(req, fmt.Sprintf("type of manifest error item %d (%s)", i, it.URL), "OperationOutcome: an error file holds OperationOutcomes", "%q", it.Type)
+		}
+	}
 	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL
 	for _, list := range []struct {
 		name  string

@@ -8,8 +8,8 @@ import (
 )
 
 // Every file URL of a manifest is absolute, with a host: the schema holds a url to its scheme only, and
-// "https:///Binary/1" passed it.
-func TestEveryManifestURLIsAbsoluteWithAHost(t *testing.T) {
+// "https:///Binary/1" passed it. An error item is of type OperationOutcome: an error file holds them (BDA2).
+func TestManifestURLsAreAbsoluteAndErrorFilesOperationOutcomes(t *testing.T) {
 	manifest := func(output, errs string) *Exchange {
 		return &Exchange{Method: "GET", URL: "http://f/$export-poll-status?_jobId=1", Status: http.StatusOK,
 			Header: http.Header{"Content-Type": {"application/json"}},
@@ -21,9 +21,10 @@ func TestEveryManifestURLIsAbsoluteWithAHost(t *testing.T) {
 		t.Fatalf("a good manifest: %v", err)
 	}
 	for name, c := range map[string]struct{ output, errs, names string }{
-		"no host in output":  {`{"type":"Patient","url":"https:///Binary/1"}`, "", "url of manifest output item 0 (Patient)"},
-		"no host in error":   {good, `{"type":"OperationOutcome","url":"https:///Binary/9"}`, "url of manifest error item 0 (OperationOutcome)"},
-		"second output item": {good + `,{"type":"Observation","url":"http:///x"}`, "", "url of manifest output item 1 (Observation)"},
+		"no host in output":             {`{"type":"Patient","url":"https:///Binary/1"}`, "", "url of manifest output item 0 (Patient)"},
+		"no host in error":              {good, `{"type":"OperationOutcome","url":"https:///Binary/9"}`, "url of manifest error item 0 (OperationOutcome)"},
+		"second output item":            {good + `,{"type":"Observation","url":"http:///x"}`, "", "url of manifest output item 1 (Observation)"},
+		"an error item of another type": {good, `{"type":"Patient","url":"https://h/fhir/Binary/9"}`, `type of manifest error item 0 (https://h/fhir/Binary/9): expected OperationOutcome`},
 	} {
 		_, err := CheckManifest("", manifest(c.output, c.errs))
 		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.names) {

@@ -24,16 +24,13 @@ type download struct {
 	err     error // the download failed: transport, timeout; the step fails with it
 }
 
-// errorFileType is the type of every file a manifest lists under error.
-const errorFileType = "OperationOutcome"
-
 // fileHeadBytes of an output file are kept for the transcript; the rest is judged and dropped.
 const fileHeadBytes = 4 << 10
 
 // downloadOutputFiles downloads every output file of the manifest, then its error files, on at most
 // ParallelDownloads connections, each judged line by line while it arrives (check.ReadOutputStream), in the
-// manifest's order in the result. An error file is judged as OperationOutcomes, whatever type its item
-// names (BDA2: the error files hold OperationOutcome resources, and SHALL be accessible at their URLs).
+// manifest's order in the result. Error files are judged as their items' type says, which the manifest
+// check holds to OperationOutcome (BDA2: they hold OperationOutcomes, at URLs that SHALL be accessible).
 // accept is the Accept of every request ("": none, as a client that names no format).
 func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user, accept string) ([]download, error) {
 	// BDA2: the token goes with the file request only when the manifest says it is required, so that a
@@ -48,11 +45,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	}
 	// The downloads share DOWNLOAD_WAIT, and at most MAX_FILES are checked: what either leaves out is
 	// reported as not checked, never dropped silently.
-	items := slices.Clip(m.Output)
-	for _, e := range m.Error {
-		e.Type = errorFileType
-		items = append(items, e)
-	}
+	items := slices.Concat(m.Output, m.Error)
 	if w.target.MaxFiles > 0 && len(items) > w.target.MaxFiles {
 		w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
 		items = items[:w.target.MaxFiles]
@@ -90,9 +83,6 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	var late, untrusted []string
 	for i, d := range results {
 		d.item = items[i]
-		if k := i - len(m.Output); k >= 0 && m.Error[k].Type != errorFileType && d.err == nil && d.verdict == nil {
-			d.verdict = check.Violationf("", fmt.Sprintf("type of manifest error item %d (%s)", k, m.Error[k].URL), errorFileType+": an error file holds OperationOutcomes", "%q", m.Error[k].Type)
-		}
 		switch {
 		case d.err != nil && ctx.Err() != nil:
 			late = append(late, d.item.URL)
