@@ -1,12 +1,15 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
@@ -141,5 +144,36 @@ func TestBulkdataPassesAServerWithItsOwnPollingPath(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Config{Profile: "bulkdata", Features: []string{"report"}, Out: io.Discard, ReportsDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "n/a") {
 		t.Errorf("FEATURES=report in bulkdata: want an error saying it does not apply, got %v", err)
+	}
+}
+
+// A report job that ends with a status no source names (here COMPLETED, with its ended time) has stopped:
+// the wait ends there and RJS-TERMINAL fails naming the status and the ended time, instead of polling a
+// stopped job until MAX_WAIT and blaming the wait.
+func TestAReportJobEndedWithAnUnknownStatusFailsAtOnceNamingIt(t *testing.T) {
+	server := refserverHandler(t, refserver.Config{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			server.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(bytes.ReplaceAll(rec.Body.Bytes(), []byte(`"valueString":"DONE"`), []byte(`"valueString":"COMPLETED"`)))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failedRequirements(res); len(got) != 1 || got[0] != "RJS-TERMINAL" {
+		t.Fatalf("failures name %v, want RJS-TERMINAL\n%s", got, out)
+	}
+	if msg := res.Failures[0].Summary; !strings.Contains(msg, `"COMPLETED", ended `) || strings.Contains(msg, "MAX_WAIT") {
+		t.Errorf("the failure must name the status and its ended time, not the wait: %s", msg)
 	}
 }
