@@ -123,37 +123,59 @@ func CheckReportJob(req string, job int, j ReportJob) error {
 	return nil
 }
 
-// CheckJobTimes: created, started and ended are FHIR dateTimes, in that order where present and comparable
-// (two values with a time of day; a bare date is not compared with a time). job is the entry's index, for
-// the message.
+// CheckJobTimes: created, started and ended are FHIR dateTimes, in that order where present. A value
+// without a time of day (a day, a month, a year) is the span of time it names, widened by the fourteen hours a
+// zone may shift it, since it has none: two values are out of order only when the later one's span ends
+// before the earlier one's begins. A bare-date created after a started that has a time of day fails; a date
+// and a time on the same day never do. job is the entry's index, for the message.
 func CheckJobTimes(req string, job int, j ReportJob) error {
 	type stamp struct {
 		name, value string
-		at          time.Time
+		lo, hi      time.Time // the span the value names: one instant when it has a time of day
 	}
-	var earlier []stamp // the values with a time of day so far
+	var earlier []stamp
 	for k, v := range []string{j.Created, j.Started, j.Ended} {
 		name := []string{"created", "started", "ended"}[k]
 		if v == "" {
 			continue
 		}
-		t, hasTime, err := ParseFHIRDateTime(v)
+		lo, hi, err := fhirSpan(v)
 		if err != nil {
 			return Violationf(req, fmt.Sprintf("report job %d %s", job, name), "a FHIR dateTime", "%q", v)
 		}
-		if !hasTime {
-			continue
-		}
-		// Every earlier value, not only the previous one: a bare-date started between them must not hide an
-		// ended before created.
+		// Every earlier value, not only the previous one: a started between them must not hide an ended
+		// before created.
 		for _, e := range earlier {
-			if t.Before(e.at) {
+			if hi.Before(e.lo) {
 				return Violationf(req, fmt.Sprintf("report job %d times", job), fmt.Sprintf("%s ≤ %s", e.name, name), "%s %s after %s %s", e.name, e.value, name, v)
 			}
 		}
-		earlier = append(earlier, stamp{name, v, t})
+		earlier = append(earlier, stamp{name, v, lo, hi})
 	}
 	return nil
+}
+
+// zoneReach is how far a time zone moves a date: UTC-12:00 to UTC+14:00, both ways at most fourteen hours.
+const zoneReach = 14 * time.Hour
+
+// fhirSpan is the span of time a FHIR dateTime names: one instant with a time of day, else its year, month or
+// day, widened by zoneReach on both sides (the value names no zone).
+func fhirSpan(v string) (lo, hi time.Time, err error) {
+	t, hasTime, err := ParseFHIRDateTime(v)
+	switch {
+	case err != nil:
+		return t, t, err
+	case hasTime:
+		return t, t, nil
+	}
+	end := t.AddDate(1, 0, 0) // a year
+	switch len(v) {
+	case len("2006-01"):
+		end = t.AddDate(0, 1, 0)
+	case len("2006-01-02"):
+		end = t.AddDate(0, 0, 1)
+	}
+	return t.Add(-zoneReach), end.Add(zoneReach), nil
 }
 
 // IsAbsoluteOrURN tells a Bundle fullUrl FHIR accepts: an absolute URL or a urn:uuid:/urn:oid:.

@@ -35,9 +35,25 @@ func TestJobTimesMustBeOrdered(t *testing.T) {
 	if err := CheckJobTimes("RJS-STRUCTURE", 0, ok); err != nil {
 		t.Fatal(err)
 	}
-	partial := ReportJob{Created: "2023-10-12", Started: "2023-10-11T09:51:50+00:00"} // not comparable: a date against a time
-	if err := CheckJobTimes("RJS-STRUCTURE", 0, partial); err != nil {
-		t.Fatalf("a partial date is not compared: %v", err)
+	for _, sameDay := range []ReportJob{
+		{Created: "2023-10-12", Started: "2023-10-12T00:00:01+00:00"},
+		{Created: "2023-10-12", Started: "2023-10-11T23:30:00-05:00"}, // 04:30 on the 12th in UTC
+		{Created: "2023-10-12T23:59:59+00:00", Started: "2023-10-12", Ended: "2023-10"},
+		{Created: "2023-10-13", Started: "2023-10-12T20:00:00+00:00"}, // the 13th in UTC+14:00
+	} {
+		if err := CheckJobTimes("RJS-STRUCTURE", 0, sameDay); err != nil {
+			t.Errorf("%+v: a date is the span of its day in any zone, and meets a time within it: %v", sameDay, err)
+		}
+	}
+	for _, dayAfter := range []ReportJob{
+		{Created: "2026-12-05", Started: "2026-12-03T09:29:27+00:00"},
+		{Created: "2023-10-12T09:51:50+00:00", Ended: "2023-10-10"},
+		{Created: "2023-11", Started: "2023-10-12T09:51:50+00:00"},
+		{Created: "2024", Ended: "2023-12-29"},
+	} {
+		if err := CheckJobTimes("RJS-STRUCTURE", 0, dayAfter); !errors.Is(err, ErrNonConformant) {
+			t.Errorf("%+v: a value whose whole span comes before an earlier one's must fail, got %v", dayAfter, err)
+		}
 	}
 	bad := ReportJob{Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12T09:51:49+00:00"}
 	if err := CheckJobTimes("RJS-STRUCTURE", 0, bad); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "created ≤ started") {
