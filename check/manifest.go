@@ -44,6 +44,11 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 	if _, err := ParseFHIRInstant(m.TransactionTime); err != nil {
 		return nil, Violationf(req, "manifest transactionTime", "a FHIR instant", "%q: %v", m.TransactionTime, err)
 	}
+	// BDA2: request is "the full URL of the original Bulk Data kick-off request". Its host is not compared with
+	// the run's: FUT's example names the service's internal host (digest B3).
+	if err := CheckAbsoluteURL(req, "manifest request", m.Request); err != nil {
+		return nil, err
+	}
 	// an item's type is the resource type its file holds, and an error file holds OperationOutcomes (BDA2)
 	for i, it := range m.Error {
 		if it.Type != "OperationOutcome" {

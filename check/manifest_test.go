@@ -32,3 +32,21 @@ func TestManifestURLsAreAbsoluteAndErrorFilesOperationOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// BDA2: request is the full URL of the kick-off; a path, or no host, is not one. Its host is the server's
+// own view (FUT's example names an internal host), so any host passes.
+func TestTheManifestsRequestIsTheKickoffsFullURL(t *testing.T) {
+	for req, ok := range map[string]bool{
+		"http://task.local.ehealth.sundhed.dk:31380/fhir/$export?_format=json": true,
+		"https://f.example/fhir/$export":                                        true,
+		"$export?_type=Patient":                                                 false,
+		"/fhir/$export":                                                         false,
+		"https:///fhir/$export":                                                 false,
+	} {
+		body := `{"transactionTime":"2026-01-01T00:00:00Z","request":"` + req + `","requiresAccessToken":true,"output":[],"error":[]}`
+		_, err := CheckManifest("EXP-POLL-200", &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+		if (err == nil) != ok {
+			t.Errorf("request %q: got %v, want pass %v", req, err, ok)
+		}
+	}
+}

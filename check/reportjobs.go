@@ -123,6 +123,25 @@ func CheckReportJob(req string, job int, j ReportJob) error {
 	return nil
 }
 
+// CheckDistinctJobs: each report job is listed once. FHIR's bdl-7 forbids two entries of one fullUrl in a
+// collection (their resources carry no meta.versionId), and a job's own Binary is its identity in FUT: two
+// entries referencing one Binary are one job listed twice. Empty values are not compared.
+func CheckDistinctJobs(req string, jobs []ReportJob) error {
+	fullURLs, binaries := map[string]int{}, map[string]int{}
+	for i, j := range jobs {
+		if first, ok := fullURLs[j.FullURL]; ok && j.FullURL != "" {
+			return Violationf(req, fmt.Sprintf("fullUrl of entries %d and %d", first, i), "a fullUrl unique in the Bundle (FHIR bdl-7)", "%q twice", j.FullURL)
+		}
+		fullURLs[j.FullURL] = i
+		ref := binaryKey(j.Binary)
+		if first, ok := binaries[ref]; ok && ref != "" {
+			return Violationf(req, fmt.Sprintf("report jobs %d and %d", first, i), "each report job listed once: one entry per job, each with its own Binary", "both reference %s", j.Binary)
+		}
+		binaries[ref] = i
+	}
+	return nil
+}
+
 // CheckJobTimes: created, started and ended are FHIR dateTimes, in that order where present. A value
 // without a time of day (a day, a month, a year) is the span of time it names, widened by the fourteen hours a
 // zone may shift it, since it has none: two values are out of order only when the later one's span ends
@@ -196,6 +215,15 @@ var (
 )
 
 var historySuffix = regexp.MustCompile(`/_history/[^/]+$`)
+
+// binaryKey is the Binary/<id> a reference names, whatever its host or version, as ReferencesBinary reads it.
+func binaryKey(ref string) string {
+	ref = historySuffix.ReplaceAllString(ref, "")
+	if i := strings.LastIndex(ref, "/Binary/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
+}
 
 // ReferencesBinary: a relative or absolute reference, of any host (FUT's point at the reporting service's
 // public host), to Binary/<id>, optionally versioned.

@@ -128,6 +128,8 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
+	rewrite("manifest-relative-request", "EXP-POLL-200", "the manifest's request is the kick-off's path, not its full URL",
+		answerPollComplete, func(a *reply) { editManifest(a, func(m *manifest) { m.Request = relative(a, m.Request) }) }),
 	rewrite("manifest-bad-transaction-time", "EXP-POLL-200", `transactionTime is "2024-01-15 10:00:00", not a FHIR instant`,
 		answerPollComplete, func(a *reply) {
 			editManifest(a, func(m *manifest) {
@@ -248,6 +250,10 @@ var faultTable = []faultDef{
 					}
 				}
 			})
+		}),
+	rewrite("rjs-duplicate-entry", "RJS-STRUCTURE", "every report job is listed twice, in two entries of one fullUrl",
+		answerReportJobStatus, func(a *reply) {
+			editBundle(a, func(b *bundle) { b.Entry = append(b.Entry, b.Entry...) })
 		}),
 	rewrite("rjs-bare-fullurl", "RJS-FULLURL", "entry.fullUrl is a bare UUID, as FUT's example (SHOULD)",
 		answerReportJobStatus, func(a *reply) {

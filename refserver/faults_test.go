@@ -263,7 +263,7 @@ func diffTours(want, got []observed) []tourDiff {
 // checks"): RJS-LISTED names the parts it finds a job by, RJS-STRUCTURE their value types and times.
 var bundleJudges = map[string][]string{
 	"type":        {"RJS-BUNDLE"},
-	"entries":     {"RJS-LISTED", "RJS-CROSS-USER"},
+	"entries":     {"RJS-LISTED", "RJS-STRUCTURE", "RJS-CROSS-USER"}, // RJS-STRUCTURE: each job listed once
 	"fullUrl":     {"RJS-FULLURL"},
 	"reportClass": {"RJS-LISTED", "RJS-STRUCTURE"},
 	"userId":      {"RJS-LISTED", "RJS-STRUCTURE", "RJS-CROSS-USER"},

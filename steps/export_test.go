@@ -12,11 +12,11 @@ import (
 // the output list from a map, and BDA2 orders nothing. A file gone, or another one, still fails.
 func TestTheSameManifestMayListItsFilesInAnotherOrder(t *testing.T) {
 	const (
-		first = `{"transactionTime":"2026-01-01T00:00:00Z","request":"r","requiresAccessToken":true,"output":[` +
+		first = `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` +
 			`{"type":"Patient","url":"http://f/Binary/1"},{"type":"Observation","url":"http://f/Binary/2"}],"error":[]}`
-		reordered = `{"transactionTime":"2026-01-01T00:00:00Z","request":"r","requiresAccessToken":true,"output":[` +
+		reordered = `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` +
 			`{"type":"Observation","url":"http://f/Binary/2"},{"type":"Patient","url":"http://f/Binary/1"}],"error":[]}`
-		another = `{"transactionTime":"2026-01-01T00:00:00Z","request":"r","requiresAccessToken":true,"output":[` +
+		another = `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` +
 			`{"type":"Observation","url":"http://f/Binary/2"},{"type":"Patient","url":"http://f/Binary/3"}],"error":[]}`
 	)
 	w, _ := worldWithResponse(t, []byte(first), false)
@@ -78,7 +78,7 @@ func TestOutcomeMediaTypeIsAToleranceOfTheProfile(t *testing.T) {
 // With EXPORT_TYPES the kick-off sends _type, and an output file of a type not asked for is the server
 // ignoring it (BDA2 "_type"); without EXPORT_TYPES any type is the export's.
 func TestOutputTypesStayWithinTheKickoffsType(t *testing.T) {
-	const manifest = `{"transactionTime":"2026-01-01T00:00:00Z","request":"r","requiresAccessToken":true,"output":[` +
+	const manifest = `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` +
 		`{"type":"Patient","url":"http://f/Binary/1"},{"type":"Observation","url":"http://f/Binary/2"}],"error":[]}`
 	for _, c := range []struct {
 		types string

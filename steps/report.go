@@ -63,7 +63,7 @@ func (w *World) requestsReportJobStatus(ctx context.Context, user string) error 
 }
 
 // checkObservedJobs holds every report job of the last status to RJS-STRUCTURE's per-job rules, whatever its
-// state: a status is checked wherever the run sees one, not only in the structure scenario, so that a
+// state, and to list each job once: a status is checked wherever the run sees one, not only in the structure scenario, so that a
 // finished job (which that scenario may never see) is checked too. The Bundle's own shape is left to the
 // scenario's Then steps, which name the requirement it breaks.
 func (w *World) checkObservedJobs() error {
@@ -72,7 +72,7 @@ func (w *World) checkObservedJobs() error {
 			return err
 		}
 	}
-	return nil
+	return check.CheckDistinctJobs(reqStructure, w.report.jobs)
 }
 
 func (w *World) requestStatus(ctx context.Context, user string) (*check.Exchange, error) {
@@ -285,8 +285,12 @@ func (w *World) everyJobIsWellFormed(x *check.Exchange) error {
 			return err
 		}
 	}
+	if err := check.CheckDistinctJobs(reqStructure, jobs); err != nil {
+		return err
+	}
 	for i, j := range jobs {
-		if !check.IsAbsoluteOrURN(j.FullURL) {
+		// fullUrl is 0..1: FHIR lets results of operations carry resources that are not identified
+		if j.FullURL != "" && !check.IsAbsoluteOrURN(j.FullURL) {
 			if err := w.warn(reqFullURL, fmt.Sprintf("entry %d fullUrl", i), "an absolute URL or urn:uuid:", fmt.Sprintf("%q", j.FullURL)); err != nil {
 				return err
 			}
