@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,5 +176,34 @@ func TestAReportJobEndedWithAnUnknownStatusFailsAtOnceNamingIt(t *testing.T) {
 	}
 	if msg := res.Failures[0].Summary; !strings.Contains(msg, `"COMPLETED", ended `) || strings.Contains(msg, "MAX_WAIT") {
 		t.Errorf("the failure must name the status and its ended time, not the wait: %s", msg)
+	}
+}
+
+// Bundle.entry.fullUrl is 0..1, and FHIR lets the results of an operation carry resources that are not
+// identified: a status without fullUrls passes RJS-FULLURL and RJS-STRUCTURE even under STRICT=1, while one
+// with a bare UUID (FUT's example) is still the SHOULD deviation it was.
+func TestAStatusWithoutFullURLsIsNoDeviation(t *testing.T) {
+	server := refserverHandler(t, refserver.Config{})
+	fullURL := regexp.MustCompile(`"fullUrl":"[^"]*",?`)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			server.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(fullURL.ReplaceAll(rec.Body.Bytes(), nil))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-FULLURL,@RJS-STRUCTURE", Strict: true})
+	if err != nil || !res.Passed || len(res.Findings.Warnings()) > 0 {
+		t.Fatalf("passed=%v err=%v warnings %v\n%s", res.Passed, err, res.Findings.Warnings(), out)
+	}
+	if strings.Contains(out, `"fullUrl"`) {
+		t.Fatalf("the wrapper left a fullUrl in:\n%s", out)
 	}
 }
