@@ -38,10 +38,10 @@ func TestManifestURLsAreAbsoluteAndErrorFilesOperationOutcomes(t *testing.T) {
 func TestTheManifestsRequestIsTheKickoffsFullURL(t *testing.T) {
 	for req, ok := range map[string]bool{
 		"http://task.local.ehealth.sundhed.dk:31380/fhir/$export?_format=json": true,
-		"https://f.example/fhir/$export":                                        true,
-		"$export?_type=Patient":                                                 false,
-		"/fhir/$export":                                                         false,
-		"https:///fhir/$export":                                                 false,
+		"https://f.example/fhir/$export":                                       true,
+		"$export?_type=Patient":                                                false,
+		"/fhir/$export":                                                        false,
+		"https:///fhir/$export":                                                false,
 	} {
 		body := `{"transactionTime":"2026-01-01T00:00:00Z","request":"` + req + `","requiresAccessToken":true,"output":[],"error":[]}`
 		_, err := CheckManifest("EXP-POLL-200", &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})

@@ -143,8 +143,8 @@ func TestEachReportJobIsListedOnce(t *testing.T) {
 		t.Fatalf("two jobs, and two without fullUrl or binary: %v", err)
 	}
 	for name, jobs := range map[string][]ReportJob{
-		"one fullUrl twice":                      {a, b, {FullURL: a.FullURL, Binary: "Binary/9"}},
-		"one Binary twice":                       {a, b, {FullURL: "urn:uuid:3b2c1d3e-4f50-4a61-8b72-9c83d4e5f607", Binary: "Binary/8"}},
+		"one fullUrl twice":                     {a, b, {FullURL: a.FullURL, Binary: "Binary/9"}},
+		"one Binary twice":                      {a, b, {FullURL: "urn:uuid:3b2c1d3e-4f50-4a61-8b72-9c83d4e5f607", Binary: "Binary/8"}},
 		"one Binary, once versioned, on a host": {a, {Binary: "https://r.example/fhir/Binary/7/_history/2"}},
 	} {
 		if err := CheckDistinctJobs("RJS-STRUCTURE", jobs); !errors.Is(err, ErrNonConformant) {
