@@ -113,7 +113,7 @@ func (s *exportServer) handler() http.Handler {
 				}
 				fmt.Fprintf(&out, `{"type":"Patient","url":"%s/files/%d.ndjson"}`, s.fileBase(), i)
 			}
-			fmt.Fprintf(w, `{"transactionTime":"2026-01-01T00:00:00Z","request":"x","requiresAccessToken":true,"output":[%s],"error":[]}`, out.String())
+			fmt.Fprintf(w, `{"transactionTime":"2026-01-01T00:00:00Z","request":"%s/fhir/$export","requiresAccessToken":true,"output":[%s],"error":[]}`, s.fileBase(), out.String())
 		case strings.Contains(r.URL.Path, "/files/"):
 			if s.file != nil {
 				s.file(w, r)

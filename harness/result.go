@@ -105,6 +105,9 @@ type RequirementResult struct {
 	Scenarios []string // the scenarios tagged with it that ran, as "name (status)"
 	// Selected: a feature FEATURES selected holds a scenario of it (the release gate asks only for these).
 	Selected bool
+	// NotChecked says what its scenarios left unchecked (a bound of the run such as MAX_FILES, an untrusted
+	// origin): its verdict stands on the rest, but the release gate does not count it as checked.
+	NotChecked []string
 }
 
 // Checked says whether the run established that the requirement holds: it passed, or passed with a warning
@@ -127,6 +130,10 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 	for _, f := range append(res.Findings.Warnings(), res.Findings.KnownDeviations()...) {
 		warned[f.Requirement] = true
 	}
+	notChecked := map[string][]string{}
+	for _, f := range res.Findings.NotChecked() {
+		notChecked[f.Requirement] = appendNew(notChecked[f.Requirement], f.Message)
+	}
 	failed := map[string]bool{}
 	for _, f := range res.Failures {
 		for _, id := range f.Requirements {
@@ -141,7 +148,7 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 	out := make([]RequirementResult, 0, len(ids))
 	for _, id := range ids {
 		req := reqs[id]
-		r := RequirementResult{ID: id, Severity: profiles.SeverityOf(req, res.Profile), Source: req.Source, Clause: req.Clause, Selected: selected[id]}
+		r := RequirementResult{ID: id, Severity: profiles.SeverityOf(req, res.Profile), Source: req.Source, Clause: req.Clause, Selected: selected[id], NotChecked: notChecked[id]}
 		count := map[Status]int{}
 		errored := 0
 		var reasons []string
@@ -191,15 +198,24 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 	return out
 }
 
-// gate holds the run to the release gate: every MUST requirement of the selected features checked and passed.
+// gate holds the run to the release gate: every MUST requirement of the selected features checked and passed,
+// wholly: one that passed on the files a bound left it (MAX_FILES, DOWNLOAD_WAIT) or without those of an
+// untrusted origin was checked in part, and a gate that passed it would vouch for files nobody read.
 func gate(reqs []RequirementResult) *GateResult {
 	g := &GateResult{Passed: true}
 	for _, r := range reqs {
-		if r.Selected && r.Severity == features.Must && !r.Checked() {
-			g.Passed = false
+		if !r.Selected || r.Severity != features.Must {
+			continue
+		}
+		switch {
+		case !r.Checked():
+			g.Unchecked = append(g.Unchecked, r)
+		case len(r.NotChecked) > 0:
+			r.Reason = "partly checked: " + strings.Join(r.NotChecked, "; ")
 			g.Unchecked = append(g.Unchecked, r)
 		}
 	}
+	g.Passed = len(g.Unchecked) == 0
 	return g
 }
 

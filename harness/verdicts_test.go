@@ -207,3 +207,71 @@ func TestAStatusWithoutFullURLsIsNoDeviation(t *testing.T) {
 		t.Fatalf("the wrapper left a fullUrl in:\n%s", out)
 	}
 }
+
+// The release gate vouches only for what was read. An export of more files than MAX_FILES passes EXP-OUTPUT
+// on the files it checked, and the run passes; under GATE=1 EXP-OUTPUT is partly checked and fails the gate,
+// naming the bound, in the console and in junit.xml.
+func TestAPartlyCheckedRequirementFailsTheReleaseGate(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{FilesPerType: 3})
+	for _, gate := range []bool{false, true} {
+		res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT", MaxFiles: 2, Gate: gate, Features: []string{"export"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gate == res.Passed || res.Gate == nil && gate {
+			t.Fatalf("GATE=%v: passed %v, want %v\n%s", gate, res.Passed, !gate, out)
+		}
+		if !gate {
+			continue
+		}
+		var partly *RequirementResult
+		for i, r := range res.Gate.Unchecked {
+			if r.ID == "EXP-OUTPUT" {
+				partly = &res.Gate.Unchecked[i]
+			}
+		}
+		if partly == nil || partly.Verdict != VerdictPass || !strings.Contains(partly.Reason, "partly checked: ") || !strings.Contains(partly.Reason, "MAX_FILES=2") {
+			t.Fatalf("want EXP-OUTPUT passed but partly checked (MAX_FILES=2) among the gate's unchecked, got %+v\n%s", res.Gate.Unchecked, out)
+		}
+		if !strings.Contains(out, "EXP-OUTPUT  pass: partly checked: ") {
+			t.Errorf("the console must list EXP-OUTPUT as partly checked:\n%s", out)
+		}
+	}
+}
+
+// A scenario whose downloads judged no file passes nothing: here every file is on an origin the run does not
+// trust, answers 401 without the token, and EXP-OUTPUT is skipped, naming the origin, not passed.
+func TestNoOutputFileCheckedIsASkipNotAPass(t *testing.T) {
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(files.Close)
+	server := refserverHandler(t, refserver.Config{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if strings.Contains(string(body), `"output"`) && rec.Code == http.StatusOK { // the manifest: files elsewhere
+			body = regexp.MustCompile(`"url":"https?://[^/"]+`).ReplaceAll(body, []byte(`"url":"`+files.URL))
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skips := res.Findings.Skips()
+	if len(skips) != 1 || skips[0].Requirement != "EXP-OUTPUT" || !strings.Contains(skips[0].Message, "no output file was checked: ") || !strings.Contains(skips[0].Message, "origin not trusted") {
+		t.Fatalf("want EXP-OUTPUT skipped because no file was checked, got skips %+v\n%s", skips, out)
+	}
+	for _, r := range res.Requirements {
+		if r.ID == "EXP-OUTPUT" && r.Verdict != VerdictSkipped {
+			t.Errorf("EXP-OUTPUT: %s, want skipped", r.Verdict)
+		}
+	}
+}

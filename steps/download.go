@@ -47,7 +47,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	// reported as not checked, never dropped silently.
 	items := slices.Concat(m.Output, m.Error)
 	if w.target.MaxFiles > 0 && len(items) > w.target.MaxFiles {
-		w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
+		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
 		items = items[:w.target.MaxFiles]
 	}
 	if w.target.DownloadWait > 0 {
@@ -93,12 +93,19 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		}
 	}
 	if len(late) > 0 {
-		w.notChecked(reqOutput, fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s), e.g. %s unfinished", len(late), len(m.Output)+len(m.Error), w.target.DownloadWait, late[0]))
+		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s), e.g. %s unfinished", len(late), len(m.Output)+len(m.Error), w.target.DownloadWait, late[0]))
 	}
 	for _, u := range untrusted {
-		w.notChecked(reqOutput, fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
+		w.leftUnchecked(fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
 	}
 	return kept, nil
+}
+
+// leftUnchecked records files of the manifest the downloads left unchecked, against the scenario's own
+// requirement: EXP-OUTPUT-TOKEN's or EXP-CROSS-USER's downloads leave their own requirement partly checked.
+func (w *World) leftUnchecked(reason string) {
+	w.export.unchecked = append(w.export.unchecked, reason)
+	w.notChecked("", reason)
 }
 
 // downloadFile sends one GET for an output file and judges its body while it streams. An output file is

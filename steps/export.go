@@ -57,6 +57,9 @@ type exportState struct {
 	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
 	downloads []download // one per manifest output item, in the manifest's order
+	// unchecked says why files of the manifest were left unchecked by the last downloads (a bound of the run,
+	// an untrusted origin); each reason is a not-checked finding too.
+	unchecked []string
 	// filesAs is who requested the downloads: a user, or "" for requests without a token.
 	filesAs string
 }
@@ -515,7 +518,7 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 	if !m.RequiresAccessToken {
 		user = ""
 	}
-	w.export.downloads, w.export.filesAs = nil, user
+	w.export.downloads, w.export.filesAs, w.export.unchecked = nil, user, nil
 	files, err := w.downloadOutputFiles(ctx, m, user, accept)
 	if err != nil {
 		return err
@@ -562,6 +565,9 @@ func (w *World) downloadsDone() (*check.Manifest, error) {
 	}
 	if len(m.Output) == 0 {
 		return nil, w.skip("the manifest lists no output file, so there is no file to check")
+	}
+	if len(w.export.downloads) == 0 { // every file left out: nothing was judged, so nothing passed
+		return nil, w.skip("no output file was checked: " + strings.Join(w.export.unchecked, "; "))
 	}
 	return m, nil
 }
@@ -673,12 +679,8 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 }
 
 func (w *World) outputFilesHoldTheirType(_ context.Context) error {
-	m := w.export.manifest
-	if m == nil {
-		return fmt.Errorf("no manifest: a completed export must come first")
-	}
-	if w.export.downloads == nil {
-		return fmt.Errorf("no output file downloaded: the download step must come first")
+	if _, err := w.downloadsDone(); err != nil { // a manifest of no file, or no file checked, passes nothing
+		return err
 	}
 	for _, d := range w.export.downloads {
 		item := d.item
