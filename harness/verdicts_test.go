@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -273,5 +274,39 @@ func TestNoOutputFileCheckedIsASkipNotAPass(t *testing.T) {
 		if r.ID == "EXP-OUTPUT" && r.Verdict != VerdictSkipped {
 			t.Errorf("EXP-OUTPUT: %s, want skipped", r.Verdict)
 		}
+	}
+}
+
+// The caller's user id is known only from the securityContext of the Binary a report's start returns: a
+// server that sets none leaves RJS-LISTED's userId comparison not checked (any userId would pass it), which
+// the release gate does not count as checked.
+func TestAReportBinaryWithoutSecurityContextLeavesTheUserIDNotChecked(t *testing.T) {
+	server := refserverHandler(t, refserver.Config{})
+	securityContext := regexp.MustCompile(`"securityContext":\{"identifier":\{[^}]*\}\},?`)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(securityContext.ReplaceAll(rec.Body.Bytes(), nil))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Gate: true, Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := res.Findings.NotChecked()
+	if len(left) == 0 || left[0].Requirement != "RJS-LISTED" || !strings.Contains(left[0].Message, "not compared with the caller's") {
+		t.Fatalf("want RJS-LISTED's userId reported not checked, got %+v\n%s", left, out)
+	}
+	if res.Gate == nil || !slices.ContainsFunc(res.Gate.Unchecked, func(r RequirementResult) bool {
+		return r.ID == "RJS-LISTED" && r.Verdict == VerdictPass && strings.HasPrefix(r.Reason, "partly checked: ")
+	}) {
+		t.Fatalf("the gate must list RJS-LISTED as passed but partly checked:\n%s", out)
+	}
+	if strings.Contains(out, `"securityContext"`) {
+		t.Fatalf("the wrapper left a securityContext in:\n%s", out)
 	}
 }

@@ -239,6 +239,9 @@ func (w *World) statusListsNewJob(_ context.Context) error {
 	if _, _, err := check.ParseFHIRDateTime(job.Created); err != nil {
 		return check.Violationf("", "created of the new report job", "a FHIR dateTime", "%q", job.Created)
 	}
+	if w.report.binaryUser == "" { // the caller's id is known only from there: a userId of anyone would pass
+		w.notChecked("", fmt.Sprintf("userId %q of the new report job not compared with the caller's: the placeholder Binary the report's start returned names no caller (securityContext.identifier.value, which FUT's examples set to the caller's user_id)", job.UserID))
+	}
 	w.report.ownerUserID = job.UserID
 	return nil
 }
