@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,6 +35,41 @@ func TestTheSameManifestMayListItsFilesInAnotherOrder(t *testing.T) {
 	w.last.Body = []byte(another)
 	if err := w.responseIsSameManifest(w.last); err == nil || !strings.Contains(err.Error(), "Binary/3") {
 		t.Errorf("another file must fail naming it, got %v", err)
+	}
+}
+
+// Files that need no token come by URLs that authorize themselves (pre-signed, BDA2's Amazon S3 example),
+// signed again on each status request: with requiresAccessToken false the same files under a new signature
+// are the same manifest; another file, or a new query where a token is required, is not.
+func TestARetainedManifestMaySignItsFileURLsAgain(t *testing.T) {
+	manifest := func(token bool, files ...string) string {
+		var items []string
+		for _, f := range files {
+			items = append(items, `{"type":"Patient","url":"https://files.example/`+f+`"}`)
+		}
+		return fmt.Sprintf(`{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":%v,"output":[%s],"error":[]}`, token, strings.Join(items, ","))
+	}
+	for _, c := range []struct {
+		name         string
+		first, again string
+		same         bool
+	}{
+		{"re-signed, no token", manifest(false, "p1.ndjson?X-Amz-Signature=aa"), manifest(false, "p1.ndjson?X-Amz-Signature=bb"), true},
+		{"another file, no token", manifest(false, "p1.ndjson?X-Amz-Signature=aa"), manifest(false, "p2.ndjson?X-Amz-Signature=bb"), false},
+		{"another query, token required", manifest(true, "p1.ndjson?part=1"), manifest(true, "p1.ndjson?part=2"), false},
+	} {
+		w, _ := worldWithResponse(t, []byte(c.first), false)
+		w.last.Method, w.last.URL = "GET", "https://f.example/fhir/$export-poll-status?_jobId=1"
+		w.last.Header.Set("Content-Type", "application/json")
+		m, err := check.CheckManifest("", w.last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.export.manifest = m
+		w.last.Body = []byte(c.again)
+		if err := w.responseIsSameManifest(w.last); (err == nil) != c.same {
+			t.Errorf("%s: got %v, want the same manifest: %v", c.name, err, c.same)
+		}
 	}
 }
 
