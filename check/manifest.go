@@ -49,10 +49,16 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 	if err := CheckAbsoluteURL(req, "manifest request", m.Request); err != nil {
 		return nil, err
 	}
-	// an item's type is the resource type its file holds, and an error file holds OperationOutcomes (BDA2)
+	// an item's type is the resource type its file holds; an error file holds OperationOutcomes, a deleted
+	// file transaction Bundles (BDA2)
 	for i, it := range m.Error {
 		if it.Type != "OperationOutcome" {
 			return nil, Violationf(req, fmt.Sprintf("type of manifest error item %d (%s)", i, it.URL), "OperationOutcome: an error file holds OperationOutcomes", "%q", it.Type)
+		}
+	}
+	for i, it := range m.Deleted {
+		if it.Type != "Bundle" {
+			return nil, Violationf(req, fmt.Sprintf("type of manifest deleted item %d (%s)", i, it.URL), "Bundle: a deleted file holds transaction Bundles of DELETE entries", "%q", it.Type)
 		}
 	}
 	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL
@@ -79,4 +85,46 @@ func HasManifest(body []byte) bool {
 	_, output := m["output"]
 	_, transactionTime := m["transactionTime"]
 	return output || transactionTime
+}
+
+// LineFault is what a FileCheck.Line found wrong with a line: what it expected and what it got.
+type LineFault struct{ Expected, Got string }
+
+func (f *LineFault) Error() string { return "expected " + f.Expected + ", got " + f.Got }
+
+// DeletedBundle holds one line of a manifest's deleted file to BDA2 ("deleted"): "a FHIR Bundle with a type of
+// transaction which SHALL contain one or more entry items that reflect a deleted resource. In each entry, the
+// request.url and request.method elements SHALL be populated. The request.method element SHALL be set to
+// DELETE." The line is valid JSON of resourceType Bundle by then.
+func DeletedBundle(line []byte) error {
+	const want = "a transaction Bundle of one or more entries, each with request.method DELETE and request.url"
+	var b struct {
+		Type  string `json:"type"`
+		Entry []struct {
+			Request *struct {
+				Method string `json:"method"`
+				URL    string `json:"url"`
+			} `json:"request"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(line, &b); err != nil {
+		return &LineFault{want, err.Error()}
+	}
+	switch {
+	case b.Type != "transaction":
+		return &LineFault{want, fmt.Sprintf("type %q", b.Type)}
+	case len(b.Entry) == 0:
+		return &LineFault{want, "no entry"}
+	}
+	for i, e := range b.Entry {
+		switch {
+		case e.Request == nil:
+			return &LineFault{want, fmt.Sprintf("entry %d without request", i)}
+		case e.Request.Method != "DELETE":
+			return &LineFault{want, fmt.Sprintf("entry %d request.method %q", i, e.Request.Method)}
+		case e.Request.URL == "":
+			return &LineFault{want, fmt.Sprintf("entry %d without request.url", i)}
+		}
+	}
+	return nil
 }

@@ -50,3 +50,41 @@ func TestTheManifestsRequestIsTheKickoffsFullURL(t *testing.T) {
 		}
 	}
 }
+
+// BDA2 "deleted": each line a transaction Bundle of one or more entries whose request is a DELETE of a url;
+// the manifest's deleted items are therefore of type Bundle.
+func TestADeletedFileHoldsTransactionBundlesOfDeletes(t *testing.T) {
+	ok := `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/1"}},{"request":{"method":"DELETE","url":"Patient/2"}}]}`
+	if err := DeletedBundle([]byte(ok)); err != nil {
+		t.Fatalf("a transaction of two DELETEs: %v", err)
+	}
+	for bad, want := range map[string]string{
+		`{"resourceType":"Bundle","type":"collection","entry":[{"request":{"method":"DELETE","url":"Patient/1"}}]}`: `type "collection"`,
+		`{"resourceType":"Bundle","type":"transaction"}`:                                                            "no entry",
+		`{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:x"}]}`:                         "entry 0 without request",
+		`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"Patient/1"}}]}`:   `entry 0 request.method "PUT"`,
+		`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE"}}]}`:                  "entry 0 without request.url",
+	} {
+		var f *LineFault
+		if err := DeletedBundle([]byte(bad)); !errors.As(err, &f) || !strings.Contains(f.Got, want) {
+			t.Errorf("%s: want a fault naming %s, got %v", bad, want, err)
+		}
+	}
+	body := `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[],"error":[],` +
+		`"deleted":[{"type":"Patient","url":"https://f.example/fhir/Binary/9"}]}`
+	_, err := CheckManifest("EXP-POLL-200", &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+	if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "deleted item 0") {
+		t.Errorf("a deleted item of type Patient: want a violation naming it, got %v", err)
+	}
+}
+
+// A FileCheck.Line fault is the line's violation: the file, the line number, what was expected and got.
+func TestALineFaultNamesTheFileAndTheLine(t *testing.T) {
+	lines := `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/1"}}]}` + "\n" +
+		`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"GET","url":"Patient/2"}}]}` + "\n"
+	x := &Exchange{Method: "GET", URL: "https://f/del", Status: 200, Header: http.Header{"Content-Type": {NDJSON}}}
+	_, err := ReadOutputStream(ManifestItem{Type: "Bundle", URL: "https://f/del"}, x, strings.NewReader(lines), FileCheck{Line: DeletedBundle})
+	if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "output file https://f/del line 2") || !strings.Contains(err.Error(), `request.method "GET"`) {
+		t.Fatalf("want a violation of line 2 naming the method, got %v", err)
+	}
+}

@@ -42,6 +42,9 @@ type FileCheck struct {
 	FHIR func() LineDecoder
 	// MaxLine bounds one line, the memory a line may cost; 0: DefaultMaxLine.
 	MaxLine int
+	// Line, when set, judges every line further once it is valid JSON of the item's type (a deleted file's
+	// transaction Bundles); its error, a *LineFault saying what it expected, is the line's violation.
+	Line func(line []byte) error
 }
 
 // AllLines as FileCheck.StrictLines decodes every line strictly.
@@ -318,6 +321,15 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 		}
 		if err := j.line(text, line); err != nil {
 			return resources, strict, line, err
+		}
+		if j.fc.Line != nil {
+			if err := j.fc.Line(text); err != nil {
+				where, f := fmt.Sprintf("output file %s line %d", j.item.URL, line), &LineFault{}
+				if !errors.As(err, &f) {
+					f = &LineFault{"a line as the manifest's item says", err.Error()}
+				}
+				return resources, strict, line, Violationf("", where, f.Expected, "%s", f.Got)
+			}
 		}
 		resources++
 		if j.strictly(line) {

@@ -128,6 +128,15 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
+	rewrite("manifest-deleted-not-bundle", "EXP-POLL-200", "the manifest lists an output file again under deleted, with its resource type instead of Bundle",
+		answerPollComplete, func(a *reply) {
+			editJSON(a, func(m map[string]json.RawMessage) {
+				var out []manifestOutput
+				if json.Unmarshal(m["output"], &out) == nil && len(out) > 0 {
+					m["deleted"], _ = json.Marshal(out[:1])
+				}
+			})
+		}),
 	rewrite("manifest-relative-request", "EXP-POLL-200", "the manifest's request is the kick-off's path, not its full URL",
 		answerPollComplete, func(a *reply) { editManifest(a, func(m *manifest) { m.Request = relative(a, m.Request) }) }),
 	rewrite("manifest-bad-transaction-time", "EXP-POLL-200", `transactionTime is "2024-01-15 10:00:00", not a FHIR instant`,

@@ -27,10 +27,12 @@ type download struct {
 // fileHeadBytes of an output file are kept for the transcript; the rest is judged and dropped.
 const fileHeadBytes = 4 << 10
 
-// downloadOutputFiles downloads every output file of the manifest, then its error files, on at most
-// ParallelDownloads connections, each judged line by line while it arrives (check.ReadOutputStream), in the
-// manifest's order in the result. Error files are judged as their items' type says, which the manifest
-// check holds to OperationOutcome (BDA2: they hold OperationOutcomes, at URLs that SHALL be accessible).
+// downloadOutputFiles downloads every output file of the manifest, then its error files and its deleted
+// files, on at most ParallelDownloads connections, each judged line by line while it arrives
+// (check.ReadOutputStream), in the manifest's order in the result. Error and deleted files are judged as
+// their items' type says, which the manifest check holds to OperationOutcome and Bundle (BDA2: error files
+// hold OperationOutcomes, deleted files transaction Bundles of DELETEs, at URLs that SHALL be accessible);
+// each line of a deleted file is held to that too (check.DeletedBundle).
 // accept is the Accept of every request ("": none, as a client that names no format).
 func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user, accept string) ([]download, error) {
 	// BDA2: the token goes with the file request only when the manifest says it is required, so that a
@@ -45,7 +47,8 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	}
 	// The downloads share DOWNLOAD_WAIT, and at most MAX_FILES are checked: what either leaves out is
 	// reported as not checked, never dropped silently.
-	items := slices.Concat(m.Output, m.Error)
+	items := slices.Concat(m.Output, m.Error, m.Deleted)
+	deletedFrom := len(m.Output) + len(m.Error) // the deleted files' lines are transaction Bundles of DELETEs
 	if w.target.MaxFiles > 0 && len(items) > w.target.MaxFiles {
 		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
 		items = items[:w.target.MaxFiles]
@@ -65,6 +68,10 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 			typeLines[item.Type].Store(TypeLines)
 		}
 		budget := typeLines[item.Type]
+		var eachLine func([]byte) error
+		if i >= deletedFrom {
+			eachLine = check.DeletedBundle
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -75,7 +82,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			results[i] = w.downloadFile(ctx, token, item, accept, budget)
+			results[i] = w.downloadFile(ctx, token, item, accept, budget, eachLine)
 		}()
 	}
 	wg.Wait()
@@ -93,7 +100,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		}
 	}
 	if len(late) > 0 {
-		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s), e.g. %s unfinished", len(late), len(m.Output)+len(m.Error), w.target.DownloadWait, late[0]))
+		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: the downloads took DOWNLOAD_WAIT (%s), e.g. %s unfinished", len(late), len(items), w.target.DownloadWait, late[0]))
 	}
 	for _, u := range untrusted {
 		w.leftUnchecked(fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
@@ -112,8 +119,9 @@ func (w *World) leftUnchecked(reason string) {
 // bounded by time (MAX_WAIT for the whole download), not by MAX_BODY: real exports have files of gigabytes.
 //
 // typeLines is the budget of lines decoded strictly that the files of the item's type share, with the
-// default sample (Target.FHIRLines, TypeLines).
-func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, typeLines *atomic.Int64) download {
+// default sample (Target.FHIRLines, TypeLines); eachLine, when set, judges every line further (a deleted
+// file's).
+func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, typeLines *atomic.Int64, eachLine func([]byte) error) download {
 	header := http.Header{}
 	if accept != "" {
 		header.Set("Accept", accept)
@@ -156,7 +164,7 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		}
 		return d
 	}
-	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample}
+	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample, Line: eachLine}
 	switch {
 	case w.target.FHIRLines == NoFHIRLines:
 		fc.StrictLines = 0

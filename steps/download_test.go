@@ -277,3 +277,47 @@ func TestErrorFilesAreDownloadedAndHoldOperationOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// The manifest's deleted files are downloaded with the others and each line judged as BDA2 has it: a
+// transaction Bundle of DELETE entries. A Bundle of another kind, or a URL that does not answer, fails.
+func TestDeletedFilesAreDownloadedAndHoldTransactionsOfDeletes(t *testing.T) {
+	const deletes = `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/3"}}]}`
+	files := map[string]string{
+		"/out":        `{"resourceType":"Patient","id":"1"}` + "\n",
+		"/deleted":    deletes + "\n" + deletes + "\n",
+		"/collection": deletes + "\n" + strings.Replace(deletes, "transaction", "collection", 1) + "\n",
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", check.NDJSON)
+		_, _ = io.WriteString(w, body)
+	}))
+	defer ts.Close()
+	for name, c := range map[string]struct {
+		url   string
+		fails string // what the deleted file's verdict names; "" passes
+	}{
+		"transactions of DELETEs":  {ts.URL + "/deleted", ""},
+		"a collection on line 2":   {ts.URL + "/collection", `line 2: expected a transaction Bundle`},
+		"a URL that does not work": {ts.URL + "/gone", "404"},
+	} {
+		w := downloadWorld(t, 2)
+		m := &check.Manifest{Output: []check.ManifestItem{{Type: "Patient", URL: ts.URL + "/out"}}, Deleted: []check.ManifestItem{{Type: "Bundle", URL: c.url}}}
+		got, err := w.downloadOutputFiles(context.Background(), m, "", "")
+		if err != nil || len(got) != 2 {
+			t.Fatalf("%s: %d downloads, %v", name, len(got), err)
+		}
+		w.export.manifest, w.export.downloads = m, got
+		err = w.outputFilesHoldTheirType(context.Background())
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.fails != "" && (err == nil || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: want a failure naming %q, got %v", name, c.fails, err)
+		}
+	}
+}
