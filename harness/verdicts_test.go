@@ -310,3 +310,26 @@ func TestAReportBinaryWithoutSecurityContextLeavesTheUserIDNotChecked(t *testing
 		t.Fatalf("the wrapper left a securityContext in:\n%s", out)
 	}
 }
+
+// A cancelled export that completes anyway, at the time an uncancelled one would, fails EXP-CANCELLED-404
+// however long a job takes: the watch reaches past the completion of the user's export kicked off beside it
+// (here 7 s, longer than the watch's own 5-second window). The conformant server passes the same run, and its
+// watch is not reported as cut short.
+func TestACancelledExportThatCompletesLaterFails(t *testing.T) {
+	for _, faults := range [][]string{nil, {"cancelled-completes"}} {
+		h := refserverHandler(t, refserver.Config{ExportDuration: 7 * time.Second, Faults: faults})
+		res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-CANCELLED-404"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if faults == nil {
+			if !res.Passed || len(res.Findings.NotChecked()) > 0 {
+				t.Fatalf("conformant: passed %v, not checked %v\n%s", res.Passed, res.Findings.NotChecked(), out)
+			}
+			continue
+		}
+		if got := failedRequirements(res); len(got) != 1 || got[0] != "EXP-CANCELLED-404" || !strings.Contains(res.Failures[0].Summary, "200 OK") {
+			t.Fatalf("a cancelled export completing after 7 s: failures %v, want EXP-CANCELLED-404 naming the 200\n%s", got, out)
+		}
+	}
+}

@@ -254,6 +254,9 @@ func (w *World) hasCompletedExport(ctx context.Context, user string) error {
 }
 
 func (w *World) hasCancelledRunningExport(ctx context.Context, user string) error {
+	if user == w.needs.cancelledExport {
+		return w.adoptCancelledExport(ctx, user)
+	}
 	if err := w.hasKickedOffRunningExport(ctx, user); err != nil {
 		return err
 	}
@@ -261,6 +264,38 @@ func (w *World) hasCancelledRunningExport(ctx context.Context, user string) erro
 		return err
 	}
 	return w.checkProfileAnswer("cancel-running", w.last)
+}
+
+// adoptCancelledExport takes the export the pool kicked off and cancelled at the start of the run, and judges
+// its kick-off, its first poll and the DELETE as hasCancelledRunningExport judges its own.
+func (w *World) adoptCancelledExport(ctx context.Context, user string) error {
+	j := w.target.pool.cancelledExport(user)
+	if err := w.adoptKickoff(ctx, user, func() *pooledExport { return j }); err != nil {
+		return err
+	}
+	if err := await(ctx, j.done); err != nil {
+		return err
+	}
+	for i, x := range j.polls {
+		w.last = adopted(x)
+		w.exchanges = append(w.exchanges, w.last)
+		switch {
+		case i > 0: // the DELETE
+			w.export.settled = true
+			return w.checkProfileAnswer("cancel-running", w.last)
+		case x.Status == http.StatusOK:
+			return w.skip("the export completed before the first poll, so it could not be cancelled while it ran")
+		case x.Status != http.StatusAccepted:
+			return check.Violationf(reqPoll202, "status of the first poll", check.StatusPhrase(http.StatusAccepted)+" while the export runs", check.StatusPhrase(x.Status))
+		}
+		if err := w.checkProgressLength(w.last); err != nil {
+			return err
+		}
+	}
+	if j.err != nil {
+		return detach(j.err)
+	}
+	return fmt.Errorf("the pool's cancel of export %s sent no DELETE", j.pollURL)
 }
 
 func (w *World) pollURL() (string, error) {
@@ -708,9 +743,21 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 	return nil
 }
 
-// exportNeverCompletes watches a cancelled export for a while: every answer must stay 404; a 200 means the
-// cancelled job completed anyway. The window is short on purpose (the job's own duration is unknown).
+// exportNeverCompletes watches a cancelled export: every answer must stay the profile's "poll-cancelled"
+// one; a 200 means the cancelled job completed anyway. A job that goes on after its cancel completes when an
+// uncancelled one would, so the watch reaches past that time: the cancel's kick-off plus the time the user's
+// shared export, kicked off beside it, took to complete. It then polls for cancelWatchWindow more. Without
+// that duration (no completed export in the run) the watch is the window alone, and says so.
 func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
+	until, why := w.cancelledWouldHaveCompleted(ctx, user)
+	if why != "" {
+		w.notChecked("", fmt.Sprintf("export %s watched %s after its cancel only: %s", w.export.pollURL, cancelWatchWindow, why))
+	}
+	if d := time.Until(until); d > 0 { // a wait for a known time, not a poll: nothing to ask the server before
+		if err := check.WaitFor(ctx, d); err != nil {
+			return err
+		}
+	}
 	watch := w.poller("cancelled export " + w.export.pollURL)
 	watch.MaxWait = min(cancelWatchWindow, watch.MaxWait)
 	watch.Limit = "cancel watch"
@@ -729,8 +776,29 @@ func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 	return err
 }
 
-// cancelWatchWindow is how long a cancelled export is watched for completing anyway.
+// cancelWatchWindow is how long a cancelled export is watched for completing anyway, once an uncancelled
+// one would have completed.
 const cancelWatchWindow = 5 * time.Second
+
+// cancelledWouldHaveCompleted is when the scenario's cancelled export would have completed, had its cancel been
+// ignored: its kick-off plus the time the user's shared export took from its kick-off to its first 200. why
+// says why it is unknown (the zero time then).
+func (w *World) cancelledWouldHaveCompleted(ctx context.Context, user string) (until time.Time, why string) {
+	j := w.export.pooled
+	if j == nil || len(j.kickoffs) == 0 || user != w.needs.cancelledExport {
+		return until, "the export was cancelled by its scenario, with no export beside it to time"
+	}
+	shared := w.target.pool.sharedExport(user)
+	if err := await(ctx, shared.done); err != nil {
+		return until, "the run ended first"
+	}
+	if shared.err != nil || len(shared.kickoffs) == 0 || len(shared.polls) == 0 || shared.polls[len(shared.polls)-1].Status != http.StatusOK {
+		return until, "user " + user + "'s export beside it did not complete, so the time a job takes is unknown"
+	}
+	sent := func(x *check.Exchange) time.Time { return x.Received.Add(-x.Duration) }
+	took := shared.polls[len(shared.polls)-1].Received.Sub(sent(shared.kickoffs[len(shared.kickoffs)-1]))
+	return sent(j.kickoffs[len(j.kickoffs)-1]).Add(took), ""
+}
 
 func (w *World) exportIsNotCancelled(ctx context.Context, user string) error {
 	if err := w.pollsExportStatus(ctx, user); err != nil {

@@ -43,7 +43,10 @@ type jobPool struct {
 	shared  map[string]*pooledExport   // per user: one completed export, read by many scenarios
 	owned   map[string][]*pooledExport // per user: completed exports started ahead, each for one scenario
 	reports map[string][]*pooledReport // per user: report jobs started ahead, each for one scenario
-	exports []*pooledExport            // every export the pool kicked off, for the end of the run
+	// cancelled: per user, exports kicked off and cancelled at once ahead, each for one scenario that watches
+	// a cancelled export never complete
+	cancelled map[string][]*pooledExport
+	exports   []*pooledExport // every export the pool kicked off, for the end of the run
 }
 
 // pooledExport is one export job the pool kicked off and waits on. kicked closes once the kick-off has an
@@ -82,7 +85,8 @@ func newJobPool(t *Target, reqs map[string]features.Requirement, profiles featur
 	ctx, stop := context.WithCancel(ctx)
 	return &jobPool{target: t, reqs: reqs, profiles: profiles, slots: make(chan struct{}, t.MaxJobs), ctx: ctx, stop: stop,
 		kickoffCtx: kickoffCtx, endKickoffs: endKickoffs,
-		shared: map[string]*pooledExport{}, owned: map[string][]*pooledExport{}, reports: map[string][]*pooledReport{}}
+		shared: map[string]*pooledExport{}, owned: map[string][]*pooledExport{}, reports: map[string][]*pooledReport{},
+		cancelled: map[string][]*pooledExport{}}
 }
 
 // scenarioNeeds is what one scenario asks of the pool, read from its steps before it runs.
@@ -90,6 +94,10 @@ type scenarioNeeds struct {
 	sharedExport  string // user whose shared completed export the scenario reads, or ""
 	ownedExport   string // user who needs a completed export of the scenario's own, or ""
 	waitedReports string // user whose report the scenario starts and waits on, or ""
+	// cancelledExport: user whose cancelled export the scenario watches never complete, or "". The pool
+	// cancels one at the start of the run, and runs the user's shared export beside it for the time a job
+	// takes: by the time the shared one has completed, a cancelled job that went on would have too.
+	cancelledExport string
 }
 
 var (
@@ -98,6 +106,8 @@ var (
 	stepKickedOff   = regexp.MustCompile(`^user (A|B) has kicked off a system export$`)
 	stepChanges     = regexp.MustCompile(`^user (A|B) cancels the export$`)
 	stepRunning     = regexp.MustCompile(`while it runs$|that is still running$|kicks off a system export by`)
+	stepCancelled   = regexp.MustCompile(`^user (A|B) has cancelled a running system export$`)
+	stepNeverDone   = regexp.MustCompile(`^the export never completes for user (A|B)$`)
 	stepReport      = regexp.MustCompile(`^user (A|B) has started a report$`)
 	stepReportWait  = regexp.MustCompile(`^user (A|B) waits until the report job has finished$`)
 )
@@ -143,6 +153,18 @@ func needsOf(steps []string) scenarioNeeds {
 	if reportBy != "" && reportBy == waitsBy {
 		n.waitedReports = reportBy
 	}
+	cancelledBy, watchedBy := "", ""
+	for _, s := range steps {
+		if m := stepCancelled.FindStringSubmatch(s); m != nil {
+			cancelledBy = m[1]
+		}
+		if m := stepNeverDone.FindStringSubmatch(s); m != nil {
+			watchedBy = m[1]
+		}
+	}
+	if cancelledBy != "" && cancelledBy == watchedBy {
+		n.cancelledExport = cancelledBy
+	}
 	return n
 }
 
@@ -157,6 +179,12 @@ func (p *jobPool) prefetch() {
 			if u := n.ownedExport; u != "" && p.hasUser(u) {
 				p.mu.Lock()
 				p.owned[u] = append(p.owned[u], p.startExport(u))
+				p.mu.Unlock()
+			}
+			if u := n.cancelledExport; u != "" && p.hasUser(u) {
+				p.sharedExport(u) // the time a job takes, for the watch
+				p.mu.Lock()
+				p.cancelled[u] = append(p.cancelled[u], p.startCancelled(u))
 				p.mu.Unlock()
 			}
 			if u := n.waitedReports; u != "" && p.hasUser(u) {
@@ -197,6 +225,45 @@ func (p *jobPool) ownedExport(user string) *pooledExport {
 		j = p.startExport(user)
 	}
 	j.taken = true
+	return j
+}
+
+// cancelledExport is an export the pool kicked off and cancelled for one scenario: one started ahead, else a
+// new one.
+func (p *jobPool) cancelledExport(user string) *pooledExport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var j *pooledExport
+	if q := p.cancelled[user]; len(q) > 0 {
+		j, p.cancelled[user] = q[0], q[1:]
+	} else {
+		j = p.startCancelled(user)
+	}
+	j.taken = true
+	return j
+}
+
+// startCancelled kicks off an export for user, polls it once and, while it runs, cancels it, in the
+// background: polls holds that poll and the DELETE's answer. p.mu must be held.
+func (p *jobPool) startCancelled(user string) *pooledExport {
+	j := &pooledExport{user: user, kicked: make(chan struct{}), done: make(chan struct{})}
+	p.exports = append(p.exports, j)
+	go func() {
+		jw := p.jobWorld()
+		defer jw.releaseJob()
+		defer close(j.done)
+		j.sendErr = jw.kicksOffExport(p.kickoffCtx, user, kickoffMethod(p.target.Profile))
+		j.kickoffs, j.pollURL = jw.exchanges, jw.export.pollURL
+		close(j.kicked)
+		if j.sendErr != nil || jw.checkKickoff() != nil {
+			return // the scenario judges the kick-off itself
+		}
+		n := len(jw.exchanges)
+		if j.err = jw.pollsExportStatus(p.ctx, jw.export.owner); j.err == nil && jw.last.Status == http.StatusAccepted {
+			j.err = jw.cancelsExport(p.ctx, jw.export.owner)
+		}
+		j.polls = jw.exchanges[n:]
+	}()
 	return j
 }
 

@@ -38,6 +38,8 @@ func TestNeedsOf(t *testing.T) {
 		{"kick-off by GET", []string{"user A kicks off a system export by GET", "the response status is 202"}, scenarioNeeds{}},
 		{"waits on a report", []string{"user A has started a report", "user A waits until the report job has finished"}, scenarioNeeds{waitedReports: "A"}},
 		{"starts a report only", []string{"user A has started a report", "user A requests the report job status"}, scenarioNeeds{}},
+		{"watches a cancelled export", []string{"user A has cancelled a running system export", "user A polls the export status", "the export never completes for user A"}, scenarioNeeds{cancelledExport: "A"}},
+		{"cancels without watching", []string{"user A has cancelled a running system export", "user A polls the export status"}, scenarioNeeds{}},
 	} {
 		if got := needsOf(c.steps); got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
