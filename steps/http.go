@@ -19,27 +19,55 @@ import (
 //
 // Throttling is never a failure: a 429 Too Many Requests with a usable Retry-After (BDA2 lets a server answer
 // so to any request that comes too soon) is waited out and the request sent again, for as long as the wait
-// fits in MAX_WAIT and the context. Every attempt is in the transcript; the answer returned is the first one
+// fits in MAX_WAIT and the context; so is a 5xx whose OperationOutcome has the "transient" issue code, at most
+// maxTransientRetries times. Every attempt is in the transcript; the answer returned is the first one
 // that is not such a 429, or the last 429 when waiting longer would pass MAX_WAIT, for the caller to judge.
 func (w *World) request(ctx context.Context, user, method, target string, header http.Header, body []byte) (*check.Exchange, error) {
 	deadline := time.Now().Add(w.target.MaxWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	transient := 0 // transient 5xx answers retried so far
 	for {
 		x, err := w.requestOnce(ctx, user, method, target, header, body)
-		if err != nil || x.Status != http.StatusTooManyRequests {
+		if err != nil {
 			return x, err
 		}
-		delay, ok := check.ThrottleDelay(x)
-		if !ok || time.Now().Add(delay).After(deadline) {
+		var delay time.Duration
+		switch {
+		case x.Status == http.StatusTooManyRequests:
+			d, ok := check.ThrottleDelay(x)
+			if !ok {
+				return x, nil
+			}
+			delay = d
+		case x.Status >= 500 && transient < maxTransientRetries && check.HasTransientIssue(x.Body):
+			// BDA2: a transient failure (issue code "transient") is one to retry later; a few times only, so
+			// that a server calling a lasting error transient costs seconds, not MAX_WAIT
+			delay = transientDelay(x, transient)
+			transient++
+		default:
 			return x, nil
 		}
-		fmt.Fprintf(w.target.Log, "  %s %s: 429 Too Many Requests, Retry-After %q: asking again in %s\n", method, target, x.Header.Get("Retry-After"), delay.Round(time.Millisecond))
+		if time.Now().Add(delay).After(deadline) {
+			return x, nil
+		}
+		fmt.Fprintf(w.target.Log, "  %s %s: %s, Retry-After %q: asking again in %s\n", method, target, check.StatusPhrase(x.Status), x.Header.Get("Retry-After"), delay.Round(time.Millisecond))
 		if err := check.WaitFor(ctx, delay); err != nil {
-			return x, fmt.Errorf("%s %s: waiting out a 429: %w", method, target, err)
+			return x, fmt.Errorf("%s %s: waiting out a %d: %w", method, target, x.Status, err)
 		}
 	}
+}
+
+// maxTransientRetries bounds how often one request is sent again after a transient 5xx.
+const maxTransientRetries = 3
+
+// transientDelay is the wait before retry n (from 0) of a transient 5xx: its Retry-After, else 1 s, 2 s, 4 s.
+func transientDelay(x *check.Exchange, n int) time.Duration {
+	if d, err := check.ParseRetryAfter(x.Header.Get("Retry-After"), x.ResponseTime()); err == nil {
+		return max(d, time.Second)
+	}
+	return time.Second << n
 }
 
 // requestOnce sends the request once.

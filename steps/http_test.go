@@ -76,3 +76,43 @@ func TestA429WithoutRetryAfterIsNotRetried(t *testing.T) {
 		t.Fatalf("want one 429, got %v, %d requests", err, seen.Load())
 	}
 }
+
+// A 5xx whose OperationOutcome has the transient code (BDA2: retry later) is asked again, a few times at
+// most, every attempt in the transcript; a 5xx of another code comes back at once for the caller to judge.
+func TestATransientServerErrorIsAskedAgainAFewTimes(t *testing.T) {
+	const transient = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient","diagnostics":"try later"}]}`
+	const lasting = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`
+	for _, c := range []struct {
+		name     string
+		body     string
+		failures int32
+		status   int
+		requests int32
+	}{
+		{"transient twice, then 200", transient, 2, http.StatusOK, 3},
+		{"transient for ever", transient, 100, http.StatusServiceUnavailable, 1 + maxTransientRetries},
+		{"another code", lasting, 100, http.StatusServiceUnavailable, 1},
+	} {
+		var seen atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if seen.Add(1) <= c.failures {
+				w.Header().Set("Content-Type", "application/fhir+json")
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(c.body))
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxWait: time.Minute, Log: &strings.Builder{}}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &World{target: &target, scenario: "unit"}
+		x, err := w.request(context.Background(), "", http.MethodGet, w.exportEndpoint("metadata"), nil, nil)
+		srv.Close()
+		if err != nil || x.Status != c.status || seen.Load() != c.requests || len(w.exchanges) != int(c.requests) {
+			t.Errorf("%s: got %v, status %d after %d requests (%d in the transcript), want %d after %d", c.name, err, x.Status, seen.Load(), len(w.exchanges), c.status, c.requests)
+		}
+	}
+}
