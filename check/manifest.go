@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
@@ -23,6 +24,32 @@ type ManifestItem struct {
 	Type  string `json:"type"`
 	URL   string `json:"url"`
 	Count *int64 `json:"count"`
+}
+
+// UnmarshalJSON reads count as the JSON number BDA2 makes it: 10.0 and 1e3 are whole numbers too (the
+// schema's "integer" accepts them), which an int64 field alone would refuse.
+func (it *ManifestItem) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Type  string       `json:"type"`
+		URL   string       `json:"url"`
+		Count *json.Number `json:"count"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*it = ManifestItem{Type: raw.Type, URL: raw.URL}
+	if raw.Count != nil {
+		n, err := raw.Count.Int64()
+		if err != nil {
+			f, ferr := raw.Count.Float64()
+			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+				return fmt.Errorf("count %s: not a whole number of resources", raw.Count.String())
+			}
+			n = int64(f)
+		}
+		it.Count = &n
+	}
+	return nil
 }
 
 // CheckManifest holds a complete-status answer to the JSON Schema in fixtures/, then to what a schema cannot

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -86,5 +87,23 @@ func TestALineFaultNamesTheFileAndTheLine(t *testing.T) {
 	_, err := ReadOutputStream(ManifestItem{Type: "Bundle", URL: "https://f/del"}, x, strings.NewReader(lines), FileCheck{Line: DeletedBundle})
 	if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "output file https://f/del line 2") || !strings.Contains(err.Error(), `request.method "GET"`) {
 		t.Fatalf("want a violation of line 2 naming the method, got %v", err)
+	}
+}
+
+// count is a JSON number: 3.0 and 3e0 are the whole number 3, as the schema's integer has it; 3.5 is no
+// count of resources.
+func TestAManifestCountIsAnyJSONFormOfAWholeNumber(t *testing.T) {
+	for raw, want := range map[string]int64{"3": 3, "3.0": 3, "3e0": 3, "0.3e1": 3} {
+		var it ManifestItem
+		if err := json.Unmarshal([]byte(`{"type":"Patient","url":"https://f/1","count":`+raw+`}`), &it); err != nil || it.Count == nil || *it.Count != want {
+			t.Errorf("count %s: got %v, %v; want %d", raw, it.Count, err, want)
+		}
+	}
+	var it ManifestItem
+	if err := json.Unmarshal([]byte(`{"type":"Patient","url":"https://f/1","count":3.5}`), &it); err == nil {
+		t.Errorf("count 3.5 read as %d", *it.Count)
+	}
+	if err := json.Unmarshal([]byte(`{"type":"Patient","url":"https://f/1"}`), &it); err != nil || it.Count != nil || it.Type != "Patient" {
+		t.Errorf("no count: %+v, %v", it, err)
 	}
 }

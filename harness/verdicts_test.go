@@ -241,10 +241,17 @@ func TestAPartlyCheckedRequirementFailsTheReleaseGate(t *testing.T) {
 }
 
 // A scenario whose downloads judged no file passes nothing: here every file is on an origin the run does not
-// trust, answers 401 without the token, and EXP-OUTPUT is skipped, naming the origin, not passed.
+// trust, answers 401 (or 404, as a store that hides what it does not show) without the token, and EXP-OUTPUT
+// is skipped, naming the origin, not passed.
 func TestNoOutputFileCheckedIsASkipNotAPass(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusNotFound} {
+		t.Run(http.StatusText(status), func(t *testing.T) { noOutputFileChecked(t, status) })
+	}
+}
+
+func noOutputFileChecked(t *testing.T, status int) {
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusUnauthorized)
+		w.WriteHeader(status)
 	}))
 	t.Cleanup(files.Close)
 	server := refserverHandler(t, refserver.Config{})

@@ -93,7 +93,8 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		switch {
 		case d.err != nil && ctx.Err() != nil:
 			late = append(late, d.item.URL)
-		case d.x.TokenWithheld != "" && (d.x.Status == http.StatusUnauthorized || d.x.Status == http.StatusForbidden):
+		// without the token a file store may also deny that the file exists (404: Azure's private blobs do)
+		case d.x.TokenWithheld != "" && (d.x.Status == http.StatusUnauthorized || d.x.Status == http.StatusForbidden || d.x.Status == http.StatusNotFound):
 			untrusted = append(untrusted, d.item.URL)
 		default:
 			kept = append(kept, d)
