@@ -276,11 +276,14 @@ func (w *World) adoptCancelledExport(ctx context.Context, user string) error {
 	if err := await(ctx, j.done); err != nil {
 		return err
 	}
-	for i, x := range j.polls {
+	for i, x := range j.polls { // the poll, then the DELETE, each after the 429s it waited out (World.request)
 		w.last = adopted(x)
 		w.exchanges = append(w.exchanges, w.last)
+		if x.Status == http.StatusTooManyRequests && i < len(j.polls)-1 {
+			continue
+		}
 		switch {
-		case i > 0: // the DELETE
+		case x.Method == http.MethodDelete:
 			w.export.settled = true
 			return w.checkProfileAnswer("cancel-running", w.last)
 		case x.Status == http.StatusOK:
