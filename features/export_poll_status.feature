@@ -111,8 +111,8 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
 
   Rule: EXP-UNKNOWN-JOB: an unknown job id answers the profile's error (FUT: 404 with an OperationOutcome) and a missing _jobId an error with an OperationOutcome
     FUT's $export-poll-status?_jobId=<id> in fut and hapi-8.0; in bulkdata (the HL7 IG defines no polling URL)
-    the polling location the kick-off returned, with another job id, answered by any 4xx, an OperationOutcome
-    expected (SHOULD); and no request without a job id.
+    the polling location the kick-off returned with its job id (the part in which two kick-offs' locations
+    differ) replaced, answered by any 4xx, an OperationOutcome expected (SHOULD); and no request without a job id.
 
     @EXP-UNKNOWN-JOB
     Scenario: polling an unknown job id answers the profile's error (FUT: 404 with an OperationOutcome)

@@ -39,8 +39,18 @@ func TestNeedsOf(t *testing.T) {
 		{"waits on a report", []string{"user A has started a report", "user A waits until the report job has finished"}, scenarioNeeds{waitedReports: "A"}},
 		{"starts a report only", []string{"user A has started a report", "user A requests the report job status"}, scenarioNeeds{}},
 	} {
-		if got := needsOf(c.steps); got != c.want {
-			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		for _, profile := range []string{"fut", "bulkdata", "hapi-8.0"} {
+			if got := needsOf(profile, c.steps); got != c.want {
+				t.Errorf("%s in %s: got %+v, want %+v", c.name, profile, got, c.want)
+			}
+		}
+	}
+	// In bulkdata the unknown-job request compares the shared export's polling location with another kick-off's;
+	// FUT's defines its own request, for which the scenario's kick-off is all it needs.
+	unknown := []string{"user A has kicked off a system export", "user A polls the export status of an unknown job id", "the response is the profile's \"unknown-job\" answer"}
+	for profile, want := range map[string]scenarioNeeds{"fut": {}, "hapi-8.0": {}, "bulkdata": {sharedExport: "A", otherKickoff: "A"}} {
+		if got := needsOf(profile, unknown); got != want {
+			t.Errorf("polls an unknown job in %s: got %+v, want %+v", profile, got, want)
 		}
 	}
 }
