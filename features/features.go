@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -124,11 +125,24 @@ type Behaviour struct {
 
 // Answer is one acceptable response shape.
 type Answer struct {
-	Status           int
+	Status int // the status code; 0 when StatusClass names a class instead
+	// StatusClass accepts any status of a class: 4 for "4xx" (400 to 499).
+	StatusClass      int
 	OperationOutcome bool // a JSON OperationOutcome body is required
-	XProgress        bool // a non-empty X-Progress header is required
-	KnownDeviation   bool // accepted, and reported among the warnings
-	Text             string
+	// OperationOutcomeExpected ("+ OperationOutcome (SHOULD)"): an answer without one is accepted with a
+	// warning, and fails under STRICT.
+	OperationOutcomeExpected bool
+	XProgress                bool // a non-empty X-Progress header is required
+	KnownDeviation           bool // accepted, and reported among the warnings
+	Text                     string
+}
+
+// Accepts tells whether status is the answer's status code, or of its class.
+func (a Answer) Accepts(status int) bool {
+	if a.StatusClass != 0 {
+		return status/100 == a.StatusClass
+	}
+	return status == a.Status
 }
 
 // LoadProfiles parses PROFILES.md.
@@ -233,20 +247,35 @@ func parseAnswers(cell string) ([]Answer, error) {
 			a.KnownDeviation, rest = true, strings.TrimSpace(r)
 		}
 		parts := strings.Split(rest, "+")
-		if _, err := fmt.Sscanf(strings.TrimSpace(parts[0]), "%d", &a.Status); err != nil || a.Status < 100 || a.Status > 599 {
-			return nil, fmt.Errorf("answer %q: expected a status code first", alt)
+		if err := a.parseStatus(strings.TrimSpace(parts[0])); err != nil {
+			return nil, fmt.Errorf("answer %q: %w", alt, err)
 		}
 		for _, part := range parts[1:] {
 			switch strings.TrimSpace(part) {
 			case "OperationOutcome":
 				a.OperationOutcome = true
+			case "OperationOutcome (SHOULD)":
+				a.OperationOutcomeExpected = true
 			case "X-Progress":
 				a.XProgress = true
 			default:
-				return nil, fmt.Errorf("answer %q: unknown part %q (OperationOutcome or X-Progress)", alt, strings.TrimSpace(part))
+				return nil, fmt.Errorf("answer %q: unknown part %q (OperationOutcome, OperationOutcome (SHOULD) or X-Progress)", alt, strings.TrimSpace(part))
 			}
 		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// parseStatus reads a status code (404) or a class of them (4xx).
+func (a *Answer) parseStatus(s string) error {
+	if len(s) == 3 && s[1:] == "xx" && '1' <= s[0] && s[0] <= '5' {
+		a.StatusClass = int(s[0] - '0')
+		return nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && len(s) == 3 && n >= 100 && n <= 599 {
+		a.Status = n
+		return nil
+	}
+	return fmt.Errorf("expected a status code (404) or class (4xx) first, got %q", s)
 }

@@ -102,7 +102,17 @@ func TestProfilesTable(t *testing.T) {
 	if p.Behaviour["poll-after-delete-finished"].Answers["fut"] != nil {
 		t.Errorf("a — cell must parse as not checked")
 	}
-	for _, bad := range []string{"20x", "202 + Body", "OperationOutcome"} {
+	unknown := p.Behaviour["unknown-job"]
+	if a := unknown.Answers["bulkdata"]; len(a) != 1 || a[0] != (Answer{StatusClass: 4, OperationOutcomeExpected: true, Text: "4xx + OperationOutcome (SHOULD)"}) ||
+		!a[0].Accepts(400) || !a[0].Accepts(499) || a[0].Accepts(404+100) || a[0].Accepts(399) {
+		t.Errorf("unknown-job/bulkdata parsed as %+v", a)
+	}
+	for _, profile := range []string{"fut", "hapi-8.0"} {
+		if a := unknown.Answers[profile]; len(a) != 1 || a[0] != (Answer{Status: 404, OperationOutcome: true, Text: "404 + OperationOutcome"}) || a[0].Accepts(400) {
+			t.Errorf("unknown-job/%s parsed as %+v", profile, a)
+		}
+	}
+	for _, bad := range []string{"20x", "202 + Body", "OperationOutcome", "6xx", "4XX", "40", "4040", "404 + OperationOutcome (MAY)", "404 + X-Progress (SHOULD)"} {
 		if _, err := parseAnswers(bad); err == nil {
 			t.Errorf("parseAnswers(%q): expected an error", bad)
 		}

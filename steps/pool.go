@@ -98,6 +98,9 @@ type scenarioNeeds struct {
 	// cancels one at the start of the run, and runs the user's shared export beside it for the time a job
 	// takes: by the time the shared one has completed, a cancelled job that went on would have too.
 	cancelledExport string
+	// otherKickoff: user whose polling location the scenario compares with another kick-off's, or "" (the
+	// unknown-job request in bulkdata, check.UnknownJobURL).
+	otherKickoff string
 }
 
 var (
@@ -110,16 +113,21 @@ var (
 	stepNeverDone   = regexp.MustCompile(`^the export never completes for user (A|B)$`)
 	stepReport      = regexp.MustCompile(`^user (A|B) has started a report$`)
 	stepReportWait  = regexp.MustCompile(`^user (A|B) waits until the report job has finished$`)
+	stepUnknownJob  = regexp.MustCompile(`^user (A|B) polls the export status of an unknown job id$`)
 )
 
-// needsOf reads a scenario's steps: a scenario whose export must be seen running, or that cancels it, never
-// shares one.
-func needsOf(steps []string) scenarioNeeds {
+// needsOf reads a scenario's steps in the run's profile: a scenario whose export must be seen running, or
+// that cancels it, never shares one. In bulkdata the unknown-job request is derived from two kick-offs'
+// polling locations: the scenario reads the shared export's, and another one the pool has, so that it holds
+// no job slot (MAX_JOBS) of its own while it waits for the other kick-off to be answered.
+func needsOf(profile string, steps []string) scenarioNeeds {
 	var n scenarioNeeds
 	changes, running := false, false
-	completedBy, pollsBy, reportBy, waitsBy := "", "", "", ""
+	completedBy, pollsBy, reportBy, waitsBy, unknownBy := "", "", "", "", ""
 	for _, s := range steps {
 		switch {
+		case stepUnknownJob.MatchString(s):
+			unknownBy = stepUnknownJob.FindStringSubmatch(s)[1]
 		case stepChanges.MatchString(s):
 			changes = true
 		case stepRunning.MatchString(s):
@@ -149,6 +157,8 @@ func needsOf(steps []string) scenarioNeeds {
 		n.sharedExport = completedBy
 	case !changes && pollsBy != "" && pollsBy == kicker:
 		n.sharedExport = pollsBy
+	case !changes && unknownBy != "" && unknownBy == kicker && !definesFUTPollOperation(profile):
+		n.sharedExport, n.otherKickoff = unknownBy, unknownBy
 	}
 	if reportBy != "" && reportBy == waitsBy {
 		n.waitedReports = reportBy
@@ -171,8 +181,12 @@ func needsOf(steps []string) scenarioNeeds {
 // prefetch starts, once per run, every job the selected scenarios will wait on, all at the same time.
 func (p *jobPool) prefetch() {
 	p.start.Do(func() {
+		var others []string
 		for _, steps := range p.target.Selected {
-			n := needsOf(steps)
+			n := needsOf(p.target.Profile, steps)
+			if u := n.otherKickoff; u != "" && p.hasUser(u) {
+				others = append(others, u)
+			}
 			if u := n.sharedExport; u != "" && p.hasUser(u) {
 				p.sharedExport(u)
 			}
@@ -193,7 +207,51 @@ func (p *jobPool) prefetch() {
 				p.mu.Unlock()
 			}
 		}
+		// Last, once the exports other scenarios need are planned: one of them may serve as the other kick-off.
+		for _, u := range others {
+			p.mu.Lock()
+			if len(p.exportsOf(u)) < 2 {
+				p.startExport(u)
+			}
+			p.mu.Unlock()
+		}
 	})
+}
+
+// exportsOf are the exports the pool kicked off for user, in the order it did. p.mu must be held.
+func (p *jobPool) exportsOf(user string) []*pooledExport {
+	var out []*pooledExport
+	for _, j := range p.exports {
+		if j.user == user {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// otherPollURL is the polling location of a kick-off of user's other than not (a location the scenario
+// already has): of an export the pool started for any scenario, else of one it starts now, which the end of
+// the run deletes like every pooled export no scenario took. "" when no other kick-off got one.
+func (p *jobPool) otherPollURL(ctx context.Context, user, not string) (string, error) {
+	p.mu.Lock()
+	jobs := p.exportsOf(user)
+	p.mu.Unlock()
+	for started := false; ; started = true {
+		for _, j := range jobs {
+			if err := await(ctx, j.kicked); err != nil {
+				return "", err
+			}
+			if j.pollURL != "" && j.pollURL != not {
+				return j.pollURL, nil
+			}
+		}
+		if started {
+			return "", nil
+		}
+		p.mu.Lock()
+		jobs = []*pooledExport{p.startExport(user)}
+		p.mu.Unlock()
+	}
 }
 
 // hasUser: a user without credentials is the scenario's skip to report, not the pool's.

@@ -41,8 +41,18 @@ func TestNeedsOf(t *testing.T) {
 		{"watches a cancelled export", []string{"user A has cancelled a running system export", "user A polls the export status", "the export never completes for user A"}, scenarioNeeds{cancelledExport: "A"}},
 		{"cancels without watching", []string{"user A has cancelled a running system export", "user A polls the export status"}, scenarioNeeds{}},
 	} {
-		if got := needsOf(c.steps); got != c.want {
-			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		for _, profile := range []string{"fut", "bulkdata", "hapi-8.0"} {
+			if got := needsOf(profile, c.steps); got != c.want {
+				t.Errorf("%s in %s: got %+v, want %+v", c.name, profile, got, c.want)
+			}
+		}
+	}
+	// In bulkdata the unknown-job request compares the shared export's polling location with another kick-off's;
+	// FUT's defines its own request, for which the scenario's kick-off is all it needs.
+	unknown := []string{"user A has kicked off a system export", "user A polls the export status of an unknown job id", "the response is the profile's \"unknown-job\" answer"}
+	for profile, want := range map[string]scenarioNeeds{"fut": {}, "hapi-8.0": {}, "bulkdata": {sharedExport: "A", otherKickoff: "A"}} {
+		if got := needsOf(profile, unknown); got != want {
+			t.Errorf("polls an unknown job in %s: got %+v, want %+v", profile, got, want)
 		}
 	}
 }

@@ -19,7 +19,9 @@ func (w *World) responseIsProfileAnswer(x *check.Exchange, behaviour string) err
 }
 
 // checkProfileAnswer holds x to one row of features/PROFILES.md in the run's profile. An answer the profile
-// accepts as a known deviation passes and is reported as one.
+// accepts as a known deviation passes and is reported as one. An answer that lacks only what the profile
+// expects without requiring it (an OperationOutcome that SHOULD be there) passes with a warning, unless
+// another of the profile's answers matches whole; under STRICT it fails.
 func (w *World) checkProfileAnswer(behaviour string, x *check.Exchange) error {
 	b, ok := w.profiles.Behaviour[behaviour]
 	if !ok {
@@ -31,38 +33,64 @@ func (w *World) checkProfileAnswer(behaviour string, x *check.Exchange) error {
 		return nil
 	}
 	var texts, mismatches []string
+	var short *features.Answer // the first answer matched but for what it only expects
+	shortfall := ""
 	for _, a := range answers {
 		texts = append(texts, a.Text)
-		err := w.matchAnswer(a, x)
-		if err == nil {
-			if a.KnownDeviation {
-				w.knownDeviation(b.Requirement, fmt.Sprintf("%s: %s %s answered %q, a known deviation accepted by profile %s", behaviour, x.Method, x.URL, a.Text, w.target.Profile))
+		lacks, err := w.matchAnswer(a, x)
+		switch {
+		case err != nil:
+			mismatches = append(mismatches, err.Error())
+			continue
+		case lacks != "" && w.target.Strict:
+			mismatches = append(mismatches, lacks+" (a SHOULD of the profile, failed under STRICT)")
+			continue
+		case lacks != "":
+			if short == nil {
+				short, shortfall = &a, lacks
 			}
-			return nil
+			continue
 		}
-		mismatches = append(mismatches, err.Error())
+		w.acceptedAnswer(b, a, x)
+		return nil
+	}
+	if short != nil {
+		w.recordWarning(Finding{Scenario: w.scenario, Requirement: b.Requirement, Message: fmt.Sprintf("%s: %s %s answered %s with %s; profile %s expects %q",
+			behaviour, x.Method, x.URL, check.StatusPhrase(x.Status), shortfall, w.target.Profile, short.Text)})
+		w.acceptedAnswer(b, *short, x)
+		return nil
 	}
 	return check.Violationf(b.Requirement, fmt.Sprintf("answer of %s %s (%q in profile %s)", x.Method, x.URL, behaviour, w.target.Profile),
 		strings.Join(texts, " or "), "%s", strings.Join(mismatches, "; "))
 }
 
-func (w *World) matchAnswer(a features.Answer, x *check.Exchange) error {
-	if x.Status != a.Status {
-		return fmt.Errorf("status %s", check.StatusPhrase(x.Status))
+func (w *World) acceptedAnswer(b features.Behaviour, a features.Answer, x *check.Exchange) {
+	if a.KnownDeviation {
+		w.knownDeviation(b.Requirement, fmt.Sprintf("%s: %s %s answered %q, a known deviation accepted by profile %s", b.Name, x.Method, x.URL, a.Text, w.target.Profile))
+	}
+}
+
+// matchAnswer says why x is not answer a (err), or, when it is, what x lacks of what a only expects (lacks).
+func (w *World) matchAnswer(a features.Answer, x *check.Exchange) (lacks string, err error) {
+	if !a.Accepts(x.Status) {
+		return "", fmt.Errorf("status %s", check.StatusPhrase(x.Status))
 	}
 	if a.XProgress && strings.TrimSpace(x.Header.Get("X-Progress")) == "" {
-		return fmt.Errorf("no X-Progress header")
+		return "", fmt.Errorf("no X-Progress header")
 	}
-	if a.OperationOutcome {
+	if a.OperationOutcome || a.OperationOutcomeExpected {
 		if err := w.checkOutcome("", x); err != nil {
 			var v *check.Violation
 			if errors.As(err, &v) {
-				return fmt.Errorf("%s %s", v.Subject, v.Got)
+				err = fmt.Errorf("%s %s", v.Subject, v.Got)
 			}
-			return err
+			if a.OperationOutcome {
+				return "", err
+			}
+			return "no OperationOutcome: " + err.Error(), nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // profileAccepts tells whether the profile accepts status for behaviour at all, for judging polls.
@@ -72,7 +100,7 @@ func (w *World) profileAccepts(behaviour string, status int) bool {
 		return true
 	}
 	for _, a := range answers {
-		if a.Status == status {
+		if a.Accepts(status) {
 			return true
 		}
 	}

@@ -73,7 +73,7 @@ func newWorld(t *Target, reqs map[string]features.Requirement, profiles features
 	for i, s := range sc.Steps {
 		texts[i] = s.Text
 	}
-	w.needs = needsOf(texts)
+	w.needs = needsOf(t.Profile, texts)
 	return w
 }
 
