@@ -79,7 +79,8 @@ bench-scale: ## issue 13's figures end to end against reference servers it start
 # Fuzz targets, as <package>:<FuzzName>; `go test` replays their committed corpora (testdata/fuzz/<FuzzName>/).
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./check:FuzzParseRetryAfter ./check:FuzzDecodeReportJobs ./check:FuzzReadOutputFile ./check:FuzzValidJSON \
-	./check:FuzzCheckManifest ./check:FuzzCheckOperationOutcome ./fixtures:FuzzValidate ./refserver:FuzzHandler
+	./check:FuzzCheckManifest ./check:FuzzCheckOperationOutcome ./check:FuzzJSONIndexAgreesWithEncodingJSON \
+	./check:FuzzFHIRDecoderDiffersFromTheLibraryOnlyAtItsGaps ./fixtures:FuzzValidate ./refserver:FuzzHandler
 
 fuzz: ## run every fuzz target in turn for FUZZTIME each (default 20s); new crashers land in <pkg>/testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \

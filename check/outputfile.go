@@ -23,6 +23,9 @@ type OutputFile struct {
 	Resources int
 	Format    string // "ndjson" or "Binary"
 	Strict    int    // lines decoded strictly as their FHIR type
+	// FHIRGaps counts the lines decoded strictly that met valid FHIR R4 the library refuses, judged around it
+	// (in Strict) or left unjudged (not in Strict).
+	FHIRGaps FHIRGapLines
 }
 
 // FileCheck says how deeply and with how many goroutines the lines of an output file are judged. The zero
@@ -54,7 +57,7 @@ const AllLines = -1
 const DefaultMaxLine = 16 << 20
 
 // LineDecoder decodes one NDJSON line strictly as a FHIR resource; the error says what is wrong and where in
-// the resource.
+// the resource, but for a *gapsMet (NewFHIRDecoder's), which says that nothing is.
 type LineDecoder func(line []byte) error
 
 // ReadOutputFile is ReadOutputStream over the exchange's whole body, with FileCheck's zero value: for bodies
@@ -86,7 +89,7 @@ func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileChe
 	default: // application/ndjson and application/x-ndjson too: BDA2's NDJSON file "SHALL" be application/fhir+ndjson
 		return f, Violationf("", "Content-Type of output file "+item.URL, NDJSON+", or a FHIR Binary as application/fhir+json", "%q", x.Header.Get("Content-Type"))
 	}
-	n, strict, err := judgeLines(item, body, fc)
+	n, strict, err := judgeLines(item, body, fc, &f.FHIRGaps)
 	f.Resources, f.Strict = n, strict
 	if err != nil {
 		var v *Violation
@@ -165,7 +168,7 @@ func putChunk(b []byte) { chunks.Put(&b) }
 
 // judgeLines reads body in chunks of whole lines and judges them on fc.Workers goroutines; the first failing
 // line (the lowest number) is reported. Memory: about (2 × workers + 1) chunks.
-func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, strict int, err error) {
+func judgeLines(item ManifestItem, body io.Reader, fc FileCheck, gaps *FHIRGapLines) (resources, strict int, err error) {
 	workers := fc.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -218,6 +221,9 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck) (resources, str
 					free <- c.buf[:chunkSize]
 				}
 			}
+			mu.Lock()
+			gaps.merge(j.gaps)
+			mu.Unlock()
 		}()
 	}
 
@@ -303,6 +309,7 @@ type lineJudge struct {
 	// it was drawn yet. One draw per decoded line (linesBeforeSample), not one per line.
 	skip  int
 	drawn bool
+	gaps  FHIRGapLines // the lines this judge decoded that met a gap of the FHIR library
 }
 
 // judge returns the resources the chunk holds, how many were decoded strictly, and the first failing line.
@@ -336,8 +343,11 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 			if j.fhir == nil {
 				j.fhir = newFHIR()
 			}
-			strict++
-			if err := decodeStrictly(j.item, j.fhir, text, line); err != nil {
+			judged, err := decodeStrictly(j.item, j.fhir, text, line, &j.gaps)
+			if judged {
+				strict++
+			}
+			if err != nil {
 				return resources, strict, line, err
 			}
 		}
@@ -379,11 +389,18 @@ func linesBeforeSample(p float64) int {
 }
 
 // decodeStrictly decodes one line strictly as its FHIR type; the violation names the file and the line.
-func decodeStrictly(item ManifestItem, decode LineDecoder, text []byte, line int) error {
-	if err := decode(text); err != nil {
-		return Violationf("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a valid FHIR R4 %s", item.Type), "%v", err)
+// A line whose only faults were gaps of the FHIR library passes, counted in gaps; judged is false when a
+// part of it was left unjudged for one: it was not decoded strictly, only held to its JSON and type.
+func decodeStrictly(item ManifestItem, decode LineDecoder, text []byte, line int, gaps *FHIRGapLines) (judged bool, err error) {
+	err = decode(text)
+	if err == nil {
+		return true, nil
 	}
-	return nil
+	if met := (*gapsMet)(nil); errors.As(err, &met) {
+		gaps.add(met)
+		return met.unjudged == 0, nil
+	}
+	return true, Violationf("", fmt.Sprintf("output file %s line %d", item.URL, line), fmt.Sprintf("a valid FHIR R4 %s", item.Type), "%v", err)
 }
 
 // line holds one non-blank line to valid JSON and the item's resourceType.

@@ -752,6 +752,9 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 			return d.verdict
 		}
 		fmt.Fprintf(w.target.Log, "  output file %s: %d %s (%s, %d strict)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
+		if gaps := d.file.FHIRGaps.String(); gaps != "" { // no fault of the server's: what the strict decoding could and could not judge
+			fmt.Fprintf(w.target.Log, "  output file %s: %s\n", item.URL, gaps)
+		}
 	}
 	return nil
 }
