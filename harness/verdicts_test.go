@@ -153,20 +153,11 @@ func TestBulkdataPassesAServerWithItsOwnPollingPath(t *testing.T) {
 // the wait ends there and RJS-TERMINAL fails naming the status and the ended time, instead of polling a
 // stopped job until MAX_WAIT and blaming the wait.
 func TestAReportJobEndedWithAnUnknownStatusFailsAtOnceNamingIt(t *testing.T) {
-	server := refserverHandler(t, refserver.Config{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
 		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
-			server.ServeHTTP(w, r)
-			return
+			return body
 		}
-		rec := httptest.NewRecorder()
-		server.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(bytes.ReplaceAll(rec.Body.Bytes(), []byte(`"valueString":"DONE"`), []byte(`"valueString":"COMPLETED"`)))
+		return bytes.ReplaceAll(body, []byte(`"valueString":"DONE"`), []byte(`"valueString":"COMPLETED"`))
 	})
 	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", MaxWait: 30 * time.Second})
 	if err != nil {
@@ -184,21 +175,12 @@ func TestAReportJobEndedWithAnUnknownStatusFailsAtOnceNamingIt(t *testing.T) {
 // identified: a status without fullUrls passes RJS-FULLURL and RJS-STRUCTURE even under STRICT=1, while one
 // with a bare UUID (FUT's example) is still the SHOULD deviation it was.
 func TestAStatusWithoutFullURLsIsNoDeviation(t *testing.T) {
-	server := refserverHandler(t, refserver.Config{})
 	fullURL := regexp.MustCompile(`"fullUrl":"[^"]*",?`)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
 		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
-			server.ServeHTTP(w, r)
-			return
+			return body
 		}
-		rec := httptest.NewRecorder()
-		server.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(fullURL.ReplaceAll(rec.Body.Bytes(), nil))
+		return fullURL.ReplaceAll(body, nil)
 	})
 	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-FULLURL,@RJS-STRUCTURE", Strict: true})
 	if err != nil || !res.Passed || len(res.Findings.Warnings()) > 0 {
@@ -254,20 +236,11 @@ func noOutputFileChecked(t *testing.T, status int) {
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(files.Close)
-	server := refserverHandler(t, refserver.Config{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		server.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if strings.Contains(string(body), `"output"`) && rec.Code == http.StatusOK { // the manifest: files elsewhere
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(_ *http.Request, status int, body []byte) []byte {
+		if strings.Contains(string(body), `"output"`) && status == http.StatusOK { // the manifest: files elsewhere
 			body = regexp.MustCompile(`"url":"https?://[^/"]+`).ReplaceAll(body, []byte(`"url":"`+files.URL))
 		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		return body
 	})
 	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
 	if err != nil {
@@ -288,17 +261,9 @@ func noOutputFileChecked(t *testing.T, status int) {
 // server that sets none leaves RJS-LISTED's userId comparison not checked (any userId would pass it), which
 // the release gate does not count as checked.
 func TestAReportBinaryWithoutSecurityContextLeavesTheUserIDNotChecked(t *testing.T) {
-	server := refserverHandler(t, refserver.Config{})
 	securityContext := regexp.MustCompile(`"securityContext":\{"identifier":\{[^}]*\}\},?`)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		server.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(securityContext.ReplaceAll(rec.Body.Bytes(), nil))
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(_ *http.Request, _ int, body []byte) []byte {
+		return securityContext.ReplaceAll(body, nil)
 	})
 	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Gate: true, Features: []string{"report"}})
 	if err != nil {
@@ -339,4 +304,18 @@ func TestACancelledExportThatCompletesLaterFails(t *testing.T) {
 			t.Fatalf("a cancelled export completing after 7 s: failures %v, want EXP-CANCELLED-404 naming the 200\n%s", got, out)
 		}
 	}
+}
+
+// rewriting serves h's answers with their bodies passed through edit, given the request and the status.
+func rewriting(h http.Handler, edit func(r *http.Request, status int, body []byte) []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(edit(r, rec.Code, rec.Body.Bytes()))
+	})
 }

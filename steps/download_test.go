@@ -236,54 +236,17 @@ func TestEachTypeHasItsBudgetOfLinesDecoded(t *testing.T) {
 // The files a manifest lists under error are downloaded and judged too, as OperationOutcomes: BDA2 has
 // them hold OperationOutcome resources at URLs that SHALL be accessible. They were never fetched. An error
 // item of another type fails the manifest check already (check.TestManifestURLsAreAbsoluteAndErrorFilesOperationOutcomes).
-func TestErrorFilesAreDownloadedAndHoldOperationOutcomes(t *testing.T) {
-	const outcome = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"Patient/7 could not be read"}]}`
-	files := map[string]string{
-		"/out":     `{"resourceType":"Patient","id":"1"}` + "\n",
-		"/errors":  outcome + "\n" + outcome + "\n",
-		"/patient": `{"resourceType":"Patient","id":"2"}` + "\n",
-	}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", check.NDJSON)
-		_, _ = io.WriteString(w, body)
-	}))
-	defer ts.Close()
-	for name, c := range map[string]struct {
-		item  check.ManifestItem
-		fails string // what the error file's verdict names; "" passes
-	}{
-		"OperationOutcomes":        {check.ManifestItem{Type: "OperationOutcome", URL: ts.URL + "/errors"}, ""},
-		"Patients under error":     {check.ManifestItem{Type: "OperationOutcome", URL: ts.URL + "/patient"}, "line 1"},
-		"a URL that does not work": {check.ManifestItem{Type: "OperationOutcome", URL: ts.URL + "/gone"}, "404"},
-	} {
-		w := downloadWorld(t, 2)
-		m := &check.Manifest{Output: []check.ManifestItem{{Type: "Patient", URL: ts.URL + "/out"}}, Error: []check.ManifestItem{c.item}}
-		got, err := w.downloadOutputFiles(context.Background(), m, "", "")
-		if err != nil || len(got) != 2 {
-			t.Fatalf("%s: %d downloads, %v", name, len(got), err)
-		}
-		w.export.manifest, w.export.downloads = m, got
-		err = w.outputFilesHoldTheirType(context.Background())
-		switch {
-		case c.fails == "" && err != nil:
-			t.Errorf("%s: %v", name, err)
-		case c.fails != "" && (err == nil || !strings.Contains(err.Error(), c.fails)):
-			t.Errorf("%s: want a failure naming %q, got %v", name, c.fails, err)
-		}
-	}
-}
-
-// The manifest's deleted files are downloaded with the others and each line judged as BDA2 has it: a
-// transaction Bundle of DELETE entries. A Bundle of another kind, or a URL that does not answer, fails.
-func TestDeletedFilesAreDownloadedAndHoldTransactionsOfDeletes(t *testing.T) {
-	const deletes = `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/3"}}]}`
+// The manifest's deleted files likewise, each line judged as BDA2 has it: a transaction Bundle of DELETE
+// entries; a Bundle of another kind fails naming its line.
+func TestErrorAndDeletedFilesAreDownloadedAndJudged(t *testing.T) {
+	const (
+		outcome = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"Patient/7 could not be read"}]}`
+		deletes = `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Patient/3"}}]}`
+	)
 	files := map[string]string{
 		"/out":        `{"resourceType":"Patient","id":"1"}` + "\n",
+		"/errors":     outcome + "\n" + outcome + "\n",
+		"/patient":    `{"resourceType":"Patient","id":"2"}` + "\n",
 		"/deleted":    deletes + "\n" + deletes + "\n",
 		"/collection": deletes + "\n" + strings.Replace(deletes, "transaction", "collection", 1) + "\n",
 	}
@@ -297,16 +260,26 @@ func TestDeletedFilesAreDownloadedAndHoldTransactionsOfDeletes(t *testing.T) {
 		_, _ = io.WriteString(w, body)
 	}))
 	defer ts.Close()
+	outcomes := func(path string) check.Manifest {
+		return check.Manifest{Error: []check.ManifestItem{{Type: "OperationOutcome", URL: ts.URL + path}}}
+	}
+	deleted := func(path string) check.Manifest {
+		return check.Manifest{Deleted: []check.ManifestItem{{Type: "Bundle", URL: ts.URL + path}}}
+	}
 	for name, c := range map[string]struct {
-		url   string
-		fails string // what the deleted file's verdict names; "" passes
+		m     check.Manifest
+		fails string // what the extra file's verdict names; "" passes
 	}{
-		"transactions of DELETEs":  {ts.URL + "/deleted", ""},
-		"a collection on line 2":   {ts.URL + "/collection", `line 2: expected a transaction Bundle`},
-		"a URL that does not work": {ts.URL + "/gone", "404"},
+		"OperationOutcomes":                 {outcomes("/errors"), ""},
+		"Patients under error":              {outcomes("/patient"), "line 1"},
+		"an error URL that does not work":   {outcomes("/gone"), "404"},
+		"transactions of DELETEs":           {deleted("/deleted"), ""},
+		"a collection on line 2 of deleted": {deleted("/collection"), "line 2: expected a transaction Bundle"},
+		"a deleted URL that does not work":  {deleted("/gone"), "404"},
 	} {
 		w := downloadWorld(t, 2)
-		m := &check.Manifest{Output: []check.ManifestItem{{Type: "Patient", URL: ts.URL + "/out"}}, Deleted: []check.ManifestItem{{Type: "Bundle", URL: c.url}}}
+		m := &c.m
+		m.Output = []check.ManifestItem{{Type: "Patient", URL: ts.URL + "/out"}}
 		got, err := w.downloadOutputFiles(context.Background(), m, "", "")
 		if err != nil || len(got) != 2 {
 			t.Fatalf("%s: %d downloads, %v", name, len(got), err)

@@ -274,28 +274,25 @@ func (p *jobPool) sharedExport(user string) *pooledExport {
 
 // ownedExport is a completed export for one scenario that changes it: one started ahead, else a new one.
 func (p *jobPool) ownedExport(user string) *pooledExport {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var j *pooledExport
-	if q := p.owned[user]; len(q) > 0 {
-		j, p.owned[user] = q[0], q[1:]
-	} else {
-		j = p.startExport(user)
-	}
-	j.taken = true
-	return j
+	return p.take(p.owned, user, p.startExport)
 }
 
 // cancelledExport is an export the pool kicked off and cancelled for one scenario: one started ahead, else a
 // new one.
 func (p *jobPool) cancelledExport(user string) *pooledExport {
+	return p.take(p.cancelled, user, p.startCancelled)
+}
+
+// take is the first of the user's exports started ahead in queue, else one start starts now; a scenario's own
+// from then on.
+func (p *jobPool) take(queue map[string][]*pooledExport, user string, start func(string) *pooledExport) *pooledExport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var j *pooledExport
-	if q := p.cancelled[user]; len(q) > 0 {
-		j, p.cancelled[user] = q[0], q[1:]
+	if q := queue[user]; len(q) > 0 {
+		j, queue[user] = q[0], q[1:]
 	} else {
-		j = p.startCancelled(user)
+		j = start(user)
 	}
 	j.taken = true
 	return j
