@@ -227,7 +227,4 @@ func binaryKey(ref string) string {
 
 // ReferencesBinary: a relative or absolute reference, of any host (FUT's point at the reporting service's
 // public host), to Binary/<id>, optionally versioned.
-func ReferencesBinary(ref, id string) bool {
-	ref = historySuffix.ReplaceAllString(ref, "")
-	return ref == "Binary/"+id || strings.HasSuffix(ref, "/Binary/"+id)
-}
+func ReferencesBinary(ref, id string) bool { return binaryKey(ref) == "Binary/"+id }

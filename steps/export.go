@@ -73,7 +73,6 @@ const (
 	reqRetryAfter     = "EXP-RETRY-AFTER"
 	reqPoll200        = "EXP-POLL-200"
 	reqExpires        = "EXP-EXPIRES"
-	reqOutput         = "EXP-OUTPUT"
 )
 
 // KickoffGET is the scenarios' system-level kick-off by GET on base (its URL and the headers beyond Accept and

@@ -301,25 +301,13 @@ func (p *jobPool) take(queue map[string][]*pooledExport, user string, start func
 // startCancelled kicks off an export for user, polls it once and, while it runs, cancels it, in the
 // background: polls holds that poll and the DELETE's answer. p.mu must be held.
 func (p *jobPool) startCancelled(user string) *pooledExport {
-	j := &pooledExport{user: user, kicked: make(chan struct{}), done: make(chan struct{})}
-	p.exports = append(p.exports, j)
-	go func() {
-		jw := p.jobWorld()
-		defer jw.releaseJob()
-		defer close(j.done)
-		j.sendErr = jw.kicksOffExport(p.kickoffCtx, user, kickoffMethod(p.target.Profile))
-		j.kickoffs, j.pollURL = jw.exchanges, jw.export.pollURL
-		close(j.kicked)
-		if j.sendErr != nil || jw.checkKickoff() != nil {
-			return // the scenario judges the kick-off itself
-		}
+	return p.startPooled(user, func(jw *World, j *pooledExport) {
 		n := len(jw.exchanges)
-		if j.err = jw.pollsExportStatus(p.ctx, jw.export.owner); j.err == nil && jw.last.Status == http.StatusAccepted {
-			j.err = jw.cancelsExport(p.ctx, jw.export.owner)
+		if j.err = jw.pollsExportStatus(p.ctx, user); j.err == nil && jw.last.Status == http.StatusAccepted {
+			j.err = jw.cancelsExport(p.ctx, user)
 		}
 		j.polls = jw.exchanges[n:]
-	}()
-	return j
+	})
 }
 
 // startedReport is a report job started ahead for the user, or nil when none is left.
@@ -344,22 +332,30 @@ func (p *jobPool) jobWorld() *World {
 
 // startExport kicks off an export for user and polls it to completion, in the background. p.mu must be held.
 func (p *jobPool) startExport(user string) *pooledExport {
+	return p.startPooled(user, func(jw *World, j *pooledExport) {
+		n := len(jw.exchanges)
+		j.err = jw.pollsExportStatusUntilComplete(p.ctx, user)
+		j.polls, j.omitted = jw.exchanges[n:], jw.omitted
+	})
+}
+
+// startPooled kicks off an export for user in the background and, once a job is accepted, goes on with it as
+// then says: kicked closes with the kick-off's answer, done once then has returned (at once after a refused
+// kick-off, which the scenarios judge themselves). p.mu must be held.
+func (p *jobPool) startPooled(user string, then func(jw *World, j *pooledExport)) *pooledExport {
 	j := &pooledExport{user: user, kicked: make(chan struct{}), done: make(chan struct{})}
 	p.exports = append(p.exports, j)
 	go func() {
 		jw := p.jobWorld()
 		defer jw.releaseJob()
+		defer close(j.done)
 		j.sendErr = jw.kicksOffExport(p.kickoffCtx, user, kickoffMethod(p.target.Profile))
 		j.kickoffs, j.pollURL = jw.exchanges, jw.export.pollURL
 		close(j.kicked)
 		if j.sendErr != nil || jw.checkKickoff() != nil {
-			close(j.done) // the scenarios judge the kick-off themselves
 			return
 		}
-		n := len(jw.exchanges)
-		j.err = jw.pollsExportStatusUntilComplete(p.ctx, user)
-		j.polls, j.omitted = jw.exchanges[n:], jw.omitted
-		close(j.done)
+		then(jw, j)
 	}()
 	return j
 }
