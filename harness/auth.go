@@ -55,6 +55,11 @@ func (c Config) validateAuth() []error {
 	if static && oauth {
 		errs = append(errs, errors.New("TOKEN/TOKEN_B and TOKEN_URL/CLIENT_ID are two authentication modes: set static tokens or OAuth2 client credentials, not both"))
 	}
+	for name, tok := range map[string]string{"TOKEN": c.Token, "TOKEN_B": c.TokenB} {
+		if err := tokenShape(name, tok); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.TokenB != "" && c.TokenB == c.Token {
 		errs = append(errs, errors.New("TOKEN_B is the same token as TOKEN: the cross-user scenarios need a second user's token (or leave TOKEN_B unset to skip them, visibly)"))
 	}
@@ -81,6 +86,20 @@ func (c Config) validateAuth() []error {
 		errs = append(errs, errors.New("CLIENT_CERT and CLIENT_KEY: give both for mutual TLS, or neither"))
 	}
 	return errs
+}
+
+// tokenShape refuses, before any request, a static token that cannot be one: an access token holds no white
+// space (RFC 6750's b64token), so "Bearer <token>", the header's value pasted whole, would be sent as
+// "Bearer Bearer <token>" and the server blamed for refusing it. The message never quotes the token.
+func tokenShape(name, tok string) error {
+	tok = strings.TrimSpace(tok)
+	switch {
+	case len(tok) > len("bearer ") && strings.EqualFold(tok[:len("bearer ")], "bearer "):
+		return fmt.Errorf("%s starts with \"Bearer \": give the access token alone; the harness sends it as Authorization: Bearer <%s>", name, name)
+	case strings.ContainsAny(tok, " \t\r\n"):
+		return fmt.Errorf("%s holds white space: an access token has none (RFC 6750); check what was copied into it", name)
+	}
+	return nil
 }
 
 // newAuth builds the token sources and the HTTP client of a validated configuration.

@@ -255,6 +255,9 @@ func TestAuthenticationModesAreExclusive(t *testing.T) {
 		{"scope alone", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{Scope: "x"}}, "SCOPE"},
 		{"certificate without key", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{ClientCert: "c.pem"}}, "CLIENT_CERT and CLIENT_KEY"},
 		{"missing CA file", Config{Target: "https://x.example/fhir", AuthConfig: AuthConfig{CACert: "/nonexistent/ca.pem"}}, "CA_CERT"},
+		{"token pasted with its scheme", Config{Target: "https://x.example/fhir", Token: "Bearer s"}, `TOKEN starts with "Bearer "`},
+		{"second token pasted with its scheme", Config{Target: "https://x.example/fhir", Token: "t", TokenB: "bearer s"}, `TOKEN_B starts with "Bearer "`},
+		{"token with white space", Config{Target: "https://x.example/fhir", Token: "ab s"}, "TOKEN holds white space"},
 		{"client id without target", Config{AuthConfig: AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s"}}, "without TARGET"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
