@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
@@ -145,6 +146,15 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(fmt.Errorf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, v.value))
 		}
+	}
+	// Checked here, before an embedded reference server is started with it, so that a misspelt profile gets
+	// the same message whatever the target. The harness's profiles are PROFILES.md's; what the reference
+	// server can emulate is its own list.
+	if profiles, err := features.LoadProfiles(); err == nil && c.Profile != "" && !slices.Contains(profiles.Names, c.Profile) {
+		add(fmt.Errorf("PROFILE=%q: expected one of %s (features/PROFILES.md)", c.Profile, strings.Join(profiles.Names, ", ")))
+	}
+	if c.RefserverProfile != "" && !slices.Contains(refserver.Profiles, refserver.Profile(c.RefserverProfile)) {
+		add(fmt.Errorf("REFSERVER_PROFILE=%q: expected one of %v", c.RefserverProfile, refserver.Profiles))
 	}
 	for _, f := range c.Features {
 		if _, ok := featureTags[f]; !ok {

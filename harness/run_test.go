@@ -435,3 +435,27 @@ func TestStopOnFailureSkipsTheRestAndWritesTheReports(t *testing.T) {
 		}
 	}
 }
+
+// A misspelt profile is refused by the configuration, with the same message whatever the target, before the
+// embedded reference server is started with it; so is a profile the reference server cannot emulate.
+func TestAMisspeltProfileIsRefusedWhateverTheTarget(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Profile: "FUT"}, `PROFILE="FUT": expected one of fut, bulkdata, hapi-8.0`},
+		{Config{Profile: "hapi", Target: "http://127.0.0.1:1/fhir"}, `PROFILE="hapi": expected one of fut, bulkdata, hapi-8.0`},
+		{Config{RefserverProfile: "hapi-7"}, `REFSERVER_PROFILE="hapi-7": expected one of`},
+	} {
+		c.cfg.ReportsDir, c.cfg.Out = t.TempDir(), &bytes.Buffer{}
+		_, err := Run(context.Background(), c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "reference server") {
+			t.Errorf("%+v: want the configuration's error %q, got %v", c.cfg, c.want, err)
+		}
+	}
+	for _, p := range []string{"fut", "bulkdata", "hapi-8.0"} {
+		if err := (Config{Profile: p, RefserverProfile: p}).Validate(); err != nil {
+			t.Errorf("profile %s refused: %v", p, err)
+		}
+	}
+}
