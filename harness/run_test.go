@@ -188,7 +188,7 @@ func TestAServerThatNeverAnswersEndsAtRequestTimeout(t *testing.T) {
 }
 
 func TestATagExpressionSelectingNothingIsAnError(t *testing.T) {
-	_, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@no-such-tag"})
+	_, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF && @RJS-BUNDLE"})
 	if !errors.Is(err, ErrNoScenario) {
 		t.Fatalf("want ErrNoScenario, got %v\n%s", err, out)
 	}
@@ -374,7 +374,8 @@ func TestARunThatCouldNotHappenLeavesThePreviousReports(t *testing.T) {
 		}
 	}
 	for name, cfg := range map[string]Config{
-		"TAGS selecting nothing": {Tags: "@no-such-tag"},
+		"TAGS selecting nothing": {Tags: "@EXP-KICKOFF && @RJS-BUNDLE"},
+		"an unknown tag":         {Tags: "@no-such-tag"},
 		"an unknown profile":     {Profile: "nope"},
 		"a bad target":           {Target: "ftp://nowhere"},
 	} {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -74,6 +75,7 @@ func validateTags(expr string) error {
 	if strings.TrimSpace(expr) == "" {
 		return nil
 	}
+	var names []string
 	for _, group := range strings.Split(expr, "&&") {
 		for _, term := range strings.Split(group, ",") {
 			term = strings.TrimSpace(term)
@@ -81,7 +83,66 @@ func validateTags(expr string) error {
 			if name == "" || strings.ContainsAny(name, " ()!|@~") {
 				return fmt.Errorf("TAGS=%q: %q is not a tag term; godog's syntax is '@a,@b && ~@c' (comma: or, &&: and, ~: not)", expr, term)
 			}
+			names = append(names, name)
 		}
 	}
+	return unknownTags(expr, names)
+}
+
+// unknownTags refuses a tag no scenario has: godog ignores it, so a misspelt requirement ID in an "or" would
+// quietly leave its scenarios out, and under "~" quietly run the scenarios meant to be left out.
+func unknownTags(expr string, names []string) error {
+	scenarios, err := features.Scenarios()
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, s := range scenarios {
+		for _, t := range s.Tags {
+			known[t] = true
+		}
+	}
+	for _, name := range names {
+		if known[name] {
+			continue
+		}
+		msg := fmt.Sprintf("TAGS=%q: no scenario has the tag @%s", expr, name)
+		if near := nearestTag(name, known); near != "" {
+			msg += "; did you mean @" + near + "?"
+		}
+		return fmt.Errorf("%s (the tags are the requirement IDs of features/REQUIREMENTS.md, @export, @report and @cross-user)", msg)
+	}
 	return nil
+}
+
+// nearestTag is the known tag closest to name, compared without case, when it is a likely misspelling: at most
+// two edits away.
+func nearestTag(name string, known map[string]bool) string {
+	best, bestDist := "", 3
+	for _, k := range slices.Sorted(maps.Keys(known)) {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -69,6 +69,22 @@ func TestTagExpressionsGodogWouldMisreadAreRefused(t *testing.T) {
 	}
 }
 
+// A tag no scenario has is refused, not ignored as godog would: in an "or" it would quietly leave its
+// scenarios out, under "~" quietly run those meant to be left out. A likely misspelling is named.
+func TestUnknownTagsAreRefusedWithTheNearestOne(t *testing.T) {
+	for expr, want := range map[string]string{
+		"@EXP-POL-202":                   "no scenario has the tag @EXP-POL-202; did you mean @EXP-POLL-202?",
+		"@EXP-CANCEL,@exp-cancelled-404": "no scenario has the tag @exp-cancelled-404; did you mean @EXP-CANCELLED-404?",
+		"@export && ~@cross-usr":         "did you mean @cross-user?",
+		"@smoke":                         "no scenario has the tag @smoke (the tags are",
+	} {
+		err := (Config{Tags: expr}).Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("TAGS=%q: want an error saying %q, got %v", expr, want, err)
+		}
+	}
+}
+
 // FUT serves $export and the reports from different services: EXPORT_TARGET and REPORT_TARGET cover both in
 // one run, and FEATURES runs one of them, saying which it left out.
 func TestSeparateServicesAndFeatureSelection(t *testing.T) {
