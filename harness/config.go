@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -156,6 +158,7 @@ func (c Config) Validate() error {
 	if c.RefserverProfile != "" && !slices.Contains(refserver.Profiles, refserver.Profile(c.RefserverProfile)) {
 		add(fmt.Errorf("REFSERVER_PROFILE=%q: expected one of %v", c.RefserverProfile, refserver.Profiles))
 	}
+	add(validateExportTypes(c.ExportTypes))
 	for _, f := range c.Features {
 		if _, ok := featureTags[f]; !ok {
 			add(fmt.Errorf("FEATURES: %q is not a feature; expected export, report or both (export,report)", f))
@@ -245,4 +248,38 @@ func (e *env) refserverExport() RefserverExport {
 		x.FilesPerType = n
 	}
 	return x
+}
+
+// validateExportTypes refuses an EXPORT_TYPES entry that is no FHIR R4 resource type: sent as _type, a
+// misspelt type gets the kick-off refused (or, under lenient handling, an empty export), and the server
+// charged with EXP-KICKOFF for the user's typo.
+func validateExportTypes(list string) error {
+	if strings.TrimSpace(list) == "" {
+		return nil
+	}
+	types := r4ResourceTypes()
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if slices.Contains(types, t) {
+			continue
+		}
+		msg := fmt.Sprintf("EXPORT_TYPES=%q: %q is not a FHIR R4 resource type", list, t)
+		if near := nearest(t, types); near != "" {
+			msg += "; did you mean " + near + "?"
+		}
+		return errors.New(msg + " (a comma list such as Patient,Observation)")
+	}
+	return nil
+}
+
+// r4ResourceTypes are the concrete resource types of FHIR R4, as golang-fhir-models lists them (its
+// ResourceType, http://hl7.org/fhir/ValueSet/resource-types), without the abstract Resource and DomainResource.
+func r4ResourceTypes() []string {
+	var out []string
+	for rt := fhir.ResourceType(0); rt.Code() != "<unknown>"; rt++ {
+		if code := rt.Code(); code != "Resource" && code != "DomainResource" {
+			out = append(out, code)
+		}
+	}
+	return out
 }

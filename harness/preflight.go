@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -139,6 +140,11 @@ func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []st
 		for _, f := range s.features {
 			if err := p.probe(ctx, s, f, user, token); err != nil {
 				return check, nil, err
+			}
+			if f == "export" && user == "A" {
+				if err := p.exportTypes(ctx, s, token); err != nil {
+					return check, nil, err
+				}
 			}
 		}
 		if user == "B" && token != "" && token == tokens["A"] {
@@ -296,6 +302,67 @@ func (p preflighter) probe(ctx context.Context, s service, feature, user, token 
 		p.cancel(ctx, target, loc, token)
 	}
 	return nil
+}
+
+// exportTypes refuses EXPORT_TYPES that the server will not export. The HL7 IG lets a server refuse a _type
+// it does not support (an error, unless the client asks for lenient handling), so a refused kick-off with
+// the user's _type is no deviation when the same kick-off without it is accepted: the run would charge the
+// server with EXP-KICKOFF for the user's choice. When both are refused the scenarios judge it. Each job
+// started here is cancelled at once.
+func (p preflighter) exportTypes(ctx context.Context, s service, token string) error {
+	types := p.target.ExportTypes
+	if types == "" {
+		return nil
+	}
+	kickoff := func(types string) (*http.Response, []byte, string, error) {
+		target, header := steps.KickoffGET(s.base, types)
+		resp, body, err := p.do(ctx, http.MethodGet, target, token, nil, 4096, header)
+		if err == nil && resp.StatusCode == http.StatusAccepted && resp.Header.Get("Content-Location") != "" {
+			p.cancel(ctx, target, resp.Header.Get("Content-Location"), token)
+		}
+		return resp, body, target, err
+	}
+	resp, body, target, err := kickoff(types)
+	if err != nil {
+		return p.unreachable(s, err)
+	}
+	switch code := resp.StatusCode; {
+	case code < 400 || code >= 500, code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusTooManyRequests:
+		return nil // accepted, or not about the types: the scenarios judge it
+	}
+	all, _, _, err := kickoff("")
+	if err != nil || all.StatusCode != http.StatusAccepted {
+		return nil // the server refuses any kick-off: its deviation, which the scenarios report
+	}
+	return &PreflightError{
+		Cause: fmt.Sprintf("the server refuses an export of EXPORT_TYPES=%s and accepts one of every type: GET %s answered %s%s",
+			types, target, resp.Status, outcomeNote(body)),
+		Fix: "set EXPORT_TYPES to resource types this server exports (the HL7 Bulk Data IG lets a server refuse a _type it does not support), or leave it unset",
+	}
+}
+
+// outcomeNote quotes what an OperationOutcome's first issue says, for a message; "" when the body is none.
+func outcomeNote(body []byte) string {
+	var oo struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct {
+			Diagnostics string `json:"diagnostics"`
+			Details     struct {
+				Text string `json:"text"`
+			} `json:"details"`
+		} `json:"issue"`
+	}
+	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
+		return ""
+	}
+	say := cmp.Or(oo.Issue[0].Diagnostics, oo.Issue[0].Details.Text)
+	if say == "" {
+		return ""
+	}
+	if r := []rune(say); len(r) > 200 {
+		say = string(r[:200]) + "…"
+	}
+	return fmt.Sprintf(" (%q)", say)
 }
 
 // cancel deletes the job a bulkdata probe started, best effort: the run does not depend on it, and a server

@@ -253,3 +253,52 @@ func TestBulkdataPreflightProbesWithAKickoffItCancels(t *testing.T) {
 		}
 	})
 }
+
+// A server may refuse a _type it does not export (HL7 Bulk Data IG). When it refuses the run's EXPORT_TYPES
+// but accepts a kick-off of every type, the run cannot happen as configured: the preflight says so, instead of
+// the scenarios charging the server with EXP-KICKOFF; each job it started is cancelled. A server that refuses
+// every kick-off is left to the scenarios, which fail it.
+func TestExportTypesTheServerRefusesEndThePreflight(t *testing.T) {
+	var mu sync.Mutex
+	var kickoffs, deletes int
+	handler := func(profile refserver.Profile, refuseAll bool) http.Handler {
+		inner := refserverHandler(t, refserver.Config{Profile: profile})
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			switch {
+			case strings.HasSuffix(r.URL.Path, "/$export"):
+				kickoffs++
+			case r.Method == http.MethodDelete:
+				deletes++
+			}
+			mu.Unlock()
+			if strings.HasSuffix(r.URL.Path, "/$export") && (refuseAll || r.URL.Query().Get("_type") == "Task") {
+				w.Header().Set("Content-Type", "application/fhir+json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-supported","diagnostics":"Task is not exportable here"}]}`))
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	for _, profile := range []refserver.Profile{refserver.ProfileFUT, refserver.ProfileBulkData} {
+		t.Run(string(profile), func(t *testing.T) {
+			mu.Lock()
+			kickoffs, deletes = 0, 0
+			mu.Unlock()
+			cfg := Config{Target: serve(t, handler(profile, false)), Profile: string(profile), Features: []string{"export"}, Token: refserver.DemoTokenA, ExportTypes: "Task"}
+			wantPreflightError(t, cfg, `refuses an export of EXPORT_TYPES=Task and accepts one of every type: GET `, "set EXPORT_TYPES to resource types this server exports")
+			mu.Lock()
+			defer mu.Unlock()
+			if kickoffs < 2 || deletes != 1 {
+				t.Errorf("%d kick-offs, %d cancels: want the refused one, one of every type, and that job cancelled", kickoffs, deletes)
+			}
+		})
+	}
+	t.Run("a server that refuses every kick-off is judged", func(t *testing.T) {
+		res, out, err := runAgainst(t, handler(refserver.ProfileFUT, true), Config{Token: refserver.DemoTokenA, ExportTypes: "Task", Tags: "@EXP-KICKOFF"})
+		if err != nil || res.Passed || len(res.Failures) == 0 || res.Failures[0].Requirement != "EXP-KICKOFF" {
+			t.Fatalf("want the run to fail EXP-KICKOFF, got passed=%v failures=%+v err=%v\n%s", res.Passed, res.Failures, err, out)
+		}
+	})
+}

@@ -107,7 +107,7 @@ func unknownTags(expr string, names []string) error {
 			continue
 		}
 		msg := fmt.Sprintf("TAGS=%q: no scenario has the tag @%s", expr, name)
-		if near := nearestTag(name, known); near != "" {
+		if near := nearest(name, slices.Sorted(maps.Keys(known))); near != "" {
 			msg += "; did you mean @" + near + "?"
 		}
 		return fmt.Errorf("%s (the tags are the requirement IDs of features/REQUIREMENTS.md, @export, @report and @cross-user)", msg)
@@ -115,13 +115,13 @@ func unknownTags(expr string, names []string) error {
 	return nil
 }
 
-// nearestTag is the known tag closest to name, compared without case, when it is a likely misspelling: at most
-// two edits away.
-func nearestTag(name string, known map[string]bool) string {
+// nearest is the candidate closest to name, compared without case, when it is a likely misspelling: at most
+// two edits away; "" when none is.
+func nearest(name string, candidates []string) string {
 	best, bestDist := "", 3
-	for _, k := range slices.Sorted(maps.Keys(known)) {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
-			best, bestDist = k, d
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
 		}
 	}
 	return best

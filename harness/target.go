@@ -29,7 +29,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		Credentials:       auth.credentials,
 		HTTPClient:        auth.client,
 		Report:            cmp.Or(cfg.Report, steps.DefaultReport),
-		ExportTypes:       cfg.ExportTypes,
+		ExportTypes:       strings.Join(strings.Fields(strings.ReplaceAll(cfg.ExportTypes, ",", " ")), ","), // _type has no spaces
 		MaxWait:           cmp.Or(cfg.MaxWait, steps.DefaultMaxWait),
 		RequestTimeout:    cfg.RequestTimeout,
 		MaxBodyBytes:      cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),

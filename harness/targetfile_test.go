@@ -3,9 +3,11 @@ package harness
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -103,5 +105,59 @@ func TestSeparateServicesAndFeatureSelection(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Not run: the export feature ($export-poll-status), left out by FEATURES") {
 		t.Errorf("the summary must say the export feature was not run:\n%s", out.String())
+	}
+}
+
+// EXPORT_TYPES names FHIR R4 resource types: a misspelt one is refused before the run, named with the nearest
+// type, instead of the server being charged with EXP-KICKOFF for refusing it.
+func TestExportTypesAreFHIRR4ResourceTypes(t *testing.T) {
+	for list, want := range map[string]string{
+		"Patients":             `"Patients" is not a FHIR R4 resource type; did you mean Patient?`,
+		"Patient,observation":  `"observation" is not a FHIR R4 resource type; did you mean Observation?`,
+		"Patient,,Observation": `"" is not a FHIR R4 resource type`,
+		"DomainResource":       `"DomainResource" is not a FHIR R4 resource type`,
+		"Foo":                  `"Foo" is not a FHIR R4 resource type (a comma list`,
+	} {
+		if err := (Config{ExportTypes: list}).Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("EXPORT_TYPES=%q: want an error saying %s, got %v", list, want, err)
+		}
+	}
+	for _, list := range []string{"Patient", "Patient, Observation,CarePlan", "Task", "VisionPrescription"} {
+		if err := (Config{ExportTypes: list}).Validate(); err != nil {
+			t.Errorf("EXPORT_TYPES=%q: %v", list, err)
+		}
+	}
+	if n := len(r4ResourceTypes()); n != 146 {
+		t.Errorf("FHIR R4 has 146 concrete resource types, the list has %d", n)
+	}
+}
+
+// EXPORT_TYPES written with spaces after its commas is sent as _type without them: the IG's _type is a plain
+// comma list, and a server may take " Observation" for no type at all.
+func TestExportTypesAreSentWithoutSpaces(t *testing.T) {
+	var sent []string
+	var mu sync.Mutex
+	inner := refserverHandler(t, refserver.Config{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$export") {
+			mu.Lock()
+			sent = append(sent, r.URL.Query().Get("_type"))
+			mu.Unlock()
+		}
+		inner.ServeHTTP(w, r)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, ExportTypes: "Patient, Observation", Tags: "@EXP-KICKOFF"})
+	if err != nil || !res.Passed {
+		t.Fatalf("passed=%v err=%v\n%s", res.Passed, err, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) == 0 {
+		t.Fatal("no kick-off by GET was seen: the test proves nothing")
+	}
+	for _, types := range sent {
+		if types != "Patient,Observation" {
+			t.Errorf("_type %q, want Patient,Observation", types)
+		}
 	}
 }
