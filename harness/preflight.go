@@ -120,6 +120,9 @@ func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []st
 	}
 	check.FHIRVersion, check.Operations = cs.FHIRVersion, cs.operations()
 	check.Software = strings.TrimSpace(cs.Software.Name + " " + cs.Software.Version)
+	if err := p.reportDeclared(s, cs); err != nil {
+		return check, nil, err
+	}
 	var warnings []string
 	for _, f := range s.features {
 		for _, op := range exercised(f, p.target.Report) {
@@ -157,6 +160,38 @@ func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []st
 		check.Users = append(check.Users, user)
 	}
 	return check, warnings, nil
+}
+
+// reportDeclared refuses a REPORT of the user's choosing that the service's CapabilityStatement leaves out
+// while it lists the reports it does serve: a misspelt report type, which would otherwise fail RJS-LISTED
+// against a server that answers its unknown operation with 404. The default report is FUT's, and a server
+// that leaves it, or every report, out of its statement only gets the warning below: the scenarios judge it.
+func (p preflighter) reportDeclared(s service, cs capabilityStatement) error {
+	report := p.target.Report
+	if !slices.Contains(s.features, "report") || report == steps.DefaultReport ||
+		cs.declares("execute-"+report) || cs.declares("schedule-"+report) {
+		return nil
+	}
+	var reports []string
+	for _, op := range cs.operations() {
+		for _, prefix := range []string{"execute-", "schedule-"} {
+			if r, ok := strings.CutPrefix(op, prefix); ok && r != "" && !slices.Contains(reports, r) {
+				reports = append(reports, r)
+			}
+		}
+	}
+	if len(reports) == 0 {
+		return nil
+	}
+	fix := "set REPORT to one of them, or leave it unset for " + steps.DefaultReport
+	if near := nearest(report, reports); near != "" {
+		fix = "did you mean REPORT=" + near + "? " + fix
+	}
+	return &PreflightError{
+		Cause: fmt.Sprintf("REPORT=%s: the CapabilityStatement of %s declares neither $execute-%s nor $schedule-%s; its reports are %s",
+			report, s.base, report, report, strings.Join(reports, ", ")),
+		Fix: fix,
+	}
 }
 
 // capabilityStatement is the part of a CapabilityStatement the preflight reads.

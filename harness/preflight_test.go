@@ -302,3 +302,22 @@ func TestExportTypesTheServerRefusesEndThePreflight(t *testing.T) {
 		}
 	})
 }
+
+// A REPORT the server's CapabilityStatement leaves out, while it lists the reports it serves, is the user's
+// typo: the run ends in the preflight naming the nearest report, instead of failing RJS-LISTED on the 404 of an
+// operation that does not exist. A declared report runs.
+func TestAReportTheServerDoesNotDeclareEndsThePreflight(t *testing.T) {
+	base := serve(t, refserverHandler(t, refserver.Config{}))
+	wantPreflightError(t, Config{Target: base, Token: refserver.DemoTokenA, Report: "patient-usage-stat"},
+		"REPORT=patient-usage-stat: the CapabilityStatement of "+base+" declares neither $execute-patient-usage-stat nor $schedule-patient-usage-stat; its reports are ",
+		"did you mean REPORT=patient-usage-stats?")
+	cfg := Config{Target: base, Token: refserver.DemoTokenA, Report: "patient-total", Features: []string{"report"}}
+	target, stop, err := resolveTarget(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := preflight(context.Background(), cfg, target); err != nil {
+		t.Fatalf("a declared report: %v", err)
+	}
+}
