@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"bytes"
 	"container/heap"
 	"fmt"
 	"net/http"
@@ -80,6 +81,9 @@ func (s *Server) pollingURL(base, id string) string {
 // pollJobID is the job id of a request to the polling location, or it answers the request: 400 for a
 // missing or malformed _jobId; 404 for a path whose id cannot be a job's.
 func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+	if s.cfg.PollPath == "" && r.Method == http.MethodPost && !r.URL.Query().Has("_jobId") {
+		return s.postedJobID(w, r, missing)
+	}
 	if s.cfg.PollPath == "" {
 		if s.cfg.Profile.crashesWithoutJobID() && !r.URL.Query().Has("_jobId") {
 			markAnswer(w, missing)
@@ -96,8 +100,44 @@ func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answe
 	return id, true
 }
 
+// postedJobID is the _jobId of a POST to $export-poll-status that has none in its query: HAPI reads it from
+// the request's Parameters body (BulkDataExportProvider.exportPollStatus, "When export-poll-status through
+// POST"), ignores the body's other parameters, and answers 400 HAPI-2227 when the body names no _jobId.
+func (s *Server) postedJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return "", false
+	}
+	if len(bytes.TrimSpace(body)) > 0 && !checkJSONContentType(w, r, true) {
+		return "", false
+	}
+	ps, err := decodeParameters(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
+		return "", false
+	}
+	ids := paramsNamed(ps, "_jobId")
+	switch {
+	case len(ids) == 0:
+		markAnswer(w, missing)
+		writeError(w, http.StatusBadRequest, codeRequired, "$export-poll-status requires a job ID, please provide the value of target jobId.")
+		return "", false
+	case len(ids) > 1:
+		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
+		return "", false
+	case ids[0].ValueString == nil:
+		writeError(w, http.StatusBadRequest, codeInvalid, "parameter _jobId must have a valueString")
+		return "", false
+	case !validJobID(*ids[0].ValueString):
+		writeError(w, http.StatusBadRequest, codeInvalid, invalidJobIDMessage(*ids[0].ValueString))
+		return "", false
+	}
+	return *ids[0].ValueString, true
+}
+
 // exportPollStatus handles GET on the polling location: [base]/$export-poll-status?_jobId=<id> (or
-// [base]/<Config.PollPath>/<id>).
+// [base]/<Config.PollPath>/<id>), and, where the profile serves it, POST [base]/$export-poll-status with the
+// _jobId in the query or in a Parameters body.
 func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User) {
 	id, ok := s.pollJobID(w, r, answerPollNoJobID)
 	if !ok {

@@ -58,6 +58,13 @@ func (p Profile) deleteContentType() string {
 	return contentTypeFHIRJSON
 }
 
+// pollsByPost: $export-poll-status is a FHIR operation, and HAPI declares it idempotent and delete-enabled, so
+// it serves GET, DELETE and POST, a POST's _jobId read from the query or from a Parameters body
+// (BulkDataExportProvider.exportPollStatus; BulkDataExportProviderTest
+// testOperationExportPollStatus_POST_ExistingId_Accepted and _POST_NonExistingId_NotFound). HAPI's own
+// generic client invokes an operation by POST. The HL7 IG's polling location is polled by GET only.
+func (p Profile) pollsByPost() bool { return p != ProfileBulkData }
+
 // sendsXProgress: FUT promises X-Progress; the HL7 IG only allows it.
 func (p Profile) sendsXProgress() bool { return p != ProfileBulkData }
 
