@@ -205,8 +205,9 @@ func (s *Server) writeRunning(w http.ResponseWriter, kickoff time.Time) {
 func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff time.Time, request string, outputs []exportOutput) {
 	markAnswer(w, answerPollComplete)
 	base := s.baseURL(r)
+	completed := kickoff.Add(s.cfg.ExportDuration)
 	m := manifest{
-		TransactionTime:     fhirInstant(kickoff),
+		TransactionTime:     fhirInstant(s.cfg.Profile.transactionTime(kickoff, completed)),
 		Request:             request,
 		RequiresAccessToken: true,
 		Output:              []manifestOutput{},
@@ -215,7 +216,6 @@ func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff t
 	for _, o := range outputs {
 		m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
 	}
-	completed := kickoff.Add(s.cfg.ExportDuration)
 	w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
 	writeJSON(w, http.StatusOK, contentTypeJSON, m)
 }
