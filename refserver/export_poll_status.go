@@ -166,10 +166,11 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if state == exportCompleted && s.faulty(faultManifestForgotten) {
 		forgotten, j.answered = j.answered, true
 	}
-	var outputs []exportOutput
+	var outputs, errorFiles []exportOutput
 	if state == exportCompleted {
 		s.materializeLocked(st, j)
 		outputs = append(outputs, j.outputs...)
+		errorFiles = append(errorFiles, j.errors...)
 	}
 	kickoff, request, cancelled, released := j.kickoff, j.request, j.cancelled, j.released
 	st.mu.Unlock()
@@ -185,7 +186,7 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	case state == exportInProgress:
 		s.writeRunning(w, kickoff)
 	case state == exportCompleted:
-		s.writeManifest(w, r, kickoff, request, outputs)
+		s.writeManifest(w, r, kickoff, request, outputs, errorFiles)
 	}
 }
 
@@ -202,7 +203,7 @@ func (s *Server) writeRunning(w http.ResponseWriter, kickoff time.Time) {
 }
 
 // writeManifest answers a poll of a completed export: 200 and the manifest, Expires at the end of retention.
-func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff time.Time, request string, outputs []exportOutput) {
+func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff time.Time, request string, outputs, errorFiles []exportOutput) {
 	markAnswer(w, answerPollComplete)
 	base := s.baseURL(r)
 	completed := kickoff.Add(s.cfg.ExportDuration)
@@ -215,6 +216,9 @@ func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff t
 	}
 	for _, o := range outputs {
 		m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
+	}
+	for _, o := range errorFiles {
+		m.Error = append(m.Error, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
 	}
 	w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
 	writeJSON(w, http.StatusOK, contentTypeJSON, m)
