@@ -205,7 +205,12 @@ func wantsBinaryResource(r *http.Request) bool {
 // constant memory. A failure after the status line aborts the connection, so the client sees a broken
 // download rather than a short file.
 func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *binary) {
-	src := s.dataset.byType[b.file.typ]
+	size := b.file.size // -1: not known before it is written
+	content := func(out io.Writer) error { return s.dataset.byType[b.file.typ].write(out, b.file) }
+	if b.data != nil { // an error file, held whole
+		size = int64(len(b.data))
+		content = func(out io.Writer) error { _, err := out.Write(b.data); return err }
+	}
 	h := w.Header()
 	var out io.Writer = w
 	var finish func() error
@@ -222,8 +227,8 @@ func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *bina
 			return
 		}
 		head = append(head[:len(head)-3], '"') // up to `"data":"`
-		if b.file.size >= 0 && !s.faulty(faultOutputBadLastLine) {
-			h.Set("Content-Length", strconv.FormatInt(int64(len(head))+int64(base64.StdEncoding.EncodedLen(int(b.file.size)))+2, 10))
+		if size >= 0 && !s.faulty(faultOutputBadLastLine) {
+			h.Set("Content-Length", strconv.FormatInt(int64(len(head))+int64(base64.StdEncoding.EncodedLen(int(size)))+2, 10))
 		}
 		bw.Write(head)
 		enc := base64.NewEncoder(base64.StdEncoding, bw)
@@ -237,8 +242,8 @@ func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *bina
 		}
 	default:
 		h.Set("Content-Type", contentTypeNDJSON)
-		if b.file.size >= 0 && !s.faulty(faultOutputBadLastLine) {
-			h.Set("Content-Length", strconv.FormatInt(b.file.size, 10))
+		if size >= 0 && !s.faulty(faultOutputBadLastLine) {
+			h.Set("Content-Length", strconv.FormatInt(size, 10))
 		}
 	}
 	w.WriteHeader(http.StatusOK)
@@ -256,7 +261,7 @@ func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *bina
 			return nil
 		}
 	}
-	err := src.write(out, b.file)
+	err := content(out)
 	if err == nil && finish != nil {
 		err = finish()
 	}

@@ -1,6 +1,8 @@
 package refserver
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -24,11 +26,13 @@ type exportJob struct {
 	nextPoll  time.Time    // with Config.Throttle: a poll before this is answered 429 (the Retry-After announced)
 	reuseKey  string       // what makes an identical kick-off (reuse.go)
 	plan      []outputFile // its output files with their exact counts, fixed at kick-off (the data never changes)
+	ignored   []string     // what a lenient kick-off ignored, one OperationOutcome each in its error file
 	answered  bool         // its manifest was answered once (the manifest-forgotten fault forgets it then)
 
 	materialized bool
 	outputs      []exportOutput
-	heapIndex    int // in its store's expiries (store.go)
+	errors       []exportOutput // the error file, when the kick-off ignored something
+	heapIndex    int            // in its store's expiries (store.go)
 }
 
 type exportOutput struct {
@@ -64,7 +68,8 @@ type exportParams struct {
 	outputFormat string
 	types        []string
 	since        time.Time
-	exportID     string // _exportId: a label, only part of what makes a kick-off identical (reuse.go)
+	exportID     string   // _exportId: a label, only part of what makes a kick-off identical (reuse.go)
+	ignored      []string // with Prefer: handling=lenient, what was ignored: unsupported parameters, unknown types
 }
 
 // exportKickoff handles GET and POST [base]/$export.
@@ -114,9 +119,13 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
 		return
 	}
-	if params.types, err = s.supportedTypes(params.types, lenient); err != nil {
+	var dropped []string
+	if params.types, dropped, err = s.supportedTypes(params.types, lenient); err != nil {
 		writeError(w, http.StatusBadRequest, codeNotSupported, err.Error())
 		return
+	}
+	for _, t := range dropped {
+		params.ignored = append(params.ignored, fmt.Sprintf("_type %s is not a resource type this server supports (FHIR R4); it was left out (Prefer: handling=lenient)", t))
 	}
 
 	base := s.baseURL(r)
@@ -137,6 +146,7 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		since:    params.since,
 		reuseKey: exportReuseKey(base, params),
 		plan:     plan,
+		ignored:  params.ignored,
 	}
 	if kept := jobRequestBytes(job); kept > s.cfg.MaxJobRequestBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooCostly,
@@ -176,6 +186,9 @@ func jobRequestBytes(j *exportJob) int64 {
 	n := int64(len(j.request) + len(j.reuseKey))
 	for _, t := range j.types {
 		n += int64(len(t))
+	}
+	for _, m := range j.ignored {
+		n += int64(len(m))
 	}
 	return n
 }
@@ -249,6 +262,7 @@ func parseExportParams(values map[string][]string, lenient bool) (exportParams, 
 			if !lenient {
 				return p, fmt.Errorf("parameter %s is not supported by this server (send Prefer: handling=lenient to ignore it)", name)
 			}
+			p.ignored = append(p.ignored, fmt.Sprintf("parameter %s is not supported by this server; it was ignored (Prefer: handling=lenient)", name))
 		}
 	}
 	return p, nil
@@ -343,4 +357,39 @@ func (s *Server) materializeLocked(st *userStore, j *exportJob) {
 		}
 		j.outputs = append(j.outputs, exportOutput{typ: f.typ, binaryID: id, count: f.count})
 	}
+	if len(j.ignored) > 0 {
+		id := newBinaryID()
+		for st.binaries[id] != nil {
+			id = newBinaryID()
+		}
+		st.binaries[id] = &binary{
+			id:           id,
+			owner:        j.owner,
+			contentType:  contentTypeNDJSON,
+			data:         ignoredOutcomes(j.ignored),
+			lastUpdated:  j.completes,
+			versionID:    "1",
+			exportJobID:  j.id,
+			resourceType: "OperationOutcome",
+		}
+		j.errors = append(j.errors, exportOutput{typ: "OperationOutcome", binaryID: id, count: len(j.ignored)})
+	}
+}
+
+// ignoredOutcomes is the error file of a lenient kick-off: NDJSON, one warning OperationOutcome per thing it
+// ignored. HL7 Bulk Data IG v2, Complete Status, error: "If the request contained invalid or unsupported
+// parameters along with a Prefer: handling=lenient header and the server processed the request, the server
+// SHOULD include a FHIR OperationOutcome resource for each of these parameters."
+func ignoredOutcomes(ignored []string) []byte {
+	var b bytes.Buffer
+	for _, msg := range ignored {
+		line, err := json.Marshal(operationOutcome{ResourceType: "OperationOutcome",
+			Issue: []ooIssue{{Severity: sevWarning, Code: codeNotSupported, Diagnostics: msg}}})
+		if err != nil { // cannot happen for this fixed shape
+			continue
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
 }

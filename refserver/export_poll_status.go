@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"bytes"
 	"container/heap"
 	"fmt"
 	"net/http"
@@ -80,6 +81,9 @@ func (s *Server) pollingURL(base, id string) string {
 // pollJobID is the job id of a request to the polling location, or it answers the request: 400 for a
 // missing or malformed _jobId; 404 for a path whose id cannot be a job's.
 func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+	if s.cfg.PollPath == "" && r.Method == http.MethodPost && !r.URL.Query().Has("_jobId") {
+		return s.postedJobID(w, r, missing)
+	}
 	if s.cfg.PollPath == "" {
 		if s.cfg.Profile.crashesWithoutJobID() && !r.URL.Query().Has("_jobId") {
 			markAnswer(w, missing)
@@ -96,8 +100,44 @@ func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answe
 	return id, true
 }
 
+// postedJobID is the _jobId of a POST to $export-poll-status that has none in its query: HAPI reads it from
+// the request's Parameters body (BulkDataExportProvider.exportPollStatus, "When export-poll-status through
+// POST"), ignores the body's other parameters, and answers 400 HAPI-2227 when the body names no _jobId.
+func (s *Server) postedJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return "", false
+	}
+	if len(bytes.TrimSpace(body)) > 0 && !checkJSONContentType(w, r, true) {
+		return "", false
+	}
+	ps, err := decodeParameters(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
+		return "", false
+	}
+	ids := paramsNamed(ps, "_jobId")
+	switch {
+	case len(ids) == 0:
+		markAnswer(w, missing)
+		writeError(w, http.StatusBadRequest, codeRequired, "$export-poll-status requires a job ID, please provide the value of target jobId.")
+		return "", false
+	case len(ids) > 1:
+		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
+		return "", false
+	case ids[0].ValueString == nil:
+		writeError(w, http.StatusBadRequest, codeInvalid, "parameter _jobId must have a valueString")
+		return "", false
+	case !validJobID(*ids[0].ValueString):
+		writeError(w, http.StatusBadRequest, codeInvalid, invalidJobIDMessage(*ids[0].ValueString))
+		return "", false
+	}
+	return *ids[0].ValueString, true
+}
+
 // exportPollStatus handles GET on the polling location: [base]/$export-poll-status?_jobId=<id> (or
-// [base]/<Config.PollPath>/<id>).
+// [base]/<Config.PollPath>/<id>), and, where the profile serves it, POST [base]/$export-poll-status with the
+// _jobId in the query or in a Parameters body.
 func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User) {
 	id, ok := s.pollJobID(w, r, answerPollNoJobID)
 	if !ok {
@@ -126,10 +166,11 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if state == exportCompleted && s.faulty(faultManifestForgotten) {
 		forgotten, j.answered = j.answered, true
 	}
-	var outputs []exportOutput
+	var outputs, errorFiles []exportOutput
 	if state == exportCompleted {
 		s.materializeLocked(st, j)
 		outputs = append(outputs, j.outputs...)
+		errorFiles = append(errorFiles, j.errors...)
 	}
 	kickoff, request, cancelled, released := j.kickoff, j.request, j.cancelled, j.released
 	st.mu.Unlock()
@@ -145,7 +186,7 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	case state == exportInProgress:
 		s.writeRunning(w, kickoff)
 	case state == exportCompleted:
-		s.writeManifest(w, r, kickoff, request, outputs)
+		s.writeManifest(w, r, kickoff, request, outputs, errorFiles)
 	}
 }
 
@@ -162,11 +203,12 @@ func (s *Server) writeRunning(w http.ResponseWriter, kickoff time.Time) {
 }
 
 // writeManifest answers a poll of a completed export: 200 and the manifest, Expires at the end of retention.
-func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff time.Time, request string, outputs []exportOutput) {
+func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff time.Time, request string, outputs, errorFiles []exportOutput) {
 	markAnswer(w, answerPollComplete)
 	base := s.baseURL(r)
+	completed := kickoff.Add(s.cfg.ExportDuration)
 	m := manifest{
-		TransactionTime:     fhirInstant(kickoff),
+		TransactionTime:     fhirInstant(s.cfg.Profile.transactionTime(kickoff, completed)),
 		Request:             request,
 		RequiresAccessToken: true,
 		Output:              []manifestOutput{},
@@ -175,7 +217,9 @@ func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff t
 	for _, o := range outputs {
 		m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
 	}
-	completed := kickoff.Add(s.cfg.ExportDuration)
+	for _, o := range errorFiles {
+		m.Error = append(m.Error, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
+	}
 	w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
 	writeJSON(w, http.StatusOK, contentTypeJSON, m)
 }

@@ -17,6 +17,7 @@ const (
 // Issue severities and codes used by the server (FHIR R4 value sets).
 const (
 	sevError       = "error"
+	sevWarning     = "warning"
 	sevInformation = "information"
 
 	codeInvalid       = "invalid"

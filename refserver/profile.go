@@ -58,6 +58,25 @@ func (p Profile) deleteContentType() string {
 	return contentTypeFHIRJSON
 }
 
+// pollsByPost: $export-poll-status is a FHIR operation, and HAPI declares it idempotent and delete-enabled, so
+// it serves GET, DELETE and POST, a POST's _jobId read from the query or from a Parameters body
+// (BulkDataExportProvider.exportPollStatus; BulkDataExportProviderTest
+// testOperationExportPollStatus_POST_ExistingId_Accepted and _POST_NonExistingId_NotFound). HAPI's own
+// generic client invokes an operation by POST. The HL7 IG's polling location is polled by GET only.
+func (p Profile) pollsByPost() bool { return p != ProfileBulkData }
+
+// transactionTime is a completed export's manifest transactionTime. The HL7 IG: "the server's time when the
+// query is run", and HAPI ≥ 8.2 writes the job's start time (hapi-fhir #6841, PR #6842: "We use the job-end
+// time for transactionTime instead of job-start time. This violates the spec"). HAPI ≤ 8.1, FUT's 8.0 among
+// them, writes the job's end time (BulkDataExportProvider: setTransactionTime(info.getEndTime()); FUT's
+// 8.0 example has a transactionTime after its Binaries' lastUpdated).
+func (p Profile) transactionTime(kickoff, completed time.Time) time.Time {
+	if p == ProfileHAPI80 {
+		return completed
+	}
+	return kickoff
+}
+
 // sendsXProgress: FUT promises X-Progress; the HL7 IG only allows it.
 func (p Profile) sendsXProgress() bool { return p != ProfileBulkData }
 

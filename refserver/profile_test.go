@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProfileBulkDataReleasesAFinishedExportOnDelete(t *testing.T) {
@@ -67,5 +68,21 @@ func TestProfileHAPI80ReportsACancelledJobAsProgress(t *testing.T) {
 func TestUnknownProfileIsRefused(t *testing.T) {
 	if _, err := NewServer(Config{Profile: "hapi-9"}); err == nil || !strings.Contains(err.Error(), "bulkdata") {
 		t.Fatalf("want an error listing the profiles, got %v", err)
+	}
+}
+
+// TestManifestTransactionTimeByProfile: the HL7 IG's transactionTime is when the query runs, which HAPI ≥ 8.2
+// writes as the job's start; HAPI ≤ 8.1 (FUT's 8.0) writes its end (hapi-fhir #6841, PR #6842).
+func TestManifestTransactionTimeByProfile(t *testing.T) {
+	const kickoff, end = "2025-12-05T11:33:54.465+00:00", "2025-12-05T11:33:56.465+00:00"
+	for p, want := range map[Profile]string{ProfileFUT: kickoff, ProfileBulkData: kickoff, ProfileHAPI80: end} {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, Config{Profile: p})
+			poll := e.kickoff(tokenA, "")
+			e.clock.Advance(time.Hour)
+			if m, _ := e.manifest(poll, tokenA); m.TransactionTime != want {
+				t.Fatalf("transactionTime: expected %s, got %q", want, m.TransactionTime)
+			}
+		})
 	}
 }

@@ -39,8 +39,8 @@ var r4ResourceTypes = strings.Fields(`
 
 // supportedTypes checks an export's _type against the resource types the server knows. Unknown ones are an
 // error naming them, or, when the client asked for lenient handling (Prefer: handling=lenient, HL7 Bulk Data
-// IG: the server MAY then process the request instead of answering an error), dropped.
-func (s *Server) supportedTypes(types []string, lenient bool) ([]string, error) {
+// IG: the server MAY then process the request instead of answering an error), dropped and returned as such.
+func (s *Server) supportedTypes(types []string, lenient bool) (supported, dropped []string, err error) {
 	var known, unknown []string
 	for _, t := range types {
 		if slices.Contains(r4ResourceTypes, t) || slices.Contains(s.dataset.types, t) {
@@ -51,9 +51,9 @@ func (s *Server) supportedTypes(types []string, lenient bool) ([]string, error) 
 	}
 	switch {
 	case len(unknown) == 0:
-		return types, nil
+		return types, nil, nil
 	case lenient:
-		return append([]string{}, known...), nil // empty, not nil: nil would export every type
+		return append([]string{}, known...), unknown, nil // empty, not nil: nil would export every type
 	}
 	// The answer names what it refuses, bounded: a kick-off of megabytes of _type gets no megabytes back.
 	named := unknown[:min(len(unknown), 5)]
@@ -65,5 +65,5 @@ func (s *Server) supportedTypes(types []string, lenient bool) ([]string, error) 
 	if len(unknown) > len(named) {
 		named = append(named, fmt.Sprintf("and %d more", len(unknown)-len(named)))
 	}
-	return nil, fmt.Errorf("_type %s: not a resource type this server supports (FHIR R4); send Prefer: handling=lenient to skip unknown types", strings.Join(named, ", "))
+	return nil, nil, fmt.Errorf("_type %s: not a resource type this server supports (FHIR R4); send Prefer: handling=lenient to skip unknown types", strings.Join(named, ", "))
 }

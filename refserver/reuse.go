@@ -32,7 +32,9 @@ func exportReuseKey(base string, p exportParams) string {
 	if !p.since.IsZero() {
 		since = strconv.FormatInt(p.since.UnixMilli(), 10) // HAPI keeps _since as a java.util.Date
 	}
-	return strings.Join([]string{base + "/$export", p.outputFormat, strings.Join(types, ","), since, p.exportID}, "\n")
+	ignored := slices.Clone(p.ignored) // a lenient kick-off's error file says what it ignored
+	slices.Sort(ignored)
+	return strings.Join([]string{base + "/$export", p.outputFormat, strings.Join(types, ","), since, p.exportID, strings.Join(ignored, "\x00")}, "\n")
 }
 
 // noCache reports whether the request carries "Cache-Control: no-cache" (HAPI's CacheControlDirective).

@@ -14,6 +14,7 @@
 //	POST   [base]/$export                        kick-off (optional Parameters body)
 //	GET    [base]/$export-poll-status?_jobId=    202 + X-Progress + Retry-After, 200 manifest, 404 cancelled/unknown
 //	                                             (429 + Retry-After when polled too early, with Config.Throttle)
+//	POST   [base]/$export-poll-status            the same, _jobId in the query or a Parameters body (fut, hapi-8.0)
 //	DELETE [base]/$export-poll-status?_jobId=    202 + OperationOutcome while running, else 404
 //	GET, DELETE [base]/<PollPath>/{id}           the same, instead, with Config.PollPath (e.g. bulkstatus)
 //	GET    [base]/Binary/{id}                    export file (NDJSON or Binary JSON by Accept) or report Binary; owner only
@@ -118,6 +119,9 @@ func (s *Server) routes() {
 		poll = b + "/" + s.cfg.PollPath + "/{id}"
 	}
 	mux.HandleFunc("GET "+poll, s.authed(s.exportPollStatus))
+	if s.cfg.PollPath == "" && s.cfg.Profile.pollsByPost() {
+		mux.HandleFunc("POST "+poll, s.authed(s.exportPollStatus))
+	}
 	mux.HandleFunc("DELETE "+poll, s.authed(s.exportCancel))
 	mux.HandleFunc("GET "+b+"/Binary/{id}", s.binaryGet)
 	mux.HandleFunc("GET "+b+"/$get-report-job-status", s.authed(s.getReportJobStatus))

@@ -48,6 +48,9 @@ func forgetExportLocked(st *userStore, j *exportJob) {
 	for _, o := range j.outputs {
 		delete(st.binaries, o.binaryID)
 	}
+	for _, o := range j.errors {
+		delete(st.binaries, o.binaryID)
+	}
 	delete(st.exports, j.id)
 	if same := st.byReuseKey[j.reuseKey]; same != nil {
 		delete(same, j.id)
