@@ -341,39 +341,35 @@ func (s *Server) materializeLocked(st *userStore, j *exportJob) {
 	}
 	j.materialized = true
 	for _, f := range j.plan {
-		id := newBinaryID()
-		for st.binaries[id] != nil {
-			id = newBinaryID()
-		}
-		st.binaries[id] = &binary{
-			id:           id,
-			owner:        j.owner,
-			contentType:  contentTypeNDJSON,
-			file:         f,
-			lastUpdated:  j.completes,
-			versionID:    "1",
-			exportJobID:  j.id,
-			resourceType: f.typ,
-		}
-		j.outputs = append(j.outputs, exportOutput{typ: f.typ, binaryID: id, count: f.count})
+		b := s.exportBinaryLocked(st, j, f.typ)
+		b.file = f
+		j.outputs = append(j.outputs, exportOutput{typ: f.typ, binaryID: b.id, count: f.count})
 	}
 	if len(j.ignored) > 0 {
-		id := newBinaryID()
-		for st.binaries[id] != nil {
-			id = newBinaryID()
-		}
-		st.binaries[id] = &binary{
-			id:           id,
-			owner:        j.owner,
-			contentType:  contentTypeNDJSON,
-			data:         ignoredOutcomes(j.ignored),
-			lastUpdated:  j.completes,
-			versionID:    "1",
-			exportJobID:  j.id,
-			resourceType: "OperationOutcome",
-		}
-		j.errors = append(j.errors, exportOutput{typ: "OperationOutcome", binaryID: id, count: len(j.ignored)})
+		b := s.exportBinaryLocked(st, j, "OperationOutcome")
+		b.data = ignoredOutcomes(j.ignored)
+		j.errors = append(j.errors, exportOutput{typ: "OperationOutcome", binaryID: b.id, count: len(j.ignored)})
 	}
+}
+
+// exportBinaryLocked adds one NDJSON file of the job, of resource type typ, to its owner's store under a new
+// id; the caller gives it its content. st.mu must be held.
+func (s *Server) exportBinaryLocked(st *userStore, j *exportJob, typ string) *binary {
+	id := newBinaryID()
+	for st.binaries[id] != nil {
+		id = newBinaryID()
+	}
+	b := &binary{
+		id:           id,
+		owner:        j.owner,
+		contentType:  contentTypeNDJSON,
+		lastUpdated:  j.completes,
+		versionID:    "1",
+		exportJobID:  j.id,
+		resourceType: typ,
+	}
+	st.binaries[id] = b
+	return b
 }
 
 // ignoredOutcomes is the error file of a lenient kick-off: NDJSON, one warning OperationOutcome per thing it
