@@ -1,0 +1,140 @@
+package harness
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// servingFiles passes every request to h but the output files' (GET …/Binary/…), whose answer from h is
+// handed to serve to send as it likes.
+func servingFiles(h http.Handler, serve func(w http.ResponseWriter, r *http.Request, file *httptest.ResponseRecorder)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/Binary/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		serve(w, r, rec)
+	})
+}
+
+// cutMidLine sends the file's header and its body up to the middle of its second line as a chunked body,
+// then closes the connection without the last chunk: the transfer is cut short, as by a connection reset.
+func cutMidLine(encode func([]byte) []byte) func(http.ResponseWriter, *http.Request, *httptest.ResponseRecorder) {
+	return func(w http.ResponseWriter, _ *http.Request, file *httptest.ResponseRecorder) {
+		body := file.Body.Bytes()
+		first := bytes.IndexByte(body, '\n') + 1
+		cut := body[:first+(bytes.IndexByte(body[first:], '\n'))/2]
+		encoding := ""
+		if encode != nil {
+			whole := encode(body)
+			cut, encoding = whole[:len(whole)*2/3], "Content-Encoding: gzip\r\n"
+		}
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%sTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", file.Header().Get("Content-Type"), encoding, len(cut), cut)
+		_ = buf.Flush()
+	}
+}
+
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return out.Bytes()
+}
+
+// An output file whose transfer is cut short (a chunked body without its last chunk, as a connection reset
+// leaves it), plain or gzip-encoded, is a transport error of the run: charged to no requirement, and not
+// passed. Its cut last line is not judged as the server's invalid JSON.
+func TestAnOutputFileCutShortInTransferIsATransportErrorNotTheServers(t *testing.T) {
+	for name, encode := range map[string]func([]byte) []byte{"identity": nil, "gzip": gzipped} {
+		t.Run(name, func(t *testing.T) {
+			h := servingFiles(refserverHandler(t, refserver.Config{}), cutMidLine(encode))
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Passed || len(res.Failures) != 1 {
+				t.Fatalf("a file cut short must not pass: passed %v, failures %+v\n%s", res.Passed, res.Failures, out)
+			}
+			f := res.Failures[0]
+			if !f.Transport || f.NonConformant || f.Requirement != "" {
+				t.Fatalf("want a transport error charged to no requirement, got %+v\n%s", f, out)
+			}
+			if strings.Contains(f.Message, "invalid JSON") {
+				t.Errorf("the cut line must not be judged as the server's JSON: %s", f.Message)
+			}
+		})
+	}
+}
+
+// A server may compress an output file when the request allows it (Content-Encoding: gzip): the file is
+// judged as it decodes and passes. A gzip stream the server sent whole but broken (its checksum wrong) is the
+// server's: EXP-OUTPUT fails naming the content coding. A coding the request did not accept fails too.
+func TestGzipEncodedOutputFilesAreJudgedDecoded(t *testing.T) {
+	serve := func(mangle func([]byte) []byte, coding string) func(http.ResponseWriter, *http.Request, *httptest.ResponseRecorder) {
+		return func(w http.ResponseWriter, r *http.Request, file *httptest.ResponseRecorder) {
+			if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				w.Header().Set("Content-Type", file.Header().Get("Content-Type"))
+				_, _ = w.Write(file.Body.Bytes())
+				return
+			}
+			w.Header().Set("Content-Type", file.Header().Get("Content-Type"))
+			w.Header().Set("Content-Encoding", coding)
+			_, _ = w.Write(mangle(gzipped(file.Body.Bytes())))
+		}
+	}
+	badChecksum := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		b[len(b)-8] ^= 0xff // the CRC-32 of the gzip trailer
+		return b
+	}
+	for _, c := range []struct {
+		name, coding string
+		mangle       func([]byte) []byte
+		want         string // "" passes; else a failure of EXP-OUTPUT containing it
+	}{
+		{"whole", "gzip", func(b []byte) []byte { return b }, ""},
+		{"bad checksum", "gzip", badChecksum, "Content-Encoding gzip"},
+		{"unaccepted coding", "br", func(b []byte) []byte { return b }, `Accept-Encoding), got "br"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := servingFiles(refserverHandler(t, refserver.Config{}), serve(c.mangle, c.coding))
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.want == "" {
+				if !res.Passed {
+					t.Fatalf("gzip-encoded files must pass:\n%s", out)
+				}
+				return
+			}
+			if got := failedRequirements(res); len(got) != 1 || got[0] != "EXP-OUTPUT" || !res.Failures[0].NonConformant || !strings.Contains(res.Failures[0].Message, c.want) {
+				t.Fatalf("want EXP-OUTPUT failed naming %s, got %+v\n%s", c.want, res.Failures, out)
+			}
+		})
+	}
+}
+
