@@ -137,4 +137,3 @@ func TestGzipEncodedOutputFilesAreJudgedDecoded(t *testing.T) {
 		})
 	}
 }
-
