@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -133,6 +134,50 @@ func TestGzipEncodedOutputFilesAreJudgedDecoded(t *testing.T) {
 			}
 			if got := failedRequirements(res); len(got) != 1 || got[0] != "EXP-OUTPUT" || !res.Failures[0].NonConformant || !strings.Contains(res.Failures[0].Message, c.want) {
 				t.Fatalf("want EXP-OUTPUT failed naming %s, got %+v\n%s", c.want, res.Failures, out)
+			}
+		})
+	}
+}
+
+// A manifest may list no output file and error files only (BDA2: a partial success is a 200 with error
+// files; output SHOULD be [] when there is no data). The error files are still judged: an error file that
+// holds no OperationOutcome fails EXP-OUTPUT naming it; a valid one leaves EXP-OUTPUT skipped, not passed,
+// since no output file was there to check.
+func TestAManifestOfErrorFilesOnlyIsJudged(t *testing.T) {
+	outcome := `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"Patient/7 could not be read"}]}` + "\n"
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+ndjson")
+		if strings.HasSuffix(r.URL.Path, "/bad") {
+			_, _ = w.Write([]byte(`{"resourceType":"Patient","id":"p1"}` + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte(outcome))
+	}))
+	t.Cleanup(files.Close)
+	for _, file := range []string{"good", "bad"} {
+		t.Run(file, func(t *testing.T) {
+			h := rewriting(refserverHandler(t, refserver.Config{}), func(_ *http.Request, status int, body []byte) []byte {
+				var m map[string]any
+				if status != http.StatusOK || json.Unmarshal(body, &m) != nil || m["output"] == nil || m["transactionTime"] == nil {
+					return body
+				}
+				m["output"] = []any{}
+				m["error"] = []any{map[string]any{"type": "OperationOutcome", "url": files.URL + "/errors/" + file}}
+				b, _ := json.Marshal(m)
+				return b
+			})
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT", TrustedOrigins: []string{files.URL}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if file == "bad" {
+				if got := failedRequirements(res); len(got) != 1 || got[0] != "EXP-OUTPUT" || !strings.Contains(res.Failures[0].Message, files.URL+"/errors/bad") {
+					t.Fatalf("an error file of Patients must fail EXP-OUTPUT naming it, got %+v\n%s", res.Failures, out)
+				}
+				return
+			}
+			if skips := res.Findings.Skips(); !res.Passed || len(skips) != 1 || !strings.Contains(skips[0].Message, "no output file") {
+				t.Fatalf("want EXP-OUTPUT skipped for want of output files, got passed %v, skips %+v\n%s", res.Passed, skips, out)
 			}
 		})
 	}
