@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -178,6 +180,41 @@ func TestAManifestOfErrorFilesOnlyIsJudged(t *testing.T) {
 			}
 			if skips := res.Findings.Skips(); !res.Passed || len(skips) != 1 || !strings.Contains(skips[0].Message, "no output file") {
 				t.Fatalf("want EXP-OUTPUT skipped for want of output files, got passed %v, skips %+v\n%s", res.Passed, skips, out)
+			}
+		})
+	}
+}
+
+// A file server that throttles is waited out like every other request of the scenarios: each file answers
+// 429 to its first request, with a Retry-After or without one (BDA2: SHOULD send one), and EXP-OUTPUT passes.
+func TestAThrottlingFileServerIsWaitedOut(t *testing.T) {
+	for _, retryAfter := range []string{"1", ""} {
+		t.Run("Retry-After "+retryAfter, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]bool{}
+			var throttled atomic.Int64
+			h := servingFiles(refserverHandler(t, refserver.Config{}), func(w http.ResponseWriter, r *http.Request, file *httptest.ResponseRecorder) {
+				mu.Lock()
+				first := !seen[r.URL.Path]
+				seen[r.URL.Path] = true
+				mu.Unlock()
+				if first {
+					throttled.Add(1)
+					if retryAfter != "" {
+						w.Header().Set("Retry-After", retryAfter)
+					}
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				w.Header().Set("Content-Type", file.Header().Get("Content-Type"))
+				_, _ = w.Write(file.Body.Bytes())
+			})
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+			if err != nil || !res.Passed || len(res.Findings.Skips()) > 0 {
+				t.Fatalf("passed %v, skips %v, err %v\n%s", res.Passed, res.Findings.Skips(), err, out)
+			}
+			if throttled.Load() == 0 {
+				t.Fatal("no file was throttled: the test proves nothing")
 			}
 		})
 	}

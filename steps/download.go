@@ -156,14 +156,32 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		x.Duration = time.Since(start)
 		x.Received = start.Add(x.Duration)
 	}()
-	resp, err := w.target.HTTPClient.Do(req)
-	if err != nil {
-		x.Err = describeTransportError(err, ctx, w.target.MaxWait)
-		d.err = transportFailure(item.URL, x.Err)
-		return d
+	var resp *http.Response
+	for n := 0; ; n++ {
+		resp, err = w.target.HTTPClient.Do(req.Clone(ctx))
+		if err != nil {
+			x.Err = describeTransportError(err, ctx, w.target.MaxWait)
+			d.err = transportFailure(item.URL, x.Err)
+			return d
+		}
+		x.Status, x.Header = resp.StatusCode, resp.Header
+		x.Received = time.Now()
+		// A file server that throttles (429) is waited out as every other request of the scenarios is
+		// (w.request): after its Retry-After, or a backoff without one, within the download's time.
+		delay, ok := throttleDelay(x, n)
+		if deadline, _ := ctx.Deadline(); !ok || time.Now().Add(delay).After(deadline) {
+			break
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, fileHeadBytes))
+		resp.Body.Close()
+		fmt.Fprintf(w.target.Log, "  GET %s: %s, Retry-After %q: asking again in %s\n", item.URL, check.StatusPhrase(x.Status), x.Header.Get("Retry-After"), delay.Round(time.Millisecond))
+		if err := check.WaitFor(ctx, delay); err != nil {
+			x.Err = err
+			d.err = transportFailure(item.URL, fmt.Errorf("waiting out a 429: %w", err))
+			return d
+		}
 	}
 	defer resp.Body.Close()
-	x.Status, x.Header = resp.StatusCode, resp.Header
 	head := &headKeeper{x: x}
 	if x.Status != http.StatusOK { // judged by the step that reads the files; its start is enough to show
 		if _, err := io.Copy(head, io.LimitReader(resp.Body, fileHeadBytes)); err != nil {
