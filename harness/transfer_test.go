@@ -219,3 +219,63 @@ func TestAThrottlingFileServerIsWaitedOut(t *testing.T) {
 		})
 	}
 }
+
+// Output files served as S3- or Azure-backed servers serve them: the file URL answers an authorized request
+// with a 307 to a pre-signed URL on another origin, which refuses a request that also carries a bearer token
+// (S3: "Only one auth mechanism allowed"). The redirect is followed without the token, and every output file
+// scenario passes; requests without a token, or with user B's, are still refused by the server itself.
+func TestOutputFilesRedirectedToAPresignedStorePass(t *testing.T) {
+	for _, signature := range []string{"abc", "expired"} {
+		t.Run(signature, func(t *testing.T) { redirectedToStore(t, signature) })
+	}
+}
+
+// redirectedToStore runs the file scenarios against files redirected to a store; a signature "expired" is
+// refused there (403), and EXP-OUTPUT fails showing where the redirect led.
+func redirectedToStore(t *testing.T, signature string) {
+	var mu sync.Mutex
+	stored := map[string][]byte{}
+	var served, withToken atomic.Int64
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			withToken.Add(1)
+			http.Error(w, "Only one auth mechanism allowed", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		body, ok := stored[r.URL.Path]
+		mu.Unlock()
+		if !ok || r.URL.Query().Get("X-Amz-Signature") != "abc" {
+			http.Error(w, "AccessDenied", http.StatusForbidden)
+			return
+		}
+		served.Add(1)
+		w.Header().Set("Content-Type", "application/fhir+ndjson")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(store.Close)
+	h := servingFiles(refserverHandler(t, refserver.Config{}), func(w http.ResponseWriter, r *http.Request, file *httptest.ResponseRecorder) {
+		key := "/bucket" + r.URL.Path
+		mu.Lock()
+		stored[key] = file.Body.Bytes()
+		mu.Unlock()
+		http.Redirect(w, r, store.URL+key+"?X-Amz-Signature="+signature, http.StatusTemporaryRedirect)
+	})
+	if signature == "expired" {
+		res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := failedRequirements(res); len(got) != 1 || got[0] != "EXP-OUTPUT" || !strings.Contains(res.Failures[0].Message, "redirected: answered by "+store.URL+"/bucket/") {
+			t.Fatalf("want EXP-OUTPUT failed, its transcript naming the store that refused, got %+v\n%s", res.Failures, out)
+		}
+		return
+	}
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@EXP-OUTPUT,@EXP-OUTPUT-ACCEPT,@EXP-OUTPUT-TOKEN,@EXP-CROSS-USER"})
+	if err != nil || !res.Passed || len(res.Findings.Skips()) > 0 || len(res.Findings.NotChecked()) > 0 {
+		t.Fatalf("passed %v, skips %v, not checked %v, err %v\n%s", res.Passed, res.Findings.Skips(), res.Findings.NotChecked(), err, out)
+	}
+	if served.Load() == 0 || withToken.Load() > 0 {
+		t.Fatalf("the store served %d files and got the token %d times: want files served, never the token", served.Load(), withToken.Load())
+	}
+}

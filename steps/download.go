@@ -166,6 +166,9 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		}
 		x.Status, x.Header = resp.StatusCode, resp.Header
 		x.Received = time.Now()
+		if u := resp.Request.URL.String(); u != req.URL.String() {
+			x.Redirected = u
+		}
 		// A file server that throttles (429) is waited out as every other request of the scenarios is
 		// (w.request): after its Retry-After, or a backoff without one, within the download's time.
 		delay, ok := throttleDelay(x, n)

@@ -122,6 +122,9 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 	}
 	defer resp.Body.Close()
 	x.Status, x.Header = resp.StatusCode, resp.Header
+	if u := resp.Request.URL.String(); u != req.URL.String() {
+		x.Redirected = u
+	}
 	x.Body, err = io.ReadAll(io.LimitReader(resp.Body, w.target.MaxBodyBytes+1))
 	x.Duration = time.Since(start)
 	x.Received = start.Add(x.Duration)
