@@ -52,7 +52,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	items := slices.Concat(m.Output, m.Error, m.Deleted)
 	deletedFrom := len(m.Output) + len(m.Error) // the deleted files' lines are transaction Bundles of DELETEs
 	if w.target.MaxFiles > 0 && len(items) > w.target.MaxFiles {
-		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
+		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d (MAX_FILES=%d checks them all, with DOWNLOAD_WAIT long enough for them; EXPORT_TYPES makes the export smaller)", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles, len(items)))
 		items = items[:w.target.MaxFiles]
 	}
 	if w.target.DownloadWait > 0 {
