@@ -28,6 +28,8 @@ type Exchange struct {
 	BodyCut int64
 	// TokenWithheld, when set, says why the request went without the user's token: its origin is not trusted.
 	TokenWithheld string
+	// Redirected is the URL that answered, when redirects led away from URL (a file store's pre-signed URL).
+	Redirected string
 }
 
 // TranscriptHead is how much of a body an exchange keeps once its checks are done: a transcript shows no
@@ -104,6 +106,9 @@ func (x *Exchange) Transcript() string {
 	case x.Status == 0:
 		fmt.Fprintf(&b, "< (no response after %s: %v)\n", x.Duration.Round(time.Millisecond), x.Err)
 	default:
+		if x.Redirected != "" {
+			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries no token)\n", cutText(x.Redirected, transcriptHeaderLimit))
+		}
 		fmt.Fprintf(&b, "< %d %s (%s)\n", x.Status, http.StatusText(x.Status), x.Duration.Round(time.Millisecond))
 		writeHeaders(&b, "< ", x.Header)
 		writeBody(&b, "< ", x.Body, x.BodyCut)

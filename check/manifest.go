@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"time"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
 )
@@ -52,6 +53,10 @@ func (it *ManifestItem) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// TransactionTimeSkew is how far a manifest's transactionTime may be after its answer's Date: clock skew
+// between a server's nodes, never the hour or two of a local time written as UTC.
+const TransactionTimeSkew = 5 * time.Minute
+
 // CheckManifest holds a complete-status answer to the JSON Schema in fixtures/, then to what a schema cannot
 // say, and returns the decoded manifest.
 func CheckManifest(req string, x *Exchange) (*Manifest, error) {
@@ -68,8 +73,15 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 	if err := json.Unmarshal(x.Body, &m); err != nil {
 		return nil, Violationf(req, "manifest", "a Bulk Data complete-status manifest", "%v", err)
 	}
-	if _, err := ParseFHIRInstant(m.TransactionTime); err != nil {
+	tt, err := ParseFHIRInstant(m.TransactionTime)
+	if err != nil {
 		return nil, Violationf(req, "manifest transactionTime", "a FHIR instant", "%q: %v", m.TransactionTime, err)
+	}
+	// BDA2: "the server's time when the query is run": not later than the answer that says the query is done.
+	// Only the server's own Date is compared (the harness's clock is not the server's), with room for the
+	// skew between the node that ran the job and the one that answers.
+	if date, err := http.ParseTime(x.Header.Get("Date")); err == nil && tt.After(date.Add(TransactionTimeSkew)) {
+		return nil, Violationf(req, "manifest transactionTime", fmt.Sprintf("the time the export's query ran: not after the answer's own Date %s (%s of clock skew allowed)", x.Header.Get("Date"), TransactionTimeSkew), "%q, %s later", m.TransactionTime, tt.Sub(date).Round(time.Second))
 	}
 	// BDA2: request is "the full URL of the original Bulk Data kick-off request". Its host is not compared with
 	// the run's: FUT's example names the service's internal host (digest B3).

@@ -107,3 +107,30 @@ func TestAManifestCountIsAnyJSONFormOfAWholeNumber(t *testing.T) {
 		t.Errorf("no count: %+v, %v", it, err)
 	}
 }
+
+// BDA2: transactionTime is "the server's time when the query is run", so it cannot be later than the answer
+// that reports the query done: a transactionTime past the response's own Date, beyond clock skew between a
+// server's nodes (TransactionTimeSkew), fails. Local time written with a UTC offset, an hour or two ahead in
+// Denmark, is the fault this finds. Without a Date nothing is compared: the harness's clock is not the server's.
+func TestATransactionTimeAfterTheManifestsOwnDateFails(t *testing.T) {
+	const date = "Thu, 03 Dec 2026 10:00:00 GMT"
+	for tt, ok := range map[string]bool{
+		"2026-12-03T09:59:59.123+00:00": true,
+		"2026-12-03T10:00:00.999Z":      true,
+		"2026-12-03T10:04:00+00:00":     true, // within the skew
+		"2026-12-03T11:00:00+01:00":     true, // the same instant in Copenhagen
+		"2026-12-03T11:00:00+00:00":     false,
+		"2026-12-03T10:06:00Z":          false,
+	} {
+		body := `{"transactionTime":"` + tt + `","request":"http://f/$export","requiresAccessToken":true,"output":[],"error":[]}`
+		x := &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {"application/json"}, "Date": {date}}, Body: []byte(body)}
+		_, err := CheckManifest("EXP-POLL-200", x)
+		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), "transactionTime") {
+			t.Errorf("transactionTime %s, Date %s: got %v, want pass %v", tt, date, err, ok)
+		}
+		x.Header.Del("Date")
+		if _, err := CheckManifest("EXP-POLL-200", x); err != nil {
+			t.Errorf("transactionTime %s without a Date: got %v, want nothing compared", tt, err)
+		}
+	}
+}

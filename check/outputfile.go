@@ -117,7 +117,7 @@ func binaryViolation(x *Exchange, err error) error {
 	if errors.As(err, &v) {
 		return err
 	}
-	if !errors.Is(err, errBinarySyntax) && !isBase64Error(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, ErrTransport) || !errors.Is(err, errBinarySyntax) && !isBase64Error(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("reading output file %s: %w", x.URL, err) // the transport's error, not the server's JSON
 	}
 	return Violationf("", "body of "+x.Method+" "+x.URL, "a FHIR Binary resource in JSON", "invalid JSON or base64 data: %v", err)
@@ -262,7 +262,7 @@ func splitChunks(body io.Reader, maxLine int, item ManifestItem, free chan []byt
 		m, err := fill(body, buf[n:])
 		n += m
 		end := n
-		if err == nil {
+		if err != io.EOF { // a body that fails ends inside a line: only its whole lines are judged
 			end = bytes.LastIndexByte(buf[:n], '\n') + 1
 		}
 		carry = append(carry[:0], buf[end:n]...)
@@ -279,6 +279,8 @@ func splitChunks(body io.Reader, maxLine int, item ManifestItem, free chan []byt
 		switch {
 		case err == io.EOF:
 			return nil
+		case errors.Is(err, ErrNonConformant): // the server's bytes, e.g. a broken content coding
+			return err
 		case err != nil:
 			return fmt.Errorf("reading output file %s after line %d: %w", item.URL, line-1, err)
 		}

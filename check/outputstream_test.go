@@ -280,3 +280,25 @@ func TestAnNDJSONFileIsServedAsFHIRNDJSON(t *testing.T) {
 		}
 	}
 }
+
+// A body whose transfer fails inside a line (the reader's error marked ErrTransport, as the harness marks
+// net/http's) is the transport's error in both forms, not the server's invalid JSON or base64; the same body
+// ending there cleanly is the server's deviation.
+func TestAFileCutShortInTransferIsNoViolation(t *testing.T) {
+	body := patients(3)
+	item := ManifestItem{Type: "Patient", URL: "http://f/Patient.ndjson"}
+	for name, c := range map[string]struct{ contentType, text string }{
+		"ndjson": {NDJSON, body},
+		"Binary": {"application/fhir+json", binaryOf(body)},
+	} {
+		cut := c.text[:len(c.text)/2] // inside the second line
+		reset := fmt.Errorf("%w: %w", ErrTransport, io.ErrUnexpectedEOF)
+		_, err := streamed(t, c.contentType, item, io.MultiReader(strings.NewReader(cut), iotest.ErrReader(reset)), FileCheck{})
+		if !errors.Is(err, ErrTransport) || errors.Is(err, ErrNonConformant) {
+			t.Errorf("%s cut in transfer: want the transport's error, got %v", name, err)
+		}
+		if _, err := streamed(t, c.contentType, item, strings.NewReader(cut), FileCheck{}); !errors.Is(err, ErrNonConformant) {
+			t.Errorf("%s ending cleanly inside a line: want a violation, got %v", name, err)
+		}
+	}
+}

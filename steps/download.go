@@ -1,12 +1,14 @@
 package steps
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +52,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	items := slices.Concat(m.Output, m.Error, m.Deleted)
 	deletedFrom := len(m.Output) + len(m.Error) // the deleted files' lines are transaction Bundles of DELETEs
 	if w.target.MaxFiles > 0 && len(items) > w.target.MaxFiles {
-		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles))
+		w.leftUnchecked(fmt.Sprintf("%d of the manifest's %d output files not checked: MAX_FILES=%d (MAX_FILES=%d checks them all, with DOWNLOAD_WAIT long enough for them; EXPORT_TYPES makes the export smaller)", len(items)-w.target.MaxFiles, len(items), w.target.MaxFiles, len(items)))
 		items = items[:w.target.MaxFiles]
 	}
 	if w.target.DownloadWait > 0 {
@@ -145,19 +147,44 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		return d
 	}
 	req.Header = header.Clone()
+	// Asked for by name, not left to Go's transport: its transparent gzip reports a body cut short on the
+	// wire and a gzip stream the server cut short alike (io.ErrUnexpectedEOF); decoded here, the transfer's
+	// errors are told from the server's bytes (transportErrors, decodeContent).
+	req.Header.Set("Accept-Encoding", "gzip")
 	start := time.Now()
 	defer func() {
 		x.Duration = time.Since(start)
 		x.Received = start.Add(x.Duration)
 	}()
-	resp, err := w.target.HTTPClient.Do(req)
-	if err != nil {
-		x.Err = describeTransportError(err, ctx, w.target.MaxWait)
-		d.err = fmt.Errorf("GET %s: %w", item.URL, x.Err)
-		return d
+	var resp *http.Response
+	for n := 0; ; n++ {
+		resp, err = w.target.HTTPClient.Do(req.Clone(ctx))
+		if err != nil {
+			x.Err = describeTransportError(err, ctx, w.target.MaxWait)
+			d.err = transportFailure(item.URL, x.Err)
+			return d
+		}
+		x.Status, x.Header = resp.StatusCode, resp.Header
+		x.Received = time.Now()
+		if u := resp.Request.URL.String(); u != req.URL.String() {
+			x.Redirected = u
+		}
+		// A file server that throttles (429) is waited out as every other request of the scenarios is
+		// (w.request): after its Retry-After, or a backoff without one, within the download's time.
+		delay, ok := throttleDelay(x, n)
+		if deadline, _ := ctx.Deadline(); !ok || time.Now().Add(delay).After(deadline) {
+			break
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, fileHeadBytes))
+		resp.Body.Close()
+		fmt.Fprintf(w.target.Log, "  GET %s: %s, Retry-After %q: asking again in %s\n", item.URL, check.StatusPhrase(x.Status), x.Header.Get("Retry-After"), delay.Round(time.Millisecond))
+		if err := check.WaitFor(ctx, delay); err != nil {
+			x.Err = err
+			d.err = transportFailure(item.URL, fmt.Errorf("waiting out a 429: %w", err))
+			return d
+		}
 	}
 	defer resp.Body.Close()
-	x.Status, x.Header = resp.StatusCode, resp.Header
 	head := &headKeeper{x: x}
 	if x.Status != http.StatusOK { // judged by the step that reads the files; its start is enough to show
 		if _, err := io.Copy(head, io.LimitReader(resp.Body, fileHeadBytes)); err != nil {
@@ -172,15 +199,80 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 	case w.target.FHIRLines == 0:
 		fc.TypeLines = typeLines
 	}
-	d.file, err = check.ReadOutputStream(item, x, io.TeeReader(resp.Body, head), fc)
+	body, err := decodeContent(x, transportErrors{resp.Body})
+	if err == nil {
+		d.file, err = check.ReadOutputStream(item, x, io.TeeReader(body, head), fc)
+	}
 	switch {
 	case errors.Is(err, check.ErrNonConformant):
 		d.verdict = err
 	case err != nil:
 		x.Err = describeTransportError(err, ctx, w.target.MaxWait)
-		d.err = fmt.Errorf("GET %s: %w", item.URL, x.Err)
+		d.err = transportFailure(item.URL, x.Err)
 	}
 	return d
+}
+
+// transportFailure is a download that got no complete response: an error of the run, charged to no
+// requirement (check.ErrTransport), not a deviation of the server's.
+func transportFailure(url string, err error) error {
+	if errors.Is(err, check.ErrTransport) {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	return fmt.Errorf("GET %s: %w: %w", url, check.ErrTransport, err)
+}
+
+// transportErrors marks every error of reading a response body but its end as the transport's
+// (check.ErrTransport): a connection reset, a chunked body without its last chunk, a body shorter than its
+// Content-Length (net/http's io.ErrUnexpectedEOF) are no fault of the bytes the server sent, and a cut last
+// line is not the server's invalid JSON.
+type transportErrors struct{ r io.Reader }
+
+func (t transportErrors) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", check.ErrTransport, err)
+	}
+	return n, err
+}
+
+// decodeContent undoes the response's content coding: none, or the gzip the request accepted (RFC 9110
+// §8.4.1). A gzip stream that is not one, or that ends or breaks inside while its transfer was whole, is the
+// server's deviation; a coding the request did not accept too (the bytes would be judged as NDJSON).
+func decodeContent(x *check.Exchange, body io.Reader) (io.Reader, error) {
+	switch coding := strings.ToLower(strings.TrimSpace(x.Header.Get("Content-Encoding"))); coding {
+	case "", "identity":
+		return body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, gzipError(x, err)
+		}
+		return gzipErrors{zr, x}, nil
+	default:
+		return nil, check.Violationf("", "Content-Encoding of output file "+x.URL, "none, or gzip (the request's Accept-Encoding)", "%q", x.Header.Get("Content-Encoding"))
+	}
+}
+
+// gzipErrors turns the errors of a gzip stream into the server's deviation, but the transport's own.
+type gzipErrors struct {
+	zr *gzip.Reader
+	x  *check.Exchange
+}
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	if err != nil && err != io.EOF {
+		err = gzipError(g.x, err)
+	}
+	return n, err
+}
+
+func gzipError(x *check.Exchange, err error) error {
+	if errors.Is(err, check.ErrTransport) {
+		return err
+	}
+	return check.Violationf("", "body of output file "+x.URL+" (Content-Encoding gzip)", "a whole gzip stream", "%v", err)
 }
 
 // headKeeper keeps the first fileHeadBytes of a body in the exchange and counts the rest.

@@ -610,18 +610,32 @@ func (w *World) downloadsDone() (*check.Manifest, error) {
 	if w.export.downloads == nil {
 		return nil, fmt.Errorf("no output file requested: a step that requests them must come first")
 	}
-	if len(m.Output) == 0 {
-		return nil, w.skip("the manifest lists no output file, so there is no file to check")
-	}
-	if len(w.export.downloads) == 0 { // every file left out: nothing was judged, so nothing passed
+	if len(w.export.downloads) == 0 {
+		if len(m.Output) == 0 && len(m.Error) == 0 && len(m.Deleted) == 0 {
+			return nil, w.skip(noOutputFile)
+		}
+		// every file left out: nothing was judged, so nothing passed
 		return nil, w.skip("no output file was checked: " + strings.Join(w.export.unchecked, "; "))
 	}
 	return m, nil
 }
 
+const noOutputFile = "the manifest lists no output file, so there is no file to check"
+
+// judgedNoOutput ends a Then step that judged the downloaded files without fault: a manifest that lists
+// error or deleted files but no output file (BDA2: a partial success; output [] when there is no data) has
+// its error files judged like the others, but checked no output file, so the scenario is skipped, not passed.
+func (w *World) judgedNoOutput(m *check.Manifest) error {
+	if len(m.Output) == 0 {
+		return w.skip(noOutputFile + " (its error and deleted files were judged and pass)")
+	}
+	return nil
+}
+
 // outputFilesAreNDJSON: a file request that names no FHIR format gets the file itself (EXP-OUTPUT-ACCEPT).
 func (w *World) outputFilesAreNDJSON(_ context.Context) error {
-	if _, err := w.downloadsDone(); err != nil {
+	m, err := w.downloadsDone()
+	if err != nil {
 		return err
 	}
 	for _, d := range w.export.downloads {
@@ -642,7 +656,7 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 			return d.verdict
 		}
 	}
-	return nil
+	return w.judgedNoOutput(m)
 }
 
 // outputFilesAnswerAsTokenRequires judges the files requested without a token: refused (a 4xx) when the
@@ -665,7 +679,7 @@ func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 			return check.Violationf("", "output file "+item.URL+" requested without a token", check.StatusPhrase(http.StatusOK)+": the manifest says requiresAccessToken false", check.StatusPhrase(x.Status))
 		}
 	}
-	return nil
+	return w.judgedNoOutput(m)
 }
 
 // outputFilesRefusedTo judges the files requested by another user: FUT gives them the exporting user's
@@ -686,7 +700,7 @@ func (w *World) outputFilesRefusedTo(_ context.Context, user string) error {
 			return check.Violationf("", "output file "+item.URL+" requested by user "+user+" with their own token", "refused with a 4xx: the file is user "+w.export.owner+"'s", check.StatusPhrase(x.Status))
 		}
 	}
-	return nil
+	return w.judgedNoOutput(m)
 }
 
 // retainedWait is how long after its completion a finished export is polled again. FUT keeps the files two
@@ -738,7 +752,8 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 }
 
 func (w *World) outputFilesHoldTheirType(_ context.Context) error {
-	if _, err := w.downloadsDone(); err != nil { // a manifest of no file, or no file checked, passes nothing
+	m, err := w.downloadsDone() // a manifest of no file, or no file checked, passes nothing
+	if err != nil {
 		return err
 	}
 	for _, d := range w.export.downloads {
@@ -755,7 +770,7 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 			fmt.Fprintf(w.target.Log, "  output file %s: %s\n", item.URL, gaps)
 		}
 	}
-	return nil
+	return w.judgedNoOutput(m)
 }
 
 // exportNeverCompletes watches a cancelled export: every answer must stay the profile's "poll-cancelled"

@@ -27,7 +27,7 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	transient := 0 // transient 5xx answers retried so far
+	transient, throttled := 0, 0 // transient 5xx answers and 429s retried so far
 	for {
 		x, err := w.requestOnce(ctx, user, method, target, header, body)
 		if err != nil {
@@ -36,11 +36,8 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 		var delay time.Duration
 		switch {
 		case x.Status == http.StatusTooManyRequests:
-			d, ok := check.ThrottleDelay(x)
-			if !ok {
-				return x, nil
-			}
-			delay = d
+			delay, _ = throttleDelay(x, throttled)
+			throttled++
 		case x.Status >= 500 && transient < maxTransientRetries && check.HasTransientIssue(x.Body):
 			// BDA2: a transient failure (issue code "transient") is one to retry later; a few times only, so
 			// that a server calling a lasting error transient costs seconds, not MAX_WAIT
@@ -57,6 +54,20 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 			return x, fmt.Errorf("%s %s: waiting out a %d: %w", method, target, x.Status, err)
 		}
 	}
+}
+
+// throttleDelay is how long a 429 Too Many Requests asks to wait: its Retry-After (either form), or, without
+// a usable one, a backoff from 1 s doubling to 30 s with n, the 429s retried so far (BDA2: a server SHOULD
+// send Retry-After with its 429; one that does not is still throttling, not refusing). False for any other
+// status.
+func throttleDelay(x *check.Exchange, n int) (time.Duration, bool) {
+	if x.Status != http.StatusTooManyRequests {
+		return 0, false
+	}
+	if d, ok := check.ThrottleDelay(x); ok {
+		return d, true
+	}
+	return min(time.Second<<min(n, 5), 30*time.Second), true
 }
 
 // maxTransientRetries bounds how often one request is sent again after a transient 5xx.
@@ -111,6 +122,9 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 	}
 	defer resp.Body.Close()
 	x.Status, x.Header = resp.StatusCode, resp.Header
+	if u := resp.Request.URL.String(); u != req.URL.String() {
+		x.Redirected = u
+	}
 	x.Body, err = io.ReadAll(io.LimitReader(resp.Body, w.target.MaxBodyBytes+1))
 	x.Duration = time.Since(start)
 	x.Received = start.Add(x.Duration)

@@ -68,12 +68,19 @@ func TestA429BeyondMaxWaitComesBackAtOnce(t *testing.T) {
 	}
 }
 
-// A 429 without Retry-After gives no delay to honour: it is the caller's to judge (a polling loop backs off).
-func TestA429WithoutRetryAfterIsNotRetried(t *testing.T) {
-	w, seen, _ := throttlingWorld(t, 100, "", time.Minute)
+// A 429 without Retry-After still says "too many requests", not "refused" (BDA2: the server SHOULD add a
+// Retry-After): it is asked again after a backoff, from 1 s, within MAX_WAIT; a backoff that would pass
+// MAX_WAIT brings the 429 back at once, for the caller to judge.
+func TestA429WithoutRetryAfterIsAskedAgainAfterABackoff(t *testing.T) {
+	w, seen, log := throttlingWorld(t, 1, "", time.Minute)
 	x, err := w.request(context.Background(), "A", http.MethodGet, w.exportEndpoint("metadata"), nil, nil)
+	if err != nil || x.Status != http.StatusOK || seen.Load() != 2 || !strings.Contains(log.String(), "asking again in 1s") {
+		t.Fatalf("want the second attempt's 200 after a 1 s backoff, got %v, status %d after %d requests\n%s", err, x.Status, seen.Load(), log)
+	}
+	w, seen, _ = throttlingWorld(t, 100, "", 500*time.Millisecond)
+	x, err = w.request(context.Background(), "A", http.MethodGet, w.exportEndpoint("metadata"), nil, nil)
 	if err != nil || x.Status != http.StatusTooManyRequests || seen.Load() != 1 {
-		t.Fatalf("want one 429, got %v, %d requests", err, seen.Load())
+		t.Fatalf("want one 429 back when the backoff passes MAX_WAIT, got %v, %d requests", err, seen.Load())
 	}
 }
 
