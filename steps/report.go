@@ -311,7 +311,7 @@ func (w *World) jobStatusIsTerminal(_ context.Context) error {
 		if job.Ended != "" {
 			// The job stopped, with a status no source names: the OperationDefinition enumerates none (an open
 			// string; DONE and FAILED are what FUT's examples show), so this is no deviation the harness can
-			// prove, nor a success it can vouch for: not checked, which the release gate does not count.
+			// prove, nor a success it can vouch for: not checked, which fails the release gate as partly checked.
 			w.notChecked("", fmt.Sprintf("report job of Binary/%s ended (%s) with status %q, which no source names (FUT's examples show DONE and FAILED): whether it finished, and its Binary, not checked", w.report.binaryID, job.Ended, job.Status))
 			return nil
 		}
