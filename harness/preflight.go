@@ -109,7 +109,30 @@ func preflight(ctx context.Context, cfg Config, t steps.Target) (*Preflight, err
 		out.Services = append(out.Services, check)
 		out.Warnings = append(out.Warnings, warnings...)
 	}
-	return out, nil
+	return out, swapped(out.Services)
+}
+
+// swapped refuses EXPORT_TARGET and REPORT_TARGET given the wrong way round: each service's
+// CapabilityStatement declares none of its own feature's operations and the other's declares them. Run so,
+// every scenario would charge a server with an operation it was never meant to serve.
+func swapped(services []ServiceCheck) error {
+	if len(services) != 2 {
+		return nil
+	}
+	serves := func(c ServiceCheck, feature string) bool {
+		return slices.ContainsFunc(exercised(feature, ""), func(op string) bool {
+			return slices.Contains(c.Operations, op)
+		})
+	}
+	export, report := services[0], services[1]
+	if export.Role != "export" || report.Role != "report" || serves(export, "export") || serves(report, "report") ||
+		!serves(export, "report") || !serves(report, "export") {
+		return nil
+	}
+	return &PreflightError{
+		Cause: fmt.Sprintf("EXPORT_TARGET=%s declares the reporting operations and none of the export's, and REPORT_TARGET=%s the other way round", export.BaseURL, report.BaseURL),
+		Fix:   "swap EXPORT_TARGET and REPORT_TARGET",
+	}
 }
 
 func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []string, error) {

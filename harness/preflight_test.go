@@ -321,3 +321,26 @@ func TestAReportTheServerDoesNotDeclareEndsThePreflight(t *testing.T) {
 		t.Fatalf("a declared report: %v", err)
 	}
 }
+
+// EXPORT_TARGET and REPORT_TARGET given the wrong way round (each CapabilityStatement declares the other
+// feature's operations and none of its own) end the preflight with the fix, instead of every scenario
+// charging each server with the other's operations. Services that each declare their own run.
+func TestSwappedTargetsEndThePreflight(t *testing.T) {
+	statement := func(ops ...string) string {
+		var list []string
+		for _, op := range ops {
+			list = append(list, `{"name": "`+op+`", "definition": "http://example.org/OperationDefinition/`+op+`"}`)
+		}
+		return `{"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": [{"mode": "server", "operation": [` + strings.Join(list, ",") + `]}]}`
+	}
+	exports := metadataOverride(t, statement("export", "export-poll-status"), nil)
+	reports := metadataOverride(t, statement("get-report-job-status", "execute-patient-usage-stats", "schedule-patient-usage-stats"), nil)
+	wantPreflightError(t, Config{ExportTarget: reports, ReportTarget: exports, Token: refserver.DemoTokenA},
+		"EXPORT_TARGET="+reports+" declares the reporting operations and none of the export's, and REPORT_TARGET="+exports+" the other way round", "swap EXPORT_TARGET and REPORT_TARGET")
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{ExportTarget: exports, ReportTarget: reports, Token: refserver.DemoTokenA, Tags: "@EXP-UNKNOWN-JOB,@RJS-BUNDLE",
+		Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if err != nil || !res.Passed {
+		t.Fatalf("the services the right way round: passed=%v err=%v\n%s", res.Passed, err, out.String())
+	}
+}
