@@ -45,14 +45,19 @@ func TestExportPollStatusByPOST(t *testing.T) {
 			}
 			wantStatus(t, e.do(req{method: http.MethodPost, url: poll, token: tokenA}), http.StatusOK)
 
-			for _, body := range []string{"", `{"resourceType":"Parameters"}`} {
+			// HAPI 8.0 parses an empty FHIR JSON body and fails (HAPI-0450): TestProfileHAPI80ErrorOutcomes.
+			bodies := []string{`{"resourceType":"Parameters"}`}
+			if p == ProfileFUT {
+				bodies = append(bodies, "")
+			}
+			for _, body := range bodies {
 				r := e.do(req{method: http.MethodPost, url: "/$export-poll-status", token: tokenA, headers: fhirJSON, body: body})
-				d := wantOO(t, r, http.StatusBadRequest, sevError, codeRequired)
+				d := wantOO(t, r, http.StatusBadRequest, sevError, p.exceptionCode(codeRequired))
 				if !strings.Contains(d, "requires a job ID") {
 					t.Fatalf("diagnostics: got %q", d)
 				}
 			}
-			wantOO(t, byBody(`{"name":"_jobId","valueString":"`+id[:len(id)-1]+`x"}`), http.StatusNotFound, sevError, codeNotFound)
+			wantOO(t, byBody(`{"name":"_jobId","valueString":"`+id[:len(id)-1]+`x"}`), http.StatusNotFound, sevError, p.exceptionCode(codeNotFound))
 			wantOO(t, byBody(jobParam+","+jobParam), http.StatusBadRequest, sevError, codeInvalid)
 			wantOO(t, byBody(`{"name":"_jobId","valueInteger":3}`), http.StatusBadRequest, sevError, codeInvalid)
 			wantOO(t, byBody(`{"name":"_jobId","valueString":"a b"}`), http.StatusBadRequest, sevError, codeInvalid)
@@ -61,7 +66,7 @@ func TestExportPollStatusByPOST(t *testing.T) {
 			wantOO(t, e.do(req{method: http.MethodPost, url: "/$export-poll-status", token: tokenA,
 				headers: map[string]string{"Content-Type": "text/plain"}, body: jobParam}), http.StatusUnsupportedMediaType, sevError, codeNotSupported)
 			// Another user's job answers like an unknown one, by POST as by GET.
-			wantOO(t, e.do(req{method: http.MethodPost, url: poll, token: tokenB}), http.StatusNotFound, sevError, codeNotFound)
+			wantOO(t, e.do(req{method: http.MethodPost, url: poll, token: tokenB}), http.StatusNotFound, sevError, p.exceptionCode(codeNotFound))
 		})
 	}
 

@@ -26,12 +26,12 @@ type manifestOutput struct {
 }
 
 // jobIDParam returns the single _jobId query parameter, or answers 400.
-func jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+func (s *Server) jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
 	vs := r.URL.Query()["_jobId"]
 	switch {
 	case len(vs) == 0 || vs[0] == "":
 		markAnswer(w, missing)
-		writeError(w, http.StatusBadRequest, codeRequired, "$export-poll-status requires a job ID, please provide the value of target jobId.")
+		s.writeMissingJobID(w)
 		return "", false
 	case len(vs) > 1:
 		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
@@ -43,8 +43,27 @@ func jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string,
 	return vs[0], true
 }
 
-func writeUnknownJob(w http.ResponseWriter, id string) {
-	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Unknown instance ID: %s. Please check if the input job ID is valid.", id))
+// writeUnknownJob answers a job id the caller has no job of: HAPI's JobQuerySvc.fetchInstance throws
+// ResourceNotFoundException(Msg.code(2040) + "Unknown instance ID: " + id + ". Please check if the input job
+// ID is valid."), a 404 whose OperationOutcome has code "processing" in hapi-8.0 (Profile.exceptionCode).
+func (s *Server) writeUnknownJob(w http.ResponseWriter, id string) {
+	p := s.cfg.Profile
+	writeError(w, http.StatusNotFound, p.exceptionCode(codeNotFound), p.hapiMessage("2040", fmt.Sprintf("Unknown instance ID: %s. Please check if the input job ID is valid.", id)))
+}
+
+// writeMissingJobID answers a request to $export-poll-status that names no job: HAPI's
+// InvalidRequestException(Msg.code(2227) + ...), a 400.
+func (s *Server) writeMissingJobID(w http.ResponseWriter) {
+	p := s.cfg.Profile
+	writeError(w, http.StatusBadRequest, p.exceptionCode(codeRequired), p.hapiMessage("2227", "$export-poll-status requires a job ID, please provide the value of target jobId."))
+}
+
+// writeNoJobIDCrash answers as HAPI 8.0 does a request whose _jobId it looks for in an absent request body
+// (Profile.crashesWithoutJobID): BaseMethodBinding.invokeServerMethod wraps the NullPointerException in an
+// InternalErrorException(Msg.code(389) + "Failed to call access method: " + cause), a 500.
+func (s *Server) writeNoJobIDCrash(w http.ResponseWriter, missing answer) {
+	markAnswer(w, missing)
+	writeError(w, http.StatusInternalServerError, s.cfg.Profile.exceptionCode(codeException), "HAPI-0389: Failed to call access method: java.lang.NullPointerException")
 }
 
 // lockJob takes the lock of the caller's store, reads the clock under it, forgets what has expired, and
@@ -86,11 +105,10 @@ func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answe
 	}
 	if s.cfg.PollPath == "" {
 		if s.cfg.Profile.crashesWithoutJobID() && !r.URL.Query().Has("_jobId") {
-			markAnswer(w, missing)
-			writeError(w, http.StatusInternalServerError, codeException, "HAPI-0389: Failed to call access method: java.lang.NullPointerException")
+			s.writeNoJobIDCrash(w, missing)
 			return "", false
 		}
-		return jobIDParam(w, r, missing)
+		return s.jobIDParam(w, r, missing)
 	}
 	id := r.PathValue("id")
 	if !validJobID(id) {
@@ -108,7 +126,22 @@ func (s *Server) postedJobID(w http.ResponseWriter, r *http.Request, missing ans
 	if !ok {
 		return "", false
 	}
-	if len(bytes.TrimSpace(body)) > 0 && !checkJSONContentType(w, r, true) {
+	blank := len(bytes.TrimSpace(body)) == 0
+	if blank && s.cfg.Profile.crashesWithoutJobID() {
+		// HAPI 8.0 (ResourceParameter.loadResourceFromRequest): a blank body without a Content-Type is no
+		// resource, and the provider dereferences it; with a FHIR JSON Content-Type the JSON parser refuses it
+		// (JsonLikeStructure.load: "Did not find any content to parse"), a DataFormatException answered 400.
+		if r.Header.Get("Content-Type") == "" {
+			s.writeNoJobIDCrash(w, missing)
+			return "", false
+		}
+		if !checkJSONContentType(w, r, false) {
+			return "", false
+		}
+		writeError(w, http.StatusBadRequest, codeProcessing, "HAPI-0450: Failed to parse request body as JSON resource. Error was: HAPI-1861: Failed to parse JSON encoded FHIR content: HAPI-1857: Did not find any content to parse")
+		return "", false
+	}
+	if !blank && !checkJSONContentType(w, r, true) {
 		return "", false
 	}
 	ps, err := decodeParameters(body)
@@ -120,7 +153,7 @@ func (s *Server) postedJobID(w http.ResponseWriter, r *http.Request, missing ans
 	switch {
 	case len(ids) == 0:
 		markAnswer(w, missing)
-		writeError(w, http.StatusBadRequest, codeRequired, "$export-poll-status requires a job ID, please provide the value of target jobId.")
+		s.writeMissingJobID(w)
 		return "", false
 	case len(ids) > 1:
 		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
@@ -147,7 +180,7 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if j == nil {
 		st.mu.Unlock()
 		markAnswer(w, answerPollUnknownJob)
-		writeUnknownJob(w, id)
+		s.writeUnknownJob(w, id)
 		return
 	}
 	if wait := j.nextPoll.Sub(now); wait > 0 {
@@ -178,7 +211,7 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 
 	switch {
 	case forgotten:
-		writeUnknownJob(w, id)
+		s.writeUnknownJob(w, id)
 	case state == exportCancelled:
 		s.writeCancelledPoll(w, id, cancelled)
 	case !released.IsZero():
@@ -256,16 +289,16 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 
 	switch {
 	case j == nil:
-		writeUnknownJob(w, id)
+		s.writeUnknownJob(w, id)
 	case state == exportInProgress:
 		markAnswer(w, answerCancelRunning)
-		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
+		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", s.cfg.Profile.jobRef(id)))
 	case state == exportCancelled:
 		s.writeCancelOfCancelled(w, id)
 	case released:
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Export %s completed; its files are released.", id))
 	default:
 		markAnswer(w, answerCancelFinished)
-		writeOperationOutcomeAs(w, http.StatusNotFound, s.cfg.Profile.deleteContentType(), sevError, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", id))
+		writeOperationOutcomeAs(w, http.StatusNotFound, s.cfg.Profile.deleteContentType(), sevError, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", s.cfg.Profile.jobRef(id)))
 	}
 }

@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,6 +31,7 @@ const (
 	codeRequired      = "required"
 	codeException     = "exception"
 	codeInformational = "informational"
+	codeProcessing    = "processing" // HAPI's framework gives every exception a provider throws this code
 )
 
 type operationOutcome struct {
@@ -87,9 +89,14 @@ func writeOperationOutcomeAs(w http.ResponseWriter, status int, contentType, sev
 		ResourceType: "OperationOutcome",
 		Issue:        []ooIssue{{Severity: severity, Code: code, Diagnostics: diagnostics}},
 	}
-	body, err := json.Marshal(oo)
-	if err != nil { // cannot happen for this fixed shape; keep a valid answer anyway
-		body = []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`)
+	// Diagnostics go out as written, '<', '>' and '&' unescaped, as a FHIR JSON parser writes them (HAPI's
+	// cancel messages name a job as "<id>").
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	body := []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`)
+	if err := enc.Encode(oo); err == nil { // cannot fail for this fixed shape; keep a valid answer anyway
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	writeBody(w, status, contentType, body)
 }

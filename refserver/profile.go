@@ -46,7 +46,43 @@ func (p Profile) providerErrorCode(code string) string {
 // DELETE has none of, and answers the NullPointerException with a 500 and an OperationOutcome
 // (BulkDataExportProvider.exportPollStatus, read from the code: the digest's B3). Emulated in hapi-8.0 only,
 // where the harness reports it (EXP-MISSING-JOB-4XX is MAY there); fut keeps HAPI's POST answer, 400.
+// A POST crashes alike when its body is empty and has no Content-Type: OperationMethodBinding.invokeServer
+// loads the body with ResourceParameter.loadResourceFromRequest, which returns null for a blank body without
+// a Content-Type, and that null is the request's resource the provider reads.
 func (p Profile) crashesWithoutJobID() bool { return p == ProfileHAPI80 }
+
+// exceptionCode is the issue code of an error HAPI answers for an exception thrown in the provider or the
+// framework (an unknown job's ResourceNotFoundException HAPI-2040, a missing _jobId's InvalidRequestException
+// HAPI-2227, a crash's InternalErrorException HAPI-0389, a body that does not parse, HAPI-0450): HAPI's
+// ExceptionHandlingInterceptor.populateDetails (RestfulServer's DEFAULT_EXCEPTION_HANDLER) writes one issue,
+// severity error, code "processing", diagnostics the exception's message, whatever the exception. Emulated in
+// hapi-8.0; fut and bulkdata keep the more precise code.
+func (p Profile) exceptionCode(code string) string {
+	if p == ProfileHAPI80 {
+		return codeProcessing
+	}
+	return code
+}
+
+// hapiMessage is diagnostics as HAPI words an exception's message in hapi-8.0: prefixed with its HAPI-####
+// code (ca.uhn.fhir.i18n.Msg.code).
+func (p Profile) hapiMessage(code, msg string) string {
+	if p == ProfileHAPI80 {
+		return "HAPI-" + code + ": " + msg
+	}
+	return msg
+}
+
+// jobRef is how HAPI's cancel messages name a job: JpaJobPersistenceImpl.cancelInstance ("Job instance <" +
+// id + "> successfully cancelled.") and BulkDataExportProvider.handleDeleteRequest ("Job instance <" + id +
+// "> was already cancelled or has completed.  Nothing to do.") put the id in angle brackets. Emulated in
+// hapi-8.0, the version whose code was read.
+func (p Profile) jobRef(id string) string {
+	if p == ProfileHAPI80 {
+		return "<" + id + ">"
+	}
+	return id
+}
 
 // deleteContentType is the Content-Type of a DELETE's OperationOutcome: HAPI's handleDeleteRequest sets
 // none (the digest's C1; FUT's gateway may add one), emulated in hapi-8.0, where the harness tolerates it
@@ -96,7 +132,7 @@ func (s *Server) writeCancelledPoll(w http.ResponseWriter, id string, cancelled 
 // writeCancelOfCancelled answers a DELETE of an already cancelled export.
 func (s *Server) writeCancelOfCancelled(w http.ResponseWriter, id string) {
 	if s.cfg.Profile == ProfileHAPI80 { // HAPI ≤ 8.4: the cancel flag is set again, "successfully"
-		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", id))
+		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", s.cfg.Profile.jobRef(id)))
 		return
 	}
 	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was already cancelled.  Nothing to do.", id))

@@ -51,7 +51,7 @@ func TestProfileHAPI80ReportsACancelledJobAsProgress(t *testing.T) {
 	wantOOBody(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational)
 
 	for _, method := range []string{http.MethodGet, http.MethodDelete} {
-		if d := wantOO(t, e.do(req{method: method, url: "/$export-poll-status", token: tokenA}), http.StatusInternalServerError, "error", codeException); !strings.Contains(d, "NullPointerException") {
+		if d := wantOO(t, e.do(req{method: method, url: "/$export-poll-status", token: tokenA}), http.StatusInternalServerError, "error", codeProcessing); !strings.HasPrefix(d, "HAPI-0389: ") || !strings.Contains(d, "NullPointerException") {
 			t.Errorf("%s without _jobId: want HAPI's crash, got %q", method, d)
 		}
 	}
@@ -84,5 +84,48 @@ func TestManifestTransactionTimeByProfile(t *testing.T) {
 				t.Fatalf("transactionTime: expected %s, got %q", want, m.TransactionTime)
 			}
 		})
+	}
+}
+
+// TestProfileHAPI80ErrorOutcomes: HAPI 8.0 answers every exception its Bulk Export provider or framework throws
+// with one issue of code "processing" and the exception's HAPI-#### message (ExceptionHandlingInterceptor
+// .populateDetails), and names a job in its cancel messages in angle brackets (JpaJobPersistenceImpl
+// .cancelInstance, BulkDataExportProvider.handleDeleteRequest). A POST without _jobId answers as its body
+// allows: a Parameters without one 400 HAPI-2227, an empty body with a JSON Content-Type 400 HAPI-0450 (the
+// parser finds no content), an empty body without one the same crash as a GET (no request resource).
+func TestProfileHAPI80ErrorOutcomes(t *testing.T) {
+	e := newEnv(t, Config{Profile: ProfileHAPI80})
+	poll := e.kickoff(tokenA, "")
+	id := poll[strings.LastIndex(poll, "=")+1:]
+	unknown := id[:len(id)-1] + "x"
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		d := wantOO(t, e.do(req{method: method, url: "/$export-poll-status?_jobId=" + unknown, token: tokenA}), http.StatusNotFound, sevError, codeProcessing)
+		if want := "HAPI-2040: Unknown instance ID: " + unknown + ". Please check if the input job ID is valid."; d != want {
+			t.Errorf("%s unknown job: diagnostics %q, want %q", method, d, want)
+		}
+	}
+	fhirJSON := map[string]string{"Content-Type": "application/fhir+json"}
+	post := func(headers map[string]string, body string) response {
+		return e.do(req{method: http.MethodPost, url: "/$export-poll-status", token: tokenA, headers: headers, body: body})
+	}
+	if d := wantOO(t, post(fhirJSON, `{"resourceType":"Parameters"}`), http.StatusBadRequest, sevError, codeProcessing); !strings.HasPrefix(d, "HAPI-2227: ") {
+		t.Errorf("POST without _jobId: diagnostics %q, want HAPI-2227", d)
+	}
+	if d := wantOO(t, post(fhirJSON, ""), http.StatusBadRequest, sevError, codeProcessing); !strings.HasPrefix(d, "HAPI-0450: ") {
+		t.Errorf("POST of an empty FHIR JSON body: diagnostics %q, want HAPI-0450", d)
+	}
+	if d := wantOO(t, post(nil, ""), http.StatusInternalServerError, sevError, codeProcessing); !strings.HasPrefix(d, "HAPI-0389: ") {
+		t.Errorf("POST of an empty body without Content-Type: diagnostics %q, want HAPI's crash", d)
+	}
+
+	if d := wantOOBody(t, e.do(req{method: http.MethodDelete, url: poll, token: tokenA}), http.StatusAccepted, sevInformation, codeInformational); d != "Job instance <"+id+"> successfully cancelled." {
+		t.Errorf("cancel: diagnostics %q", d)
+	}
+	finished := e.kickoff(tokenA, "")
+	e.clock.Advance(DefaultExportDuration)
+	fid := finished[strings.LastIndex(finished, "=")+1:]
+	r := e.do(req{method: http.MethodDelete, url: finished, token: tokenA})
+	if !strings.Contains(string(r.body), "Job instance <"+fid+"> was already cancelled or has completed.  Nothing to do.") {
+		t.Errorf("delete of a finished export: %s", r.body)
 	}
 }
