@@ -27,20 +27,25 @@ type manifestOutput struct {
 
 // jobIDParam returns the single _jobId query parameter, or answers 400.
 func (s *Server) jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
-	vs := r.URL.Query()["_jobId"]
+	return s.oneJobID(w, r.URL.Query()["_jobId"], missing)
+}
+
+// oneJobID returns the one well-formed _jobId among the values a request gave, from its query or its
+// Parameters body, or answers 400: none (or an empty one), more than one, or a malformed one.
+func (s *Server) oneJobID(w http.ResponseWriter, values []string, missing answer) (string, bool) {
 	switch {
-	case len(vs) == 0 || vs[0] == "":
+	case len(values) == 0 || values[0] == "":
 		markAnswer(w, missing)
 		s.writeMissingJobID(w)
 		return "", false
-	case len(vs) > 1:
+	case len(values) > 1:
 		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
 		return "", false
-	case !validJobID(vs[0]):
-		writeError(w, http.StatusBadRequest, codeInvalid, invalidJobIDMessage(vs[0]))
+	case !validJobID(values[0]):
+		writeError(w, http.StatusBadRequest, codeInvalid, invalidJobIDMessage(values[0]))
 		return "", false
 	}
-	return vs[0], true
+	return values[0], true
 }
 
 // writeUnknownJob answers a job id the caller has no job of: HAPI's JobQuerySvc.fetchInstance throws
@@ -149,23 +154,15 @@ func (s *Server) postedJobID(w http.ResponseWriter, r *http.Request, missing ans
 		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
 		return "", false
 	}
-	ids := paramsNamed(ps, "_jobId")
-	switch {
-	case len(ids) == 0:
-		markAnswer(w, missing)
-		s.writeMissingJobID(w)
-		return "", false
-	case len(ids) > 1:
-		writeError(w, http.StatusBadRequest, codeInvalid, "_jobId may be given only once")
-		return "", false
-	case ids[0].ValueString == nil:
-		writeError(w, http.StatusBadRequest, codeInvalid, "parameter _jobId must have a valueString")
-		return "", false
-	case !validJobID(*ids[0].ValueString):
-		writeError(w, http.StatusBadRequest, codeInvalid, invalidJobIDMessage(*ids[0].ValueString))
-		return "", false
+	var values []string
+	for _, p := range paramsNamed(ps, "_jobId") {
+		if p.ValueString == nil {
+			writeError(w, http.StatusBadRequest, codeInvalid, "parameter _jobId must have a valueString")
+			return "", false
+		}
+		values = append(values, *p.ValueString)
 	}
-	return *ids[0].ValueString, true
+	return s.oneJobID(w, values, missing)
 }
 
 // exportPollStatus handles GET on the polling location: [base]/$export-poll-status?_jobId=<id> (or
