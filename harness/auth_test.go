@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -344,5 +345,33 @@ func TestAuthorizationIsNotForwardedOnRedirectToAnotherHost(t *testing.T) {
 	}
 	if _, ok := got["other /port"]; !ok {
 		t.Fatalf("the redirect to another port was not followed: %q", got)
+	}
+}
+
+// A password in TARGET's user info (https://user:password@host/fhir) is a secret as much as a token: the
+// target's URL is in the console, in every report and in every curl reproducer, and none of them shows it.
+func TestATargetURLsPasswordNeverAppears(t *testing.T) {
+	ts := httptest.NewServer(refserverHandler(t, refserver.Config{Faults: []string{"unknown-job-400"}}))
+	t.Cleanup(ts.Close)
+	const password, written = "pa/ss@w0rd", "pa%2Fss%40w0rd"
+	root := strings.Replace(ts.URL, "http://", "http://fut-user:"+written+"@", 1)
+	res, out, dir := runTarget(t, root, Config{Tags: "@EXP-UNKNOWN-JOB", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	if res.Passed || !strings.Contains(out, "curl") {
+		t.Fatalf("expected the unknown-job scenario to fail with a reproducer\n%s", out)
+	}
+	texts := map[string]string{"console": out}
+	for _, name := range []string{"junit.xml", "cucumber.json", "index.html"} {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[name] = string(raw)
+	}
+	for name, text := range texts {
+		for _, form := range []string{password, written, url.QueryEscape(password), "w0rd"} {
+			if strings.Contains(text, form) {
+				t.Errorf("%s holds the target's password as %q", name, form)
+			}
+		}
 	}
 }

@@ -3,6 +3,8 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -66,6 +68,18 @@ func TestHostileEchoedTokenIsRedactedEverywhere(t *testing.T) {
 		for _, secret := range []string{tokenA, tokenB, "tok+en", "tok\\u002ben", "tok&#43;en", "second-user-token"} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s holds the secret %q", name, secret)
+			}
+		}
+	}
+	// cucumber.json's attachments are base64: the pass over the written report cannot see into them.
+	attached, err := cucumberAttachments([]byte(written["cucumber.json"]))
+	if err != nil || len(attached) == 0 {
+		t.Fatalf("cucumber.json: expected the transcripts as attachments, got %d, %v", len(attached), err)
+	}
+	for _, text := range attached {
+		for _, secret := range []string{tokenA, tokenB, "tok+en", "second-user-token"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("a cucumber.json attachment holds the secret %q", secret)
 			}
 		}
 	}
@@ -422,4 +436,35 @@ func TestHostileInvalidUTF8IsMadeValidInEveryOutput(t *testing.T) {
 	if !strings.Contains(written["stdout"], "\uFFFD") {
 		t.Error("the replaced bytes are not shown as U+FFFD")
 	}
+}
+
+// cucumberAttachments is every attachment of a Cucumber JSON report, decoded from base64.
+func cucumberAttachments(raw []byte) ([]string, error) {
+	var features []struct {
+		Elements []struct {
+			Steps []struct {
+				Embeddings []struct {
+					Data string `json:"data"`
+				} `json:"embeddings"`
+			} `json:"steps"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(raw, &features); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range features {
+		for _, e := range f.Elements {
+			for _, s := range e.Steps {
+				for _, a := range s.Embeddings {
+					b, err := base64.StdEncoding.DecodeString(a.Data)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, string(b))
+				}
+			}
+		}
+	}
+	return out, nil
 }

@@ -55,7 +55,9 @@ type junitTestcase struct {
 	Skipped   *junitSkipped `xml:"skipped"`
 	Error     *junitProblem `xml:"error"`
 	Failure   *junitProblem `xml:"failure"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	// SystemOut is always written, empty too: Jenkins shows a case without one the whole suite's system-out
+	// (CaseResult.getStdout), every other scenario's warnings under this one.
+	SystemOut string `xml:"system-out"`
 }
 
 type junitProblem struct {
@@ -64,8 +66,15 @@ type junitProblem struct {
 	Body    string `xml:",chardata"`
 }
 
+// junitSkipped holds its reason twice: Jenkins and the GitHub reporters read the message attribute, GitLab
+// shows only the element's text.
 type junitSkipped struct {
 	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+func skipped(reason string) *junitSkipped {
+	return &junitSkipped{Message: oneLine(reason), Body: validUTF8(reason)}
 }
 
 // junitReport builds the JUnit document of a run.
@@ -110,10 +119,10 @@ func junitReport(res Result) junitTestsuites {
 				s.Errors++
 			}
 		case StatusSkipped:
-			tc.Skipped = &junitSkipped{Message: oneLine("skipped: " + r.Reason)}
+			tc.Skipped = skipped("skipped: " + r.Reason)
 			s.Skipped++
 		case StatusNotApplicable:
-			tc.Skipped = &junitSkipped{Message: oneLine("not applicable in profile " + res.Profile + ": " + r.Reason)}
+			tc.Skipped = skipped("not applicable in profile " + res.Profile + ": " + r.Reason)
 			s.Skipped++
 		}
 		var out strings.Builder

@@ -271,3 +271,85 @@ func TestJUnitReportFromTheResult(t *testing.T) {
 		t.Errorf("not applicable: %+v", report.Testcases[1])
 	}
 }
+
+// child is e's first child element named name, nil if it has none.
+func (e *xmlElement) child(name string) *xmlElement {
+	for _, c := range e.children {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// jenkinsStdout is the standard output Jenkins' JUnit plugin shows for a test case (jenkinsci/junit-plugin,
+// CaseResult.getStdout): the case's own <system-out>, or, when the case has none, its suite's.
+func jenkinsStdout(suite, tc *xmlElement) string {
+	if out := tc.child("system-out"); out != nil {
+		return out.text
+	}
+	if out := suite.child("system-out"); out != nil {
+		return out.text
+	}
+	return ""
+}
+
+// gitlabDetails is what GitLab shows as a test case's details (gitlabhq lib/gitlab/ci/parsers/test/junit.rb,
+// create_test_case): the text of its <failure>, <error> or <skipped> element, attributes left out.
+func gitlabDetails(tc *xmlElement) string {
+	for _, name := range []string{"failure", "error", "skipped"} {
+		if e := tc.child(name); e != nil {
+			return strings.TrimSpace(e.text)
+		}
+	}
+	return ""
+}
+
+// The report read as Jenkins and GitLab read it: a scenario's standard output holds its own warnings only,
+// never another scenario's (Jenkins falls back to the suite's output for a case without one); and a skipped
+// or not-applicable scenario says why in the element's text, the only part GitLab shows.
+func TestJUnitReportAsJenkinsAndGitLabShowIt(t *testing.T) {
+	findings := &steps.Findings{}
+	res := Result{Target: "http://t/fhir", Profile: "bulkdata", Findings: findings, Started: time.Now(), Results: []ScenarioResult{
+		{Feature: "f", File: "f.feature", Name: "warns", Requirements: []string{"EXP-POLL-202"}, Status: StatusPassed},
+		{Feature: "f", File: "f.feature", Name: "quiet", Requirements: []string{"EXP-KICKOFF"}, Status: StatusPassed},
+		{Feature: "f", File: "f.feature", Name: "skips", Requirements: []string{"EXP-CROSS-USER"}, Status: StatusSkipped, Reason: "user B has no token"},
+		{Feature: "f", File: "f.feature", Name: "n/a", Requirements: []string{"EXP-MISSING-JOB"}, Status: StatusNotApplicable, Reason: "EXP-MISSING-JOB does not apply"},
+	}}
+	findings.AddWarning(steps.Finding{Scenario: "warns", Requirement: "EXP-PROGRESS-LENGTH", Message: "X-Progress: 120 characters"})
+	raw, err := xml.Marshal(junitReport(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := junitProblems(raw); p != nil {
+		t.Fatalf("junit.xml does not hold to junit.xsd:\n%s\n%s", strings.Join(p, "\n"), raw)
+	}
+	root, err := parseXML(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite := root.child("testsuite")
+	var cases []*xmlElement
+	for _, c := range suite.children {
+		if c.name == "testcase" {
+			cases = append(cases, c)
+		}
+	}
+	if len(cases) != 4 {
+		t.Fatalf("expected 4 test cases, got %d\n%s", len(cases), raw)
+	}
+	if out := jenkinsStdout(suite, cases[0]); !strings.Contains(out, "X-Progress: 120 characters") {
+		t.Errorf("Jenkins shows the warning's own scenario %q as output", out)
+	}
+	for _, tc := range cases[1:] {
+		if out := jenkinsStdout(suite, tc); out != "" {
+			t.Errorf("Jenkins shows %q, which warned of nothing, with the output %q", tc.attrs["name"], out)
+		}
+	}
+	if got := gitlabDetails(cases[2]); got != "skipped: user B has no token" {
+		t.Errorf("GitLab shows the skipped scenario's details as %q", got)
+	}
+	if got := gitlabDetails(cases[3]); got != "not applicable in profile bulkdata: EXP-MISSING-JOB does not apply" {
+		t.Errorf("GitLab shows the not-applicable scenario's details as %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -45,7 +46,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg.Out, cfg.Log = syncWriter{outLock, cfg.Out}, syncWriter{logLock, cfg.Log}
 	// Every secret the run knows is replaced in everything it writes: console, progress, reports, errors.
 	// Access tokens issued during the run join the secrets as they are issued (auth.go).
-	cfg.redactor = check.NewRedactor(cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB)
+	cfg.redactor = check.NewRedactor(append([]string{cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB},
+		urlPasswords(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)...)...)
 	out, log := cfg.redactor.Writer(cfg.Out), cfg.redactor.Writer(cfg.Log)
 	cfg.Out, cfg.Log = out, log
 	defer func() {
@@ -316,6 +318,34 @@ func redactFile(path string, red *check.Redactor) error {
 		return os.WriteFile(path, []byte(clean), 0o644)
 	}
 	return nil
+}
+
+// urlPasswords are the passwords of the URLs' user info (https://user:password@host/fhir), secrets as much as
+// a token: the target's URL is in every report, in every transcript and in every curl reproducer. Each in
+// every form it is shown in: as written, decoded, and escaped as Go writes the URL back.
+func urlPasswords(urls ...string) []string {
+	var out []string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.User == nil {
+			continue
+		}
+		pw, ok := u.User.Password()
+		if !ok {
+			continue
+		}
+		out = append(out, pw, strings.TrimPrefix(url.UserPassword("", pw).String(), ":"))
+		_, rest, _ := strings.Cut(raw, "://")
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			if _, written, ok := strings.Cut(rest[:i], ":"); ok {
+				out = append(out, written)
+			}
+		}
+	}
+	return out
 }
 
 // redactedError is an error of the run with every secret replaced in its message; errors.Is and As still see
