@@ -75,3 +75,26 @@ func TestAReportBinaryWithoutAnIDFailsRJSListed(t *testing.T) {
 		}
 	}
 }
+
+// The OperationDefinition defines no paging: a status that leaves the new job to a next page fails RJS-LISTED,
+// and the failure names the next link it did not follow and why, so that the choice is never silent.
+func TestAPagedReportJobStatusFailsNamingTheNextLink(t *testing.T) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, status int, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") || status != http.StatusOK {
+			return body
+		}
+		return []byte(`{"resourceType":"Bundle","type":"collection","link":[{"relation":"next","url":"https://fut.example/fhir?_getpages=1&_getpagesoffset=20"}]}`)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 2 {
+		t.Fatalf("want both examples of RJS-LISTED failed, got %+v\n%s", res.Failures, out)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement != "RJS-LISTED" || !strings.Contains(f.Summary, "next link (https://fut.example/fhir?_getpages=1&_getpagesoffset=20), not followed: the OperationDefinition defines no paging") {
+			t.Fatalf("want RJS-LISTED failed naming the next link not followed, got %+v\n%s", f, out)
+		}
+	}
+}

@@ -44,6 +44,7 @@ type reportState struct {
 	sent        map[string]string
 	statusUser  string            // who asked for the last status
 	jobs        []check.ReportJob // the last status, decoded
+	next        string            // the last status's next link, which the harness does not follow
 	job         *check.ReportJob  // the new job in the last status
 }
 
@@ -82,8 +83,9 @@ func (w *World) requestStatus(ctx context.Context, user string) (*check.Exchange
 	if err != nil {
 		return nil, err
 	}
-	w.report.statusUser, w.report.jobs, w.report.job = user, nil, nil
+	w.report.statusUser, w.report.jobs, w.report.job, w.report.next = user, nil, nil, ""
 	if x.Status == http.StatusOK {
+		w.report.next = check.NextLink(x.Body)
 		if jobs, err := check.DecodeReportJobs(x.Body); err == nil {
 			w.report.jobs = jobs
 			w.report.job = w.findJob(jobs)
@@ -224,7 +226,7 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 			case x.Status != http.StatusOK:
 				return check.Done, check.Violationf("", "status of $get-report-job-status", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
 			case w.report.job == nil:
-				return check.Done, check.Violationf(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries (or the Bundle could not be decoded)", len(w.report.jobs))
+				return check.Done, check.Violationf(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries (or the Bundle could not be decoded)%s", len(w.report.jobs), w.pagedNote())
 			}
 			if err := w.checkObservedJobs(); err != nil {
 				return check.Done, err
@@ -256,9 +258,18 @@ func (w *World) newJob() (*check.ReportJob, error) {
 		return nil, check.Violationf(reqListed, "Binary returned by $"+w.report.variant+"-"+w.target.Report, "a persisted Binary with an id, which the report job's binary references (FUT's examples: \"id\": \"21\")", "no Binary with an id")
 	}
 	if w.report.job == nil {
-		return nil, check.Violationf(reqListed, "report job status of user "+w.report.statusUser, "an entry whose binary references Binary/"+w.report.binaryID+", the Binary the report's start returned", "none among %d entries", len(w.report.jobs))
+		return nil, check.Violationf(reqListed, "report job status of user "+w.report.statusUser, "an entry whose binary references Binary/"+w.report.binaryID+", the Binary the report's start returned", "none among %d entries%s", len(w.report.jobs), w.pagedNote())
 	}
 	return w.report.job, nil
+}
+
+// pagedNote says, for a job missing from a status that has a next link, that the link was not followed and
+// why: the OperationDefinition defines no paging, so the status lists every job of the caller's.
+func (w *World) pagedNote() string {
+	if w.report.next == "" {
+		return ""
+	}
+	return fmt.Sprintf("; the Bundle has a next link (%s), not followed: the OperationDefinition defines no paging (its one output is 0..1 Bundle of type collection, \"a Bundle containing Parameters resources for each scheduled report\"), so one status lists every job", w.report.next)
 }
 
 func (w *World) statusListsNewJob(_ context.Context) error {
