@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -100,6 +101,28 @@ func DecodeReportJobs(body []byte) ([]ReportJob, error) {
 		jobs = append(jobs, job)
 	}
 	return jobs, nil
+}
+
+// NextLink is the url of a Bundle's link with relation "next", "" when there is none. The OperationDefinition
+// of $get-report-job-status defines no paging (its one output is "return", 0..1 Bundle, of type collection;
+// FHIR pages search and history sets, not collections), so the harness follows none: it only names one
+// when a job it looks for is missing.
+func NextLink(body []byte) string {
+	var b struct {
+		Link []struct {
+			Relation string `json:"relation"`
+			URL      string `json:"url"`
+		} `json:"link"`
+	}
+	if json.Unmarshal(body, &b) != nil {
+		return ""
+	}
+	for _, l := range b.Link {
+		if l.Relation == "next" {
+			return l.URL
+		}
+	}
+	return ""
 }
 
 func deref(s *string) string {

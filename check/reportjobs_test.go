@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
 )
@@ -149,6 +150,27 @@ func TestEachReportJobIsListedOnce(t *testing.T) {
 	} {
 		if err := CheckDistinctJobs("RJS-STRUCTURE", jobs); !errors.Is(err, ErrNonConformant) {
 			t.Errorf("%s: want a violation, got %v", name, err)
+		}
+	}
+}
+
+// FHIR's dateTime and instant allow a leap second (ss = 60), which Go's RFC 3339 parser refuses: a job time or
+// an instant that has one is valid and is the first instant of the next minute.
+func TestALeapSecondIsAFHIRDateTime(t *testing.T) {
+	j := ReportJob{Created: "2016-12-31T23:59:59Z", Started: "2016-12-31T23:59:60Z", Ended: "2017-01-01T00:00:00Z"}
+	if err := CheckJobTimes("RJS-STRUCTURE", 0, j); err != nil {
+		t.Fatalf("a leap second is a FHIR dateTime: %v", err)
+	}
+	at, hasTime, err := ParseFHIRDateTime("2016-12-31T23:59:60.5+00:00")
+	if err != nil || !hasTime || !at.Equal(time.Date(2017, 1, 1, 0, 0, 0, 5e8, time.UTC)) {
+		t.Fatalf("ParseFHIRDateTime: %v %v %v", at, hasTime, err)
+	}
+	if at, err := ParseFHIRInstant("2016-12-31T23:59:60Z"); err != nil || !at.Equal(time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("ParseFHIRInstant: %v %v", at, err)
+	}
+	for _, bad := range []string{"2016-02-30T10:00:00Z", "2016-12-31T23:59:61Z"} {
+		if _, _, err := ParseFHIRDateTime(bad); err == nil {
+			t.Errorf("%s: want an error", bad)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -65,5 +66,31 @@ func TestMalformedReportJobsFailStructure(t *testing.T) {
 		if !errors.Is(err, check.ErrNonConformant) {
 			t.Errorf("%s: want a violation, got %v", name, err)
 		}
+	}
+}
+
+// User B's status is compared with user A's userId, which the run knows from A's placeholder Binary or A's
+// own status; knowing neither, the comparison is reported not checked rather than passed unseen, and a status
+// of B's with no jobs has nothing to compare.
+func TestCrossUserUserIDNotComparedWithoutTheOwnersIsNotChecked(t *testing.T) {
+	w, findings := worldWithResponse(t, nil, false)
+	b := []check.ReportJob{{UserID: "0aaca7cd-67c3-48dd-a8c4-0cceecb5d276", Binary: "Binary/8"}}
+	w.report = reportState{owner: "A", binaryID: "7", statusUser: "B", jobs: b}
+	if err := w.everyJobCarriesOneUserIDOtherThan(context.Background(), "A"); err != nil {
+		t.Fatal(err)
+	}
+	left := findings.NotChecked()
+	if len(left) != 1 || !strings.Contains(left[0].Message, "not compared with user A's") {
+		t.Fatalf("want the comparison reported not checked, got %+v", left)
+	}
+	w, findings = worldWithResponse(t, nil, false)
+	w.report = reportState{owner: "A", binaryID: "7", binaryUser: b[0].UserID, statusUser: "B", jobs: b}
+	if err := w.everyJobCarriesOneUserIDOtherThan(context.Background(), "A"); !errors.Is(err, check.ErrNonConformant) || len(findings.NotChecked()) != 0 {
+		t.Fatalf("B's job with A's userId must fail, got %v, not checked %+v", err, findings.NotChecked())
+	}
+	w, findings = worldWithResponse(t, nil, false)
+	w.report = reportState{owner: "A", binaryID: "7", statusUser: "B"}
+	if err := w.everyJobCarriesOneUserIDOtherThan(context.Background(), "A"); err != nil || len(findings.NotChecked()) != 0 {
+		t.Fatalf("no job of B's: nothing to compare, got %v, not checked %+v", err, findings.NotChecked())
 	}
 }

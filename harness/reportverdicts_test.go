@@ -1,0 +1,100 @@
+package harness
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// refusing answers POST [base]/$<variant>-patient-usage-stats with 403 and an OperationOutcome carrying code,
+// as a FUT deployment that does not let the caller start that report that way; every other request reaches h.
+func refusing(h http.Handler, variant, code string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/$"+variant+"-patient-usage-stats") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"forbidden","details":{"coding":[{"code":"` + code + `"}]},"diagnostics":"` + code + `"}]}`))
+	})
+}
+
+// FUT documents REPORTING_SCHEDULE_NOT_ALLOWED ("Scheduled generation of the report is not allowed") and
+// REPORTING_EXECUTE_NOT_ALLOWED for a report a deployment does not let the caller start that way: a $schedule-
+// refused with the first is no deviation, and RJS-LISTED's $schedule example is skipped, naming the code,
+// while its $execute example passes. Refused with the other variant's code, or a bare 403, it still fails.
+func TestAReportVariantTheDeploymentDoesNotAllowIsSkippedNotFailed(t *testing.T) {
+	res, out, err := runAgainst(t, refusing(refserverHandler(t, refserver.Config{}), "schedule", "REPORTING_SCHEDULE_NOT_ALLOWED"),
+		Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || len(res.Failures) != 0 {
+		t.Fatalf("a documented refusal is no deviation: passed %v, failures %+v\n%s", res.Passed, res.Failures, out)
+	}
+	skips := res.Findings.Skips()
+	if len(skips) != 1 || skips[0].Requirement != "RJS-LISTED" || !strings.Contains(skips[0].Message, "REPORTING_SCHEDULE_NOT_ALLOWED") || !strings.Contains(skips[0].Message, "$schedule-patient-usage-stats") {
+		t.Fatalf("want the $schedule example of RJS-LISTED skipped, naming the code, got %+v\n%s", skips, out)
+	}
+	for _, code := range []string{"REPORTING_EXECUTE_NOT_ALLOWED", "SECURITY_TOKEN_INSUFFICIENT_PERMISSION"} {
+		res, out, err := runAgainst(t, refusing(refserverHandler(t, refserver.Config{}), "schedule", code),
+			Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := failedRequirements(res); len(got) != 1 || got[0] != "RJS-LISTED" || len(res.Findings.Skips()) != 0 {
+			t.Fatalf("$schedule refused with %s: failures %v, skips %+v; want RJS-LISTED failed\n%s", code, got, res.Findings.Skips(), out)
+		}
+	}
+}
+
+// A report's start that answers a Binary without an id leaves nothing to find its job by: RJS-LISTED fails,
+// saying so, rather than the run ending on an error of the harness's own ("no report started").
+func TestAReportBinaryWithoutAnIDFailsRJSListed(t *testing.T) {
+	id := regexp.MustCompile(`"id":"[^"]*",?`)
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
+		if !strings.Contains(r.URL.Path, "/$execute-") && !strings.Contains(r.URL.Path, "/$schedule-") {
+			return body
+		}
+		return id.ReplaceAll(body, nil)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 2 {
+		t.Fatalf("want both examples of RJS-LISTED failed, got %+v\n%s", res.Failures, out)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement != "RJS-LISTED" || !f.NonConformant || !strings.Contains(f.Message, "a persisted Binary with an id") {
+			t.Fatalf("want an RJS-LISTED deviation naming the Binary without an id, got %+v\n%s", f, out)
+		}
+	}
+}
+
+// The OperationDefinition defines no paging: a status that leaves the new job to a next page fails RJS-LISTED,
+// and the failure names the next link it did not follow and why, so that the choice is never silent.
+func TestAPagedReportJobStatusFailsNamingTheNextLink(t *testing.T) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, status int, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") || status != http.StatusOK {
+			return body
+		}
+		return []byte(`{"resourceType":"Bundle","type":"collection","link":[{"relation":"next","url":"https://fut.example/fhir?_getpages=1&_getpagesoffset=20"}]}`)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 2 {
+		t.Fatalf("want both examples of RJS-LISTED failed, got %+v\n%s", res.Failures, out)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement != "RJS-LISTED" || !strings.Contains(f.Summary, "next link (https://fut.example/fhir?_getpages=1&_getpagesoffset=20), not followed: the OperationDefinition defines no paging") {
+			t.Fatalf("want RJS-LISTED failed naming the next link not followed, got %+v\n%s", f, out)
+		}
+	}
+}
