@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cucumber/godog"
@@ -158,14 +159,22 @@ func (w *World) warn(req, subject, expected, got string) error {
 
 func (w *World) recordWarning(f Finding) {
 	f.Message = w.text(f.Message)
-	w.warnings = append(w.warnings, f)
+	w.stepWarning(f)
 	w.target.Findings.warn(f)
+}
+
+// stepWarning keeps a finding for the step's report once: a deviation seen on every poll of a job is one
+// warning of the step, as it is one finding of the run (Findings.add).
+func (w *World) stepWarning(f Finding) {
+	if !slices.Contains(w.warnings, f) {
+		w.warnings = append(w.warnings, f)
+	}
 }
 
 // knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
 func (w *World) knownDeviation(req, message string) {
 	f := Finding{Scenario: w.scenario, Requirement: req, Message: w.text(message)}
-	w.warnings = append(w.warnings, f)
+	w.stepWarning(f)
 	w.target.Findings.knownDeviation(f)
 }
 
