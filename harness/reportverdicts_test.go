@@ -98,3 +98,26 @@ func TestAPagedReportJobStatusFailsNamingTheNextLink(t *testing.T) {
 		}
 	}
 }
+
+// A report the job pool starts ahead, for the scenarios that wait on one, is refused the same way: the
+// scenario that adopts it is skipped naming the code, as the run's skip finding, not with a bare "skipped"
+// that the run's findings never list.
+func TestAPooledReportRefusedByTheDeploymentIsSkippedNamingTheCode(t *testing.T) {
+	res, out, err := runAgainst(t, refusing(refserverHandler(t, refserver.Config{}), "execute", "REPORTING_EXECUTE_NOT_ALLOWED"),
+		Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 0 {
+		t.Fatalf("a documented refusal is no deviation: failures %+v\n%s", res.Failures, out)
+	}
+	skips := res.Findings.Skips()
+	if len(skips) != 1 || skips[0].Requirement != "RJS-TERMINAL" || !strings.Contains(skips[0].Message, "REPORTING_EXECUTE_NOT_ALLOWED") {
+		t.Fatalf("want RJS-TERMINAL skipped, naming the code, got %+v\n%s", skips, out)
+	}
+	for _, s := range res.Results {
+		if s.Status != StatusSkipped || !strings.Contains(s.Reason, "REPORTING_EXECUTE_NOT_ALLOWED") {
+			t.Fatalf("scenario %q: status %v, reason %q; want skipped naming the code\n%s", s.Name, s.Status, s.Reason, out)
+		}
+	}
+}

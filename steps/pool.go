@@ -365,7 +365,7 @@ func (p *jobPool) startReport(user string) *pooledReport {
 	go func() {
 		defer close(r.ready)
 		jw := p.jobWorld()
-		r.err = jw.startsReport(p.ctx, user, "execute", defaultAnonymization)
+		r.err = jw.sendReportStart(p.ctx, user, "execute", defaultAnonymization)
 		if len(jw.exchanges) > 0 {
 			r.x = jw.exchanges[len(jw.exchanges)-1]
 		}
