@@ -17,11 +17,12 @@ import (
 // a timeout or an oversized body comes back as an error that names the request; the exchange is recorded
 // either way.
 //
-// Throttling is never a failure: a 429 Too Many Requests with a usable Retry-After (BDA2 lets a server answer
-// so to any request that comes too soon) is waited out and the request sent again, for as long as the wait
-// fits in MAX_WAIT and the context; so is a 5xx whose OperationOutcome has the "transient" issue code, at most
-// maxTransientRetries times. Every attempt is in the transcript; the answer returned is the first one
-// that is not such a 429, or the last 429 when waiting longer would pass MAX_WAIT, for the caller to judge.
+// Throttling is never a failure: a 429 Too Many Requests (BDA2 lets a server answer so to any request that
+// comes too soon) is waited out and the request sent again, after its Retry-After or, without a usable one, a
+// backoff (throttleDelay), for as long as the wait fits in MAX_WAIT and the context; so is a 5xx whose
+// OperationOutcome has the "transient" issue code, at most maxTransientRetries times. Every attempt is in the
+// transcript; the answer returned is the first one that is not a 429, or the last 429 when waiting longer
+// would pass MAX_WAIT, for the caller to judge.
 func (w *World) request(ctx context.Context, user, method, target string, header http.Header, body []byte) (*check.Exchange, error) {
 	deadline := time.Now().Add(w.target.MaxWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
