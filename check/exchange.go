@@ -107,7 +107,7 @@ func (x *Exchange) Transcript() string {
 		fmt.Fprintf(&b, "< (no response after %s: %v)\n", x.Duration.Round(time.Millisecond), x.Err)
 	default:
 		if x.Redirected != "" {
-			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries no token)\n", cutText(x.Redirected, transcriptHeaderLimit))
+			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries no token)\n", cutText(withoutQuery(x.Redirected), transcriptHeaderLimit))
 		}
 		fmt.Fprintf(&b, "< %d %s (%s)\n", x.Status, http.StatusText(x.Status), x.Duration.Round(time.Millisecond))
 		writeHeaders(&b, "< ", x.Header)
@@ -209,4 +209,14 @@ func StatusPhrase(code int) string {
 		return strconv.Itoa(code) + " " + text
 	}
 	return strconv.Itoa(code)
+}
+
+// withoutQuery is a URL a redirect led to, its query left out: a pre-signed URL's query (S3's
+// X-Amz-Signature, Azure's sig) lets anyone who reads it download the file, the user's exported data, until it
+// expires, and the reports go where the run's artifacts go. The store and the path name the file.
+func withoutQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return fmt.Sprintf("%s (its query of %d bytes not shown: a pre-signed URL's signature is a credential)", raw[:i], len(raw)-i-1)
+	}
+	return raw
 }

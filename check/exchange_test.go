@@ -53,3 +53,17 @@ func TestTranscriptCutsHugeHeaderValues(t *testing.T) {
 		t.Fatalf("header value not cut (%d bytes): %.300s", len(text), text)
 	}
 }
+
+// A transcript names the URL a redirect led to, without its query: a pre-signed URL's signature lets anyone
+// who reads the report download the user's exported file until it expires.
+func TestATranscriptNamesARedirectWithoutItsSignature(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "http://t/fhir/Binary/1", Status: 403,
+		Redirected: "https://store.example/bucket/Patient.ndjson?X-Amz-Credential=AKIA&X-Amz-Signature=f00d"}
+	text := x.Transcript()
+	if strings.Contains(text, "X-Amz-Signature") || strings.Contains(text, "f00d") {
+		t.Errorf("the transcript shows the signature:\n%s", text)
+	}
+	if !strings.Contains(text, "answered by https://store.example/bucket/Patient.ndjson (its query of 42 bytes not shown") {
+		t.Errorf("want the store and path named:\n%s", text)
+	}
+}

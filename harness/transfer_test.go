@@ -269,6 +269,9 @@ func redirectedToStore(t *testing.T, signature string) {
 		if got := failedRequirements(res); len(got) != 1 || got[0] != "EXP-OUTPUT" || !strings.Contains(res.Failures[0].Message, "redirected: answered by "+store.URL+"/bucket/") {
 			t.Fatalf("want EXP-OUTPUT failed, its transcript naming the store that refused, got %+v\n%s", res.Failures, out)
 		}
+		if strings.Contains(res.Failures[0].Message, "X-Amz-Signature") || strings.Contains(out, "X-Amz-Signature") {
+			t.Fatalf("the pre-signed URL's signature is in the reports:\n%s", out)
+		}
 		return
 	}
 	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@EXP-OUTPUT,@EXP-OUTPUT-ACCEPT,@EXP-OUTPUT-TOKEN,@EXP-CROSS-USER"})
