@@ -1,0 +1,158 @@
+package refserver
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hostileDeadline bounds each hostile request: a handler that has not answered by then blocks, or does work
+// out of proportion to what it was sent (a request it answers in milliseconds took minutes before its fix).
+const hostileDeadline = 20 * time.Second
+
+// hostileCase is one malformed or hostile request and the answer the project's standard asks of it: a 4xx
+// OperationOutcome, as application/fhir+json, that says what was wrong.
+type hostileCase struct {
+	name     string
+	method   string
+	target   string // relative to the server root
+	header   http.Header
+	body     string
+	status   int
+	code     string // the issue code
+	contains string // in the diagnostics
+}
+
+// distinctTypeNames returns n distinct names that look like resource types ("Aa", "Ab", ...): none is one.
+func distinctTypeNames(n int) []string {
+	names := make([]string, 0, n)
+	for i := 0; len(names) < n; i++ {
+		name := []byte("Aq")
+		for x := i; ; x /= 26 {
+			name = append(name, byte('a'+x%26))
+			if x < 26 {
+				break
+			}
+		}
+		names = append(names, string(name))
+	}
+	return names
+}
+
+func hostileCases() []hostileCase {
+	lenientJSON := http.Header{"Prefer": {"respond-async, handling=lenient"}, "Authorization": {"Bearer " + tokenA}, "Content-Type": {"application/fhir+json"}}
+	authA := http.Header{"Authorization": {"Bearer " + tokenA}}
+	manyTypes := `{"resourceType":"Parameters","parameter":[{"name":"_type","valueString":"` + strings.Join(distinctTypeNames(120_000), ",") + `"}]}`
+	var manyParams strings.Builder
+	manyParams.WriteString(`{"resourceType":"Parameters","parameter":[`)
+	for i, n := range distinctTypeNames(50_000) {
+		if i > 0 {
+			manyParams.WriteByte(',')
+		}
+		manyParams.WriteString(`{"name":"` + strings.ToLower(n) + `"}`)
+	}
+	manyParams.WriteString(`]}`)
+	return []hostileCase{
+		{name: "a kick-off _type of 120000 distinct names (a body under the cap)", method: http.MethodPost, target: "/fhir/$export",
+			header: lenientJSON, body: manyTypes, status: http.StatusRequestEntityTooLarge, code: codeTooCostly, contains: "keeps at most"},
+		{name: "a lenient kick-off with 50000 unsupported parameters", method: http.MethodPost, target: "/fhir/$export",
+			header: lenientJSON, body: manyParams.String(), status: http.StatusRequestEntityTooLarge, code: codeTooCostly, contains: "keeps at most"},
+		// Already right when written; kept so that they stay so.
+		{name: "Bearer without a token", method: http.MethodGet, target: "/fhir/$get-report-job-status",
+			header: http.Header{"Authorization": {"Bearer"}}, status: http.StatusUnauthorized, code: codeLogin, contains: "bearer"},
+		{name: "a token that is not UTF-8", method: http.MethodGet, target: "/fhir/$get-report-job-status",
+			header: http.Header{"Authorization": {"Bearer \xff\xfe"}}, status: http.StatusUnauthorized, code: codeLogin, contains: "bearer"},
+		{name: "a deeply nested body", method: http.MethodPost, target: "/fhir/$execute-patient-total",
+			header: http.Header{"Authorization": {"Bearer " + tokenA}, "Content-Type": {"application/fhir+json"}}, body: strings.Repeat("[", 100_000),
+			status: http.StatusBadRequest, code: codeInvalid, contains: "JSON"},
+		{name: "a body of another resource type", method: http.MethodPost, target: "/fhir/$get-report-job-status",
+			header: http.Header{"Authorization": {"Bearer " + tokenA}, "Content-Type": {"application/fhir+json"}}, body: `{"resourceType":"Patient"}`,
+			status: http.StatusBadRequest, code: codeInvalid, contains: "Parameters"},
+		{name: "a body over the cap", method: http.MethodPost, target: "/fhir/$execute-patient-total",
+			header: http.Header{"Authorization": {"Bearer " + tokenA}, "Content-Type": {"application/fhir+json"}}, body: strings.Repeat(" ", 2<<20),
+			status: http.StatusRequestEntityTooLarge, code: codeTooCostly, contains: "limit"},
+		{name: "a Binary id that climbs out", method: http.MethodGet, target: "/fhir/Binary/..%2F..%2Fetc%2Fpasswd",
+			header: authA, status: http.StatusNotFound, code: codeNotFound, contains: "Binary"},
+		{name: "a Binary id that is not UTF-8", method: http.MethodGet, target: "/fhir/Binary/%FF%00",
+			header: authA, status: http.StatusNotFound, code: codeNotFound, contains: "Binary"},
+	}
+}
+
+// panicGuard wraps a handler and counts the panics that leave it: net/http would recover them silently.
+type panicGuard struct {
+	h      http.Handler
+	panics atomic.Int32
+}
+
+func (g *panicGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			g.panics.Add(1)
+			panic(v)
+		}
+	}()
+	g.h.ServeHTTP(w, r)
+}
+
+// Every hostile request gets its 4xx OperationOutcome, in every profile, within hostileDeadline, and the
+// server never panics.
+func TestHostileRequestsGetOperationOutcomes(t *testing.T) {
+	for _, profile := range Profiles {
+		srv, err := NewServer(Config{Profile: profile, Clock: newManualClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard := &panicGuard{h: srv.Handler()}
+		ts := httptest.NewServer(guard)
+		t.Cleanup(ts.Close)
+		for _, c := range hostileCases() {
+			t.Run(string(profile)+"/"+c.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), hostileDeadline)
+				defer cancel()
+				var body io.Reader
+				if c.body != "" {
+					body = strings.NewReader(c.body)
+				}
+				r, err := http.NewRequestWithContext(ctx, c.method, ts.URL+c.target, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, vs := range c.header {
+					r.Header[k] = vs
+				}
+				resp, err := ts.Client().Do(r)
+				if err != nil {
+					t.Fatalf("%s %s: no answer within %s: %v", c.method, c.target, hostileDeadline, err)
+				}
+				defer resp.Body.Close()
+				got, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatalf("read answer: %v", err)
+				}
+				if n := guard.panics.Load(); n > 0 {
+					t.Fatalf("the handler panicked (%d so far)", n)
+				}
+				if resp.StatusCode != c.status {
+					t.Fatalf("status: expected %d, got %d: %.300s", c.status, resp.StatusCode, got)
+				}
+				if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/fhir+json" {
+					t.Fatalf("Content-Type: expected application/fhir+json, got %q", resp.Header.Get("Content-Type"))
+				}
+				var oo testOO
+				if err := json.Unmarshal(got, &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 {
+					t.Fatalf("expected a one-issue OperationOutcome, got %.300s", got)
+				}
+				if is := oo.Issue[0]; is.Severity != sevError || is.Code != c.code || !strings.Contains(is.Diagnostics, c.contains) {
+					t.Fatalf("issue: expected error/%s saying %q, got %s/%s %q", c.code, c.contains, is.Severity, is.Code, is.Diagnostics)
+				}
+			})
+		}
+	}
+}
