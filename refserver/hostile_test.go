@@ -47,6 +47,7 @@ func distinctTypeNames(n int) []string {
 }
 
 func hostileCases() []hostileCase {
+	async := http.Header{"Prefer": {"respond-async"}, "Authorization": {"Bearer " + tokenA}}
 	lenientJSON := http.Header{"Prefer": {"respond-async, handling=lenient"}, "Authorization": {"Bearer " + tokenA}, "Content-Type": {"application/fhir+json"}}
 	authA := http.Header{"Authorization": {"Bearer " + tokenA}}
 	manyTypes := `{"resourceType":"Parameters","parameter":[{"name":"_type","valueString":"` + strings.Join(distinctTypeNames(120_000), ",") + `"}]}`
@@ -64,6 +65,14 @@ func hostileCases() []hostileCase {
 			header: lenientJSON, body: manyTypes, status: http.StatusRequestEntityTooLarge, code: codeTooCostly, contains: "keeps at most"},
 		{name: "a lenient kick-off with 50000 unsupported parameters", method: http.MethodPost, target: "/fhir/$export",
 			header: lenientJSON, body: manyParams.String(), status: http.StatusRequestEntityTooLarge, code: codeTooCostly, contains: "keeps at most"},
+		{name: "a kick-off _type with a percent-encoding error", method: http.MethodGet, target: "/fhir/$export?_type=Patient%zz",
+			header: async, status: http.StatusBadRequest, code: codeInvalid, contains: "query"},
+		{name: "a kick-off query with a ';' separator", method: http.MethodGet, target: "/fhir/$export?_since=2020-01-01T00:00:00Z;_type=Patient",
+			header: async, status: http.StatusBadRequest, code: codeInvalid, contains: "query"},
+		{name: "a poll _jobId with a percent-encoding error", method: http.MethodGet, target: "/fhir/$export-poll-status?_jobId=%zz",
+			header: authA, status: http.StatusBadRequest, code: codeInvalid, contains: "query"},
+		{name: "a DELETE _jobId with a percent-encoding error", method: http.MethodDelete, target: "/fhir/$export-poll-status?_jobId=%zz",
+			header: authA, status: http.StatusBadRequest, code: codeInvalid, contains: "query"},
 		// Already right when written; kept so that they stay so.
 		{name: "Bearer without a token", method: http.MethodGet, target: "/fhir/$get-report-job-status",
 			header: http.Header{"Authorization": {"Bearer"}}, status: http.StatusUnauthorized, code: codeLogin, contains: "bearer"},
