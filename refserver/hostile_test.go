@@ -73,6 +73,10 @@ func hostileCases() []hostileCase {
 			header: authA, status: http.StatusBadRequest, code: codeInvalid, contains: "query"},
 		{name: "a DELETE _jobId with a percent-encoding error", method: http.MethodDelete, target: "/fhir/$export-poll-status?_jobId=%zz",
 			header: authA, status: http.StatusBadRequest, code: codeInvalid, contains: "query"},
+		{name: "two Authorization headers naming two users", method: http.MethodGet, target: "/fhir/$get-report-job-status",
+			header: http.Header{"Authorization": {"Bearer " + tokenA, "Bearer " + tokenB}}, status: http.StatusBadRequest, code: codeInvalid, contains: "Authorization"},
+		{name: "two Authorization headers on a Binary", method: http.MethodGet, target: "/fhir/Binary/1",
+			header: http.Header{"Authorization": {"Bearer " + tokenB, "Bearer " + tokenA}}, status: http.StatusBadRequest, code: codeInvalid, contains: "Authorization"},
 		// Already right when written; kept so that they stay so.
 		{name: "Bearer without a token", method: http.MethodGet, target: "/fhir/$get-report-job-status",
 			header: http.Header{"Authorization": {"Bearer"}}, status: http.StatusUnauthorized, code: codeLogin, contains: "bearer"},

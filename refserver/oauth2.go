@@ -267,6 +267,10 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if len(r.Header.Values("Authorization")) > 1 { // r.BasicAuth would take the first of two clients
+		writeTokenError(w, http.StatusBadRequest, "invalid_request", "the request has more than one Authorization header; send one")
+		return
+	}
 	// Client authentication: exactly one of client_secret_basic and client_secret_post.
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	_, postsSecret := form["client_secret"]
