@@ -169,3 +169,33 @@ func TestHostileRequestsGetOperationOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A HEAD of an output file answers the GET's status and headers without producing the file: the file may be
+// gigabytes generated on the fly (Synthetic), and net/http would only throw the bytes away.
+func TestHeadOfAnOutputFileWritesNoContent(t *testing.T) {
+	e, srv := newServerEnv(t, Config{ExportDuration: time.Second})
+	poll := e.kickoff(tokenA, "?_type=Patient")
+	e.clock.Advance(time.Second)
+	m, _ := e.manifest(poll, tokenA)
+	if len(m.Output) != 1 {
+		t.Fatalf("output: expected one Patient file, got %d", len(m.Output))
+	}
+	for _, accept := range []string{"application/fhir+ndjson", "application/fhir+json"} {
+		get := e.do(req{method: http.MethodGet, url: m.Output[0].URL, token: tokenA, headers: map[string]string{"Accept": accept}})
+		wantStatus(t, get, http.StatusOK)
+		// A recorder keeps what the handler writes, even for HEAD, where net/http would drop it.
+		r := httptest.NewRequest(http.MethodHead, m.Output[0].URL, nil)
+		r.Header.Set("Authorization", "Bearer "+tokenA)
+		r.Header.Set("Accept", accept)
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+			t.Fatalf("HEAD, Accept %s: expected 200 without content, got %d with %d bytes", accept, rec.Code, rec.Body.Len())
+		}
+		for _, h := range []string{"Content-Type", "Content-Length"} {
+			if got, want := rec.Header().Get(h), get.header.Get(h); got != want {
+				t.Fatalf("HEAD, Accept %s: %s expected %q as for GET, got %q", accept, h, want, got)
+			}
+		}
+	}
+}
