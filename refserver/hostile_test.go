@@ -1,10 +1,13 @@
 package refserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -196,6 +199,49 @@ func TestHeadOfAnOutputFileWritesNoContent(t *testing.T) {
 			if got, want := rec.Header().Get(h), get.header.Get(h); got != want {
 				t.Fatalf("HEAD, Accept %s: %s expected %q as for GET, got %q", accept, h, want, got)
 			}
+		}
+	}
+}
+
+// A body declared larger than the cap is refused before it is asked for: with "Expect: 100-continue" the
+// client hears 413 instead of "100 Continue" and sends none of it.
+func TestDeclaredOversizedBodyIsRefusedBeforeItIsSent(t *testing.T) {
+	for _, profile := range Profiles {
+		srv, err := NewServer(Config{Profile: profile, Clock: newManualClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv.Handler())
+		t.Cleanup(ts.Close)
+		for _, c := range []struct{ target, headers string }{
+			{"/fhir/$export", "Prefer: respond-async\r\nContent-Type: application/fhir+json\r\n"},
+			{"/fhir/$execute-patient-total", "Content-Type: application/fhir+json\r\n"},
+			{"/fhir/$get-report-job-status", "Content-Type: application/fhir+json\r\n"},
+			{"/fhir/$export-poll-status", "Content-Type: application/fhir+json\r\n"},
+			{TokenPath, "Content-Type: application/x-www-form-urlencoded\r\n"},
+		} {
+			if c.target == "/fhir/$export-poll-status" && !profile.pollsByPost() {
+				continue
+			}
+			t.Run(string(profile)+c.target, func(t *testing.T) {
+				conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if err := conn.SetDeadline(time.Now().Add(hostileDeadline)); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n%sContent-Length: 10000000000\r\nExpect: 100-continue\r\n\r\n", c.target, tokenA, c.headers)
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("no answer: %v", err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusRequestEntityTooLarge {
+					t.Fatalf("expected 413 before the body, got %d", resp.StatusCode)
+				}
+			})
 		}
 	}
 }
