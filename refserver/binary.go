@@ -247,6 +247,9 @@ func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *bina
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead { // the GET's headers; the file is not produced only to be dropped
+		return
+	}
 	if s.faulty(faultOutputBadLastLine) {
 		cut := &lastBraceCutter{w: out}
 		out = cut

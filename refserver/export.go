@@ -119,6 +119,13 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
 		return
 	}
+	// A job keeps every _type it names, a known one in its list, another in a message of its error file: a
+	// list longer than a job may keep is refused before a message is written for each of its names.
+	if n := namesBytes(params.types); n > s.cfg.MaxJobRequestBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooCostly,
+			fmt.Sprintf("The export request names %d bytes of _type; this server keeps at most %d per job", n, s.cfg.MaxJobRequestBytes))
+		return
+	}
 	var dropped []string
 	if params.types, dropped, err = s.supportedTypes(params.types, lenient); err != nil {
 		writeError(w, http.StatusBadRequest, codeNotSupported, err.Error())
@@ -193,6 +200,15 @@ func jobRequestBytes(j *exportJob) int64 {
 	return n
 }
 
+// namesBytes is the length of names, together.
+func namesBytes(names []string) int64 {
+	var n int64
+	for _, s := range names {
+		n += int64(len(s))
+	}
+	return n
+}
+
 // exportParamValue returns a body parameter's value as a string.
 func exportParamValue(p namedParam) (string, error) {
 	switch {
@@ -230,13 +246,15 @@ func parseExportParams(values map[string][]string, lenient bool) (exportParams, 
 			}
 			p.outputFormat = vs[0]
 		case "_type":
+			seen := map[string]bool{} // a body under the cap holds some 10⁵ names: no quadratic dedup
 			for _, v := range vs {
 				for _, t := range strings.Split(v, ",") {
 					t = strings.TrimSpace(t)
 					if !resourceTypeRE.MatchString(t) {
 						return p, fmt.Errorf("_type %q: %q is not a resource type name", v, t)
 					}
-					if !slices.Contains(p.types, t) {
+					if !seen[t] {
+						seen[t] = true
 						p.types = append(p.types, t)
 					}
 				}

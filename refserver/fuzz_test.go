@@ -36,6 +36,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(0), uint8(1), "", "application/fhir+json", "respond-async, handling=lenient", uint8(0), []byte(`{"resourceType":"Parameters","parameter":[{"name":"_since","valueInstant":"yesterday"}]}`))
 	f.Add(uint8(1), uint8(0), "_jobId=0aaca7cd-67c3-48dd-a8c4-0cceecb5d276", "", "", uint8(0), []byte(nil))
 	f.Add(uint8(1), uint8(2), "_jobId=%00%ff", "", "", uint8(1), []byte(nil))
+	f.Add(uint8(0), uint8(0), "_type=Patient%zz;_since=x", "", "respond-async", uint8(0), []byte(nil))
+	f.Add(uint8(1), uint8(1), "_jobId=%zz", "application/fhir+json", "", uint8(0), []byte(`{"resourceType":"Parameters","parameter":[{"name":"_jobId","valueString":"`+"\xff"+`"}]}`))
 	f.Add(uint8(2), uint8(1), "", "application/fhir+json", "", uint8(0), []byte(`{"resourceType":"Parameters","parameter":[{"name":"anonymization","valueString":"NONE"}]}`))
 	f.Add(uint8(2), uint8(1), "", "application/fhir+json", "", uint8(1), []byte(`{"resourceType":"Parameters","parameter":[{"name":"anonymization","valueString":"NONE"}]}`))
 	f.Add(uint8(3), uint8(1), "", "application/json", "", uint8(0), []byte(`{"resourceType":"Parameters","parameter":[{"name":"anonymization","valueString":"ANONYMIZED"},{"name":"patient","valueReference":{"reference":"Patient/1"}}]}`))

@@ -245,11 +245,17 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, http.StatusBadRequest, "invalid_request", "the request body must be application/x-www-form-urlencoded")
 		return
 	}
+	tooLarge := func() {
+		writeTokenError(w, http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("the request body exceeds %d bytes", maxTokenRequestBytes))
+	}
+	if r.ContentLength > maxTokenRequestBytes { // refused unread: under Expect: 100-continue, never asked for
+		tooLarge()
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeTokenError(w, http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("the request body exceeds %d bytes", maxTokenRequestBytes))
+		if errors.As(err, new(*http.MaxBytesError)) {
+			tooLarge()
 			return
 		}
 		writeTokenError(w, http.StatusBadRequest, "invalid_request", "the request body is not a valid form: "+err.Error())
@@ -267,6 +273,10 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if len(r.Header.Values("Authorization")) > 1 { // r.BasicAuth would take the first of two clients
+		writeTokenError(w, http.StatusBadRequest, "invalid_request", "the request has more than one Authorization header; send one")
+		return
+	}
 	// Client authentication: exactly one of client_secret_basic and client_secret_post.
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	_, postsSecret := form["client_secret"]

@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -142,6 +143,23 @@ func TestTokenEndpointErrorsFollowRFC6749(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("client_secret in the URL: expected 400, got %d", resp.StatusCode)
+	}
+	// Two Basic credentials, of two clients: neither is taken.
+	hr, _ = http.NewRequest(http.MethodPost, e.root+TokenPath, strings.NewReader(cc.Encode()))
+	hr.Header.Set("Content-Type", formCT)
+	hr.Header["Authorization"] = []string{
+		"Basic " + base64.StdEncoding.EncodeToString([]byte(DemoClientIDA+":"+DemoClientSecretA)),
+		"Basic " + base64.StdEncoding.EncodeToString([]byte(DemoClientIDB+":"+DemoClientSecretB)),
+	}
+	resp, err = http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var two tokenError
+	decodeErr := json.NewDecoder(resp.Body).Decode(&two)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || decodeErr != nil || two.Error != "invalid_request" {
+		t.Fatalf("two Authorization headers: expected 400 invalid_request, got %d %+v (%v)", resp.StatusCode, two, decodeErr)
 	}
 	// GET is not a token request.
 	wantOO(t, e.do(req{method: http.MethodGet, url: e.root + TokenPath}), http.StatusMethodNotAllowed, sevError, codeNotSupported)

@@ -37,12 +37,18 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	if r.Body == nil {
 		return nil, true
 	}
+	tooLarge := func() {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooCostly,
+			fmt.Sprintf("Request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes { // refused unread: under Expect: 100-continue, never asked for
+		tooLarge()
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, codeTooCostly,
-				fmt.Sprintf("Request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
+		if errors.As(err, new(*http.MaxBytesError)) {
+			tooLarge()
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, codeInvalid, "read request body: "+err.Error())

@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +151,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.fallback(w, r)
+		return
+	}
+	// url.Values drops a pair it cannot decode (a bad percent-encoding, a ';' separator) without a word: a
+	// kick-off would export every type instead of its _type, a poll would name no job. The token endpoint
+	// answers its own RFC 6749 error (ParseForm reads the query too).
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil && r.URL.Path != TokenPath {
+		writeError(w, http.StatusBadRequest, codeInvalid, "The query string is malformed ("+err.Error()+"): percent-encode '%', ';' and non-ASCII characters in parameter values")
 		return
 	}
 	s.mux.ServeHTTP(&redirectOutcomeWriter{ResponseWriter: w}, r)
