@@ -62,6 +62,15 @@ func TestAReportBinaryWithoutAnIDFailsRJSListed(t *testing.T) {
 		}
 		return id.ReplaceAll(body, nil)
 	})
+	bothExamplesFailRJSListed(t, h, "naming the Binary without an id", func(f Failure) bool {
+		return f.NonConformant && strings.Contains(f.Message, "a persisted Binary with an id")
+	})
+}
+
+// bothExamplesFailRJSListed runs RJS-LISTED's two examples ($execute- and $schedule-) against h and wants each
+// failed on RJS-LISTED in the way as accepts, which named describes for the message.
+func bothExamplesFailRJSListed(t *testing.T, h http.Handler, named string, as func(Failure) bool) {
+	t.Helper()
 	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +79,8 @@ func TestAReportBinaryWithoutAnIDFailsRJSListed(t *testing.T) {
 		t.Fatalf("want both examples of RJS-LISTED failed, got %+v\n%s", res.Failures, out)
 	}
 	for _, f := range res.Failures {
-		if f.Requirement != "RJS-LISTED" || !f.NonConformant || !strings.Contains(f.Message, "a persisted Binary with an id") {
-			t.Fatalf("want an RJS-LISTED deviation naming the Binary without an id, got %+v\n%s", f, out)
+		if f.Requirement != "RJS-LISTED" || !as(f) {
+			t.Fatalf("want RJS-LISTED failed %s, got %+v\n%s", named, f, out)
 		}
 	}
 }
@@ -85,18 +94,9 @@ func TestAPagedReportJobStatusFailsNamingTheNextLink(t *testing.T) {
 		}
 		return []byte(`{"resourceType":"Bundle","type":"collection","link":[{"relation":"next","url":"https://fut.example/fhir?_getpages=1&_getpagesoffset=20"}]}`)
 	})
-	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED", Features: []string{"report"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Failures) != 2 {
-		t.Fatalf("want both examples of RJS-LISTED failed, got %+v\n%s", res.Failures, out)
-	}
-	for _, f := range res.Failures {
-		if f.Requirement != "RJS-LISTED" || !strings.Contains(f.Summary, "next link (https://fut.example/fhir?_getpages=1&_getpagesoffset=20), not followed: the OperationDefinition defines no paging") {
-			t.Fatalf("want RJS-LISTED failed naming the next link not followed, got %+v\n%s", f, out)
-		}
-	}
+	bothExamplesFailRJSListed(t, h, "naming the next link not followed", func(f Failure) bool {
+		return strings.Contains(f.Summary, "next link (https://fut.example/fhir?_getpages=1&_getpagesoffset=20), not followed: the OperationDefinition defines no paging")
+	})
 }
 
 // A report the job pool starts ahead, for the scenarios that wait on one, is refused the same way: the
