@@ -50,15 +50,38 @@ func WithIssueCodes(body []byte) ([]byte, int) {
 	return patched, missing
 }
 
+// Outcome is what the harness reads of an OperationOutcome beyond its schema: its issues' codes and texts.
+type Outcome struct {
+	ResourceType string `json:"resourceType"`
+	Issue        []struct {
+		Code        string `json:"code"`
+		Diagnostics string `json:"diagnostics"`
+		Details     struct {
+			Text string `json:"text"`
+		} `json:"details"`
+	} `json:"issue"`
+}
+
+// ParseOutcome reads body as an OperationOutcome; ok is false for any other body.
+func ParseOutcome(body []byte) (oo Outcome, ok bool) {
+	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
+		return Outcome{}, false
+	}
+	return oo, true
+}
+
+// FirstText is what the first issue says, its diagnostics or else its details' text; "" when it says nothing.
+func (oo Outcome) FirstText() string {
+	if len(oo.Issue) == 0 {
+		return ""
+	}
+	return cmp.Or(oo.Issue[0].Diagnostics, oo.Issue[0].Details.Text)
+}
+
 // HasTransientIssue tells a 5xx that BDA2 allows a client to retry ("transient" issue code).
 func HasTransientIssue(body []byte) bool {
-	var oo struct {
-		ResourceType string `json:"resourceType"`
-		Issue        []struct {
-			Code string `json:"code"`
-		} `json:"issue"`
-	}
-	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
+	oo, ok := ParseOutcome(body)
+	if !ok {
 		return false
 	}
 	for _, is := range oo.Issue {

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -401,20 +400,9 @@ func (p preflighter) exportTypes(ctx context.Context, s service, token string) e
 
 // outcomeNote quotes what an OperationOutcome's first issue says, for a message; "" when the body is none.
 func outcomeNote(body []byte) string {
-	var oo struct {
-		ResourceType string `json:"resourceType"`
-		Issue        []struct {
-			Diagnostics string `json:"diagnostics"`
-			Details     struct {
-				Text string `json:"text"`
-			} `json:"details"`
-		} `json:"issue"`
-	}
-	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
-		return ""
-	}
-	say := cmp.Or(oo.Issue[0].Diagnostics, oo.Issue[0].Details.Text)
-	if say == "" {
+	oo, ok := check.ParseOutcome(body)
+	say := oo.FirstText()
+	if !ok || say == "" {
 		return ""
 	}
 	if r := []rune(say); len(r) > 200 {

@@ -289,7 +289,7 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 		s.writeUnknownJob(w, id)
 	case state == exportInProgress:
 		markAnswer(w, answerCancelRunning)
-		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", s.cfg.Profile.jobRef(id)))
+		s.writeCancelled(w, id)
 	case state == exportCancelled:
 		s.writeCancelOfCancelled(w, id)
 	case released:
@@ -298,4 +298,10 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 		markAnswer(w, answerCancelFinished)
 		writeOperationOutcomeAs(w, http.StatusNotFound, s.cfg.Profile.deleteContentType(), sevError, s.cfg.Profile.providerErrorCode(codeNotFound), fmt.Sprintf("Job instance %s was already cancelled or has completed.  Nothing to do.", s.cfg.Profile.jobRef(id)))
 	}
+}
+
+// writeCancelled answers a DELETE that cancelled the job: 202 and HAPI's JpaJobPersistenceImpl.cancelInstance
+// message, with the profile's DELETE Content-Type.
+func (s *Server) writeCancelled(w http.ResponseWriter, id string) {
+	writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", s.cfg.Profile.jobRef(id)))
 }

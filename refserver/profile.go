@@ -132,7 +132,7 @@ func (s *Server) writeCancelledPoll(w http.ResponseWriter, id string, cancelled 
 // writeCancelOfCancelled answers a DELETE of an already cancelled export.
 func (s *Server) writeCancelOfCancelled(w http.ResponseWriter, id string) {
 	if s.cfg.Profile == ProfileHAPI80 { // HAPI ≤ 8.4: the cancel flag is set again, "successfully"
-		writeOperationOutcomeAs(w, http.StatusAccepted, s.cfg.Profile.deleteContentType(), sevInformation, codeInformational, fmt.Sprintf("Job instance %s successfully cancelled.", s.cfg.Profile.jobRef(id)))
+		s.writeCancelled(w, id)
 		return
 	}
 	writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was already cancelled.  Nothing to do.", id))

@@ -135,10 +135,7 @@ func (w *World) refusedByDeployment(x *check.Exchange, variant string) error {
 	if x == nil || !ok || x.Status < 400 {
 		return nil
 	}
-	var oo struct {
-		ResourceType string `json:"resourceType"`
-	}
-	if json.Unmarshal(x.Body, &oo) != nil || oo.ResourceType != "OperationOutcome" {
+	if _, isOutcome := check.ParseOutcome(x.Body); !isOutcome {
 		return nil
 	}
 	if body := string(x.Body); !strings.Contains(body, na.code) && !strings.Contains(body, na.text) {
