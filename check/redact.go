@@ -89,17 +89,90 @@ func sortByLengthDesc(s []string) {
 	}
 }
 
-// String is s with every secret replaced by [redacted].
+// String is s with every secret replaced by [redacted], and the value of every credential a URL carries in
+// its query (urlCredentialKeys).
 func (r *Redactor) String(s string) string {
 	if r == nil {
 		return s
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.replacer == nil {
+	if r.replacer != nil {
+		s = r.replacer.Replace(s)
+	}
+	return redactURLCredentials(s)
+}
+
+// urlCredentialKeys are the query parameters whose value is a credential: a pre-signed URL's signature (S3's
+// X-Amz-*, Google Cloud Storage's X-Goog-* and Signature, Azure's SAS sig) lets anyone who reads it download
+// the user's exported data until it expires, and an access_token or token in a query (RFC 6750 §2.3) is a
+// bearer token. A manifest may list thousands of them, signed anew at each poll: they are found by their
+// keys wherever a URL is written (a manifest, a transcript's request line, a transport error, a curl
+// reproducer), not collected as secrets one by one. Matched without regard to case, after ?, & or ; (and
+// JSON's \u0026), so that "X-Amz-Signature" is found whole and "Signature" alone too.
+var urlCredentialKeys = []string{"x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "x-goog-credential", "signature", "sig", "access_token", "token"}
+
+// redactURLCredentials replaces the value of every urlCredentialKeys parameter in s.
+func redactURLCredentials(s string) string {
+	var b strings.Builder
+	done := 0 // s[:done] is in b
+	for i := 0; i < len(s); {
+		k := strings.IndexByte(s[i:], '=')
+		if k < 0 {
+			break
+		}
+		eq := i + k
+		end := eq + 1
+		for end < len(s) && isURLValueByte(s[end]) {
+			end++
+		}
+		if end > eq+1 && afterCredentialKey(s[:eq]) {
+			b.WriteString(s[done : eq+1])
+			b.WriteString(Redacted)
+			done = end
+		}
+		i = end
+	}
+	if done == 0 {
 		return s
 	}
-	return r.replacer.Replace(s)
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// afterCredentialKey says whether s ends with a query parameter's key that is a credential's.
+func afterCredentialKey(s string) bool {
+	for _, key := range urlCredentialKeys {
+		if len(s) <= len(key) || !strings.EqualFold(s[len(s)-len(key):], key) {
+			continue
+		}
+		before := s[:len(s)-len(key)]
+		if c := before[len(before)-1]; c == '?' || c == '&' || c == ';' || len(before) >= 6 && strings.EqualFold(before[len(before)-6:], `\u0026`) {
+			return true
+		}
+	}
+	return false
+}
+
+// isURLValueByte: a query value's bytes, escaped or not (a signature's base64 holds + / =, a credential's
+// scope /).
+func isURLValueByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~%+/=:", c) >= 0
+}
+
+// heldBackURL is the length of the end of p that may be a query whose credential the next write completes:
+// from its last ?, &, ; or \ on, while no byte after it ends a query value.
+func heldBackURL(p string) int {
+	const window = 2048 // a longer run without a break is no URL's query worth waiting for
+	for i := len(p) - 1; i >= 0 && len(p)-i <= window; i-- {
+		switch c := p[i]; {
+		case c == '?' || c == '&' || c == ';' || c == '\\':
+			return len(p) - i
+		case !isURLValueByte(c):
+			return 0
+		}
+	}
+	return 0
 }
 
 // heldBack is the length of the longest end of p that begins a secret: those bytes wait for the next write,
@@ -166,5 +239,5 @@ func (r *Redactor) heldBackOrZero(p string) int {
 	if r == nil {
 		return 0
 	}
-	return r.heldBack(p)
+	return max(r.heldBack(p), heldBackURL(p))
 }

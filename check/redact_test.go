@@ -49,3 +49,55 @@ func TestNilRedactorPassesTextThrough(t *testing.T) {
 		t.Fatal("a nil Redactor changed the text")
 	}
 }
+
+// A pre-signed URL's signature is a credential wherever the URL is written: raw, in JSON (Go escapes & as
+// \u0026), in HTML (&amp;) and in a curl reproducer; the URL and its other parameters stay readable.
+func TestRedactorHidesTheCredentialsOfPresignedURLs(t *testing.T) {
+	const (
+		s3    = "https://b.s3.amazonaws.com/Patient.ndjson?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Feu-north-1%2Fs3%2Faws4_request&X-Amz-Signature=5f1c0d9e8b7a6f5e4d3c2b1a&X-Amz-Expires=3600"
+		azure = "https://a.blob.core.windows.net/c/Patient.ndjson?sv=2022-11-02&se=2026-12-04T00%3A00%3A00Z&sr=b&sp=r&sig=Zm9vYmFy%2BYmF6cXV4%3D"
+	)
+	j, _ := json.Marshal(map[string]string{"url": s3 + " " + azure})
+	var h bytes.Buffer
+	_ = template.Must(template.New("").Parse("{{.}}")).Execute(&h, s3+" "+azure)
+	var r *Redactor
+	if got := r.String(s3); got != s3 {
+		t.Errorf("a nil Redactor changed the text: %q", got)
+	}
+	r = NewRedactor()
+	for name, text := range map[string]string{"raw": s3 + "\n" + azure, "json": string(j), "html": h.String(), "curl": "curl -i '" + s3 + "' '" + azure + "'"} {
+		got := r.String(text)
+		for _, secret := range []string{"5f1c0d9e", "AKIAEXAMPLE", "Zm9vYmFy"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("%s form: %q is still in %q", name, secret, got)
+			}
+		}
+		for _, kept := range []string{"b.s3.amazonaws.com/Patient.ndjson", "X-Amz-Algorithm", "AWS4-HMAC-SHA256", "X-Amz-Signature=" + Redacted, "X-Amz-Expires", "3600", "sig=" + Redacted, "sp=r"} {
+			if !strings.Contains(got, kept) {
+				t.Errorf("%s form: %q is gone from %q", name, kept, got)
+			}
+		}
+		if again := r.String(got); again != got {
+			t.Errorf("%s form: redacting twice changed %q to %q", name, got, again)
+		}
+	}
+	for _, text := range []string{"GET /fhir/$export-poll-status?_jobId=abc", "design=signature-free", "&signature=", "a&sig"} {
+		if got := r.String(text); got != text {
+			t.Errorf("%q became %q", text, got)
+		}
+	}
+}
+
+func TestRedactingWriterFindsAURLCredentialSplitAcrossWrites(t *testing.T) {
+	const text = "GET https://b.s3.amazonaws.com/P.ndjson?X-Amz-Signature=5f1c0d9e8b7a6f5e&X-Amz-Expires=3600 failed\n"
+	for split := 1; split < len(text); split++ {
+		var out bytes.Buffer
+		w := NewRedactor().Writer(&out)
+		_, _ = w.Write([]byte(text[:split]))
+		_, _ = w.Write([]byte(text[split:]))
+		_ = w.Flush()
+		if strings.Contains(out.String(), "5f1c") || !strings.Contains(out.String(), "X-Amz-Expires=3600 failed\n") {
+			t.Fatalf("split at %d: %q", split, out.String())
+		}
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ehealth-dk/fut-conformance/check"
 )
 
 // Tests of the run's bounds against hostile servers (issue 11): secrets never written, tokens only to the
@@ -94,6 +96,7 @@ func TestHostileEchoedTokenIsRedactedEverywhere(t *testing.T) {
 type exportServer struct {
 	pollBase, fileBase func() string // where the server says the polling location and the files are
 	files              int
+	fileQuery          string                                       // each output URL's query: a pre-signed one, which needs no token
 	file               func(w http.ResponseWriter, r *http.Request) // nil: one small Patient file
 	poll               func(w http.ResponseWriter, r *http.Request) bool
 	polls              atomic.Int64
@@ -125,9 +128,13 @@ func (s *exportServer) handler() http.Handler {
 				if i > 0 {
 					out.WriteString(",")
 				}
-				fmt.Fprintf(&out, `{"type":"Patient","url":"%s/files/%d.ndjson"}`, s.fileBase(), i)
+				url := fmt.Sprintf("%s/files/%d.ndjson", s.fileBase(), i)
+				if s.fileQuery != "" {
+					url += "?" + s.fileQuery
+				}
+				fmt.Fprintf(&out, `{"type":"Patient","url":%q}`, url)
 			}
-			fmt.Fprintf(w, `{"transactionTime":"2026-01-01T00:00:00Z","request":"%s/fhir/$export","requiresAccessToken":true,"output":[%s],"error":[]}`, s.fileBase(), out.String())
+			fmt.Fprintf(w, `{"transactionTime":"2026-01-01T00:00:00Z","request":"%s/fhir/$export","requiresAccessToken":%t,"output":[%s],"error":[]}`, s.fileBase(), s.fileQuery == "", out.String())
 		case strings.Contains(r.URL.Path, "/files/"):
 			if s.file != nil {
 				s.file(w, r)
@@ -467,4 +474,37 @@ func cucumberAttachments(raw []byte) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// A manifest of pre-signed output URLs (BDA2's requiresAccessToken false): each URL's signature lets anyone
+// download the file, so it is in no output, though the manifest, the files' URLs and a failing file's
+// transcript are all written; the URLs stay readable around it.
+func TestPresignedOutputURLsKeepTheirSignaturesOutOfEveryReport(t *testing.T) {
+	const signature, sas = "5f1c0d9e8b7a6f5e4d3c2b1a09f8e7d6", "Zm9vYmFyYmF6cXV4"
+	srv := &exportServer{files: 2, fileQuery: "X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Fs3&X-Amz-Signature=" + signature + "&sig=" + sas,
+		file: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/fhir+ndjson")
+			fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
+			fmt.Fprintln(w, `{"resourceType":"Patient","id":`) // the file fails, and its transcript is shown
+		}}
+	res, written := boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxWait: 5 * time.Second, RequestTimeout: 2 * time.Second})
+	if res.Passed || !strings.Contains(written["stdout"], "X-Amz-Signature="+check.Redacted) {
+		t.Fatalf("want EXP-OUTPUT failed on the broken line, the signed URL shown redacted:\n%s", tailOf(written["stdout"]))
+	}
+	for name, text := range written {
+		for _, secret := range []string{signature, sas, "AKIAEXAMPLE"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s holds the credential %q", name, secret)
+			}
+		}
+	}
+	attached, err := cucumberAttachments([]byte(written["cucumber.json"]))
+	if err != nil || len(attached) == 0 {
+		t.Fatalf("cucumber.json: expected the transcripts as attachments, got %d, %v", len(attached), err)
+	}
+	for _, text := range attached {
+		if strings.Contains(text, signature) || strings.Contains(text, sas) {
+			t.Errorf("a cucumber.json attachment holds a credential:\n%s", text)
+		}
+	}
 }
