@@ -13,6 +13,10 @@ var ErrNonConformant = errors.New("non-conformant")
 // REQUEST_TIMEOUT): the run could not check the requirement, so no requirement is charged with it.
 var ErrTransport = errors.New("transport error, no complete HTTP response")
 
+// ErrCredentialExpired marks a 401 to a token that had expired, by its own exp claim, when the request was
+// sent: the server refused what it should refuse, and the run could not check the requirement.
+var ErrCredentialExpired = errors.New("the token had expired when the request was sent")
+
 // Violation is one deviation from one requirement.
 type Violation struct {
 	// Requirement is the ID of the requirement broken; empty means "the scenario's own requirement", filled in

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/steps"
@@ -108,7 +109,27 @@ func preflight(ctx context.Context, cfg Config, t steps.Target) (*Preflight, err
 		out.Services = append(out.Services, check)
 		out.Warnings = append(out.Warnings, warnings...)
 	}
+	out.Warnings = append(out.Warnings, p.tokenLifetimes(time.Now())...)
 	return out, swapped(out.Services)
+}
+
+// tokenLifetimes warns of a static token that expires, by its JWT exp claim, within MAX_WAIT: a run waits up
+// to that long for one job, and a static token cannot be renewed. Its 401s after that are errors of the run,
+// not the server's (steps: World.expiredCredential), but the requirements they reach are left unchecked.
+func (p preflighter) tokenLifetimes(now time.Time) []string {
+	if p.cfg.authMode() != "static" {
+		return nil
+	}
+	var out []string
+	for _, c := range []struct{ name, token string }{{"TOKEN", p.cfg.Token}, {"TOKEN_B", p.cfg.TokenB}} {
+		exp, ok := check.TokenExpiry(c.token)
+		if !ok || exp.Sub(now) >= p.target.MaxWait {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s expires at %s by its exp claim, in %s, within MAX_WAIT (%s), the wait for one job: requests after it get 401s, which end their scenarios as errors of the run; a token that outlives the run, or TOKEN_URL with CLIENT_ID (renewed by the harness), checks everything",
+			c.name, exp.Format(time.RFC3339), exp.Sub(now).Round(time.Second), p.target.MaxWait))
+	}
+	return out
 }
 
 // swapped refuses EXPORT_TARGET and REPORT_TARGET given the wrong way round: each service's
@@ -497,11 +518,16 @@ func (p preflighter) rejected(s service, user, token, request, status string) er
 		}
 	}
 	name := p.credential(user)
+	cause := fmt.Sprintf("%s rejected by the server: %s answered %s", name, request, status)
 	fix := fmt.Sprintf("%s must be a valid, unexpired access token of this server for a user allowed to use the operations (sent as Authorization: Bearer)", name)
-	if p.cfg.authMode() == "oauth2" {
+	switch exp, ok := check.TokenExpiry(token); {
+	case p.cfg.authMode() == "oauth2":
 		fix = fmt.Sprintf("the token TOKEN_URL issued to %s is not accepted by %s: check that the client is registered for this server and SCOPE grants the operations", name, s.base)
+	case ok && time.Now().After(exp):
+		cause += fmt.Sprintf("; %s expired at %s by its exp claim, %s ago", name, exp.Format(time.RFC3339), time.Since(exp).Round(time.Second))
+		fix = fmt.Sprintf("get a fresh token for %s; one that outlives the run (MAX_WAIT per job), or TOKEN_URL with CLIENT_ID, whose tokens the harness renews", name)
 	}
-	return &PreflightError{Cause: fmt.Sprintf("%s rejected by the server: %s answered %s", name, request, status), Fix: fix}
+	return &PreflightError{Cause: cause, Fix: fix}
 }
 
 // unreachable turns a transport error into its likely cause and fix.

@@ -77,7 +77,13 @@ type Failure struct {
 	// Transport: the scenario ended on a transport error (check.ErrTransport: no complete HTTP response). It is
 	// an error of the run, charged to no requirement; a run whose only failures are these exits 2, not 1.
 	Transport bool
+	// CredentialExpired: the scenario ended on a 401 to a token that had expired by its own exp claim
+	// (check.ErrCredentialExpired); an error of the run as a transport error is.
+	CredentialExpired bool
 }
+
+// RunError says that the failure is the run's, not the server's: no requirement is charged with it.
+func (f Failure) RunError() bool { return f.Transport || f.CredentialExpired }
 
 // Verdict is a requirement's result in a run.
 type Verdict string
@@ -164,6 +170,9 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			case s.Status == StatusFailed && s.Failure != nil && s.Failure.Transport:
 				errored++
 				reasons = appendNew(reasons, fmt.Sprintf("%q ended on a transport error: %s", s.Name, s.Failure.Summary))
+			case s.Status == StatusFailed && s.Failure != nil && s.Failure.CredentialExpired:
+				errored++
+				reasons = appendNew(reasons, fmt.Sprintf("%q ended on an expired token: %s", s.Name, s.Failure.Summary))
 			case s.Status == StatusFailed && s.Failure != nil:
 				reasons = appendNew(reasons, fmt.Sprintf("%q failed on %s first", s.Name, s.Failure.Requirement))
 			}
@@ -240,14 +249,14 @@ func appendNew(list []string, s string) []string {
 }
 
 // OnlyRunErrors says that the run failed through errors of the run alone: every failed scenario ended on a
-// transport error (no complete HTTP response), so no requirement was found broken and the verdict is "could
-// not run to the end", not "non-conformant".
+// transport error (no complete HTTP response) or an expired token, so no requirement was found broken and the
+// verdict is "could not run to the end", not "non-conformant".
 func (r Result) OnlyRunErrors() bool {
 	if len(r.Failures) == 0 {
 		return false
 	}
 	for _, f := range r.Failures {
-		if !f.Transport {
+		if !f.RunError() {
 			return false
 		}
 	}

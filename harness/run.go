@@ -251,10 +251,12 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 			res.Status = StatusFailed
 			f := &Failure{Scenario: s.Name, Requirements: steps.FailureRequirements(err), Summary: steps.FailureSummary(err),
 				Message: err.Error(), NonConformant: errors.Is(err, check.ErrNonConformant)}
-			if f.Transport = !f.NonConformant && errors.Is(err, check.ErrTransport); f.Transport {
+			f.Transport = !f.NonConformant && errors.Is(err, check.ErrTransport)
+			f.CredentialExpired = !f.NonConformant && errors.Is(err, check.ErrCredentialExpired)
+			if f.RunError() {
 				f.Requirements = nil // an error of the run: no answer of the server was judged
 			}
-			if len(f.Requirements) == 0 && len(res.Requirements) > 0 && !f.Transport {
+			if len(f.Requirements) == 0 && len(res.Requirements) > 0 && !f.RunError() {
 				f.Requirements = res.Requirements[:1]
 			}
 			if len(f.Requirements) > 0 {

@@ -190,6 +190,10 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		if _, err := io.Copy(head, io.LimitReader(resp.Body, fileHeadBytes)); err != nil {
 			x.Err = describeTransportError(err, ctx, w.target.MaxWait)
 		}
+		if x.TokenWithheld == "" && x.Err == nil {
+			x.Err = w.expiredCredential(x, token, start)
+			d.err = x.Err
+		}
 		return d
 	}
 	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample, Line: eachLine}

@@ -206,6 +206,9 @@ func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 		if x.Err != nil && x.Status == 0 {
 			continue // no answer to judge: j.err says what it was (a poll cut by MAX_WAIT is the give-up)
 		}
+		if errors.Is(x.Err, check.ErrCredentialExpired) { // an answer not to judge: the run's token ran out
+			return x.Err
+		}
 		if _, err := w.judgeExportPoll(w.last); err != nil {
 			return err
 		}
@@ -282,6 +285,8 @@ func (w *World) adoptCancelledExport(ctx context.Context, user string) error {
 			continue
 		}
 		switch {
+		case errors.Is(x.Err, check.ErrCredentialExpired):
+			return x.Err
 		case x.Method == http.MethodDelete:
 			w.export.settled = true
 			return w.checkProfileAnswer("cancel-running", w.last)

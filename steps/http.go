@@ -138,6 +138,11 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		x.Err = fmt.Errorf("response body exceeds MAX_BODY (%d bytes); the rest was not read", w.target.MaxBodyBytes)
 		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
 	}
+	if x.TokenWithheld == "" {
+		if x.Err = w.expiredCredential(x, token, start); x.Err != nil {
+			return x, x.Err
+		}
+	}
 	return x, nil
 }
 

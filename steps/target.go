@@ -169,7 +169,10 @@ func StaticTokens(tokens map[string]string) map[string]oauth2.TokenSource {
 	for user, token := range tokens {
 		out[user] = nil
 		if token != "" {
-			out[user] = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})
+			// A JWT's exp is kept, so that a 401 after it is told from the server's refusal of a good token
+			// (World.expiredCredential).
+			exp, _ := check.TokenExpiry(token)
+			out[user] = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, Expiry: exp})
 		}
 	}
 	return out

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cucumber/godog"
 
@@ -95,6 +97,33 @@ func (w *World) token(user string) (string, error) {
 		return "", fmt.Errorf("get a token for user %s: %w", user, err)
 	}
 	return tok.AccessToken, nil
+}
+
+// expirySkew: a 401 this close before a token's exp is taken as the token's expiry too, for the clocks of
+// the harness's machine and of the server's to differ by.
+const expirySkew = 30 * time.Second
+
+// expiredCredential is the error of a 401 that answered a token already expired, by its own exp claim, when
+// the request was sent at sent: the server refused what it must refuse, so the answer is judged by no
+// requirement, and the run, not the server, is said to have failed (check.ErrCredentialExpired). A token
+// the harness renews (OAuth2) is fresh, and its 401 is the server's. nil for any other answer.
+func (w *World) expiredCredential(x *check.Exchange, token string, sent time.Time) error {
+	if x.Status != http.StatusUnauthorized || token == "" {
+		return nil
+	}
+	for user, src := range w.target.Credentials {
+		if src == nil {
+			continue
+		}
+		tok, err := src.Token()
+		if err != nil || tok.AccessToken != token || tok.Expiry.IsZero() || sent.Before(tok.Expiry.Add(-expirySkew)) {
+			continue
+		}
+		name := map[string]string{"A": "TOKEN", "B": "TOKEN_B"}[user]
+		return fmt.Errorf("%w: %s %s answered 401, and user %s's token (%s) expired at %s by its exp claim, %s before the request: not the server's deviation; use a token that outlives the run, or TOKEN_URL with CLIENT_ID, whose tokens the harness renews",
+			check.ErrCredentialExpired, x.Method, x.URL, user, name, tok.Expiry.Format(time.RFC3339), sent.Sub(tok.Expiry).Round(time.Second))
+	}
+	return nil
 }
 
 // skip ends the scenario as skipped with a reason that the run's summary lists.

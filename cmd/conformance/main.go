@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 
@@ -69,6 +70,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "conformance: %v\n", err)
+		return exitUsage
+	case res.OnlyRunErrors() && slices.ContainsFunc(res.Failures, func(f harness.Failure) bool { return f.CredentialExpired }):
+		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) ended on errors of the run, among them a 401 to a token "+
+			"that had expired by its exp claim; no requirement is charged: use a token that outlives the run (MAX_WAIT per job), or TOKEN_URL "+
+			"with CLIENT_ID, whose tokens the harness renews, then run again\n", len(res.Failures))
 		return exitUsage
 	case res.OnlyRunErrors():
 		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server "+

@@ -1,0 +1,100 @@
+package harness
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// staticJWT is a token shaped as a JWT whose claims expire at exp; its signature is not checked by anyone.
+func staticJWT(sub string, exp time.Time) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, exp.Unix()))) + ".c2lnbmF0dXJl"
+}
+
+// refusingAfter serves the reference server with user A's token t, until until, from then on answering that
+// token 401 as a server that checks exp does.
+func refusingAfter(tb *testing.T, t string, until time.Time, cfg refserver.Config) http.Handler {
+	tb.Helper()
+	users := refserver.DefaultUsers()
+	users[0].Token = t
+	cfg.Users = users
+	h := refserverHandler(tb, cfg)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer "+t && time.Now().After(until) {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="expired"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"token expired"}]}`)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// A static token that expires, by its exp claim, while a job runs: the preflight warns that it expires within
+// MAX_WAIT, and the server's 401s after it are errors of the run (exit 2), charged to no requirement, naming
+// TOKEN and when it expired; the server is not called non-conformant for refusing an expired token.
+func TestAStaticTokenExpiringDuringTheRunIsNotTheServersFault(t *testing.T) {
+	exp := time.Now().Add(4 * time.Second)
+	token := staticJWT("a", exp)
+	h := refusingAfter(t, token, exp, refserver.Config{ExportDuration: 8 * time.Second, RetryAfter: time.Second})
+	res, out, err := runAgainst(t, h, Config{Token: token, Tags: "@export", MaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "TOKEN expires at "+exp.UTC().Format(time.RFC3339)) || !strings.Contains(out, "within MAX_WAIT (1m0s)") {
+		t.Errorf("no preflight warning that TOKEN expires within MAX_WAIT:\n%s", out)
+	}
+	if res.Passed || !res.OnlyRunErrors() || len(res.Failures) == 0 {
+		t.Fatalf("want the run failed on errors of the run alone, got passed %v, failures %+v\n%s", res.Passed, res.Failures, out)
+	}
+	for _, f := range res.Failures {
+		if !f.CredentialExpired || f.NonConformant || f.Requirement != "" || !strings.Contains(f.Message, "user A's token (TOKEN) expired at "+exp.UTC().Format(time.RFC3339)) {
+			t.Errorf("%s: want an expired-token error charged to no requirement, got expired %v, non-conformant %v, requirement %q:\n%s", f.Scenario, f.CredentialExpired, f.NonConformant, f.Requirement, f.Message)
+		}
+	}
+	if strings.Contains(out, token) {
+		t.Error("the output shows the token")
+	}
+}
+
+// The same 401 to a token that has not expired is the server's: it is judged, not excused.
+func TestA401ToAnUnexpiredStaticTokenIsStillJudged(t *testing.T) {
+	exp := time.Now().Add(time.Hour)
+	token := staticJWT("a", exp)
+	refuseFrom := time.Now().Add(3 * time.Second) // the server forgets the token during the job
+	h := refusingAfter(t, token, refuseFrom, refserver.Config{ExportDuration: 6 * time.Second, RetryAfter: time.Second})
+	res, out, err := runAgainst(t, h, Config{Token: token, Tags: "@EXP-POLL-200", MaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "TOKEN expires at") {
+		t.Errorf("a token valid for an hour is warned of:\n%s", out)
+	}
+	if res.Passed || res.OnlyRunErrors() {
+		t.Fatalf("want the server's 401 judged as its failure, got passed %v, only run errors %v\n%s", res.Passed, res.OnlyRunErrors(), out)
+	}
+	for _, f := range res.Failures {
+		if f.CredentialExpired {
+			t.Errorf("%s: a token valid for an hour called expired:\n%s", f.Scenario, f.Message)
+		}
+	}
+}
+
+// A token already expired when the run starts ends the preflight saying so, instead of "rejected".
+func TestAnExpiredStaticTokenIsNamedByThePreflight(t *testing.T) {
+	exp := time.Now().Add(-10 * time.Minute)
+	token := staticJWT("a", exp)
+	_, out, err := runAgainst(t, refusingAfter(t, token, exp, refserver.Config{}), Config{Token: token, Tags: "@EXP-POLL-200"})
+	var pf *PreflightError
+	if !errors.As(err, &pf) || !strings.Contains(pf.Cause, "TOKEN expired at "+exp.UTC().Format(time.RFC3339)+" by its exp claim") || !strings.Contains(pf.Fix, "fresh token") {
+		t.Fatalf("want a preflight error naming the expired TOKEN, got %v\n%s", err, out)
+	}
+}
