@@ -60,7 +60,9 @@ type Server struct {
 	reportSeq   atomic.Int64 // report Binary ids
 
 	tokens *tokenStore // OAuth2 clients and issued tokens (oauth2.go)
-	faults faultSet    // injected deviations (faults.go); empty: conformant
+	// assertions are the jtis of the client assertions accepted and not yet expired (assertion.go).
+	assertions *assertionLog
+	faults     faultSet // injected deviations (faults.go); empty: conformant
 }
 
 // NewServer validates cfg, applies defaults, loads the export dataset and
@@ -79,12 +81,13 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("refserver data: %w", err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		users:   make(map[string]User, len(cfg.Users)),
-		dataset: ds,
-		stores:  make(map[string]*userStore, len(cfg.Users)),
-		tokens:  newTokenStore(cfg),
-		faults:  faults,
+		cfg:        cfg,
+		users:      make(map[string]User, len(cfg.Users)),
+		dataset:    ds,
+		stores:     make(map[string]*userStore, len(cfg.Users)),
+		tokens:     newTokenStore(cfg),
+		assertions: newAssertionLog(),
+		faults:     faults,
 	}
 	for _, u := range cfg.Users {
 		s.users[u.Token] = u
