@@ -208,6 +208,15 @@ func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 		t.Fatalf("static run: expected failing report scenarios\n%s", out)
 	}
 	outputs, dirs = append(outputs, out), append(dirs, dir)
+	// SMART Backend Services: the demo keys sign the assertions; the tokens they get are recorded too.
+	smart := smartConfig(ts.URL)
+	smart.Tags, smart.MaxWait = cfg.Tags, cfg.MaxWait
+	issued := len(rec.tokens)
+	res, out, dir = runTarget(t, ts.URL, smart)
+	if res.Passed || !strings.Contains(out, "Authorization: Bearer [redacted]") || len(rec.tokens) < issued+2 {
+		t.Fatalf("SMART run: expected failing report scenarios and tokens issued to both clients, got %d tokens\n%s", len(rec.tokens)-issued, out)
+	}
+	outputs, dirs = append(outputs, out), append(dirs, dir)
 
 	secrets := append([]string{refserver.DemoClientSecretA, refserver.DemoClientSecretB, refserver.DemoTokenA, refserver.DemoTokenB}, rec.tokens...)
 	if len(rec.tokens) < 2 {
@@ -238,6 +247,7 @@ func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 				t.Errorf("secret %.6s... found in %s", s, name)
 			}
 		}
+		wantNoKeyMaterial(t, text, demoKeyA, demoKeyB)
 	}
 }
 
@@ -275,9 +285,11 @@ func TestAuthenticationModesAreExclusive(t *testing.T) {
 }
 
 func TestConfigFromEnvReadsAuthVariables(t *testing.T) {
-	env := map[string]string{"TOKEN_URL": " https://a.example/token ", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "SCOPE": "system/*.read", "CLIENT_ID_B": "d", "CLIENT_SECRET_B": "t", "CA_CERT": "ca.pem", "CLIENT_CERT": "c.pem", "CLIENT_KEY": "k.pem"}
+	env := map[string]string{"TOKEN_URL": " https://a.example/token ", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "SCOPE": "system/*.read", "CLIENT_ID_B": "d", "CLIENT_SECRET_B": "t", "CA_CERT": "ca.pem", "CLIENT_CERT": "c.pem", "CLIENT_KEY": "k.pem",
+		"PRIVATE_KEY": "a.pem ", "KEY_ID": "kid-a", "PRIVATE_KEY_B": "b.pem", "KEY_ID_B": "kid-b"}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
-	want := AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", Scope: "system/*.read", ClientIDB: "d", ClientSecretB: "t", CACert: "ca.pem", ClientCert: "c.pem", ClientKey: "k.pem"}
+	want := AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", Scope: "system/*.read", ClientIDB: "d", ClientSecretB: "t", CACert: "ca.pem", ClientCert: "c.pem", ClientKey: "k.pem",
+		PrivateKey: "a.pem", KeyID: "kid-a", PrivateKeyB: "b.pem", KeyIDB: "kid-b"}
 	if err != nil || cfg.AuthConfig != want {
 		t.Fatalf("got %+v, %v", cfg.AuthConfig, err)
 	}
