@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -182,11 +183,13 @@ func TestOAuth2TokensAreRenewedOnALongRun(t *testing.T) {
 func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 	rec := &tokenRecorder{}
 	inner := rec.wrap(refserverHandler(t, refserver.Config{}))
-	// Break the report status so that the report scenarios fail and print their requests.
+	// Break the report status so that the report scenarios fail and print their requests, with an answer that
+	// echoes the token: only the redaction of every issued token keeps it out of the output.
 	broken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
 			w.Header().Set("Content-Type", "application/fhir+json")
 			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception","diagnostics":%q}]}`, "you sent "+r.Header.Get("Authorization"))
 			return
 		}
 		inner.ServeHTTP(w, r)
