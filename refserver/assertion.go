@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	_ "embed"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -289,4 +290,27 @@ func (l *assertionLog) remember(clientID, jti string, exp, now time.Time) error 
 	l.seen[key] = true
 	heap.Push(&l.exp, expiring{key, exp})
 	return nil
+}
+
+// smartConfiguration answers GET [base]/.well-known/smart-configuration, unauthenticated as SMART App Launch
+// requires: where the token endpoint is and how a backend client authenticates to it.
+func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
+	tokenURL := s.tokenEndpointURL(r)
+	if s.cfg.PublicBaseURL != "" {
+		if pub, err := url.Parse(s.cfg.PublicBaseURL); err == nil {
+			tokenURL = pub.Scheme + "://" + pub.Host + TokenPath
+		}
+	}
+	body, err := json.Marshal(map[string]any{
+		"token_endpoint":                                   tokenURL,
+		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt", "client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_signing_alg_values_supported": AssertionAlgs,
+		"grant_types_supported":                            []string{"client_credentials"},
+		"capabilities":                                     []string{"client-confidential-asymmetric"},
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, codeException, "encode smart-configuration: "+err.Error())
+		return
+	}
+	writeBody(w, http.StatusOK, "application/json", body)
 }

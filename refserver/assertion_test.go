@@ -7,11 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +252,31 @@ func TestParsePublicKeyPEM(t *testing.T) {
 				t.Fatalf("expected error %q, got %v", c.err, err)
 			}
 		})
+	}
+}
+
+// The SMART configuration names the token endpoint a client reaches, and what it accepts, without a token.
+func TestSMARTConfigurationNamesTheTokenEndpoint(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := e.get(e.base+"/.well-known/smart-configuration", "")
+	var conf struct {
+		TokenEndpoint string   `json:"token_endpoint"`
+		Methods       []string `json:"token_endpoint_auth_methods_supported"`
+		Algs          []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+		Grants        []string `json:"grant_types_supported"`
+		Capabilities  []string `json:"capabilities"`
+	}
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &conf) != nil {
+		t.Fatalf("expected 200 JSON, got %d %s", r.status, r.body)
+	}
+	if conf.TokenEndpoint != e.root+TokenPath || !slices.Contains(conf.Methods, "private_key_jwt") || !slices.Equal(conf.Algs, AssertionAlgs) ||
+		!slices.Equal(conf.Grants, []string{"client_credentials"}) || !slices.Contains(conf.Capabilities, "client-confidential-asymmetric") {
+		t.Fatalf("unexpected smart-configuration: %+v", conf)
+	}
+	// The endpoint it names accepts an assertion whose aud is that URL.
+	a := e.demoAssertion(t, DemoClientIDA, DemoKeyIDA, demoPrivateKey(t, "client-a.pem"))
+	a.claims["aud"] = conf.TokenEndpoint
+	if tok := e.token(assertionForm(a.sign(t)), nil, formCT); tok.status != http.StatusOK {
+		t.Fatalf("assertion for the advertised endpoint: got %d %+v", tok.status, tok.ok)
 	}
 }

@@ -116,6 +116,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("POST "+TokenPath, s.oauthToken)
 	mux.HandleFunc("GET "+b+"/metadata", s.metadata)
+	mux.HandleFunc("GET "+b+"/.well-known/smart-configuration", s.smartConfiguration)
 	mux.HandleFunc("GET "+b+"/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("POST "+b+"/$export", s.authed(s.exportKickoff))
 	poll := b + "/$export-poll-status"
