@@ -434,16 +434,16 @@ func (p preflighter) token(user string) (string, error) {
 	}
 	tok, err := src.Token()
 	if err != nil {
-		proof := "its secret"
+		proof := " and its secret"
 		if key, kid := p.signingKey(user); key != "" {
-			proof = fmt.Sprintf("%s and %s: the key pair and kid the server registered for the client", key, kid)
+			proof = fmt.Sprintf(", %s and %s: the server must hold the client's public key under that kid", key, kid)
 		}
 		cause := fmt.Sprintf("could not get an access token for %s from TOKEN_URL: %s", p.credential(user), p.redact(err.Error()))
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_client" {
 			cause = fmt.Sprintf("could not get an access token for %s from TOKEN_URL: the token endpoint refused the client (%s)", p.credential(user), p.redact(err.Error()))
 		}
-		return "", &PreflightError{Cause: cause, Fix: fmt.Sprintf("check TOKEN_URL, %s and %s (and SCOPE)", p.credential(user), proof)}
+		return "", &PreflightError{Cause: cause, Fix: fmt.Sprintf("check TOKEN_URL, %s%s (and SCOPE)", p.credential(user), proof)}
 	}
 	return tok.AccessToken, nil
 }

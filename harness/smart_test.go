@@ -149,7 +149,7 @@ func TestAWrongPrivateKeyIsAPreflightError(t *testing.T) {
 	cfg.Target = ts.URL + "/fhir"
 	// client-b's EC key under client-a's RSA kid.
 	cfg.PrivateKey = demoKeyB
-	wantPreflightError(t, cfg, "could not get an access token for CLIENT_ID from TOKEN_URL: the token endpoint refused the client", "check TOKEN_URL, CLIENT_ID and PRIVATE_KEY and KEY_ID")
+	wantPreflightError(t, cfg, "could not get an access token for CLIENT_ID from TOKEN_URL: the token endpoint refused the client", "check TOKEN_URL, CLIENT_ID, PRIVATE_KEY and KEY_ID: the server must hold")
 
 	// client-a's own key under another kid.
 	cfg.PrivateKey, cfg.KeyID = demoKeyA, "not-the-kid"
