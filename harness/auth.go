@@ -24,7 +24,9 @@ import (
 //   - static: TOKEN (user A) and TOKEN_B (user B) are sent as they are.
 //   - OAuth2 client credentials: TOKEN_URL, CLIENT_ID, CLIENT_SECRET (user A) and CLIENT_ID_B,
 //     CLIENT_SECRET_B (user B), with SCOPE for both; tokens are fetched on first use and fetched again before
-//     they expire, so a run longer than a token's lifetime keeps working.
+//     they expire, so a run longer than a token's lifetime keeps working. With PRIVATE_KEY and KEY_ID
+//     (PRIVATE_KEY_B, KEY_ID_B) instead of a secret, a client authenticates by a signed JWT: SMART Backend
+//     Services (assertion.go).
 //
 // Independently, CA_CERT adds a CA to the system roots and CLIENT_CERT with CLIENT_KEY present a client
 // certificate (mutual TLS); both apply to the server under test and to the token endpoint.
@@ -41,16 +43,22 @@ func (c Config) authMode() string {
 	switch {
 	case c.Token != "" || c.TokenB != "":
 		return "static"
-	case c.TokenURL != "" || c.ClientID != "" || c.ClientSecret != "" || c.ClientIDB != "" || c.ClientSecretB != "":
+	case c.oauthSet():
 		return "oauth2"
 	}
 	return "none"
 }
 
+// oauthSet reports whether any variable of the OAuth2 mode is set.
+func (c Config) oauthSet() bool {
+	return c.TokenURL != "" || c.ClientID != "" || c.ClientSecret != "" || c.ClientIDB != "" || c.ClientSecretB != "" ||
+		c.PrivateKey != "" || c.KeyID != "" || c.PrivateKeyB != "" || c.KeyIDB != ""
+}
+
 // validateAuth returns every inconsistency of the authentication and TLS variables.
 func (c Config) validateAuth() []error {
 	static := c.Token != "" || c.TokenB != ""
-	oauth := c.TokenURL != "" || c.ClientID != "" || c.ClientSecret != "" || c.ClientIDB != "" || c.ClientSecretB != ""
+	oauth := c.oauthSet()
 	var errs []error
 	if static && oauth {
 		errs = append(errs, errors.New("TOKEN/TOKEN_B and TOKEN_URL/CLIENT_ID are two authentication modes: set static tokens or OAuth2 client credentials, not both"))
@@ -64,7 +72,7 @@ func (c Config) validateAuth() []error {
 		errs = append(errs, errors.New("TOKEN_B is the same token as TOKEN: the cross-user scenarios need a second user's token (or leave TOKEN_B unset to skip them, visibly)"))
 	}
 	if c.Scope != "" && !oauth {
-		errs = append(errs, errors.New("SCOPE is for OAuth2 client credentials: set TOKEN_URL, CLIENT_ID and CLIENT_SECRET too"))
+		errs = append(errs, errors.New("SCOPE is for OAuth2 client credentials: set TOKEN_URL, CLIENT_ID and CLIENT_SECRET (or PRIVATE_KEY) too"))
 	}
 	if oauth {
 		if c.TokenURL == "" {
@@ -72,11 +80,14 @@ func (c Config) validateAuth() []error {
 		} else if u, err := url.Parse(c.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			errs = append(errs, errors.New("TOKEN_URL: expected an absolute http(s) URL without user info, such as https://auth.example/oauth2/token"))
 		}
-		if c.ClientID == "" || c.ClientSecret == "" {
-			errs = append(errs, errors.New("CLIENT_ID and CLIENT_SECRET are required for OAuth2 client credentials (user A)"))
+		if c.ClientID == "" || c.ClientSecret == "" && c.PrivateKey == "" {
+			errs = append(errs, errors.New("CLIENT_ID and CLIENT_SECRET are required for OAuth2 client credentials (user A); or CLIENT_ID, PRIVATE_KEY and KEY_ID for SMART Backend Services (a signed JWT)"))
 		}
-		if (c.ClientIDB == "") != (c.ClientSecretB == "") {
-			errs = append(errs, errors.New("CLIENT_ID_B and CLIENT_SECRET_B: give both for the second user, or neither"))
+		if (c.ClientIDB == "") != (c.ClientSecretB == "" && c.PrivateKeyB == "") {
+			errs = append(errs, errors.New("CLIENT_ID_B and CLIENT_SECRET_B (or PRIVATE_KEY_B): give both for the second user, or neither"))
+		}
+		for _, u := range []struct{ suffix, secret, key, kid string }{{"", c.ClientSecret, c.PrivateKey, c.KeyID}, {"_B", c.ClientSecretB, c.PrivateKeyB, c.KeyIDB}} {
+			errs = append(errs, validateKey(u.suffix, u.secret, u.key, u.kid)...)
 		}
 		if c.ClientIDB != "" && c.ClientIDB == c.ClientID {
 			errs = append(errs, errors.New("CLIENT_ID_B must be another client than CLIENT_ID: the cross-user scenarios need two users"))
@@ -84,6 +95,26 @@ func (c Config) validateAuth() []error {
 	}
 	if (c.ClientCert == "") != (c.ClientKey == "") {
 		errs = append(errs, errors.New("CLIENT_CERT and CLIENT_KEY: give both for mutual TLS, or neither"))
+	}
+	return errs
+}
+
+// validateKey checks one user's SMART Backend Services variables (suffix "" for user A, "_B" for user B),
+// loading the key so that an unreadable or unusable one is refused before any request.
+func validateKey(suffix, secret, key, kid string) []error {
+	var errs []error
+	switch {
+	case secret != "" && key != "":
+		errs = append(errs, fmt.Errorf("CLIENT_SECRET%s and PRIVATE_KEY%s are two ways for the client to authenticate: give one", suffix, suffix))
+	case key != "" && kid == "":
+		errs = append(errs, fmt.Errorf("KEY_ID%s is required with PRIVATE_KEY%s: the kid under which the server registered the client's public key (SMART Backend Services requires it in the JWT header)", suffix, suffix))
+	case key == "" && kid != "":
+		errs = append(errs, fmt.Errorf("KEY_ID%s is the id of PRIVATE_KEY%s: set PRIVATE_KEY%s too, or leave KEY_ID%s unset", suffix, suffix, suffix, suffix))
+	}
+	if key != "" {
+		if _, err := loadSigningKey("PRIVATE_KEY"+suffix, key, kid); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errs
 }
@@ -122,15 +153,29 @@ func newAuth(cfg Config) (auth, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
-		source := func(id, secret string) oauth2.TokenSource {
-			cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: strings.Fields(cfg.Scope)}
+		source := func(suffix, id, secret, keyPath, kid string) (oauth2.TokenSource, error) {
 			// A ReuseTokenSource: fetches a new token shortly before the old one expires. Every token it
 			// issues becomes a secret of the run before anything can print it.
-			return redactIssued{cc.TokenSource(ctx), cfg.redactor}
+			if keyPath == "" {
+				cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: strings.Fields(cfg.Scope)}
+				return redactIssued{cc.TokenSource(ctx), cfg.redactor}, nil
+			}
+			key, err := loadSigningKey("PRIVATE_KEY"+suffix, keyPath, kid)
+			if err != nil {
+				return nil, err
+			}
+			as := assertionSource{ctx: ctx, tokenURL: cfg.TokenURL, clientID: id, scopes: strings.Fields(cfg.Scope), key: key}
+			return redactIssued{oauth2.ReuseTokenSource(nil, as), cfg.redactor}, nil
 		}
-		a.credentials = map[string]oauth2.TokenSource{"A": source(cfg.ClientID, cfg.ClientSecret)}
+		srcA, err := source("", cfg.ClientID, cfg.ClientSecret, cfg.PrivateKey, cfg.KeyID)
+		if err != nil {
+			return auth{}, err
+		}
+		a.credentials = map[string]oauth2.TokenSource{"A": srcA}
 		if cfg.ClientIDB != "" {
-			a.credentials["B"] = source(cfg.ClientIDB, cfg.ClientSecretB)
+			if a.credentials["B"], err = source("_B", cfg.ClientIDB, cfg.ClientSecretB, cfg.PrivateKeyB, cfg.KeyIDB); err != nil {
+				return auth{}, err
+			}
 		}
 	}
 	return a, nil
@@ -225,7 +270,11 @@ type AuthConfig struct {
 	Scope         string // SCOPE: space-separated scopes requested for both clients
 	ClientIDB     string // CLIENT_ID_B: OAuth2 client of user B; empty skips the cross-user scenarios, visibly
 	ClientSecretB string // CLIENT_SECRET_B
-	CACert        string // CA_CERT: PEM file of a CA trusted besides the system roots
-	ClientCert    string // CLIENT_CERT: PEM client certificate for mutual TLS
-	ClientKey     string // CLIENT_KEY: PEM private key of CLIENT_CERT
+	// PrivateKey (PRIVATE_KEY) is the path of user A's PEM private key for SMART Backend Services, instead of
+	// ClientSecret; KeyID (KEY_ID) its kid. PrivateKeyB and KeyIDB are user B's.
+	PrivateKey, KeyID   string
+	PrivateKeyB, KeyIDB string
+	CACert              string // CA_CERT: PEM file of a CA trusted besides the system roots
+	ClientCert          string // CLIENT_CERT: PEM client certificate for mutual TLS
+	ClientKey           string // CLIENT_KEY: PEM private key of CLIENT_CERT
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -182,11 +183,13 @@ func TestOAuth2TokensAreRenewedOnALongRun(t *testing.T) {
 func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 	rec := &tokenRecorder{}
 	inner := rec.wrap(refserverHandler(t, refserver.Config{}))
-	// Break the report status so that the report scenarios fail and print their requests.
+	// Break the report status so that the report scenarios fail and print their requests, with an answer that
+	// echoes the token: only the redaction of every issued token keeps it out of the output.
 	broken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
 			w.Header().Set("Content-Type", "application/fhir+json")
 			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception","diagnostics":%q}]}`, "you sent "+r.Header.Get("Authorization"))
 			return
 		}
 		inner.ServeHTTP(w, r)
@@ -206,6 +209,15 @@ func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 	res, out, dir = runTarget(t, ts.URL, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: cfg.Tags, MaxWait: cfg.MaxWait})
 	if res.Passed {
 		t.Fatalf("static run: expected failing report scenarios\n%s", out)
+	}
+	outputs, dirs = append(outputs, out), append(dirs, dir)
+	// SMART Backend Services: the demo keys sign the assertions; the tokens they get are recorded too.
+	smart := smartConfig(ts.URL)
+	smart.Tags, smart.MaxWait = cfg.Tags, cfg.MaxWait
+	issued := len(rec.tokens)
+	res, out, dir = runTarget(t, ts.URL, smart)
+	if res.Passed || !strings.Contains(out, "Authorization: Bearer [redacted]") || len(rec.tokens) < issued+2 {
+		t.Fatalf("SMART run: expected failing report scenarios and tokens issued to both clients, got %d tokens\n%s", len(rec.tokens)-issued, out)
 	}
 	outputs, dirs = append(outputs, out), append(dirs, dir)
 
@@ -238,6 +250,7 @@ func TestSecretsNeverAppearInOutputOrReports(t *testing.T) {
 				t.Errorf("secret %.6s... found in %s", s, name)
 			}
 		}
+		wantNoKeyMaterial(t, text, demoKeyA, demoKeyB)
 	}
 }
 
@@ -275,9 +288,11 @@ func TestAuthenticationModesAreExclusive(t *testing.T) {
 }
 
 func TestConfigFromEnvReadsAuthVariables(t *testing.T) {
-	env := map[string]string{"TOKEN_URL": " https://a.example/token ", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "SCOPE": "system/*.read", "CLIENT_ID_B": "d", "CLIENT_SECRET_B": "t", "CA_CERT": "ca.pem", "CLIENT_CERT": "c.pem", "CLIENT_KEY": "k.pem"}
+	env := map[string]string{"TOKEN_URL": " https://a.example/token ", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "SCOPE": "system/*.read", "CLIENT_ID_B": "d", "CLIENT_SECRET_B": "t", "CA_CERT": "ca.pem", "CLIENT_CERT": "c.pem", "CLIENT_KEY": "k.pem",
+		"PRIVATE_KEY": "a.pem ", "KEY_ID": "kid-a", "PRIVATE_KEY_B": "b.pem", "KEY_ID_B": "kid-b"}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
-	want := AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", Scope: "system/*.read", ClientIDB: "d", ClientSecretB: "t", CACert: "ca.pem", ClientCert: "c.pem", ClientKey: "k.pem"}
+	want := AuthConfig{TokenURL: "https://a.example/token", ClientID: "c", ClientSecret: "s", Scope: "system/*.read", ClientIDB: "d", ClientSecretB: "t", CACert: "ca.pem", ClientCert: "c.pem", ClientKey: "k.pem",
+		PrivateKey: "a.pem", KeyID: "kid-a", PrivateKeyB: "b.pem", KeyIDB: "kid-b"}
 	if err != nil || cfg.AuthConfig != want {
 		t.Fatalf("got %+v, %v", cfg.AuthConfig, err)
 	}

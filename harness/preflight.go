@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
@@ -453,10 +455,16 @@ func (p preflighter) token(user string) (string, error) {
 	}
 	tok, err := src.Token()
 	if err != nil {
-		return "", &PreflightError{
-			Cause: fmt.Sprintf("could not get an access token for %s from TOKEN_URL: %s", p.credential(user), p.redact(err.Error())),
-			Fix:   fmt.Sprintf("check TOKEN_URL, %s and its secret (and SCOPE)", p.credential(user)),
+		proof := " and its secret"
+		if key, kid := p.signingKey(user); key != "" {
+			proof = fmt.Sprintf(", %s and %s: the server must hold the client's public key under that kid", key, kid)
 		}
+		cause := fmt.Sprintf("could not get an access token for %s from TOKEN_URL: %s", p.credential(user), p.redact(err.Error()))
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode == "invalid_client" {
+			cause = fmt.Sprintf("could not get an access token for %s from TOKEN_URL: the token endpoint refused the client (%s)", p.credential(user), p.redact(err.Error()))
+		}
+		return "", &PreflightError{Cause: cause, Fix: fmt.Sprintf("check TOKEN_URL, %s%s (and SCOPE)", p.credential(user), proof)}
 	}
 	return tok.AccessToken, nil
 }
@@ -496,6 +504,17 @@ func (p preflighter) do(ctx context.Context, method, target, token string, body 
 		return nil, nil, err
 	}
 	return resp, raw, nil
+}
+
+// signingKey names the variables of a user's SMART Backend Services key, if the user authenticates by one.
+func (p preflighter) signingKey(user string) (key, kid string) {
+	switch {
+	case user == "A" && p.cfg.PrivateKey != "":
+		return "PRIVATE_KEY", "KEY_ID"
+	case user == "B" && p.cfg.PrivateKeyB != "":
+		return "PRIVATE_KEY_B", "KEY_ID_B"
+	}
+	return "", ""
 }
 
 // credential names the variable holding a user's credentials, for messages.

@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -21,8 +22,9 @@ import (
 //	Content-Type: application/x-www-form-urlencoded
 //	grant_type=client_credentials[&scope=...]
 //
-// The client authenticates with HTTP Basic (client_secret_basic) or with client_id and client_secret in the
-// body (client_secret_post), not both. The answer is an opaque random bearer token that acts as the client's
+// The client authenticates with HTTP Basic (client_secret_basic), with client_id and client_secret in the
+// body (client_secret_post) or with a JWT signed by its private key (private_key_jwt, SMART Backend
+// Services: assertion.go), one of them only. The answer is an opaque random bearer token that acts as the client's
 // user until it expires (then 401 like any unknown token). Errors follow RFC 6749 §5.2: a JSON object with
 // error and error_description, 400, or 401 for invalid_client.
 
@@ -38,11 +40,16 @@ const DefaultTokenLifetime = time.Hour
 const maxIssuedTokensPerClient = 10_000
 
 // Client is an OAuth2 client of the token endpoint; its tokens act as the configured user with UserID.
+// A client has a secret, a public key or both; with both it may authenticate either way.
 type Client struct {
 	ID            string        // client_id
-	Secret        string        // client_secret
+	Secret        string        // client_secret; empty: the client authenticates by its key only
 	UserID        string        // the User.ID its tokens act as
 	TokenLifetime time.Duration // lifetime of issued tokens; default DefaultTokenLifetime
+	// PublicKey verifies the client's assertions (private_key_jwt): an *rsa.PublicKey (RS384) or an
+	// *ecdsa.PublicKey on P-384 (ES384); nil: the client authenticates by its secret only.
+	PublicKey crypto.PublicKey
+	KeyID     string // the kid its assertions name; required with PublicKey, as SMART requires it
 }
 
 // Demo OAuth2 clients returned by DefaultClients.
@@ -53,11 +60,12 @@ const (
 	DemoClientSecretB = "demo-secret-b"
 )
 
-// DefaultClients returns the demo clients: client-a acts as demo user A, client-b as demo user B.
+// DefaultClients returns the demo clients: client-a acts as demo user A, client-b as demo user B. Each
+// authenticates by its demo secret or by its demo key (RSA for client-a, EC P-384 for client-b).
 func DefaultClients() []Client {
 	return []Client{
-		{ID: DemoClientIDA, Secret: DemoClientSecretA, UserID: DemoUserIDA},
-		{ID: DemoClientIDB, Secret: DemoClientSecretB, UserID: DemoUserIDB},
+		{ID: DemoClientIDA, Secret: DemoClientSecretA, UserID: DemoUserIDA, PublicKey: mustDemoKey(demoPublicKeyA), KeyID: DemoKeyIDA},
+		{ID: DemoClientIDB, Secret: DemoClientSecretB, UserID: DemoUserIDB, PublicKey: mustDemoKey(demoPublicKeyB), KeyID: DemoKeyIDB},
 	}
 }
 
@@ -82,8 +90,16 @@ func (cfg *Config) normalizeClients() []error {
 		switch {
 		case c.ID == "" || strings.ContainsAny(c.ID, ":, \t\r\n"):
 			errs = append(errs, fmt.Errorf("client %d: id must be non-empty without ':', ',' or whitespace", i))
-		case c.Secret == "" || strings.ContainsAny(c.Secret, ", \t\r\n"):
-			errs = append(errs, fmt.Errorf("client %q: secret must be non-empty without ',' or whitespace", c.ID))
+		case c.Secret == "" && c.PublicKey == nil:
+			errs = append(errs, fmt.Errorf("client %q: secret must be non-empty (or the client needs a public key)", c.ID))
+		case strings.ContainsAny(c.Secret, ", \t\r\n"):
+			errs = append(errs, fmt.Errorf("client %q: secret must be without ',' or whitespace", c.ID))
+		case c.PublicKey != nil && checkClientKey(c.PublicKey) != nil:
+			errs = append(errs, fmt.Errorf("client %q: public key: %v", c.ID, checkClientKey(c.PublicKey)))
+		case (c.PublicKey == nil) != (c.KeyID == ""):
+			errs = append(errs, fmt.Errorf("client %q: a public key and its key id (kid) go together: give both or neither", c.ID))
+		case strings.ContainsAny(c.KeyID, " \t\r\n"):
+			errs = append(errs, fmt.Errorf("client %q: key id must be without whitespace", c.ID))
 		case !users[c.UserID]:
 			errs = append(errs, fmt.Errorf("client %q: user id %q is not a configured user", c.ID, c.UserID))
 		case c.TokenLifetime < 0:
@@ -277,41 +293,19 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, http.StatusBadRequest, "invalid_request", "the request has more than one Authorization header; send one")
 		return
 	}
-	// Client authentication: exactly one of client_secret_basic and client_secret_post.
-	basicID, basicSecret, hasBasic := r.BasicAuth()
-	_, postsSecret := form["client_secret"]
-	var id, secret string
-	switch {
-	case hasBasic && postsSecret:
-		writeTokenError(w, http.StatusBadRequest, "invalid_request", "use one client authentication method: HTTP Basic or client_secret in the body, not both")
-		return
-	case hasBasic:
-		// RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(basicID)
-		secret, err2 = url.QueryUnescape(basicSecret)
-		if err1 != nil || err2 != nil {
-			writeClientError(w, true, "the Basic credentials are not form-urlencoded")
+	c, cerr := s.authenticateClient(r, form)
+	if cerr != nil {
+		if cerr.code == "invalid_client" {
+			// A Basic challenge only to a client that tried Basic, or sent no credentials at all.
+			_, _, hasBasic := r.BasicAuth()
+			_, assertion := form["client_assertion"]
+			writeClientError(w, hasBasic || (!assertion && !form.Has("client_secret")), cerr.desc)
 			return
 		}
-		if fid := form.Get("client_id"); fid != "" && fid != id {
-			writeTokenError(w, http.StatusBadRequest, "invalid_request", "client_id in the body differs from the Basic credentials")
-			return
+		if cerr.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
 		}
-	case postsSecret:
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	default:
-		writeClientError(w, true, "client authentication is required (HTTP Basic or client_id and client_secret in the body)")
-		return
-	}
-	c, known := s.tokens.clients[id]
-	// Compare against a dummy secret for unknown clients so timing does not tell which ids exist.
-	want := c.Secret
-	if !known {
-		want = "\x00unknown-client"
-	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1 || !known {
-		writeClientError(w, hasBasic, "unknown client or wrong secret")
+		writeTokenError(w, cerr.status, cerr.code, cerr.desc)
 		return
 	}
 
@@ -349,6 +343,54 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	writeBody(w, http.StatusOK, "application/json;charset=UTF-8", body)
+}
+
+// authenticateClient is the client of a token request: exactly one of client_secret_basic,
+// client_secret_post and private_key_jwt (client_assertion).
+func (s *Server) authenticateClient(r *http.Request, form url.Values) (Client, *tokenEndpointError) {
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	_, postsSecret := form["client_secret"]
+	_, asserts := form["client_assertion"]
+	_, assertsType := form["client_assertion_type"]
+	methods := 0
+	for _, used := range []bool{hasBasic, postsSecret, asserts || assertsType} {
+		if used {
+			methods++
+		}
+	}
+	var id, secret string
+	switch {
+	case methods > 1:
+		return Client{}, &tokenEndpointError{http.StatusBadRequest, "invalid_request", "use one client authentication method: HTTP Basic, client_secret in the body or client_assertion, not several"}
+	case asserts || assertsType:
+		return s.clientByAssertion(r, form)
+	case hasBasic:
+		// RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(basicID)
+		secret, err2 = url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return Client{}, invalidClient("the Basic credentials are not form-urlencoded")
+		}
+		if fid := form.Get("client_id"); fid != "" && fid != id {
+			return Client{}, &tokenEndpointError{http.StatusBadRequest, "invalid_request", "client_id in the body differs from the Basic credentials"}
+		}
+	case postsSecret:
+		id, secret = form.Get("client_id"), form.Get("client_secret")
+	default:
+		return Client{}, invalidClient("client authentication is required (HTTP Basic, client_id and client_secret in the body, or client_assertion)")
+	}
+	c, known := s.tokens.clients[id]
+	// Compare against a dummy secret for unknown clients, and for clients without a secret, so timing does
+	// not tell which ids exist; an empty secret never matches.
+	want := c.Secret
+	if !known || want == "" {
+		want = "\x00unknown-client"
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1 || !known {
+		return Client{}, invalidClient("unknown client or wrong secret")
+	}
+	return c, nil
 }
 
 // writeClientError answers invalid_client: 401, with a Basic challenge (RFC 6749 §5.2).

@@ -60,7 +60,9 @@ type Server struct {
 	reportSeq   atomic.Int64 // report Binary ids
 
 	tokens *tokenStore // OAuth2 clients and issued tokens (oauth2.go)
-	faults faultSet    // injected deviations (faults.go); empty: conformant
+	// assertions are the jtis of the client assertions accepted and not yet expired (assertion.go).
+	assertions *assertionLog
+	faults     faultSet // injected deviations (faults.go); empty: conformant
 }
 
 // NewServer validates cfg, applies defaults, loads the export dataset and
@@ -79,12 +81,13 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("refserver data: %w", err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		users:   make(map[string]User, len(cfg.Users)),
-		dataset: ds,
-		stores:  make(map[string]*userStore, len(cfg.Users)),
-		tokens:  newTokenStore(cfg),
-		faults:  faults,
+		cfg:        cfg,
+		users:      make(map[string]User, len(cfg.Users)),
+		dataset:    ds,
+		stores:     make(map[string]*userStore, len(cfg.Users)),
+		tokens:     newTokenStore(cfg),
+		assertions: newAssertionLog(),
+		faults:     faults,
 	}
 	for _, u := range cfg.Users {
 		s.users[u.Token] = u
@@ -113,6 +116,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("POST "+TokenPath, s.oauthToken)
 	mux.HandleFunc("GET "+b+"/metadata", s.metadata)
+	mux.HandleFunc("GET "+b+"/.well-known/smart-configuration", s.smartConfiguration)
 	mux.HandleFunc("GET "+b+"/$export", s.authed(s.exportKickoff))
 	mux.HandleFunc("POST "+b+"/$export", s.authed(s.exportKickoff))
 	poll := b + "/$export-poll-status"

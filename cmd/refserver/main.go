@@ -13,6 +13,7 @@
 //	-data             DATA_DIR          directory of <ResourceType>.ndjson files, streamed from disk (default: embedded data; also REFSERVER_DATA_DIR)
 //	-retention        RETENTION         how long finished jobs, their files and report jobs are kept (default 2h)
 //	-clients          REFSERVER_CLIENTS OAuth2 clients: clientId:secret:userId[:lifetime],... (default: demo clients)
+//	-client-keys      REFSERVER_CLIENT_KEYS public keys of clients (private_key_jwt): clientId:kid:file.pem,...
 //	-token-lifetime   TOKEN_LIFETIME    lifetime of issued tokens when a client sets none (default 1h)
 //	-tls-cert         TLS_CERT          PEM certificate: serve HTTPS (with -tls-key)
 //	-tls-key          TLS_KEY           PEM private key of -tls-cert

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +70,60 @@ func TestParseSecurityOptions(t *testing.T) {
 	// A client of an unknown user is refused when the server is built.
 	if err := run(context.Background(), []string{"-clients", "c:s:nobody"}, envMap(nil), io.Discard); !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "not a configured user") {
 		t.Fatalf("run: expected an unknown-user usage error, got %v", err)
+	}
+}
+
+// -client-keys gives clients a public key for private_key_jwt: a client of -clients without a secret, or a
+// demo client, whose demo key it replaces.
+func TestParseClientKeys(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "pub.pem")
+	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseOptions([]string{"-clients", "c1::u1,c2:s2:u2", "-client-keys", "c1:kid-1:" + pub},
+		envMap(map[string]string{"REFSERVER_TOKENS": "t1=u1,t2=u2"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.cfg.Clients[0]; c.Secret != "" || c.KeyID != "kid-1" || !key.PublicKey.Equal(c.PublicKey) || o.cfg.Clients[1].PublicKey != nil {
+		t.Fatalf("expected c1 with the key and no secret, c2 without a key, got %+v", o.cfg.Clients)
+	}
+	if _, err := refserver.NewServer(o.cfg); err != nil {
+		t.Fatalf("a client with a key and no secret: %v", err)
+	}
+	o, err = parseOptions(nil, envMap(map[string]string{"REFSERVER_CLIENT_KEYS": refserver.DemoClientIDA + ":other:" + pub}), io.Discard)
+	if err != nil || o.cfg.Clients[0].KeyID != "other" || o.cfg.Clients[1].KeyID != refserver.DemoKeyIDB {
+		t.Fatalf("a demo client's key replaced: got %+v, %v", o.cfg.Clients, err)
+	}
+	var banner strings.Builder
+	printClients(&banner, o, "http", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080})
+	if strings.Contains(banner.String(), refserver.DemoPrivateKeyA) || !strings.Contains(banner.String(), "PRIVATE_KEY="+refserver.DemoPrivateKeyB+" KEY_ID="+refserver.DemoKeyIDB) {
+		t.Fatalf("the banner must offer the demo key of client-b only, whose key was kept:\n%s", banner.String())
+	}
+
+	for _, c := range []struct{ keys, want string }{
+		{"c1:kid", "want clientId:kid:file.pem"},
+		{"nobody:k:" + pub, "not among the clients"},
+		{"c1:k:" + filepath.Join(dir, "none.pem"), "no such file"},
+		{"c1:k:" + os.Args[0], "no PEM block"},
+	} {
+		_, err := parseOptions([]string{"-clients", "c1::u1", "-client-keys", c.keys}, envMap(map[string]string{"REFSERVER_TOKENS": "t1=u1"}), io.Discard)
+		if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "-client-keys") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("-client-keys %s: expected a usage error saying %q, got %v", c.keys, c.want, err)
+		}
+	}
+	// Without a key, a client without a secret is refused.
+	if err := run(context.Background(), []string{"-clients", "c1::u1"}, envMap(map[string]string{"REFSERVER_TOKENS": "t1=u1"}), io.Discard); err == nil || !strings.Contains(err.Error(), "secret must be non-empty") {
+		t.Fatalf("a client with neither secret nor key: expected a refusal, got %v", err)
 	}
 }
 
