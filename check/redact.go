@@ -95,12 +95,18 @@ func (r *Redactor) String(s string) string {
 	if r == nil {
 		return s
 	}
+	s, _ = redactURLCredentials(r.secretsOnly(s))
+	return s
+}
+
+// secretsOnly is s with every secret replaced, and URLs' credentials left as they are.
+func (r *Redactor) secretsOnly(s string) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.replacer != nil {
 		s = r.replacer.Replace(s)
 	}
-	return redactURLCredentials(s)
+	return s
 }
 
 // urlCredentialKeys are the query parameters whose value is a credential: a pre-signed URL's signature (S3's
@@ -112,8 +118,9 @@ func (r *Redactor) String(s string) string {
 // JSON's \u0026), so that "X-Amz-Signature" is found whole and "Signature" alone too.
 var urlCredentialKeys = []string{"x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "x-goog-credential", "signature", "sig", "access_token", "token"}
 
-// redactURLCredentials replaces the value of every urlCredentialKeys parameter in s.
-func redactURLCredentials(s string) string {
+// redactURLCredentials replaces the value of every urlCredentialKeys parameter in s; open says that the last
+// value replaced runs to the end of s, so that what follows s may be more of it (RedactingWriter).
+func redactURLCredentials(s string) (_ string, open bool) {
 	var b strings.Builder
 	done := 0 // s[:done] is in b
 	for i := 0; i < len(s); {
@@ -134,10 +141,10 @@ func redactURLCredentials(s string) string {
 		i = end
 	}
 	if done == 0 {
-		return s
+		return s, false
 	}
 	b.WriteString(s[done:])
-	return b.String()
+	return b.String(), done == len(s)
 }
 
 // afterCredentialKey says whether s ends with a query parameter's key that is a credential's.
@@ -202,16 +209,34 @@ type RedactingWriter struct {
 	r       *Redactor
 	w       io.Writer
 	pending string
+	// inCredential: what was written last ends in a URL credential's value, replaced, whose rest may come
+	// with this write (a value longer than heldBackURL waits for); its bytes are dropped, not written.
+	inCredential bool
 }
 
 func (rw *RedactingWriter) Write(p []byte) (int, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	// Complete secrets are replaced first; then the end that could begin a secret waits.
-	text := rw.r.String(rw.pending + string(p))
+	if rw.r == nil {
+		_, err := rw.w.Write(p)
+		return len(p), err
+	}
+	// Complete secrets are replaced first; then the end that could begin a secret, or a URL's credential,
+	// waits. A URL's credentials are replaced only in what is written: a value replaced at the end of one write
+	// would let the rest of it, in the next, through.
+	text := rw.r.secretsOnly(rw.pending + string(p))
+	if rw.inCredential {
+		n := 0
+		for n < len(text) && isURLValueByte(text[n]) {
+			n++
+		}
+		text, rw.inCredential = text[n:], n == len(text)
+	}
 	keep := rw.r.heldBackOrZero(text)
 	rw.pending = text[len(text)-keep:]
-	if out := text[:len(text)-keep]; out != "" {
+	out, open := redactURLCredentials(text[:len(text)-keep])
+	if out != "" {
+		rw.inCredential = open
 		if _, err := io.WriteString(rw.w, out); err != nil {
 			return 0, err
 		}
@@ -226,8 +251,12 @@ func (rw *RedactingWriter) Flush() error {
 	if rw.pending == "" {
 		return nil
 	}
-	out := rw.r.String(rw.pending)
-	rw.pending = ""
+	text := rw.pending
+	if rw.inCredential {
+		text = strings.TrimLeftFunc(text, func(c rune) bool { return c < 0x80 && isURLValueByte(byte(c)) })
+	}
+	out := rw.r.String(text)
+	rw.pending, rw.inCredential = "", false
 	_, err := io.WriteString(rw.w, out)
 	return err
 }
