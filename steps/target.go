@@ -172,10 +172,20 @@ func StaticTokens(tokens map[string]string) map[string]oauth2.TokenSource {
 			// A JWT's exp is kept, so that a 401 after it is told from the server's refusal of a good token
 			// (World.expiredCredential).
 			exp, _ := check.TokenExpiry(token)
-			out[user] = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, Expiry: exp})
+			out[user] = staticToken{oauth2.Token{AccessToken: token, Expiry: exp}}
 		}
 	}
 	return out
+}
+
+// staticToken is a token of StaticTokens: never renewed, so that a 401 after its exp is the token's running
+// out (World.expiredCredential). A renewed token's Expiry is when the harness renews it, and its 401 is the
+// server's: it is told from a static one by this type.
+type staticToken struct{ tok oauth2.Token }
+
+func (s staticToken) Token() (*oauth2.Token, error) {
+	tok := s.tok // a copy: a caller's change is not the next caller's token
+	return &tok, nil
 }
 
 // IdleConnsFor is how many idle connections per host a client keeps for parallel downloads: one per download

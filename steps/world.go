@@ -106,22 +106,27 @@ const expirySkew = 30 * time.Second
 // expiredCredential is the error of a 401 that answered a token already expired, by its own exp claim, when
 // the request was sent at sent: the server refused what it must refuse, so the answer is judged by no
 // requirement, and the run, not the server, is said to have failed (check.ErrCredentialExpired). A token
-// the harness renews (OAuth2) is fresh, and its 401 is the server's. nil for any other answer.
+// the harness renews (OAuth2, SMART) is fresh, and its 401 is the server's, even in the last seconds of its
+// Expiry (x/oauth2 hands a token out until 10 s before it): only StaticTokens' tokens are excused. nil for any
+// other answer.
 func (w *World) expiredCredential(x *check.Exchange, token string, sent time.Time) error {
 	if x.Status != http.StatusUnauthorized || token == "" {
 		return nil
 	}
 	for user, src := range w.target.Credentials {
-		if src == nil {
-			continue
-		}
-		tok, err := src.Token()
-		if err != nil || tok.AccessToken != token || tok.Expiry.IsZero() || sent.Before(tok.Expiry.Add(-expirySkew)) {
+		st, ok := src.(staticToken)
+		exp := st.tok.Expiry
+		if !ok || st.tok.AccessToken != token || exp.IsZero() || sent.Before(exp.Add(-expirySkew)) {
 			continue
 		}
 		name := map[string]string{"A": "TOKEN", "B": "TOKEN_B"}[user]
-		return fmt.Errorf("%w: %s %s answered 401, and user %s's token (%s) expired at %s by its exp claim, %s before the request: not the server's deviation; use a token that outlives the run, or TOKEN_URL with CLIENT_ID, whose tokens the harness renews",
-			check.ErrCredentialExpired, x.Method, x.URL, user, name, tok.Expiry.Format(time.RFC3339), sent.Sub(tok.Expiry).Round(time.Second))
+		when := fmt.Sprintf("expired at %s by its exp claim, %s before the request", exp.Format(time.RFC3339), sent.Sub(exp).Round(time.Second))
+		if sent.Before(exp) {
+			when = fmt.Sprintf("expires at %s by its exp claim, %s after the request was sent, within the %s allowed for the server's clock to run ahead of this machine's",
+				exp.Format(time.RFC3339), exp.Sub(sent).Round(time.Second), expirySkew)
+		}
+		return fmt.Errorf("%w: %s %s answered 401, and user %s's token (%s) %s: not the server's deviation; use a token that outlives the run, or TOKEN_URL with CLIENT_ID, whose tokens the harness renews",
+			check.ErrCredentialExpired, x.Method, x.URL, user, name, when)
 	}
 	return nil
 }
