@@ -157,7 +157,9 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		x.Received = start.Add(x.Duration)
 	}()
 	var resp *http.Response
+	sent := start // of the request answered last: a 401 after 429s answers the retry, sent later
 	for n := 0; ; n++ {
+		sent = time.Now()
 		resp, err = w.target.HTTPClient.Do(req.Clone(ctx))
 		if err != nil {
 			x.Err = describeTransportError(err, ctx, w.target.MaxWait)
@@ -191,7 +193,7 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 			x.Err = describeTransportError(err, ctx, w.target.MaxWait)
 		}
 		if x.TokenWithheld == "" && x.Err == nil {
-			x.Err = w.expiredCredential(x, token, start)
+			x.Err = w.expiredCredential(x, token, sent)
 			d.err = x.Err
 		}
 		return d

@@ -1,11 +1,14 @@
 package steps
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,5 +53,36 @@ func TestA401WithinTheSkewBeforeExpSaysSo(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, " -") || !strings.Contains(msg, "clock") {
 		t.Errorf("expected the message to say the 401 came within the clock skew allowed, got %q", msg)
+	}
+}
+
+// A file server that throttles the download until the static token has run out, then refuses it: the 401
+// answers the request sent last, after exp, not the first one, before it; so it is the token's, not the
+// server's.
+func TestA401ToADownloadRetriedPastTheTokensExpIsTheTokens(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) == 1 {
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	// By the first request's time it has more than the skew left; by the retry's, 2 s later, less.
+	token := expiringJWT(time.Now().Add(expirySkew + 1500*time.Millisecond))
+	target, err := Target{ExportBaseURL: srv.URL + "/fhir", ReportBaseURL: srv.URL + "/fhir", MaxWait: 10 * time.Second,
+		Credentials: StaticTokens(map[string]string{"A": token})}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &World{target: &target, scenario: "unit"}
+	d := w.downloadFile(context.Background(), token, check.ManifestItem{Type: "Patient", URL: srv.URL + "/f/0"}, "", &atomic.Int64{}, nil)
+	if asked.Load() != 2 || d.x.Status != http.StatusUnauthorized {
+		t.Fatalf("expected a 429 then a 401, got %d requests, last %d", asked.Load(), d.x.Status)
+	}
+	if !errors.Is(d.err, check.ErrCredentialExpired) {
+		t.Errorf("expected the 401 to the retry sent past exp to be ErrCredentialExpired, got %v", d.err)
 	}
 }
