@@ -98,3 +98,18 @@ func TestAnExpiredStaticTokenIsNamedByThePreflight(t *testing.T) {
 		t.Fatalf("want a preflight error naming the expired TOKEN, got %v\n%s", err, out)
 	}
 }
+
+// A token that expired by its exp claim but that the server still accepts is run, with a warning that says so
+// instead of a negative time left.
+func TestAnExpiredTokenTheServerAcceptsIsWarnedOf(t *testing.T) {
+	exp := time.Now().Add(-time.Hour)
+	token := staticJWT("a", exp)
+	h := refusingAfter(t, token, time.Now().Add(time.Hour), refserver.Config{})
+	res, out, err := runAgainst(t, h, Config{Token: token, Tags: "@EXP-KICKOFF"})
+	if err != nil || !res.Passed {
+		t.Fatalf("passed %v, err %v\n%s", res.Passed, err, out)
+	}
+	if !strings.Contains(out, "TOKEN expired at "+exp.UTC().Format(time.RFC3339)+" by its exp claim, yet the server accepted it") || strings.Contains(out, "in -") {
+		t.Errorf("want a warning that the expired token was accepted:\n%s", out)
+	}
+}

@@ -125,7 +125,12 @@ func (p preflighter) tokenLifetimes(now time.Time) []string {
 	var out []string
 	for _, c := range []struct{ name, token string }{{"TOKEN", p.cfg.Token}, {"TOKEN_B", p.cfg.TokenB}} {
 		exp, ok := check.TokenExpiry(c.token)
-		if !ok || exp.Sub(now) >= p.target.MaxWait {
+		switch {
+		case !ok || exp.Sub(now) >= p.target.MaxWait:
+			continue
+		case !exp.After(now): // the preflight's requests were answered all the same
+			out = append(out, fmt.Sprintf("%s expired at %s by its exp claim, yet the server accepted it: a server that checks exp would refuse every request",
+				c.name, exp.Format(time.RFC3339)))
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s expires at %s by its exp claim, in %s, within MAX_WAIT (%s), the wait for one job: requests after it get 401s, which end their scenarios as errors of the run; a token that outlives the run, or TOKEN_URL with CLIENT_ID (renewed by the harness), checks everything",
