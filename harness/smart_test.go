@@ -332,3 +332,25 @@ func TestTheClientAssertionFollowsSMART(t *testing.T) {
 		})
 	}
 }
+
+// An independent HL7 Bulk Data server as the SMART reference server is: its own polling path, SMART Backend
+// Services with tokens of seconds. In profile bulkdata every export scenario passes, with no 401 and no skip:
+// the tokens are renewed by fresh assertions through the run, however long its jobs take.
+func TestASMARTBulkDataServerPassesInProfileBulkdata(t *testing.T) {
+	clients := refserver.DefaultClients()
+	for i := range clients {
+		clients[i].TokenLifetime = 2 * time.Second
+	}
+	rec, asr := &tokenRecorder{}, &assertionRecorder{}
+	ts := httptest.NewServer(asr.wrap(rec.wrap(refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus", Clients: clients}))))
+	t.Cleanup(ts.Close)
+	cfg := smartConfig(ts.URL)
+	cfg.Profile = "bulkdata"
+	res, out, _ := runTarget(t, ts.URL, cfg)
+	if !res.Passed || len(res.Failures) != 0 || len(res.Findings.Skips()) != 0 {
+		t.Fatalf("passed=%v failures=%+v skips=%+v\n%s", res.Passed, res.Failures, res.Findings.Skips(), out)
+	}
+	if rec.unauthorized != 0 || rec.perClient[refserver.DemoClientIDA] < 2 || asr.secr != 0 {
+		t.Fatalf("want renewed tokens by assertion and no 401, got %v, %d 401s, %d requests with a secret\n%s", rec.perClient, rec.unauthorized, asr.secr, out)
+	}
+}
