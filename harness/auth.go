@@ -75,9 +75,9 @@ func (c Config) validateAuth() []error {
 		errs = append(errs, errors.New("SCOPE is for OAuth2 client credentials: set TOKEN_URL, CLIENT_ID and CLIENT_SECRET (or PRIVATE_KEY) too"))
 	}
 	if oauth {
-		if c.TokenURL == "" {
-			errs = append(errs, errors.New("TOKEN_URL is required with CLIENT_ID: the OAuth2 token endpoint, e.g. https://auth.example/oauth2/token"))
-		} else if u, err := url.Parse(c.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		if c.TokenURL == "" && !c.discoversTokenURL() {
+			errs = append(errs, errors.New("TOKEN_URL is required with CLIENT_ID: the OAuth2 token endpoint, e.g. https://auth.example/oauth2/token (with PRIVATE_KEY and a TARGET, it is read from the server's .well-known/smart-configuration)"))
+		} else if c.TokenURL != "" && !validTokenURL(c.TokenURL) {
 			errs = append(errs, errors.New("TOKEN_URL: expected an absolute http(s) URL without user info, such as https://auth.example/oauth2/token"))
 		}
 		if c.ClientID == "" || c.ClientSecret == "" && c.PrivateKey == "" {
@@ -117,6 +117,20 @@ func validateKey(suffix, secret, key, kid string) []error {
 		}
 	}
 	return errs
+}
+
+// validTokenURL: a token endpoint is an absolute http(s) URL without user info (a password there would go
+// into every log line that names the endpoint).
+func validTokenURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// discoversTokenURL: with SMART Backend Services (PRIVATE_KEY) and a server's URL, an unset TOKEN_URL is read
+// from the server's .well-known/smart-configuration, as SMART clients find it (discoverTokenURL). Only then:
+// a client secret is not sent to an endpoint the server under test names.
+func (c Config) discoversTokenURL() bool {
+	return c.TokenURL == "" && c.PrivateKey != "" && c.ClientSecret == "" && c.ClientSecretB == "" && (c.Target != "" || c.ExportTarget != "")
 }
 
 // tokenShape refuses, before any request, a static token that cannot be one: an access token holds no white

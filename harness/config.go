@@ -84,7 +84,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"TOKEN_FILE", "", "a file holding TOKEN (instead of TOKEN itself), e.g. a mounted secret"},
 	{"TOKEN_B", "", "bearer token of a second user (user B); without it the cross-user scenarios are skipped, visibly"},
 	{"TOKEN_B_FILE", "", "a file holding TOKEN_B"},
-	{"TOKEN_URL", "", "OAuth2 token endpoint for client credentials (instead of TOKEN/TOKEN_B)"},
+	{"TOKEN_URL", "", "OAuth2 token endpoint for client credentials (instead of TOKEN/TOKEN_B); with PRIVATE_KEY, unset reads it from the server's .well-known/smart-configuration"},
 	{"CLIENT_ID", "", "OAuth2 client id of user A; tokens are renewed before they expire"},
 	{"CLIENT_SECRET", "", "OAuth2 client secret of user A (never printed or written to a report)"},
 	{"CLIENT_SECRET_FILE", "", "a file holding CLIENT_SECRET"},

@@ -21,6 +21,16 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		return steps.Target{}, nil, err
 	}
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, steps.DefaultRequestTimeout)
+	if cfg.discoversTokenURL() {
+		client, err := newHTTPClient(cfg)
+		if err != nil {
+			return steps.Target{}, nil, err
+		}
+		if cfg.TokenURL, err = discoverTokenURL(ctx, cfg, client); err != nil {
+			return steps.Target{}, nil, err
+		}
+		fmt.Fprintf(cfg.Log, "TOKEN_URL %s, the token_endpoint of %s/.well-known/smart-configuration\n", cfg.TokenURL, strings.TrimRight(cmp.Or(cfg.ExportTarget, cfg.Target), "/"))
+	}
 	auth, err := newAuth(cfg)
 	if err != nil {
 		return steps.Target{}, nil, err
