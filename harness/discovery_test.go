@@ -35,7 +35,7 @@ func TestTheTokenEndpointIsDiscoveredFromTheSMARTConfiguration(t *testing.T) {
 // TOKEN_URL or change the credentials.
 func TestAnUnusableSMARTConfigurationIsAPreflightError(t *testing.T) {
 	for name, c := range map[string]struct {
-		status          int
+		status           int
 		body, cause, fix string
 	}{
 		"none":              {http.StatusNotFound, `{"resourceType":"OperationOutcome"}`, "answered 404 Not Found", "set TOKEN_URL"},
