@@ -48,13 +48,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	// Access tokens issued during the run join the secrets as they are issued (auth.go).
 	cfg.redactor = check.NewRedactor(append([]string{cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB},
 		urlPasswords(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)...)...)
-	// One redacting writer when the console and the log are one writer: each holds back the end of a write
-	// that may begin a secret, and two would let the other's later text pass the held-back part.
-	out := cfg.redactor.Writer(cfg.Out)
-	log := out
-	if logLock != outLock {
-		log = cfg.redactor.Writer(cfg.Log)
-	}
+	// Two writers even when the console and the log are one: each redacts its own stream whole, whatever the
+	// other writes between two of its writes (a held-back end may then appear after the other's line).
+	out, log := cfg.redactor.Writer(cfg.Out), cfg.redactor.Writer(cfg.Log)
 	cfg.Out, cfg.Log = out, log
 	defer func() {
 		_, _ = out.Flush(), log.Flush()
