@@ -42,9 +42,11 @@ const MaxAssertionLifetime = 5 * time.Minute
 // "none" nor an HMAC is among them, so a public key can never serve as a shared secret.
 var AssertionAlgs = []string{"RS384", "ES384"}
 
-// maxRememberedAssertions bounds the jtis kept against replay; beyond it the endpoint answers 503 until
-// some expire (an assertion lives five minutes at most, so this is 330 token requests a second).
-const maxRememberedAssertions = 100_000
+// maxRememberedAssertions bounds the jtis kept against replay for one client; beyond it the endpoint answers
+// that client 503 until some of its assertions expire (an assertion lives five minutes at most, so this is 33
+// token requests a second). Each client has its own budget, as for issued tokens, so that one key holder's
+// flood does not lock the other clients out; the clients are the configured ones, so the memory is bounded.
+const maxRememberedAssertions = 10_000
 
 // The demo key pairs of the demo clients. They are test keys, published in this repository: anyone can sign
 // as the demo clients with them, exactly as anyone can use the demo secrets. Never register them anywhere
@@ -243,17 +245,18 @@ var errReplayed = errors.New("replayed jti")
 
 // assertionLog remembers the jtis of accepted assertions until they expire: a replay within an assertion's
 // lifetime is refused, and after it the assertion is refused as expired. Its memory is bounded by the
-// number of assertions that can be alive at once (maxRememberedAssertions).
+// number of assertions of each client that can be alive at once (maxRememberedAssertions).
 type assertionLog struct {
-	mu   sync.Mutex
-	max  int
-	seen map[string]bool // client id + "\x00" + jti
-	exp  expiryHeap
+	mu     sync.Mutex
+	max    int             // per client
+	seen   map[string]bool // client id + "\x00" + jti
+	counts map[string]int  // client id → its jtis in seen
+	exp    expiryHeap
 }
 
 type expiring struct {
-	key string
-	exp time.Time
+	client, key string
+	exp         time.Time
 }
 
 type expiryHeap []expiring
@@ -270,7 +273,7 @@ func (h *expiryHeap) Pop() any {
 }
 
 func newAssertionLog() *assertionLog {
-	return &assertionLog{max: maxRememberedAssertions, seen: map[string]bool{}}
+	return &assertionLog{max: maxRememberedAssertions, seen: map[string]bool{}, counts: map[string]int{}}
 }
 
 // remember records a client's jti, valid until exp; errReplayed if it is still remembered.
@@ -278,17 +281,22 @@ func (l *assertionLog) remember(clientID, jti string, exp, now time.Time) error 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for l.exp.Len() > 0 && !now.Before(l.exp[0].exp) {
-		delete(l.seen, heap.Pop(&l.exp).(expiring).key)
+		gone := heap.Pop(&l.exp).(expiring)
+		delete(l.seen, gone.key)
+		if l.counts[gone.client]--; l.counts[gone.client] == 0 {
+			delete(l.counts, gone.client)
+		}
 	}
 	key := clientID + "\x00" + jti
 	if l.seen[key] {
 		return errReplayed
 	}
-	if len(l.seen) >= l.max {
-		return fmt.Errorf("this server remembers %d unexpired client assertions, the most it keeps; retry when some expire", l.max)
+	if l.counts[clientID] >= l.max {
+		return fmt.Errorf("this server remembers %d unexpired assertions of client %s, the most it keeps for one client; retry when some expire", l.max, clientID)
 	}
 	l.seen[key] = true
-	heap.Push(&l.exp, expiring{key, exp})
+	l.counts[clientID]++
+	heap.Push(&l.exp, expiring{clientID, key, exp})
 	return nil
 }
 

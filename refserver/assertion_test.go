@@ -208,7 +208,7 @@ func must[T any](v T, err error) T {
 }
 
 // The log of jtis forgets an assertion once it has expired (it is then refused as expired anyway) and
-// refuses more than its bound of live ones.
+// refuses more than a client's bound of live ones; another client keeps its own room.
 func TestAssertionLogIsBounded(t *testing.T) {
 	l := newAssertionLog()
 	l.max = 2
@@ -219,15 +219,18 @@ func TestAssertionLogIsBounded(t *testing.T) {
 	if err := l.remember("c", "1", now.Add(time.Minute), now); err != errReplayed {
 		t.Fatalf("replay: expected errReplayed, got %v", err)
 	}
-	if err := l.remember("d", "1", now.Add(time.Minute), now); err == nil || err == errReplayed {
+	if err := l.remember("c", "3", now.Add(time.Minute), now); err == nil || err == errReplayed {
 		t.Fatalf("beyond the bound: expected a refusal, got %v", err)
 	}
-	later := now.Add(time.Minute)
-	if err := l.remember("d", "1", later.Add(time.Minute), later); err != nil {
-		t.Fatalf("after the first expired: expected room, got %v", err)
+	if err := l.remember("d", "1", now.Add(time.Minute), now); err != nil {
+		t.Fatalf("another client, while c is at its bound: expected room, got %v", err)
 	}
-	if len(l.seen) != 2 || l.exp.Len() != 2 {
-		t.Fatalf("expected the expired jti forgotten, got %d remembered, %d queued", len(l.seen), l.exp.Len())
+	later := now.Add(time.Minute)
+	if err := l.remember("c", "3", later.Add(time.Minute), later); err != nil {
+		t.Fatalf("after c's first expired: expected room, got %v", err)
+	}
+	if len(l.seen) != 2 || l.exp.Len() != 2 || l.counts["c"] != 2 || l.counts["d"] != 0 {
+		t.Fatalf("expected the expired jtis forgotten, got %d remembered, %d queued, counts %v", len(l.seen), l.exp.Len(), l.counts)
 	}
 }
 
