@@ -114,8 +114,8 @@ func (r *Redactor) secretsOnly(s string) string {
 // the user's exported data until it expires, and an access_token or token in a query (RFC 6750 §2.3) is a
 // bearer token. A manifest may list thousands of them, signed anew at each poll: they are found by their
 // keys wherever a URL is written (a manifest, a transcript's request line, a transport error, a curl
-// reproducer), not collected as secrets one by one. Matched without regard to case, after ?, & or ; (and
-// JSON's \u0026), so that "X-Amz-Signature" is found whole and "Signature" alone too.
+// reproducer), not collected as secrets one by one. Matched without regard to case, after ?, &, ; or # (an
+// implicit grant's fragment), and JSON's \u0026, so that "X-Amz-Signature" is found whole and "Signature" alone too.
 var urlCredentialKeys = []string{"x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "x-goog-credential", "signature", "sig", "access_token", "token"}
 
 // redactURLCredentials replaces the value of every urlCredentialKeys parameter in s; open says that the last
@@ -154,7 +154,7 @@ func afterCredentialKey(s string) bool {
 			continue
 		}
 		before := s[:len(s)-len(key)]
-		if c := before[len(before)-1]; c == '?' || c == '&' || c == ';' || len(before) >= 6 && strings.EqualFold(before[len(before)-6:], `\u0026`) {
+		if c := before[len(before)-1]; c == '?' || c == '&' || c == ';' || c == '#' || len(before) >= 6 && strings.EqualFold(before[len(before)-6:], `\u0026`) {
 			return true
 		}
 	}
@@ -168,12 +168,12 @@ func isURLValueByte(c byte) bool {
 }
 
 // heldBackURL is the length of the end of p that may be a query whose credential the next write completes:
-// from its last ?, &, ; or \ on, while no byte after it ends a query value.
+// from its last ?, &, ;, # or \ on, while no byte after it ends a query value.
 func heldBackURL(p string) int {
 	const window = 2048 // a longer run without a break is no URL's query worth waiting for
 	for i := len(p) - 1; i >= 0 && len(p)-i <= window; i-- {
 		switch c := p[i]; {
-		case c == '?' || c == '&' || c == ';' || c == '\\':
+		case c == '?' || c == '&' || c == ';' || c == '#' || c == '\\':
 			return len(p) - i
 		case !isURLValueByte(c):
 			return 0

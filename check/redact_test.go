@@ -129,3 +129,11 @@ func truncateForTest(s string) string {
 	}
 	return s
 }
+
+// An access token in a URL's fragment (an implicit grant's redirect) is a bearer token too.
+func TestRedactorHidesAnAccessTokenInAFragment(t *testing.T) {
+	got := NewRedactor().String("Location: https://app.example/cb#access_token=eyJhbGciOi.abc.def&token_type=bearer")
+	if strings.Contains(got, "eyJhbGciOi") || !strings.Contains(got, "#access_token="+Redacted+"&token_type=bearer") {
+		t.Fatalf("got %q", got)
+	}
+}
