@@ -115,7 +115,8 @@ func (r *Redactor) secretsOnly(s string) string {
 // bearer token. A manifest may list thousands of them, signed anew at each poll: they are found by their
 // keys wherever a URL is written (a manifest, a transcript's request line, a transport error, a curl
 // reproducer), not collected as secrets one by one. Matched without regard to case, after ?, &, ; or # (an
-// implicit grant's fragment), and JSON's \u0026, so that "X-Amz-Signature" is found whole and "Signature" alone too.
+// implicit grant's fragment) and JSON's \u0026, so that "X-Amz-Signature" is found whole and "Signature"
+// alone too.
 var urlCredentialKeys = []string{"x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "x-goog-credential", "signature", "sig", "access_token", "token"}
 
 // redactURLCredentials replaces the value of every urlCredentialKeys parameter in s; open says that the last
