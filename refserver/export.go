@@ -74,6 +74,11 @@ type exportParams struct {
 
 // exportKickoff handles GET and POST [base]/$export.
 func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
+	if r.Method == http.MethodHead { // the GET route takes HEAD too; a HEAD is safe and must start no job
+		w.Header().Set("Allow", "GET, POST")
+		writeError(w, http.StatusMethodNotAllowed, codeNotSupported, "HEAD would kick off an export: a kick-off is a GET or a POST (HL7 Bulk Data), and HEAD changes nothing (RFC 9110 §9.3.2)")
+		return
+	}
 	prefer := preferTokens(r)
 	if !prefer["respond-async"] {
 		writeError(w, http.StatusBadRequest, codeInvalid, "Must request async processing for $export (send the header Prefer: respond-async)")

@@ -245,3 +245,24 @@ func TestDeclaredOversizedBodyIsRefusedBeforeItIsSent(t *testing.T) {
 		}
 	}
 }
+
+// A HEAD of $export starts no job: HEAD is safe (RFC 9110 §9.3.2) and a kick-off is a GET or a POST. It is
+// answered 405 with the methods that kick off, and the user's one job slot stays free for the GET after it.
+func TestHeadOfExportStartsNoJob(t *testing.T) {
+	e, srv := newServerEnv(t, Config{MaxJobsPerUser: 1})
+	r := httptest.NewRequest(http.MethodHead, e.base+"/$export", nil)
+	r.Header.Set("Authorization", "Bearer "+tokenA)
+	r.Header.Set("Prefer", "respond-async")
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, r)
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, POST" || rec.Header().Get("Content-Location") != "" {
+		t.Fatalf("HEAD $export: expected 405, Allow GET, POST and no polling location, got %d, Allow %q, Content-Location %q", rec.Code, rec.Header().Get("Allow"), rec.Header().Get("Content-Location"))
+	}
+	if poll := e.kickoff(tokenA, ""); poll == "" {
+		t.Fatal("the GET kick-off after the HEAD found no job slot free")
+	}
+	put := e.do(req{method: http.MethodPut, url: "/$export", token: tokenA})
+	if got := put.header.Get("Allow"); put.status != http.StatusMethodNotAllowed || strings.Contains(got, "HEAD") {
+		t.Fatalf("PUT $export: expected 405 whose Allow does not offer HEAD, got %d, Allow %q", put.status, got)
+	}
+}

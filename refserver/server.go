@@ -231,7 +231,7 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		_, pattern := s.mux.Handler(probe)
-		if pattern == "" {
+		if pattern == "" || m == http.MethodHead && strings.HasSuffix(pattern, "/$export") { // exportKickoff refuses HEAD
 			continue
 		}
 		if pattern == s.reportOpPattern() {
