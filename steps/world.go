@@ -121,7 +121,10 @@ func (w *World) expiredCredential(x *check.Exchange, token string, sent time.Tim
 		}
 		name := map[string]string{"A": "TOKEN", "B": "TOKEN_B"}[user]
 		when := fmt.Sprintf("expired at %s by its exp claim, %s before the request", exp.Format(time.RFC3339), sent.Sub(exp).Round(time.Second))
-		if sent.Before(exp) {
+		switch {
+		case sent.Sub(exp) < time.Second/2 && !sent.Before(exp): // "0s before" would read as a contradiction
+			when = fmt.Sprintf("expired at %s by its exp claim, as the request was sent", exp.Format(time.RFC3339))
+		case sent.Before(exp):
 			when = fmt.Sprintf("expires at %s by its exp claim, %s after the request was sent, within the %s allowed for the server's clock to run ahead of this machine's",
 				exp.Format(time.RFC3339), exp.Sub(sent).Round(time.Second), expirySkew)
 		}
