@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"cmp"
 	"container/heap"
 	"crypto"
 	"crypto/ecdsa"
@@ -233,12 +234,23 @@ func (s *Server) isTokenEndpoint(r *http.Request, aud string) bool {
 	if origin == strings.ToLower(here.Scheme+"://"+here.Host) {
 		return true
 	}
-	if s.cfg.PublicBaseURL != "" {
-		if pub, err := url.Parse(s.cfg.PublicBaseURL); err == nil && origin == strings.ToLower(pub.Scheme+"://"+pub.Host) {
-			return true
-		}
+	if pub := s.publicTokenEndpoint(); pub != "" && origin+TokenPath == strings.ToLower(pub) {
+		return true
 	}
 	return false
+}
+
+// publicTokenEndpoint is the token endpoint at the public base URL's origin, where clients outside this
+// machine reach it; "" without a public base URL (Config validated it is an absolute URL).
+func (s *Server) publicTokenEndpoint() string {
+	if s.cfg.PublicBaseURL == "" {
+		return ""
+	}
+	pub, err := url.Parse(s.cfg.PublicBaseURL)
+	if err != nil {
+		return ""
+	}
+	return pub.Scheme + "://" + pub.Host + TokenPath
 }
 
 var errReplayed = errors.New("replayed jti")
@@ -303,12 +315,7 @@ func (l *assertionLog) remember(clientID, jti string, exp, now time.Time) error 
 // smartConfiguration answers GET [base]/.well-known/smart-configuration, unauthenticated as SMART App Launch
 // requires: where the token endpoint is and how a backend client authenticates to it.
 func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
-	tokenURL := s.tokenEndpointURL(r)
-	if s.cfg.PublicBaseURL != "" {
-		if pub, err := url.Parse(s.cfg.PublicBaseURL); err == nil {
-			tokenURL = pub.Scheme + "://" + pub.Host + TokenPath
-		}
-	}
+	tokenURL := cmp.Or(s.publicTokenEndpoint(), s.tokenEndpointURL(r))
 	body, err := json.Marshal(map[string]any{
 		"token_endpoint":                                   tokenURL,
 		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt", "client_secret_basic", "client_secret_post"},

@@ -283,3 +283,23 @@ func TestSMARTConfigurationNamesTheTokenEndpoint(t *testing.T) {
 		t.Fatalf("assertion for the advertised endpoint: got %d %+v", tok.status, tok.ok)
 	}
 }
+
+// Behind a public base URL the configuration names the token endpoint at that origin, and an assertion made
+// for it is accepted; one for another origin is not.
+func TestSMARTConfigurationNamesThePublicTokenEndpoint(t *testing.T) {
+	e := newEnv(t, Config{PublicBaseURL: "https://fhir.example/fhir"})
+	r := e.get(e.base+"/.well-known/smart-configuration", "")
+	var conf struct {
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &conf) != nil || conf.TokenEndpoint != "https://fhir.example"+TokenPath {
+		t.Fatalf("expected the token endpoint at the public origin, got %d %s", r.status, r.body)
+	}
+	for aud, want := range map[string]int{conf.TokenEndpoint: http.StatusOK, "https://other.example" + TokenPath: http.StatusUnauthorized} {
+		a := e.demoAssertion(t, DemoClientIDA, DemoKeyIDA, demoPrivateKey(t, "client-a.pem"))
+		a.claims["aud"] = aud
+		if tok := e.token(assertionForm(a.sign(t)), nil, formCT); tok.status != want {
+			t.Errorf("aud %s: expected %d, got %d", aud, want, tok.status)
+		}
+	}
+}
