@@ -63,14 +63,24 @@ func DecodeReportJobs(body []byte) ([]ReportJob, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: decode Parameters: %w", i, err)
 		}
-		if len(params.Parameter) != 1 || params.Parameter[0].Name != "reportJob" {
-			return nil, fmt.Errorf("entry %d: expected exactly one parameter named reportJob, got %d parameters", i, len(params.Parameter))
+		// One Parameters per scheduled report: exactly one reportJob. Other parameters are read past, as unknown
+		// parts are: the OperationDefinition forbids neither.
+		var reportJob *fhir.ParametersParameter
+		named := 0
+		for k := range params.Parameter {
+			if params.Parameter[k].Name == "reportJob" {
+				reportJob = &params.Parameter[k]
+				named++
+			}
+		}
+		if named != 1 {
+			return nil, fmt.Errorf("entry %d: expected exactly one parameter named reportJob, got %d among %d parameters", i, named, len(params.Parameter))
 		}
 		job := ReportJob{Parameters: map[string]string{}}
 		if e.FullUrl != nil {
 			job.FullURL = *e.FullUrl
 		}
-		for _, part := range params.Parameter[0].Part {
+		for _, part := range reportJob.Part {
 			switch part.Name {
 			case "reportClass":
 				job.ReportClass = deref(part.ValueString)
