@@ -143,15 +143,22 @@ func deref(s *string) string {
 }
 
 // CheckReportJob holds one listed report job, in whatever state it is, to the structure its status promises:
-// FHIR dateTimes in order (CheckJobTimes), and a finished job (DONE or FAILED) carries ended: FUT's example
-// output gives every finished job its end time, and a job that is over but says not when cannot be ordered
-// against its start.
+// FHIR dateTimes in order (CheckJobTimes), and a job whose execution is over carries its end. The
+// OperationDefinition's parts give the time of "creation, start, and end of execution": a DONE job ran to
+// its end, and so did a FAILED job that started (FUT's example output gives both their end time); a FAILED job
+// without a start failed before its execution began, and has no end of execution to give.
 func CheckReportJob(req string, job int, j ReportJob) error {
 	if err := CheckJobTimes(req, job, j); err != nil {
 		return err
 	}
-	if j.Terminal() && j.Ended == "" {
-		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job", "none")
+	if j.Ended != "" {
+		return nil
+	}
+	switch {
+	case j.Status == "DONE":
+		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job: the end of its execution", "none")
+	case j.Status == "FAILED" && j.Started != "":
+		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job that started (started "+j.Started+"): the end of its execution", "none")
 	}
 	return nil
 }

@@ -174,3 +174,22 @@ func TestALeapSecondIsAFHIRDateTime(t *testing.T) {
 		}
 	}
 }
+
+// The OperationDefinition's parts give the time of "creation, start, and end of execution": a job that FAILED
+// before its execution started has neither a start nor an end of execution, and no source asks for an ended
+// then (FUT's one FAILED example had started, and ended). A FAILED job that started, and a DONE job, have
+// ended their execution and carry its end.
+func TestAFailedJobThatNeverStartedNeedsNoEnded(t *testing.T) {
+	never := ReportJob{Status: "FAILED", Created: "2023-10-12T09:51:50+00:00"}
+	if err := CheckReportJob("RJS-STRUCTURE", 0, never); err != nil {
+		t.Fatalf("a FAILED job that never started has no end of execution to give: %v", err)
+	}
+	for _, j := range []ReportJob{
+		{Status: "FAILED", Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12T09:51:50+00:00"},
+		{Status: "DONE", Created: "2023-10-12T09:51:50+00:00"},
+	} {
+		if err := CheckReportJob("RJS-STRUCTURE", 0, j); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "ended") {
+			t.Errorf("%+v: its execution ended, and it says not when: want a violation, got %v", j, err)
+		}
+	}
+}
