@@ -147,7 +147,14 @@ func deref(s *string) string {
 // OperationDefinition's parts give the time of "creation, start, and end of execution": a DONE job ran to
 // its end, and so did a FAILED job that started (FUT's example output gives both their end time); a FAILED job
 // without a start failed before its execution began, and has no end of execution to give.
+//
+// A job without a status string (no status part, or one of another value[x]) is read as status "": it is
+// neither running nor stopped with a status no source names, and fails here, where the wait on it would take
+// it for either.
 func CheckReportJob(req string, job int, j ReportJob) error {
+	if j.Status == "" {
+		return Violationf(req, fmt.Sprintf("report job %d status", job), "a status part with a valueString (an open string; FUT's examples: DONE, FAILED)", "none")
+	}
 	if err := CheckJobTimes(req, job, j); err != nil {
 		return err
 	}

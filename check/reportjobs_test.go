@@ -193,3 +193,13 @@ func TestAFailedJobThatNeverStartedNeedsNoEnded(t *testing.T) {
 		}
 	}
 }
+
+// A job read without a status (no status part, or one that is no valueString) fails, naming the part: the
+// wait would otherwise take it for a running job, or, with an ended time, for one that stopped with a status
+// no source names.
+func TestAReportJobWithoutAStatusFails(t *testing.T) {
+	j := ReportJob{Created: "2023-10-12T09:51:50+00:00", Ended: "2023-10-12T09:51:51+00:00"}
+	if err := CheckReportJob("RJS-STRUCTURE", 2, j); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "report job 2 status") {
+		t.Fatalf("want a violation naming the status part, got %v", err)
+	}
+}

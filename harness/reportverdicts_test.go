@@ -170,3 +170,22 @@ func TestAnErrorStatusWhileWaitingFailsRJSBundle(t *testing.T) {
 		t.Fatalf("want RJS-TERMINAL's scenario failed on RJS-BUNDLE, with its clause, got %+v\n%s", res.Failures, out)
 	}
 }
+
+// A report job whose status part is no valueString (here a valueCode) has no status the harness can read: the
+// wait on it fails RJS-STRUCTURE at once, naming the part, instead of taking the job for one that ended with
+// a status no source names ("") and leaving RJS-TERMINAL not checked.
+func TestAReportJobWithoutAStatusStringFailsRJSStructure(t *testing.T) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			return body
+		}
+		return bytes.ReplaceAll(body, []byte(`"name":"status","valueString"`), []byte(`"name":"status","valueCode"`))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", Features: []string{"report"}, MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Requirement != "RJS-STRUCTURE" || !strings.Contains(res.Failures[0].Summary, "status") || len(res.Findings.NotChecked()) != 0 {
+		t.Fatalf("want RJS-TERMINAL's scenario failed on RJS-STRUCTURE naming the status part, got failures %+v, not checked %+v\n%s", res.Failures, res.Findings.NotChecked(), out)
+	}
+}
