@@ -63,14 +63,24 @@ func DecodeReportJobs(body []byte) ([]ReportJob, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: decode Parameters: %w", i, err)
 		}
-		if len(params.Parameter) != 1 || params.Parameter[0].Name != "reportJob" {
-			return nil, fmt.Errorf("entry %d: expected exactly one parameter named reportJob, got %d parameters", i, len(params.Parameter))
+		// One Parameters per scheduled report: exactly one reportJob. Other parameters are read past, as unknown
+		// parts are: the OperationDefinition forbids neither.
+		var reportJob *fhir.ParametersParameter
+		named := 0
+		for k := range params.Parameter {
+			if params.Parameter[k].Name == "reportJob" {
+				reportJob = &params.Parameter[k]
+				named++
+			}
+		}
+		if named != 1 {
+			return nil, fmt.Errorf("entry %d: expected exactly one parameter named reportJob, got %d among %d parameters", i, named, len(params.Parameter))
 		}
 		job := ReportJob{Parameters: map[string]string{}}
 		if e.FullUrl != nil {
 			job.FullURL = *e.FullUrl
 		}
-		for _, part := range params.Parameter[0].Part {
+		for _, part := range reportJob.Part {
 			switch part.Name {
 			case "reportClass":
 				job.ReportClass = deref(part.ValueString)
@@ -133,15 +143,29 @@ func deref(s *string) string {
 }
 
 // CheckReportJob holds one listed report job, in whatever state it is, to the structure its status promises:
-// FHIR dateTimes in order (CheckJobTimes), and a finished job (DONE or FAILED) carries ended: FUT's example
-// output gives every finished job its end time, and a job that is over but says not when cannot be ordered
-// against its start.
+// FHIR dateTimes in order (CheckJobTimes), and a job whose execution is over carries its end. The
+// OperationDefinition's parts give the time of "creation, start, and end of execution": a DONE job ran to
+// its end, and so did a FAILED job that started (FUT's example output gives both their end time); a FAILED job
+// without a start failed before its execution began, and has no end of execution to give.
+//
+// A job without a status string (no status part, or one of another value[x]) is read as status "": it is
+// neither running nor stopped with a status no source names, and fails here, where the wait on it would take
+// it for either.
 func CheckReportJob(req string, job int, j ReportJob) error {
+	if j.Status == "" {
+		return Violationf(req, fmt.Sprintf("report job %d status", job), "a status part with a valueString (an open string; FUT's examples: DONE, FAILED)", "none")
+	}
 	if err := CheckJobTimes(req, job, j); err != nil {
 		return err
 	}
-	if j.Terminal() && j.Ended == "" {
-		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job", "none")
+	if j.Ended != "" {
+		return nil
+	}
+	switch {
+	case j.Status == "DONE":
+		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job: the end of its execution", "none")
+	case j.Status == "FAILED" && j.Started != "":
+		return Violationf(req, fmt.Sprintf("report job %d (status %s)", job, j.Status), "an ended dateTime on a finished job that started (started "+j.Started+"): the end of its execution", "none")
 	}
 	return nil
 }

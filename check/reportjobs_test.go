@@ -174,3 +174,32 @@ func TestALeapSecondIsAFHIRDateTime(t *testing.T) {
 		}
 	}
 }
+
+// The OperationDefinition's parts give the time of "creation, start, and end of execution": a job that FAILED
+// before its execution started has neither a start nor an end of execution, and no source asks for an ended
+// then (FUT's one FAILED example had started, and ended). A FAILED job that started, and a DONE job, have
+// ended their execution and carry its end.
+func TestAFailedJobThatNeverStartedNeedsNoEnded(t *testing.T) {
+	never := ReportJob{Status: "FAILED", Created: "2023-10-12T09:51:50+00:00"}
+	if err := CheckReportJob("RJS-STRUCTURE", 0, never); err != nil {
+		t.Fatalf("a FAILED job that never started has no end of execution to give: %v", err)
+	}
+	for _, j := range []ReportJob{
+		{Status: "FAILED", Created: "2023-10-12T09:51:50+00:00", Started: "2023-10-12T09:51:50+00:00"},
+		{Status: "DONE", Created: "2023-10-12T09:51:50+00:00"},
+	} {
+		if err := CheckReportJob("RJS-STRUCTURE", 0, j); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "ended") {
+			t.Errorf("%+v: its execution ended, and it says not when: want a violation, got %v", j, err)
+		}
+	}
+}
+
+// A job read without a status (no status part, or one that is no valueString) fails, naming the part: the
+// wait would otherwise take it for a running job, or, with an ended time, for one that stopped with a status
+// no source names.
+func TestAReportJobWithoutAStatusFails(t *testing.T) {
+	j := ReportJob{Created: "2023-10-12T09:51:50+00:00", Ended: "2023-10-12T09:51:51+00:00"}
+	if err := CheckReportJob("RJS-STRUCTURE", 2, j); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "report job 2 status") {
+		t.Fatalf("want a violation naming the status part, got %v", err)
+	}
+}

@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"bytes"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
@@ -119,5 +121,71 @@ func TestAPooledReportRefusedByTheDeploymentIsSkippedNamingTheCode(t *testing.T)
 		if s.Status != StatusSkipped || !strings.Contains(s.Reason, "REPORTING_EXECUTE_NOT_ALLOWED") {
 			t.Fatalf("scenario %q: status %v, reason %q; want skipped naming the code\n%s", s.Name, s.Status, s.Reason, out)
 		}
+	}
+}
+
+// A status whose Bundle cannot be read as report jobs (here every entry holds two reportJob parameters: two
+// jobs in one Parameters) is a deviation of RJS-STRUCTURE, and the failure says what could not be read. It is
+// not a job missing from the status, which is what RJS-LISTED's and the wait's failures said ("none among 0
+// entries"), hiding the reason; nor, for the wait, a job that never finishes.
+func TestAnUndecodableReportJobStatusFailsNamingWhy(t *testing.T) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, status int, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") || status != http.StatusOK {
+			return body
+		}
+		return bytes.ReplaceAll(body, []byte(`"parameter":[{"name":"reportJob"`), []byte(`"parameter":[{"name":"reportJob","part":[{"name":"status","valueString":"DONE"}]},{"name":"reportJob"`))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-LISTED,@RJS-TERMINAL", Features: []string{"report"}, MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 3 {
+		t.Fatalf("want RJS-LISTED's two examples and RJS-TERMINAL failed, got %+v\n%s", res.Failures, out)
+	}
+	for _, f := range res.Failures {
+		if !f.NonConformant || f.Requirement != "RJS-STRUCTURE" || !strings.Contains(f.Summary, "exactly one parameter named reportJob, got 2") {
+			t.Errorf("scenario %q: want an RJS-STRUCTURE violation naming the two reportJob parameters, got %s: %s", f.Scenario, f.Requirement, f.Summary)
+		}
+	}
+}
+
+// A status request answered with an error while the harness waits on a job breaks RJS-BUNDLE (a status answers
+// 200), whose clause the failure shows: not the waiting scenario's own requirement.
+func TestAnErrorStatusWhileWaitingFailsRJSBundle(t *testing.T) {
+	inner := refserverHandler(t, refserver.Config{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`))
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", Features: []string{"report"}, MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Requirement != "RJS-BUNDLE" || !strings.Contains(res.Failures[0].Message, "requirement RJS-BUNDLE (MUST)") {
+		t.Fatalf("want RJS-TERMINAL's scenario failed on RJS-BUNDLE, with its clause, got %+v\n%s", res.Failures, out)
+	}
+}
+
+// A report job whose status part is no valueString (here a valueCode) has no status the harness can read: the
+// wait on it fails RJS-STRUCTURE at once, naming the part, instead of taking the job for one that ended with
+// a status no source names ("") and leaving RJS-TERMINAL not checked.
+func TestAReportJobWithoutAStatusStringFailsRJSStructure(t *testing.T) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			return body
+		}
+		return bytes.ReplaceAll(body, []byte(`"name":"status","valueString"`), []byte(`"name":"status","valueCode"`))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", Features: []string{"report"}, MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Requirement != "RJS-STRUCTURE" || !strings.Contains(res.Failures[0].Summary, "status") || len(res.Findings.NotChecked()) != 0 {
+		t.Fatalf("want RJS-TERMINAL's scenario failed on RJS-STRUCTURE naming the status part, got failures %+v, not checked %+v\n%s", res.Failures, res.Findings.NotChecked(), out)
 	}
 }

@@ -44,11 +44,13 @@ type reportState struct {
 	sent        map[string]string
 	statusUser  string            // who asked for the last status
 	jobs        []check.ReportJob // the last status, decoded
+	decodeErr   error             // why the last status (a 200) could not be read as report jobs
 	next        string            // the last status's next link, which the harness does not follow
 	job         *check.ReportJob  // the new job in the last status
 }
 
 const (
+	reqBundle            = "RJS-BUNDLE"
 	reqListed            = "RJS-LISTED"
 	reqStructure         = "RJS-STRUCTURE"
 	reqFullURL           = "RJS-FULLURL"
@@ -83,15 +85,18 @@ func (w *World) requestStatus(ctx context.Context, user string) (*check.Exchange
 	if err != nil {
 		return nil, err
 	}
-	w.report.statusUser, w.report.jobs, w.report.job, w.report.next = user, nil, nil, ""
+	w.report.statusUser, w.report.jobs, w.report.job, w.report.next, w.report.decodeErr = user, nil, nil, "", nil
 	if x.Status == http.StatusOK {
 		w.report.next = check.NextLink(x.Body)
-		if jobs, err := check.DecodeReportJobs(x.Body); err == nil {
-			w.report.jobs = jobs
-			w.report.job = w.findJob(jobs)
-			if w.report.job != nil && user == w.report.owner {
-				w.report.ownerUserID = w.report.job.UserID
-			}
+		jobs, err := check.DecodeReportJobs(x.Body)
+		if err != nil {
+			w.report.decodeErr = check.Violationf(reqStructure, "body of "+x.Method+" "+x.URL+" (user "+user+")", "a FHIR R4 Bundle of Parameters, each with one reportJob parameter", "%v", err)
+			return x, nil
+		}
+		w.report.jobs = jobs
+		w.report.job = w.findJob(jobs)
+		if w.report.job != nil && user == w.report.owner {
+			w.report.ownerUserID = w.report.job.UserID
 		}
 	}
 	return x, nil
@@ -231,9 +236,12 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 			case x.Status == http.StatusTooManyRequests:
 				return check.Throttle, nil
 			case x.Status != http.StatusOK:
-				return check.Done, check.Violationf("", "status of $get-report-job-status", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+				return check.Done, check.Violationf(reqBundle, "status of $get-report-job-status", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
+			case w.report.decodeErr != nil:
+				// Not a job missing from the status: a status that cannot be read, and why.
+				return check.Done, w.report.decodeErr
 			case w.report.job == nil:
-				return check.Done, check.Violationf(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries (or the Bundle could not be decoded)%s", len(w.report.jobs), w.pagedNote())
+				return check.Done, check.Violationf(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries%s", len(w.report.jobs), w.pagedNote())
 			}
 			if err := w.checkObservedJobs(); err != nil {
 				return check.Done, err
@@ -263,6 +271,9 @@ func (w *World) newJob() (*check.ReportJob, error) {
 		// The start answered no Binary with an id (the steps after it judge its status and body): there is
 		// no reference to find the job by, which is the report operation's deviation, not the harness's.
 		return nil, check.Violationf(reqListed, "Binary returned by $"+w.report.variant+"-"+w.target.Report, "a persisted Binary with an id, which the report job's binary references (FUT's examples: \"id\": \"21\")", "no Binary with an id")
+	}
+	if w.report.decodeErr != nil {
+		return nil, w.report.decodeErr // a status that cannot be read, not a job missing from it
 	}
 	if w.report.job == nil {
 		return nil, check.Violationf(reqListed, "report job status of user "+w.report.statusUser, "an entry whose binary references Binary/"+w.report.binaryID+", the Binary the report's start returned", "none among %d entries%s", len(w.report.jobs), w.pagedNote())

@@ -94,3 +94,41 @@ func TestCrossUserUserIDNotComparedWithoutTheOwnersIsNotChecked(t *testing.T) {
 		t.Fatalf("no job of B's: nothing to compare, got %v, not checked %+v", err, findings.NotChecked())
 	}
 }
+
+// The OperationDefinition asks for "a Bundle containing Parameters resources for each scheduled report", whose
+// reportJob parts describe the job: it forbids no other parameter beside reportJob, and the harness allows
+// unknown parts, so an entry with one more parameter is well-formed. Two reportJob parameters in one entry
+// (two jobs in one Parameters) still fail.
+func TestAnEntryWithAnotherParameterBesideItsReportJobIsWellFormed(t *testing.T) {
+	od := string(example(t, "get-report-job-status.od-example.json"))
+	extra := strings.Replace(od, `"parameter": [`, `"parameter": [{"name": "note", "valueString": "generated nightly"},`, 1)
+	if extra == od {
+		t.Fatal("the example changed: no parameter array to add to")
+	}
+	w, _ := worldWithResponse(t, []byte(extra), true)
+	if err := w.everyJobIsWellFormed(w.last); err != nil && !strings.Contains(err.Error(), "RJS-FULLURL") {
+		t.Fatalf("an entry with another parameter beside reportJob must pass RJS-STRUCTURE: %v", err)
+	}
+	jobs, err := check.DecodeReportJobs([]byte(extra))
+	if err != nil || len(jobs) != 1 || jobs[0].Status != "DONE" || !check.ReferencesBinary(jobs[0].Binary, "7") {
+		t.Fatalf("the job is read from its reportJob parameter: %+v, %v", jobs, err)
+	}
+	i := strings.Index(od, `{
+            "name": "reportJob"`)
+	j := strings.LastIndex(od, `]
+      }
+    }
+  ]`)
+	if i < 0 || j < 0 {
+		t.Fatal("the example changed: cannot find its reportJob parameter")
+	}
+	job := strings.TrimRight(strings.TrimSpace(od[i:j]), "\n ")
+	twice := strings.Replace(od, job, job+",\n"+job, 1)
+	w, _ = worldWithResponse(t, []byte(twice), false)
+	if err := w.everyJobIsWellFormed(w.last); !errors.Is(err, check.ErrNonConformant) || !strings.Contains(err.Error(), "RJS-STRUCTURE") {
+		t.Fatalf("two reportJob parameters in one entry must fail RJS-STRUCTURE, got %v", err)
+	}
+	if _, err := check.DecodeReportJobs([]byte(twice)); err == nil {
+		t.Fatal("DecodeReportJobs must refuse an entry with two reportJob parameters")
+	}
+}
