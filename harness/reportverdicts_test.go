@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,30 @@ func TestAReportJobWithoutAStatusStringFailsRJSStructure(t *testing.T) {
 	}
 	if len(res.Failures) != 1 || res.Failures[0].Requirement != "RJS-STRUCTURE" || !strings.Contains(res.Failures[0].Summary, "status") || len(res.Findings.NotChecked()) != 0 {
 		t.Fatalf("want RJS-TERMINAL's scenario failed on RJS-STRUCTURE naming the status part, got failures %+v, not checked %+v\n%s", res.Failures, res.Findings.NotChecked(), out)
+	}
+}
+
+// A report job that ends FAILED is conformant, but RJS-TERMINAL's other half (a DONE report's Binary holds the
+// report) was then never seen: the requirement passes, not checked in that part, and the release gate fails
+// as partly checked, as a server whose every report fails must not pass it.
+func TestAFailedReportLeavesItsBinaryNotChecked(t *testing.T) {
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
+		if !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") {
+			return body
+		}
+		return bytes.ReplaceAll(body, []byte(`"name":"status","valueString":"DONE"`), []byte(`"name":"status","valueString":"FAILED"`))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", Features: []string{"report"}, Gate: true, MaxWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := res.Findings.NotChecked()
+	if len(res.Failures) != 0 || len(nc) != 1 || nc[0].Requirement != "RJS-TERMINAL" || !strings.Contains(nc[0].Message, "ended FAILED") {
+		t.Fatalf("want no failure and RJS-TERMINAL's Binary not checked, got failures %+v, not checked %+v\n%s", res.Failures, nc, out)
+	}
+	if res.Gate == nil || !slices.ContainsFunc(res.Gate.Unchecked, func(r RequirementResult) bool {
+		return r.ID == "RJS-TERMINAL" && r.Verdict == VerdictPass && len(r.NotChecked) == 1
+	}) {
+		t.Fatalf("want the release gate to count RJS-TERMINAL partly checked, got %+v\n%s", res.Gate, out)
 	}
 }
