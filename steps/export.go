@@ -575,14 +575,14 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 	if err != nil {
 		return err
 	}
-	for _, d := range files {
-		w.exchanges = append(w.exchanges, d.x)
-		w.last = d.x
-	}
 	w.export.downloads = files
+	// The step's transcript is every step's: its first and last exchanges (World.record), however many
+	// files the manifest lists. A failed download ends it, so that the transcript ends on the file that
+	// failed and the reproducer requests it; the files after it are judged by the Then steps.
 	for _, d := range files {
+		w.record(d.x)
+		w.last = d.x
 		if d.err != nil {
-			w.last = d.x // the failure shows the file that failed
 			return d.err
 		}
 	}
