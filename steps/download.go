@@ -61,6 +61,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		defer cancel()
 	}
 	results := make([]download, len(items))
+	heads := headsKept{first: map[outcome]int{}}
 	slots := make(chan struct{}, w.target.ParallelDownloads)
 	var wg sync.WaitGroup
 	typeLines := map[string]*atomic.Int64{} // each type's budget of lines decoded strictly (TypeLines)
@@ -85,6 +86,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 			defer wg.Done()
 			defer func() { <-slots }()
 			results[i] = w.downloadFile(ctx, token, item, accept, budget, eachLine)
+			heads.judged(results, i)
 		}()
 	}
 	wg.Wait()
@@ -109,6 +111,49 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		w.leftUnchecked(fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
 	}
 	return kept, nil
+}
+
+// outcome is what the Then steps judge a downloaded file by (outputFilesHoldTheirType, outputFilesAreNDJSON,
+// outputFilesAnswerAsTokenRequires, outputFilesRefusedTo): each fails on the first file, in the manifest's
+// order, whose outcome it refuses, so that file is the first of its outcome.
+type outcome struct {
+	status            int
+	ndjson            bool
+	verdict, err, tok bool
+}
+
+// headsKept keeps the head of a downloaded file (fileHeadBytes, for the transcript) only while it is the
+// first file of its outcome in the manifest's order: every file is judged whole, but an export of 20,000
+// files would otherwise hold 20,000 heads, about 80 MiB, of which a failure shows one. The outcomes are
+// few (statuses by kinds of answer), so the heads kept are too.
+type headsKept struct {
+	mu    sync.Mutex
+	first map[outcome]int // the lowest index of each outcome so far
+}
+
+// judged takes results[i], just downloaded, into account: its head is dropped, or the one of the later file
+// of its outcome it replaces.
+func (h *headsKept) judged(results []download, i int) {
+	d := results[i]
+	k := outcome{status: d.x.Status, ndjson: d.x.MediaType() == check.NDJSON, verdict: d.verdict != nil, err: d.err != nil, tok: d.x.TokenWithheld != ""}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	j, seen := h.first[k]
+	switch {
+	case !seen:
+		h.first[k] = i
+	case i < j:
+		h.first[k] = i
+		dropHead(results[j].x)
+	default:
+		dropHead(d.x)
+	}
+}
+
+// dropHead forgets the head of a file's body, counting it with the bytes read and judged but not kept.
+func dropHead(x *check.Exchange) {
+	x.BodyOmitted += int64(len(x.Body))
+	x.Body = nil
 }
 
 // leftUnchecked records files of the manifest the downloads left unchecked, against the scenario's own

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cucumber/godog"
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ehealth-dk/fut-conformance/check"
 )
@@ -575,14 +575,14 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 	if err != nil {
 		return err
 	}
-	for _, d := range files {
-		w.exchanges = append(w.exchanges, d.x)
-		w.last = d.x
-	}
 	w.export.downloads = files
+	// The step's transcript is every step's: its first and last exchanges (World.record), however many
+	// files the manifest lists. A failed download ends it, so that the transcript ends on the file that
+	// failed and the reproducer requests it; the files after it are judged by the Then steps.
 	for _, d := range files {
+		w.record(d.x)
+		w.last = d.x
 		if d.err != nil {
-			w.last = d.x // the failure shows the file that failed
 			return d.err
 		}
 	}
@@ -736,24 +736,100 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 	if err != nil {
 		return err
 	}
-	// the same files, in whatever order: HAPI builds the output list from a map, and BDA2 orders nothing
-	byURL := cmpopts.SortSlices(func(a, b check.ManifestItem) bool { return a.URL < b.URL || a.URL == b.URL && a.Type < b.Type })
-	opts := []cmp.Option{byURL}
-	if !first.RequiresAccessToken && !again.RequiresAccessToken {
-		// files that need no token are served by URLs that carry their own authorization (BDA2's example: a
-		// pre-signed Amazon S3 URL), signed again on every status request: the same file, another query
-		opts = append(opts, cmp.Transformer("withoutQuery", func(it check.ManifestItem) check.ManifestItem {
-			if u, err := url.Parse(it.URL); err == nil {
-				u.RawQuery, u.Fragment = "", ""
-				it.URL = u.String()
-			}
-			return it
-		}))
+	// the same files, in whatever order: HAPI builds the output list from a map, and BDA2 orders nothing.
+	// Files that need no token are served by URLs that carry their own authorization (BDA2's example: a
+	// pre-signed Amazon S3 URL), signed again on every status request: the same file, another query.
+	resigned := !first.RequiresAccessToken && !again.RequiresAccessToken
+	var diffs []string
+	head := func(m *check.Manifest) check.Manifest {
+		return check.Manifest{TransactionTime: m.TransactionTime, Request: m.Request, RequiresAccessToken: m.RequiresAccessToken}
 	}
-	if diff := cmp.Diff(first, again, opts...); diff != "" {
-		return check.Violationf("", subject, "the manifest the export completed with", "another one (-first +again):\n%s", diff)
+	if diff := cmp.Diff(head(first), head(again)); diff != "" {
+		diffs = append(diffs, "(-first +again):\n"+diff)
+	}
+	for _, l := range []struct {
+		name         string
+		first, again []check.ManifestItem
+	}{{"output", first.Output, again.Output}, {"error", first.Error, again.Error}, {"deleted", first.Deleted, again.Deleted}} {
+		if d := itemsDiff(l.name, l.first, l.again, resigned); d != "" {
+			diffs = append(diffs, d)
+		}
+	}
+	if len(diffs) > 0 {
+		return check.Violationf("", subject, "the manifest the export completed with", "another one: %s", strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// itemsShown is how many files gone, and new, a changed manifest names of each list: a manifest of
+// thousands of files may change in every URL, and the failure is written into every report.
+const itemsShown = 5
+
+// maxURLShown is how much of each file a changed manifest names is shown.
+const maxURLShown = 512
+
+// itemsDiff compares a list of the first manifest with the same list of a later one, in any order, as
+// multisets of (type, url, count); resigned compares the URLs without their queries. It says how many files
+// are gone and new, naming the first itemsShown of each; "" when the lists hold the same files.
+func itemsDiff(list string, first, again []check.ManifestItem, resigned bool) string {
+	key := func(it check.ManifestItem) string {
+		u := it.URL
+		if resigned {
+			if p, err := url.Parse(u); err == nil {
+				p.RawQuery, p.Fragment = "", ""
+				u = p.String()
+			}
+		}
+		count := "none"
+		if it.Count != nil {
+			count = strconv.FormatInt(*it.Count, 10)
+		}
+		return fmt.Sprintf("%s %s (count %s)", it.Type, u, count)
+	}
+	left := make(map[string]int, len(first))
+	for _, it := range first {
+		left[key(it)]++
+	}
+	var added []string
+	for _, it := range again {
+		k := key(it)
+		if left[k] > 0 {
+			left[k]--
+			continue
+		}
+		added = append(added, k)
+	}
+	var gone []string
+	for _, it := range first { // in the first manifest's order, each only as often as it is missing
+		if k := key(it); left[k] > 0 {
+			left[k]--
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) == 0 && len(added) == 0 {
+		return ""
+	}
+	some := func(items []string) string {
+		shown := make([]string, min(len(items), itemsShown))
+		for i := range shown {
+			shown[i] = items[i]
+			if len(shown[i]) > maxURLShown { // a URL may be of any length
+				shown[i] = strings.ToValidUTF8(shown[i][:maxURLShown], "") + "…"
+			}
+		}
+		if len(items) > itemsShown {
+			return strings.Join(shown, ", ") + fmt.Sprintf(" and %d more", len(items)-itemsShown)
+		}
+		return strings.Join(shown, ", ")
+	}
+	var parts []string
+	if len(gone) > 0 {
+		parts = append(parts, fmt.Sprintf("%d of the first manifest's %d %s files gone: %s", len(gone), len(first), list, some(gone)))
+	}
+	if len(added) > 0 {
+		parts = append(parts, fmt.Sprintf("%d of the %d %s files of the answer not in the first: %s", len(added), len(again), list, some(added)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (w *World) outputFilesHoldTheirType(_ context.Context) error {

@@ -130,3 +130,39 @@ func TestOutputTypesStayWithinTheKickoffsType(t *testing.T) {
 		}
 	}
 }
+
+// A retained manifest of thousands of files that differs in every URL fails with a bounded message: how
+// many files are gone and new in each list, with a few of each, never a diff of every item (20,000 items
+// made a diff of 3 MB, written into every report).
+func TestARetainedManifestOfThousandsOfFilesFailsWithABoundedMessage(t *testing.T) {
+	const n = 5000
+	manifest := func(query string) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"type":"Patient","url":"https://files.example/p%d.ndjson?%s","count":10}`, i, query)
+		}
+		return `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` + strings.Join(items, ",") + `],"error":[]}`
+	}
+	w, _ := worldWithResponse(t, []byte(manifest("part=1")), false)
+	w.last.Method, w.last.URL = "GET", "https://f.example/fhir/$export-poll-status?_jobId=1"
+	w.last.Header.Set("Content-Type", "application/json")
+	m, err := check.CheckManifest("", w.last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.export.manifest = m
+	w.last.Body = []byte(manifest("part=2"))
+	err = w.responseIsSameManifest(w.last)
+	if err == nil {
+		t.Fatal("every URL changed, and the manifest passed as the same")
+	}
+	msg := err.Error()
+	if len(msg) > 8<<10 {
+		t.Errorf("the failure is %d bytes for %d changed files", len(msg), n)
+	}
+	for _, want := range []string{"5000 of the first manifest's 5000 output files gone", "5000 of the 5000 output files of the answer not in the first", "https://files.example/p0.ndjson?part=2"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the failure does not say %q:\n%s", want, msg)
+		}
+	}
+}

@@ -135,7 +135,13 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		return x, fmt.Errorf("%s %s: reading the response body: %w: %w", method, target, check.ErrTransport, x.Err)
 	case int64(len(x.Body)) > w.target.MaxBodyBytes:
 		x.Body = x.Body[:w.target.MaxBodyBytes]
-		x.Err = fmt.Errorf("response body exceeds MAX_BODY (%d bytes); the rest was not read", w.target.MaxBodyBytes)
+		// MAX_BODY is the run's bound on an answer read whole, not a limit of the specification: a manifest of
+		// tens of thousands of files is megabytes, so the message says which setting reads it.
+		raise := "a larger MAX_BODY reads it"
+		if resp.ContentLength > w.target.MaxBodyBytes {
+			raise = fmt.Sprintf("MAX_BODY=%d reads it", resp.ContentLength)
+		}
+		x.Err = fmt.Errorf("response body exceeds MAX_BODY (%d bytes), the harness's bound on an answer it reads whole; the rest was not read: if the answer is this large on purpose (a manifest of many thousands of files), %s", w.target.MaxBodyBytes, raise)
 		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
 	}
 	if x.TokenWithheld == "" {

@@ -123,3 +123,32 @@ func TestATransientServerErrorIsAskedAgainAFewTimes(t *testing.T) {
 		}
 	}
 }
+
+// An answer larger than MAX_BODY (a manifest of tens of thousands of files is megabytes) ends the request
+// with a message that names the bound as the run's own, and the value that reads the answer when the server
+// announced its length.
+func TestABodyOverMaxBodyNamesTheSettingToRaise(t *testing.T) {
+	body := strings.Repeat("x", 2048)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("chunked") {
+			w.Write([]byte(body[:1024]))
+			w.(http.Flusher).Flush()
+			w.Write([]byte(body[1024:]))
+			return
+		}
+		w.Header().Set("Content-Length", "2048")
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxBodyBytes: 1024}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &World{target: &target, scenario: "unit"}
+	for query, want := range map[string]string{"": "MAX_BODY=2048 reads it", "?chunked": "a larger MAX_BODY reads it"} {
+		_, err := w.request(context.Background(), "", http.MethodGet, srv.URL+"/m"+query, nil, nil)
+		if err == nil || !strings.Contains(err.Error(), "MAX_BODY (1024 bytes)") || !strings.Contains(err.Error(), "the harness's bound") || !strings.Contains(err.Error(), want) {
+			t.Errorf("GET /m%s: want the bound named with %q, got %v", query, want, err)
+		}
+	}
+}
