@@ -17,6 +17,11 @@ var ErrTransport = errors.New("transport error, no complete HTTP response")
 // sent: the server refused what it should refuse, and the run could not check the requirement.
 var ErrCredentialExpired = errors.New("the token had expired when the request was sent")
 
+// ErrMaxBody marks an answer larger than MAX_BODY, the run's bound on an answer it reads whole: no source
+// limits an answer's size (a manifest of many thousands of files is megabytes), so the run could not check
+// the requirement, and no requirement is charged with it.
+var ErrMaxBody = errors.New("answer larger than MAX_BODY")
+
 // Violation is one deviation from one requirement.
 type Violation struct {
 	// Requirement is the ID of the requirement broken; empty means "the scenario's own requirement", filled in

@@ -102,7 +102,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"TAGS", "", "godog tag expression selecting scenarios, e.g. '@export && ~@cross-user'"},
 	{"MAX_WAIT", steps.DefaultMaxWait.String(), "how long to wait for one asynchronous job (Go duration)"},
 	{"REQUEST_TIMEOUT", steps.DefaultRequestTimeout.String(), "timeout of one HTTP request, body included (Go duration)"},
-	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read, in bytes; output files are streamed instead, bounded by MAX_WAIT"},
+	{"MAX_BODY", strconv.Itoa(steps.DefaultMaxBodyBytes), "largest response body read whole, in bytes or with a unit (256MiB); output files are streamed instead, bounded by MAX_WAIT; an answer over it is an error of the run (exit 2), no requirement charged"},
 	{"MAX_JOBS", strconv.Itoa(steps.DefaultMaxJobs), "export jobs the harness keeps in flight at once (kicked off, not yet completed or cancelled)"},
 	{"PARALLEL_DOWNLOADS", strconv.Itoa(steps.DefaultParallelDownloads), "output files downloaded at once, each judged on its own"},
 	{"FHIR_LINES", "sample", "lines of each output file decoded strictly as FHIR R4: sample (FHIR_SAMPLE of them at random, and 1,000 lines of each type, in whichever of its files); N (the first N, and the sample); all; none"},

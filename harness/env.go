@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/refserver"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -76,6 +77,21 @@ func (e *env) integer(name string, dst *int64) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		e.failf("%s=%q: expected an integer", name, v)
+		return
+	}
+	*dst = n
+}
+
+// size reads a number of bytes, plain or with a unit (64MiB, 500MB): the failure that names MAX_BODY gives the
+// value that reads the answer in bytes, and a user raising it may well write it in MiB.
+func (e *env) size(name string, dst *int64) {
+	v := e.str(name)
+	if v == "" {
+		return
+	}
+	n, err := refserver.ParseSize(v)
+	if err != nil {
+		e.failf("%s: %v", name, err)
 		return
 	}
 	*dst = n
@@ -206,7 +222,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.duration("MAX_WAIT", &cfg.MaxWait)
 	e.duration("REQUEST_TIMEOUT", &cfg.RequestTimeout)
 	e.duration("IMAGE_STARTUP_TIMEOUT", &cfg.ImageStartupTimeout)
-	e.integer("MAX_BODY", &cfg.MaxBodyBytes)
+	e.size("MAX_BODY", &cfg.MaxBodyBytes)
 	e.integer("MAX_JOBS", &cfg.MaxJobs)
 	e.duration("DOWNLOAD_WAIT", &cfg.DownloadWait)
 	e.integer("MAX_FILES", &cfg.MaxFiles)

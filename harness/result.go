@@ -80,10 +80,13 @@ type Failure struct {
 	// CredentialExpired: the scenario ended on a 401 to a token that had expired by its own exp claim
 	// (check.ErrCredentialExpired); an error of the run as a transport error is.
 	CredentialExpired bool
+	// MaxBody: the scenario ended on an answer larger than MAX_BODY (check.ErrMaxBody), the run's own bound,
+	// which no source sets; an error of the run as a transport error is.
+	MaxBody bool
 }
 
 // RunError says that the failure is the run's, not the server's: no requirement is charged with it.
-func (f Failure) RunError() bool { return f.Transport || f.CredentialExpired }
+func (f Failure) RunError() bool { return f.Transport || f.CredentialExpired || f.MaxBody }
 
 // Verdict is a requirement's result in a run.
 type Verdict string
@@ -173,6 +176,9 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			case s.Status == StatusFailed && s.Failure != nil && s.Failure.CredentialExpired:
 				errored++
 				reasons = appendNew(reasons, fmt.Sprintf("%q ended on an expired token: %s", s.Name, s.Failure.Summary))
+			case s.Status == StatusFailed && s.Failure != nil && s.Failure.MaxBody:
+				errored++
+				reasons = appendNew(reasons, fmt.Sprintf("%q ended on an answer larger than MAX_BODY: %s", s.Name, s.Failure.Summary))
 			case s.Status == StatusFailed && s.Failure != nil:
 				reasons = appendNew(reasons, fmt.Sprintf("%q failed on %s first", s.Name, s.Failure.Requirement))
 			}
@@ -249,8 +255,8 @@ func appendNew(list []string, s string) []string {
 }
 
 // OnlyRunErrors says that the run failed through errors of the run alone: every failed scenario ended on a
-// transport error (no complete HTTP response) or an expired token, so no requirement was found broken and the
-// verdict is "could not run to the end", not "non-conformant".
+// transport error (no complete HTTP response), an expired token or an answer over MAX_BODY, so no requirement
+// was found broken and the verdict is "could not run to the end", not "non-conformant".
 func (r Result) OnlyRunErrors() bool {
 	if len(r.Failures) == 0 {
 		return false

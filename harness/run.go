@@ -255,6 +255,7 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 				Message: err.Error(), NonConformant: errors.Is(err, check.ErrNonConformant)}
 			f.Transport = !f.NonConformant && errors.Is(err, check.ErrTransport)
 			f.CredentialExpired = !f.NonConformant && errors.Is(err, check.ErrCredentialExpired)
+			f.MaxBody = !f.NonConformant && errors.Is(err, check.ErrMaxBody)
 			if f.RunError() {
 				f.Requirements = nil // an error of the run: no answer of the server was judged
 			}

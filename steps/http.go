@@ -141,7 +141,7 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		if resp.ContentLength > w.target.MaxBodyBytes {
 			raise = fmt.Sprintf("MAX_BODY=%d reads it", resp.ContentLength)
 		}
-		x.Err = fmt.Errorf("response body exceeds MAX_BODY (%d bytes), the harness's bound on an answer it reads whole; the rest was not read: if the answer is this large on purpose (a manifest of many thousands of files), %s", w.target.MaxBodyBytes, raise)
+		x.Err = fmt.Errorf("%w: response body exceeds MAX_BODY (%d bytes), the harness's bound on an answer it reads whole; the rest was not read: if the answer is this large on purpose (a manifest of many thousands of files), %s", check.ErrMaxBody, w.target.MaxBodyBytes, raise)
 		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
 	}
 	if x.TokenWithheld == "" {

@@ -76,6 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"that had expired by its exp claim; no requirement is charged: use a token that outlives the run (MAX_WAIT per job), or TOKEN_URL "+
 			"with CLIENT_ID, whose tokens the harness renews, then run again\n", len(res.Failures))
 		return exitUsage
+	case res.OnlyRunErrors() && slices.ContainsFunc(res.Failures, func(f harness.Failure) bool { return f.MaxBody }):
+		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) ended on errors of the run, among them an answer "+
+			"larger than MAX_BODY, the harness's bound on an answer it reads whole; no requirement is charged: raise MAX_BODY "+
+			"(the failure says to what), then run again\n", len(res.Failures))
+		return exitUsage
 	case res.OnlyRunErrors():
 		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server "+
 			"(connection, TLS or REQUEST_TIMEOUT); no requirement is charged: check TARGET and the network, then run again\n", len(res.Failures))
