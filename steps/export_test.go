@@ -20,14 +20,7 @@ func TestTheSameManifestMayListItsFilesInAnotherOrder(t *testing.T) {
 		another = `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` +
 			`{"type":"Observation","url":"http://f/Binary/2"},{"type":"Patient","url":"http://f/Binary/3"}],"error":[]}`
 	)
-	w, _ := worldWithResponse(t, []byte(first), false)
-	w.last.Method, w.last.URL = "GET", "http://fut.example/fhir/$export-poll-status?_jobId=1"
-	w.last.Header.Set("Content-Type", "application/json")
-	m, err := check.CheckManifest("", w.last)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.export.manifest = m
+	w := worldWithManifest(t, "http://fut.example/fhir/$export-poll-status?_jobId=1", first)
 	w.last.Body = []byte(reordered)
 	if err := w.responseIsSameManifest(w.last); err != nil {
 		t.Errorf("the same files in another order: %v", err)
@@ -143,16 +136,9 @@ func TestARetainedManifestOfThousandsOfFilesFailsWithABoundedMessage(t *testing.
 		}
 		return `{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[` + strings.Join(items, ",") + `],"error":[]}`
 	}
-	w, _ := worldWithResponse(t, []byte(manifest("part=1")), false)
-	w.last.Method, w.last.URL = "GET", "https://f.example/fhir/$export-poll-status?_jobId=1"
-	w.last.Header.Set("Content-Type", "application/json")
-	m, err := check.CheckManifest("", w.last)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.export.manifest = m
+	w := worldWithManifest(t, "https://f.example/fhir/$export-poll-status?_jobId=1", manifest("part=1"))
 	w.last.Body = []byte(manifest("part=2"))
-	err = w.responseIsSameManifest(w.last)
+	err := w.responseIsSameManifest(w.last)
 	if err == nil {
 		t.Fatal("every URL changed, and the manifest passed as the same")
 	}
@@ -165,4 +151,18 @@ func TestARetainedManifestOfThousandsOfFilesFailsWithABoundedMessage(t *testing.
 			t.Errorf("the failure does not say %q:\n%s", want, msg)
 		}
 	}
+}
+
+// worldWithManifest is a world whose export completed with manifest, read from a 200 to a GET of poll.
+func worldWithManifest(t *testing.T, poll, manifest string) *World {
+	t.Helper()
+	w, _ := worldWithResponse(t, []byte(manifest), false)
+	w.last.Method, w.last.URL = "GET", poll
+	w.last.Header.Set("Content-Type", "application/json")
+	m, err := check.CheckManifest("", w.last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.export.manifest = m
+	return w
 }
