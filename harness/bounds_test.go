@@ -478,33 +478,42 @@ func cucumberAttachments(raw []byte) ([]string, error) {
 
 // A manifest of pre-signed output URLs (BDA2's requiresAccessToken false): each URL's signature lets anyone
 // download the file, so it is in no output, though the manifest, the files' URLs and a failing file's
-// transcript are all written; the URLs stay readable around it.
+// transcript are all written; the URLs stay readable around it. The same when the signed URL is nested,
+// percent-encoded, in another's query (a server's redirect parameter).
 func TestPresignedOutputURLsKeepTheirSignaturesOutOfEveryReport(t *testing.T) {
 	const signature, sas = "5f1c0d9e8b7a6f5e4d3c2b1a09f8e7d6", "Zm9vYmFyYmF6cXV4"
-	srv := &exportServer{files: 2, fileQuery: "X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Fs3&X-Amz-Signature=" + signature + "&sig=" + sas,
-		file: func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/fhir+ndjson")
-			fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
-			fmt.Fprintln(w, `{"resourceType":"Patient","id":`) // the file fails, and its transcript is shown
-		}}
-	res, written := boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxWait: 5 * time.Second, RequestTimeout: 2 * time.Second})
-	if res.Passed || !strings.Contains(written["stdout"], "X-Amz-Signature="+check.Redacted) {
-		t.Fatalf("want EXP-OUTPUT failed on the broken line, the signed URL shown redacted:\n%s", tailOf(written["stdout"]))
-	}
-	for name, text := range written {
-		for _, secret := range []string{signature, sas, "AKIAEXAMPLE"} {
-			if strings.Contains(text, secret) {
-				t.Errorf("%s holds the credential %q", name, secret)
+	for _, c := range []struct{ name, query, shown string }{
+		{"query", "X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Fs3&X-Amz-Signature=" + signature + "&sig=" + sas, "X-Amz-Signature=" + check.Redacted},
+		{"nested", "redirect=https%3A%2F%2Fs3.example%2Fb%2FP.ndjson%3FX-Amz-Credential%3DAKIAEXAMPLE%252F20261203%252Fs3%26X-Amz-Signature%3D" + signature + "%26X-Amz-Expires%3D3600&next=https%253A%252F%252Fblob%252Fc%253Fsp%253Dr%2526sig%253D" + sas,
+			"X-Amz-Signature%3D" + check.Redacted + "%26X-Amz-Expires%3D3600"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := &exportServer{files: 2, fileQuery: c.query,
+				file: func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/fhir+ndjson")
+					fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
+					fmt.Fprintln(w, `{"resourceType":"Patient","id":`) // the file fails, and its transcript is shown
+				}}
+			res, written := boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxWait: 5 * time.Second, RequestTimeout: 2 * time.Second})
+			if res.Passed || !strings.Contains(written["stdout"], c.shown) {
+				t.Fatalf("want EXP-OUTPUT failed on the broken line, the signed URL shown redacted (%s):\n%s", c.shown, tailOf(written["stdout"]))
 			}
-		}
-	}
-	attached, err := cucumberAttachments([]byte(written["cucumber.json"]))
-	if err != nil || len(attached) == 0 {
-		t.Fatalf("cucumber.json: expected the transcripts as attachments, got %d, %v", len(attached), err)
-	}
-	for _, text := range attached {
-		if strings.Contains(text, signature) || strings.Contains(text, sas) {
-			t.Errorf("a cucumber.json attachment holds a credential:\n%s", text)
-		}
+			for name, text := range written {
+				for _, secret := range []string{signature, sas, "AKIAEXAMPLE"} {
+					if strings.Contains(text, secret) {
+						t.Errorf("%s holds the credential %q", name, secret)
+					}
+				}
+			}
+			attached, err := cucumberAttachments([]byte(written["cucumber.json"]))
+			if err != nil || len(attached) == 0 {
+				t.Fatalf("cucumber.json: expected the transcripts as attachments, got %d, %v", len(attached), err)
+			}
+			for _, text := range attached {
+				if strings.Contains(text, signature) || strings.Contains(text, sas) {
+					t.Errorf("a cucumber.json attachment holds a credential:\n%s", text)
+				}
+			}
+		})
 	}
 }
