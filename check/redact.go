@@ -18,6 +18,9 @@ type Redactor struct {
 	secrets  map[string]bool
 	needles  []string // every form of every secret, to find a secret split across two writes
 	replacer *strings.Replacer
+	// heads and tails index the needles by their first and last minSecretLen bytes, to find a part of one
+	// left by a cut (cutParts).
+	heads, tails map[string][]string
 }
 
 // Redacted is what a secret is replaced with.
@@ -56,8 +59,11 @@ func (r *Redactor) Add(s string) {
 	}
 	// Longest first: a secret that contains another is replaced whole.
 	sortByLengthDesc(r.needles)
+	r.heads, r.tails = map[string][]string{}, map[string][]string{}
 	for _, n := range r.needles {
 		pairs = append(pairs, n, Redacted)
+		r.heads[n[:minSecretLen]] = append(r.heads[n[:minSecretLen]], n)
+		r.tails[n[len(n)-minSecretLen:]] = append(r.tails[n[len(n)-minSecretLen:]], n)
 	}
 	r.replacer = strings.NewReplacer(pairs...)
 }
@@ -104,9 +110,79 @@ func (r *Redactor) secretsOnly(s string) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.replacer != nil {
-		s = r.replacer.Replace(s)
+		s = r.cutParts(r.replacer.Replace(s))
 	}
 	return s
+}
+
+// Ellipsis marks where the harness cut a text short (a long header, a body, a console line).
+const Ellipsis = "…"
+
+// cutParts replaces the parts of secrets a cut left: a text cut inside a secret (a server's echo of a token at
+// the end of the part of a header a transcript shows) keeps its start, which the whole secret no longer
+// matches. The end before an ellipsis that begins a secret (in any form), and the start after one that ends a
+// secret (a clip that keeps the end of a URL), are replaced, when at least minSecretLen bytes long.
+func (r *Redactor) cutParts(s string) string {
+	if !strings.Contains(s, Ellipsis) {
+		return s
+	}
+	var b strings.Builder
+	done := 0 // s[:done] is in b
+	for {
+		k := strings.Index(s[done:], Ellipsis)
+		if k < 0 {
+			break
+		}
+		at := done + k
+		after := at + len(Ellipsis)
+		head := r.headBefore(s[done:at])
+		tail := r.tailAfter(s[after:])
+		b.WriteString(s[done : at-head])
+		if head > 0 {
+			b.WriteString(Redacted)
+		}
+		b.WriteString(Ellipsis)
+		if tail > 0 {
+			b.WriteString(Redacted)
+		}
+		done = after + tail
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// headBefore is the length of the longest end of s, minSecretLen bytes or more, that begins a secret but is
+// not all of it.
+func (r *Redactor) headBefore(s string) int {
+	longest := 0
+	for j := max(0, len(s)-r.longestNeedle()+1); j+minSecretLen <= len(s); j++ {
+		for _, n := range r.heads[s[j:j+minSecretLen]] {
+			if len(s)-j < len(n) && strings.HasPrefix(n, s[j:]) {
+				return len(s) - j // the first j is the longest
+			}
+		}
+	}
+	return longest
+}
+
+// tailAfter is the length of the longest start of s, minSecretLen bytes or more, that ends a secret but is
+// not all of it.
+func (r *Redactor) tailAfter(s string) int {
+	for e := min(len(s), r.longestNeedle()-1); e >= minSecretLen; e-- {
+		for _, n := range r.tails[s[e-minSecretLen:e]] {
+			if e < len(n) && strings.HasSuffix(n, s[:e]) {
+				return e
+			}
+		}
+	}
+	return 0
+}
+
+func (r *Redactor) longestNeedle() int {
+	if len(r.needles) == 0 {
+		return 0
+	}
+	return len(r.needles[0]) // sorted longest first
 }
 
 // urlCredentialKeys are the query parameters whose value is a credential: a pre-signed URL's signature (S3's
@@ -265,21 +341,46 @@ func partialEscape(p string) int {
 	return 0
 }
 
-// heldBack is the length of the longest end of p that begins a secret: those bytes wait for the next write,
-// which may complete the secret.
+// heldBack is the length of the end of p that the next write may make (part of) a secret: the longest end
+// that begins a secret, and, after a cut, the ellipsis (or the start of one) with the part of a secret that
+// may precede it and what follows it as long as it may be the start of a secret's end (cutParts).
 func (r *Redactor) heldBack(p string) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	longest := r.beginsSecret(p)
+	for k := 1; k < len(Ellipsis); k++ {
+		if strings.HasSuffix(p, Ellipsis[:k]) {
+			longest = max(longest, k+r.beginsSecret(p[:len(p)-k]))
+		}
+	}
+	if i := strings.LastIndex(p, Ellipsis); i >= 0 && len(p)-i <= len(Ellipsis)+r.longestNeedle() && r.inSomeSecret(p[i+len(Ellipsis):]) {
+		longest = max(longest, len(p)-i+r.beginsSecret(p[:i]))
+	}
+	return longest
+}
+
+// beginsSecret is the length of the longest end of p that begins a secret but is not all of it.
+func (r *Redactor) beginsSecret(p string) int {
 	longest := 0
 	for _, n := range r.needles {
 		for k := min(len(n)-1, len(p)); k > longest; k-- {
-			if strings.HasSuffix(p, n[:k]) {
+			if strings.HasPrefix(n, p[len(p)-k:]) {
 				longest = k
 				break
 			}
 		}
 	}
 	return longest
+}
+
+// inSomeSecret says whether s is a part of a secret (in any form).
+func (r *Redactor) inSomeSecret(s string) bool {
+	for _, n := range r.needles {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Writer returns a writer that redacts what it passes on to w. A secret split across two writes is still

@@ -215,3 +215,36 @@ func TestRedactingWriterDropsTheRestOfALongEncodedCredential(t *testing.T) {
 		}
 	}
 }
+
+// A text cut short (…) inside a secret keeps a part of it that is no longer the secret: the end before … that
+// begins a secret, and the start after … that ends one (a clip that keeps a URL's end), are replaced too, from
+// minSecretLen bytes on; ordinary text around an ellipsis stays.
+func TestRedactorHidesTheRestOfASecretCutShort(t *testing.T) {
+	const secret = "cut-secret-0123456789abcdefghijklmnop"
+	r := NewRedactor(secret)
+	for _, c := range []struct{ text, want string }{
+		{"X-Echo: hhhh Bearer cut-secret-01234… [cut: 21 bytes more]", "X-Echo: hhhh Bearer " + Redacted + "… [cut: 21 bytes more]"},
+		{"poll …89abcdefghijklmnop/status", "poll …" + Redacted + "/status"},
+		{"you sent cut-secret-0123456789abcdefghijklmnop and cut-s…", "you sent " + Redacted + " and " + Redacted + "…"},
+		{"a cut… short … text", "a cut… short … text"}, // "cut" is shorter than minSecretLen
+		{"you sent cut…", "you sent cut…"},             // idem
+		{"mnop… …cut-", "mnop… …cut-"},                 // the secret does not begin with mnop, nor end with cut-
+		{"…mnop", "…" + Redacted},
+	} {
+		if got := r.String(c.text); got != c.want {
+			t.Errorf("%q\n became %q,\n expected %q", c.text, got, c.want)
+		}
+	}
+	// The writer, whatever the split.
+	text := "X-Echo: hhhh Bearer cut-secret-01234… [cut: 21 bytes more]\n"
+	for split := 1; split < len(text); split++ {
+		var out bytes.Buffer
+		w := r.Writer(&out)
+		_, _ = w.Write([]byte(text[:split]))
+		_, _ = w.Write([]byte(text[split:]))
+		_ = w.Flush()
+		if want := r.String(text); out.String() != want {
+			t.Fatalf("split at %d: got %q, expected %q", split, out.String(), want)
+		}
+	}
+}

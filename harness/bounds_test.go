@@ -90,6 +90,34 @@ func TestHostileEchoedTokenIsRedactedEverywhere(t *testing.T) {
 	}
 }
 
+// A server that echoes the token where a transcript cuts what it shows: at the end of a long header's first
+// 512 bytes and of a body's first 2,000. The cut must not leave the token's start in the reports: a part of a
+// secret is not known to be one once the rest is gone.
+func TestAnEchoedTokenCutByATranscriptLimitIsNotShownInPart(t *testing.T) {
+	const token = "cut-secret-0123456789abcdefghijklmnop"
+	echo := every(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization") // "Bearer " + token
+		w.Header().Set("X-Echo", strings.Repeat("h", 512-len("Bearer ")-16)+auth)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, strings.Repeat("b", 2000-len("Bearer ")-16)+auth+" was refused\n")
+	})
+	res, written := boundedRun(t, echo, Config{Token: token, Tags: "@EXP-KICKOFF", MaxWait: 2 * time.Second, RequestTimeout: 2 * time.Second})
+	if res.Passed || !strings.Contains(written["stdout"], "hhhh") || !strings.Contains(written["stdout"], "bbbb") {
+		t.Fatalf("expected a failure showing the echoing answer:\n%s", tailOf(written["stdout"]))
+	}
+	attached, _ := cucumberAttachments([]byte(written["cucumber.json"]))
+	for name, text := range written {
+		attached = append(attached, name+"\n"+text)
+	}
+	for _, text := range attached {
+		if i := strings.Index(text, token[:8]); i >= 0 {
+			name, _, _ := strings.Cut(text, "\n")
+			t.Errorf("%s holds the token's start: …%s…", name, text[max(0, i-40):min(len(text), i+60)])
+		}
+	}
+}
+
 // exportServer is a hostile export service: kick-off → 202 with a Content-Location at pollBase, the poll →
 // 200 with a manifest of files output URLs (each at fileBase, requiring the token), the files → NDJSON of
 // one Patient per line. Every request's Authorization is recorded per host.
