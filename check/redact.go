@@ -39,8 +39,12 @@ func NewRedactor(secrets ...string) *Redactor {
 	return r
 }
 
-// Add makes s a secret from now on: an access token issued during the run is added when it is issued.
+// Add makes s a secret from now on: an access token issued during the run is added when it is issued. A
+// secret with white space around it is a secret without it too: what receives it may trim it, and echo it so.
 func (r *Redactor) Add(s string) {
+	if trimmed := strings.TrimSpace(s); trimmed != s {
+		r.Add(trimmed)
+	}
 	if r == nil || len(s) < minSecretLen {
 		return
 	}

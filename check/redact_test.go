@@ -248,3 +248,12 @@ func TestRedactorHidesTheRestOfASecretCutShort(t *testing.T) {
 		}
 	}
 }
+
+// A secret given with white space around it (a newline from a file) is found without it too: what receives
+// it may trim it, and echo it so.
+func TestRedactorFindsASecretWithoutTheWhiteSpaceAroundIt(t *testing.T) {
+	r := NewRedactor("padded-secret\r\n", " other-secret\t")
+	if got := r.String("echo padded-secret, other-secret"); got != "echo "+Redacted+", "+Redacted {
+		t.Fatalf("got %q", got)
+	}
+}

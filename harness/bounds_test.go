@@ -118,6 +118,43 @@ func TestAnEchoedTokenCutByATranscriptLimitIsNotShownInPart(t *testing.T) {
 	}
 }
 
+// A static token given with white space around it (a newline or CRLF from a file or a secret store, a
+// space or tab from an env file) passes the token's check, which ignores it: it is sent without it, and the
+// token the server echoes, which has none, is redacted as well.
+func TestAStaticTokenWithWhiteSpaceAroundItIsSentBareAndRedacted(t *testing.T) {
+	const token = "padded-token-abcdef0123"
+	for _, given := range []string{token + "\n", token + "\r\n", token + " ", token + "\t", " " + token} {
+		t.Run(fmt.Sprintf("%q", given), func(t *testing.T) {
+			var mu sync.Mutex
+			var sent []string
+			echo := every(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				sent = append(sent, r.Header.Get("Authorization"))
+				mu.Unlock()
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, "unknown token %s, you sent %q", strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), r.Header.Get("Authorization"))
+			})
+			res, written := boundedRun(t, echo, Config{Token: given, Tags: "@EXP-KICKOFF", MaxWait: 2 * time.Second, RequestTimeout: 2 * time.Second})
+			if res.Passed || !strings.Contains(written["stdout"], "unknown token "+check.Redacted) {
+				t.Fatalf("expected a failure showing the echo redacted:\n%s", tailOf(written["stdout"]))
+			}
+			mu.Lock()
+			for _, v := range sent {
+				if v != "Bearer "+token {
+					t.Errorf("sent Authorization %q, expected the token alone", v)
+				}
+			}
+			mu.Unlock()
+			for name, text := range written {
+				if strings.Contains(text, token[:12]) {
+					t.Errorf("%s holds the token", name)
+				}
+			}
+		})
+	}
+}
+
 // exportServer is a hostile export service: kick-off → 202 with a Content-Location at pollBase, the poll →
 // 200 with a manifest of files output URLs (each at fileBase, requiring the token), the files → NDJSON of
 // one Patient per line. Every request's Authorization is recorded per host.
