@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -73,12 +74,22 @@ func (r *Redactor) Add(s string) {
 }
 
 // secretForms are the ways s can appear in text the harness writes: as it is, JSON-escaped (a cucumber.json
-// string), HTML-escaped (html/template escapes + too) and query-escaped (a URL).
+// string; with HTML escaping or without), quoted by Go (%q: x/oauth2's errors quote a token endpoint's
+// error_description so), HTML-escaped (html/template escapes + too) and query-escaped (a URL).
 func secretForms(s string) []string {
 	forms := []string{s}
 	if j, err := json.Marshal(s); err == nil {
 		forms = append(forms, string(j[1:len(j)-1]))
 	}
+	var unescaped strings.Builder
+	enc := json.NewEncoder(&unescaped)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(s) == nil {
+		j := strings.TrimSuffix(unescaped.String(), "\n")
+		forms = append(forms, j[1:len(j)-1])
+	}
+	q := strconv.Quote(s)
+	forms = append(forms, q[1:len(q)-1])
 	forms = append(forms, html.EscapeString(s), url.QueryEscape(s), strings.ReplaceAll(html.EscapeString(s), "+", "&#43;"))
 	seen := map[string]bool{}
 	out := forms[:0]

@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"strings"
 	"testing"
@@ -255,5 +256,21 @@ func TestRedactorFindsASecretWithoutTheWhiteSpaceAroundIt(t *testing.T) {
 	r := NewRedactor("padded-secret\r\n", " other-secret\t")
 	if got := r.String("echo padded-secret, other-secret"); got != "echo "+Redacted+", "+Redacted {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// A secret quoted by Go (%q: x/oauth2 quotes a token endpoint's error_description that way) or written in JSON
+// without HTML escaping is found in that form too, whatever characters it holds.
+func TestRedactorFindsASecretQuotedByGo(t *testing.T) {
+	const secret = `se"cr<e>t&\x`
+	r := NewRedactor(secret)
+	var unescaped bytes.Buffer
+	enc := json.NewEncoder(&unescaped)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(secret)
+	for _, text := range []string{fmt.Sprintf("oauth2: %q %q", "invalid_client", "bad secret "+secret), unescaped.String()} {
+		if got := r.String(text); strings.Contains(got, "cr<e") || strings.Contains(got, `cr\u003ce`) {
+			t.Errorf("%q became %q", text, got)
+		}
 	}
 }
