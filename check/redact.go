@@ -169,7 +169,6 @@ func (r *Redactor) cutParts(s string) string {
 // headBefore is the length of the longest end of s, minSecretLen bytes or more, that begins a secret but is
 // not all of it.
 func (r *Redactor) headBefore(s string) int {
-	longest := 0
 	for j := max(0, len(s)-r.longestNeedle()+1); j+minSecretLen <= len(s); j++ {
 		for _, n := range r.heads[s[j:j+minSecretLen]] {
 			if len(s)-j < len(n) && strings.HasPrefix(n, s[j:]) {
@@ -177,7 +176,7 @@ func (r *Redactor) headBefore(s string) int {
 			}
 		}
 	}
-	return longest
+	return 0
 }
 
 // tailAfter is the length of the longest start of s, minSecretLen bytes or more, that ends a secret but is
