@@ -151,8 +151,13 @@ func writeBody(b *strings.Builder, prefix string, body []byte, cut int64) {
 			shown = shown[:len(shown)-1]
 		}
 	}
+	text := string(shown)
+	if len(shown) < len(body) {
+		// The ellipsis at the cut itself: a secret cut there leaves a part the Redactor finds by it.
+		text += Ellipsis
+	}
 	b.WriteString(prefix + "\n")
-	for _, line := range strings.Split(strings.TrimRight(string(shown), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		b.WriteString(prefix + line + "\n")
 	}
 	if more := int64(len(body)-len(shown)) + cut; more > 0 {

@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"strings"
 	"testing"
@@ -135,5 +136,141 @@ func TestRedactorHidesAnAccessTokenInAFragment(t *testing.T) {
 	got := NewRedactor().String("Location: https://app.example/cb#access_token=eyJhbGciOi.abc.def&token_type=bearer")
 	if strings.Contains(got, "eyJhbGciOi") || !strings.Contains(got, "#access_token="+Redacted+"&token_type=bearer") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// A URL nested in another's query (a redirect or callback parameter) carries its credentials percent-encoded:
+// %3FX-Amz-Signature%3D…%26, once or more (%253F…). Their values are redacted at every level of encoding; the
+// value ends at the encoded & of its own level (or an outer one), so the parameters after it stay readable.
+func TestRedactorHidesTheCredentialsOfAnEncodedNestedURL(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{
+			"https://fhir.example/files/1?redirect=https%3A%2F%2Fs3.example%2Fb%2FP.ndjson%3FX-Amz-Algorithm%3DAWS4-HMAC-SHA256%26X-Amz-Signature%3D5f1c0d9e8b7a%26X-Amz-Expires%3D3600&_format=ndjson",
+			"https://fhir.example/files/1?redirect=https%3A%2F%2Fs3.example%2Fb%2FP.ndjson%3FX-Amz-Algorithm%3DAWS4-HMAC-SHA256%26X-Amz-Signature%3D" + Redacted + "%26X-Amz-Expires%3D3600&_format=ndjson",
+		},
+		{ // lower-case hex, a value with escapes of its own (%252B: an encoded +), the key first after %3f
+			"next=https%3a%2f%2fa.blob.example%2fc%2fP.ndjson%3fsig%3dZm9vYmFy%252BYmF6%26sp%3dr",
+			"next=https%3a%2f%2fa.blob.example%2fc%2fP.ndjson%3fsig%3d" + Redacted + "%26sp%3dr",
+		},
+		{ // encoded twice: the value ends at its own level's %2526, or at an outer level's %26
+			"u=https%3A%2F%2Fgw%2F%3Fto%3Dhttps%253A%252F%252Fs3%252Fx%253FX-Amz-Credential%253DAKIAEXAMPLE%25252F2026%2526X-Amz-Signature%253Dabcdef0123%26y%3D1",
+			"u=https%3A%2F%2Fgw%2F%3Fto%3Dhttps%253A%252F%252Fs3%252Fx%253FX-Amz-Credential%253D" + Redacted + "%2526X-Amz-Signature%253D" + Redacted + "%26y%3D1",
+		},
+		{ // a bearer token in an encoded fragment, and in JSON
+			`{"url":"https://fhir.example/cb?state=x\u0026return=https%3A%2F%2Fapp%2F%23access_token%3DeyJhbGciOi.abc.def%26token_type%3Dbearer"}`,
+			`{"url":"https://fhir.example/cb?state=x\u0026return=https%3A%2F%2Fapp%2F%23access_token%3D` + Redacted + `%26token_type%3Dbearer"}`,
+		},
+	} {
+		r := NewRedactor()
+		got := r.String(c.text)
+		if got != c.want {
+			t.Errorf("%q\n became %q,\n expected %q", c.text, got, c.want)
+		}
+		if again := r.String(got); again != got {
+			t.Errorf("redacting twice changed %q to %q", got, again)
+		}
+	}
+	for _, text := range []string{"r=%3Fdesign%3Dsignature-free", "r=%3Fsignature%3D%26x%3D1", "q=%3Fsig", "r=x%3Fa%3Dsig%3Dabc", "_jobId%3Dabc%26token_type%3Dbearer"} {
+		if got := NewRedactor().String(text); got != text {
+			t.Errorf("%q became %q", text, got)
+		}
+	}
+}
+
+func TestRedactingWriterFindsAnEncodedNestedCredentialSplitAcrossWrites(t *testing.T) {
+	const text = "GET https://fhir.example/f?redirect=https%3A%2F%2Fs3%2Fx%3FX-Amz-Signature%3D5f1c0d9e8b7a6f5e%26X-Amz-Expires%3D3600%26to%3Dhttps%253A%252F%253Fsig%253DZm9vYmFy%2526sp%253Dr&_format=ndjson failed\n"
+	want := NewRedactor().String(text)
+	if strings.Contains(want, "5f1c0d9e") || strings.Contains(want, "Zm9vYmFy") {
+		t.Fatalf("String: %q", want)
+	}
+	for split := 1; split < len(text); split++ {
+		var out bytes.Buffer
+		w := NewRedactor().Writer(&out)
+		_, _ = w.Write([]byte(text[:split]))
+		_, _ = w.Write([]byte(text[split:]))
+		_ = w.Flush()
+		if out.String() != want {
+			t.Fatalf("split at %d: got %q, expected %q", split, out.String(), want)
+		}
+	}
+}
+
+// An encoded credential's value longer than the writer holds back is dropped in the writes that carry its
+// rest, up to the encoded & that ends it; the parameters after it are written.
+func TestRedactingWriterDropsTheRestOfALongEncodedCredential(t *testing.T) {
+	token := strings.Repeat("Zm9vYmFy", 600) // 4800 bytes, past heldBackURL's window
+	prefix := "GET https://fhir.example/f?redirect=" + strings.Repeat("%2Fpath", 400) + "%3FX-Amz-Security-Token%3D"
+	text := prefix + token + "%26X-Amz-Expires%3D3600&_format=ndjson failed\n"
+	want := prefix + Redacted + "%26X-Amz-Expires%3D3600&_format=ndjson failed\n"
+	for _, size := range []int{999, 1000, 4096, 1 << 16} {
+		var out bytes.Buffer
+		w := NewRedactor("an-unrelated-secret").Writer(&out)
+		for rest := text; rest != ""; {
+			n := min(size, len(rest))
+			_, _ = w.Write([]byte(rest[:n]))
+			rest = rest[n:]
+		}
+		_ = w.Flush()
+		if out.String() != want {
+			t.Errorf("writes of %d bytes: got %q, expected %q", size, truncateForTest(out.String()[len(prefix)-40:]), want[len(prefix)-40:])
+		}
+	}
+}
+
+// A text cut short (…) inside a secret keeps a part of it that is no longer the secret: the end before … that
+// begins a secret, and the start after … that ends one (a clip that keeps a URL's end), are replaced too, from
+// minSecretLen bytes on; ordinary text around an ellipsis stays.
+func TestRedactorHidesTheRestOfASecretCutShort(t *testing.T) {
+	const secret = "cut-secret-0123456789abcdefghijklmnop"
+	r := NewRedactor(secret)
+	for _, c := range []struct{ text, want string }{
+		{"X-Echo: hhhh Bearer cut-secret-01234… [cut: 21 bytes more]", "X-Echo: hhhh Bearer " + Redacted + "… [cut: 21 bytes more]"},
+		{"poll …89abcdefghijklmnop/status", "poll …" + Redacted + "/status"},
+		{"you sent cut-secret-0123456789abcdefghijklmnop and cut-s…", "you sent " + Redacted + " and " + Redacted + "…"},
+		{"a cut… short … text", "a cut… short … text"}, // "cut" is shorter than minSecretLen
+		{"you sent cut…", "you sent cut…"},             // idem
+		{"mnop… …cut-", "mnop… …cut-"},                 // the secret does not begin with mnop, nor end with cut-
+		{"…mnop", "…" + Redacted},
+	} {
+		if got := r.String(c.text); got != c.want {
+			t.Errorf("%q\n became %q,\n expected %q", c.text, got, c.want)
+		}
+	}
+	// The writer, whatever the split.
+	text := "X-Echo: hhhh Bearer cut-secret-01234… [cut: 21 bytes more]\n"
+	for split := 1; split < len(text); split++ {
+		var out bytes.Buffer
+		w := r.Writer(&out)
+		_, _ = w.Write([]byte(text[:split]))
+		_, _ = w.Write([]byte(text[split:]))
+		_ = w.Flush()
+		if want := r.String(text); out.String() != want {
+			t.Fatalf("split at %d: got %q, expected %q", split, out.String(), want)
+		}
+	}
+}
+
+// A secret given with white space around it (a newline from a file) is found without it too: what receives
+// it may trim it, and echo it so.
+func TestRedactorFindsASecretWithoutTheWhiteSpaceAroundIt(t *testing.T) {
+	r := NewRedactor("padded-secret\r\n", " other-secret\t")
+	if got := r.String("echo padded-secret, other-secret"); got != "echo "+Redacted+", "+Redacted {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// A secret quoted by Go (%q: x/oauth2 quotes a token endpoint's error_description that way) or written in JSON
+// without HTML escaping is found in that form too, whatever characters it holds.
+func TestRedactorFindsASecretQuotedByGo(t *testing.T) {
+	const secret = `se"cr<e>t&\x`
+	r := NewRedactor(secret)
+	var unescaped bytes.Buffer
+	enc := json.NewEncoder(&unescaped)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(secret)
+	for _, text := range []string{fmt.Sprintf("oauth2: %q %q", "invalid_client", "bad secret "+secret), unescaped.String()} {
+		if got := r.String(text); strings.Contains(got, "cr<e") || strings.Contains(got, `cr\u003ce`) {
+			t.Errorf("%q became %q", text, got)
+		}
 	}
 }

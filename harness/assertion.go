@@ -22,6 +22,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/ehealth-dk/fut-conformance/check"
 )
 
 // SMART Backend Services (hl7.org/fhir/smart-app-launch/backend-services.html): the client authenticates to
@@ -111,6 +113,7 @@ type assertionSource struct {
 	clientID string
 	scopes   []string
 	key      signingKey
+	red      *check.Redactor // each assertion is a secret: a token endpoint may echo it in its error
 }
 
 func (s assertionSource) Token() (*oauth2.Token, error) {
@@ -118,6 +121,7 @@ func (s assertionSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.red.Add(assertion)
 	cc := clientcredentials.Config{
 		ClientID: s.clientID, // sent as client_id in the body: SMART does not need it, RFC 7521 §4.2 allows it
 		TokenURL: s.tokenURL,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -171,6 +172,10 @@ func newAuth(cfg Config) (auth, error) {
 			// A ReuseTokenSource: fetches a new token shortly before the old one expires. Every token it
 			// issues becomes a secret of the run before anything can print it.
 			if keyPath == "" {
+				// A token endpoint may echo the HTTP Basic credentials x/oauth2 sends in its error.
+				for _, basic := range basicCredentials(id, secret) {
+					cfg.redactor.Add(basic)
+				}
 				cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: strings.Fields(cfg.Scope)}
 				return redactIssued{cc.TokenSource(ctx), cfg.redactor}, nil
 			}
@@ -178,7 +183,7 @@ func newAuth(cfg Config) (auth, error) {
 			if err != nil {
 				return nil, err
 			}
-			as := assertionSource{ctx: ctx, tokenURL: cfg.TokenURL, clientID: id, scopes: strings.Fields(cfg.Scope), key: key}
+			as := assertionSource{ctx: ctx, tokenURL: cfg.TokenURL, clientID: id, scopes: strings.Fields(cfg.Scope), key: key, red: cfg.redactor}
 			return redactIssued{oauth2.ReuseTokenSource(nil, as), cfg.redactor}, nil
 		}
 		srcA, err := source("", cfg.ClientID, cfg.ClientSecret, cfg.PrivateKey, cfg.KeyID)
@@ -193,6 +198,15 @@ func newAuth(cfg Config) (auth, error) {
 		}
 	}
 	return a, nil
+}
+
+// basicCredentials are the ways a client's id and secret appear in an HTTP Basic Authorization header: as
+// x/oauth2 sends them (each form-encoded first, RFC 6749 §2.3.1), and as they are.
+func basicCredentials(id, secret string) []string {
+	return []string{
+		base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret))),
+		base64.StdEncoding.EncodeToString([]byte(id + ":" + secret)),
+	}
 }
 
 // redactIssued adds every access token its source issues to the run's secrets.

@@ -390,3 +390,26 @@ func TestATargetURLsPasswordNeverAppears(t *testing.T) {
 		}
 	}
 }
+
+// A TARGET that does not parse as a URL is quoted by the message that refuses it, but not its password: a
+// typo (a missing colon, a / in the password) leaves the password where the URL's user info would be, and the
+// run's redaction knows only the passwords of URLs that parse.
+func TestAMalformedTargetIsQuotedWithoutItsPassword(t *testing.T) {
+	for _, target := range []string{"https//user:pass-word-1@fhir.example/fhir", "https://user:pass/word-1@fhir.example/fhir", "user:pass-word-1@fhir.example/fhir"} {
+		for _, get := range []func() error{
+			func() error { return Config{Target: target}.Validate() },
+			func() error {
+				_, err := Run(context.Background(), Config{Target: target, ReportsDir: t.TempDir(), Out: &bytes.Buffer{}})
+				return err
+			},
+		} {
+			err := get()
+			if err == nil || !strings.Contains(err.Error(), "TARGET=") || !strings.Contains(err.Error(), "fhir.example") {
+				t.Fatalf("%s: expected TARGET refused, quoted, got %v", target, err)
+			}
+			if strings.Contains(err.Error(), "word-1") {
+				t.Errorf("the password is in %v", err)
+			}
+		}
+	}
+}

@@ -90,6 +90,71 @@ func TestHostileEchoedTokenIsRedactedEverywhere(t *testing.T) {
 	}
 }
 
+// A server that echoes the token where a transcript cuts what it shows: at the end of a long header's first
+// 512 bytes and of a body's first 2,000. The cut must not leave the token's start in the reports: a part of a
+// secret is not known to be one once the rest is gone.
+func TestAnEchoedTokenCutByATranscriptLimitIsNotShownInPart(t *testing.T) {
+	const token = "cut-secret-0123456789abcdefghijklmnop"
+	echo := every(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization") // "Bearer " + token
+		w.Header().Set("X-Echo", strings.Repeat("h", 512-len("Bearer ")-16)+auth)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, strings.Repeat("b", 2000-len("Bearer ")-16)+auth+" was refused\n")
+	})
+	res, written := boundedRun(t, echo, Config{Token: token, Tags: "@EXP-KICKOFF", MaxWait: 2 * time.Second, RequestTimeout: 2 * time.Second})
+	if res.Passed || !strings.Contains(written["stdout"], "hhhh") || !strings.Contains(written["stdout"], "bbbb") {
+		t.Fatalf("expected a failure showing the echoing answer:\n%s", tailOf(written["stdout"]))
+	}
+	attached, _ := cucumberAttachments([]byte(written["cucumber.json"]))
+	for name, text := range written {
+		attached = append(attached, name+"\n"+text)
+	}
+	for _, text := range attached {
+		if i := strings.Index(text, token[:8]); i >= 0 {
+			name, _, _ := strings.Cut(text, "\n")
+			t.Errorf("%s holds the token's start: …%s…", name, text[max(0, i-40):min(len(text), i+60)])
+		}
+	}
+}
+
+// A static token given with white space around it (a newline or CRLF from a file or a secret store, a
+// space or tab from an env file) passes the token's check, which ignores it: it is sent without it, and the
+// token the server echoes, which has none, is redacted as well.
+func TestAStaticTokenWithWhiteSpaceAroundItIsSentBareAndRedacted(t *testing.T) {
+	const token = "padded-token-abcdef0123"
+	for _, given := range []string{token + "\n", token + "\r\n", token + " ", token + "\t", " " + token} {
+		t.Run(fmt.Sprintf("%q", given), func(t *testing.T) {
+			var mu sync.Mutex
+			var sent []string
+			echo := every(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				sent = append(sent, r.Header.Get("Authorization"))
+				mu.Unlock()
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, "unknown token %s, you sent %q", strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), r.Header.Get("Authorization"))
+			})
+			res, written := boundedRun(t, echo, Config{Token: given, Tags: "@EXP-KICKOFF", MaxWait: 2 * time.Second, RequestTimeout: 2 * time.Second})
+			if res.Passed || !strings.Contains(written["stdout"], "unknown token "+check.Redacted) {
+				t.Fatalf("expected a failure showing the echo redacted:\n%s", tailOf(written["stdout"]))
+			}
+			mu.Lock()
+			for _, v := range sent {
+				if v != "Bearer "+token {
+					t.Errorf("sent Authorization %q, expected the token alone", v)
+				}
+			}
+			mu.Unlock()
+			for name, text := range written {
+				if strings.Contains(text, token[:12]) {
+					t.Errorf("%s holds the token", name)
+				}
+			}
+		})
+	}
+}
+
 // exportServer is a hostile export service: kick-off → 202 with a Content-Location at pollBase, the poll →
 // 200 with a manifest of files output URLs (each at fileBase, requiring the token), the files → NDJSON of
 // one Patient per line. Every request's Authorization is recorded per host.
@@ -478,33 +543,42 @@ func cucumberAttachments(raw []byte) ([]string, error) {
 
 // A manifest of pre-signed output URLs (BDA2's requiresAccessToken false): each URL's signature lets anyone
 // download the file, so it is in no output, though the manifest, the files' URLs and a failing file's
-// transcript are all written; the URLs stay readable around it.
+// transcript are all written; the URLs stay readable around it. The same when the signed URL is nested,
+// percent-encoded, in another's query (a server's redirect parameter).
 func TestPresignedOutputURLsKeepTheirSignaturesOutOfEveryReport(t *testing.T) {
 	const signature, sas = "5f1c0d9e8b7a6f5e4d3c2b1a09f8e7d6", "Zm9vYmFyYmF6cXV4"
-	srv := &exportServer{files: 2, fileQuery: "X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Fs3&X-Amz-Signature=" + signature + "&sig=" + sas,
-		file: func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/fhir+ndjson")
-			fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
-			fmt.Fprintln(w, `{"resourceType":"Patient","id":`) // the file fails, and its transcript is shown
-		}}
-	res, written := boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxWait: 5 * time.Second, RequestTimeout: 2 * time.Second})
-	if res.Passed || !strings.Contains(written["stdout"], "X-Amz-Signature="+check.Redacted) {
-		t.Fatalf("want EXP-OUTPUT failed on the broken line, the signed URL shown redacted:\n%s", tailOf(written["stdout"]))
-	}
-	for name, text := range written {
-		for _, secret := range []string{signature, sas, "AKIAEXAMPLE"} {
-			if strings.Contains(text, secret) {
-				t.Errorf("%s holds the credential %q", name, secret)
+	for _, c := range []struct{ name, query, shown string }{
+		{"query", "X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Fs3&X-Amz-Signature=" + signature + "&sig=" + sas, "X-Amz-Signature=" + check.Redacted},
+		{"nested", "redirect=https%3A%2F%2Fs3.example%2Fb%2FP.ndjson%3FX-Amz-Credential%3DAKIAEXAMPLE%252F20261203%252Fs3%26X-Amz-Signature%3D" + signature + "%26X-Amz-Expires%3D3600&next=https%253A%252F%252Fblob%252Fc%253Fsp%253Dr%2526sig%253D" + sas,
+			"X-Amz-Signature%3D" + check.Redacted + "%26X-Amz-Expires%3D3600"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := &exportServer{files: 2, fileQuery: c.query,
+				file: func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/fhir+ndjson")
+					fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
+					fmt.Fprintln(w, `{"resourceType":"Patient","id":`) // the file fails, and its transcript is shown
+				}}
+			res, written := boundedRunAt(t, srv, Config{Tags: "@EXP-OUTPUT", MaxWait: 5 * time.Second, RequestTimeout: 2 * time.Second})
+			if res.Passed || !strings.Contains(written["stdout"], c.shown) {
+				t.Fatalf("want EXP-OUTPUT failed on the broken line, the signed URL shown redacted (%s):\n%s", c.shown, tailOf(written["stdout"]))
 			}
-		}
-	}
-	attached, err := cucumberAttachments([]byte(written["cucumber.json"]))
-	if err != nil || len(attached) == 0 {
-		t.Fatalf("cucumber.json: expected the transcripts as attachments, got %d, %v", len(attached), err)
-	}
-	for _, text := range attached {
-		if strings.Contains(text, signature) || strings.Contains(text, sas) {
-			t.Errorf("a cucumber.json attachment holds a credential:\n%s", text)
-		}
+			for name, text := range written {
+				for _, secret := range []string{signature, sas, "AKIAEXAMPLE"} {
+					if strings.Contains(text, secret) {
+						t.Errorf("%s holds the credential %q", name, secret)
+					}
+				}
+			}
+			attached, err := cucumberAttachments([]byte(written["cucumber.json"]))
+			if err != nil || len(attached) == 0 {
+				t.Fatalf("cucumber.json: expected the transcripts as attachments, got %d, %v", len(attached), err)
+			}
+			for _, text := range attached {
+				if strings.Contains(text, signature) || strings.Contains(text, sas) {
+					t.Errorf("a cucumber.json attachment holds a credential:\n%s", text)
+				}
+			}
+		})
 	}
 }

@@ -150,7 +150,7 @@ func (c Config) Validate() error {
 			continue
 		}
 		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(fmt.Errorf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, v.value))
+			add(fmt.Errorf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, withoutPassword(v.value)))
 		}
 	}
 	// Checked here, before an embedded reference server is started with it, so that a misspelt profile gets
@@ -180,7 +180,7 @@ func (c Config) Validate() error {
 	}
 	for _, o := range c.TrustedOrigins {
 		if u, err := url.Parse(o); err != nil || steps.Origin(o) == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			add(fmt.Errorf("TRUSTED_ORIGINS: %q: expected an origin such as https://files.example or http://127.0.0.1:8081 (scheme, host, optional port; no path)", o))
+			add(fmt.Errorf("TRUSTED_ORIGINS: %q: expected an origin such as https://files.example or http://127.0.0.1:8081 (scheme, host, optional port; no path)", withoutPassword(o)))
 		}
 	}
 	if c.MaxFiles < 0 {
@@ -286,4 +286,24 @@ func r4ResourceTypes() []string {
 		}
 	}
 	return out
+}
+
+// withoutPassword is a URL that may not parse, for a message that quotes it: what stands between its scheme's
+// "://" (or its start) and its last @ after the first colon there is a password, [redacted]. A URL that does
+// not parse has no password the run's redaction knows (urlPasswords), and a typo such as https//user:pw@host
+// or a / in the password is what makes it not parse.
+func withoutPassword(raw string) string {
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	at := strings.LastIndex(raw, "@")
+	if at < start {
+		return raw
+	}
+	colon := strings.IndexByte(raw[start:at], ':')
+	if colon < 0 {
+		return raw
+	}
+	return raw[:start+colon+1] + check.Redacted + raw[at:]
 }

@@ -44,6 +44,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		logLock = outLock
 	}
 	cfg.Out, cfg.Log = syncWriter{outLock, cfg.Out}, syncWriter{logLock, cfg.Log}
+	// An access token holds no white space (RFC 6750's b64token), and tokenShape ignores what surrounds one
+	// (a newline from a file or a secret store): the token is sent, and known as a secret, without it. A
+	// server's header parser trims it anyway, and would echo a token the Redactor did not know.
+	cfg.Token, cfg.TokenB = strings.TrimSpace(cfg.Token), strings.TrimSpace(cfg.TokenB)
 	// Every secret the run knows is replaced in everything it writes: console, progress, reports, errors.
 	// Access tokens issued during the run join the secrets as they are issued (auth.go).
 	cfg.redactor = check.NewRedactor(append([]string{cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB},
