@@ -57,7 +57,7 @@ type Config struct {
 	// RefserverExport is the embedded reference server's export data (REFSERVER_SYNTHETIC_*,
 	// REFSERVER_FILES_PER_TYPE, REFSERVER_DATA_DIR); zero: its small embedded dataset.
 	RefserverExport RefserverExport
-	ReportsDir      string // REPORTS_DIR: where junit.xml and cucumber.json go
+	ReportsDir      string // REPORTS_DIR: where junit.xml, cucumber.json and index.html go
 	Randomize       int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
 	StopOnFailure   bool   // GODOG_STOP_ON_FAILURE=1
 	Format          string // FORMAT: the console, compact (default), pretty or progress (console.go)
@@ -122,7 +122,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"REFSERVER_SYNTHETIC_SEED", "0", "seed of the generated content; the same seed gives the same bytes"},
 	{"REFSERVER_FILES_PER_TYPE", "1", "output files per resource type of the embedded reference server, at most"},
 	{"REFSERVER_DATA_DIR", "", "directory of <ResourceType>.ndjson files the embedded reference server exports, streamed from disk"},
-	{"REPORTS_DIR", "reports", "where junit.xml and cucumber.json are written"},
+	{"REPORTS_DIR", "reports", "where junit.xml, cucumber.json and index.html are written; made if missing; no comma"},
 	{"RANDOM_SEED", "0", "scenario order: 0 file order, -1 random, N a fixed seed"},
 	{"GODOG_STOP_ON_FAILURE", "0", "1 stops at the first failed scenario"},
 	{"FORMAT", FormatCompact, "console output: compact (a line per scenario, each failure once, a verdict per requirement), pretty or progress (godog's)"},
@@ -169,6 +169,11 @@ func (c Config) Validate() error {
 		}
 	}
 	add(validateTags(c.Tags))
+	if strings.Contains(c.ReportsDir, ",") {
+		// godog takes cucumber.json's path from its comma-separated list of formats: it would write to the
+		// part before the comma, a file outside REPORTS_DIR, and fail on the rest.
+		add(fmt.Errorf("REPORTS_DIR=%q: expected a directory whose path holds no comma (godog's list of report formats is comma-separated)", c.ReportsDir))
+	}
 	if c.Format != "" && !slices.Contains(Formats, c.Format) {
 		add(fmt.Errorf("FORMAT=%q: expected one of %s", c.Format, strings.Join(Formats, ", ")))
 	}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -16,8 +17,8 @@ var reportTemplate string
 
 var reportPage = template.Must(template.New("report").Parse(reportTemplate))
 
-// htmlReport is what reports/index.html shows: one self-contained page, no external assets. Every string
-// from the server is valid UTF-8 by the time it gets here (invalid bytes become U+FFFD).
+// htmlReport is what reports/index.html shows: one self-contained page, no external assets. The page is
+// written through htmlText, so that what a server sent holds no character HTML forbids.
 type htmlReport struct {
 	Verdict, VerdictClass   string
 	Target, Profile, Date   string
@@ -46,21 +47,20 @@ type htmlFailure struct {
 func writeHTMLReport(path string, res Result) error {
 	page := htmlReport{
 		Verdict: "FAIL", VerdictClass: "fail",
-		Target: validUTF8(res.Target), Profile: res.Profile,
+		Target: res.Target, Profile: res.Profile,
 		Date:        res.Started.UTC().Format(time.RFC3339),
 		Duration:    res.Duration.Round(time.Millisecond).String(),
 		NotSelected: res.NotSelected,
-		Warnings:    validFindings(res.Findings.Warnings()),
-		Known:       validFindings(res.Findings.KnownDeviations()),
-		Skips:       validFindings(res.Findings.Skips()),
+		Warnings:    res.Findings.Warnings(),
+		Known:       res.Findings.KnownDeviations(),
+		Skips:       res.Findings.Skips(),
 		Gate:        res.Gate,
-		NotChecked:  validFindings(res.Findings.NotChecked()),
+		NotChecked:  res.Findings.NotChecked(),
 	}
 	if res.Passed {
 		page.Verdict, page.VerdictClass = "PASS", "pass"
 	}
 	for i, f := range res.Failures {
-		f.Scenario, f.Summary, f.Message = validUTF8(f.Scenario), validUTF8(f.Summary), validUTF8(f.Message)
 		page.Failures = append(page.Failures, htmlFailure{Failure: f, Anchor: fmt.Sprintf("failure-%d", i+1)})
 	}
 	for _, r := range res.Results {
@@ -71,7 +71,6 @@ func writeHTMLReport(path string, res Result) error {
 			page.Failed++
 		case StatusNotApplicable:
 			page.NotApplicable++
-			r.Reason = validUTF8(r.Reason)
 			page.NotApplicableScenarios = append(page.NotApplicableScenarios, r)
 		default:
 			page.Skipped++
@@ -79,7 +78,6 @@ func writeHTMLReport(path string, res Result) error {
 	}
 	for _, r := range res.Requirements {
 		row := requirementRow{RequirementResult: r}
-		row.Reason = validUTF8(row.Reason)
 		for _, f := range page.Failures {
 			if r.Verdict == VerdictFail && f.Requirement == r.ID {
 				row.Failure = f.Anchor
@@ -88,23 +86,29 @@ func writeHTMLReport(path string, res Result) error {
 		}
 		page.Requirements = append(page.Requirements, row)
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	var b bytes.Buffer
+	if err := reportPage.Execute(&b, page); err != nil {
 		return fmt.Errorf("write HTML report: %w", err)
 	}
-	if err := reportPage.Execute(f, page); err != nil {
-		f.Close()
+	if err := os.WriteFile(path, []byte(htmlText(b.String())), 0o644); err != nil {
 		return fmt.Errorf("write HTML report: %w", err)
 	}
-	return f.Close()
+	return nil
 }
 
-// validUTF8 makes a server's bytes safe to write into a UTF-8 page: every invalid sequence becomes U+FFFD.
+// validUTF8 makes a server's bytes safe to write into a UTF-8 report: every invalid sequence becomes U+FFFD.
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-func validFindings(list []steps.Finding) []steps.Finding {
-	for i := range list {
-		list[i].Scenario, list[i].Message = validUTF8(list[i].Scenario), validUTF8(list[i].Message)
-	}
-	return list
+// htmlText is s, valid UTF-8, with every character HTML forbids in a page replaced by U+FFFD (as encoding/xml
+// replaces those XML forbids in junit.xml): control characters other than tab, newline and carriage return (a
+// server's NUL, ESC, DEL, C1 controls) and the noncharacters (U+FDD0 to U+FDEF, U+FFFE and U+FFFF of every
+// plane). html/template replaces NUL only.
+func htmlText(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r >= 0x7F && r <= 0x9F, r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
+			return '\uFFFD'
+		}
+		return r
+	}, validUTF8(s))
 }

@@ -172,7 +172,12 @@ func gateSuite(res Result, id int, host string, props []junitProperty) junitTest
 			if u.Reason != "" {
 				msg += ": " + u.Reason
 			}
-			tc.Failure = &junitProblem{Message: oneLine(msg), Type: "release-gate", Body: strings.Join(r.Scenarios, "\n")}
+			// The reason in the text too, the only part GitLab shows, as a skipped scenario's.
+			body := validUTF8(msg)
+			if len(r.Scenarios) > 0 {
+				body += "\n\nscenarios:\n" + strings.Join(r.Scenarios, "\n")
+			}
+			tc.Failure = &junitProblem{Message: oneLine(msg), Type: "release-gate", Body: body}
 			s.Failures++
 		}
 		s.Testcases = append(s.Testcases, tc)

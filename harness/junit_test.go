@@ -353,3 +353,41 @@ func TestJUnitReportAsJenkinsAndGitLabShowIt(t *testing.T) {
 		t.Errorf("GitLab shows the not-applicable scenario's details as %q", got)
 	}
 }
+
+// The release gate's suite as GitLab shows it, the failure's text alone: a MUST requirement not checked says
+// why there (its verdict and reason), not only the attribute Jenkins reads, and names its scenarios.
+func TestJUnitGateFailureSaysWhyInItsText(t *testing.T) {
+	res := Result{Target: "http://t/fhir", Profile: "fut", Findings: &steps.Findings{}, Started: time.Now(), Results: []ScenarioResult{
+		{Feature: "f", File: "f.feature", Name: "another user", Requirements: []string{"EXP-CROSS-USER"}, Status: StatusSkipped, Reason: "user B has no token"},
+		{Feature: "f", File: "f.feature", Name: "kick-off", Requirements: []string{"EXP-KICKOFF"}, Status: StatusPassed},
+	}}
+	res.Requirements = []RequirementResult{
+		{ID: "EXP-CROSS-USER", Severity: "MUST", Verdict: VerdictSkipped, Selected: true, Reason: "user B has no token", Scenarios: []string{"another user (skipped)"}},
+		{ID: "EXP-KICKOFF", Severity: "MUST", Verdict: VerdictPass, Selected: true, Scenarios: []string{"kick-off (passed)"}},
+	}
+	res.Gate = gate(res.Requirements)
+	raw, err := xml.Marshal(junitReport(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := junitProblems(raw); p != nil {
+		t.Fatalf("junit.xml does not hold to junit.xsd:\n%s\n%s", strings.Join(p, "\n"), raw)
+	}
+	root, err := parseXML(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := root.children[len(root.children)-1]
+	var failed *xmlElement
+	for _, tc := range gate.children {
+		if tc.attrs["name"] == "EXP-CROSS-USER: checked and passed" {
+			failed = tc
+		}
+	}
+	if failed == nil || failed.child("failure") == nil {
+		t.Fatalf("want EXP-CROSS-USER failed in the gate's suite:\n%s", raw)
+	}
+	if got := gitlabDetails(failed); !strings.Contains(got, "EXP-CROSS-USER (MUST) skipped: user B has no token") || !strings.Contains(got, "another user (skipped)") {
+		t.Errorf("GitLab shows the gate's failure of EXP-CROSS-USER as %q", got)
+	}
+}

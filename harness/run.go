@@ -62,6 +62,20 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			err = &redactedError{err: err, msg: cfg.redactor.String(err.Error())}
 		}
 	}()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has
+	// happened: a run that could not happen leaves the previous run's reports as they were. It is made before
+	// the target is started or contacted, so that a REPORTS_DIR the run cannot write to ends it at once.
+	staging, unstage, err := stagingDir(cfg.ReportsDir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { unstage(err != nil) }()
+	if cfg.Staged != nil {
+		cfg.Staged(staging)
+	}
 	target, stop, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return Result{}, err
@@ -94,19 +108,6 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if res.Preflight, err = preflight(ctx, cfg, target); err != nil {
 		return res, err
 	}
-	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has
-	// happened: a run that could not happen leaves the previous run's reports as they were.
-	if err := os.MkdirAll(cfg.ReportsDir, 0o755); err != nil {
-		return res, fmt.Errorf("create reports directory: %w", err)
-	}
-	staging, err := os.MkdirTemp(cfg.ReportsDir, ".run-")
-	if err != nil {
-		return res, fmt.Errorf("create reports directory: %w", err)
-	}
-	if cfg.Staged != nil {
-		cfg.Staged(staging)
-	}
-	defer os.RemoveAll(staging)
 	reportNames := []string{"junit.xml", "cucumber.json", "index.html"}
 	res.Started = time.Now()
 
@@ -182,6 +183,41 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	con.summary(res)
 	return res, nil
+}
+
+// stagingDir makes REPORTS_DIR if it is missing, and in it the directory the run stages its reports in.
+// unstage removes the staging directory, and, when the run could not happen (failed), the directories
+// stagingDir made: such a run leaves no trace in the file system.
+func stagingDir(reportsDir string) (staging string, unstage func(failed bool), err error) {
+	var made []string // the directories MkdirAll is to make, deepest first
+	for dir := filepath.Clean(reportsDir); ; dir = filepath.Dir(dir) {
+		if _, err := os.Lstat(dir); err == nil || !os.IsNotExist(err) {
+			break
+		}
+		made = append(made, dir)
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	undo := func() {
+		for _, dir := range made {
+			_ = os.Remove(dir) // only if empty: what another process wrote there stays
+		}
+	}
+	if err := os.MkdirAll(reportsDir, 0o755); err != nil {
+		undo()
+		return "", nil, fmt.Errorf("REPORTS_DIR=%q: cannot write the reports there: %w", reportsDir, err)
+	}
+	if staging, err = os.MkdirTemp(reportsDir, ".run-"); err != nil {
+		undo()
+		return "", nil, fmt.Errorf("REPORTS_DIR=%q: cannot write the reports there: %w", reportsDir, err)
+	}
+	return staging, func(failed bool) {
+		_ = os.RemoveAll(staging)
+		if failed {
+			undo()
+		}
+	}, nil
 }
 
 // catalog is what the features say about themselves: the requirements, the profiles, the scenarios.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,6 +458,48 @@ func TestAMisspeltProfileIsRefusedWhateverTheTarget(t *testing.T) {
 	for _, p := range []string{"fut", "bulkdata", "hapi-8.0"} {
 		if err := (Config{Profile: p, RefserverProfile: p}).Validate(); err != nil {
 			t.Errorf("profile %s refused: %v", p, err)
+		}
+	}
+}
+
+// A REPORTS_DIR the run cannot use ends it before the target is contacted (no preflight request, no export
+// kicked off for nothing), with an error naming REPORTS_DIR: a path through a file, or one holding a comma,
+// which godog would split its format list at (creating, or emptying, a file named by the part before it).
+func TestAnUnusableReportsDirEndsTheRunBeforeTheTarget(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(file, "reports"), filepath.Join(base, "file,reports")} {
+		var requests atomic.Int64
+		h := refserverHandler(t, refserver.Config{})
+		target := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			h.ServeHTTP(w, r)
+		}))
+		var out bytes.Buffer
+		_, err := Run(context.Background(), Config{Target: target, Token: refserver.DemoTokenA, Tags: "@EXP-MISSING-JOB", ReportsDir: dir, Out: &out, Log: &out})
+		if err == nil || !strings.Contains(err.Error(), "REPORTS_DIR="+fmt.Sprintf("%q", dir)) {
+			t.Errorf("REPORTS_DIR=%s: want an error naming REPORTS_DIR, got %v\n%s", dir, err, out.String())
+		}
+		if n := requests.Load(); n > 0 {
+			t.Errorf("REPORTS_DIR=%s: the run sent %d requests to the target before it failed", dir, n)
+		}
+		if raw, err := os.ReadFile(file); err != nil || string(raw) != "keep" {
+			t.Errorf("REPORTS_DIR=%s: the file beside it was changed: %q, %v", dir, raw, err)
+		}
+	}
+	// A missing one is made, parents included.
+	dir := filepath.Join(base, "new", "reports")
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{Target: serve(t, refserverHandler(t, refserver.Config{})), Token: refserver.DemoTokenA, Tags: "@EXP-MISSING-JOB", ReportsDir: dir, Out: &out, Log: &out})
+	if err != nil || !res.Passed {
+		t.Fatalf("REPORTS_DIR=%s: passed=%v err=%v\n%s", dir, res.Passed, err, out.String())
+	}
+	for _, name := range []string{"junit.xml", "cucumber.json", "index.html"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("REPORTS_DIR=%s: %v", dir, err)
 		}
 	}
 }

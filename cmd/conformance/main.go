@@ -31,8 +31,9 @@ func main() {
 	defer stop()
 	var staging atomic.Pointer[string] // the run's reports before their last redaction pass (harness.Config.Staged)
 	go func() {
-		// The first signal asks for an orderly end: the reports written, the exports the run started deleted
-		// (at most steps.EndRunWait). A second one ends the process at once, leaving no unredacted report.
+		// The first signal asks for an orderly end: the exports the run started deleted (at most
+		// steps.EndRunWait), no report written (an interrupted run could not happen: exit 2, the previous
+		// reports left as they were). A second one ends the process at once, leaving no unredacted report.
 		<-ctx.Done()
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
