@@ -119,7 +119,7 @@ func (x *Exchange) Transcript() string {
 			fmt.Fprintf(&b, "< (%v)\n", x.Err)
 		}
 	}
-	return strings.ToValidUTF8(b.String(), "\uFFFD")
+	return Printable(strings.ToValidUTF8(b.String(), "\uFFFD"))
 }
 
 func writeHeaders(b *strings.Builder, prefix string, h http.Header) {

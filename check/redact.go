@@ -397,8 +397,8 @@ func (r *Redactor) inSomeSecret(s string) bool {
 	return false
 }
 
-// Writer returns a writer that redacts what it passes on to w. A secret split across two writes is still
-// found: the end of a write that could begin a secret is held back until the next write or Flush.
+// Writer returns a writer that redacts what it passes on to w, Printable. A secret split across two writes is
+// still found: the end of a write that could begin a secret is held back until the next write or Flush.
 func (r *Redactor) Writer(w io.Writer) *RedactingWriter { return &RedactingWriter{r: r, w: w} }
 
 // RedactingWriter is Redactor.Writer's writer; it is safe for concurrent use.
@@ -435,7 +435,7 @@ func (rw *RedactingWriter) Write(p []byte) (int, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.r == nil {
-		_, err := rw.w.Write(p)
+		_, err := io.WriteString(rw.w, Printable(string(p)))
 		return len(p), err
 	}
 	// Complete secrets are replaced first; then the end that could begin a secret, or a URL's credential,
@@ -450,7 +450,7 @@ func (rw *RedactingWriter) Write(p []byte) (int, error) {
 		rw.credential = open
 	}
 	if out = shown + out; out != "" {
-		if _, err := io.WriteString(rw.w, out); err != nil {
+		if _, err := io.WriteString(rw.w, Printable(out)); err != nil {
 			return 0, err
 		}
 	}
@@ -467,7 +467,7 @@ func (rw *RedactingWriter) Flush() error {
 	text, shown := rw.dropCredential(rw.pending, true)
 	out := shown + rw.r.String(text)
 	rw.pending, rw.credential = "", openValue{}
-	_, err := io.WriteString(rw.w, out)
+	_, err := io.WriteString(rw.w, Printable(out))
 	return err
 }
 
