@@ -27,12 +27,34 @@ func TestParseRetryAfter(t *testing.T) {
 		{"1.5", 0, true},
 		{"soon", 0, true},
 		{"", 0, true},
-		{"99999999999999999999", 0, true},
+		{"-0", 0, true},
+		{"1 20", 0, true},
 	}
 	for _, c := range cases {
 		got, err := ParseRetryAfter(c.in, now)
 		if (err != nil) != c.wantErr || got != c.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.wantErr)
+		}
+	}
+}
+
+// delay-seconds is 1*DIGIT (RFC 9110 §10.2.3), with no upper bound: a value of years, or beyond what any
+// integer type holds, is a valid Retry-After that asks for a very long wait, not a deviation from
+// EXP-RETRY-AFTER. It saturates, as RFC 9111 §1.2.2 has a cache read a delta-seconds too large to represent.
+func TestParseRetryAfterSaturatesAHugeDelay(t *testing.T) {
+	now := time.Date(2025, 12, 5, 11, 33, 54, 0, time.UTC)
+	for _, v := range []string{"31622400", "99999999999", "99999999999999999999", "0000000000000000000000000120"} {
+		d, err := ParseRetryAfter(v, now)
+		if err != nil {
+			t.Errorf("ParseRetryAfter(%q): %v; want a valid delay-seconds", v, err)
+			continue
+		}
+		if v == "0000000000000000000000000120" {
+			if d != 120*time.Second {
+				t.Errorf("ParseRetryAfter(%q) = %s, want 2m0s", v, d)
+			}
+		} else if d < 366*24*time.Hour {
+			t.Errorf("ParseRetryAfter(%q) = %s, want at least the 366 days asked for", v, d)
 		}
 	}
 }
