@@ -31,6 +31,18 @@ type Poller struct {
 	// Limit names what MaxWait is, for the log and the give-up message: "MAX_WAIT" (default), or a window of
 	// the step's own, so that a 5-second watch does not read as "MAX_WAIT left 5s".
 	Limit string
+	// RequestTimeout bounds one request (REQUEST_TIMEOUT): a poll sent within its allowance past MaxWait
+	// (answerAllowance) still gets that long for its answer.
+	RequestTimeout time.Duration
+}
+
+// answerAllowance is how far past MaxWait a poll may be due and still be sent: Retry-After counts from each
+// answer, so the time the answers take (and the harness judging them) pushes every poll later than the sum of
+// the server's delays. Without it, FUT's "Retry-After: 120" fits five times into the default MAX_WAIT of 10
+// minutes on paper but four times in fact, and a job that completes at 9 minutes is given up at 8. The
+// allowance is that drift, the time of the wait not spent waiting as the server asked, up to 1% of MaxWait.
+func answerAllowance(maxWait, elapsed, waited time.Duration) time.Duration {
+	return min(max(elapsed-waited, 0), maxWait/100)
 }
 
 // PollAttempt is one line of the poll history a give-up message shows.
@@ -88,15 +100,18 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		start = p.Since
 	}
 	deadline := start.Add(p.MaxWait)
-	// The context bounds requests in real time; the deadline above decides in the poller's clock. Past the
-	// deadline already, the one poll is bounded by its request's own timeout.
+	// The context bounds requests in real time; the deadline above decides in the poller's clock. It ends
+	// once the last poll allowed (due by the deadline plus answerAllowance) has had its REQUEST_TIMEOUT. Past
+	// the deadline already, the one poll is bounded by its request's own timeout.
+	parent, began := ctx, p.Now()
 	cancel := context.CancelFunc(func() {})
-	if left := deadline.Sub(p.Now()); left > 0 {
-		ctx, cancel = context.WithTimeout(ctx, left)
+	if left := deadline.Sub(began); left > 0 {
+		ctx, cancel = context.WithTimeout(ctx, left+p.MaxWait/100+p.RequestTimeout)
 	}
 	defer cancel()
 	var history pollHistory
 	var logged logPace
+	var waited time.Duration // the delays waited, as the server (or the backoff) asked
 	backoff := p.InitialBackoff
 	for n := 1; ; n++ {
 		x, err := do(ctx)
@@ -106,7 +121,7 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		}
 		if err != nil {
 			history.add(attempt)
-			if ctx.Err() != nil && p.Now().After(deadline.Add(-time.Millisecond)) {
+			if ctx.Err() != nil && parent.Err() == nil {
 				return x, p.gaveUp(start, &history, "the last request was still unanswered at "+p.Limit)
 			}
 			return x, err
@@ -121,7 +136,7 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		}
 		next := p.Now().Add(delay)
 		status := pollStatus{subject: p.Subject, n: n, code: x.Status, progress: attempt.Progress}
-		if next.After(deadline) {
+		if next.After(deadline.Add(answerAllowance(p.MaxWait, p.Now().Sub(began), waited))) {
 			history.add(attempt) // not waited after: the history says it gave up there
 			p.logLine(status, delay, deadline)
 			return x, p.gaveUp(start, &history, fmt.Sprintf("the next poll, in %s, would pass %s", delay.Round(time.Millisecond), p.Limit))
@@ -129,11 +144,12 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		attempt.Delay = delay
 		history.add(attempt)
 		if err := p.waitVisibly(ctx, status, delay, deadline, logged.due(n, p.Now())); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() != nil && parent.Err() == nil {
 				return x, p.gaveUp(start, &history, p.Limit+" ran out while waiting")
 			}
 			return x, fmt.Errorf("%s: polling interrupted: %w", p.Subject, err)
 		}
+		waited += delay
 	}
 }
 

@@ -27,12 +27,34 @@ func TestParseRetryAfter(t *testing.T) {
 		{"1.5", 0, true},
 		{"soon", 0, true},
 		{"", 0, true},
-		{"99999999999999999999", 0, true},
+		{"-0", 0, true},
+		{"1 20", 0, true},
 	}
 	for _, c := range cases {
 		got, err := ParseRetryAfter(c.in, now)
 		if (err != nil) != c.wantErr || got != c.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.wantErr)
+		}
+	}
+}
+
+// delay-seconds is 1*DIGIT (RFC 9110 §10.2.3), with no upper bound: a value of years, or beyond what any
+// integer type holds, is a valid Retry-After that asks for a very long wait, not a deviation from
+// EXP-RETRY-AFTER. It saturates, as RFC 9111 §1.2.2 has a cache read a delta-seconds too large to represent.
+func TestParseRetryAfterSaturatesAHugeDelay(t *testing.T) {
+	now := time.Date(2025, 12, 5, 11, 33, 54, 0, time.UTC)
+	for _, v := range []string{"31622400", "99999999999", "99999999999999999999", "0000000000000000000000000120"} {
+		d, err := ParseRetryAfter(v, now)
+		if err != nil {
+			t.Errorf("ParseRetryAfter(%q): %v; want a valid delay-seconds", v, err)
+			continue
+		}
+		if v == "0000000000000000000000000120" {
+			if d != 120*time.Second {
+				t.Errorf("ParseRetryAfter(%q) = %s, want 2m0s", v, d)
+			}
+		} else if d < 366*24*time.Hour {
+			t.Errorf("ParseRetryAfter(%q) = %s, want at least the 366 days asked for", v, d)
 		}
 	}
 }
@@ -289,5 +311,61 @@ func TestPollerCountsMaxWaitFromSince(t *testing.T) {
 		if !errors.Is(err, ErrGaveUp) || polls != c.polls {
 			t.Errorf("started %s before: %d polls, %v; want %d polls, then gave up", c.ago, polls, err, c.polls)
 		}
+	}
+}
+
+// Retry-After counts from each answer, so the time the answers take pushes every poll a little later. FUT
+// answers "Retry-After: 120" and MAX_WAIT is 10 minutes by default: five waits of 120 s fit, and a job that
+// completes within MAX_WAIT is seen at the sixth poll, although the answers' own time puts that poll a few
+// hundred milliseconds past MAX_WAIT. Before, the harness gave up after the fifth poll, at 8 minutes.
+func TestPollerDoesNotLoseTheLastPollToTheAnswersOwnTime(t *testing.T) {
+	c := &fakeClock{now: time.Unix(0, 0)}
+	p := c.poller(10 * time.Minute)
+	p.RequestTimeout = 30 * time.Second
+	polls := 0
+	x, err := p.Poll(context.Background(), func(context.Context) (*Exchange, error) {
+		polls++
+		c.now = c.now.Add(50 * time.Millisecond) // each answer takes 50 ms
+		if polls == 6 {
+			return answer(200), nil
+		}
+		return answer(202, "Retry-After", "120"), nil
+	}, judgeStatus)
+	if err != nil || x.Status != 200 || polls != 6 {
+		t.Fatalf("Poll = %v after %d polls; want the 200 of the sixth poll, five waits of 120 s within MAX_WAIT", err, polls)
+	}
+	if want := []time.Duration{120 * time.Second, 120 * time.Second, 120 * time.Second, 120 * time.Second, 120 * time.Second}; !slices.Equal(c.waits, want) {
+		t.Errorf("waits %v, want %v: never shorter than the server asked", c.waits, want)
+	}
+
+	// The allowance is the answers' own time, not more: a delay that passes MAX_WAIT by more is not waited.
+	c = &fakeClock{now: time.Unix(0, 0)}
+	polls = 0
+	_, err = c.poller(10*time.Minute).Poll(context.Background(), func(context.Context) (*Exchange, error) {
+		polls++
+		c.now = c.now.Add(50 * time.Millisecond)
+		return answer(202, "Retry-After", "121"), nil
+	}, judgeStatus)
+	if !errors.Is(err, ErrGaveUp) || polls != 5 {
+		t.Errorf("Retry-After 121: %d polls, %v; want a give-up after the fifth (605 s would pass MAX_WAIT by 5 s)", polls, err)
+	}
+}
+
+// A request still unanswered when the wait's bound ends is the give-up, with the history; one cut by the
+// caller's context (Ctrl-C) is the interruption, not a give-up.
+func TestPollerTellsAGiveUpFromAnInterruption(t *testing.T) {
+	hang := func(ctx context.Context) (*Exchange, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	_, err := Poller{MaxWait: 200 * time.Millisecond}.Poll(context.Background(), hang, judgeStatus)
+	if !errors.Is(err, ErrGaveUp) || !strings.Contains(err.Error(), "still unanswered at MAX_WAIT") {
+		t.Errorf("a request unanswered at MAX_WAIT: %v, want the give-up", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err = Poller{MaxWait: time.Hour}.Poll(ctx, hang, judgeStatus)
+	if errors.Is(err, ErrGaveUp) || !errors.Is(err, context.Canceled) {
+		t.Errorf("a request cut by the caller: %v, want context.Canceled, no give-up", err)
 	}
 }

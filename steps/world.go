@@ -260,5 +260,5 @@ func (w *World) responseUnderTest() (*check.Exchange, error) {
 
 // poller is the world's Poller for one job.
 func (w *World) poller(subject string) check.Poller {
-	return check.Poller{MaxWait: w.target.MaxWait, Log: w.target.Log, Live: w.target.LiveProgress, Subject: subject}
+	return check.Poller{MaxWait: w.target.MaxWait, RequestTimeout: w.target.RequestTimeout, Log: w.target.Log, Live: w.target.LiveProgress, Subject: subject}
 }
