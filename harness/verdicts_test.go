@@ -324,3 +324,29 @@ func rewriting(h http.Handler, edit func(r *http.Request, status int, body []byt
 		_, _ = w.Write(edit(r, rec.Code, rec.Body.Bytes()))
 	})
 }
+
+// A gateway in maintenance answers 503 + Retry-After with a page of its own (RFC 9110: unavailable for now):
+// the waits on an export and on a report job wait it out, within MAX_WAIT, and nothing is failed for it.
+func TestAServerUnavailableForNowIsWaitedOut(t *testing.T) {
+	inner := refserverHandler(t, refserver.Config{})
+	var unavailable atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		poll := strings.HasSuffix(r.URL.Path, "/$export-poll-status") && r.Method == http.MethodGet
+		status := strings.HasSuffix(r.URL.Path, "/$get-report-job-status")
+		if (poll || status) && unavailable.Add(1)%3 != 0 { // two answers of every three
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("<html>down for maintenance</html>"))
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-POLL-200,@RJS-TERMINAL", MaxWait: time.Minute})
+	if err != nil || !res.Passed || len(res.Failures) != 0 {
+		t.Fatalf("passed=%v failures=%+v err=%v\n%s", res.Passed, res.Failures, err, out)
+	}
+	if unavailable.Load() < 3 || !strings.Contains(out, "503 Service Unavailable") {
+		t.Fatalf("the server was unavailable %d times, and the log says:\n%s", unavailable.Load(), out)
+	}
+}

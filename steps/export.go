@@ -373,7 +373,7 @@ func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 		return check.Pending, w.checkInProgress(x)
 	case x.Status == http.StatusTooManyRequests:
 		return check.Throttle, nil
-	case x.Status >= 500 && check.HasTransientIssue(x.Body):
+	case temporaryFailure(x):
 		return check.Throttle, nil
 	}
 	return check.Done, check.Violationf("", "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", check.StatusPhrase(x.Status))

@@ -20,7 +20,8 @@ import (
 // Throttling is never a failure: a 429 Too Many Requests (BDA2 lets a server answer so to any request that
 // comes too soon) is waited out and the request sent again, after its Retry-After or, without a usable one, a
 // backoff (throttleDelay), for as long as the wait fits in MAX_WAIT and the context; so is a 5xx whose
-// OperationOutcome has the "transient" issue code, at most maxTransientRetries times. Every attempt is in the
+// OperationOutcome has the "transient" issue code, or a 503 with a Retry-After, at most maxTransientRetries
+// times. Every attempt is in the
 // transcript; the answer returned is the first one that is not a 429, or the last 429 when waiting longer
 // would pass MAX_WAIT, for the caller to judge.
 func (w *World) request(ctx context.Context, user, method, target string, header http.Header, body []byte) (*check.Exchange, error) {
@@ -39,7 +40,7 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 		case x.Status == http.StatusTooManyRequests:
 			delay, _ = throttleDelay(x, throttled)
 			throttled++
-		case x.Status >= 500 && transient < maxTransientRetries && check.HasTransientIssue(x.Body):
+		case transient < maxTransientRetries && temporaryFailure(x):
 			// BDA2: a transient failure (issue code "transient") is one to retry later; a few times only, so
 			// that a server calling a lasting error transient costs seconds, not MAX_WAIT
 			delay = transientDelay(x, transient)
@@ -69,6 +70,19 @@ func throttleDelay(x *check.Exchange, n int) (time.Duration, bool) {
 		return d, true
 	}
 	return min(time.Second<<min(n, 5), 30*time.Second), true
+}
+
+// temporaryFailure: a 5xx the server says will pass, by BDA2's "transient" issue code or as a 503 with a
+// Retry-After (unavailableForNow); a wait on a job waits it out as a 429, within MAX_WAIT.
+func temporaryFailure(x *check.Exchange) bool {
+	return x.Status >= 500 && (check.HasTransientIssue(x.Body) || unavailableForNow(x))
+}
+
+// unavailableForNow: a 503 with a Retry-After is, by RFC 9110 (§15.6.4, §10.2.3), a temporary overload or
+// maintenance the client is told to wait out: a gateway in front of the server (FUT's) answers so during a
+// deployment, with no OperationOutcome to call it transient. Retried as a transient failure is, not judged.
+func unavailableForNow(x *check.Exchange) bool {
+	return x.Status == http.StatusServiceUnavailable && x.Header.Get("Retry-After") != ""
 }
 
 // maxTransientRetries bounds how often one request is sent again after a transient 5xx.

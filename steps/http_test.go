@@ -84,28 +84,37 @@ func TestA429WithoutRetryAfterIsAskedAgainAfterABackoff(t *testing.T) {
 	}
 }
 
-// A 5xx whose OperationOutcome has the transient code (BDA2: retry later) is asked again, a few times at
-// most, every attempt in the transcript; a 5xx of another code comes back at once for the caller to judge.
+// A 5xx whose OperationOutcome has the transient code (BDA2: retry later), or a 503 with a Retry-After (RFC
+// 9110: unavailable for now, as a gateway answers during a deployment), is asked again, a few times at most,
+// every attempt in the transcript; a 5xx of another code, and a 503 without a Retry-After, come back at once
+// for the caller to judge.
 func TestATransientServerErrorIsAskedAgainAFewTimes(t *testing.T) {
 	const transient = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient","diagnostics":"try later"}]}`
 	const lasting = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`
 	for _, c := range []struct {
-		name     string
-		body     string
-		failures int32
-		status   int
-		requests int32
+		name       string
+		body       string
+		answer     int    // the status of the failing answers
+		retryAfter string // their Retry-After
+		failures   int32
+		status     int
+		requests   int32
 	}{
-		{"transient twice, then 200", transient, 2, http.StatusOK, 3},
-		{"transient for ever", transient, 100, http.StatusServiceUnavailable, 1 + maxTransientRetries},
-		{"another code", lasting, 100, http.StatusServiceUnavailable, 1},
+		{"transient twice, then 200", transient, http.StatusServiceUnavailable, "0", 2, http.StatusOK, 3},
+		{"transient for ever", transient, http.StatusServiceUnavailable, "0", 100, http.StatusServiceUnavailable, 1 + maxTransientRetries},
+		{"transient without Retry-After", transient, http.StatusInternalServerError, "", 1, http.StatusOK, 2},
+		{"another code", lasting, http.StatusInternalServerError, "0", 100, http.StatusInternalServerError, 1},
+		{"503 with Retry-After, no OperationOutcome", "<html>maintenance</html>", http.StatusServiceUnavailable, "0", 1, http.StatusOK, 2},
+		{"503 without Retry-After", lasting, http.StatusServiceUnavailable, "", 100, http.StatusServiceUnavailable, 1},
 	} {
 		var seen atomic.Int32
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if seen.Add(1) <= c.failures {
 				w.Header().Set("Content-Type", "application/fhir+json")
-				w.Header().Set("Retry-After", "0")
-				w.WriteHeader(http.StatusServiceUnavailable)
+				if c.retryAfter != "" {
+					w.Header().Set("Retry-After", c.retryAfter)
+				}
+				w.WriteHeader(c.answer)
 				_, _ = w.Write([]byte(c.body))
 				return
 			}

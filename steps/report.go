@@ -233,7 +233,7 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 		func(ctx context.Context) (*check.Exchange, error) { return w.requestStatus(ctx, user) },
 		func(x *check.Exchange) (check.Verdict, error) {
 			switch {
-			case x.Status == http.StatusTooManyRequests:
+			case x.Status == http.StatusTooManyRequests, temporaryFailure(x):
 				return check.Throttle, nil
 			case x.Status != http.StatusOK:
 				return check.Done, check.Violationf(reqBundle, "status of $get-report-job-status", check.StatusPhrase(http.StatusOK), check.StatusPhrase(x.Status))
