@@ -260,3 +260,22 @@ func TestMalformedImageEnvQuotesNoValue(t *testing.T) {
 		t.Errorf("the error must place the entry (its number, the variable before it): %v", err)
 	}
 }
+
+// A vendor's image whose IMAGE_BASE/metadata answers 200 but with no CapabilityStatement comes up, and the
+// preflight refuses it: the message names IMAGE_BASE by its value, a path, and suggests a path, not a URL.
+func TestVendorImagePreflightNamesIMAGE_BASEAsAPath(t *testing.T) {
+	dockertest.Require(t)
+	before := dockertest.Snapshot(t)
+	t.Cleanup(func() { dockertest.AssertNothingLeft(t, before, "a vendor image refused by the preflight") })
+	img := dockertest.VendorImage(t)
+	var out bytes.Buffer
+	_, err := Run(context.Background(), Config{ContainerConfig: ContainerConfig{Image: img, ImageBase: "/",
+		ImageEnv: map[string]string{"MODE": "fhir", "BASE_PATH": "/fhir", "STATUS": "200"}}, ReportsDir: t.TempDir(), Out: &out, Log: &out})
+	var pe *PreflightError
+	if !errors.As(err, &pe) {
+		t.Fatalf("run: expected a preflight error, got %v\n%s", err, out.String())
+	}
+	if !strings.Contains(pe.Cause, "IMAGE_BASE=/ (http://127.0.0.1:") || !strings.Contains(pe.Fix, "did you mean IMAGE_BASE=/fhir? GET http://127.0.0.1:") {
+		t.Errorf("expected the cause to name IMAGE_BASE=/ with its URL and the fix IMAGE_BASE=/fhir, got:\n%v", err)
+	}
+}
