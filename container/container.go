@@ -277,6 +277,29 @@ func (c *Container) BaseURL(ctx context.Context) (string, error) {
 	return endpoint + c.basePath, nil
 }
 
+// Exited says how the container ended when it no longer runs, its exit code and the end of its output; ""
+// while it runs, or when the engine cannot say. A server that dies during a run (killed for memory, a panic)
+// leaves the harness with refused connections alone: this names the cause. It has a context of its own.
+func (c *Container) Exited() string {
+	if c == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.State(ctx)
+	if err != nil || st == nil || st.Running {
+		return ""
+	}
+	msg := fmt.Sprintf("container %.12s is no longer running (%s, exit code %d", c.GetContainerID(), st.Status, st.ExitCode)
+	if st.OOMKilled {
+		msg += ", killed for lack of memory"
+	}
+	if st.Error != "" {
+		msg += ", " + st.Error
+	}
+	return msg + ")" + c.logTail()
+}
+
 // logTail is the end of the container's output, to explain a failed start ("" when there is none).
 func (c *Container) logTail() string {
 	if c == nil {

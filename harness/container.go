@@ -55,10 +55,11 @@ func (c ContainerConfig) validate(target string) error {
 
 func (c ContainerConfig) enabled() bool { return c.Image != "" || c.BuildRefserverImage }
 
-// containerTarget starts the configured container (Validate has checked the combination) and points t at it. The returned stop terminates the
-// container and removes a built image with a context of its own, so that it also runs after Ctrl-C has
-// cancelled ctx; on error everything started is already removed.
-func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ func(), err error) {
+// containerTarget starts the configured container (Validate has checked the combination) and points t at it.
+// The returned started's Stop terminates the container and removes a built image with a context of its own,
+// so that it also runs after Ctrl-C has cancelled ctx, and its Exited tells a container that died during the
+// run; on error everything started is already removed.
+func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ started, err error) {
 	var cleanups []func(context.Context) error
 	stop := func() {
 		// A fresh context: ctx may be cancelled (Ctrl-C), and cleanup must still happen.
@@ -104,7 +105,7 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		}
 		built, err := image.Build(ctx, buildOpts...)
 		if err != nil {
-			return t, nil, err
+			return t, started{}, err
 		}
 		if !cfg.KeepImage {
 			cleanups = append(cleanups, built.Remove)
@@ -142,18 +143,18 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 	if err != nil {
 		var nr *container.NotReadyError
 		if errors.As(err, &nr) && cfg.Image != "" {
-			return t, nil, fmt.Errorf("start container: %w\n  fix: %s", err, notReadyFix(cfg, nr))
+			return t, started{}, fmt.Errorf("start container: %w\n  fix: %s", err, notReadyFix(cfg, nr))
 		}
-		return t, nil, fmt.Errorf("start container: %w", err)
+		return t, started{}, fmt.Errorf("start container: %w", err)
 	}
 	base, err := ctr.BaseURL(ctx)
 	if err != nil {
-		return t, nil, fmt.Errorf("start container: %w", err)
+		return t, started{}, fmt.Errorf("start container: %w", err)
 	}
 	fmt.Fprintf(cfg.Out, "container %s started in %s at %s\n", img, time.Since(began).Round(10*time.Millisecond), base)
 	t.ExportBaseURL, t.ReportBaseURL = base, base
 	t.Name = "container " + img + " (" + base + ")"
-	return t, stop, nil
+	return t, started{stop: stop, exited: ctr.Exited}, nil
 }
 
 // secretEnvWords mark an IMAGE_ENV variable whose value is a secret, by its name: DB_PASSWORD,

@@ -63,11 +63,22 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			err = &redactedError{err: err, msg: cfg.redactor.String(err.Error())}
 		}
 	}()
-	target, stop, err := resolveTarget(ctx, cfg)
+	target, started, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	defer stop()
+	defer started.Stop()
+	defer func() {
+		// A container that died during the run (before it is removed): its end explains every refused
+		// connection since, which the scenarios can only report as errors of the run.
+		if res.TargetExited = cfg.redactor.String(started.Exited()); res.TargetExited != "" {
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, res.TargetExited)
+			} else {
+				fmt.Fprintf(log, "conformance: the server under test died during the run: %s\n", res.TargetExited)
+			}
+		}
+	}()
 	// Jobs the pool started ahead end with the run, whether or not a scenario took them.
 	runCtx, endRun := context.WithCancel(ctx)
 	defer endRun()

@@ -6,6 +6,8 @@
 //	MODE=status  listen on PORT (default 8080) and answer every request with STATUS (default 500)
 //	MODE=fhir    listen on PORT and answer a CapabilityStatement on BASE_PATH/metadata, STATUS (default 404)
 //	             elsewhere
+//	DIE_ON       with MODE=status or fhir: exit 137 at the first request whose path ends so, as a server
+//	             killed mid-run would
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,7 +39,12 @@ func main() {
 		status = http.StatusInternalServerError
 	}
 	base := os.Getenv("BASE_PATH")
+	dieOn := os.Getenv("DIE_ON")
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if dieOn != "" && strings.HasSuffix(r.URL.Path, dieOn) {
+			fmt.Println("dying on", r.URL.Path)
+			os.Exit(137)
+		}
 		if mode == "fhir" && r.URL.Path == base+"/metadata" {
 			w.Header().Set("Content-Type", "application/fhir+json")
 			fmt.Fprint(w, `{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"]}`)
