@@ -21,10 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,7 +78,8 @@ func WithPort(port string) Option {
 			p += "/tcp"
 		}
 		num, proto, _ := strings.Cut(p, "/")
-		if _, err := net.LookupPort(proto, num); err != nil || proto != "tcp" {
+		// A number, not a service name such as "http", which net.LookupPort would accept and Docker not.
+		if n, err := strconv.Atoi(num); err != nil || n < 1 || n > 65535 || proto != "tcp" {
 			return fmt.Errorf("port %q: expected a TCP port number such as 8080", port)
 		}
 		o.port = p
