@@ -14,13 +14,17 @@ package container
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +78,8 @@ func WithPort(port string) Option {
 			p += "/tcp"
 		}
 		num, proto, _ := strings.Cut(p, "/")
-		if _, err := net.LookupPort(proto, num); err != nil || proto != "tcp" {
+		// A number, not a service name such as "http", which net.LookupPort would accept and Docker not.
+		if n, err := strconv.Atoi(num); err != nil || n < 1 || n > 65535 || proto != "tcp" {
 			return fmt.Errorf("port %q: expected a TCP port number such as 8080", port)
 		}
 		o.port = p
@@ -139,7 +144,8 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	if !testcontainers.ReadConfig().Config.RyukDisabled {
 		return nil, fmt.Errorf("run container %s: %w", img, ErrReaperEnabled)
 	}
-	if err := CheckImage(ctx, img); err != nil {
+	imagePorts, err := inspectImage(ctx, img)
+	if err != nil {
 		return nil, err
 	}
 	waitPath := o.waitPath
@@ -164,10 +170,102 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 			err = errors.Join(err, sweepErr)
 		}
 	}
+	if err != nil && c != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// The container runs but never answered 200 in time: say what it answers, which wait.ForHTTP does
+		// not (it retries every answer, and every failed connection, in silence).
+		nr := &NotReadyError{Image: img, Timeout: o.startupTimeout, Port: o.port, Path: waitPath, Err: err, ImagePorts: imagePorts}
+		nr.Answer, nr.Answered, nr.BasePath = c.diagnose(waitPath, o.waitPath == "")
+		return c, fmt.Errorf("run container %s: %w%s", img, nr, c.logTail())
+	}
 	if err != nil {
 		return c, fmt.Errorf("run container %s (waiting for GET %s on %s): %w%s", img, waitPath, o.port, err, c.logTail())
 	}
 	return c, nil
+}
+
+// NotReadyError is a container that ran for the whole startup timeout without its readiness request
+// answering 200. It says what the server answered instead, when it answered at all, and what may be wrong.
+type NotReadyError struct {
+	Image      string
+	Timeout    time.Duration
+	Port       string // the container port waited on, "8080/tcp"
+	Path       string // the readiness request's path
+	Answered   bool   // an HTTP answer came on Port
+	Answer     string // "500 Internal Server Error, text/html", or why no answer came
+	BasePath   string // another base path whose /metadata answers 200 ("/" for the root), if one does
+	ImagePorts []string
+	Err        error // the wait's own error
+}
+
+func (e *NotReadyError) Error() string {
+	msg := fmt.Sprintf("not ready within %s: GET %s on port %s ", e.Timeout, e.Path, e.Port)
+	if e.Answered {
+		msg += "last answered " + e.Answer
+	} else {
+		msg += "got no HTTP answer (" + e.Answer + ")"
+	}
+	if e.BasePath != "" {
+		msg += fmt.Sprintf("; GET %s answers 200: the FHIR base path may be %s", strings.TrimRight(e.BasePath, "/")+"/metadata", e.BasePath)
+	}
+	if len(e.ImagePorts) > 0 && !slices.Contains(e.ImagePorts, e.Port) {
+		msg += fmt.Sprintf("; the image exposes %s, not %s", strings.Join(e.ImagePorts, ", "), e.Port)
+	}
+	return msg
+}
+
+func (e *NotReadyError) Unwrap() error { return e.Err }
+
+// diagnose sends the readiness request once more, and describes its answer; when the answer is not 200 and
+// the path is the base path's metadata, it also tries the usual FHIR base paths. It runs after the startup
+// timeout, with a context and a short timeout of its own.
+func (c *Container) diagnose(waitPath string, tryBases bool) (answer string, answered bool, basePath string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	endpoint, err := c.PortEndpoint(ctx, c.port, "http")
+	if err != nil {
+		return "the port is not mapped: " + err.Error(), false, ""
+	}
+	hc := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return resp, nil
+	}
+	resp, err := get(waitPath)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return err.Error() + ": nothing listens on that port in the container, or the server has not started", false, ""
+	}
+	answer = resp.Status
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		answer += ", " + ct
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		answer += ", Location: " + loc
+	}
+	if !tryBases || resp.StatusCode == http.StatusOK {
+		return answer, true, ""
+	}
+	for _, base := range []string{"/fhir", "", "/baseR4", "/fhir/R4"} {
+		if base+"/metadata" == waitPath {
+			continue
+		}
+		if r, err := get(base + "/metadata"); err == nil && r.StatusCode == http.StatusOK {
+			return answer, true, cmp.Or(base, "/")
+		}
+	}
+	return answer, true, ""
 }
 
 // BaseURL is the FHIR base URL of the server, through its port mapped on the host
@@ -178,6 +276,29 @@ func (c *Container) BaseURL(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("mapped port %s: %w", c.port, err)
 	}
 	return endpoint + c.basePath, nil
+}
+
+// Exited says how the container ended when it no longer runs, its exit code and the end of its output; ""
+// while it runs, or when the engine cannot say. A server that dies during a run (killed for memory, a panic)
+// leaves the harness with refused connections alone: this names the cause. It has a context of its own.
+func (c *Container) Exited() string {
+	if c == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.State(ctx)
+	if err != nil || st == nil || st.Running {
+		return ""
+	}
+	msg := fmt.Sprintf("container %.12s is no longer running (%s, exit code %d", c.GetContainerID(), st.Status, st.ExitCode)
+	if st.OOMKilled {
+		msg += ", killed for lack of memory"
+	}
+	if st.Error != "" {
+		msg += ", " + st.Error
+	}
+	return msg + ")" + c.logTail()
 }
 
 // logTail is the end of the container's output, to explain a failed start ("" when there is none).
@@ -247,18 +368,34 @@ func RemoveImage(ctx context.Context, img string) error {
 // CheckImage returns nil if img is in the local Docker engine, an error wrapping ErrImageNotFound if it is
 // not (nothing is pulled), or the error reaching the engine.
 func CheckImage(ctx context.Context, img string) error {
+	_, err := inspectImage(ctx, img)
+	return err
+}
+
+// inspectImage is CheckImage, and it returns the TCP ports the image exposes ("8080/tcp"), sorted.
+func inspectImage(ctx context.Context, img string) ([]string, error) {
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to the Docker engine: %w", err)
+		return nil, fmt.Errorf("connect to the Docker engine: %w", err)
 	}
 	defer cli.Close()
-	if _, err := cli.ImageInspect(ctx, img); err != nil {
+	inspect, err := cli.ImageInspect(ctx, img)
+	if err != nil {
 		if errdefs.IsNotFound(err) {
-			return fmt.Errorf("%w: %q; nothing is pulled here, so build, load (docker load -i image.tar) or tag it first; `docker images` lists what is there", ErrImageNotFound, img)
+			return nil, fmt.Errorf("%w: %q; nothing is pulled here, so build, load (docker load -i image.tar) or tag it first; `docker images` lists what is there", ErrImageNotFound, img)
 		}
-		return fmt.Errorf("inspect image %s: %w", img, err)
+		return nil, fmt.Errorf("inspect image %s: %w", img, err)
 	}
-	return nil
+	var ports []string
+	if inspect.Config != nil {
+		for p := range inspect.Config.ExposedPorts {
+			if strings.HasSuffix(p, "/tcp") {
+				ports = append(ports, p)
+			}
+		}
+	}
+	slices.Sort(ports)
+	return ports, nil
 }
 
 // NewRunID is a random identifier for the Docker objects of one run (a container's label, the tag of an image

@@ -37,13 +37,16 @@ func TestMissingImageFailsFastWithoutPull(t *testing.T) {
 }
 
 func TestOptionsAreValidated(t *testing.T) {
-	for _, opt := range []container.Option{
-		container.WithPort("http"), container.WithPort("8080/udp"), container.WithBasePath("fhir"),
-		container.WithWaitPath("healthz"), container.WithStartupTimeout(0),
+	for name, opt := range map[string]container.Option{
+		`port "http"`: container.WithPort("http"), `port "8080/udp"`: container.WithPort("8080/udp"),
+		`port "0"`: container.WithPort("0"), `port "70000"`: container.WithPort("70000"),
+		`base path "fhir"`: container.WithBasePath("fhir"), `wait path "healthz"`: container.WithWaitPath("healthz"),
+		"startup timeout 0s": container.WithStartupTimeout(0),
 	} {
-		// Options are checked before the engine is contacted: no Docker needed.
-		if _, err := container.Run(context.Background(), "any:image", opt); err == nil {
-			t.Errorf("option accepted, want an error")
+		// Options are checked before the engine is contacted: no Docker needed. The error must be the
+		// option's, not the absent image's that any error would otherwise satisfy.
+		if _, err := container.Run(context.Background(), "fut-conformance-absent:never", opt); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: expected an error naming it, got %v", name, err)
 		}
 	}
 }

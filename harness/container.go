@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,10 +55,11 @@ func (c ContainerConfig) validate(target string) error {
 
 func (c ContainerConfig) enabled() bool { return c.Image != "" || c.BuildRefserverImage }
 
-// containerTarget starts the configured container (Validate has checked the combination) and points t at it. The returned stop terminates the
-// container and removes a built image with a context of its own, so that it also runs after Ctrl-C has
-// cancelled ctx; on error everything started is already removed.
-func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ func(), err error) {
+// containerTarget starts the configured container (Validate has checked the combination) and points t at it.
+// The returned started's Stop terminates the container and removes a built image with a context of its own,
+// so that it also runs after Ctrl-C has cancelled ctx, and its Exited tells a container that died during the
+// run; on error everything started is already removed.
+func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.Target, _ started, err error) {
 	var cleanups []func(context.Context) error
 	stop := func() {
 		// A fresh context: ctx may be cancelled (Ctrl-C), and cleanup must still happen.
@@ -103,7 +105,7 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		}
 		built, err := image.Build(ctx, buildOpts...)
 		if err != nil {
-			return t, nil, err
+			return t, started{}, err
 		}
 		if !cfg.KeepImage {
 			cleanups = append(cleanups, built.Remove)
@@ -139,16 +141,59 @@ func containerTarget(ctx context.Context, cfg Config, t steps.Target) (_ steps.T
 		})
 	}
 	if err != nil {
-		return t, nil, fmt.Errorf("start container: %w", err)
+		var nr *container.NotReadyError
+		if errors.As(err, &nr) && cfg.Image != "" {
+			return t, started{}, fmt.Errorf("start container: %w\n  fix: %s", err, notReadyFix(cfg, nr))
+		}
+		return t, started{}, fmt.Errorf("start container: %w", err)
 	}
 	base, err := ctr.BaseURL(ctx)
 	if err != nil {
-		return t, nil, fmt.Errorf("start container: %w", err)
+		return t, started{}, fmt.Errorf("start container: %w", err)
 	}
 	fmt.Fprintf(cfg.Out, "container %s started in %s at %s\n", img, time.Since(began).Round(10*time.Millisecond), base)
 	t.ExportBaseURL, t.ReportBaseURL = base, base
 	t.Name = "container " + img + " (" + base + ")"
-	return t, stop, nil
+	return t, started{stop: stop, exited: ctr.Exited}, nil
+}
+
+// secretEnvWords mark an IMAGE_ENV variable whose value is a secret, by its name: DB_PASSWORD,
+// CLIENT_SECRET, API_KEY, KEYSTORE_PASS, AUTH_TOKEN, SPRING_DATASOURCE_CREDENTIALS...
+var secretEnvWords = []string{"PASS", "PWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "AUTH", "PRIVATE", "CERT", "SIGNATURE", "SALT"}
+
+// imageEnvSecrets are the values of IMAGE_ENV that the run must never write: those of variables named like a
+// secret (secretEnvWords, whatever the case), and the password of any value that is a URL carrying one
+// (DATABASE_URL=postgres://fut:pw@db/fut). The container's output, quoted to explain a failed start, and the
+// progress log may hold them. Other values (ports, durations, profiles) stay readable: redacted as secrets,
+// "test" or "8080" would blank ordinary words of every report.
+func imageEnvSecrets(env map[string]string) []string {
+	var out []string
+	for k, v := range env {
+		upper := strings.ToUpper(k)
+		if slices.ContainsFunc(secretEnvWords, func(w string) bool { return strings.Contains(upper, w) }) {
+			out = append(out, v)
+		}
+		out = append(out, urlPasswords(v)...)
+	}
+	return out
+}
+
+// notReadyFix is what to change when a vendor's image ran but never answered its readiness request.
+func notReadyFix(cfg Config, nr *container.NotReadyError) string {
+	slow := fmt.Sprintf("raise IMAGE_STARTUP_TIMEOUT (%s) if the server is only slow to start", nr.Timeout)
+	num, _, _ := strings.Cut(nr.Port, "/")
+	switch {
+	case nr.BasePath != "":
+		return fmt.Sprintf("did you mean IMAGE_BASE=%s? GET %s answers 200 (IMAGE_BASE is %s)", nr.BasePath,
+			strings.TrimRight(nr.BasePath, "/")+"/metadata", cmp.Or(cfg.ImageBase, container.DefaultBasePath))
+	case len(nr.ImagePorts) > 0 && !slices.Contains(nr.ImagePorts, nr.Port):
+		want, _, _ := strings.Cut(nr.ImagePorts[0], "/")
+		return fmt.Sprintf("did you mean IMAGE_PORT=%s? the image exposes %s, and IMAGE_PORT is %s; or %s", want, strings.Join(nr.ImagePorts, ", "), num, slow)
+	case !nr.Answered:
+		return fmt.Sprintf("check IMAGE_PORT (%s), the port the server listens on inside the container, and the container's output; or %s", num, slow)
+	}
+	return fmt.Sprintf("GET %s must answer 200 once the server is up: check IMAGE_BASE (%s) and the container's output; or %s",
+		nr.Path, cmp.Or(cfg.ImageBase, container.DefaultBasePath), slow)
 }
 
 // logTo sends testcontainers' progress lines to the run's log (stderr by default), not into the report.

@@ -196,3 +196,86 @@ func stopProcess(cmd *exec.Cmd, exited <-chan error) {
 		<-exited
 	}
 }
+
+// A vendor's image that does not come up: each case ends the run with an error (exit 2, no requirement
+// charged) that names the cause and what to change, shows the container's output, and never a secret of
+// IMAGE_ENV; nothing is left behind.
+func TestVendorImageThatDoesNotComeUpSaysWhyWithoutSecrets(t *testing.T) {
+	dockertest.Require(t)
+	before := dockertest.Snapshot(t)
+	t.Cleanup(func() { dockertest.AssertNothingLeft(t, before, "vendor images that did not come up") }) // after the image's removal
+	img := dockertest.VendorImage(t)
+	const secret = "s3cr3t-vendor-db-password"
+	for _, tc := range []struct {
+		name string
+		cc   ContainerConfig
+		want []string
+	}{
+		{"crash", ContainerConfig{ImageEnv: map[string]string{"MODE": "crash", "SECRET_VALUE": secret}},
+			[]string{"exited with code 3", "fatal: cannot log in to the database with [redacted]", "mode crash"}},
+		{"500 on metadata", ContainerConfig{ImageEnv: map[string]string{"MODE": "status", "STATUS": "500"}},
+			[]string{"not ready within 2s", "GET /fhir/metadata on port 8080/tcp last answered 500 Internal Server Error, text/html",
+				"check IMAGE_BASE (/fhir)", "raise IMAGE_STARTUP_TIMEOUT (2s)"}},
+		{"never listens", ContainerConfig{ImageEnv: map[string]string{"MODE": "silent", "SECRET_VALUE": secret}},
+			[]string{"not ready within 2s", "got no HTTP answer", "check IMAGE_PORT (8080)", "secret [redacted]"}},
+		{"IMAGE_BASE wrong", ContainerConfig{ImageEnv: map[string]string{"MODE": "fhir", "BASE_PATH": ""}},
+			[]string{"last answered 404 Not Found", "did you mean IMAGE_BASE=/? GET /metadata answers 200"}},
+		{"IMAGE_PORT not the image's", ContainerConfig{ImagePort: "9090", ImageEnv: map[string]string{"MODE": "fhir", "BASE_PATH": "/fhir"}},
+			[]string{"got no HTTP answer", "the image exposes 8080/tcp, not 9090/tcp", "did you mean IMAGE_PORT=8080?"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cc := tc.cc
+			cc.Image, cc.ImageStartupTimeout = img, 2*time.Second
+			_, err := Run(context.Background(), Config{ContainerConfig: cc, ReportsDir: t.TempDir(), Out: &out, Log: &out})
+			if err == nil {
+				t.Fatalf("run: expected an error of the run, got none\n%s", out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the error must say %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error()+out.String(), secret) {
+				t.Errorf("IMAGE_ENV's SECRET_VALUE written:\n%v\n%s", err, out.String())
+			}
+		})
+	}
+}
+
+// IMAGE_ENV holds secrets; a value with a space in it splits, and the message refusing the pieces must not
+// quote them.
+func TestMalformedImageEnvQuotesNoValue(t *testing.T) {
+	env := map[string]string{"IMAGE": "a:b", "IMAGE_ENV": "MODE=x DB_PASSWORD=correct horse =battery"}
+	_, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("IMAGE_ENV with entries that are not KEY=VALUE accepted")
+	}
+	for _, piece := range []string{"horse", "battery", "correct"} {
+		if strings.Contains(err.Error(), piece) {
+			t.Errorf("the error quotes %q, part of a value: %v", piece, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "entry 3 ") || !strings.Contains(err.Error(), "after DB_PASSWORD=") {
+		t.Errorf("the error must place the entry (its number, the variable before it): %v", err)
+	}
+}
+
+// A vendor's image whose IMAGE_BASE/metadata answers 200 but with no CapabilityStatement comes up, and the
+// preflight refuses it: the message names IMAGE_BASE by its value, a path, and suggests a path, not a URL.
+func TestVendorImagePreflightNamesIMAGE_BASEAsAPath(t *testing.T) {
+	dockertest.Require(t)
+	before := dockertest.Snapshot(t)
+	t.Cleanup(func() { dockertest.AssertNothingLeft(t, before, "a vendor image refused by the preflight") })
+	img := dockertest.VendorImage(t)
+	var out bytes.Buffer
+	_, err := Run(context.Background(), Config{ContainerConfig: ContainerConfig{Image: img, ImageBase: "/",
+		ImageEnv: map[string]string{"MODE": "fhir", "BASE_PATH": "/fhir", "STATUS": "200"}}, ReportsDir: t.TempDir(), Out: &out, Log: &out})
+	var pe *PreflightError
+	if !errors.As(err, &pe) {
+		t.Fatalf("run: expected a preflight error, got %v\n%s", err, out.String())
+	}
+	if !strings.Contains(pe.Cause, "IMAGE_BASE=/ (http://127.0.0.1:") || !strings.Contains(pe.Fix, "did you mean IMAGE_BASE=/fhir? GET http://127.0.0.1:") {
+		t.Errorf("expected the cause to name IMAGE_BASE=/ with its URL and the fix IMAGE_BASE=/fhir, got:\n%v", err)
+	}
+}

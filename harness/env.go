@@ -149,13 +149,20 @@ func (e *env) keyValues(name string) map[string]string {
 		return nil
 	}
 	out := map[string]string{}
-	for _, kv := range strings.Fields(v) {
+	entries := strings.Fields(v)
+	prev := ""
+	for i, kv := range entries {
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			e.failf("%s: %q: expected KEY=VALUE entries separated by spaces", name, kv)
+			// Not quoted: the entry may be a piece of a secret value that held a space.
+			where := ""
+			if prev != "" {
+				where = " (after " + prev + "=…)"
+			}
+			e.failf("%s: entry %d of %d%s is not KEY=VALUE (entries are separated by spaces, so no value can hold one)", name, i+1, len(entries), where)
 			continue
 		}
-		out[k] = val
+		out[k], prev = val, k
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/container"
 	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
@@ -83,6 +85,29 @@ type preflighter struct {
 type service struct {
 	base, variable string
 	features       []string
+	imageBase      string // the base path inside a vendor's container (IMAGE_BASE), whose URL base is
+}
+
+// named is the variable that gives the service's base and its value, for messages: TARGET=https://x/fhir,
+// or for a vendor's image IMAGE_BASE=/fhir (http://127.0.0.1:32768/fhir), the URL the harness made of it.
+func (s service) named() string {
+	if s.imageBase != "" {
+		return fmt.Sprintf("%s=%s (%s)", s.variable, s.imageBase, s.base)
+	}
+	return s.variable + "=" + s.base
+}
+
+// value is what the service's variable should hold to make base the FHIR base: the URL, or for a vendor's
+// image its path.
+func (s service) value(base string) string {
+	if s.imageBase == "" {
+		return base
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Path == "" {
+		return "/"
+	}
+	return u.Path
 }
 
 func preflight(ctx context.Context, cfg Config, t steps.Target) (*Preflight, error) {
@@ -100,7 +125,11 @@ func preflight(ctx context.Context, cfg Config, t steps.Target) (*Preflight, err
 			services[i].features = append(services[i].features, f)
 			continue
 		}
-		services = append(services, service{base: base, variable: cfg.baseVariable(f), features: []string{f}})
+		s := service{base: base, variable: cfg.baseVariable(f), features: []string{f}}
+		if s.variable == "IMAGE_BASE" {
+			s.imageBase = cmp.Or(cfg.ImageBase, container.DefaultBasePath)
+		}
+		services = append(services, s)
 	}
 	out := &Preflight{}
 	for _, s := range services {
@@ -323,13 +352,13 @@ func (p preflighter) capabilities(ctx context.Context, s service) (capabilitySta
 			got += ", not a CapabilityStatement"
 		}
 		return cs, &PreflightError{
-			Cause: fmt.Sprintf("%s=%s is not a FHIR base URL: GET %s/metadata answered %s", s.variable, s.base, s.base, got),
+			Cause: fmt.Sprintf("%s is not a FHIR base URL: GET %s/metadata answered %s", s.named(), s.base, got),
 			Fix:   p.suggestBase(ctx, s, token),
 		}
 	}
 	if cs.FHIRVersion != "" && !strings.HasPrefix(cs.FHIRVersion, "4.0.") {
 		return cs, &PreflightError{
-			Cause: fmt.Sprintf("%s=%s serves FHIR %s; the harness checks FHIR R4 (4.0.x)", s.variable, s.base, cs.FHIRVersion),
+			Cause: fmt.Sprintf("%s serves FHIR %s; the harness checks FHIR R4 (4.0.x)", s.named(), cs.FHIRVersion),
 			Fix:   fmt.Sprintf("point %s at the server's FHIR R4 base", s.variable),
 		}
 	}
@@ -355,12 +384,15 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 		resp, body, err := p.do(ctx, http.MethodGet, c+"/metadata", token, nil, p.target.MaxBodyBytes, nil)
 		var cs capabilityStatement
 		if err == nil && resp.StatusCode == http.StatusOK && json.Unmarshal(body, &cs) == nil && cs.ResourceType == "CapabilityStatement" {
-			return fmt.Sprintf("did you mean %s=%s? GET %s/metadata answers with a CapabilityStatement", s.variable, c, c)
+			return fmt.Sprintf("did you mean %s=%s? GET %s/metadata answers with a CapabilityStatement", s.variable, s.value(c), c)
 		}
 	}
-	hint := fmt.Sprintf("%s is the FHIR base URL, the one whose /metadata is the server's CapabilityStatement", s.variable)
+	hint, example := fmt.Sprintf("%s is the FHIR base URL, the one whose /metadata is the server's CapabilityStatement", s.variable), "https://fut.example/fhir"
+	if s.imageBase != "" {
+		hint, example = "IMAGE_BASE is the FHIR base path in the container, the one whose /metadata is the server's CapabilityStatement", "/fhir"
+	}
 	if len(candidates) > 0 {
-		return fmt.Sprintf("did you mean %s=%s? %s, e.g. https://fut.example/fhir", s.variable, candidates[len(candidates)-1], hint)
+		return fmt.Sprintf("did you mean %s=%s? %s, e.g. %s", s.variable, s.value(candidates[len(candidates)-1]), hint, example)
 	}
 	return hint + ": check the path"
 }
@@ -556,7 +588,7 @@ func (p preflighter) rejected(s service, user, token, request, status string) er
 
 // unreachable turns a transport error into its likely cause and fix.
 func (p preflighter) unreachable(s service, err error) error {
-	cause := fmt.Sprintf("%s=%s does not answer: %s", s.variable, s.base, p.redact(err.Error()))
+	cause := fmt.Sprintf("%s does not answer: %s", s.named(), p.redact(err.Error()))
 	host := ""
 	if u, perr := url.Parse(s.base); perr == nil {
 		host = u.Host
@@ -586,7 +618,7 @@ func (p preflighter) unreachable(s service, err error) error {
 	case errors.As(err, &record):
 		fix = fmt.Sprintf("the port does not speak TLS: use http:// if the server speaks plain HTTP, or check the port in %s", s.variable)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
-		cause = fmt.Sprintf("%s=%s did not answer within REQUEST_TIMEOUT=%s: %s", s.variable, s.base, p.target.RequestTimeout, p.redact(err.Error()))
+		cause = fmt.Sprintf("%s did not answer within REQUEST_TIMEOUT=%s: %s", s.named(), p.target.RequestTimeout, p.redact(err.Error()))
 		fix = fmt.Sprintf("check %s and that the server is up; raise REQUEST_TIMEOUT if it is only slow", s.variable)
 	case strings.Contains(err.Error(), "certificate"):
 		fix = "check the TLS set-up: CA_CERT for the server's CA, CLIENT_CERT and CLIENT_KEY if it requires a client certificate"

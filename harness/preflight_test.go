@@ -230,7 +230,7 @@ func TestBulkdataPreflightProbesWithAKickoffItCancels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer stop()
+		defer stop.Stop()
 		pf, err := preflight(context.Background(), cfg, target)
 		if err != nil || len(pf.Services) != 1 || !slices.Equal(pf.Services[0].Users, []string{"A", "B"}) {
 			t.Fatalf("preflight %+v, %v: want both users accepted", pf, err)
@@ -316,7 +316,7 @@ func TestAReportTheServerDoesNotDeclareEndsThePreflight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	defer stop.Stop()
 	if _, err := preflight(context.Background(), cfg, target); err != nil {
 		t.Fatalf("a declared report: %v", err)
 	}

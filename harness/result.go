@@ -34,6 +34,9 @@ type Result struct {
 	NotSelected []string
 	// Preflight is what the target's CapabilityStatements declare, and where they disagree with the run.
 	Preflight *Preflight
+	// TargetExited says how the container under test ended when it died during the run (its exit code and
+	// the end of its output); "" when it ran to the end, and for other targets.
+	TargetExited string
 }
 
 // Status is a scenario's outcome.

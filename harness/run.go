@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,8 +51,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg.Token, cfg.TokenB = strings.TrimSpace(cfg.Token), strings.TrimSpace(cfg.TokenB)
 	// Every secret the run knows is replaced in everything it writes: console, progress, reports, errors.
 	// Access tokens issued during the run join the secrets as they are issued (auth.go).
-	cfg.redactor = check.NewRedactor(append([]string{cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB},
-		urlPasswords(cfg.Target, cfg.ExportTarget, cfg.ReportTarget)...)...)
+	cfg.redactor = check.NewRedactor(slices.Concat([]string{cfg.Token, cfg.TokenB, cfg.ClientSecret, cfg.ClientSecretB},
+		urlPasswords(cfg.Target, cfg.ExportTarget, cfg.ReportTarget), imageEnvSecrets(cfg.ImageEnv))...)
 	// Two writers even when the console and the log are one: each redacts its own stream whole, whatever the
 	// other writes between two of its writes (a held-back end may then appear after the other's line).
 	out, log := cfg.redactor.Writer(cfg.Out), cfg.redactor.Writer(cfg.Log)
@@ -76,11 +77,22 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.Staged != nil {
 		cfg.Staged(staging)
 	}
-	target, stop, err := resolveTarget(ctx, cfg)
+	target, started, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	defer stop()
+	defer started.Stop()
+	defer func() {
+		// A container that died during the run (before it is removed): its end explains every refused
+		// connection since, which the scenarios can only report as errors of the run.
+		if res.TargetExited = cfg.redactor.String(started.Exited()); res.TargetExited != "" {
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, res.TargetExited)
+			} else {
+				fmt.Fprintf(log, "conformance: the server under test died during the run: %s\n", res.TargetExited)
+			}
+		}
+	}()
 	// Jobs the pool started ahead end with the run, whether or not a scenario took them.
 	runCtx, endRun := context.WithCancel(ctx)
 	defer endRun()

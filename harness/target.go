@@ -16,24 +16,24 @@ import (
 // validates the configuration, applies the defaults, builds the authentication, starts the embedded
 // reference server or the container when no URL is given, and sets both service bases (EXPORT_TARGET and
 // REPORT_TARGET fall back to TARGET here, and nowhere else). stop releases what it started.
-func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error) {
+func resolveTarget(ctx context.Context, cfg Config) (steps.Target, started, error) {
 	if err := cfg.Validate(); err != nil {
-		return steps.Target{}, nil, err
+		return steps.Target{}, started{}, err
 	}
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, steps.DefaultRequestTimeout)
 	if cfg.discoversTokenURL() {
 		client, err := newHTTPClient(cfg)
 		if err != nil {
-			return steps.Target{}, nil, err
+			return steps.Target{}, started{}, err
 		}
 		if cfg.TokenURL, err = discoverTokenURL(ctx, cfg, client); err != nil {
-			return steps.Target{}, nil, err
+			return steps.Target{}, started{}, err
 		}
 		fmt.Fprintf(cfg.Log, "TOKEN_URL %s, the token_endpoint of %s/.well-known/smart-configuration\n", cfg.TokenURL, strings.TrimRight(cmp.Or(cfg.ExportTarget, cfg.Target), "/"))
 	}
 	auth, err := newAuth(cfg)
 	if err != nil {
-		return steps.Target{}, nil, err
+		return steps.Target{}, started{}, err
 	}
 	t := steps.Target{
 		Credentials:       auth.credentials,
@@ -73,7 +73,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		if cfg.ConfigName != "" {
 			t.Name = cfg.ConfigName + ": " + t.Name
 		}
-		return t, func() {}, nil
+		return t, started{}, nil
 	}
 	emulate := cmp.Or(cfg.RefserverProfile, t.Profile)
 	rcfg := refserver.Config{Profile: refserver.Profile(emulate), Synthetic: cfg.RefserverExport.Synthetic, FilesPerType: cfg.RefserverExport.FilesPerType}
@@ -82,7 +82,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 	}
 	srv, err := refserver.NewServer(rcfg)
 	if err != nil {
-		return t, nil, fmt.Errorf("start embedded reference server: %w", err)
+		return t, started{}, fmt.Errorf("start embedded reference server: %w", err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Name = "embedded reference server emulating " + emulate + " (" + ts.URL + "/fhir)"
@@ -92,7 +92,29 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, func(), error
 		demo[u.Name] = u.Token
 	}
 	t.Credentials = steps.StaticTokens(demo)
-	return t, ts.Close, nil
+	return t, started{stop: ts.Close}, nil
+}
+
+// started is what resolveTarget started for the run: how to stop it, and, for a container, how to tell
+// that it died during the run.
+type started struct {
+	stop   func()        // nil: nothing to stop
+	exited func() string // "" while the server runs; nil: not a container
+}
+
+// Stop stops what was started, if anything.
+func (s started) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+// Exited says how the container ended when it is no longer running; "" otherwise, and for other targets.
+func (s started) Exited() string {
+	if s.exited == nil {
+		return ""
+	}
+	return s.exited()
 }
 
 // trustedOrigins are the origins besides the service bases' that may receive a token: the token endpoint's

@@ -11,7 +11,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -154,4 +156,58 @@ func lock(t *testing.T) {
 		t.Fatalf("docker test lock %s: %v", path, err)
 	}
 	t.Cleanup(func() { _ = f.Close() }) // closing the file releases the lock
+}
+
+// VendorImage builds testdata/vendor, a stand-in for a vendor's FHIR server whose misbehaviour its
+// environment chooses (MODE, STATUS, PORT, BASE_PATH, SECRET_VALUE; see its doc comment), as a FROM scratch
+// image listening on 8080 that the test's cleanup removes. Nothing is pulled.
+func VendorImage(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "testdata", "vendor")
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatalf("vendor image: %v", err)
+	}
+	defer cli.Close()
+	version, err := cli.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		t.Fatalf("vendor image: Docker engine version: %v", err)
+	}
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "vendor"), ".")
+	build.Dir = src
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+version.Arch)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("vendor image: go build %s: %v\n%s", src, err, out)
+	}
+	dockerfile := "FROM scratch\nCOPY vendor /vendor\nEXPOSE 8080\nENTRYPOINT [\"/vendor\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	provider, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		t.Fatalf("vendor image: %v", err)
+	}
+	defer provider.Close()
+	tag := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+		Context: dir, Dockerfile: "Dockerfile", Repo: "fut-conformance-vendor", Tag: tag,
+	}}
+	name, err := provider.BuildImage(ctx, &req)
+	if err != nil {
+		t.Fatalf("vendor image: %v", err)
+	}
+	t.Cleanup(func() {
+		cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
+		if err == nil {
+			defer cli.Close()
+			_, err = cli.ImageRemove(context.Background(), name, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		}
+		if err != nil {
+			t.Errorf("remove vendor image %s: %v", name, err)
+		}
+	})
+	return name
 }
