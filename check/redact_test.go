@@ -110,14 +110,7 @@ func TestRedactingWriterDropsTheRestOfALongURLCredential(t *testing.T) {
 	token := strings.Repeat("Zm9vYmFy", 600) // 4800 bytes, past heldBackURL's window
 	text := "GET https://b.s3.amazonaws.com/P.ndjson?X-Amz-Security-Token=" + token + "&X-Amz-Expires=3600 failed\n"
 	for _, size := range []int{1000, 4096, 1 << 16} {
-		var out bytes.Buffer
-		w := NewRedactor("an-unrelated-secret").Writer(&out)
-		for rest := text; rest != ""; {
-			n := min(size, len(rest))
-			_, _ = w.Write([]byte(rest[:n]))
-			rest = rest[n:]
-		}
-		_ = w.Flush()
+		out := writtenInPieces(text, size)
 		if want := "GET https://b.s3.amazonaws.com/P.ndjson?X-Amz-Security-Token=" + Redacted + "&X-Amz-Expires=3600 failed\n"; out.String() != want {
 			t.Errorf("writes of %d bytes: got %q, expected %q", size, truncateForTest(out.String()), want)
 		}
@@ -203,14 +196,7 @@ func TestRedactingWriterDropsTheRestOfALongEncodedCredential(t *testing.T) {
 	text := prefix + token + "%26X-Amz-Expires%3D3600&_format=ndjson failed\n"
 	want := prefix + Redacted + "%26X-Amz-Expires%3D3600&_format=ndjson failed\n"
 	for _, size := range []int{999, 1000, 4096, 1 << 16} {
-		var out bytes.Buffer
-		w := NewRedactor("an-unrelated-secret").Writer(&out)
-		for rest := text; rest != ""; {
-			n := min(size, len(rest))
-			_, _ = w.Write([]byte(rest[:n]))
-			rest = rest[n:]
-		}
-		_ = w.Flush()
+		out := writtenInPieces(text, size)
 		if out.String() != want {
 			t.Errorf("writes of %d bytes: got %q, expected %q", size, truncateForTest(out.String()[len(prefix)-40:]), want[len(prefix)-40:])
 		}
@@ -273,4 +259,17 @@ func TestRedactorFindsASecretQuotedByGo(t *testing.T) {
 			t.Errorf("%q became %q", text, got)
 		}
 	}
+}
+
+// writtenInPieces is what a redacting writer makes of text written size bytes at a time, then flushed.
+func writtenInPieces(text string, size int) *bytes.Buffer {
+	var out bytes.Buffer
+	w := NewRedactor("an-unrelated-secret").Writer(&out)
+	for rest := text; rest != ""; {
+		n := min(size, len(rest))
+		_, _ = w.Write([]byte(rest[:n]))
+		rest = rest[n:]
+	}
+	_ = w.Flush()
+	return &out
 }

@@ -317,17 +317,7 @@ func TestJUnitReportAsJenkinsAndGitLabShowIt(t *testing.T) {
 		{Feature: "f", File: "f.feature", Name: "n/a", Requirements: []string{"EXP-MISSING-JOB"}, Status: StatusNotApplicable, Reason: "EXP-MISSING-JOB does not apply"},
 	}}
 	findings.AddWarning(steps.Finding{Scenario: "warns", Requirement: "EXP-PROGRESS-LENGTH", Message: "X-Progress: 120 characters"})
-	raw, err := xml.Marshal(junitReport(res))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := junitProblems(raw); p != nil {
-		t.Fatalf("junit.xml does not hold to junit.xsd:\n%s\n%s", strings.Join(p, "\n"), raw)
-	}
-	root, err := parseXML(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, raw := junitOf(t, res)
 	suite := root.child("testsuite")
 	var cases []*xmlElement
 	for _, c := range suite.children {
@@ -366,17 +356,7 @@ func TestJUnitGateFailureSaysWhyInItsText(t *testing.T) {
 		{ID: "EXP-KICKOFF", Severity: "MUST", Verdict: VerdictPass, Selected: true, Scenarios: []string{"kick-off (passed)"}},
 	}
 	res.Gate = gate(res.Requirements)
-	raw, err := xml.Marshal(junitReport(res))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := junitProblems(raw); p != nil {
-		t.Fatalf("junit.xml does not hold to junit.xsd:\n%s\n%s", strings.Join(p, "\n"), raw)
-	}
-	root, err := parseXML(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, raw := junitOf(t, res)
 	gate := root.children[len(root.children)-1]
 	var failed *xmlElement
 	for _, tc := range gate.children {
@@ -390,4 +370,21 @@ func TestJUnitGateFailureSaysWhyInItsText(t *testing.T) {
 	if got := gitlabDetails(failed); !strings.Contains(got, "EXP-CROSS-USER (MUST) skipped: user B has no token") || !strings.Contains(got, "another user (skipped)") {
 		t.Errorf("GitLab shows the gate's failure of EXP-CROSS-USER as %q", got)
 	}
+}
+
+// junitOf is res's junit.xml, held to junit.xsd, parsed, and as written.
+func junitOf(t *testing.T, res Result) (*xmlElement, []byte) {
+	t.Helper()
+	raw, err := xml.Marshal(junitReport(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := junitProblems(raw); p != nil {
+		t.Fatalf("junit.xml does not hold to junit.xsd:\n%s\n%s", strings.Join(p, "\n"), raw)
+	}
+	root, err := parseXML(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, raw
 }
