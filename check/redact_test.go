@@ -92,11 +92,7 @@ func TestRedactorHidesTheCredentialsOfPresignedURLs(t *testing.T) {
 func TestRedactingWriterFindsAURLCredentialSplitAcrossWrites(t *testing.T) {
 	const text = "GET https://b.s3.amazonaws.com/P.ndjson?X-Amz-Signature=5f1c0d9e8b7a6f5e&X-Amz-Expires=3600 failed\n"
 	for split := 1; split < len(text); split++ {
-		var out bytes.Buffer
-		w := NewRedactor().Writer(&out)
-		_, _ = w.Write([]byte(text[:split]))
-		_, _ = w.Write([]byte(text[split:]))
-		_ = w.Flush()
+		out := writtenInTwo(NewRedactor(), text, split)
 		// The whole output, not a piece of the signature: a split inside the value must not let its rest through.
 		if want := NewRedactor().String(text); out.String() != want {
 			t.Fatalf("split at %d: got %q, expected %q", split, out.String(), want)
@@ -177,11 +173,7 @@ func TestRedactingWriterFindsAnEncodedNestedCredentialSplitAcrossWrites(t *testi
 		t.Fatalf("String: %q", want)
 	}
 	for split := 1; split < len(text); split++ {
-		var out bytes.Buffer
-		w := NewRedactor().Writer(&out)
-		_, _ = w.Write([]byte(text[:split]))
-		_, _ = w.Write([]byte(text[split:]))
-		_ = w.Flush()
+		out := writtenInTwo(NewRedactor(), text, split)
 		if out.String() != want {
 			t.Fatalf("split at %d: got %q, expected %q", split, out.String(), want)
 		}
@@ -225,11 +217,7 @@ func TestRedactorHidesTheRestOfASecretCutShort(t *testing.T) {
 	// The writer, whatever the split.
 	text := "X-Echo: hhhh Bearer cut-secret-01234… [cut: 21 bytes more]\n"
 	for split := 1; split < len(text); split++ {
-		var out bytes.Buffer
-		w := r.Writer(&out)
-		_, _ = w.Write([]byte(text[:split]))
-		_, _ = w.Write([]byte(text[split:]))
-		_ = w.Flush()
+		out := writtenInTwo(r, text, split)
 		if want := r.String(text); out.String() != want {
 			t.Fatalf("split at %d: got %q, expected %q", split, out.String(), want)
 		}
@@ -270,6 +258,16 @@ func writtenInPieces(text string, size int) *bytes.Buffer {
 		_, _ = w.Write([]byte(rest[:n]))
 		rest = rest[n:]
 	}
+	_ = w.Flush()
+	return &out
+}
+
+// writtenInTwo is what r's writer makes of text written in two pieces, split at split, then flushed.
+func writtenInTwo(r *Redactor, text string, split int) *bytes.Buffer {
+	var out bytes.Buffer
+	w := r.Writer(&out)
+	_, _ = w.Write([]byte(text[:split]))
+	_, _ = w.Write([]byte(text[split:]))
 	_ = w.Flush()
 	return &out
 }

@@ -89,7 +89,21 @@ type Failure struct {
 }
 
 // RunError says that the failure is the run's, not the server's: no requirement is charged with it.
-func (f Failure) RunError() bool { return f.Transport || f.CredentialExpired || f.MaxBody }
+func (f Failure) RunError() bool { return f.RunErrorCause() != "" }
+
+// RunErrorCause names the error of the run the failure is, for the reports ("a transport error"); "" when it
+// is no error of the run.
+func (f Failure) RunErrorCause() string {
+	switch {
+	case f.Transport:
+		return "a transport error"
+	case f.CredentialExpired:
+		return "an expired token"
+	case f.MaxBody:
+		return "an answer larger than MAX_BODY"
+	}
+	return ""
+}
 
 // Verdict is a requirement's result in a run.
 type Verdict string
@@ -173,15 +187,9 @@ func requirementResults(res Result, reqs map[string]features.Requirement, profil
 			switch {
 			case s.Reason != "":
 				reasons = appendNew(reasons, s.Reason)
-			case s.Status == StatusFailed && s.Failure != nil && s.Failure.Transport:
+			case s.Status == StatusFailed && s.Failure != nil && s.Failure.RunError():
 				errored++
-				reasons = appendNew(reasons, fmt.Sprintf("%q ended on a transport error: %s", s.Name, s.Failure.Summary))
-			case s.Status == StatusFailed && s.Failure != nil && s.Failure.CredentialExpired:
-				errored++
-				reasons = appendNew(reasons, fmt.Sprintf("%q ended on an expired token: %s", s.Name, s.Failure.Summary))
-			case s.Status == StatusFailed && s.Failure != nil && s.Failure.MaxBody:
-				errored++
-				reasons = appendNew(reasons, fmt.Sprintf("%q ended on an answer larger than MAX_BODY: %s", s.Name, s.Failure.Summary))
+				reasons = appendNew(reasons, fmt.Sprintf("%q ended on %s: %s", s.Name, s.Failure.RunErrorCause(), s.Failure.Summary))
 			case s.Status == StatusFailed && s.Failure != nil:
 				reasons = appendNew(reasons, fmt.Sprintf("%q failed on %s first", s.Name, s.Failure.Requirement))
 			}
