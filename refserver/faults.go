@@ -147,6 +147,18 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
+	rewrite("manifest-request-poll-url", "EXP-POLL-200", "the manifest's request is the polling location, not the kick-off's URL",
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) { m.Request = a.base + "/" + path.Base(a.req.URL.Path) + "?" + a.req.URL.RawQuery })
+		}),
+	rewrite("manifest-stale-transaction-time", "EXP-POLL-200", "transactionTime is an hour before the kick-off: a manifest of an older query",
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) {
+				if t, err := time.Parse(fhirInstantLayout, m.TransactionTime); err == nil {
+					m.TransactionTime = fhirInstant(t.Add(-faultSkew))
+				}
+			})
+		}),
 	rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)",
 		answerPollComplete, func(a *reply) { a.header.Del("Expires") }),
 	rewrite("output-wrong-type", "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item",

@@ -52,9 +52,10 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 type exportState struct {
 	owner     string
 	pollURL   string
-	pooled    *pooledExport // the pool's job this scenario adopted, or nil: a job of its own
-	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
-	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
+	kickoff   *check.Exchange // the kick-off's answer that gave pollURL, for the manifest to answer (request, transactionTime)
+	pooled    *pooledExport   // the pool's job this scenario adopted, or nil: a job of its own
+	release   func()          // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
+	settled   bool            // the owner saw it complete or cancelled it: nothing to clean up
 	manifest  *check.Manifest
 	downloads []download // one per manifest output item, in the manifest's order
 	// unchecked says why files of the manifest were left unchecked by the last downloads (a bound of the run,
@@ -140,7 +141,7 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 		return err
 	}
 	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && check.CheckAbsoluteURL("", "", loc) == nil {
-		w.export = exportState{owner: user, pollURL: loc, release: release}
+		w.export = exportState{owner: user, pollURL: loc, kickoff: x, release: release}
 		return nil
 	}
 	release()
@@ -187,7 +188,7 @@ func (w *World) adoptKickoff(ctx context.Context, user string, job func() *poole
 		return detach(j.sendErr)
 	}
 	if j.pollURL != "" {
-		w.export = exportState{owner: user, pollURL: j.pollURL, pooled: j}
+		w.export = exportState{owner: user, pollURL: j.pollURL, kickoff: w.last, pooled: j}
 	}
 	return w.checkKickoff()
 }
@@ -503,6 +504,9 @@ func (w *World) responseIsValidManifest(x *check.Exchange) error { return w.chec
 func (w *World) checkManifest(req string, x *check.Exchange) error {
 	m, err := check.CheckManifest(req, x)
 	if err != nil {
+		return err
+	}
+	if err := check.CheckManifestKickoff(req, m, w.export.kickoff); err != nil {
 		return err
 	}
 	if err := w.checkExportTypes(req, m); err != nil {

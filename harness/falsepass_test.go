@@ -1,0 +1,65 @@
+package harness
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
+)
+
+// A manifest is the answer to its own kick-off (BDA2 "Complete Status"): its request names the kick-off, not
+// the polling location, and a GET kick-off's _since; its transactionTime is not before the kick-off was
+// answered. Each fails EXP-POLL-200, naming what it expected; the conformant server passes in fut (POST) and
+// bulkdata (GET, whose request carries the kick-off's query).
+func TestAManifestOfAnotherKickoffFailsThePoll200(t *testing.T) {
+	withoutQuery := regexp.MustCompile(`("request":"[^"?]*)\?[^"]*"`)
+	for name, c := range map[string]struct {
+		profile string
+		handler func(t *testing.T) http.Handler
+		says    string // "" : the run passes
+	}{
+		"conformant fut": {"fut", func(t *testing.T) http.Handler { return refserverHandler(t, refserver.Config{}) }, ""},
+		"conformant bulkdata": {"bulkdata", func(t *testing.T) http.Handler {
+			return refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData})
+		}, ""},
+		"request is the polling location": {"fut", func(t *testing.T) http.Handler {
+			return refserverHandler(t, refserver.Config{Faults: []string{"manifest-request-poll-url"}})
+		}, `not the kick-off's $export`},
+		"transactionTime before the kick-off": {"fut", func(t *testing.T) http.Handler {
+			return refserverHandler(t, refserver.Config{Faults: []string{"manifest-stale-transaction-time"}})
+		}, "not before the kick-off's answer"},
+		"a GET kick-off's request without its query": {"bulkdata", func(t *testing.T) http.Handler {
+			return rewriting(refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData}), func(_ *http.Request, status int, body []byte) []byte {
+				if status != http.StatusOK {
+					return body
+				}
+				return withoutQuery.ReplaceAll(body, []byte(`$1"`))
+			})
+		}, `whose _since is ""`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			res, out, err := runAgainst(t, c.handler(t), Config{Profile: c.profile, Token: refserver.DemoTokenA, Tags: "@EXP-POLL-200"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.says == "" {
+				if !res.Passed {
+					t.Fatalf("want a pass, got failures %+v\n%s", res.Failures, out)
+				}
+				return
+			}
+			if res.Passed || len(res.Failures) == 0 {
+				t.Fatalf("want EXP-POLL-200 failed, the run passed:\n%s", out)
+			}
+			for _, f := range res.Failures {
+				if f.Requirement == "EXP-POLL-200" && strings.Contains(f.Message, c.says) {
+					return
+				}
+			}
+			t.Fatalf("want an EXP-POLL-200 failure saying %q, got %+v\n%s", c.says, res.Failures, out)
+		})
+	}
+}
