@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"mime"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,12 @@ func checkBinaryMembers(x *Exchange, members map[string]json.RawMessage) error {
 	}
 	if ct == "" {
 		return Violationf("", "Binary.contentType", "a media type (Binary.contentType is 1..1 in FHIR R4)", "none")
+	}
+	// The Binary's contentType is the media type of the file it holds, which is NDJSON: a client that asks for
+	// the file itself gets it with that Content-Type (HAPI serves a Binary's content so), and BDA2 says an NDJSON
+	// file's "SHALL be application/fhir+ndjson", as FUT's files are (GET_Binary_export.md).
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != NDJSON {
+		return Violationf("", "Binary.contentType of output file "+x.URL, NDJSON+": the media type of the NDJSON file the Binary holds (BDA2: an NDJSON file SHALL be "+NDJSON+"; FUT's export Binaries)", "%q", ct)
 	}
 	return nil
 }

@@ -93,7 +93,8 @@ func TestABinaryIsReadAsJSONWhileItStreams(t *testing.T) {
 		"escaped":        `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + escaped + `"}`,
 		"data first":     `{"data":"` + enc + `","contentType":"application/fhir+ndjson","meta":{"tag":[{"code":"x"}]},"resourceType":"Binary"}`,
 		"wrapped":        ` { "resourceType" : "Binary" , "contentType":"application/fhir+ndjson", "data" : "` + wrapped + `" } ` + "\n",
-		"security first": `{"resourceType":"Binary","securityContext":{"identifier":{"value":"u\"1"}},"contentType":"x","data":"` + enc + `"}`,
+		"security first": `{"resourceType":"Binary","securityContext":{"identifier":{"value":"u\"1"}},"contentType":"application/fhir+ndjson","data":"` + enc + `"}`,
+		"parameters":     `{"resourceType":"Binary","contentType":"application/fhir+ndjson; charset=utf-8","data":"` + enc + `"}`,
 	} {
 		f, err := streamed(t, "application/fhir+json", item, strings.NewReader(body), FileCheck{})
 		if err != nil || f.Resources != 3 || f.Format != "Binary" {
@@ -111,6 +112,10 @@ func TestABinaryIsReadAsJSONWhileItStreams(t *testing.T) {
 		"not base64":     {`{"resourceType":"Binary","contentType":"x","data":"***"}`, "base64"},
 		"data a number":  {`{"resourceType":"Binary","contentType":"x","data":12}`, "base64"},
 		"an array":       {`[1]`, "invalid JSON"},
+		// the media type of the file it holds: NDJSON (BDA2's SHALL for an NDJSON file; FUT's Binaries)
+		"text/plain":      {`{"resourceType":"Binary","contentType":"text/plain","data":"` + enc + `"}`, `Binary.contentType of output file u: expected application/fhir+ndjson`},
+		"generic ndjson":  {`{"resourceType":"Binary","contentType":"application/ndjson","data":"` + enc + `"}`, `got "application/ndjson"`},
+		"not a mediatype": {`{"resourceType":"Binary","contentType":"x","data":"` + enc + `"}`, `got "x"`},
 	} {
 		_, err := streamed(t, "application/fhir+json", item, strings.NewReader(c.body), FileCheck{})
 		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.want) {

@@ -63,3 +63,20 @@ func TestAManifestOfAnotherKickoffFailsThePoll200(t *testing.T) {
 		})
 	}
 }
+
+// An output file served as a FUT Binary (as HAPI answers the harness's Accept, which names FHIR JSON) holds
+// NDJSON, so its contentType says so: application/fhir+ndjson, BDA2's SHALL for an NDJSON file and FUT's own
+// (GET_Binary_export.md). A Binary whose contentType is text/plain fails EXP-OUTPUT, naming the file.
+func TestABinaryOutputFileOfAnotherContentTypeFails(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"output-binary-content-type"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "EXP-OUTPUT" && strings.Contains(f.Message, "Binary.contentType of output file ") && strings.Contains(f.Message, `got "text/plain"`) {
+			return
+		}
+	}
+	t.Fatalf("want an EXP-OUTPUT failure naming the Binary's contentType, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}
