@@ -80,3 +80,35 @@ func TestABinaryOutputFileOfAnotherContentTypeFails(t *testing.T) {
 	}
 	t.Fatalf("want an EXP-OUTPUT failure naming the Binary's contentType, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
 }
+
+// Output files that hold no resource at all (here every file is served empty, and the manifest, as HAPI's,
+// gives no count) show no line to judge: EXP-OUTPUT and EXP-OUTPUT-ACCEPT are skipped, saying so, not passed,
+// and the release gate fails. BDA2: a server SHOULD NOT list a file for a type without data.
+func TestOutputFilesWithoutAnyResourceAreASkipNotAPass(t *testing.T) {
+	count := regexp.MustCompile(`,"count":\d+`)
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, status int, body []byte) []byte {
+		switch {
+		case status == http.StatusOK && strings.Contains(r.URL.Path, "/Binary/"):
+			return nil // the file, NDJSON: no line
+		case status == http.StatusOK && strings.HasSuffix(r.URL.Path, "/$export-poll-status"):
+			return count.ReplaceAll(body, nil)
+		}
+		return body
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT,@EXP-OUTPUT-ACCEPT", Gate: true, Features: []string{"export"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]bool{}
+	for _, s := range res.Findings.Skips() {
+		if strings.Contains(s.Message, "output files checked hold no resource") {
+			skipped[s.Requirement] = true
+		}
+	}
+	if !skipped["EXP-OUTPUT"] || !skipped["EXP-OUTPUT-ACCEPT"] || len(res.Failures) != 0 {
+		t.Fatalf("want EXP-OUTPUT and EXP-OUTPUT-ACCEPT skipped as holding no resource, got skips %+v, failures %+v\n%s", res.Findings.Skips(), res.Failures, out)
+	}
+	if res.Passed || res.Gate == nil || res.Gate.Passed {
+		t.Fatalf("the release gate must fail on them:\n%s", out)
+	}
+}

@@ -20,6 +20,7 @@ import (
 // found.
 type download struct {
 	item    check.ManifestItem
+	output  bool // an item of the manifest's output, not of its error or deleted files
 	x       *check.Exchange
 	file    check.OutputFile
 	verdict error // the server's deviation in the file, or nil
@@ -93,7 +94,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	kept := results[:0]
 	var late, untrusted []string
 	for i, d := range results {
-		d.item = items[i]
+		d.item, d.output = items[i], i < len(m.Output)
 		switch {
 		case d.err != nil && ctx.Err() != nil:
 			late = append(late, d.item.URL)

@@ -641,6 +641,26 @@ func (w *World) judgedNoOutput(m *check.Manifest) error {
 	return nil
 }
 
+// judgedNoResource ends a Then step that judged the output files' lines, once judgedNoOutput has passed: output
+// files that downloaded whole and hold no resource at all showed no line to judge, so nothing of "every line a
+// resource of the item's type" was checked, and the scenario is skipped, not passed. BDA2: "If no data are found
+// for a resource, the server SHOULD NOT return an output item for that resource", and with no data at all the
+// output SHOULD be empty, which is skipped alike (noOutputFile); a server whose files lost their data would
+// otherwise pass.
+func (w *World) judgedNoResource() error {
+	files, resources := 0, 0
+	for _, d := range w.export.downloads {
+		if d.output {
+			files++
+			resources += d.file.Resources
+		}
+	}
+	if files > 0 && resources == 0 {
+		return w.skip(fmt.Sprintf("the %d output files checked hold no resource, so no line of theirs was checked (BDA2: a server SHOULD NOT list a file for a type without data)", files))
+	}
+	return nil
+}
+
 // outputFilesAreNDJSON: a file request that names no FHIR format gets the file itself (EXP-OUTPUT-ACCEPT).
 func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 	m, err := w.downloadsDone()
@@ -665,7 +685,10 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 			return d.verdict
 		}
 	}
-	return w.judgedNoOutput(m)
+	if err := w.judgedNoOutput(m); err != nil {
+		return err
+	}
+	return w.judgedNoResource()
 }
 
 // outputFilesAnswerAsTokenRequires judges the files requested without a token: refused (a 4xx) when the
@@ -855,7 +878,10 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 			fmt.Fprintf(w.target.Log, "  output file %s: %s\n", item.URL, gaps)
 		}
 	}
-	return w.judgedNoOutput(m)
+	if err := w.judgedNoOutput(m); err != nil {
+		return err
+	}
+	return w.judgedNoResource()
 }
 
 // exportNeverCompletes watches a cancelled export: every answer must stay the profile's "poll-cancelled"
