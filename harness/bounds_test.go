@@ -199,7 +199,7 @@ func (s *exportServer) handler() http.Handler {
 				}
 				fmt.Fprintf(&out, `{"type":"Patient","url":%q}`, url)
 			}
-			fmt.Fprintf(w, `{"transactionTime":"2026-01-01T00:00:00Z","request":"%s/fhir/$export","requiresAccessToken":%t,"output":[%s],"error":[]}`, s.fileBase(), s.fileQuery == "", out.String())
+			fmt.Fprintf(w, `{"transactionTime":%q,"request":"%s/fhir/$export","requiresAccessToken":%t,"output":[%s],"error":[]}`, time.Now().UTC().Format(time.RFC3339), s.fileBase(), s.fileQuery == "", out.String())
 		case strings.Contains(r.URL.Path, "/files/"):
 			if s.file != nil {
 				s.file(w, r)
