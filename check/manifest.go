@@ -102,15 +102,23 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 			return nil, Violationf(req, fmt.Sprintf("type of manifest deleted item %d (%s)", i, it.URL), "Bundle: a deleted file holds transaction Bundles of DELETE entries", "%q", it.Type)
 		}
 	}
-	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL
+	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL.
+	// BDA2: output is "an array of file items with one entry for each generated file", and error and deleted
+	// follow its structure: a file listed twice would be imported twice by a client.
+	listed := make(map[string]string, len(m.Output)+len(m.Error)+len(m.Deleted))
 	for _, list := range []struct {
 		name  string
 		items []ManifestItem
 	}{{"output", m.Output}, {"error", m.Error}, {"deleted", m.Deleted}} {
 		for i, it := range list.items {
-			if err := CheckAbsoluteURL(req, fmt.Sprintf("url of manifest %s item %d (%s)", list.name, i, it.Type), it.URL); err != nil {
+			subject := fmt.Sprintf("url of manifest %s item %d (%s)", list.name, i, it.Type)
+			if err := CheckAbsoluteURL(req, subject, it.URL); err != nil {
 				return nil, err
 			}
+			if first, ok := listed[it.URL]; ok {
+				return nil, Violationf(req, subject, "each file listed once: one item for each generated file (BDA2 output, error, deleted)", "%q, listed already as %s", it.URL, first)
+			}
+			listed[it.URL] = fmt.Sprintf("%s item %d", list.name, i)
 		}
 	}
 	return &m, nil

@@ -26,6 +26,9 @@ func TestManifestURLsAreAbsoluteAndErrorFilesOperationOutcomes(t *testing.T) {
 		"no host in error":              {good, `{"type":"OperationOutcome","url":"https:///Binary/9"}`, "url of manifest error item 0 (OperationOutcome)"},
 		"second output item":            {good + `,{"type":"Observation","url":"http:///x"}`, "", "url of manifest output item 1 (Observation)"},
 		"an error item of another type": {good, `{"type":"Patient","url":"https://h/fhir/Binary/9"}`, `type of manifest error item 0 (https://h/fhir/Binary/9): expected OperationOutcome`},
+		// BDA2: one item for each generated file; a client would import a file listed twice twice
+		"a file listed twice":          {good + `,{"type":"Observation","url":"https://h/fhir/Binary/2"},` + good, "", `url of manifest output item 2 (Patient): expected each file listed once`},
+		"an output file as error file": {good, `{"type":"OperationOutcome","url":"https://h/fhir/Binary/1"}`, `listed already as output item 0`},
 	} {
 		_, err := CheckManifest("", manifest(c.output, c.errs))
 		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.names) {

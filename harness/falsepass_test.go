@@ -112,3 +112,19 @@ func TestOutputFilesWithoutAnyResourceAreASkipNotAPass(t *testing.T) {
 		t.Fatalf("the release gate must fail on them:\n%s", out)
 	}
 }
+
+// BDA2: the manifest's output is "an array of file items with one entry for each generated file": a manifest
+// listing every file twice, which a client would import twice, fails EXP-POLL-200 naming the file.
+func TestAManifestListingAFileTwiceFails(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"manifest-duplicate-output"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-POLL-200"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "EXP-POLL-200" && strings.Contains(f.Message, "expected each file listed once") && strings.Contains(f.Message, "/fhir/Binary/") {
+			return
+		}
+	}
+	t.Fatalf("want an EXP-POLL-200 failure naming the file listed twice, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}

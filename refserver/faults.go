@@ -147,6 +147,8 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
+	rewrite("manifest-duplicate-output", "EXP-POLL-200", "the manifest lists every output file twice",
+		answerPollComplete, func(a *reply) { editManifest(a, func(m *manifest) { m.Output = append(m.Output, m.Output...) }) }),
 	rewrite("manifest-request-poll-url", "EXP-POLL-200", "the manifest's request is the polling location, not the kick-off's URL",
 		answerPollComplete, func(a *reply) {
 			editManifest(a, func(m *manifest) { m.Request = a.base + "/" + path.Base(a.req.URL.Path) + "?" + a.req.URL.RawQuery })
