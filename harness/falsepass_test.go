@@ -128,3 +128,21 @@ func TestAManifestListingAFileTwiceFails(t *testing.T) {
 	}
 	t.Fatalf("want an EXP-POLL-200 failure naming the file listed twice, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
 }
+
+// A DELETE on a running export answered 202 with an OperationOutcome of severity error says the cancel failed
+// (FHIR R4 IssueSeverity: error "sufficiently important to cause the action to fail"): not FUT's "the export
+// job will be cancelled and a '202 Accepted' is returned with an operation outcome response" (HAPI's issue is
+// of severity information). It fails EXP-CANCEL, saying what the OperationOutcome said.
+func TestACancelAnsweredWithAnErrorOutcomeFails(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"cancel-error-outcome"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-CANCEL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "EXP-CANCEL" && strings.Contains(f.Message, `with an OperationOutcome of severity error ("Job instance could not be cancelled.")`) {
+			return
+		}
+	}
+	t.Fatalf("want an EXP-CANCEL failure naming the error OperationOutcome, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}

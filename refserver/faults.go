@@ -210,6 +210,10 @@ var faultTable = []faultDef{
 		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),
 	rewrite("cancel-no-outcome", "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body",
 		answerCancelRunning, func(a *reply) { setEmpty(a) }),
+	rewrite("cancel-error-outcome", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 202 with an OperationOutcome of severity error, saying it failed",
+		answerCancelRunning, func(a *reply) {
+			setOutcome(a, http.StatusAccepted, sevError, codeProcessing, "Job instance could not be cancelled.")
+		}),
 	hook(faultCancelledCompletes, "EXP-CANCELLED-404", "a cancelled export completes anyway once its time is up (404, then 200)"),
 	rewrite("cancelled-410", "EXP-CANCELLED-404", "polling a cancelled export answers 410 Gone instead of 404",
 		answerPollCancelled, func(a *reply) { a.status = http.StatusGone }),
