@@ -146,3 +146,20 @@ func TestACancelAnsweredWithAnErrorOutcomeFails(t *testing.T) {
 	}
 	t.Fatalf("want an EXP-CANCEL failure naming the error OperationOutcome, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
 }
+
+// A DONE report's Binary holds the report, which every FUT report OperationDefinition describes as "a Base64
+// encoded .zip file containing JSON files": a line of text instead of the placeholder is still no report, and
+// fails RJS-TERMINAL, showing the start of what it held.
+func TestADoneReportThatIsNoZipFails(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"rjs-done-not-a-report"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "RJS-TERMINAL" && strings.Contains(f.Message, "a zip archive of JSON files") && strings.Contains(f.Message, `starting "Report generated."`) {
+			return
+		}
+	}
+	t.Fatalf("want an RJS-TERMINAL failure saying the DONE Binary is no zip, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}

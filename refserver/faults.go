@@ -80,6 +80,7 @@ const (
 	faultRJSScheduleNotListed fault = "rjs-schedule-not-listed"
 	faultRJSNeverFinishes     fault = "rjs-never-finishes"
 	faultRJSDonePlaceholder   fault = "rjs-done-placeholder"
+	faultRJSDoneNotAReport    fault = "rjs-done-not-a-report"
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
@@ -299,6 +300,7 @@ var faultTable = []faultDef{
 		}),
 	hook(faultRJSNeverFinishes, "RJS-TERMINAL", "a report job stays RUNNING for ever"),
 	hook(faultRJSDonePlaceholder, "RJS-TERMINAL", "a DONE report's Binary still holds the *NOT GENERATED YET* placeholder"),
+	hook(faultRJSDoneNotAReport, "RJS-TERMINAL", "a DONE report's Binary holds a line of text, not the zip archive of JSON files a report is"),
 	hook(faultRJSCrossUserLeak, "RJS-CROSS-USER", "every user's status lists every user's report jobs"),
 }
 

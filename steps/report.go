@@ -439,6 +439,10 @@ func (w *World) doneReportBinaryIsGenerated(_ context.Context) error {
 	if len(b.Data) == 0 || string(b.Data) == placeholder {
 		return check.Violationf("", "data of the DONE report's Binary", "the generated report", "%q", string(b.Data))
 	}
+	if err := check.CheckReportArchive(b.Data); err != nil {
+		shown := b.Data[:min(len(b.Data), 64)]
+		return check.Violationf("", "data of the DONE report's Binary", "the generated report: a zip archive of JSON files (FUT's report OperationDefinitions: \"a Base64 encoded .zip file containing JSON files\")", "%d bytes, %v, starting %q", len(b.Data), err, shown)
+	}
 	return nil
 }
 
