@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -190,4 +191,34 @@ func TestARequirementWithASkippedScenarioIsPartlyCheckedForTheGate(t *testing.T)
 			t.Fatalf("want RJS-LISTED passed but partly checked, naming the skipped $schedule example, got %+v\n%s", res.Gate.Unchecked, out)
 		}
 	}
+}
+
+// User B's status that names more jobs beyond it (a next link, which the harness does not follow: the
+// OperationDefinition defines no paging) proves nothing about those: that user A's job is not among them is
+// reported not checked, and RJS-CROSS-USER is partly checked for the gate, not passed outright.
+func TestACrossUserStatusWithANextLinkLeavesTheRestNotChecked(t *testing.T) {
+	var paged atomic.Int64
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, status int, body []byte) []byte {
+		if status != http.StatusOK || !strings.HasSuffix(r.URL.Path, "/$get-report-job-status") || !strings.Contains(r.Header.Get("Authorization"), refserver.DemoTokenB) {
+			return body
+		}
+		paged.Add(1)
+		return []byte(strings.Replace(string(body), `"type":"collection"`, `"type":"collection","link":[{"relation":"next","url":"https://f.example/fhir/page-2"}]`, 1))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@RJS-CROSS-USER", Features: []string{"report"}, Gate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 0 {
+		t.Fatalf("no deviation was shown: failures %+v\n%s", res.Failures, out)
+	}
+	if paged.Load() == 0 {
+		t.Fatalf("user B's status was never paged: the test proves nothing\n%s", out)
+	}
+	for _, r := range res.Gate.Unchecked {
+		if r.ID == "RJS-CROSS-USER" && strings.Contains(r.Reason, "partly checked: ") && strings.Contains(r.Reason, "has a next link (https://f.example/fhir/page-2), not followed") {
+			return
+		}
+	}
+	t.Fatalf("want RJS-CROSS-USER partly checked, naming the next link, got %+v\n%s", res.Gate.Unchecked, out)
 }
