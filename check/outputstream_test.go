@@ -307,3 +307,28 @@ func TestAFileCutShortInTransferIsNoViolation(t *testing.T) {
 		}
 	}
 }
+
+// HAPI labels an export Binary with its job (meta extension bulk-export-job-id): with the job known, a Binary
+// of another job fails, naming it; one of the job, one without the extension, or a job not known, pass.
+func TestABinaryOfAnotherExportJobIsRefused(t *testing.T) {
+	enc := base64.StdEncoding.EncodeToString([]byte(patients(2)))
+	of := func(job string) string {
+		return `{"resourceType":"Binary","meta":{"extension":[{"url":"` + ExtBulkExportJobID + `","valueString":"` + job + `"}]},"contentType":"application/fhir+ndjson","data":"` + enc + `"}`
+	}
+	item := ManifestItem{Type: "Patient", URL: "u"}
+	for name, c := range map[string]struct{ body, job, fails string }{
+		"its own job":      {of("job-1"), "job-1", ""},
+		"no extension":     {binaryOf(patients(2)), "job-1", ""},
+		"job not known":    {of("job-2"), "", ""},
+		"another job":      {of("job-2"), "job-1", `bulk-export-job-id of output file u: expected job job-1`},
+		"another job, too": {of("job-2"), "job-1", `got "job-2": a file of another export job`},
+	} {
+		_, err := streamed(t, "application/fhir+json", item, strings.NewReader(c.body), FileCheck{JobID: c.job})
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.fails != "" && (!errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: want a violation saying %q, got %v", name, c.fails, err)
+		}
+	}
+}

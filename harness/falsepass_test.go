@@ -222,3 +222,47 @@ func TestACrossUserStatusWithANextLinkLeavesTheRestNotChecked(t *testing.T) {
 	}
 	t.Fatalf("want RJS-CROSS-USER partly checked, naming the next link, got %+v\n%s", res.Gate.Unchecked, out)
 }
+
+// FUT's export files are HAPI Binaries labelled with their export job (meta extension bulk-export-job-id,
+// FUT's GET_Binary_export.md; HAPI's WriteBinaryStep writes the job instance id, the polling location's
+// _jobId). A file served as the Binary of another job is another export's file in this one's manifest, and
+// fails EXP-OUTPUT naming both jobs; the reference server's own Binaries, served as FUT serves the harness's
+// Accept, pass.
+func TestAnOutputFileOfAnotherExportJobFails(t *testing.T) {
+	asBinary := func(h http.Handler) http.Handler { // as HAPI answers an Accept that names FHIR JSON at any q
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/Binary/") && strings.Contains(r.Header.Get("Accept"), "application/fhir+json") {
+				r.Header.Set("Accept", "application/fhir+json")
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	for name, faults := range map[string][]string{"conformant": nil, "another job's file": {"output-file-of-another-job"}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := refserverHandler(t, refserver.Config{Faults: faults}) // the fault serves the Binary itself
+			if faults == nil {
+				h = asBinary(h)
+			}
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if faults == nil {
+				if !strings.Contains(out, "(Binary, ") { // outputFilesHoldTheirType logs each file's format
+					t.Fatalf("no file was read as a Binary: the test proves nothing\n%s", out)
+				}
+				if !res.Passed {
+					t.Fatalf("the reference server's Binaries must pass: %+v\n%s", res.Failures, out)
+				}
+				return
+			}
+			for _, f := range res.Failures {
+				if f.Requirement == "EXP-OUTPUT" && strings.Contains(f.Message, "bulk-export-job-id of output file ") && strings.Contains(f.Message, "a file of another export job") {
+					return
+				}
+			}
+			t.Fatalf("want an EXP-OUTPUT failure naming the other job, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+		})
+	}
+}

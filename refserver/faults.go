@@ -205,6 +205,13 @@ var faultTable = []faultDef{
 					Meta: binaryMeta{LastUpdated: fhirInstant(a.now)}, ContentType: "text/plain", Data: a.body})
 			}
 		}),
+	rewrite("output-file-of-another-job", "EXP-OUTPUT", "an output file requested with a FHIR JSON type in Accept answers the Binary of another export job (its bulk-export-job-id names another job)",
+		answerExportFile, func(a *reply) {
+			if strings.Contains(strings.Join(a.req.Header.Values("Accept"), ","), "application/fhir+json") && strings.HasPrefix(a.header.Get("Content-Type"), contentTypeNDJSON) {
+				setJSON(a, contentTypeFHIRJSON, binaryResource{ResourceType: "Binary", ID: path.Base(a.req.URL.Path),
+					Meta: binaryMeta{LastUpdated: fhirInstant(a.now), Extension: []extValString{{URL: extBulkExportJobID, ValueString: newUUID()}}}, ContentType: contentTypeNDJSON, Data: a.body})
+			}
+		}),
 	hook(faultOutputNoToken, "EXP-OUTPUT-TOKEN", "an export's output files download without any token, though the manifest requires one"),
 	hook(faultManifestForgotten, "EXP-RETAINED", "a completed export answers its manifest once, then 404 to every later poll"),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
