@@ -95,3 +95,21 @@ func TestProfileSeverityRaisedToMustFails(t *testing.T) {
 		t.Errorf("a MUST deviation is no warning: %+v", findings.Warnings())
 	}
 }
+
+// A failure states the requirement's severity in the run's profile, not the one REQUIREMENTS.md gives it in
+// general: a SHOULD of the profile failed under STRICT says so, rather than reading as a MUST.
+func TestAFailureStatesTheSeverityOfTheProfile(t *testing.T) {
+	status, got, _ := runWithSeverities(t, map[string]map[string]features.Severity{"EXP-UNKNOWN-JOB": {"fut": features.Should}},
+		[]string{"unknown-job-400"}, "@EXP-UNKNOWN-JOB", true)
+	o := got["EXP-UNKNOWN-JOB"]
+	if status != 1 || o.err == nil {
+		t.Fatalf("want the scenario failed under STRICT, got status %d, %+v", status, o)
+	}
+	msg := o.err.Error()
+	if !strings.Contains(msg, "requirement EXP-UNKNOWN-JOB (SHOULD in profile fut, failed under STRICT=1), source: ") {
+		t.Errorf("want the failure to state SHOULD in profile fut, failed under STRICT=1; got:\n%s", msg)
+	}
+	if strings.Contains(msg, "(MUST") {
+		t.Errorf("the failure states MUST, the severity of REQUIREMENTS.md, not the profile's:\n%s", msg)
+	}
+}

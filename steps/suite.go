@@ -183,7 +183,9 @@ func (w *World) failure(err error) error {
 		reqID = v.Requirement
 	}
 	if r, ok := w.requirements[reqID]; ok {
-		report.requirement = &r
+		// the severity that failed the run is the profile's (PROFILES.md), not REQUIREMENTS.md's general one
+		r.Severity = w.severity(reqID)
+		report.requirement, report.profile, report.strict = &r, w.target.Profile, w.target.Strict
 	}
 	return report
 }
