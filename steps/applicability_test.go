@@ -113,3 +113,26 @@ func TestAFailureStatesTheSeverityOfTheProfile(t *testing.T) {
 		t.Errorf("the failure states MUST, the severity of REQUIREMENTS.md, not the profile's:\n%s", msg)
 	}
 }
+
+// Under STRICT a SHOULD deviation fails the scenarios that check its requirement; a scenario that only meets
+// it on the way (a completed export's missing Expires, seen by the file download scenario) reports it as a
+// warning and goes on to check its own requirement, rather than ending blocked on another's SHOULD.
+func TestUnderStrictAShouldFailsOnlyTheScenariosThatCheckIt(t *testing.T) {
+	status, got, findings := runWithSeverities(t, nil, []string{"no-expires"}, "@EXP-OUTPUT,@EXP-EXPIRES", true)
+	if status != 1 {
+		t.Errorf("godog status %d, want 1: the EXP-EXPIRES scenario fails under STRICT", status)
+	}
+	if o := got["EXP-POLL-200"]; o.err == nil || !strings.Contains(o.err.Error(), "EXP-EXPIRES") {
+		t.Errorf("the scenario tagged EXP-EXPIRES: want failed naming EXP-EXPIRES, got %+v", o)
+	}
+	if o := got["EXP-OUTPUT"]; o.err != nil || o.skipped {
+		t.Errorf("EXP-OUTPUT: want passed, its files checked, got %+v", o)
+	}
+	var warned bool
+	for _, f := range findings.Warnings() {
+		warned = warned || f.Requirement == "EXP-EXPIRES" && strings.Contains(f.Message, "fails the scenarios that check EXP-EXPIRES")
+	}
+	if !warned {
+		t.Errorf("want the missing Expires of the EXP-OUTPUT scenario among the warnings, got %+v", findings.Warnings())
+	}
+}

@@ -164,9 +164,8 @@ func (w *World) failure(err error) error {
 	if errors.As(err, &v) {
 		// The profile may rank the broken requirement lower than the step that found the deviation did.
 		id := cmp.Or(v.Requirement, w.primaryRequirement())
-		switch sev := w.severity(id); {
-		case sev == features.May, sev == features.Should && !w.target.Strict:
-			w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)", v.Error(), sev, w.target.Profile)})
+		if sev := w.severity(id); sev != features.Must && !w.failsHere(id) {
+			w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)%s", v.Error(), sev, w.target.Profile, w.strictElsewhere(id))})
 			return nil
 		}
 	}
