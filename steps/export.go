@@ -376,7 +376,10 @@ func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 	case temporaryFailure(x):
 		return check.Throttle, nil
 	}
-	return check.Done, check.Violationf("", "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", check.StatusPhrase(x.Status))
+	// FUT-OD-POLL knows two answers, 202 while the job runs and 200 once it has finished: an export that ends
+	// otherwise (BDA2's error status: the export failed) never finished, which EXP-POLL-200's clause judges,
+	// whichever scenario needed the export.
+	return check.Done, check.Violationf(reqPoll200, "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", check.StatusPhrase(x.Status))
 }
 
 // checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER and EXP-PROGRESS-LENGTH.

@@ -1,7 +1,9 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -165,4 +167,18 @@ func worldWithManifest(t *testing.T, poll, manifest string) *World {
 	}
 	w.export.manifest = m
 	return w
+}
+
+// A poll answered neither 202 nor 200 while the harness waits for an export to complete (the export failed:
+// BDA2's error status) breaks EXP-POLL-200, whose clause the failure then shows: not the requirement of the
+// scenario that needed the export (EXP-OUTPUT, say), whose own check never ran.
+func TestAPollThatIsNeither202Nor200BreaksEXPPOLL200(t *testing.T) {
+	w := &World{target: &Target{Findings: &Findings{}}, scenario: "unit", scenarioReqs: []string{"EXP-OUTPUT"}}
+	x := &check.Exchange{Method: "GET", URL: "http://fhir.example/$export-poll-status?_jobId=1", Status: 500, Header: http.Header{"Content-Type": {"application/fhir+json"}},
+		Body: []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"export failed"}]}`)}
+	verdict, err := w.judgeExportPoll(x)
+	var v *check.Violation
+	if verdict != check.Done || !errors.As(err, &v) || v.Requirement != "EXP-POLL-200" {
+		t.Fatalf("want a violation of EXP-POLL-200, got verdict %v, %v", verdict, err)
+	}
 }
