@@ -390,10 +390,8 @@ func (w *World) checkInProgress(x *check.Exchange) error {
 	if check.HasManifest(x.Body) {
 		return check.Violationf(reqPoll202, "body of a 202 in-progress answer", "no manifest before the job completes", "a manifest")
 	}
-	if v := x.Header.Get("Retry-After"); v != "" {
-		if _, err := check.ParseRetryAfter(v, x.ResponseTime()); err != nil {
-			return check.Violationf(reqRetryAfter, "header Retry-After", "delay-seconds or an HTTP-date", "%q", v)
-		}
+	if err := checkRetryAfter(reqRetryAfter, "Retry-After", x); err != nil {
+		return err
 	}
 	return w.checkProgressLength(x)
 }

@@ -182,3 +182,29 @@ func TestAPollThatIsNeither202Nor200BreaksEXPPOLL200(t *testing.T) {
 		t.Fatalf("want a violation of EXP-POLL-200, got verdict %v, %v", verdict, err)
 	}
 }
+
+// Every in-progress answer of a poll is held to EXP-RETRY-AFTER as the scenario's own step holds it: one
+// value, delay-seconds or an HTTP-date; an empty one or two of them are no Retry-After a client can follow.
+func TestEveryInProgressAnswerHoldsRetryAfterToOneValidValue(t *testing.T) {
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, values := range map[string][]string{"two values": {"1", "2"}, "empty": {""}, "invalid": {"soon"}} {
+		w, _ := worldWithResponse(t, nil, false)
+		w.profiles, w.scenarioReqs = profiles, []string{"EXP-OUTPUT"}
+		x := &check.Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=1", Status: 202,
+			Header: http.Header{"X-Progress": {"IN_PROGRESS"}, "Retry-After": values}}
+		var v *check.Violation
+		if _, err := w.judgeExportPoll(x); !errors.As(err, &v) || v.Requirement != "EXP-RETRY-AFTER" {
+			t.Errorf("%s %q: want a violation of EXP-RETRY-AFTER, got %v", name, values, err)
+		}
+	}
+	w, _ := worldWithResponse(t, nil, false)
+	w.profiles = profiles
+	ok := &check.Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=1", Status: 202,
+		Header: http.Header{"X-Progress": {"IN_PROGRESS"}, "Retry-After": {"120"}}}
+	if _, err := w.judgeExportPoll(ok); err != nil {
+		t.Errorf("Retry-After 120: %v", err)
+	}
+}
