@@ -42,13 +42,20 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
 
   Rule: EXP-POLL-200: a finished export answers 200 OK, Content-Type application/json, and a valid manifest
 
-    @EXP-POLL-200 @EXP-EXPIRES
+    @EXP-POLL-200
     Scenario: a finished export answers 200 with a Bulk Data manifest
       Given user A has kicked off a system export
       When user A polls the export status until it completes
       Then the response status is 200
       And the response Content-Type is "application/json"
       And the response body is a valid export manifest
+
+  Rule: EXP-EXPIRES: the complete status should carry an Expires header saying when its files stop being available
+
+    @EXP-EXPIRES
+    Scenario: a finished export's complete status says in an Expires header when its files expire
+      Given user A has a completed system export
+      Then the complete status carries an Expires header in the future
 
   Rule: EXP-OUTPUT: every output file downloads, with the token when requiresAccessToken is true, as NDJSON of its manifest type
 

@@ -122,7 +122,7 @@ func TestUnderStrictAShouldFailsOnlyTheScenariosThatCheckIt(t *testing.T) {
 	if status != 1 {
 		t.Errorf("godog status %d, want 1: the EXP-EXPIRES scenario fails under STRICT", status)
 	}
-	if o := got["EXP-POLL-200"]; o.err == nil || !strings.Contains(o.err.Error(), "EXP-EXPIRES") {
+	if o := got["EXP-EXPIRES"]; o.err == nil || !strings.Contains(o.err.Error(), "EXP-EXPIRES") {
 		t.Errorf("the scenario tagged EXP-EXPIRES: want failed naming EXP-EXPIRES, got %+v", o)
 	}
 	if o := got["EXP-OUTPUT"]; o.err != nil || o.skipped {
@@ -134,5 +134,18 @@ func TestUnderStrictAShouldFailsOnlyTheScenariosThatCheckIt(t *testing.T) {
 	}
 	if !warned {
 		t.Errorf("want the missing Expires of the EXP-OUTPUT scenario among the warnings, got %+v", findings.Warnings())
+	}
+}
+
+// EXP-EXPIRES has a scenario of its own: under STRICT a complete status without Expires fails it, and the
+// manifest scenario, which checked EXP-POLL-200 whole, passes with the warning rather than failing on a
+// requirement it does not check (which would leave EXP-POLL-200 blocked).
+func TestUnderStrictAMissingExpiresLeavesTheManifestScenarioPassed(t *testing.T) {
+	_, got, _ := runWithSeverities(t, nil, []string{"no-expires"}, "@EXP-POLL-200,@EXP-EXPIRES", true)
+	if o, ok := got["EXP-POLL-200"]; !ok || o.err != nil || o.skipped {
+		t.Errorf("EXP-POLL-200's scenario: want passed, got %+v (ran: %v)", o, ok)
+	}
+	if o, ok := got["EXP-EXPIRES"]; !ok || o.err == nil || !strings.Contains(o.err.Error(), "EXP-EXPIRES") {
+		t.Errorf("EXP-EXPIRES's own scenario: want failed naming EXP-EXPIRES, got %+v (ran: %v)", o, ok)
 	}
 }

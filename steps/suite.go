@@ -44,6 +44,7 @@
 //
 //	Then the response carries no manifest
 //	Then the response body is a valid export manifest
+//	Then the complete status carries an Expires header in the future
 //	Then every output file holds only FHIR resources of its manifest type
 //	Then every output file is NDJSON of its manifest type
 //	Then each output file answers as the manifest's requiresAccessToken says
