@@ -104,7 +104,7 @@ func (c *console) summary(res Result) {
 		writeGroups(&b, groupFindings(known, true))
 	}
 	if len(warnings) > 0 {
-		fmt.Fprintf(&b, "\nWarnings (SHOULD requirements not met; STRICT=1 makes them failures): %d\n", len(warnings))
+		fmt.Fprintf(&b, "\nWarnings (SHOULD or MAY requirements not met; STRICT=1 makes a SHOULD fail the scenarios that check it): %d\n", len(warnings))
 		writeGroups(&b, groupFindings(warnings, true))
 	}
 	if len(skips) > 0 {

@@ -126,7 +126,7 @@ func TestADeviationFailsTheRunAndNamesTheRequirement(t *testing.T) {
 	if err != nil || res.Passed {
 		t.Fatalf("want a failed run, got passed=%v err=%v\n%s", res.Passed, err, out)
 	}
-	for _, want := range []string{"EXP-POLL-202", "requirement EXP-POLL-202 (MUST)", "> GET http://", "< 202 Accepted", "curl -i -X GET", "Bearer $TOKEN"} {
+	for _, want := range []string{"EXP-POLL-202", "requirement EXP-POLL-202 (MUST in profile fut)", "> GET http://", "< 202 Accepted", "curl -i -X GET", "Bearer $TOKEN"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("failure output lacks %q", want)
 		}
