@@ -206,7 +206,7 @@ func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 		if x.Err != nil && x.Status == 0 {
 			continue // no answer to judge: j.err says what it was (a poll cut by MAX_WAIT is the give-up)
 		}
-		if errors.Is(x.Err, check.ErrCredentialExpired) { // an answer not to judge: the run's token ran out
+		if notJudged(x) { // an answer not to judge: the run's token ran out, or was withheld
 			return x.Err
 		}
 		if _, err := w.judgeExportPoll(w.last); err != nil {
@@ -214,6 +214,12 @@ func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 		}
 	}
 	return detach(j.err)
+}
+
+// notJudged: an answer of a pooled job's that judges nothing, an error of the run (World.requestOnce): a 401 to
+// a token that had expired, or a refusal of a request sent without the token, its origin not trusted.
+func notJudged(x *check.Exchange) bool {
+	return errors.Is(x.Err, check.ErrCredentialExpired) || errors.Is(x.Err, check.ErrTokenWithheld)
 }
 
 // adopted is a scenario's own copy of a pooled job's exchange: the scenario cuts its bodies once checked
@@ -285,7 +291,7 @@ func (w *World) adoptCancelledExport(ctx context.Context, user string) error {
 			continue
 		}
 		switch {
-		case errors.Is(x.Err, check.ErrCredentialExpired):
+		case notJudged(x):
 			return x.Err
 		case x.Method == http.MethodDelete:
 			w.export.settled = true

@@ -162,8 +162,18 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		if x.Err = w.expiredCredential(x, token, start); x.Err != nil {
 			return x, x.Err
 		}
+	} else if refusesAnonymous(x.Status) {
+		x.Err = fmt.Errorf("%w: %s %s answered %s to a request sent without user %s's token (%s): the answer to a caller without credentials, not the server's deviation", check.ErrTokenWithheld, method, target, check.StatusPhrase(x.Status), user, x.TokenWithheld)
+		return x, x.Err
 	}
 	return x, nil
+}
+
+// refusesAnonymous: a status a server answers a request without credentials with, where the request needs
+// them: 401, 403, or 404 for a server that hides what the caller may not see (RFC 9110 §15.5.5). Such an
+// answer to a request the harness sent without its token (an untrusted origin) judges nothing.
+func refusesAnonymous(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound
 }
 
 // untrustedNote says why a request went without its token and how to allow it.
