@@ -3,7 +3,9 @@ package harness
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
@@ -66,5 +68,49 @@ func TestAPollingLocationOnAnUntrustedOriginIsNoDeviation(t *testing.T) {
 	res, out, err = runAgainst(t, h, cfg)
 	if err != nil || !res.Passed || len(res.Findings.Warnings()) > 0 {
 		t.Fatalf("with the polling origin trusted: passed=%v warnings=%+v err=%v\n%s", res.Passed, res.Findings.Warnings(), err, tailOf(out))
+	}
+}
+
+// movingPolls serves h, but answers every request to a polling location (GET or DELETE) with a redirect of
+// code to the same location under /moved, which h then serves; deletes counts the DELETEs that got there.
+func movingPolls(h http.Handler, code int, deletes *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := strings.CutPrefix(r.URL.Path, "/moved"); ok {
+			if r.Method == http.MethodDelete {
+				deletes.Add(1)
+			}
+			r = r.Clone(r.Context())
+			r.URL.Path, r.URL.RawPath = p, ""
+			h.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/$export-poll-status") && r.URL.Query().Get("_jobId") != "" {
+			u := *r.URL
+			u.Path, u.RawPath = "/moved"+r.URL.Path, ""
+			http.Redirect(w, r, u.String(), code)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// RFC 9110 §15.4.2 (301) and §15.4.3 (302): a user agent MAY change the method from POST to GET when it
+// follows the redirect; no other method. A polling location moved so (a gateway that normalises paths, or
+// moves http to https) is sent its DELETE again as a DELETE, and the cancel is judged on the DELETE's answer:
+// Go's client would send a GET, and the harness judged the poll's answer as the cancel's (EXP-CANCEL and
+// EXP-DELETE-DONE failed). 307 and 308 keep the method anyway.
+func TestAPollingLocationRedirectedKeepsTheDelete(t *testing.T) {
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			var deletes atomic.Int64
+			h := movingPolls(refserverHandler(t, refserver.Config{}), code, &deletes)
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-CANCEL,@EXP-DELETE-DONE"})
+			if err != nil || !res.Passed || len(res.Findings.Warnings()) > 0 {
+				t.Fatalf("a polling location redirected with %d: passed=%v failures=%v warnings=%+v err=%v\n%s", code, res.Passed, failedRequirements(res), res.Findings.Warnings(), err, tailOf(out))
+			}
+			if deletes.Load() == 0 {
+				t.Fatalf("no DELETE reached the moved polling location: the test proves nothing\n%s", tailOf(out))
+			}
+		})
 	}
 }
