@@ -86,7 +86,7 @@ type Failure struct {
 	// MaxBody: the scenario ended on an answer larger than MAX_BODY (check.ErrMaxBody), the run's own bound,
 	// which no source sets; an error of the run as a transport error is.
 	MaxBody bool
-	// TokenWithheld: the scenario ended on a refusal (401, 403, 404) of a request the harness sent without
+	// TokenWithheld: the scenario ended on a refusal (401, 403) of a request the harness sent without
 	// the token, its origin not trusted (check.ErrTokenWithheld); an error of the run as a transport error is.
 	TokenWithheld bool
 }

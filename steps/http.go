@@ -169,11 +169,12 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 	return x, nil
 }
 
-// refusesAnonymous: a status a server answers a request without credentials with, where the request needs
-// them: 401, 403, or 404 for a server that hides what the caller may not see (RFC 9110 §15.5.5). Such an
-// answer to a request the harness sent without its token (an untrusted origin) judges nothing.
+// refusesAnonymous: a status that refuses a request for want of credentials, 401 or 403 (RFC 9110 §15.5.2,
+// §15.5.4). Such an answer to a request the harness sent without its token (an untrusted origin) judges
+// nothing. A 404 is judged: the polling location of a cancelled, deleted or unknown job answers it, and a
+// server that serves the location without a token means it.
 func refusesAnonymous(status int) bool {
-	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound
+	return status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
 // untrustedNote says why a request went without its token and how to allow it.
