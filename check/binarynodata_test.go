@@ -1,0 +1,30 @@
+package check
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// FHIR R4 Binary.data is 0..1: a Binary without data (or with only an extension on it, _data) is the file
+// with no content, an empty error file as FUT serves one. It holds no resource, and is no invalid JSON.
+func TestABinaryWithoutDataIsAnEmptyFile(t *testing.T) {
+	item := ManifestItem{Type: "OperationOutcome", URL: "http://f/fhir/Binary/e"}
+	for name, body := range map[string]string{
+		"no data":           `{"resourceType":"Binary","id":"e","contentType":"application/fhir+ndjson"}`,
+		"only an extension": `{"resourceType":"Binary","contentType":"application/fhir+ndjson","_data":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}}`,
+		"empty object":      "{\n}\n",
+	} {
+		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
+		f, err := ReadOutputFile(item, x)
+		switch {
+		case name == "empty object":
+			// no resourceType, no contentType: not a Binary, which the members' check says
+			if err == nil || strings.Contains(err.Error(), "ends inside the object") {
+				t.Errorf("%s: want the Binary refused for its members, got %v", name, err)
+			}
+		case err != nil || f.Resources != 0 || f.Format != "Binary":
+			t.Errorf("%s: want an empty Binary file, got %+v %v", name, f, err)
+		}
+	}
+}
