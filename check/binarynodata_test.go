@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,6 +26,26 @@ func TestABinaryWithoutDataIsAnEmptyFile(t *testing.T) {
 			}
 		case err != nil || f.Resources != 0 || f.Format != "Binary":
 			t.Errorf("%s: want an empty Binary file, got %+v %v", name, f, err)
+		}
+	}
+}
+
+// R4 base64Binary: (\s*([0-9a-zA-Z\+/=]){4}\s*)+, white space (XML Schema's \s: space, tab, CR, LF) between
+// groups of four. A Binary output file whose data is wrapped with spaces or tabs is read as one wrapped with
+// line breaks is.
+func TestABinaryFilesDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
+	item := ManifestItem{Type: "Patient", URL: "http://f/fhir/Binary/p"}
+	line := `{"resourceType":"Patient","id":"p1"}` + "\n" // 37 bytes: 52 base64 characters, 13 groups
+	enc := base64.StdEncoding.EncodeToString([]byte(line + line + line))
+	var groups []string
+	for i := 0; i < len(enc); i += 4 {
+		groups = append(groups, enc[i:i+4])
+	}
+	for name, sep := range map[string]string{"spaces": " ", "tabs": `\t`, "CR LF": `\r\n`, "mixed": ` \t\n `} {
+		body := `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + strings.Join(groups, sep) + `"}`
+		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
+		if f, err := ReadOutputFile(item, x); err != nil || f.Resources != 3 {
+			t.Errorf("data with %s between its groups: %d resources, %v", name, f.Resources, err)
 		}
 	}
 }
