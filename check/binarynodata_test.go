@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,5 +48,22 @@ func TestABinaryFilesDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
 		if f, err := ReadOutputFile(item, x); err != nil || f.Resources != 3 {
 			t.Errorf("data with %s between its groups: %d resources, %v", name, f.Resources, err)
 		}
+	}
+}
+
+// The same for a Binary read whole (a report's, $execute's placeholder): R4's base64Binary allows white space
+// between groups of four.
+func TestABinarysDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
+	for name, data := range map[string]string{"spaces": "Kk5P VCBH RU5F UkFU RUQg WUVU Kg==", "CR LF": `Kk5PVCBHRU5F\r\nUkFURUQgWUVUKg==`, "none": "Kk5PVCBHRU5FUkFURUQgWUVUKg=="} {
+		x := &Exchange{Method: "POST", URL: "u", Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}},
+			Body: []byte(`{"resourceType":"Binary","id":"21","contentType":"text/plain","data":"` + data + `"}`)}
+		b, err := DecodeBinary("", x)
+		if err != nil || string(b.Data) != "*NOT GENERATED YET*" {
+			t.Errorf("data with %s between its groups: %v", name, err)
+		}
+	}
+	x := &Exchange{Method: "POST", URL: "u", Status: http.StatusOK, Body: []byte(`{"resourceType":"Binary","contentType":"text/plain","data":"Kk5P*VCBH"}`)}
+	if _, err := DecodeBinary("", x); !errors.Is(err, ErrNonConformant) {
+		t.Errorf("data that is no base64: want a violation, got %v", err)
 	}
 }
