@@ -308,6 +308,7 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 			f.Transport = !f.NonConformant && errors.Is(err, check.ErrTransport)
 			f.CredentialExpired = !f.NonConformant && errors.Is(err, check.ErrCredentialExpired)
 			f.MaxBody = !f.NonConformant && errors.Is(err, check.ErrMaxBody)
+			f.TokenWithheld = !f.NonConformant && errors.Is(err, check.ErrTokenWithheld)
 			if f.RunError() {
 				f.Requirements = nil // an error of the run: no answer of the server was judged
 			}
