@@ -1,8 +1,12 @@
 package harness
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
 // A TARGET with a stray space, a fragment or a query is the user's typo, refused before any request, naming
@@ -39,4 +43,22 @@ func TestATargetWithWhiteSpaceAFragmentOrAQueryIsRefused(t *testing.T) {
 			t.Errorf("TARGET=%q: %v; want it accepted", ok, err)
 		}
 	}
+}
+
+// http:// in TARGET for a server that speaks only HTTPS gets a 400 from Go's server (as from nginx, Apache,
+// Tomcat): the fix names https://, not the path, which was right.
+func TestHTTPForAnHTTPSServerSuggestsHTTPS(t *testing.T) {
+	ts := httptest.NewTLSServer(refserverHandler(t, refserver.Config{}))
+	t.Cleanup(ts.Close)
+	plain := "http://" + strings.TrimPrefix(ts.URL, "https://") + "/fhir"
+	wantPreflightError(t, Config{Target: plain, Token: refserver.DemoTokenA, RequestTimeout: 5 * time.Second},
+		"is not a FHIR base URL", "the server speaks HTTPS (TLS) at "+strings.TrimPrefix(ts.URL, "https://")+": did you mean TARGET="+ts.URL+"/fhir?")
+}
+
+// A plain-HTTP server with a wrong path still gets the path's fix: the TLS probe finds no TLS there.
+func TestHTTPWithAWrongPathStillSuggestsThePath(t *testing.T) {
+	ts := httptest.NewServer(refserverHandler(t, refserver.Config{}))
+	t.Cleanup(ts.Close)
+	wantPreflightError(t, Config{Target: ts.URL, Token: refserver.DemoTokenA, RequestTimeout: 5 * time.Second},
+		"is not a FHIR base URL", "did you mean TARGET="+ts.URL+"/fhir?")
 }
