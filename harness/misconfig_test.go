@@ -1,7 +1,12 @@
 package harness
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +66,33 @@ func TestHTTPWithAWrongPathStillSuggestsThePath(t *testing.T) {
 	t.Cleanup(ts.Close)
 	wantPreflightError(t, Config{Target: ts.URL, Token: refserver.DemoTokenA, RequestTimeout: 5 * time.Second},
 		"is not a FHIR base URL", "did you mean TARGET="+ts.URL+"/fhir?")
+}
+
+// A run whose every selected scenario was skipped or not applicable checked nothing: it is no pass (it read
+// "PASS: 3 scenarios", exit 0, for TAGS=@cross-user without TOKEN_B), but a run that could not happen, saying
+// why each was not checked, and leaving the previous reports as they were.
+func TestARunThatChecksNothingIsNotAPass(t *testing.T) {
+	t.Run("skipped: no TOKEN_B", func(t *testing.T) {
+		res, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@cross-user"})
+		if !errors.Is(err, ErrNothingChecked) || res.Passed {
+			t.Fatalf("passed=%v err=%v; want ErrNothingChecked\n%s", res.Passed, err, out)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "EXP-CROSS-USER") || !strings.Contains(msg, "skipped: ") || !strings.Contains(msg, "TOKEN_B") {
+			t.Errorf("the error must say which requirements were skipped and why:\n%s", msg)
+		}
+	})
+	t.Run("not applicable in the profile", func(t *testing.T) {
+		var out bytes.Buffer
+		reports := filepath.Join(t.TempDir(), "reports")
+		res, err := Run(context.Background(), Config{Profile: "bulkdata", Tags: "@EXP-MISSING-JOB", ReportsDir: reports, Out: &out, Log: &out})
+		if !errors.Is(err, ErrNothingChecked) || res.Passed {
+			t.Fatalf("passed=%v err=%v; want ErrNothingChecked\n%s", res.Passed, err, out.String())
+		}
+		if msg := err.Error(); !strings.Contains(msg, "EXP-MISSING-JOB: not applicable: ") {
+			t.Errorf("the error must say the requirement does not apply:\n%s", msg)
+		}
+		if _, err := os.Stat(reports); !os.IsNotExist(err) {
+			t.Errorf("a run that checked nothing wrote reports: %v", err)
+		}
+	})
 }
