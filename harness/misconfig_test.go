@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,34 @@ func TestARunThatChecksNothingIsNotAPass(t *testing.T) {
 			t.Errorf("a run that checked nothing wrote reports: %v", err)
 		}
 	})
+}
+
+// A misspelt variable is ignored, and the run quietly takes the default (MAXWAIT=5m: a 10-minute MAX_WAIT;
+// GATES=1: no release gate): it is named, with the variable meant, and never with its value.
+func TestMisspeltVariablesAreNamed(t *testing.T) {
+	environ := []string{
+		"MAXWAIT=5m", "max_wait=5m", "TOKENB=secret-b", "GATES=1", "REQUEST_TIMOUT=5s", "Target=http://x/fhir", "REFSERVER_SYNTHETIC_BYTE=1GiB",
+		// not warned: the harness's own, and what a machine or CI has anyway
+		"MAX_WAIT=5m", "TOKEN_B=secret", "PATH=/usr/bin", "HOME=/root", "GOPATH=/go", "GITHUB_TOKEN=x", "CI_JOB_TOKEN=x", "TERM=xterm",
+		"LANG=C", "PWD=/", "TAG=x", "IMAGE_NAME=x", "DOCKER_CONFIG=x", "KUBECONFIG=x", "HOSTNAME=x", "CI=true", "TMPDIR=/tmp", "GOFLAGS=-mod=mod",
+		"TESTCONTAINERS_RYUK_DISABLED=true", "CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt", "HARNESS_IMAGE=x",
+	}
+	got := MisspeltVariables(environ)
+	want := map[string]string{"MAXWAIT": "MAX_WAIT", "max_wait": "MAX_WAIT", "TOKENB": "TOKEN_B", "GATES": "GATE",
+		"REQUEST_TIMOUT": "REQUEST_TIMEOUT", "Target": "TARGET", "REFSERVER_SYNTHETIC_BYTE": "REFSERVER_SYNTHETIC_BYTES"}
+	if len(got) != len(want) {
+		t.Errorf("got %d warnings, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for name, meant := range want {
+		if !slices.ContainsFunc(got, func(w string) bool {
+			return strings.HasPrefix(w, name+" is set") && strings.Contains(w, "did you mean "+meant+"?")
+		}) {
+			t.Errorf("no warning naming %s as a misspelling of %s:\n%s", name, meant, strings.Join(got, "\n"))
+		}
+	}
+	for _, w := range got {
+		if strings.Contains(w, "secret") || strings.Contains(w, "5m") {
+			t.Errorf("a warning shows a value: %s", w)
+		}
+	}
 }

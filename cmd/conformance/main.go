@@ -46,6 +46,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "conformance: interrupted twice: quit, with no reports written")
 		os.Exit(exitInterrupted)
 	}()
+	// A misspelt variable is ignored and its default taken: say so first, whatever the run then does.
+	for _, w := range harness.MisspeltVariables(os.Environ()) {
+		fmt.Fprintf(os.Stderr, "conformance: warning: %s\n", w)
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, func(dir string) { staging.Store(&dir) }))
 }
 
