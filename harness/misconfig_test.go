@@ -127,3 +127,27 @@ func TestMisspeltVariablesAreNamed(t *testing.T) {
 		}
 	}
 }
+
+// A count or size of 0 (or below) from the environment is refused, naming the variable, as a duration of 0
+// is: it read as the default (MAX_FILES=0 checked 50 files, MAX_BODY=0 bounded answers at 64 MiB), which is
+// not what the user wrote.
+func TestZeroCountsAndSizesAreRefused(t *testing.T) {
+	for _, kv := range [][2]string{{"MAX_JOBS", "0"}, {"MAX_FILES", "0"}, {"PARALLEL_DOWNLOADS", "0"}, {"MAX_BODY", "0"}, {"MAX_BODY", "0.5"},
+		{"MAX_JOBS", "-1"}, {"MAX_FILES", "-3"}, {"PARALLEL_DOWNLOADS", "-1"}, {"MAX_BODY", "-1"}, {"MAX_JOBS", "four"}} {
+		_, err := ConfigFromEnv(func(k string) string {
+			if k == kv[0] {
+				return kv[1]
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), kv[0]+"=") && !strings.Contains(err.Error(), kv[0]+":") {
+			t.Errorf("%s=%s: got %v; want an error naming %s", kv[0], kv[1], err, kv[0])
+		}
+	}
+	cfg, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{"MAX_JOBS": "1", "MAX_FILES": "1", "PARALLEL_DOWNLOADS": "1", "MAX_BODY": "1KiB"}[k]
+	})
+	if err != nil || cfg.MaxJobs != 1 || cfg.MaxFiles != 1 || cfg.ParallelDownloads != 1 || cfg.MaxBodyBytes != 1024 {
+		t.Errorf("the smallest values: %+v, %v", cfg, err)
+	}
+}
