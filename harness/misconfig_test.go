@@ -151,3 +151,16 @@ func TestZeroCountsAndSizesAreRefused(t *testing.T) {
 		t.Errorf("the smallest values: %+v, %v", cfg, err)
 	}
 }
+
+// TOKEN_B without TOKEN (TOKEN misspelt, or its secret missing) is refused before any request: the run went
+// to the server and was told "requires authentication: set TOKEN", or, against a server asking for no token,
+// ran the cross-user scenarios with an anonymous first user.
+func TestTokenBWithoutTokenIsRefused(t *testing.T) {
+	err := Config{Target: "http://127.0.0.1:1/fhir", TokenB: "token-b"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "TOKEN_B given without TOKEN") {
+		t.Errorf("got %v; want TOKEN_B without TOKEN refused", err)
+	}
+	if err := (Config{Target: "http://127.0.0.1:1/fhir", Token: "token-a", TokenB: "token-b"}).Validate(); err != nil {
+		t.Errorf("both tokens: %v", err)
+	}
+}
