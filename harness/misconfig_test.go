@@ -164,3 +164,14 @@ func TestTokenBWithoutTokenIsRefused(t *testing.T) {
 		t.Errorf("both tokens: %v", err)
 	}
 }
+
+// A target file's misspelt variable is refused (as before) with the variable meant.
+func TestATargetFilesMisspeltVariableNamesTheOneMeant(t *testing.T) {
+	path := writeFile(t, `{"variables": {"MAXWAIT": "5m", "TARGT": "https://x/fhir"}}`)
+	_, err := ConfigFromEnv(func(k string) string { return map[string]string{"CONFIG": path}[k] })
+	for _, want := range []string{"MAXWAIT is not a variable of the harness; did you mean MAX_WAIT?", "TARGT is not a variable of the harness; did you mean TARGET?"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v; want %q", err, want)
+		}
+	}
+}
