@@ -157,7 +157,11 @@ func (c Config) Validate() error {
 			// blame the server's base for a paste's stray space.
 			add(fmt.Errorf("%s=%q: a URL holds no white space: remove it (a space that belongs to the path is written %%20)", v.name, withoutPassword(v.value)))
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			add(fmt.Errorf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, withoutPassword(v.value)))
+			msg := fmt.Sprintf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, withoutPassword(v.value))
+			if !strings.Contains(v.value, "://") {
+				msg += fmt.Sprintf(" (it has no scheme: https://%s or http://%s?)", withoutPassword(v.value), withoutPassword(v.value))
+			}
+			add(errors.New(msg))
 		case u.Fragment != "" || strings.Contains(v.value, "#"):
 			// Every request is the base with a path appended: after a fragment, that path would never be sent.
 			add(fmt.Errorf("%s=%q: a FHIR base URL has no fragment (#…): remove it", v.name, withoutPassword(v.value)))

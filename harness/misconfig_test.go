@@ -175,3 +175,11 @@ func TestATargetFilesMisspeltVariableNamesTheOneMeant(t *testing.T) {
 		}
 	}
 }
+
+// A TARGET without a scheme (host:port/fhir, as a browser's address bar shows it) is refused with both.
+func TestATargetWithoutASchemeSuggestsOne(t *testing.T) {
+	err := Config{Target: "127.0.0.1:8080/fhir"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "no scheme: https://127.0.0.1:8080/fhir or http://127.0.0.1:8080/fhir?") {
+		t.Errorf("got %v; want the schemes suggested", err)
+	}
+}
