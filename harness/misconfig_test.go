@@ -3,7 +3,6 @@ package harness
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -70,30 +69,39 @@ func TestHTTPWithAWrongPathStillSuggestsThePath(t *testing.T) {
 }
 
 // A run whose every selected scenario was skipped or not applicable checked nothing: it is no pass (it read
-// "PASS: 3 scenarios", exit 0, for TAGS=@cross-user without TOKEN_B), but a run that could not happen, saying
-// why each was not checked, and leaving the previous reports as they were.
+// "PASS: 3 scenarios", exit 0, for TAGS=@cross-user without TOKEN_B). Its reports are written, with the
+// verdict NOTHING CHECKED, and the reasons say why each was not checked.
 func TestARunThatChecksNothingIsNotAPass(t *testing.T) {
 	t.Run("skipped: no TOKEN_B", func(t *testing.T) {
 		res, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@cross-user"})
-		if !errors.Is(err, ErrNothingChecked) || res.Passed {
-			t.Fatalf("passed=%v err=%v; want ErrNothingChecked\n%s", res.Passed, err, out)
+		if err != nil || res.Passed || !res.NothingChecked {
+			t.Fatalf("passed=%v nothingChecked=%v err=%v; want a run that is not passed, nothing checked\n%s", res.Passed, res.NothingChecked, err, out)
 		}
-		if msg := err.Error(); !strings.Contains(msg, "EXP-CROSS-USER") || !strings.Contains(msg, "skipped: ") || !strings.Contains(msg, "TOKEN_B") {
-			t.Errorf("the error must say which requirements were skipped and why:\n%s", msg)
+		if msg := res.NothingCheckedReasons(); !strings.Contains(msg, "EXP-CROSS-USER") || !strings.Contains(msg, "skipped: ") || !strings.Contains(msg, "TOKEN_B") {
+			t.Errorf("the reasons must say which requirements were skipped and why:\n%s", msg)
+		}
+		if !strings.Contains(out, "\nNOTHING CHECKED: 3 scenarios against") || strings.Contains(out, "PASS") {
+			t.Errorf("the console's verdict must be NOTHING CHECKED:\n%s", out)
 		}
 	})
 	t.Run("not applicable in the profile", func(t *testing.T) {
 		var out bytes.Buffer
 		reports := filepath.Join(t.TempDir(), "reports")
 		res, err := Run(context.Background(), Config{Profile: "bulkdata", Tags: "@EXP-MISSING-JOB", ReportsDir: reports, Out: &out, Log: &out})
-		if !errors.Is(err, ErrNothingChecked) || res.Passed {
-			t.Fatalf("passed=%v err=%v; want ErrNothingChecked\n%s", res.Passed, err, out.String())
+		if err != nil || res.Passed || !res.NothingChecked {
+			t.Fatalf("passed=%v nothingChecked=%v err=%v; want a run that is not passed, nothing checked\n%s", res.Passed, res.NothingChecked, err, out.String())
 		}
-		if msg := err.Error(); !strings.Contains(msg, "EXP-MISSING-JOB: not applicable: ") {
-			t.Errorf("the error must say the requirement does not apply:\n%s", msg)
+		if msg := res.NothingCheckedReasons(); !strings.Contains(msg, "EXP-MISSING-JOB: not applicable: ") {
+			t.Errorf("the reasons must say the requirement does not apply:\n%s", msg)
 		}
-		if _, err := os.Stat(reports); !os.IsNotExist(err) {
-			t.Errorf("a run that checked nothing wrote reports: %v", err)
+		if raw, err := os.ReadFile(filepath.Join(reports, "index.html")); err != nil || !strings.Contains(string(raw), "NOTHING CHECKED") || strings.Contains(string(raw), ">PASS<") {
+			t.Errorf("index.html must give the verdict NOTHING CHECKED (%v)", err)
+		}
+	})
+	t.Run("one scenario checked", func(t *testing.T) {
+		res, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@cross-user,@EXP-UNKNOWN-JOB"})
+		if err != nil || !res.Passed || res.NothingChecked {
+			t.Fatalf("passed=%v nothingChecked=%v err=%v; want a pass, the skips visible\n%s", res.Passed, res.NothingChecked, err, out)
 		}
 	})
 }

@@ -95,6 +95,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server "+
 			"(connection, TLS or REQUEST_TIMEOUT); no requirement is charged: check TARGET and the network, then run again\n", len(res.Failures))
 		return exitUsage
+	case res.NothingChecked:
+		fmt.Fprintf(stderr, "conformance: nothing checked: %s\n", res.NothingCheckedReasons())
+		return exitUsage
 	case !res.Passed:
 		return exitFail
 	}
