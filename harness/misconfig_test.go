@@ -191,3 +191,20 @@ func TestATargetWithoutASchemeSuggestsOne(t *testing.T) {
 		t.Errorf("got %v; want the schemes suggested", err)
 	}
 }
+
+// REFSERVER_PROFILE with TARGET (or a vendor's IMAGE) was ignored in silence, the target judged in the
+// default profile, when the user may have meant PROFILE: the run now says so. (Not refused: cmd/refserver
+// reads the same variable, and the shell that started one may run the harness at it.)
+func TestRefserverProfileWithAnotherTargetIsNamedAsIgnored(t *testing.T) {
+	_, out, err := runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, RefserverProfile: "bulkdata", Tags: "@EXP-KICKOFF"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "warning: REFSERVER_PROFILE=bulkdata is ignored with TARGET or IMAGE") || !strings.Contains(out, "PROFILE sets the rules") {
+		t.Errorf("the run must say REFSERVER_PROFILE is ignored:\n%s", out)
+	}
+	_, out, err = runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF"})
+	if err != nil || strings.Contains(out, "REFSERVER_PROFILE") {
+		t.Errorf("without it, no warning (%v):\n%s", err, out)
+	}
+}

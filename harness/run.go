@@ -66,6 +66,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
+	if cfg.RefserverProfile != "" && (cfg.anyTarget() != "" || cfg.Image != "") {
+		// Ignored: it configures the reference server the harness starts. Not refused, since the shell that
+		// started a reference server by hand (cmd/refserver reads it) may well run the harness at it.
+		fmt.Fprintf(log, "conformance: warning: REFSERVER_PROFILE=%s is ignored with TARGET or IMAGE (it sets what a reference server the harness starts emulates); PROFILE sets the rules the target is judged by\n", cfg.RefserverProfile)
+	}
 	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has
 	// happened: a run that could not happen leaves the previous run's reports as they were. It is made before
 	// the target is started or contacted, so that a REPORTS_DIR the run cannot write to ends it at once.
