@@ -3,11 +3,13 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,5 +208,27 @@ func TestRefserverProfileWithAnotherTargetIsNamedAsIgnored(t *testing.T) {
 	_, out, err = runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF"})
 	if err != nil || strings.Contains(out, "REFSERVER_PROFILE") {
 		t.Errorf("without it, no warning (%v):\n%s", err, out)
+	}
+}
+
+// A selection of nothing ends the run before the preflight (the server is not asked), and names the features
+// not run and why: PROFILE=bulkdata TAGS=@report said only '"@report" matches no scenario', after the
+// preflight's requests, though scenarios have that tag (the report feature is n/a in bulkdata).
+func TestASelectionOfNothingEndsBeforeThePreflightSayingWhy(t *testing.T) {
+	var hits atomic.Int32
+	target := metadataOverride(t, "", &hits)
+	var out bytes.Buffer
+	_, err := Run(context.Background(), Config{Target: target, Token: refserver.DemoTokenA, Profile: "bulkdata", Tags: "@report",
+		Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if !errors.Is(err, ErrNoScenario) || !strings.Contains(err.Error(), "not applicable in profile bulkdata") {
+		t.Errorf("got %v; want ErrNoScenario naming the report feature as not applicable in bulkdata\n%s", err, out.String())
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the preflight asked the server for its metadata %d times for a run of nothing", hits.Load())
+	}
+	_, err = Run(context.Background(), Config{Target: target, Token: refserver.DemoTokenA, Features: []string{"report"}, Tags: "@export",
+		Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if !errors.Is(err, ErrNoScenario) || !strings.Contains(err.Error(), "left out by FEATURES") {
+		t.Errorf("got %v; want ErrNoScenario naming the export feature as left out by FEATURES", err)
 	}
 }

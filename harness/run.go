@@ -116,6 +116,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if target.Selected, err = selectedSteps(tags); err != nil {
 		return res, err
 	}
+	if len(target.Selected) == 0 {
+		// Before the preflight: a selection of nothing is the user's, and the server need not be asked.
+		return res, noScenario(cfg.Tags, leftOut)
+	}
 	initScenario, endJobs, err := steps.Scenarios(target)
 	if err != nil {
 		return res, err
@@ -169,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	case status == 2:
 		return res, fmt.Errorf("godog could not run the features (exit status 2): see the message above")
 	case res.Scenarios == 0:
-		return res, fmt.Errorf("%w: the tag expression %q matches no scenario (godog syntax: '@export && ~@cross-user')", ErrNoScenario, cfg.Tags)
+		return res, noScenario(cfg.Tags, leftOut)
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	}
@@ -205,6 +209,16 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	con.summary(res)
 	return res, nil
+}
+
+// noScenario is ErrNoScenario with the tag expression and the features not run, each with why (FEATURES,
+// or a feature not applicable in the profile): "@report matches no scenario" alone is untrue in bulkdata.
+func noScenario(tags string, leftOut []string) error {
+	msg := fmt.Sprintf("the tag expression %q matches no scenario", tags)
+	if len(leftOut) > 0 {
+		msg += " of the features run (not run: " + strings.Join(leftOut, "; ") + ")"
+	}
+	return fmt.Errorf("%w: %s (godog syntax: '@export && ~@cross-user')", ErrNoScenario, msg)
 }
 
 // stagingDir makes REPORTS_DIR if it is missing, and in it the directory the run stages its reports in.
