@@ -3,7 +3,9 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -231,4 +233,30 @@ func TestASelectionOfNothingEndsBeforeThePreflightSayingWhy(t *testing.T) {
 	if !errors.Is(err, ErrNoScenario) || !strings.Contains(err.Error(), "left out by FEATURES") {
 		t.Errorf("got %v; want ErrNoScenario naming the export feature as left out by FEATURES", err)
 	}
+}
+
+// A TLS port that hangs up on plain HTTP (no 400, as Jetty or a TLS proxy may) gets the same fix: https://,
+// not "check TARGET".
+func TestHTTPForATLSPortThatHangsUpSuggestsHTTPS(t *testing.T) {
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	ts.StartTLS() // for its certificate
+	t.Cleanup(ts.Close)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", ts.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake() // plain HTTP fails it: hang up, say nothing
+			_ = c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	wantPreflightError(t, Config{Target: "http://" + addr + "/fhir", Token: refserver.DemoTokenA, RequestTimeout: 5 * time.Second},
+		"does not answer", "the server speaks HTTPS (TLS) at "+addr+": did you mean TARGET=https://"+addr+"/fhir?")
 }

@@ -616,7 +616,8 @@ func (p preflighter) rejected(s service, user, token, request, status string) er
 func (p preflighter) unreachable(s service, err error) error {
 	cause := fmt.Sprintf("%s does not answer: %s", s.named(), p.redact(err.Error()))
 	host := ""
-	if u, perr := url.Parse(s.base); perr == nil {
+	u, perr := url.Parse(s.base)
+	if perr == nil {
 		host = u.Host
 	}
 	var (
@@ -639,6 +640,10 @@ func (p preflighter) unreachable(s service, err error) error {
 		fix = fmt.Sprintf("the server's certificate is not issued for %s: use the host name it names", host)
 	case errors.As(err, &invalid):
 		fix = "the server's certificate is invalid (expired, or not for a server): renew it, or set CA_CERT"
+	case perr == nil && u.Scheme == "http" && s.imageBase == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) &&
+		speaksTLS(context.Background(), u, p.target.RequestTimeout):
+		// A TLS port that hangs up on plain HTTP instead of answering it 400 (as Jetty, or a TLS proxy, may).
+		fix = fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", host, s.variable, "https://"+strings.TrimPrefix(s.base, "http://"))
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		fix = fmt.Sprintf("the server speaks plain HTTP on that port: use http:// in %s", s.variable)
 	case errors.As(err, &record):
