@@ -69,6 +69,11 @@ func (c Config) validateAuth() []error {
 			errs = append(errs, err)
 		}
 	}
+	if c.TokenB != "" && c.Token == "" {
+		// User A would be anonymous: against a server that asks for no token the cross-user scenarios would
+		// compare nobody with user B; against one that does, the preflight would say only "set TOKEN".
+		errs = append(errs, errors.New("TOKEN_B given without TOKEN: TOKEN_B is the second user's token, for the cross-user scenarios; set TOKEN (or TOKEN_FILE) for the first user"))
+	}
 	if c.TokenB != "" && c.TokenB == c.Token {
 		errs = append(errs, errors.New("TOKEN_B is the same token as TOKEN: the cross-user scenarios need a second user's token (or leave TOKEN_B unset to skip them, visibly)"))
 	}

@@ -176,7 +176,10 @@ func writeRequirementTable(b *strings.Builder, rows []RequirementResult) {
 // failed or were not checked, by ID, and the reports.
 func writeVerdict(b *strings.Builder, res Result) {
 	verdict := "FAIL"
-	if res.Passed {
+	switch {
+	case res.NothingChecked:
+		verdict = "NOTHING CHECKED"
+	case res.Passed:
 		verdict = "PASS"
 	}
 	count := map[Status]int{}

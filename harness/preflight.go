@@ -374,6 +374,12 @@ func (p preflighter) capabilities(ctx context.Context, s service) (capabilitySta
 // when one is found, otherwise what the variable should hold.
 func (p preflighter) suggestBase(ctx context.Context, s service, token string) string {
 	u, _ := url.Parse(s.base)
+	if u.Scheme == "http" && s.imageBase == "" && speaksTLS(ctx, u, p.target.RequestTimeout) {
+		// Go, nginx, Apache and Tomcat answer a plain-HTTP request on their TLS port 400 ("Client sent an HTTP
+		// request to an HTTPS server"): the scheme is wrong, not the path.
+		c := "https://" + strings.TrimPrefix(s.base, "http://")
+		return fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", u.Host, s.variable, c)
+	}
 	path := strings.TrimRight(u.Path, "/")
 	var candidates []string
 	if i := strings.Index(path+"/", "/fhir/"); i >= 0 && path != path[:i+5] {
@@ -400,6 +406,26 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 		return fmt.Sprintf("did you mean %s=%s? %s, e.g. %s", s.variable, s.value(candidates[len(candidates)-1]), hint, example)
 	}
 	return hint + ": check the path"
+}
+
+// speaksTLS tells whether u's host and port complete a TLS handshake (or answer it with a TLS alert, as a
+// server requiring a client certificate may). Only the handshake is made: no request, no token; the
+// certificate is not judged here, the run's own requests do that.
+func speaksTLS(ctx context.Context, u *url.URL, timeout time.Duration) bool {
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(timeout, 5*time.Second))
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}} // a probe that sends nothing
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err == nil {
+		_ = conn.Close()
+		return true
+	}
+	var alert tls.AlertError
+	return errors.As(err, &alert)
 }
 
 // probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403.
@@ -595,7 +621,8 @@ func (p preflighter) rejected(s service, user, token, request, status string) er
 func (p preflighter) unreachable(s service, err error) error {
 	cause := fmt.Sprintf("%s does not answer: %s", s.named(), p.redact(err.Error()))
 	host := ""
-	if u, perr := url.Parse(s.base); perr == nil {
+	u, perr := url.Parse(s.base)
+	if perr == nil {
 		host = u.Host
 	}
 	var (
@@ -618,6 +645,10 @@ func (p preflighter) unreachable(s service, err error) error {
 		fix = fmt.Sprintf("the server's certificate is not issued for %s: use the host name it names", host)
 	case errors.As(err, &invalid):
 		fix = "the server's certificate is invalid (expired, or not for a server): renew it, or set CA_CERT"
+	case perr == nil && u.Scheme == "http" && s.imageBase == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) &&
+		speaksTLS(context.Background(), u, p.target.RequestTimeout):
+		// A TLS port that hangs up on plain HTTP instead of answering it 400 (as Jetty, or a TLS proxy, may).
+		fix = fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", host, s.variable, "https://"+strings.TrimPrefix(s.base, "http://"))
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		fix = fmt.Sprintf("the server speaks plain HTTP on that port: use http:// in %s", s.variable)
 	case errors.As(err, &record):

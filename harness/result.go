@@ -14,10 +14,13 @@ import (
 // Result is the outcome of a run, as data: every report (console, JUnit, HTML), the release gate and the
 // kill matrix (package mutation) read it, and nothing parses a report back.
 type Result struct {
-	Passed  bool   // every selected scenario passed (skips, not-applicable and warnings allowed), and the gate, if on, passed
-	Target  string // the target's name as the reports show it
-	Profile string
-	Strict  bool // STRICT: SHOULD deviations failed
+	Passed bool // every selected scenario passed (skips, not-applicable and warnings allowed), and the gate, if on, passed
+	// NothingChecked: every selected scenario was skipped or not applicable; such a run is not Passed, and
+	// the conformance command exits 2 (NothingCheckedReasons says why).
+	NothingChecked bool
+	Target         string // the target's name as the reports show it
+	Profile        string
+	Strict         bool // STRICT: SHOULD deviations failed
 	// Scenarios is the number of scenarios run, len(Results).
 	Scenarios int
 	Results   []ScenarioResult // every scenario run, in the order they ran

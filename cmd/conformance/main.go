@@ -46,6 +46,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "conformance: interrupted twice: quit, with no reports written")
 		os.Exit(exitInterrupted)
 	}()
+	// A misspelt variable is ignored and its default taken: say so first, whatever the run then does.
+	for _, w := range harness.MisspeltVariables(os.Environ()) {
+		fmt.Fprintf(os.Stderr, "conformance: warning: %s\n", w)
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, func(dir string) { staging.Store(&dir) }))
 }
 
@@ -95,6 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case res.OnlyRunErrors():
 		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server "+
 			"(connection, TLS or REQUEST_TIMEOUT); no requirement is charged: check TARGET and the network, then run again\n", len(res.Failures))
+		return exitUsage
+	case res.NothingChecked:
+		fmt.Fprintf(stderr, "conformance: nothing checked: %s\n", res.NothingCheckedReasons())
 		return exitUsage
 	case !res.Passed:
 		return exitFail
