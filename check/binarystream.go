@@ -409,14 +409,16 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// stripLineBreaks removes \r and \n from b in place and returns the length left.
+// stripLineBreaks removes white space from b in place and returns the length left: R4's base64Binary
+// ((\s*([0-9a-zA-Z\+/=]){4}\s*)+) allows XML Schema's \s, space, tab, CR and LF, between groups of four
+// (MIME's line breaks, or a server's spaces).
 func stripLineBreaks(b []byte) int {
-	if bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '\r') < 0 {
-		return len(b)
+	if bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '\r') < 0 && bytes.IndexByte(b, ' ') < 0 && bytes.IndexByte(b, '\t') < 0 {
+		return len(b) // four vectorised scans: the usual data, one unbroken string, is left as it is
 	}
 	n := 0
 	for _, c := range b {
-		if c != '\n' && c != '\r' {
+		if !isSpace(c) {
 			b[n] = c
 			n++
 		}

@@ -35,6 +35,12 @@ const (
 	// GapLeapSecond is a second of 60 in an instant, a dateTime or a time, which R4's regexes allow
 	// (([0-5][0-9]|60)) and the library's do not: it is read as 59.
 	GapLeapSecond
+	// GapControlCharacter is a string holding a control character other than tab, CR and LF (U+0000 to U+001F,
+	// escaped in JSON): R4 says strings "SHOULD not contain Unicode character points below 32, except for u0009
+	// (horizontal tab), u0010 (carriage return) and u0013 (line feed)" (datatypes.html, string), a SHOULD, and
+	// its regex ([ \r\n\t\S]+) allows them; the library refuses them. It finds them only once it has read
+	// the line whole, with every other such check, so the rest of the line is judged in the same pass.
+	GapControlCharacter
 	numFHIRGaps
 )
 
@@ -46,6 +52,8 @@ func (g FHIRGap) String() string {
 		return "base64Binary with white space or a JSON escape"
 	case GapLeapSecond:
 		return "a leap second (:60)"
+	case GapControlCharacter:
+		return "a string with a control character (R4: SHOULD not)"
 	}
 	return "FHIRGap(" + strconv.Itoa(int(g)) + ")"
 }
@@ -163,6 +171,10 @@ func (g *gapJudge) judge(text []byte, err error, depth int) ([]fault, error) {
 		atCuts = map[string]bool{}
 	)
 	for _, f := range faults {
+		if controlCharacter(f) {
+			g.met.around |= 1 << GapControlCharacter
+			continue
+		}
 		switch f.details {
 		case "unknown field":
 			if !parametersResource.MatchString(f.path) {
@@ -222,6 +234,10 @@ func (g *gapJudge) judge(text []byte, err error, depth int) ([]fault, error) {
 			if f.details == "unknown field" && parametersResource.MatchString(f.path) { // left in place above
 				continue
 			}
+			if controlCharacter(f) { // found once the rewritten line could be read whole
+				g.met.around |= 1 << GapControlCharacter
+				continue
+			}
 			if orig, ok := found[f.path]; ok && orig.details == f.details {
 				f = orig // the value the line holds, not the one rewritten
 			}
@@ -239,6 +255,13 @@ func (g *gapJudge) judge(text []byte, err error, depth int) ([]fault, error) {
 		}
 	}
 	return real, nil
+}
+
+// controlCharacter: the library's fault for a string holding a control character R4 only discourages
+// (GapControlCharacter). It checks a string's characters after reading the line, beside its other checks of
+// values, all of which it reports together: skipping the fault leaves the line's other faults to judge.
+func controlCharacter(f fault) bool {
+	return strings.HasPrefix(f.details, "string contains invalid characters")
 }
 
 // edit replaces text[start:end] with text.

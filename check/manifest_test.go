@@ -180,3 +180,13 @@ func TestTheManifestAnswersItsOwnKickoff(t *testing.T) {
 		t.Errorf("no Date on the kick-off: %v", err)
 	}
 }
+
+// RFC 3986 §3.1: a scheme is case-insensitive ("HTTPS" is "https"; producers should write it in lower case,
+// and a client should accept either). A file URL whose scheme is in upper case is still an absolute URL.
+func TestAFileURLsSchemeIsCaseInsensitive(t *testing.T) {
+	body := `{"transactionTime":"2026-01-01T00:00:00Z","request":"HTTPS://f.example/fhir/$export","requiresAccessToken":true,` +
+		`"output":[{"type":"Patient","url":"HTTPS://f.example/fhir/Binary/1"}],"error":[{"type":"OperationOutcome","url":"Http://f.example/fhir/Binary/2"}]}`
+	if _, err := CheckManifest("EXP-POLL-200", &Exchange{Method: "GET", URL: "u", Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)}); err != nil {
+		t.Fatalf("file URLs with an upper-case scheme: %v", err)
+	}
+}

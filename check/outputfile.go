@@ -77,12 +77,13 @@ func ReadOutputFile(item ManifestItem, x *Exchange) (OutputFile, error) {
 func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileCheck) (OutputFile, error) {
 	f := OutputFile{Item: item, Format: "ndjson"}
 	var bin *binaryStream
+	found := false // the Binary has data: a Binary without (R4 Binary.data is 0..1) is an empty file
 	switch x.MediaType() {
 	case "application/fhir+json", "application/json":
 		f.Format = "Binary"
 		bin = newBinaryStream(body)
-		found, err := bin.untilData()
-		if err != nil {
+		var err error
+		if found, err = bin.untilData(); err != nil {
 			return f, binaryViolation(x, err)
 		}
 		body = bytes.NewReader(nil)
@@ -103,8 +104,10 @@ func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileChe
 		return f, err
 	}
 	if bin != nil {
-		if err := bin.afterData(); err != nil {
-			return f, binaryViolation(x, err)
+		if found { // else untilData read the object to its end already
+			if err := bin.afterData(); err != nil {
+				return f, binaryViolation(x, err)
+			}
 		}
 		if err := checkBinaryMembers(x, bin.members, fc.JobID); err != nil {
 			return f, err

@@ -17,6 +17,12 @@ var ErrTransport = errors.New("transport error, no complete HTTP response")
 // sent: the server refused what it should refuse, and the run could not check the requirement.
 var ErrCredentialExpired = errors.New("the token had expired when the request was sent")
 
+// ErrTokenWithheld marks a 401 or 403 to a request the harness sent without the user's token because the
+// request's origin is not one it trusts (a polling location on another origin than the service's; BDA2 lets
+// a server hand out any absolute URL): the server refused what it must not show an unauthenticated caller,
+// so the run could not check the requirement. TRUSTED_ORIGINS sends the token there.
+var ErrTokenWithheld = errors.New("the token was withheld from an origin the run does not trust")
+
 // ErrMaxBody marks an answer larger than MAX_BODY, the run's bound on an answer it reads whole: no source
 // limits an answer's size (a manifest of many thousands of files is megabytes), so the run could not check
 // the requirement, and no requirement is charged with it.

@@ -24,7 +24,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
 
-  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest
+  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date
 
     @EXP-POLL-202 @EXP-PROGRESS-LENGTH
     Scenario: polling a running export answers 202, with the X-Progress the profile requires, and no manifest
@@ -42,13 +42,20 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
 
   Rule: EXP-POLL-200: a finished export answers 200 OK, Content-Type application/json, and a valid manifest
 
-    @EXP-POLL-200 @EXP-EXPIRES
+    @EXP-POLL-200
     Scenario: a finished export answers 200 with a Bulk Data manifest
       Given user A has kicked off a system export
       When user A polls the export status until it completes
       Then the response status is 200
       And the response Content-Type is "application/json"
       And the response body is a valid export manifest
+
+  Rule: EXP-EXPIRES: the complete status should carry an Expires header saying when its files stop being available
+
+    @EXP-EXPIRES
+    Scenario: a finished export's complete status says in an Expires header when its files expire
+      Given user A has a completed system export
+      Then the complete status carries an Expires header in the future
 
   Rule: EXP-OUTPUT: every output file downloads, with the token when requiresAccessToken is true, as NDJSON of its manifest type
 
@@ -84,7 +91,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A polls the export status again some seconds later
       Then the response is the manifest the export completed with
 
-  Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted (FUT: with an OperationOutcome), then 404 and never completes
+  Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted (FUT: with an OperationOutcome); EXP-CANCELLED-404: then the profile's answer (FUT, HL7 IG: 404 with an OperationOutcome), and it never completes
 
     @EXP-CANCEL
     Scenario: cancelling a running export answers 202, with the OperationOutcome the profile requires

@@ -32,7 +32,7 @@ Feature: $get-report-job-status: the report jobs a user has scheduled or execute
         | execute  |
         | schedule |
 
-  Rule: RJS-STRUCTURE: every entry is a Parameters with exactly one reportJob whose parts have the specified names and types, in every state; a finished job carries ended
+  Rule: RJS-STRUCTURE: every entry is a Parameters with exactly one reportJob whose parts have the specified names and types, in every state; a finished job carries ended; RJS-FULLURL: each entry's fullUrl should be an absolute URL or a urn:uuid: or urn:oid:
 
     @RJS-STRUCTURE @RJS-FULLURL
     Scenario: every listed report job is well-formed

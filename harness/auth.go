@@ -69,6 +69,11 @@ func (c Config) validateAuth() []error {
 			errs = append(errs, err)
 		}
 	}
+	if c.TokenB != "" && c.Token == "" {
+		// User A would be anonymous: against a server that asks for no token the cross-user scenarios would
+		// compare nobody with user B; against one that does, the preflight would say only "set TOKEN".
+		errs = append(errs, errors.New("TOKEN_B given without TOKEN: TOKEN_B is the second user's token, for the cross-user scenarios; set TOKEN (or TOKEN_FILE) for the first user"))
+	}
 	if c.TokenB != "" && c.TokenB == c.Token {
 		errs = append(errs, errors.New("TOKEN_B is the same token as TOKEN: the cross-user scenarios need a second user's token (or leave TOKEN_B unset to skip them, visibly)"))
 	}
@@ -263,9 +268,29 @@ var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie
 // keepCredentialsOnOrigin follows up to 10 redirects but drops the credentials when a redirect leaves the
 // first request's origin (scheme, host and port). Go's client already drops them for another domain, but
 // keeps them for another port of the same host and for a subdomain; a token must reach neither.
+//
+// It also keeps the method of a request other than POST redirected by a 301 or 302: RFC 9110 (§15.4.2,
+// §15.4.3) lets a user agent change POST to GET there, no other method, and Go's client sends a GET for every
+// method but HEAD. A DELETE of a polling location moved so (a gateway that normalises paths) stays a DELETE:
+// the answer of a GET would be judged as the cancel's. A request whose body cannot be sent again is not
+// followed; its redirect is the answer.
 func keepCredentialsOnOrigin(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	if prev := via[len(via)-1]; req.Method != prev.Method && prev.Method != http.MethodPost && req.Response != nil &&
+		(req.Response.StatusCode == http.StatusMovedPermanently || req.Response.StatusCode == http.StatusFound) {
+		if prev.Body != nil && prev.Body != http.NoBody {
+			if prev.GetBody == nil {
+				return http.ErrUseLastResponse
+			}
+			body, err := prev.GetBody()
+			if err != nil {
+				return err
+			}
+			req.Body, req.GetBody, req.ContentLength = body, prev.GetBody, prev.ContentLength
+		}
+		req.Method = prev.Method
 	}
 	if !sameOrigin(req.URL, via[0].URL) {
 		for _, h := range credentialHeaders {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -149,8 +150,24 @@ func (c Config) Validate() error {
 		if v.value == "" {
 			continue
 		}
-		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(fmt.Errorf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, withoutPassword(v.value)))
+		u, err := url.Parse(v.value)
+		switch {
+		case strings.ContainsFunc(v.value, unicode.IsSpace):
+			// url.Parse takes a space in the path: the run would request "/ fhir/metadata" (sent as %20) and
+			// blame the server's base for a paste's stray space.
+			add(fmt.Errorf("%s=%q: a URL holds no white space: remove it (a space that belongs to the path is written %%20)", v.name, withoutPassword(v.value)))
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			msg := fmt.Sprintf("%s=%q: expected the absolute http(s) URL of a FHIR base, such as https://fhir.example/fhir", v.name, withoutPassword(v.value))
+			if !strings.Contains(v.value, "://") {
+				msg += fmt.Sprintf(" (it has no scheme: https://%s or http://%s?)", withoutPassword(v.value), withoutPassword(v.value))
+			}
+			add(errors.New(msg))
+		case u.Fragment != "" || strings.Contains(v.value, "#"):
+			// Every request is the base with a path appended: after a fragment, that path would never be sent.
+			add(fmt.Errorf("%s=%q: a FHIR base URL has no fragment (#…): remove it", v.name, withoutPassword(v.value)))
+		case u.RawQuery != "" || u.ForceQuery:
+			// The operations' paths are appended to the base: after a query they would become part of it.
+			add(fmt.Errorf("%s=%q: a FHIR base URL has no query (?…): remove it; the harness appends each operation and its parameters", v.name, withoutPassword(v.value)))
 		}
 	}
 	// Checked here, before an embedded reference server is started with it, so that a misspelt profile gets

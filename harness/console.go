@@ -104,7 +104,7 @@ func (c *console) summary(res Result) {
 		writeGroups(&b, groupFindings(known, true))
 	}
 	if len(warnings) > 0 {
-		fmt.Fprintf(&b, "\nWarnings (SHOULD requirements not met; STRICT=1 makes them failures): %d\n", len(warnings))
+		fmt.Fprintf(&b, "\nWarnings (SHOULD or MAY requirements not met; STRICT=1 makes a SHOULD fail the scenarios that check it): %d\n", len(warnings))
 		writeGroups(&b, groupFindings(warnings, true))
 	}
 	if len(skips) > 0 {
@@ -176,7 +176,10 @@ func writeRequirementTable(b *strings.Builder, rows []RequirementResult) {
 // failed or were not checked, by ID, and the reports.
 func writeVerdict(b *strings.Builder, res Result) {
 	verdict := "FAIL"
-	if res.Passed {
+	switch {
+	case res.NothingChecked:
+		verdict = "NOTHING CHECKED"
+	case res.Passed:
 		verdict = "PASS"
 	}
 	count := map[Status]int{}

@@ -82,6 +82,22 @@ func (e *env) integer(name string, dst *int64) {
 	*dst = n
 }
 
+// positive reads a count into dst, leaving dst as it is when the variable is unset. 0 is refused with the
+// rest: in a Config it stands for the default, and a user who writes MAX_FILES=0 (no file?) or MAX_BODY=0 (no
+// bound?) means something else than the default the run would quietly take.
+func (e *env) positive(name, what string, dst *int64) {
+	v := e.str(name)
+	if v == "" {
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		e.failf("%s=%q: expected a positive number of %s (unset: the default)", name, v, what)
+		return
+	}
+	*dst = n
+}
+
 // size reads a number of bytes, plain or with a unit (64MiB, 500MB): the failure that names MAX_BODY gives the
 // value that reads the answer in bytes, and a user raising it may well write it in MiB.
 func (e *env) size(name string, dst *int64) {
@@ -92,6 +108,10 @@ func (e *env) size(name string, dst *int64) {
 	n, err := refserver.ParseSize(v)
 	if err != nil {
 		e.failf("%s: %v", name, err)
+		return
+	}
+	if n < 1 { // 0 is the default in a Config: MAX_BODY=0 would quietly be 64 MiB, not "no bound"
+		e.failf("%s=%q: expected a positive size, in bytes or with a unit such as 256MiB (unset: the default)", name, v)
 		return
 	}
 	*dst = n
@@ -230,12 +250,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.duration("REQUEST_TIMEOUT", &cfg.RequestTimeout)
 	e.duration("IMAGE_STARTUP_TIMEOUT", &cfg.ImageStartupTimeout)
 	e.size("MAX_BODY", &cfg.MaxBodyBytes)
-	e.integer("MAX_JOBS", &cfg.MaxJobs)
+	e.positive("MAX_JOBS", "jobs", &cfg.MaxJobs)
 	e.duration("DOWNLOAD_WAIT", &cfg.DownloadWait)
-	e.integer("MAX_FILES", &cfg.MaxFiles)
+	e.positive("MAX_FILES", "files", &cfg.MaxFiles)
 	cfg.TrustedOrigins = e.list("TRUSTED_ORIGINS")
 	e.integer("RANDOM_SEED", &cfg.Randomize)
-	e.integer("PARALLEL_DOWNLOADS", &cfg.ParallelDownloads)
+	e.positive("PARALLEL_DOWNLOADS", "connections", &cfg.ParallelDownloads)
 	cfg.FHIRLines = e.fhirLines("FHIR_LINES")
 	e.fraction("FHIR_SAMPLE", &cfg.FHIRSample)
 	e.flag("STRICT", &cfg.Strict)

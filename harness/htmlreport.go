@@ -57,7 +57,10 @@ func writeHTMLReport(path string, res Result) error {
 		Gate:        res.Gate,
 		NotChecked:  res.Findings.NotChecked(),
 	}
-	if res.Passed {
+	switch {
+	case res.NothingChecked:
+		page.Verdict = "NOTHING CHECKED"
+	case res.Passed:
 		page.Verdict, page.VerdictClass = "PASS", "pass"
 	}
 	for i, f := range res.Failures {

@@ -163,7 +163,7 @@ func TestAStructuralFailureShowsItsDiffAndReproducer(t *testing.T) {
 		t.Fatal("no failure in the HTML report")
 	}
 	for where, text := range map[string]string{"console": out.String(), "HTML report": failures[0].text} {
-		for _, want := range []string{"(-want +got)", `"anonymization": "ANONYMIZED"`, "curl -i -X POST", "Bearer $TOKEN", "requirement RJS-LISTED (MUST)"} {
+		for _, want := range []string{"(-want +got)", `"anonymization": "ANONYMIZED"`, "curl -i -X POST", "Bearer $TOKEN", "requirement RJS-LISTED (MUST in profile fut)"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s lacks %q", where, want)
 			}

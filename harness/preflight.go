@@ -67,9 +67,14 @@ type PreflightError struct {
 
 func (e *PreflightError) Error() string { return "could not run: " + e.Cause + "\n  fix: " + e.Fix }
 
-// exercised lists, per feature, the operations its scenarios call: a CapabilityStatement that does not
-// declare one of them is reported (the scenarios still decide whether the server serves it).
-func exercised(feature, report string) []string {
+// exercised lists, per feature, the operations its scenarios call in profile: a CapabilityStatement that does
+// not declare one of them is reported (the scenarios still decide whether the server serves it). The HL7 IG
+// (bulkdata) defines no $export-poll-status, only the polling location a kick-off returns, which the
+// scenarios follow there; "" is every profile's operations.
+func exercised(feature, report, profile string) []string {
+	if feature == "export" && profile == "bulkdata" {
+		return []string{"export"}
+	}
 	if feature == "export" {
 		return []string{"export", "export-poll-status"}
 	}
@@ -176,7 +181,7 @@ func swapped(services []ServiceCheck) error {
 		return nil
 	}
 	serves := func(c ServiceCheck, feature string) bool {
-		return slices.ContainsFunc(exercised(feature, ""), func(op string) bool {
+		return slices.ContainsFunc(exercised(feature, "", ""), func(op string) bool {
 			return slices.Contains(c.Operations, op)
 		})
 	}
@@ -204,7 +209,7 @@ func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []st
 	}
 	var warnings []string
 	for _, f := range s.features {
-		for _, op := range exercised(f, p.target.Report) {
+		for _, op := range exercised(f, p.target.Report, p.target.Profile) {
 			if !cs.declares(op) {
 				warnings = append(warnings, fmt.Sprintf("the CapabilityStatement of %s does not declare $%s, which the %s feature exercises", s.base, op, f))
 			}
@@ -369,6 +374,12 @@ func (p preflighter) capabilities(ctx context.Context, s service) (capabilitySta
 // when one is found, otherwise what the variable should hold.
 func (p preflighter) suggestBase(ctx context.Context, s service, token string) string {
 	u, _ := url.Parse(s.base)
+	if u.Scheme == "http" && s.imageBase == "" && speaksTLS(ctx, u, p.target.RequestTimeout) {
+		// Go, nginx, Apache and Tomcat answer a plain-HTTP request on their TLS port 400 ("Client sent an HTTP
+		// request to an HTTPS server"): the scheme is wrong, not the path.
+		c := "https://" + strings.TrimPrefix(s.base, "http://")
+		return fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", u.Host, s.variable, c)
+	}
 	path := strings.TrimRight(u.Path, "/")
 	var candidates []string
 	if i := strings.Index(path+"/", "/fhir/"); i >= 0 && path != path[:i+5] {
@@ -395,6 +406,26 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 		return fmt.Sprintf("did you mean %s=%s? %s, e.g. %s", s.variable, s.value(candidates[len(candidates)-1]), hint, example)
 	}
 	return hint + ": check the path"
+}
+
+// speaksTLS tells whether u's host and port complete a TLS handshake (or answer it with a TLS alert, as a
+// server requiring a client certificate may). Only the handshake is made: no request, no token; the
+// certificate is not judged here, the run's own requests do that.
+func speaksTLS(ctx context.Context, u *url.URL, timeout time.Duration) bool {
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(timeout, 5*time.Second))
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}} // a probe that sends nothing
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err == nil {
+		_ = conn.Close()
+		return true
+	}
+	var alert tls.AlertError
+	return errors.As(err, &alert)
 }
 
 // probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403.
@@ -590,7 +621,8 @@ func (p preflighter) rejected(s service, user, token, request, status string) er
 func (p preflighter) unreachable(s service, err error) error {
 	cause := fmt.Sprintf("%s does not answer: %s", s.named(), p.redact(err.Error()))
 	host := ""
-	if u, perr := url.Parse(s.base); perr == nil {
+	u, perr := url.Parse(s.base)
+	if perr == nil {
 		host = u.Host
 	}
 	var (
@@ -613,6 +645,10 @@ func (p preflighter) unreachable(s service, err error) error {
 		fix = fmt.Sprintf("the server's certificate is not issued for %s: use the host name it names", host)
 	case errors.As(err, &invalid):
 		fix = "the server's certificate is invalid (expired, or not for a server): renew it, or set CA_CERT"
+	case perr == nil && u.Scheme == "http" && s.imageBase == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) &&
+		speaksTLS(context.Background(), u, p.target.RequestTimeout):
+		// A TLS port that hangs up on plain HTTP instead of answering it 400 (as Jetty, or a TLS proxy, may).
+		fix = fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", host, s.variable, "https://"+strings.TrimPrefix(s.base, "http://"))
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		fix = fmt.Sprintf("the server speaks plain HTTP on that port: use http:// in %s", s.variable)
 	case errors.As(err, &record):

@@ -82,6 +82,22 @@ func TestAnUndeclaredOperationIsAWarning(t *testing.T) {
 	}
 }
 
+// The HL7 IG (bulkdata) defines no $export-poll-status operation, only the polling location a kick-off
+// returns: a CapabilityStatement that declares $export alone, as an IG server's does, is no warning there.
+func TestAnIGServerDeclaringOnlyExportIsNoWarningInBulkdata(t *testing.T) {
+	target := metadataOverride(t, `{"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+		"rest": [{"mode": "server", "operation": [{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}]}]}`, nil)
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{Target: target, Token: refserver.DemoTokenA, Profile: "bulkdata", Tags: "@EXP-KICKOFF",
+		Out: &out, Log: &out, ReportsDir: t.TempDir()})
+	if err != nil || !res.Passed {
+		t.Fatalf("passed=%v err=%v\n%s", res.Passed, err, out.String())
+	}
+	if res.Preflight == nil || len(res.Preflight.Warnings) != 0 {
+		t.Fatalf("preflight %+v: want no warning in bulkdata", res.Preflight)
+	}
+}
+
 func wantPreflightError(t *testing.T, cfg Config, cause, fix string) {
 	t.Helper()
 	var out bytes.Buffer

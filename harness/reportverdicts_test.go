@@ -167,7 +167,7 @@ func TestAnErrorStatusWhileWaitingFailsRJSBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Failures) != 1 || res.Failures[0].Requirement != "RJS-BUNDLE" || !strings.Contains(res.Failures[0].Message, "requirement RJS-BUNDLE (MUST)") {
+	if len(res.Failures) != 1 || res.Failures[0].Requirement != "RJS-BUNDLE" || !strings.Contains(res.Failures[0].Message, "requirement RJS-BUNDLE (MUST in profile fut)") {
 		t.Fatalf("want RJS-TERMINAL's scenario failed on RJS-BUNDLE, with its clause, got %+v\n%s", res.Failures, out)
 	}
 }

@@ -14,10 +14,13 @@ import (
 // Result is the outcome of a run, as data: every report (console, JUnit, HTML), the release gate and the
 // kill matrix (package mutation) read it, and nothing parses a report back.
 type Result struct {
-	Passed  bool   // every selected scenario passed (skips, not-applicable and warnings allowed), and the gate, if on, passed
-	Target  string // the target's name as the reports show it
-	Profile string
-	Strict  bool // STRICT: SHOULD deviations failed
+	Passed bool // every selected scenario passed (skips, not-applicable and warnings allowed), and the gate, if on, passed
+	// NothingChecked: every selected scenario was skipped or not applicable; such a run is not Passed, and
+	// the conformance command exits 2 (NothingCheckedReasons says why).
+	NothingChecked bool
+	Target         string // the target's name as the reports show it
+	Profile        string
+	Strict         bool // STRICT: SHOULD deviations failed
 	// Scenarios is the number of scenarios run, len(Results).
 	Scenarios int
 	Results   []ScenarioResult // every scenario run, in the order they ran
@@ -86,6 +89,9 @@ type Failure struct {
 	// MaxBody: the scenario ended on an answer larger than MAX_BODY (check.ErrMaxBody), the run's own bound,
 	// which no source sets; an error of the run as a transport error is.
 	MaxBody bool
+	// TokenWithheld: the scenario ended on a refusal (401, 403) of a request the harness sent without
+	// the token, its origin not trusted (check.ErrTokenWithheld); an error of the run as a transport error is.
+	TokenWithheld bool
 }
 
 // RunError says that the failure is the run's, not the server's: no requirement is charged with it.
@@ -101,6 +107,8 @@ func (f Failure) RunErrorCause() string {
 		return "an expired token"
 	case f.MaxBody:
 		return "an answer larger than MAX_BODY"
+	case f.TokenWithheld:
+		return "a refusal of a request sent without its token to an untrusted origin"
 	}
 	return ""
 }
@@ -276,8 +284,9 @@ func appendNew(list []string, s string) []string {
 }
 
 // OnlyRunErrors says that the run failed through errors of the run alone: every failed scenario ended on a
-// transport error (no complete HTTP response), an expired token or an answer over MAX_BODY, so no requirement
-// was found broken and the verdict is "could not run to the end", not "non-conformant".
+// transport error (no complete HTTP response), an expired token, an answer over MAX_BODY or a refusal of a
+// request sent without the token to an untrusted origin, so no requirement was found broken and the verdict
+// is "could not run to the end", not "non-conformant".
 func (r Result) OnlyRunErrors() bool {
 	if len(r.Failures) == 0 {
 		return false

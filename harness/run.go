@@ -66,6 +66,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
+	if cfg.RefserverProfile != "" && (cfg.anyTarget() != "" || cfg.Image != "") {
+		// Ignored: it configures the reference server the harness starts. Not refused, since the shell that
+		// started a reference server by hand (cmd/refserver reads it) may well run the harness at it.
+		fmt.Fprintf(log, "conformance: warning: REFSERVER_PROFILE=%s is ignored with TARGET or IMAGE (it sets what a reference server the harness starts emulates); PROFILE sets the rules the target is judged by\n", cfg.RefserverProfile)
+	}
 	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has
 	// happened: a run that could not happen leaves the previous run's reports as they were. It is made before
 	// the target is started or contacted, so that a REPORTS_DIR the run cannot write to ends it at once.
@@ -110,6 +115,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg.Features = chosen // what the preflight checks
 	if target.Selected, err = selectedSteps(tags); err != nil {
 		return res, err
+	}
+	if len(target.Selected) == 0 {
+		// Before the preflight: a selection of nothing is the user's, and the server need not be asked.
+		return res, noScenario(cfg.Tags, leftOut)
 	}
 	initScenario, endJobs, err := steps.Scenarios(target)
 	if err != nil {
@@ -164,12 +173,17 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	case status == 2:
 		return res, fmt.Errorf("godog could not run the features (exit status 2): see the message above")
 	case res.Scenarios == 0:
-		return res, fmt.Errorf("%w: the tag expression %q matches no scenario (godog syntax: '@export && ~@cross-user')", ErrNoScenario, cfg.Tags)
+		return res, noScenario(cfg.Tags, leftOut)
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	}
 	res.Requirements = requirementResults(res, catalog.requirements, catalog.profiles, selectedRequirements(catalog.scenarios, cfg.Features))
 	res.Passed = status == 0
+	// Every selected scenario skipped or not applicable: the run checked nothing, and a PASS would vouch for a
+	// server it never judged (TAGS=@cross-user without TOKEN_B, a requirement n/a in PROFILE).
+	if res.NothingChecked = nothingChecked(res.Results); res.NothingChecked {
+		res.Passed = false
+	}
 	if cfg.Gate {
 		res.Gate = gate(res.Requirements)
 		res.Passed = res.Passed && res.Gate.Passed
@@ -195,6 +209,16 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	con.summary(res)
 	return res, nil
+}
+
+// noScenario is ErrNoScenario with the tag expression and the features not run, each with why (FEATURES,
+// or a feature not applicable in the profile): "@report matches no scenario" alone is untrue in bulkdata.
+func noScenario(tags string, leftOut []string) error {
+	msg := fmt.Sprintf("the tag expression %q matches no scenario", tags)
+	if len(leftOut) > 0 {
+		msg += " of the features run (not run: " + strings.Join(leftOut, "; ") + ")"
+	}
+	return fmt.Errorf("%w: %s (godog syntax: '@export && ~@cross-user')", ErrNoScenario, msg)
 }
 
 // stagingDir makes REPORTS_DIR if it is missing, and in it the directory the run stages its reports in.
@@ -308,6 +332,7 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 			f.Transport = !f.NonConformant && errors.Is(err, check.ErrTransport)
 			f.CredentialExpired = !f.NonConformant && errors.Is(err, check.ErrCredentialExpired)
 			f.MaxBody = !f.NonConformant && errors.Is(err, check.ErrMaxBody)
+			f.TokenWithheld = !f.NonConformant && errors.Is(err, check.ErrTokenWithheld)
 			if f.RunError() {
 				f.Requirements = nil // an error of the run: no answer of the server was judged
 			}

@@ -51,7 +51,11 @@ func withTargetFile(getenv func(string) string) (func(string) string, string, er
 		case isSecret(k):
 			errs = append(errs, fmt.Sprintf("%s is a secret: keep it out of the file and name the environment variable that holds it under \"secrets\"", k))
 		case k == "CONFIG" || !known[k]:
-			errs = append(errs, fmt.Sprintf("%s is not a variable of the harness", k))
+			msg := fmt.Sprintf("%s is not a variable of the harness", k)
+			if meant := meantVariable(k); meant != "" && meant != "CONFIG" {
+				msg += "; did you mean " + meant + "?"
+			}
+			errs = append(errs, msg)
 		}
 	}
 	for _, k := range sortedKeys(f.Secrets) {

@@ -246,7 +246,8 @@ func TestBulkdataSkipsTheUnknownJobWhenNothingTellsTheJobID(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, out, err := runAgainst(t, tc.server, Config{Profile: "bulkdata", Token: refserver.DemoTokenA, Tags: "@EXP-UNKNOWN-JOB"})
-			if err != nil || !res.Passed || len(res.Failures) != 0 {
+			// skipped, its one scenario leaves the run with nothing checked: not passed, and nothing failed
+			if err != nil || !res.Passed && !(tc.skip != "" && res.NothingChecked) || len(res.Failures) != 0 {
 				t.Fatalf("passed=%v failures=%v err=%v\n%s", res.Passed, failedRequirements(res), err, out)
 			}
 			skips := res.Findings.Skips()

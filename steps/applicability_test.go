@@ -95,3 +95,57 @@ func TestProfileSeverityRaisedToMustFails(t *testing.T) {
 		t.Errorf("a MUST deviation is no warning: %+v", findings.Warnings())
 	}
 }
+
+// A failure states the requirement's severity in the run's profile, not the one REQUIREMENTS.md gives it in
+// general: a SHOULD of the profile failed under STRICT says so, rather than reading as a MUST.
+func TestAFailureStatesTheSeverityOfTheProfile(t *testing.T) {
+	status, got, _ := runWithSeverities(t, map[string]map[string]features.Severity{"EXP-UNKNOWN-JOB": {"fut": features.Should}},
+		[]string{"unknown-job-400"}, "@EXP-UNKNOWN-JOB", true)
+	o := got["EXP-UNKNOWN-JOB"]
+	if status != 1 || o.err == nil {
+		t.Fatalf("want the scenario failed under STRICT, got status %d, %+v", status, o)
+	}
+	msg := o.err.Error()
+	if !strings.Contains(msg, "requirement EXP-UNKNOWN-JOB (SHOULD in profile fut, failed under STRICT=1), source: ") {
+		t.Errorf("want the failure to state SHOULD in profile fut, failed under STRICT=1; got:\n%s", msg)
+	}
+	if strings.Contains(msg, "(MUST") {
+		t.Errorf("the failure states MUST, the severity of REQUIREMENTS.md, not the profile's:\n%s", msg)
+	}
+}
+
+// Under STRICT a SHOULD deviation fails the scenarios that check its requirement; a scenario that only meets
+// it on the way (a completed export's missing Expires, seen by the file download scenario) reports it as a
+// warning and goes on to check its own requirement, rather than ending blocked on another's SHOULD.
+func TestUnderStrictAShouldFailsOnlyTheScenariosThatCheckIt(t *testing.T) {
+	status, got, findings := runWithSeverities(t, nil, []string{"no-expires"}, "@EXP-OUTPUT,@EXP-EXPIRES", true)
+	if status != 1 {
+		t.Errorf("godog status %d, want 1: the EXP-EXPIRES scenario fails under STRICT", status)
+	}
+	if o := got["EXP-EXPIRES"]; o.err == nil || !strings.Contains(o.err.Error(), "EXP-EXPIRES") {
+		t.Errorf("the scenario tagged EXP-EXPIRES: want failed naming EXP-EXPIRES, got %+v", o)
+	}
+	if o := got["EXP-OUTPUT"]; o.err != nil || o.skipped {
+		t.Errorf("EXP-OUTPUT: want passed, its files checked, got %+v", o)
+	}
+	var warned bool
+	for _, f := range findings.Warnings() {
+		warned = warned || f.Requirement == "EXP-EXPIRES" && strings.Contains(f.Message, "fails the scenarios that check EXP-EXPIRES")
+	}
+	if !warned {
+		t.Errorf("want the missing Expires of the EXP-OUTPUT scenario among the warnings, got %+v", findings.Warnings())
+	}
+}
+
+// EXP-EXPIRES has a scenario of its own: under STRICT a complete status without Expires fails it, and the
+// manifest scenario, which checked EXP-POLL-200 whole, passes with the warning rather than failing on a
+// requirement it does not check (which would leave EXP-POLL-200 blocked).
+func TestUnderStrictAMissingExpiresLeavesTheManifestScenarioPassed(t *testing.T) {
+	_, got, _ := runWithSeverities(t, nil, []string{"no-expires"}, "@EXP-POLL-200,@EXP-EXPIRES", true)
+	if o, ok := got["EXP-POLL-200"]; !ok || o.err != nil || o.skipped {
+		t.Errorf("EXP-POLL-200's scenario: want passed, got %+v (ran: %v)", o, ok)
+	}
+	if o, ok := got["EXP-EXPIRES"]; !ok || o.err == nil || !strings.Contains(o.err.Error(), "EXP-EXPIRES") {
+		t.Errorf("EXP-EXPIRES's own scenario: want failed naming EXP-EXPIRES, got %+v (ran: %v)", o, ok)
+	}
+}

@@ -1,7 +1,9 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -165,4 +167,44 @@ func worldWithManifest(t *testing.T, poll, manifest string) *World {
 	}
 	w.export.manifest = m
 	return w
+}
+
+// A poll answered neither 202 nor 200 while the harness waits for an export to complete (the export failed:
+// BDA2's error status) breaks EXP-POLL-200, whose clause the failure then shows: not the requirement of the
+// scenario that needed the export (EXP-OUTPUT, say), whose own check never ran.
+func TestAPollThatIsNeither202Nor200BreaksEXPPOLL200(t *testing.T) {
+	w := &World{target: &Target{Findings: &Findings{}}, scenario: "unit", scenarioReqs: []string{"EXP-OUTPUT"}}
+	x := &check.Exchange{Method: "GET", URL: "http://fhir.example/$export-poll-status?_jobId=1", Status: 500, Header: http.Header{"Content-Type": {"application/fhir+json"}},
+		Body: []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"export failed"}]}`)}
+	verdict, err := w.judgeExportPoll(x)
+	var v *check.Violation
+	if verdict != check.Done || !errors.As(err, &v) || v.Requirement != "EXP-POLL-200" {
+		t.Fatalf("want a violation of EXP-POLL-200, got verdict %v, %v", verdict, err)
+	}
+}
+
+// Every in-progress answer of a poll is held to EXP-RETRY-AFTER as the scenario's own step holds it: one
+// value, delay-seconds or an HTTP-date; an empty one or two of them are no Retry-After a client can follow.
+func TestEveryInProgressAnswerHoldsRetryAfterToOneValidValue(t *testing.T) {
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, values := range map[string][]string{"two values": {"1", "2"}, "empty": {""}, "invalid": {"soon"}} {
+		w, _ := worldWithResponse(t, nil, false)
+		w.profiles, w.scenarioReqs = profiles, []string{"EXP-OUTPUT"}
+		x := &check.Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=1", Status: 202,
+			Header: http.Header{"X-Progress": {"IN_PROGRESS"}, "Retry-After": values}}
+		var v *check.Violation
+		if _, err := w.judgeExportPoll(x); !errors.As(err, &v) || v.Requirement != "EXP-RETRY-AFTER" {
+			t.Errorf("%s %q: want a violation of EXP-RETRY-AFTER, got %v", name, values, err)
+		}
+	}
+	w, _ := worldWithResponse(t, nil, false)
+	w.profiles = profiles
+	ok := &check.Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=1", Status: 202,
+		Header: http.Header{"X-Progress": {"IN_PROGRESS"}, "Retry-After": {"120"}}}
+	if _, err := w.judgeExportPoll(ok); err != nil {
+		t.Errorf("Retry-After 120: %v", err)
+	}
 }

@@ -16,7 +16,9 @@ import (
 // severity and source clause, the HTTP exchanges of the step and a curl command for the last request.
 type failureReport struct {
 	err         error
-	requirement *features.Requirement
+	requirement *features.Requirement // its Severity is the one of the run's profile
+	profile     string                // the run's profile
+	strict      bool                  // STRICT: a SHOULD failed
 	exchanges   []*check.Exchange
 	omitted     int             // exchanges dropped after the first keepFirstExchanges (World.record)
 	redactor    *check.Redactor // a server may echo a token in any header or body
@@ -41,7 +43,11 @@ func (f *failureReport) Error() string {
 	var b strings.Builder
 	b.WriteString(f.err.Error())
 	if r := f.requirement; r != nil {
-		fmt.Fprintf(&b, "\n\nrequirement %s (%s), source: %s\n  %s", r.ID, r.Severity, r.Source, r.Clause)
+		sev := fmt.Sprintf("%s in profile %s", r.Severity, f.profile)
+		if r.Severity == features.Should && f.strict {
+			sev += ", failed under STRICT=1"
+		}
+		fmt.Fprintf(&b, "\n\nrequirement %s (%s), source: %s\n  %s", r.ID, sev, r.Source, r.Clause)
 	}
 	if len(f.exchanges) > 0 {
 		b.WriteString("\n\nHTTP exchanges behind this verdict:\n")

@@ -162,8 +162,19 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		if x.Err = w.expiredCredential(x, token, start); x.Err != nil {
 			return x, x.Err
 		}
+	} else if refusesAnonymous(x.Status) {
+		x.Err = fmt.Errorf("%w: %s %s answered %s to a request sent without user %s's token (%s): the answer to a caller without credentials, not the server's deviation", check.ErrTokenWithheld, method, target, check.StatusPhrase(x.Status), user, x.TokenWithheld)
+		return x, x.Err
 	}
 	return x, nil
+}
+
+// refusesAnonymous: a status that refuses a request for want of credentials, 401 or 403 (RFC 9110 §15.5.2,
+// §15.5.4). Such an answer to a request the harness sent without its token (an untrusted origin) judges
+// nothing. A 404 is judged: the polling location of a cancelled, deleted or unknown job answers it, and a
+// server that serves the location without a token means it.
+func refusesAnonymous(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
 // untrustedNote says why a request went without its token and how to allow it.

@@ -52,9 +52,16 @@ func TestSpecExamplePassesStructureWithAFullUrlWarning(t *testing.T) {
 		t.Fatalf("want one RJS-FULLURL warning naming the bare UUID, got %+v", warnings)
 	}
 	strictWorld, _ := worldWithResponse(t, body, true)
+	strictWorld.scenarioReqs = []string{"RJS-STRUCTURE", "RJS-FULLURL"} // the scenario that checks RJS-FULLURL
 	var v *check.Violation
 	if err := strictWorld.everyJobIsWellFormed(strictWorld.last); !errors.As(err, &v) || v.Requirement != "RJS-FULLURL" {
 		t.Fatalf("under STRICT the bare UUID must fail RJS-FULLURL, got %v", err)
+	}
+	// the scenario of a finished job checks RJS-STRUCTURE only: there the bare UUID stays a warning
+	finishedWorld, strictFindings := worldWithResponse(t, body, true)
+	finishedWorld.scenarioReqs = []string{"RJS-STRUCTURE"}
+	if err := finishedWorld.everyJobIsWellFormed(finishedWorld.last); err != nil || len(strictFindings.Warnings()) != 1 {
+		t.Fatalf("under STRICT, a scenario not tagged RJS-FULLURL must warn and pass, got %v, warnings %+v", err, strictFindings.Warnings())
 	}
 }
 

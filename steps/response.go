@@ -48,15 +48,21 @@ func (w *World) responseHeaderIsAbsoluteURL(x *check.Exchange, name string) erro
 }
 
 func (w *World) responseHeaderIsRetryAfter(x *check.Exchange, name string) error {
+	return checkRetryAfter("", name, x)
+}
+
+// checkRetryAfter holds header name of x, when present, to one value of delay-seconds or an HTTP-date (RFC 9110
+// §10.2.3): the scenario's step and every in-progress answer a poll sees alike (EXP-RETRY-AFTER).
+func checkRetryAfter(req, name string, x *check.Exchange) error {
 	values := x.Header.Values(name)
 	if len(values) == 0 {
 		return nil
 	}
 	if len(values) > 1 {
-		return check.Violationf("", "header "+name, "one value", "%d values %q", len(values), values)
+		return check.Violationf(req, "header "+name+" of "+x.Method+" "+x.URL, "one value", "%d values %q", len(values), values)
 	}
 	if _, err := check.ParseRetryAfter(values[0], x.ResponseTime()); err != nil {
-		return check.Violationf("", "header "+name, "delay-seconds or an HTTP-date (RFC 9110 §10.2.3)", "%q", values[0])
+		return check.Violationf(req, "header "+name+" of "+x.Method+" "+x.URL, "delay-seconds or an HTTP-date (RFC 9110 §10.2.3)", "%q", values[0])
 	}
 	return nil
 }

@@ -184,14 +184,40 @@ func (w *World) notChecked(req, message string) {
 	fmt.Fprintf(w.target.Log, "  not checked: %s\n", f.Message)
 }
 
-// warn records a deviation from a SHOULD requirement; under STRICT it is a failure instead.
-// The profile's severity decides in the end: a requirement that is MUST in the run's profile fails here too.
+// warn records a deviation from a SHOULD requirement; under STRICT it fails the scenarios that check that
+// requirement (failsHere). The profile's severity decides in the end: a requirement that is MUST in the run's
+// profile fails here too.
 func (w *World) warn(req, subject, expected, got string) error {
-	if w.target.Strict || w.severity(cmp.Or(req, w.primaryRequirement())) == features.Must {
+	id := cmp.Or(req, w.primaryRequirement())
+	if w.failsHere(id) {
 		return check.Violationf(req, subject, expected, got)
 	}
-	w.recordWarning(Finding{Scenario: w.scenario, Requirement: req, Message: fmt.Sprintf("%s: expected %s, got %s", subject, expected, got)})
+	w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s: expected %s, got %s%s", subject, expected, got, w.strictElsewhere(id))})
 	return nil
+}
+
+// failsHere tells whether a deviation from requirement id fails this scenario: always for a MUST of the run's
+// profile; for a SHOULD only under STRICT, and only in a scenario tagged with it. A scenario that meets another
+// requirement's SHOULD on the way (every completed export's Expires, every poll's X-Progress, every status
+// entry's fullUrl) reports it as a warning and goes on to check its own requirement: failing there would
+// leave MUST requirements blocked, unchecked, behind one SHOULD. The run still fails under STRICT, in the
+// scenario of that SHOULD. A MAY never fails.
+func (w *World) failsHere(id string) bool {
+	switch w.severity(id) {
+	case features.Must:
+		return true
+	case features.Should:
+		return w.target.Strict && slices.Contains(w.scenarioReqs, id)
+	}
+	return false
+}
+
+// strictElsewhere is what a warning adds when STRICT would have failed a scenario that checks the requirement.
+func (w *World) strictElsewhere(id string) string {
+	if w.target.Strict && w.severity(id) == features.Should && !slices.Contains(w.scenarioReqs, id) {
+		return fmt.Sprintf(" (STRICT=1 fails the scenarios that check %s, not this one)", id)
+	}
+	return ""
 }
 
 func (w *World) recordWarning(f Finding) {

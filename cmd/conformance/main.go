@@ -46,6 +46,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "conformance: interrupted twice: quit, with no reports written")
 		os.Exit(exitInterrupted)
 	}()
+	// A misspelt variable is ignored and its default taken: say so first, whatever the run then does.
+	for _, w := range harness.MisspeltVariables(os.Environ()) {
+		fmt.Fprintf(os.Stderr, "conformance: warning: %s\n", w)
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, func(dir string) { staging.Store(&dir) }))
 }
 
@@ -82,6 +86,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"larger than MAX_BODY, the harness's bound on an answer it reads whole; no requirement is charged: raise MAX_BODY "+
 			"(the failure says to what), then run again\n", len(res.Failures))
 		return exitUsage
+	case res.OnlyRunErrors() && slices.ContainsFunc(res.Failures, func(f harness.Failure) bool { return f.TokenWithheld }):
+		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) ended on errors of the run, among them a request the "+
+			"harness sent without the token, its origin not trusted, which the server refused; no requirement is charged: add that "+
+			"origin to TRUSTED_ORIGINS (the failure names it) if it is the server's, then run again\n", len(res.Failures))
+		return exitUsage
 	case res.OnlyRunErrors() && res.TargetExited != "":
 		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server, "+
 			"whose container died during the run (its exit code and output are above); no requirement is charged: fix what "+
@@ -90,6 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case res.OnlyRunErrors():
 		fmt.Fprintf(stderr, "conformance: could not run to the end: %d scenario(s) got no complete HTTP response from the server "+
 			"(connection, TLS or REQUEST_TIMEOUT); no requirement is charged: check TARGET and the network, then run again\n", len(res.Failures))
+		return exitUsage
+	case res.NothingChecked:
+		fmt.Fprintf(stderr, "conformance: nothing checked: %s\n", res.NothingCheckedReasons())
 		return exitUsage
 	case !res.Passed:
 		return exitFail

@@ -1,0 +1,69 @@
+package check
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// FHIR R4 Binary.data is 0..1: a Binary without data (or with only an extension on it, _data) is the file
+// with no content, an empty error file as FUT serves one. It holds no resource, and is no invalid JSON.
+func TestABinaryWithoutDataIsAnEmptyFile(t *testing.T) {
+	item := ManifestItem{Type: "OperationOutcome", URL: "http://f/fhir/Binary/e"}
+	for name, body := range map[string]string{
+		"no data":           `{"resourceType":"Binary","id":"e","contentType":"application/fhir+ndjson"}`,
+		"only an extension": `{"resourceType":"Binary","contentType":"application/fhir+ndjson","_data":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}}`,
+		"empty object":      "{\n}\n",
+	} {
+		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
+		f, err := ReadOutputFile(item, x)
+		switch {
+		case name == "empty object":
+			// no resourceType, no contentType: not a Binary, which the members' check says
+			if err == nil || strings.Contains(err.Error(), "ends inside the object") {
+				t.Errorf("%s: want the Binary refused for its members, got %v", name, err)
+			}
+		case err != nil || f.Resources != 0 || f.Format != "Binary":
+			t.Errorf("%s: want an empty Binary file, got %+v %v", name, f, err)
+		}
+	}
+}
+
+// R4 base64Binary: (\s*([0-9a-zA-Z\+/=]){4}\s*)+, white space (XML Schema's \s: space, tab, CR, LF) between
+// groups of four. A Binary output file whose data is wrapped with spaces or tabs is read as one wrapped with
+// line breaks is.
+func TestABinaryFilesDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
+	item := ManifestItem{Type: "Patient", URL: "http://f/fhir/Binary/p"}
+	line := `{"resourceType":"Patient","id":"p1"}` + "\n" // 37 bytes: 52 base64 characters, 13 groups
+	enc := base64.StdEncoding.EncodeToString([]byte(line + line + line))
+	var groups []string
+	for i := 0; i < len(enc); i += 4 {
+		groups = append(groups, enc[i:i+4])
+	}
+	for name, sep := range map[string]string{"spaces": " ", "tabs": `\t`, "CR LF": `\r\n`, "mixed": ` \t\n `} {
+		body := `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + strings.Join(groups, sep) + `"}`
+		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
+		if f, err := ReadOutputFile(item, x); err != nil || f.Resources != 3 {
+			t.Errorf("data with %s between its groups: %d resources, %v", name, f.Resources, err)
+		}
+	}
+}
+
+// The same for a Binary read whole (a report's, $execute's placeholder): R4's base64Binary allows white space
+// between groups of four.
+func TestABinarysDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
+	for name, data := range map[string]string{"spaces": "Kk5P VCBH RU5F UkFU RUQg WUVU Kg==", "CR LF": `Kk5PVCBHRU5F\r\nUkFURUQgWUVUKg==`, "none": "Kk5PVCBHRU5FUkFURUQgWUVUKg=="} {
+		x := &Exchange{Method: "POST", URL: "u", Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}},
+			Body: []byte(`{"resourceType":"Binary","id":"21","contentType":"text/plain","data":"` + data + `"}`)}
+		b, err := DecodeBinary("", x)
+		if err != nil || string(b.Data) != "*NOT GENERATED YET*" {
+			t.Errorf("data with %s between its groups: %v", name, err)
+		}
+	}
+	x := &Exchange{Method: "POST", URL: "u", Status: http.StatusOK, Body: []byte(`{"resourceType":"Binary","contentType":"text/plain","data":"Kk5P*VCBH"}`)}
+	if _, err := DecodeBinary("", x); !errors.Is(err, ErrNonConformant) {
+		t.Errorf("data that is no base64: want a violation, got %v", err)
+	}
+}
