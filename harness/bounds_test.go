@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/internal/proccpu"
 )
 
 // Tests of the run's bounds against hostile servers (issue 11): secrets never written, tokens only to the
@@ -318,7 +319,7 @@ func TestTokenGoesOnlyToTrustedOrigins(t *testing.T) {
 }
 
 // runCost is what one run cost: its peak heap (peakHeap) and the CPU time the process used meanwhile (zero
-// where cpuTime cannot tell).
+// where proccpu cannot tell).
 type runCost struct {
 	heap uint64
 	cpu  time.Duration
@@ -329,9 +330,9 @@ type runCost struct {
 // load (the 100,000-output manifest run, 10 s of CPU, took 1m44s beside busy loops, past its former 60 s
 // wall-clock bound).
 func costOf(f func()) runCost {
-	before, _ := cpuTime()
+	before, _ := proccpu.Used()
 	heap := peakHeap(f)
-	after, ok := cpuTime()
+	after, ok := proccpu.Used()
 	if !ok {
 		return runCost{heap: heap}
 	}
