@@ -249,7 +249,13 @@ func (p Poller) delay(x *Exchange, backoff time.Duration) (time.Duration, bool) 
 
 func (p Poller) gaveUp(start time.Time, history *pollHistory, why string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %v after %s (%s %s): %s; poll history (%d polls):", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.Limit, p.MaxWait, why, history.count())
+	fmt.Fprintf(&b, "%s: %v after %s (%s %s): %s", p.Subject, ErrGaveUp, p.Now().Sub(start).Round(time.Millisecond), p.Limit, p.MaxWait, why)
+	if p.Limit == "MAX_WAIT" {
+		// No source bounds how long a job may take (FUT's exports run for minutes): the bound is the run's own,
+		// and a server whose jobs are slow, not stuck, passes with it raised.
+		b.WriteString(" (a job that takes longer on this server needs MAX_WAIT raised)")
+	}
+	fmt.Fprintf(&b, "; poll history (%d polls):", history.count())
 	line := func(n int, a PollAttempt) {
 		fmt.Fprintf(&b, "\n  #%d at +%s: ", n, a.At.Sub(start).Round(time.Millisecond))
 		switch {

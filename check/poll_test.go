@@ -160,7 +160,7 @@ func TestPollerGivesUpBeforeMaxWaitWithTheHistory(t *testing.T) {
 	if got := c.now.Sub(time.Unix(0, 0)); got > 5*time.Minute {
 		t.Errorf("waited %v, more than MAX_WAIT", got)
 	}
-	for _, want := range []string{"export X", "MAX_WAIT 5m0s", "#3", `X-Progress "still going"`, "would pass MAX_WAIT"} {
+	for _, want := range []string{"export X", "MAX_WAIT 5m0s", "#3", `X-Progress "still going"`, "would pass MAX_WAIT", "needs MAX_WAIT raised"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("give-up message lacks %q:\n%v", want, err)
 		}

@@ -217,6 +217,12 @@ func (c Config) Validate() error {
 	if c.anyTarget() == "" && !c.ContainerConfig.enabled() && c.authMode() != "none" {
 		add(errors.New("TOKEN, TOKEN_B or CLIENT_ID given without TARGET: the embedded reference server uses its own demo users; set TARGET to test another server"))
 	}
+	if c.Gate && c.anyTarget() == "" && !c.ContainerConfig.enabled() {
+		// A pipeline whose TARGET variable did not reach the job (GitLab's protected variables on an unprotected
+		// tag, a fork's pull request) would otherwise gate its release on the harness's own reference server, pass,
+		// and release a server nobody tested.
+		add(errors.New("GATE=1 without TARGET or IMAGE: the release gate vouches for the server under test, and none is named (is the pipeline's TARGET variable set for this job?); the embedded reference server is the harness's own: run it without GATE"))
+	}
 	return errors.Join(errs...)
 }
 

@@ -343,13 +343,33 @@ func TestReleaseGate(t *testing.T) {
 		}
 	}
 
-	var buf bytes.Buffer
-	res, err = Run(context.Background(), Config{Gate: true, ReportsDir: t.TempDir(), Out: &buf, Log: &buf})
+	res, out, err = runAgainst(t, refserverHandler(t, refserver.Config{}), Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Gate: true})
 	if err != nil || !res.Passed || res.Gate == nil || !res.Gate.Passed || len(res.Gate.Unchecked) != 0 {
-		t.Fatalf("GATE=1 with both users against the embedded reference server: want a pass, got passed=%v gate=%+v err=%v\n%s", res.Passed, res.Gate, err, buf.String())
+		t.Fatalf("GATE=1 with both users against a conformant server: want a pass, got passed=%v gate=%+v err=%v\n%s", res.Passed, res.Gate, err, out)
 	}
-	if !strings.Contains(buf.String(), "Release gate (GATE=1): passed") {
-		t.Errorf("the console must say the gate passed:\n%s", buf.String())
+	if !strings.Contains(out, "Release gate (GATE=1): passed") {
+		t.Errorf("the console must say the gate passed:\n%s", out)
+	}
+}
+
+// A release gate names the server it vouches for: a pipeline whose TARGET did not reach the job (a protected
+// variable on an unprotected tag) must not pass its gate on the embedded reference server, the harness's own.
+func TestAReleaseGateWithoutATargetIsRefused(t *testing.T) {
+	var buf bytes.Buffer
+	res, err := Run(context.Background(), Config{Gate: true, ReportsDir: t.TempDir(), Out: &buf, Log: &buf})
+	if err == nil || res.Passed || !strings.Contains(err.Error(), "GATE=1 without TARGET or IMAGE") {
+		t.Fatalf("GATE=1 with no target: want the run refused naming TARGET, got passed=%v err=%v\n%s", res.Passed, err, buf.String())
+	}
+	if strings.Contains(buf.String(), "Release gate (GATE=1): passed") {
+		t.Errorf("no gate may pass:\n%s", buf.String())
+	}
+	// the environment as a CI job whose TARGET variable is empty hands it over
+	cfg, err := ConfigFromEnv(func(k string) string { return map[string]string{"GATE": "1", "TARGET": ""}[k] })
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "GATE=1 without TARGET or IMAGE") {
+		t.Errorf("GATE=1 with an empty TARGET: want it refused, got %v", err)
 	}
 }
 

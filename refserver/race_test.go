@@ -26,20 +26,25 @@ func (preemptedClock) Now() time.Time {
 	return t
 }
 
-// The DELETE/poll race on the real clock: each export job completes raceExportTime after its kick-off, and
-// its DELETE is sent raceAimFrom to raceAimTo after the kick-off answer, while two pollers poll it without
-// pause. A job ends one way only: cancelled (the DELETE answered 202; no poll ever answered 200, no file is
-// readable) or completed (every poll after the first 200 is 200, and a DELETE after that answers 404). The
-// manual-clock load test cannot see this race, because there the clock does not move between reading it and
-// taking the lock; on the real clock it showed in 4 of 4200 jobs, and preemptedClock widens the window (the
-// server before the fix failed each of 3 runs with -race). Bounded: raceJobs jobs, raceParallel at a
-// time, within raceDeadline; loopback only.
+// The DELETE/poll race on the real clock: each export job completes exportTime after its kick-off, and its
+// DELETE is sent 0 to 1.2 × exportTime after the kick-off answer, while two pollers poll it without pause. A
+// job ends one way only: cancelled (the DELETE answered 202; no poll ever answered 200, no file is readable)
+// or completed (every poll after the first 200 is 200, and a DELETE after that answers 404). The manual-clock
+// load test cannot see this race, because there the clock does not move between reading it and taking the
+// lock; on the real clock it showed in 4 of 4200 jobs, and preemptedClock widens the window (the server before
+// the fix failed each of 3 runs with -race). Bounded: raceJobs jobs a round, raceParallel at a time, each
+// round within raceDeadline; loopback only.
+//
+// The DELETEs must land on both sides of completion, or the round did not exercise the race. On a loaded
+// machine a request takes longer than a job of raceExportTime: the kick-off's answer arrives after the job has
+// completed and every DELETE finds it done (seen with two busy loops beside the test: 0 of 400 cancelled in 1
+// of 3 runs). A round whose DELETEs all land on one side is run again on a new server with jobs twice as long,
+// up to raceRounds rounds: the time scale follows the machine's speed, the assertions stay the same.
 const (
 	raceJobs       = 400
 	raceParallel   = 12
-	raceExportTime = 30 * time.Millisecond
-	raceAimFrom    = 0                     // a request takes milliseconds under -race and behind the pausing
-	raceAimTo      = 36 * time.Millisecond // clock, so DELETEs sent in this window land on both sides of completion
+	raceExportTime = 30 * time.Millisecond // the first round's; a request takes milliseconds under -race
+	raceRounds     = 5                     // 30 ms to 480 ms
 	raceDeadline   = 90 * time.Second
 )
 
@@ -61,16 +66,35 @@ func TestRaceDeletePollOnTheRealClock(t *testing.T) {
 	if testing.Short() {
 		t.Skip("race load test: skipped with -short")
 	}
-	srv, err := NewServer(Config{Clock: preemptedClock{}, ExportDuration: raceExportTime, Retention: time.Hour, MaxJobsPerUser: raceJobs})
+	exportTime := raceExportTime
+	for round := 1; ; round++ {
+		cancelled, completed := raceRound(t, exportTime)
+		if t.Failed() || cancelled > 0 && completed > 0 {
+			return
+		}
+		if round == raceRounds {
+			t.Fatalf("the DELETEs must land on both sides of completion: %d cancelled, %d completed, with jobs of %s in round %d", cancelled, completed, exportTime, round)
+		}
+		t.Logf("round %d: the DELETEs all landed on one side of completion (%d cancelled, %d completed): again with jobs of %s", round, cancelled, completed, 2*exportTime)
+		exportTime *= 2
+	}
+}
+
+// raceRound runs raceJobs jobs of exportTime on a new server and checks each ended one way only; it returns
+// how many were cancelled and how many completed first.
+func raceRound(t *testing.T, exportTime time.Duration) (cancelled, completed int) {
+	t.Helper()
+	aimTo := exportTime * 6 / 5 // DELETEs sent in this window land on both sides of completion
+	srv, err := NewServer(Config{Clock: preemptedClock{}, ExportDuration: exportTime, Retention: time.Hour, MaxJobsPerUser: raceJobs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	defer ts.Close() // each round's server, once its round is judged
 	ctx, cancel := context.WithTimeout(context.Background(), raceDeadline)
 	defer cancel()
 	transport := &http.Transport{MaxIdleConnsPerHost: 4 * raceParallel}
-	t.Cleanup(transport.CloseIdleConnections)
+	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 	base := ts.URL + "/fhir"
 
@@ -146,7 +170,7 @@ func TestRaceDeletePollOnTheRealClock(t *testing.T) {
 			})
 		}
 		wg.Go(func() {
-			aim := raceAimFrom + time.Duration(rand.Int64N(int64(raceAimTo-raceAimFrom)))
+			aim := time.Duration(rand.Int64N(int64(aimTo)))
 			timer := time.NewTimer(time.Until(kicked.Add(aim)))
 			defer timer.Stop()
 			select {
@@ -190,7 +214,7 @@ func TestRaceDeletePollOnTheRealClock(t *testing.T) {
 		t.Error(e)
 	}
 
-	var cancelled, completed, completedBeforeDelete int
+	completedBeforeDelete := 0
 	for _, j := range jobs {
 		saw200 := false
 		var first200 time.Time
@@ -233,13 +257,10 @@ func TestRaceDeletePollOnTheRealClock(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d jobs: %d cancelled, %d completed first (%d of them seen complete by a poll before the DELETE was sent)",
-		len(jobs), cancelled, completed, completedBeforeDelete)
+	t.Logf("%d jobs of %s: %d cancelled, %d completed first (%d of them seen complete by a poll before the DELETE was sent)",
+		len(jobs), exportTime, cancelled, completed, completedBeforeDelete)
 	if len(jobs) != raceJobs {
 		t.Fatalf("expected %d jobs to run, %d did", raceJobs, len(jobs))
 	}
-	// The DELETEs must land on both sides of completion, or the test did not exercise the race.
-	if cancelled == 0 || completed == 0 {
-		t.Errorf("the DELETEs must land on both sides of completion: %d cancelled, %d completed", cancelled, completed)
-	}
+	return cancelled, completed
 }

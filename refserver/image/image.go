@@ -158,6 +158,11 @@ func compile(ctx context.Context, src, out, arch string) error {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/refserver: %w\n%s", err, bytes.TrimSpace(msg))
 	}
+	// COPY keeps the file's mode, and the image runs as USER 65534, not the binary's owner: under a umask of
+	// 077 go build leaves it 0700, and the container's start failed with "exec /refserver: permission denied".
+	if err := os.Chmod(out, 0o755); err != nil {
+		return fmt.Errorf("make %s executable by the image's user: %w", out, err)
+	}
 	return nil
 }
 
