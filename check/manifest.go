@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"path"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
@@ -100,18 +102,86 @@ func CheckManifest(req string, x *Exchange) (*Manifest, error) {
 			return nil, Violationf(req, fmt.Sprintf("type of manifest deleted item %d (%s)", i, it.URL), "Bundle: a deleted file holds transaction Bundles of DELETE entries", "%q", it.Type)
 		}
 	}
-	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL
+	// the schema holds a url to its scheme; a URL with no host ("https:///Binary/1") is still no absolute URL.
+	// BDA2: output is "an array of file items with one entry for each generated file", and error and deleted
+	// follow its structure: a file listed twice would be imported twice by a client.
+	listed := make(map[string]string, len(m.Output)+len(m.Error)+len(m.Deleted))
 	for _, list := range []struct {
 		name  string
 		items []ManifestItem
 	}{{"output", m.Output}, {"error", m.Error}, {"deleted", m.Deleted}} {
 		for i, it := range list.items {
-			if err := CheckAbsoluteURL(req, fmt.Sprintf("url of manifest %s item %d (%s)", list.name, i, it.Type), it.URL); err != nil {
+			subject := fmt.Sprintf("url of manifest %s item %d (%s)", list.name, i, it.Type)
+			if err := CheckAbsoluteURL(req, subject, it.URL); err != nil {
 				return nil, err
 			}
+			if first, ok := listed[it.URL]; ok {
+				return nil, Violationf(req, subject, "each file listed once: one item for each generated file (BDA2 output, error, deleted)", "%q, listed already as %s", it.URL, first)
+			}
+			listed[it.URL] = fmt.Sprintf("%s item %d", list.name, i)
 		}
 	}
 	return &m, nil
+}
+
+// CheckManifestKickoff holds a manifest (already through CheckManifest) to the kick-off whose polling location
+// answered it (BDA2 "Complete Status"). request is "the full URL of the original Bulk Data kick-off request. In
+// the case of a POST request, this URL will not include the request parameters": its host and base path are the
+// server's own view (FUT's example names an internal host and port), but it names the kick-off's operation
+// ($export, not the polling location), and a GET's the parameters that select the data, _since and _type, with
+// the kick-off's values. transactionTime "indicates the server's time when the query is run", which is after the
+// kick-off arrived: not before the kick-off answer's own Date, with the clock skew between a server's nodes
+// allowed (TransactionTimeSkew); the harness's clock is never compared. A manifest of another kick-off (a job
+// reused against Cache-Control: no-cache, a stale one, the wrong user's) fails one or the other.
+func CheckManifestKickoff(req string, m *Manifest, kickoff *Exchange) error {
+	if kickoff == nil {
+		return nil
+	}
+	k, kerr := url.Parse(kickoff.URL)
+	r, rerr := url.Parse(m.Request)
+	if kerr == nil && rerr == nil {
+		want := fmt.Sprintf("the full URL of the kick-off, %s %s (BDA2: request is the full URL of the original kick-off request, of any host)", kickoff.Method, kickoff.URL)
+		if op := path.Base(k.Path); path.Base(r.Path) != op {
+			return Violationf(req, "manifest request", want, "%q, which names %q, not the kick-off's %s", m.Request, path.Base(r.Path), op)
+		}
+		if kickoff.Method == http.MethodGet {
+			kq, rq := k.Query(), r.Query()
+			for _, name := range []string{"_since", "_type"} {
+				sent, ok := kq[name]
+				if !ok {
+					continue
+				}
+				if got, ok := rq[name]; !ok || !sameParam(name, sent, got) {
+					return Violationf(req, "manifest request", want, "%q, whose %s is %q, not the kick-off's %q", m.Request, name, rq.Get(name), kq.Get(name))
+				}
+			}
+		}
+	}
+	tt, terr := ParseFHIRInstant(m.TransactionTime)
+	sent, derr := http.ParseTime(kickoff.Header.Get("Date"))
+	if terr == nil && derr == nil && tt.Before(sent.Add(-TransactionTimeSkew)) {
+		return Violationf(req, "manifest transactionTime", fmt.Sprintf("the time the export's query ran: not before the kick-off's answer, Date %s (%s of clock skew allowed)", kickoff.Header.Get("Date"), TransactionTimeSkew), "%q, %s earlier", m.TransactionTime, sent.Sub(tt).Round(time.Second))
+	}
+	return nil
+}
+
+// sameParam compares a kick-off parameter's values with the manifest request's: _since as instants (a server
+// may write the same instant another way), the rest as strings.
+func sameParam(name string, sent, got []string) bool {
+	if len(sent) != len(got) {
+		return false
+	}
+	for i := range sent {
+		if sent[i] == got[i] {
+			continue
+		}
+		a, aerr := ParseFHIRInstant(sent[i])
+		b, berr := ParseFHIRInstant(got[i])
+		if name != "_since" || aerr != nil || berr != nil || !a.Equal(b) {
+			return false
+		}
+	}
+	return true
 }
 
 // HasManifest tells whether body looks like a manifest (a JSON object with output or transactionTime), which

@@ -26,6 +26,9 @@ func TestManifestURLsAreAbsoluteAndErrorFilesOperationOutcomes(t *testing.T) {
 		"no host in error":              {good, `{"type":"OperationOutcome","url":"https:///Binary/9"}`, "url of manifest error item 0 (OperationOutcome)"},
 		"second output item":            {good + `,{"type":"Observation","url":"http:///x"}`, "", "url of manifest output item 1 (Observation)"},
 		"an error item of another type": {good, `{"type":"Patient","url":"https://h/fhir/Binary/9"}`, `type of manifest error item 0 (https://h/fhir/Binary/9): expected OperationOutcome`},
+		// BDA2: one item for each generated file; a client would import a file listed twice twice
+		"a file listed twice":          {good + `,{"type":"Observation","url":"https://h/fhir/Binary/2"},` + good, "", `url of manifest output item 2 (Patient): expected each file listed once`},
+		"an output file as error file": {good, `{"type":"OperationOutcome","url":"https://h/fhir/Binary/1"}`, `listed already as output item 0`},
 	} {
 		_, err := CheckManifest("", manifest(c.output, c.errs))
 		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.names) {
@@ -132,6 +135,49 @@ func TestATransactionTimeAfterTheManifestsOwnDateFails(t *testing.T) {
 		if _, err := CheckManifest("EXP-POLL-200", x); err != nil {
 			t.Errorf("transactionTime %s without a Date: got %v, want nothing compared", tt, err)
 		}
+	}
+}
+
+// BDA2 "Complete Status": request is the full URL of the original kick-off (a POST's without its parameters),
+// and transactionTime the server's time when the query ran, after the kick-off arrived. A manifest naming the
+// polling location, another kick-off's _since or _type, or a time before the kick-off's answer (beyond the
+// clock skew allowed) is not the kick-off's; the host, the base path, other parameters and another spelling of
+// the same instant are the server's to choose.
+func TestTheManifestAnswersItsOwnKickoff(t *testing.T) {
+	const date = "Thu, 03 Dec 2026 18:00:00 GMT"
+	get := &Exchange{Method: http.MethodGet, URL: "https://f.example/fhir/$export?_outputFormat=application%2Ffhir%2Bndjson&_since=1975-03-04T05%3A06%3A07.089Z&_type=Patient%2CObservation", Header: http.Header{"Date": {date}}}
+	post := &Exchange{Method: http.MethodPost, URL: "https://f.example/fhir/$export", Header: http.Header{"Date": {date}}}
+	const after, before = "2026-12-03T18:00:01.500+00:00", "2026-12-03T17:50:00Z"
+	for name, c := range map[string]struct {
+		kickoff                  *Exchange
+		request, transactionTime string
+		fails                    string // "" passes
+	}{
+		"the GET kick-off's own URL":               {get, get.URL, after, ""},
+		"another host, base path and order":        {get, "http://task.local:31380/fhir/$export?_type=Patient,Observation&_since=1975-03-04T05:06:07.089Z&_format=json", after, ""},
+		"the same _since written another way":      {get, "https://f.example/fhir/$export?_since=1975-03-04T06:06:07.089%2B01:00&_type=Patient%2CObservation", after, ""},
+		"a POST's URL without its parameters":      {post, "http://internal:8080/fhir/$export", after, ""},
+		"a POST's URL with parameters of its URL":  {post, "https://f.example/fhir/$export?_format=json&_pretty=true", after, ""},
+		"within the clock skew before the kickoff": {post, post.URL, "2026-12-03T17:56:00Z", ""},
+		"the polling location":                     {post, "https://f.example/fhir/$export-poll-status?_jobId=1", after, `names "$export-poll-status", not the kick-off's $export`},
+		"a GET's URL without its query":            {get, "https://f.example/fhir/$export", after, `whose _since is ""`},
+		"another kick-off's _since":                {get, "https://f.example/fhir/$export?_since=1979-01-01T00:00:00.000Z&_type=Patient%2CObservation", after, `whose _since is "1979-01-01T00:00:00.000Z"`},
+		"another kick-off's _type":                 {get, "https://f.example/fhir/$export?_since=1975-03-04T05:06:07.089Z&_type=Patient", after, `whose _type is "Patient"`},
+		"a query before the kick-off":              {post, post.URL, before, "manifest transactionTime: expected the time the export's query ran: not before the kick-off's answer, Date " + date},
+	} {
+		m := &Manifest{Request: c.request, TransactionTime: c.transactionTime}
+		err := CheckManifestKickoff("EXP-POLL-200", m, c.kickoff)
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: want a pass, got %v", name, err)
+		case c.fails != "" && (!errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: want a violation saying %q, got %v", name, c.fails, err)
+		}
+	}
+	// without the kick-off's Date, the time is not compared: the harness's clock is not the server's
+	noDate := &Exchange{Method: http.MethodPost, URL: post.URL, Header: http.Header{}}
+	if err := CheckManifestKickoff("", &Manifest{Request: post.URL, TransactionTime: "2001-01-01T00:00:00Z"}, noDate); err != nil {
+		t.Errorf("no Date on the kick-off: %v", err)
 	}
 }
 

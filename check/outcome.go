@@ -54,6 +54,7 @@ func WithIssueCodes(body []byte) ([]byte, int) {
 type Outcome struct {
 	ResourceType string `json:"resourceType"`
 	Issue        []struct {
+		Severity    string `json:"severity"`
 		Code        string `json:"code"`
 		Diagnostics string `json:"diagnostics"`
 		Details     struct {
@@ -76,6 +77,19 @@ func (oo Outcome) FirstText() string {
 		return ""
 	}
 	return cmp.Or(oo.Issue[0].Diagnostics, oo.Issue[0].Details.Text)
+}
+
+// FailureIssue is the first issue of severity error or fatal, which FHIR R4's IssueSeverity defines as an
+// issue that caused the action to fail ("sufficiently important to cause the action to fail"; "caused the
+// action to fail and no further checking could be performed"), and ok false when there is none: an answer of
+// success (2xx) that carries one says its action failed.
+func (oo Outcome) FailureIssue() (severity, text string, ok bool) {
+	for _, is := range oo.Issue {
+		if is.Severity == "error" || is.Severity == "fatal" {
+			return is.Severity, cmp.Or(is.Diagnostics, is.Details.Text), true
+		}
+	}
+	return "", "", false
 }
 
 // HasTransientIssue tells a 5xx that BDA2 allows a client to retry ("transient" issue code).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"mime"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,9 @@ type FileCheck struct {
 	// Line, when set, judges every line further once it is valid JSON of the item's type (a deleted file's
 	// transaction Bundles); its error, a *LineFault saying what it expected, is the line's violation.
 	Line func(line []byte) error
+	// JobID, when known, is the export job whose manifest lists the file (FUT's _jobId): a file served as a
+	// Binary whose bulk-export-job-id extension names another job is another export's file.
+	JobID string
 }
 
 // AllLines as FileCheck.StrictLines decodes every line strictly.
@@ -105,7 +109,7 @@ func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileChe
 				return f, binaryViolation(x, err)
 			}
 		}
-		if err := checkBinaryMembers(x, bin.members); err != nil {
+		if err := checkBinaryMembers(x, bin.members, fc.JobID); err != nil {
 			return f, err
 		}
 	}
@@ -131,8 +135,13 @@ func isBase64Error(err error) bool {
 	return errors.As(err, &c)
 }
 
-// checkBinaryMembers holds the small members of a streamed Binary to what DecodeBinary asks of a whole one.
-func checkBinaryMembers(x *Exchange, members map[string]json.RawMessage) error {
+// ExtBulkExportJobID is the meta extension by which HAPI FHIR, and so FUT, names the export job of a bulk
+// export Binary (FUT's GET_Binary_export.md: valueString, the job id).
+const ExtBulkExportJobID = "https://hapifhir.org/NamingSystem/bulk-export-job-id"
+
+// checkBinaryMembers holds the small members of a streamed Binary to what DecodeBinary asks of a whole one,
+// and, with jobID, its bulk-export-job-id extension, where it has one, to that job.
+func checkBinaryMembers(x *Exchange, members map[string]json.RawMessage, jobID string) error {
 	var rt, ct string
 	for name, dst := range map[string]*string{"resourceType": &rt, "contentType": &ct} {
 		if raw, ok := members[name]; ok && string(raw) != "null" {
@@ -146,6 +155,28 @@ func checkBinaryMembers(x *Exchange, members map[string]json.RawMessage) error {
 	}
 	if ct == "" {
 		return Violationf("", "Binary.contentType", "a media type (Binary.contentType is 1..1 in FHIR R4)", "none")
+	}
+	// The Binary's contentType is the media type of the file it holds, which is NDJSON: a client that asks for
+	// the file itself gets it with that Content-Type (HAPI serves a Binary's content so), and BDA2 says an NDJSON
+	// file's "SHALL be application/fhir+ndjson", as FUT's files are (GET_Binary_export.md).
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != NDJSON {
+		return Violationf("", "Binary.contentType of output file "+x.URL, NDJSON+": the media type of the NDJSON file the Binary holds (BDA2: an NDJSON file SHALL be "+NDJSON+"; FUT's export Binaries)", "%q", ct)
+	}
+	if jobID == "" {
+		return nil
+	}
+	var meta struct {
+		Extension []struct {
+			URL         string `json:"url"`
+			ValueString string `json:"valueString"`
+		} `json:"extension"`
+	}
+	if raw, ok := members["meta"]; ok && json.Unmarshal(raw, &meta) == nil {
+		for _, e := range meta.Extension {
+			if e.URL == ExtBulkExportJobID && e.ValueString != jobID {
+				return Violationf("", "Binary.meta extension bulk-export-job-id of output file "+x.URL, "job "+jobID+": the export whose manifest lists the file (its polling location's _jobId)", "%q: a file of another export job", e.ValueString)
+			}
+		}
 	}
 	return nil
 }

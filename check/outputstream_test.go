@@ -93,7 +93,8 @@ func TestABinaryIsReadAsJSONWhileItStreams(t *testing.T) {
 		"escaped":        `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + escaped + `"}`,
 		"data first":     `{"data":"` + enc + `","contentType":"application/fhir+ndjson","meta":{"tag":[{"code":"x"}]},"resourceType":"Binary"}`,
 		"wrapped":        ` { "resourceType" : "Binary" , "contentType":"application/fhir+ndjson", "data" : "` + wrapped + `" } ` + "\n",
-		"security first": `{"resourceType":"Binary","securityContext":{"identifier":{"value":"u\"1"}},"contentType":"x","data":"` + enc + `"}`,
+		"security first": `{"resourceType":"Binary","securityContext":{"identifier":{"value":"u\"1"}},"contentType":"application/fhir+ndjson","data":"` + enc + `"}`,
+		"parameters":     `{"resourceType":"Binary","contentType":"application/fhir+ndjson; charset=utf-8","data":"` + enc + `"}`,
 	} {
 		f, err := streamed(t, "application/fhir+json", item, strings.NewReader(body), FileCheck{})
 		if err != nil || f.Resources != 3 || f.Format != "Binary" {
@@ -111,6 +112,10 @@ func TestABinaryIsReadAsJSONWhileItStreams(t *testing.T) {
 		"not base64":     {`{"resourceType":"Binary","contentType":"x","data":"***"}`, "base64"},
 		"data a number":  {`{"resourceType":"Binary","contentType":"x","data":12}`, "base64"},
 		"an array":       {`[1]`, "invalid JSON"},
+		// the media type of the file it holds: NDJSON (BDA2's SHALL for an NDJSON file; FUT's Binaries)
+		"text/plain":      {`{"resourceType":"Binary","contentType":"text/plain","data":"` + enc + `"}`, `Binary.contentType of output file u: expected application/fhir+ndjson`},
+		"generic ndjson":  {`{"resourceType":"Binary","contentType":"application/ndjson","data":"` + enc + `"}`, `got "application/ndjson"`},
+		"not a mediatype": {`{"resourceType":"Binary","contentType":"x","data":"` + enc + `"}`, `got "x"`},
 	} {
 		_, err := streamed(t, "application/fhir+json", item, strings.NewReader(c.body), FileCheck{})
 		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.want) {
@@ -299,6 +304,31 @@ func TestAFileCutShortInTransferIsNoViolation(t *testing.T) {
 		}
 		if _, err := streamed(t, c.contentType, item, strings.NewReader(cut), FileCheck{}); !errors.Is(err, ErrNonConformant) {
 			t.Errorf("%s ending cleanly inside a line: want a violation, got %v", name, err)
+		}
+	}
+}
+
+// HAPI labels an export Binary with its job (meta extension bulk-export-job-id): with the job known, a Binary
+// of another job fails, naming it; one of the job, one without the extension, or a job not known, pass.
+func TestABinaryOfAnotherExportJobIsRefused(t *testing.T) {
+	enc := base64.StdEncoding.EncodeToString([]byte(patients(2)))
+	of := func(job string) string {
+		return `{"resourceType":"Binary","meta":{"extension":[{"url":"` + ExtBulkExportJobID + `","valueString":"` + job + `"}]},"contentType":"application/fhir+ndjson","data":"` + enc + `"}`
+	}
+	item := ManifestItem{Type: "Patient", URL: "u"}
+	for name, c := range map[string]struct{ body, job, fails string }{
+		"its own job":      {of("job-1"), "job-1", ""},
+		"no extension":     {binaryOf(patients(2)), "job-1", ""},
+		"job not known":    {of("job-2"), "", ""},
+		"another job":      {of("job-2"), "job-1", `bulk-export-job-id of output file u: expected job job-1`},
+		"another job, too": {of("job-2"), "job-1", `got "job-2": a file of another export job`},
+	} {
+		_, err := streamed(t, "application/fhir+json", item, strings.NewReader(c.body), FileCheck{JobID: c.job})
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.fails != "" && (!errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: want a violation saying %q, got %v", name, c.fails, err)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package check
 
 import (
+	"archive/zip"
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -201,5 +203,37 @@ func TestAReportJobWithoutAStatusFails(t *testing.T) {
 	j := ReportJob{Created: "2023-10-12T09:51:50+00:00", Ended: "2023-10-12T09:51:51+00:00"}
 	if err := CheckReportJob("RJS-STRUCTURE", 2, j); !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "report job 2 status") {
 		t.Fatalf("want a violation naming the status part, got %v", err)
+	}
+}
+
+// FUT's reports are "a Base64 encoded .zip file containing JSON files": a zip archive of at least one file.
+func TestADoneReportIsAZipArchiveOfFiles(t *testing.T) {
+	archive := func(names ...string) []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, n := range names {
+			w, err := zw.Create(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = w.Write([]byte(`{}`))
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if err := CheckReportArchive(archive("report.json")); err != nil {
+		t.Errorf("a zip of report.json: %v", err)
+	}
+	for name, data := range map[string][]byte{
+		"text":            []byte("Report generated."),
+		"no file":         archive(),
+		"a directory":     archive("reports/"),
+		"the placeholder": []byte("*NOT GENERATED YET*"),
+	} {
+		if err := CheckReportArchive(data); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
 	}
 }

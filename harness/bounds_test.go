@@ -168,7 +168,7 @@ type exportServer struct {
 	polls              atomic.Int64
 	mu                 sync.Mutex
 	tokensSeen         map[string][]string // host → Authorization values received
-	manifest           []byte              // manifestBody's, built for the files at manifestBase
+	manifest           []byte              // manifestBody's after its transactionTime, built for the files at manifestBase
 	manifestBase       string
 }
 
@@ -214,8 +214,10 @@ func (s *exportServer) manifestBody() []byte {
 	base := s.fileBase()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// transactionTime is the answer's time, the one part not cached: it may not be before the kick-off (EXP-POLL-200)
+	now := fmt.Appendf(nil, `{"transactionTime":%q`, time.Now().UTC().Format(time.RFC3339))
 	if s.manifest != nil && s.manifestBase == base {
-		return s.manifest
+		return append(now, s.manifest...)
 	}
 	var out strings.Builder
 	for i := range s.files {
@@ -229,8 +231,8 @@ func (s *exportServer) manifestBody() []byte {
 		fmt.Fprintf(&out, `{"type":"Patient","url":%q}`, url)
 	}
 	s.manifestBase = base
-	s.manifest = fmt.Appendf(nil, `{"transactionTime":"2026-01-01T00:00:00Z","request":"%s/fhir/$export","requiresAccessToken":%t,"output":[%s],"error":[]}`, base, s.fileQuery == "", out.String())
-	return s.manifest
+	s.manifest = fmt.Appendf(nil, `,"request":"%s/fhir/$export","requiresAccessToken":%t,"output":[%s],"error":[]}`, base, s.fileQuery == "", out.String())
+	return append(now, s.manifest...)
 }
 
 func (s *exportServer) requestsAt(host string) int {

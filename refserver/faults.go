@@ -80,6 +80,7 @@ const (
 	faultRJSScheduleNotListed fault = "rjs-schedule-not-listed"
 	faultRJSNeverFinishes     fault = "rjs-never-finishes"
 	faultRJSDonePlaceholder   fault = "rjs-done-placeholder"
+	faultRJSDoneNotAReport    fault = "rjs-done-not-a-report"
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
@@ -147,6 +148,20 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
+	rewrite("manifest-duplicate-output", "EXP-POLL-200", "the manifest lists every output file twice",
+		answerPollComplete, func(a *reply) { editManifest(a, func(m *manifest) { m.Output = append(m.Output, m.Output...) }) }),
+	rewrite("manifest-request-poll-url", "EXP-POLL-200", "the manifest's request is the polling location, not the kick-off's URL",
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) { m.Request = a.base + "/" + path.Base(a.req.URL.Path) + "?" + a.req.URL.RawQuery })
+		}),
+	rewrite("manifest-stale-transaction-time", "EXP-POLL-200", "transactionTime is an hour before the kick-off: a manifest of an older query",
+		answerPollComplete, func(a *reply) {
+			editManifest(a, func(m *manifest) {
+				if t, err := time.Parse(fhirInstantLayout, m.TransactionTime); err == nil {
+					m.TransactionTime = fhirInstant(t.Add(-faultSkew))
+				}
+			})
+		}),
 	rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)",
 		answerPollComplete, func(a *reply) { a.header.Del("Expires") }),
 	rewrite("output-wrong-type", "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item",
@@ -183,12 +198,30 @@ var faultTable = []faultDef{
 					Meta: binaryMeta{LastUpdated: fhirInstant(a.now)}, ContentType: contentTypeNDJSON, Data: a.body})
 			}
 		}),
+	rewrite("output-binary-content-type", "EXP-OUTPUT", "an output file requested with a FHIR JSON type in Accept (as HAPI matches one, at any q) answers a Binary whose contentType is text/plain, not the NDJSON it holds",
+		answerExportFile, func(a *reply) {
+			if strings.Contains(strings.Join(a.req.Header.Values("Accept"), ","), "application/fhir+json") && strings.HasPrefix(a.header.Get("Content-Type"), contentTypeNDJSON) {
+				setJSON(a, contentTypeFHIRJSON, binaryResource{ResourceType: "Binary", ID: path.Base(a.req.URL.Path),
+					Meta: binaryMeta{LastUpdated: fhirInstant(a.now)}, ContentType: "text/plain", Data: a.body})
+			}
+		}),
+	rewrite("output-file-of-another-job", "EXP-OUTPUT", "an output file requested with a FHIR JSON type in Accept answers the Binary of another export job (its bulk-export-job-id names another job)",
+		answerExportFile, func(a *reply) {
+			if strings.Contains(strings.Join(a.req.Header.Values("Accept"), ","), "application/fhir+json") && strings.HasPrefix(a.header.Get("Content-Type"), contentTypeNDJSON) {
+				setJSON(a, contentTypeFHIRJSON, binaryResource{ResourceType: "Binary", ID: path.Base(a.req.URL.Path),
+					Meta: binaryMeta{LastUpdated: fhirInstant(a.now), Extension: []extValString{{URL: extBulkExportJobID, ValueString: newUUID()}}}, ContentType: contentTypeNDJSON, Data: a.body})
+			}
+		}),
 	hook(faultOutputNoToken, "EXP-OUTPUT-TOKEN", "an export's output files download without any token, though the manifest requires one"),
 	hook(faultManifestForgotten, "EXP-RETAINED", "a completed export answers its manifest once, then 404 to every later poll"),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
 		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),
 	rewrite("cancel-no-outcome", "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body",
 		answerCancelRunning, func(a *reply) { setEmpty(a) }),
+	rewrite("cancel-error-outcome", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 202 with an OperationOutcome of severity error, saying it failed",
+		answerCancelRunning, func(a *reply) {
+			setOutcome(a, http.StatusAccepted, sevError, codeProcessing, "Job instance could not be cancelled.")
+		}),
 	hook(faultCancelledCompletes, "EXP-CANCELLED-404", "a cancelled export completes anyway once its time is up (404, then 200)"),
 	rewrite("cancelled-410", "EXP-CANCELLED-404", "polling a cancelled export answers 410 Gone instead of 404",
 		answerPollCancelled, func(a *reply) { a.status = http.StatusGone }),
@@ -274,6 +307,7 @@ var faultTable = []faultDef{
 		}),
 	hook(faultRJSNeverFinishes, "RJS-TERMINAL", "a report job stays RUNNING for ever"),
 	hook(faultRJSDonePlaceholder, "RJS-TERMINAL", "a DONE report's Binary still holds the *NOT GENERATED YET* placeholder"),
+	hook(faultRJSDoneNotAReport, "RJS-TERMINAL", "a DONE report's Binary holds a line of text, not the zip archive of JSON files a report is"),
 	hook(faultRJSCrossUserLeak, "RJS-CROSS-USER", "every user's status lists every user's report jobs"),
 }
 

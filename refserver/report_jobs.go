@@ -216,6 +216,9 @@ func (s *Server) refreshReport(st *userStore, j *reportJob, now time.Time) {
 	if err != nil {
 		return // keep the placeholder; the report stays readable and the job DONE
 	}
+	if s.faulty(faultRJSDoneNotAReport) {
+		data = []byte("Report generated.")
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	b := st.binaries[j.binaryID]

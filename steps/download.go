@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 // found.
 type download struct {
 	item    check.ManifestItem
+	output  bool // an item of the manifest's output, not of its error or deleted files
 	x       *check.Exchange
 	file    check.OutputFile
 	verdict error // the server's deviation in the file, or nil
@@ -93,7 +96,7 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	kept := results[:0]
 	var late, untrusted []string
 	for i, d := range results {
-		d.item = items[i]
+		d.item, d.output = items[i], i < len(m.Output)
 		switch {
 		case d.err != nil && ctx.Err() != nil:
 			late = append(late, d.item.URL)
@@ -243,7 +246,7 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		}
 		return d
 	}
-	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample, Line: eachLine}
+	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample, Line: eachLine, JobID: w.exportJobID()}
 	switch {
 	case w.target.FHIRLines == NoFHIRLines:
 		fc.StrictLines = 0
@@ -262,6 +265,19 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		d.err = transportFailure(item.URL, x.Err)
 	}
 	return d
+}
+
+// exportJobID is the scenario's export job id where the profile's sources define it: FUT's polling location
+// $export-poll-status?_jobId=<id> (fut, hapi-8.0), whose files HAPI labels with it. "" where unknown.
+func (w *World) exportJobID() string {
+	if !definesFUTPollOperation(w.target.Profile) || w.export.pollURL == "" {
+		return ""
+	}
+	u, err := url.Parse(w.export.pollURL)
+	if err != nil || path.Base(u.Path) != "$export-poll-status" {
+		return ""
+	}
+	return u.Query().Get("_jobId")
 }
 
 // transportFailure is a download that got no complete response: an error of the run, charged to no

@@ -53,10 +53,11 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 type exportState struct {
 	owner     string
 	pollURL   string
-	pooled    *pooledExport // the pool's job this scenario adopted, or nil: a job of its own
-	release   func()        // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
-	settled   bool          // the owner saw it complete or cancelled it: nothing to clean up
-	running   bool          // the owner's last poll answered 202: the job was running
+	kickoff   *check.Exchange // the kick-off's answer that gave pollURL, for the manifest to answer (request, transactionTime)
+	pooled    *pooledExport   // the pool's job this scenario adopted, or nil: a job of its own
+	release   func()          // frees the job's slot (MAX_JOBS); nil once freed or for a pooled job
+	settled   bool            // the owner saw it complete or cancelled it: nothing to clean up
+	running   bool            // the owner's last poll answered 202: the job was running
 	manifest  *check.Manifest
 	downloads []download // one per manifest output item, in the manifest's order
 	// unchecked says why files of the manifest were left unchecked by the last downloads (a bound of the run,
@@ -142,7 +143,7 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 		return err
 	}
 	if loc := x.Header.Get("Content-Location"); x.Status == http.StatusAccepted && check.CheckAbsoluteURL("", "", loc) == nil {
-		w.export = exportState{owner: user, pollURL: loc, release: release}
+		w.export = exportState{owner: user, pollURL: loc, kickoff: x, release: release}
 		return nil
 	}
 	release()
@@ -189,7 +190,7 @@ func (w *World) adoptKickoff(ctx context.Context, user string, job func() *poole
 		return detach(j.sendErr)
 	}
 	if j.pollURL != "" {
-		w.export = exportState{owner: user, pollURL: j.pollURL, pooled: j}
+		w.export = exportState{owner: user, pollURL: j.pollURL, kickoff: w.last, pooled: j}
 	}
 	return w.checkKickoff()
 }
@@ -548,6 +549,9 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 	if err != nil {
 		return err
 	}
+	if err := check.CheckManifestKickoff(req, m, w.export.kickoff); err != nil {
+		return err
+	}
 	if err := w.checkExportTypes(req, m); err != nil {
 		return err
 	}
@@ -684,6 +688,26 @@ func (w *World) judgedNoOutput(m *check.Manifest) error {
 	return nil
 }
 
+// judgedNoResource ends a Then step that judged the output files' lines, once judgedNoOutput has passed: output
+// files that downloaded whole and hold no resource at all showed no line to judge, so nothing of "every line a
+// resource of the item's type" was checked, and the scenario is skipped, not passed. BDA2: "If no data are found
+// for a resource, the server SHOULD NOT return an output item for that resource", and with no data at all the
+// output SHOULD be empty, which is skipped alike (noOutputFile); a server whose files lost their data would
+// otherwise pass.
+func (w *World) judgedNoResource() error {
+	files, resources := 0, 0
+	for _, d := range w.export.downloads {
+		if d.output {
+			files++
+			resources += d.file.Resources
+		}
+	}
+	if files > 0 && resources == 0 {
+		return w.skip(fmt.Sprintf("the %d output files checked hold no resource, so no line of theirs was checked (BDA2: a server SHOULD NOT list a file for a type without data)", files))
+	}
+	return nil
+}
+
 // outputFilesAreNDJSON: a file request that names no FHIR format gets the file itself (EXP-OUTPUT-ACCEPT).
 func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 	m, err := w.downloadsDone()
@@ -708,7 +732,10 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 			return d.verdict
 		}
 	}
-	return w.judgedNoOutput(m)
+	if err := w.judgedNoOutput(m); err != nil {
+		return err
+	}
+	return w.judgedNoResource()
 }
 
 // outputFilesAnswerAsTokenRequires judges the files requested without a token: refused (a 4xx) when the
@@ -898,7 +925,10 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 			fmt.Fprintf(w.target.Log, "  output file %s: %s\n", item.URL, gaps)
 		}
 	}
-	return w.judgedNoOutput(m)
+	if err := w.judgedNoOutput(m); err != nil {
+		return err
+	}
+	return w.judgedNoResource()
 }
 
 // exportNeverCompletes watches a cancelled export: every answer must stay the profile's "poll-cancelled"

@@ -78,6 +78,16 @@ func (w *World) matchAnswer(a features.Answer, x *check.Exchange) (lacks string,
 	if a.XProgress && strings.TrimSpace(x.Header.Get("X-Progress")) == "" {
 		return "", fmt.Errorf("no X-Progress header")
 	}
+	// A success whose OperationOutcome says the action failed (FHIR R4 IssueSeverity error, fatal) is no
+	// success: a 202 to a DELETE that says the job could not be cancelled is not FUT's "the export job will be
+	// cancelled and a '202 Accepted' is returned with an operation outcome response" (HAPI's: information).
+	if x.Status >= 200 && x.Status < 300 {
+		if oo, ok := check.ParseOutcome(x.Body); ok {
+			if sev, text, failed := oo.FailureIssue(); failed {
+				return "", fmt.Errorf("status %s with an OperationOutcome of severity %s (%q), which says the action failed", check.StatusPhrase(x.Status), sev, text)
+			}
+		}
+	}
 	if a.OperationOutcome || a.OperationOutcomeExpected {
 		if err := w.checkOutcome("", x); err != nil {
 			var v *check.Violation

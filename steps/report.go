@@ -439,6 +439,10 @@ func (w *World) doneReportBinaryIsGenerated(_ context.Context) error {
 	if len(b.Data) == 0 || string(b.Data) == placeholder {
 		return check.Violationf("", "data of the DONE report's Binary", "the generated report", "%q", string(b.Data))
 	}
+	if err := check.CheckReportArchive(b.Data); err != nil {
+		shown := b.Data[:min(len(b.Data), 64)]
+		return check.Violationf("", "data of the DONE report's Binary", "the generated report: a zip archive of JSON files (FUT's report OperationDefinitions: \"a Base64 encoded .zip file containing JSON files\")", "%d bytes, %v, starting %q", len(b.Data), err, shown)
+	}
 	return nil
 }
 
@@ -448,6 +452,11 @@ func (w *World) statusDoesNotListJobOf(_ context.Context, owner string) error {
 	}
 	if job := w.report.job; job != nil {
 		return check.Violationf("", "report job status of user "+w.report.statusUser, "no job of user "+owner, "the job of Binary/%s (userId %q)", w.report.binaryID, job.UserID)
+	}
+	if w.report.next != "" {
+		// The status names more jobs beyond this Bundle, which the harness does not fetch: user A's job may be
+		// among them, so its absence here proves nothing about them.
+		w.notChecked("", fmt.Sprintf("user %s's status has a next link (%s), not followed (the OperationDefinition defines no paging): that user %s's job is not among the jobs beyond it is not checked", w.report.statusUser, w.report.next, owner))
 	}
 	return nil
 }
