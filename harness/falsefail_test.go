@@ -150,7 +150,8 @@ func TestAnExportThatFinishesBeforeItsDeleteArrivesIsNoDeviation(t *testing.T) {
 			if finishedFirst.Load() == 0 {
 				t.Fatalf("no DELETE reached the server: the test proves nothing\n%s", tailOf(out))
 			}
-			if !res.Passed || len(res.Failures) > 0 {
+			// its one scenario skipped, the run checked nothing: no pass, and no failure either
+			if !res.NothingChecked || len(res.Failures) > 0 {
 				t.Fatalf("an export that finished before its DELETE arrived was failed: %v\n%s", failedRequirements(res), tailOf(out))
 			}
 			skips := res.Findings.Skips()
