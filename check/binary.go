@@ -52,7 +52,7 @@ func (b *base64Binary) UnmarshalJSON(raw []byte) error {
 		return err
 	}
 	clean := []byte(s)
-	clean = clean[:stripLineBreaks(clean)]
+	clean = clean[:stripWhiteSpace(clean)]
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
 	n, err := base64.StdEncoding.Decode(out, clean)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // FHIR R4 Binary.data is 0..1: a Binary without data (or with only an extension on it, _data) is the file
@@ -47,6 +48,30 @@ func TestABinaryFilesDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
 		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
 		if f, err := ReadOutputFile(item, x); err != nil || f.Resources != 3 {
 			t.Errorf("data with %s between its groups: %d resources, %v", name, f.Resources, err)
+		}
+		// streamed a byte at a time, so that a space falls at every place of a block and of a group
+		if f, err := ReadOutputStream(item, x, iotest.OneByteReader(strings.NewReader(body)), FileCheck{}); err != nil || f.Resources != 3 {
+			t.Errorf("data with %s between its groups, a byte at a time: %d resources, %v", name, f.Resources, err)
+		}
+	}
+	// Spaces are looked for only once a block fails to decode: past the first blocks, with a space last, and
+	// beside a character that is no base64, which still fails.
+	many := base64.StdEncoding.EncodeToString([]byte(strings.Repeat(line, 20000))) // 1 MB: several blocks
+	for name, c := range map[string]struct {
+		data string
+		ok   bool
+	}{
+		"spaces late": {many[:len(many)-8] + " " + many[len(many)-8:len(many)-4] + `\t` + many[len(many)-4:] + " ", true},
+		"not base64":  {many[:len(many)-8] + " " + many[len(many)-8:len(many)-5] + "*" + many[len(many)-4:], false},
+	} {
+		body := `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + c.data + `"}`
+		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}}
+		f, err := ReadOutputStream(item, x, strings.NewReader(body), FileCheck{})
+		if c.ok && (err != nil || f.Resources != 20000) {
+			t.Errorf("%s: %d resources, %v", name, f.Resources, err)
+		}
+		if !c.ok && !errors.Is(err, ErrNonConformant) {
+			t.Errorf("%s: want a violation, got %v", name, err)
 		}
 	}
 }
