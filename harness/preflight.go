@@ -377,8 +377,7 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 	if u.Scheme == "http" && s.imageBase == "" && speaksTLS(ctx, u, p.target.RequestTimeout) {
 		// Go, nginx, Apache and Tomcat answer a plain-HTTP request on their TLS port 400 ("Client sent an HTTP
 		// request to an HTTPS server"): the scheme is wrong, not the path.
-		c := "https://" + strings.TrimPrefix(s.base, "http://")
-		return fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", u.Host, s.variable, c)
+		return speaksHTTPS(s, u.Host)
 	}
 	path := strings.TrimRight(u.Path, "/")
 	var candidates []string
@@ -406,6 +405,11 @@ func (p preflighter) suggestBase(ctx context.Context, s service, token string) s
 		return fmt.Sprintf("did you mean %s=%s? %s, e.g. %s", s.variable, s.value(candidates[len(candidates)-1]), hint, example)
 	}
 	return hint + ": check the path"
+}
+
+// speaksHTTPS is the fix for an http:// base whose host speaks TLS.
+func speaksHTTPS(s service, host string) string {
+	return fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", host, s.variable, "https://"+strings.TrimPrefix(s.base, "http://"))
 }
 
 // speaksTLS tells whether u's host and port complete a TLS handshake (or answer it with a TLS alert, as a
@@ -648,7 +652,7 @@ func (p preflighter) unreachable(s service, err error) error {
 	case perr == nil && u.Scheme == "http" && s.imageBase == "" && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) &&
 		speaksTLS(context.Background(), u, p.target.RequestTimeout):
 		// A TLS port that hangs up on plain HTTP instead of answering it 400 (as Jetty, or a TLS proxy, may).
-		fix = fmt.Sprintf("the server speaks HTTPS (TLS) at %s: did you mean %s=%s?", host, s.variable, "https://"+strings.TrimPrefix(s.base, "http://"))
+		fix = speaksHTTPS(s, host)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		fix = fmt.Sprintf("the server speaks plain HTTP on that port: use http:// in %s", s.variable)
 	case errors.As(err, &record):
