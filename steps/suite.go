@@ -165,8 +165,8 @@ func (w *World) failure(err error) error {
 	if errors.As(err, &v) {
 		// The profile may rank the broken requirement lower than the step that found the deviation did.
 		id := cmp.Or(v.Requirement, w.primaryRequirement())
-		if sev := w.severity(id); sev != features.Must && !w.failsHere(id) {
-			w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)%s", v.Error(), sev, w.target.Profile, w.strictElsewhere(id))})
+		if !w.failsHere(id) {
+			w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)%s", v.Error(), w.severity(id), w.target.Profile, w.strictElsewhere(id))})
 			return nil
 		}
 	}
