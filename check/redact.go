@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
@@ -75,7 +76,8 @@ func (r *Redactor) Add(s string) {
 
 // secretForms are the ways s can appear in text the harness writes: as it is, JSON-escaped (a cucumber.json
 // string; with HTML escaping or without), quoted by Go (%q: x/oauth2's errors quote a token endpoint's
-// error_description so), HTML-escaped (html/template escapes + too) and query-escaped (a URL).
+// error_description so), HTML-escaped (html/template escapes + too), query-escaped (a URL) and base64-encoded
+// (base64Cores).
 func secretForms(s string) []string {
 	forms := []string{s}
 	if j, err := json.Marshal(s); err == nil {
@@ -91,6 +93,7 @@ func secretForms(s string) []string {
 	q := strconv.Quote(s)
 	forms = append(forms, q[1:len(q)-1])
 	forms = append(forms, html.EscapeString(s), url.QueryEscape(s), strings.ReplaceAll(html.EscapeString(s), "+", "&#43;"))
+	forms = append(forms, base64Cores(s)...)
 	seen := map[string]bool{}
 	out := forms[:0]
 	for _, f := range forms {
@@ -100,6 +103,30 @@ func secretForms(s string) []string {
 		}
 	}
 	return out
+}
+
+// minBase64Core is the shortest base64 core that is redacted: 8 characters, 6 bytes of a secret. A shorter one
+// would also match, by chance, in the base64 of the Binaries a transcript shows.
+const minBase64Core = 8
+
+// base64Cores are the parts of the base64 encoding of s that do not depend on what surrounds it: a server may
+// echo a token base64-encoded (an echoed "Authorization: Basic" header, a Binary's data, a JWT claim), and
+// the bytes before it decide how its bytes fall into groups of three. For each of the three ways, the groups
+// made of its bytes alone, in the standard alphabet and the URL one.
+func base64Cores(s string) []string {
+	var cores []string
+	for k := range 3 {
+		n := (len(s) - k) / 3 * 3
+		if n <= 0 {
+			break
+		}
+		core := s[k : k+n]
+		if base64.RawStdEncoding.EncodedLen(len(core)) < minBase64Core {
+			continue
+		}
+		cores = append(cores, base64.RawStdEncoding.EncodeToString([]byte(core)), base64.RawURLEncoding.EncodeToString([]byte(core)))
+	}
+	return cores
 }
 
 func sortByLengthDesc(s []string) {

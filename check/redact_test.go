@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -270,4 +271,37 @@ func writtenInTwo(r *Redactor, text string, split int) *bytes.Buffer {
 	_, _ = w.Write([]byte(text[split:]))
 	_ = w.Flush()
 	return &out
+}
+
+// A server may echo a token base64-encoded: an "Authorization: Basic" header of its own, a Binary's data. The
+// bytes before the token decide its base64, so every offset is tried, in both alphabets, padded or not.
+func TestRedactorFindsASecretBase64Encoded(t *testing.T) {
+	const secret = "eyJhbGciOi.s3cr3t-t0ken+/value?42"
+	r := NewRedactor(secret)
+	middle := []byte(secret[3 : len(secret)-3]) // what every offset's base64 holds of the secret whole
+	for prefix := range 6 {
+		plain := strings.Repeat("p", prefix) + "Bearer " + secret + " tail"
+		for name, enc := range map[string]*base64.Encoding{"std": base64.StdEncoding, "url": base64.URLEncoding, "raw std": base64.RawStdEncoding, "raw url": base64.RawURLEncoding} {
+			text := `{"resourceType":"Binary","data":"` + enc.EncodeToString([]byte(plain)) + `"}`
+			got := r.String(text)
+			if !strings.Contains(got, Redacted) {
+				t.Errorf("%s, %d bytes before: %q kept the secret", name, prefix, got)
+				continue
+			}
+			// what is left on either side of the redaction decodes to no 6 bytes of the secret
+			for _, part := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(got, `{"resourceType":"Binary","data":"`), `"}`), Redacted) {
+				for i := 0; i+8 <= len(part); i++ {
+					if b, err := enc.Strict().DecodeString(part[i : i+8]); err == nil && bytes.Contains(middle, b[:6]) {
+						t.Errorf("%s, %d bytes before: %q still holds %q of the secret", name, prefix, got, b)
+					}
+				}
+			}
+		}
+	}
+	// a short secret's base64 would match ordinary base64 by chance: it is not looked for
+	short := NewRedactor("abcd1")
+	data := base64.StdEncoding.EncodeToString([]byte("xxabcd1yy"))
+	if got := short.String(data); got != data {
+		t.Errorf("a 5-byte secret's base64 redacted in %q: %q", data, got)
+	}
 }
