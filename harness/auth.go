@@ -274,9 +274,18 @@ var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie
 // method but HEAD. A DELETE of a polling location moved so (a gateway that normalises paths) stays a DELETE:
 // the answer of a GET would be judged as the cancel's. A request whose body cannot be sent again is not
 // followed; its redirect is the answer.
+//
+// A 303 See Other to a request other than GET, HEAD or POST is not followed either: its redirect is the
+// answer judged. RFC 9110 §15.4.4 makes the user agent follow a 303 with a GET, so Go's client turned a
+// DELETE answered 303 with the polling location into a poll, and the poll's 202 was judged as the cancel's
+// (BDA2: a DELETE answers 202 Accepted), a false pass.
 func keepCredentialsOnOrigin(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	if prev := via[len(via)-1]; req.Response != nil && req.Response.StatusCode == http.StatusSeeOther &&
+		prev.Method != http.MethodGet && prev.Method != http.MethodHead && prev.Method != http.MethodPost {
+		return http.ErrUseLastResponse
 	}
 	if prev := via[len(via)-1]; req.Method != prev.Method && prev.Method != http.MethodPost && req.Response != nil &&
 		(req.Response.StatusCode == http.StatusMovedPermanently || req.Response.StatusCode == http.StatusFound) {
