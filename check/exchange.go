@@ -107,7 +107,7 @@ func (x *Exchange) Transcript() string {
 		fmt.Fprintf(&b, "< (no response after %s: %v)\n", x.Duration.Round(time.Millisecond), x.Err)
 	default:
 		if x.Redirected != "" {
-			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries no token)\n", cutText(withoutQuery(x.Redirected), transcriptHeaderLimit))
+			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries the token only to TRUSTED_ORIGINS)\n", cutText(withoutQuery(x.Redirected), transcriptHeaderLimit))
 		}
 		fmt.Fprintf(&b, "< %d %s (%s)\n", x.Status, http.StatusText(x.Status), x.Duration.Round(time.Millisecond))
 		writeHeaders(&b, "< ", x.Header)
