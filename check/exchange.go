@@ -179,6 +179,9 @@ func byteSize(n int64) string {
 // Curl is a command that reproduces the request, with the token left as $TOKEN.
 func (x *Exchange) Curl() string {
 	parts := []string{"curl", "-i", "-X", x.Method}
+	if x.RequestHeader.Get("Accept-Encoding") != "" {
+		parts = append(parts, "--compressed") // curl then decodes what the header accepted, as the harness did
+	}
 	for _, k := range sortedKeys(x.RequestHeader) {
 		for _, v := range x.RequestHeader[k] {
 			if http.CanonicalHeaderKey(k) == "Authorization" {
