@@ -107,7 +107,7 @@ func (x *Exchange) Transcript() string {
 		fmt.Fprintf(&b, "< (no response after %s: %v)\n", x.Duration.Round(time.Millisecond), x.Err)
 	default:
 		if x.Redirected != "" {
-			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries no token)\n", cutText(withoutQuery(x.Redirected), transcriptHeaderLimit))
+			fmt.Fprintf(&b, "< (redirected: answered by %s; a redirect to another origin carries the token only to TRUSTED_ORIGINS)\n", cutText(withoutQuery(x.Redirected), transcriptHeaderLimit))
 		}
 		fmt.Fprintf(&b, "< %d %s (%s)\n", x.Status, http.StatusText(x.Status), x.Duration.Round(time.Millisecond))
 		writeHeaders(&b, "< ", x.Header)
@@ -179,6 +179,9 @@ func byteSize(n int64) string {
 // Curl is a command that reproduces the request, with the token left as $TOKEN.
 func (x *Exchange) Curl() string {
 	parts := []string{"curl", "-i", "-X", x.Method}
+	if x.RequestHeader.Get("Accept-Encoding") != "" {
+		parts = append(parts, "--compressed") // curl then decodes what the header accepted, as the harness did
+	}
 	for _, k := range sortedKeys(x.RequestHeader) {
 		for _, v := range x.RequestHeader[k] {
 			if http.CanonicalHeaderKey(k) == "Authorization" {

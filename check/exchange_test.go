@@ -67,3 +67,16 @@ func TestATranscriptNamesARedirectWithoutItsSignature(t *testing.T) {
 		t.Errorf("want the store and path named:\n%s", text)
 	}
 }
+
+// A request that accepted a content coding (an output file's Accept-Encoding: gzip) is reproduced with curl's
+// --compressed, which decodes the answer as the harness did: the header alone would print the gzip bytes.
+func TestCurlOfARequestAcceptingGzipDecodesIt(t *testing.T) {
+	x := &Exchange{Method: "GET", URL: "https://f.example/fhir/Binary/1", RequestHeader: http.Header{"Accept-Encoding": {"gzip"}}}
+	if got, want := x.Curl(), `curl -i -X GET --compressed -H 'Accept-Encoding: gzip' 'https://f.example/fhir/Binary/1'`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	x.RequestHeader = http.Header{}
+	if strings.Contains(x.Curl(), "--compressed") {
+		t.Errorf("--compressed without an Accept-Encoding: %s", x.Curl())
+	}
+}

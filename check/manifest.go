@@ -3,10 +3,13 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
@@ -165,23 +168,45 @@ func CheckManifestKickoff(req string, m *Manifest, kickoff *Exchange) error {
 	return nil
 }
 
-// sameParam compares a kick-off parameter's values with the manifest request's: _since as instants (a server
-// may write the same instant another way), the rest as strings.
+// sameParam compares a kick-off parameter's values with the manifest request's. _type is a set of resource
+// types: its order and repetitions, in one comma-separated value or in repeated parameters, do not matter
+// (Patient,Observation is Observation,Patient). _since is an instant, which a server may write another way
+// (another offset, fractional seconds); a "+" of its offset written unencoded in the request arrives
+// query-decoded as a space, and is read as the "+" it was. The rest compare as strings.
 func sameParam(name string, sent, got []string) bool {
-	if len(sent) != len(got) {
-		return false
-	}
-	for i := range sent {
-		if sent[i] == got[i] {
-			continue
-		}
-		a, aerr := ParseFHIRInstant(sent[i])
-		b, berr := ParseFHIRInstant(got[i])
-		if name != "_since" || aerr != nil || berr != nil || !a.Equal(b) {
+	switch name {
+	case "_type":
+		return maps.Equal(typeSet(sent), typeSet(got))
+	case "_since":
+		if len(sent) != len(got) {
 			return false
 		}
+		for i := range sent {
+			if sent[i] == got[i] {
+				continue
+			}
+			a, aerr := ParseFHIRInstant(strings.ReplaceAll(sent[i], " ", "+"))
+			b, berr := ParseFHIRInstant(strings.ReplaceAll(got[i], " ", "+"))
+			if aerr != nil || berr != nil || !a.Equal(b) {
+				return false
+			}
+		}
+		return true
 	}
-	return true
+	return slices.Equal(sent, got)
+}
+
+// typeSet is the set of resource types of _type's values, each a comma-separated list.
+func typeSet(values []string) map[string]bool {
+	set := map[string]bool{}
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				set[t] = true
+			}
+		}
+	}
+	return set
 }
 
 // HasManifest tells whether body looks like a manifest (a JSON object with output or transactionTime), which

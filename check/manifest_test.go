@@ -190,3 +190,42 @@ func TestAFileURLsSchemeIsCaseInsensitive(t *testing.T) {
 		t.Fatalf("file URLs with an upper-case scheme: %v", err)
 	}
 }
+
+// BDA2 "Complete Status": request is the full URL of the kick-off, which a server writes its own way. _type is
+// a set of resource types: another order, repeated types or repeated parameters are the same request. _since
+// is an instant: another offset or fractional seconds are the same instant, and a "+" of the offset written
+// unencoded arrives query-decoded as a space, still the "+" it was. Each was failed as another kick-off's.
+func TestTheManifestRequestComparesTypesAsASetAndSinceAsAnInstant(t *testing.T) {
+	kickoff := func(query string) *Exchange {
+		return &Exchange{Method: http.MethodGet, URL: "https://f.example/fhir/$export?" + query, Header: http.Header{}}
+	}
+	const tt = "2026-12-03T18:00:01Z"
+	for name, c := range map[string]struct {
+		sent, request string
+		fails         string // "" passes
+	}{
+		"_type in another order":             {"_type=Patient%2CObservation", "_type=Observation,Patient", ""},
+		"_type repeated as parameters":       {"_type=Patient%2CObservation", "_type=Observation&_type=Patient", ""},
+		"_type with a type twice":            {"_type=Patient%2CObservation", "_type=Observation,Patient,Patient", ""},
+		"_type sent as repeated parameters":  {"_type=Patient&_type=Observation", "_type=Observation%2CPatient", ""},
+		"_type with spaces after its commas": {"_type=Patient%2CObservation", "_type=Observation,%20Patient", ""},
+		"_type of another set":               {"_type=Patient%2CObservation", "_type=Patient,Encounter", `whose _type is "Patient,Encounter"`},
+		"_type of fewer types":               {"_type=Patient%2CObservation", "_type=Observation", `whose _type is "Observation"`},
+		"_since in another offset":           {"_since=2020-01-01T00%3A00%3A00Z", "_since=2020-01-01T01:00:00%2B01:00", ""},
+		"_since with an unencoded + offset":  {"_since=2020-01-01T00%3A00%3A00Z", "_since=2020-01-01T01:00:00+01:00", ""},
+		"_since sent with a + offset":        {"_since=2020-01-01T01%3A00%3A00%2B01%3A00", "_since=2020-01-01T00:00:00.000Z", ""},
+		"_since with fractional seconds":     {"_since=2020-01-01T00%3A00%3A00Z", "_since=2020-01-01T00:00:00.000Z", ""},
+		"_since of another instant":          {"_since=2020-01-01T00%3A00%3A00Z", "_since=2020-01-01T00:00:00+01:00", `whose _since is "2020-01-01T00:00:00 01:00"`},
+		"_since a second later":              {"_since=2020-01-01T00%3A00%3A00Z", "_since=2020-01-01T00:00:01Z", `whose _since is "2020-01-01T00:00:01Z"`},
+		"_since not an instant":              {"_since=2020-01-01T00%3A00%3A00Z", "_since=2020-01-01", `whose _since is "2020-01-01"`},
+	} {
+		m := &Manifest{Request: "http://internal:8080/fhir/$export?" + c.request, TransactionTime: tt}
+		err := CheckManifestKickoff("EXP-POLL-200", m, kickoff(c.sent))
+		switch {
+		case c.fails == "" && err != nil:
+			t.Errorf("%s: want a pass, got %v", name, err)
+		case c.fails != "" && (!errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), c.fails)):
+			t.Errorf("%s: want a violation saying %q, got %v", name, c.fails, err)
+		}
+	}
+}

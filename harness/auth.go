@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -259,7 +260,44 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = tc
 	}
-	return &http.Client{Transport: tr, CheckRedirect: keepCredentialsOnOrigin}, nil
+	return &http.Client{Transport: tr, CheckRedirect: followRedirect(redirectTrust(cfg))}, nil
+}
+
+// redirectTrust is the set of origins a redirect may take the token to: the targets' (TARGET, EXPORT_TARGET,
+// REPORT_TARGET), TOKEN_URL's and TRUSTED_ORIGINS, as steps.Target.Trusts allows a request to.
+func redirectTrust(cfg Config) map[string]bool {
+	trust := map[string]bool{}
+	for _, o := range append([]string{cfg.Target, cfg.ExportTarget, cfg.ReportTarget}, trustedOrigins(cfg)...) {
+		if o := steps.Origin(o); o != "" {
+			trust[o] = true
+		}
+	}
+	return trust
+}
+
+// followRedirect is keepCredentialsOnOrigin, but a redirect to another origin that is trusted (redirectTrust)
+// keeps the first request's Authorization: Go's client drops it on a redirect to another domain, so a server
+// that redirects its polling location or its output files to a file server the user listed in
+// TRUSTED_ORIGINS was answered 401 and failed. Only while every URL of the chain is trusted: an untrusted
+// origin on the way chose where the next hop goes.
+func followRedirect(trust map[string]bool) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if err := keepCredentialsOnOrigin(req, via); err != nil {
+			return err
+		}
+		auth := via[0].Header.Values("Authorization")
+		if len(auth) == 0 || sameOrigin(req.URL, via[0].URL) {
+			return nil
+		}
+		trusted := func(u *url.URL) bool { return sameOrigin(u, via[0].URL) || trust[steps.Origin(u.String())] }
+		for _, r := range append(via[1:], req) {
+			if !trusted(r.URL) {
+				return nil
+			}
+		}
+		req.Header["Authorization"] = slices.Clone(auth)
+		return nil
+	}
 }
 
 // credentialHeaders never follow a redirect to another origin.
@@ -274,9 +312,18 @@ var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie
 // method but HEAD. A DELETE of a polling location moved so (a gateway that normalises paths) stays a DELETE:
 // the answer of a GET would be judged as the cancel's. A request whose body cannot be sent again is not
 // followed; its redirect is the answer.
+//
+// A 303 See Other to a request other than GET, HEAD or POST is not followed either: its redirect is the
+// answer judged. RFC 9110 §15.4.4 makes the user agent follow a 303 with a GET, so Go's client turned a
+// DELETE answered 303 with the polling location into a poll, and the poll's 202 was judged as the cancel's
+// (BDA2: a DELETE answers 202 Accepted), a false pass.
 func keepCredentialsOnOrigin(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	if prev := via[len(via)-1]; req.Response != nil && req.Response.StatusCode == http.StatusSeeOther &&
+		prev.Method != http.MethodGet && prev.Method != http.MethodHead && prev.Method != http.MethodPost {
+		return http.ErrUseLastResponse
 	}
 	if prev := via[len(via)-1]; req.Method != prev.Method && prev.Method != http.MethodPost && req.Response != nil &&
 		(req.Response.StatusCode == http.StatusMovedPermanently || req.Response.StatusCode == http.StatusFound) {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,5 +412,109 @@ func TestAMalformedTargetIsQuotedWithoutItsPassword(t *testing.T) {
 				t.Errorf("the password is in %v", err)
 			}
 		}
+	}
+}
+
+// A redirect to another origin listed in TRUSTED_ORIGINS (or another target's) keeps the token: Go's client
+// drops Authorization on a redirect to another domain, and a server redirecting to its trusted file server was
+// answered 401. A redirect to an untrusted origin still drops it, and so does a trusted hop reached through an
+// untrusted one, which chose where it leads.
+func TestARedirectToATrustedOriginKeepsTheToken(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	record := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got[name+" "+r.URL.Path] = r.Header.Get("Authorization")
+			mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+		})
+	}
+	trusted := httptest.NewServer(record("trusted"))
+	t.Cleanup(trusted.Close)
+	// by name, another domain than the target's 127.0.0.1: Go's client itself drops the token there
+	trustedByName := strings.Replace(trusted.URL, "127.0.0.1", "localhost", 1)
+	untrustedMux := http.NewServeMux()
+	untrustedMux.Handle("/file", record("untrusted"))
+	untrustedMux.HandleFunc("/to-trusted", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, trustedByName+"/via-untrusted", http.StatusFound)
+	})
+	untrusted := httptest.NewServer(untrustedMux)
+	t.Cleanup(untrusted.Close)
+	untrustedByName := strings.Replace(untrusted.URL, "127.0.0.1", "localhost", 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/to-trusted", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, trustedByName+"/file", http.StatusFound)
+	})
+	mux.HandleFunc("/to-untrusted", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, untrustedByName+"/file", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/through-untrusted", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, untrustedByName+"/to-trusted", http.StatusFound)
+	})
+	origin := httptest.NewServer(mux)
+	t.Cleanup(origin.Close)
+
+	client, err := newHTTPClient(Config{Target: origin.URL + "/fhir", TrustedOrigins: []string{trustedByName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/to-trusted", "/to-untrusted", "/through-untrusted"} {
+		req, _ := http.NewRequest(http.MethodGet, origin.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer secret-token")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]string{"trusted /file": "Bearer secret-token", "untrusted /file": "", "trusted /via-untrusted": ""}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s: Authorization %q (reached: %v), want %q", k, g, ok, v)
+		}
+	}
+}
+
+// End to end: output files redirected (302) to a file server on another origin that requires the user's token
+// pass with the file server in TRUSTED_ORIGINS; they failed EXP-OUTPUT on its 401, the token dropped on the way.
+func TestOutputFilesRedirectedToATrustedFileServerPass(t *testing.T) {
+	var mu sync.Mutex
+	stored := map[string][]byte{}
+	var served, refused atomic.Int64
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+refserver.DemoTokenA {
+			refused.Add(1)
+			http.Error(w, "token required", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		body, ok := stored[r.URL.Path]
+		mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		served.Add(1)
+		w.Header().Set("Content-Type", "application/fhir+ndjson")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(files.Close)
+	filesByName := strings.Replace(files.URL, "127.0.0.1", "localhost", 1)
+	h := servingFiles(refserverHandler(t, refserver.Config{}), func(w http.ResponseWriter, r *http.Request, file *httptest.ResponseRecorder) {
+		key := "/files" + r.URL.Path
+		mu.Lock()
+		stored[key] = file.Body.Bytes()
+		mu.Unlock()
+		http.Redirect(w, r, filesByName+key, http.StatusFound)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT", TrustedOrigins: []string{filesByName}})
+	if err != nil || !res.Passed || len(res.Findings.NotChecked()) > 0 {
+		t.Fatalf("passed %v, failures %v, not checked %v, err %v\n%s", res.Passed, failedRequirements(res), res.Findings.NotChecked(), err, tailOf(out))
+	}
+	if served.Load() == 0 || refused.Load() > 0 {
+		t.Fatalf("the file server served %d files and refused %d requests: want files served with the token, none refused", served.Load(), refused.Load())
 	}
 }

@@ -134,7 +134,7 @@ func (c *console) summary(res Result) {
 		if g.Passed {
 			b.WriteString("\nRelease gate (GATE=1): passed, every MUST requirement of the selected features was checked and passed\n")
 		} else {
-			fmt.Fprintf(&b, "\nRelease gate (GATE=1): FAILED, %d MUST requirements not checked and passed:\n", len(g.Unchecked))
+			fmt.Fprintf(&b, "\nRelease gate (GATE=1): FAILED, %s not checked and passed:\n", countOf(len(g.Unchecked), "MUST requirement"))
 			for _, r := range g.Unchecked {
 				line := fmt.Sprintf("  %s  %s", r.ID, r.Verdict)
 				if r.Reason != "" {
@@ -200,13 +200,13 @@ func writeVerdict(b *strings.Builder, res Result) {
 	for _, s := range order {
 		tally = append(tally, fmt.Sprintf("%d %s", len(byStatus[s]), s))
 	}
-	fmt.Fprintf(b, "\n%s: %d scenarios against %s in profile %s\n", verdict, res.Scenarios, res.Target, res.Profile)
+	fmt.Fprintf(b, "\n%s: %s against %s in profile %s\n", verdict, countOf(res.Scenarios, "scenario"), res.Target, res.Profile)
 	counts := fmt.Sprintf("%d passed, %d failed, %d skipped", count[StatusPassed], count[StatusFailed], count[StatusSkipped])
 	if n := count[StatusNotApplicable]; n > 0 {
 		counts += fmt.Sprintf(", %d not applicable", n)
 	}
-	fmt.Fprintf(b, "  %s; %d warnings; requirements: %s; %s\n",
-		counts, len(res.Findings.Warnings()), strings.Join(tally, ", "), res.Duration.Round(100*time.Millisecond))
+	fmt.Fprintf(b, "  %s; %s; requirements: %s; %s\n",
+		counts, countOf(len(res.Findings.Warnings()), "warning"), strings.Join(tally, ", "), res.Duration.Round(100*time.Millisecond))
 	for _, s := range order {
 		if s == "pass" {
 			continue
@@ -336,4 +336,12 @@ func indent(s, prefix string) string {
 		b.WriteString(prefix + line + "\n")
 	}
 	return b.String()
+}
+
+// countOf is n and the noun, singular for one: "1 scenario", "2 scenarios", "0 warnings".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -149,5 +151,51 @@ func TestWrapListKeepsEveryItem(t *testing.T) {
 	}
 	if strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimPrefix(got, "  not-run: "), ",", "")), " ") != strings.Join(items, " ") {
 		t.Errorf("items lost or reordered:\n%s", got)
+	}
+}
+
+// Counts of one are singular: "1 scenario", "1 warning", "1 MUST requirement", on the console and in the
+// HTML report; counts of another number keep the plural ("0 warnings", "2 scenarios").
+func TestCountsOfOneAreSingular(t *testing.T) {
+	findings := &steps.Findings{}
+	findings.AddWarning(steps.Finding{Scenario: "skips", Requirement: "EXP-PROGRESS-LENGTH", Message: "X-Progress: 120 characters"})
+	res := Result{Target: "http://t/fhir", Profile: "fut", Scenarios: 1, Findings: findings, Results: []ScenarioResult{
+		{Feature: "f", File: "f.feature", Name: "another user", Requirements: []string{"EXP-CROSS-USER"}, Status: StatusSkipped, Reason: "user B has no token"},
+	}}
+	res.Requirements = []RequirementResult{
+		{ID: "EXP-CROSS-USER", Severity: "MUST", Verdict: VerdictSkipped, Selected: true, Reason: "user B has no token", Scenarios: []string{"another user (skipped)"}},
+	}
+	res.Gate = gate(res.Requirements)
+	var out bytes.Buffer
+	newConsole(&out, FormatCompact).summary(res)
+	for _, want := range []string{": 1 scenario against http://t/fhir", "; 1 warning; ", "FAILED, 1 MUST requirement not checked and passed:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the console lacks %q:\n%s", want, out.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "index.html")
+	if err := writeHTMLReport(path, res); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "failed: 1 MUST requirement not checked and passed") {
+		t.Errorf("the HTML report's gate says no \"1 MUST requirement\":\n%s", raw)
+	}
+	if nothing := res.NothingCheckedReasons(); !strings.Contains(nothing, "the one selected scenario was skipped") {
+		t.Errorf("the NOTHING CHECKED reason of one scenario: %s", nothing)
+	}
+	res.Scenarios, res.Findings = 2, &steps.Findings{}
+	out.Reset()
+	newConsole(&out, FormatCompact).summary(res)
+	for _, want := range []string{": 2 scenarios against", "; 0 warnings; "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the console lacks %q:\n%s", want, out.String())
+		}
+	}
+	if countOf(2, "MUST requirement") != "2 MUST requirements" || countOf(0, "operation") != "0 operations" {
+		t.Errorf("countOf: %q, %q", countOf(2, "MUST requirement"), countOf(0, "operation"))
 	}
 }

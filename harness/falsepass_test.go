@@ -266,3 +266,43 @@ func TestAnOutputFileOfAnotherExportJobFails(t *testing.T) {
 		})
 	}
 }
+
+// BDA2 "Bulk Data Delete Request": the server answers a DELETE with 202 Accepted. A 303 See Other is no cancel:
+// Go's client followed it with a GET of its Location (RFC 9110 §15.4.4), and the poll's answer was judged as
+// the cancel's. A server (here in the bulkdata profile, whose cancel answer is a bare 202) that answers the
+// DELETE with 303 to the polling location, without cancelling, passed EXP-CANCEL on the poll's 202 Accepted.
+// The 303 is judged itself and fails EXP-CANCEL; so does the fault cancel-303 (it cancels, then answers 303).
+func TestACancelAnswered303IsJudgedOnThe303(t *testing.T) {
+	for name, c := range map[string]struct {
+		profile string
+		handler func(t *testing.T) http.Handler
+	}{
+		"303 to the polling location, not cancelled": {"bulkdata", func(t *testing.T) http.Handler {
+			inner := refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData})
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/$export-poll-status") {
+					http.Redirect(w, r, r.URL.String(), http.StatusSeeOther)
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+		}},
+		"fault cancel-303": {"fut", func(t *testing.T) http.Handler {
+			return refserverHandler(t, refserver.Config{Faults: []string{"cancel-303"}})
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			res, out, err := runAgainst(t, c.handler(t), Config{Profile: c.profile, Token: refserver.DemoTokenA, Tags: "@EXP-CANCEL"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range res.Failures {
+				if f.Requirement == "EXP-CANCEL" && strings.Contains(f.Message, "303 See Other") {
+					return
+				}
+			}
+			t.Fatalf("want an EXP-CANCEL failure naming the 303, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+		})
+	}
+}

@@ -32,7 +32,11 @@ func (r Result) NothingCheckedReasons() string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "each of the %d selected scenarios was skipped or not applicable, so the run vouches for nothing", len(r.Results))
+	if len(r.Results) == 1 {
+		b.WriteString("the one selected scenario was skipped or not applicable, so the run vouches for nothing")
+	} else {
+		fmt.Fprintf(&b, "each of the %d selected scenarios was skipped or not applicable, so the run vouches for nothing", len(r.Results))
+	}
 	for _, reason := range reasons {
 		fmt.Fprintf(&b, "\n  %s: %s", strings.Join(ids[reason], ", "), reason)
 	}

@@ -694,7 +694,7 @@ func printPreflight(out io.Writer, pf *Preflight) {
 				tested = append(tested, "$"+op)
 			}
 		}
-		line := fmt.Sprintf("  declares %d operations", len(s.Operations))
+		line := "  declares " + countOf(len(s.Operations), "operation")
 		if len(tested) > 0 {
 			line += ", among them " + strings.Join(tested, ", ")
 		}

@@ -222,6 +222,12 @@ var faultTable = []faultDef{
 		answerCancelRunning, func(a *reply) {
 			setOutcome(a, http.StatusAccepted, sevError, codeProcessing, "Job instance could not be cancelled.")
 		}),
+	rewrite("cancel-303", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 303 See Other to its polling location instead of 202",
+		answerCancelRunning, func(a *reply) {
+			setEmpty(a)
+			a.status = http.StatusSeeOther
+			a.header.Set("Location", a.base+"/"+path.Base(a.req.URL.Path)+"?"+a.req.URL.RawQuery)
+		}),
 	hook(faultCancelledCompletes, "EXP-CANCELLED-404", "a cancelled export completes anyway once its time is up (404, then 200)"),
 	rewrite("cancelled-410", "EXP-CANCELLED-404", "polling a cancelled export answers 410 Gone instead of 404",
 		answerPollCancelled, func(a *reply) { a.status = http.StatusGone }),

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ type download struct {
 	file    check.OutputFile
 	verdict error // the server's deviation in the file, or nil
 	err     error // the download failed: transport, timeout; the step fails with it
+	// unasked is a content coding of the answer that the request did not accept (Content-Encoding), or "";
+	// undecoded says the harness cannot decode it (br, zstd): the file's content is not checked.
+	unasked   string
+	undecoded bool
 }
 
 // fileHeadBytes of an output file are kept for the transcript; the rest is judged and dropped.
@@ -94,8 +99,16 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	}
 	wg.Wait()
 	kept := results[:0]
-	var late, untrusted []string
+	var late, untrusted, undecoded []string
+	unasked := map[string][]string{} // the files of each content coding the requests did not accept
+	var codings []string
 	for i, d := range results {
+		if c := d.unasked; c != "" {
+			if unasked[c] == nil {
+				codings = append(codings, c)
+			}
+			unasked[c] = append(unasked[c], items[i].URL)
+		}
 		d.item, d.output = items[i], i < len(m.Output)
 		switch {
 		case d.err != nil && ctx.Err() != nil:
@@ -103,6 +116,8 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		// without the token a file store may also deny that the file exists (404: Azure's private blobs do)
 		case d.x.TokenWithheld != "" && (d.x.Status == http.StatusUnauthorized || d.x.Status == http.StatusForbidden || d.x.Status == http.StatusNotFound):
 			untrusted = append(untrusted, d.item.URL)
+		case d.undecoded:
+			undecoded = append(undecoded, fmt.Sprintf("output file %s not checked: its Content-Encoding %q is a content coding the harness cannot decode", d.item.URL, d.unasked))
 		default:
 			kept = append(kept, d)
 		}
@@ -112,6 +127,25 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	}
 	for _, u := range untrusted {
 		w.leftUnchecked(fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
+	}
+	for _, c := range codings {
+		// RFC 9110 §12.5.3: to a request whose Accept-Encoding lists none of its codings, a server SHOULD send
+		// the content without one. A SHOULD: a warning, never a failure; the file is judged as it decodes.
+		files := unasked[c]
+		what := "output file " + files[0]
+		if len(files) > 1 {
+			what = fmt.Sprintf("%d output files, e.g. %s,", len(files), files[0])
+		}
+		then := "decoded and judged"
+		if c != "deflate" {
+			then = "which the harness cannot decode: the content is not checked"
+		}
+		w.recordWarning(Finding{Scenario: w.scenario, Requirement: w.primaryRequirement(), Message: fmt.Sprintf(
+			"%s answered with Content-Encoding %q, a content coding the request did not accept (Accept-Encoding: %s; RFC 9110 §12.5.3: a server SHOULD then send the content without one), %s",
+			what, c, contentCodingAsked, then)})
+	}
+	for _, u := range undecoded {
+		w.leftUnchecked(u)
 	}
 	return kept, nil
 }
@@ -194,11 +228,12 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		d.err = fmt.Errorf("build request GET %s: %w", item.URL, err)
 		return d
 	}
-	req.Header = header.Clone()
 	// Asked for by name, not left to Go's transport: its transparent gzip reports a body cut short on the
 	// wire and a gzip stream the server cut short alike (io.ErrUnexpectedEOF); decoded here, the transfer's
-	// errors are told from the server's bytes (transportErrors, decodeContent).
-	req.Header.Set("Accept-Encoding", "gzip")
+	// errors are told from the server's bytes (transportErrors, decodeContent). In the exchange's header, so
+	// that the transcript shows what the request accepted.
+	header.Set("Accept-Encoding", contentCodingAsked)
+	req.Header = header.Clone()
 	start := time.Now()
 	defer func() {
 		x.Duration = time.Since(start)
@@ -254,6 +289,11 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		fc.TypeLines = typeLines
 	}
 	body, err := decodeContent(x, transportErrors{resp.Body})
+	d.unasked = unaskedCoding(x)
+	if errors.Is(err, errUndecodable) {
+		d.undecoded = true
+		return d
+	}
 	if err == nil {
 		d.file, err = check.ReadOutputStream(item, x, io.TeeReader(body, head), fc)
 	}
@@ -303,9 +343,27 @@ func (t transportErrors) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// decodeContent undoes the response's content coding: none, or the gzip the request accepted (RFC 9110
-// §8.4.1). A gzip stream that is not one, or that ends or breaks inside while its transfer was whole, is the
-// server's deviation; a coding the request did not accept too (the bytes would be judged as NDJSON).
+// contentCodingAsked is the Accept-Encoding of every file request: the one content coding the harness asks for.
+const contentCodingAsked = "gzip"
+
+// errUndecodable: the answer's content coding is one the harness cannot decode (br, zstd, or another).
+var errUndecodable = errors.New("a content coding the harness cannot decode")
+
+// unaskedCoding is the answer's Content-Encoding when it is a coding the request did not accept, or "".
+func unaskedCoding(x *check.Exchange) string {
+	switch coding := strings.ToLower(strings.TrimSpace(x.Header.Get("Content-Encoding"))); coding {
+	case "", "identity", "gzip", "x-gzip":
+		return ""
+	default:
+		return coding
+	}
+}
+
+// decodeContent undoes the response's content coding: none, the gzip the request accepted (RFC 9110 §8.4.1),
+// or a deflate it did not accept (the zlib format, RFC 9110 §8.4.1.2), which the standard library reads; the
+// file is judged as it decodes either way. A stream that is not one, or that ends or breaks inside while its
+// transfer was whole, is the server's deviation. Another coding (br, zstd) is errUndecodable: its content is
+// not checked, neither failed nor passed.
 func decodeContent(x *check.Exchange, body io.Reader) (io.Reader, error) {
 	switch coding := strings.ToLower(strings.TrimSpace(x.Header.Get("Content-Encoding"))); coding {
 	case "", "identity":
@@ -313,33 +371,44 @@ func decodeContent(x *check.Exchange, body io.Reader) (io.Reader, error) {
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(body)
 		if err != nil {
-			return nil, gzipError(x, err)
+			return nil, codingError(x, "gzip", err)
 		}
-		return gzipErrors{zr, x}, nil
+		return codingErrors{zr, x, "gzip"}, nil
+	case "deflate":
+		zr, err := zlib.NewReader(body)
+		if err != nil {
+			return nil, codingError(x, "deflate", err)
+		}
+		return codingErrors{zr, x, "deflate"}, nil
 	default:
-		return nil, check.Violationf("", "Content-Encoding of output file "+x.URL, "none, or gzip (the request's Accept-Encoding)", "%q", x.Header.Get("Content-Encoding"))
+		return nil, fmt.Errorf("%w: Content-Encoding %q", errUndecodable, x.Header.Get("Content-Encoding"))
 	}
 }
 
-// gzipErrors turns the errors of a gzip stream into the server's deviation, but the transport's own.
-type gzipErrors struct {
-	zr *gzip.Reader
-	x  *check.Exchange
+// codingErrors turns the errors of a compressed stream into the server's deviation, but the transport's own.
+type codingErrors struct {
+	r      io.Reader
+	x      *check.Exchange
+	coding string
 }
 
-func (g gzipErrors) Read(p []byte) (int, error) {
-	n, err := g.zr.Read(p)
+func (c codingErrors) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = gzipError(g.x, err)
+		err = codingError(c.x, c.coding, err)
 	}
 	return n, err
 }
 
-func gzipError(x *check.Exchange, err error) error {
+func codingError(x *check.Exchange, coding string, err error) error {
 	if errors.Is(err, check.ErrTransport) {
 		return err
 	}
-	return check.Violationf("", "body of output file "+x.URL+" (Content-Encoding gzip)", "a whole gzip stream", "%v", err)
+	format := "gzip"
+	if coding == "deflate" {
+		format = "deflate (zlib)"
+	}
+	return check.Violationf("", "body of output file "+x.URL+" (Content-Encoding "+coding+")", "a whole "+format+" stream", "%v", err)
 }
 
 // headKeeper keeps the first fileHeadBytes of a body in the exchange and counts the rest.
