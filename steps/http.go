@@ -131,7 +131,7 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		return x, fmt.Errorf("build request %s %s: %w", method, target, err)
 	}
 	req.Header = header.Clone()
-	start := time.Now()
+	start, sent := time.Now(), w.target.now() // sent: by the clock token expiry is judged by
 	resp, err := w.target.HTTPClient.Do(req)
 	if err != nil {
 		x.Duration = time.Since(start)
@@ -162,7 +162,7 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
 	}
 	if x.TokenWithheld == "" {
-		if x.Err = w.expiredCredential(x, token, start); x.Err != nil {
+		if x.Err = w.expiredCredential(x, token, sent); x.Err != nil {
 			return x, x.Err
 		}
 	} else if refusesAnonymous(x.Status) {
