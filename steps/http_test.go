@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/features"
 	"golang.org/x/oauth2"
 )
 
@@ -194,5 +195,24 @@ func TestAThrottledPollOfAWaitPastMaxWaitIsSentOnce(t *testing.T) {
 	}
 	if n := seen.Load(); n != 1 {
 		t.Fatalf("%d requests sent, want the one poll: its 429s were waited out for a MAX_WAIT of its own", n)
+	}
+}
+
+// A cancelled export's watch whose poll is answered 429 with a Retry-After past the watch's window: the 429
+// comes back to the watch (check.WaitUntil), which is throttling, not a "poll-cancelled" answer broken, so the
+// watch ends without a violation.
+func TestACancelWatchThrottledPastItsWindowIsNoViolation(t *testing.T) {
+	w, seen, _ := throttlingWorld(t, 1<<30, "10", time.Minute)
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.profiles, w.target.Findings = profiles, &Findings{}
+	w.export = exportState{owner: "A", pollURL: w.exportEndpoint("$export-poll-status?_jobId=x")}
+	if err := w.exportNeverCompletes(context.Background(), "A"); err != nil {
+		t.Fatalf("a 429 to the cancel watch failed it: %v", err)
+	}
+	if n := seen.Load(); n != 1 {
+		t.Fatalf("%d polls, want the one whose Retry-After passes the watch's window", n)
 	}
 }
