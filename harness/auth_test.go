@@ -163,7 +163,9 @@ func TestOAuth2TokensAreRenewedOnALongRun(t *testing.T) {
 	const lifetime, step = renewAhead + 2*time.Second, 300 * time.Millisecond
 	clock, moving := movingClock(step)
 	rec := &tokenRecorder{}
-	ts := httptest.NewServer(rec.wrap(moving(refserverHandler(t, refserver.Config{Clock: clock, Clients: []refserver.Client{
+	// Jobs of 10 s by that clock: its steps would finish jobs of the default 2 s between a kick-off and its
+	// DELETE under load, and the cancel scenario could not see its export running.
+	ts := httptest.NewServer(rec.wrap(moving(refserverHandler(t, refserver.Config{Clock: clock, ExportDuration: 10 * time.Second, ReportDuration: 5 * time.Second, Clients: []refserver.Client{
 		{ID: refserver.DemoClientIDA, Secret: refserver.DemoClientSecretA, UserID: refserver.DemoUserIDA, TokenLifetime: lifetime},
 		{ID: refserver.DemoClientIDB, Secret: refserver.DemoClientSecretB, UserID: refserver.DemoUserIDB, TokenLifetime: lifetime},
 	}}))))

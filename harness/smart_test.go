@@ -117,7 +117,8 @@ func TestSMARTTokensAreRenewedOnALongRun(t *testing.T) {
 	keyA := writeKey(t, dir, "a.pem", "PRIVATE KEY", must(x509.MarshalPKCS8PrivateKey(ecKey)))
 	keyB := writeKey(t, dir, "b.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))
 	rec, asr := &tokenRecorder{}, &assertionRecorder{}
-	ts := httptest.NewServer(asr.wrap(rec.wrap(moving(refserverHandler(t, refserver.Config{Clock: clock, Clients: []refserver.Client{
+	// Jobs of 10 s by that clock, so that its steps do not finish them before a poll sees them running.
+	ts := httptest.NewServer(asr.wrap(rec.wrap(moving(refserverHandler(t, refserver.Config{Clock: clock, ExportDuration: 10 * time.Second, ReportDuration: 5 * time.Second, Clients: []refserver.Client{
 		{ID: "smart-a", UserID: refserver.DemoUserIDA, TokenLifetime: lifetime, PublicKey: &ecKey.PublicKey, KeyID: "key-a"},
 		{ID: "smart-b", UserID: refserver.DemoUserIDB, TokenLifetime: lifetime, PublicKey: &rsaKey.PublicKey, KeyID: "key-b"},
 	}})))))
