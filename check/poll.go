@@ -109,6 +109,9 @@ func (p Poller) Poll(ctx context.Context, do func(context.Context) (*Exchange, e
 		ctx, cancel = context.WithTimeout(ctx, left+p.MaxWait/100+p.RequestTimeout)
 	}
 	defer cancel()
+	// The requests' own waits (a 429, a transient 5xx waited out inside one request) end where this wait
+	// does: a throttled poll does not start a MAX_WAIT of its own. In the wall clock the requests read.
+	ctx = WaitUntil(ctx, time.Now().Add(deadline.Sub(began)))
 	var history pollHistory
 	var logged logPace
 	var waited time.Duration // the delays waited, as the server (or the backoff) asked
@@ -337,6 +340,26 @@ func ThrottleDelay(x *Exchange) (time.Duration, bool) {
 		return 0, false
 	}
 	return max(d, Poller{}.withDefaults().MinDelay), true
+}
+
+type waitDeadlineKey struct{}
+
+// WaitUntil is ctx for the requests of a wait that ends at deadline (a Poller's MAX_WAIT, from the job's
+// start): a request made with it that waits out a 429 or a transient 5xx stops waiting where the wait it is
+// part of ends, and hands the answer back, instead of waiting a MAX_WAIT of its own. Unlike a context
+// deadline it does not cut a request: the last poll still gets its REQUEST_TIMEOUT. An earlier deadline ctx
+// carries already stays.
+func WaitUntil(ctx context.Context, deadline time.Time) context.Context {
+	if d, ok := WaitDeadline(ctx); ok && !deadline.Before(d) {
+		return ctx
+	}
+	return context.WithValue(ctx, waitDeadlineKey{}, deadline)
+}
+
+// WaitDeadline is the end of the wait ctx's requests are part of (WaitUntil), if any.
+func WaitDeadline(ctx context.Context) (time.Time, bool) {
+	d, ok := ctx.Value(waitDeadlineKey{}).(time.Time)
+	return d, ok
 }
 
 // WaitFor blocks for d or until ctx ends, whichever comes first.

@@ -369,3 +369,28 @@ func TestPollerTellsAGiveUpFromAnInterruption(t *testing.T) {
 		t.Errorf("a request cut by the caller: %v, want context.Canceled, no give-up", err)
 	}
 }
+
+// A Poller hands its requests the end of its wait (WaitUntil), in the wall clock the requests read, so that a
+// request's own waits (429s) end with the poll's MAX_WAIT; an earlier end already in the context stays.
+func TestAPollersRequestsKnowWhereItsWaitEnds(t *testing.T) {
+	c := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := c.poller(time.Hour)
+	p.Since = c.now.Add(-30 * time.Minute) // half of MAX_WAIT gone before this Poll
+	var got time.Time
+	before := time.Now()
+	_, err := p.Poll(context.Background(), func(ctx context.Context) (*Exchange, error) {
+		got, _ = WaitDeadline(ctx)
+		return &Exchange{Status: 200}, nil
+	}, func(*Exchange) (Verdict, error) { return Done, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Before(before.Add(30*time.Minute)) || got.After(time.Now().Add(30*time.Minute)) {
+		t.Fatalf("the requests' wait ends at %s, want 30 minutes from now (%s)", got, before.Add(30*time.Minute))
+	}
+	early := before.Add(time.Minute)
+	ctx := WaitUntil(WaitUntil(context.Background(), early), early.Add(time.Hour))
+	if d, ok := WaitDeadline(ctx); !ok || !d.Equal(early) {
+		t.Fatalf("nested waits end at %s, want the earlier %s", d, early)
+	}
+}

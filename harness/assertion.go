@@ -106,18 +106,23 @@ func keyKind(k any) string {
 
 // assertionSource fetches a token with a fresh client assertion each time: an assertion is good for one
 // token request (the server refuses a replayed jti), so it cannot sit in a clientcredentials.Config built
-// once. It is wrapped in oauth2.ReuseTokenSource, which calls it only when the token is about to expire.
+// once. It is wrapped in a renewingSource, which calls it only when the token is about to expire.
 type assertionSource struct {
 	ctx      context.Context // carries the token requests' HTTP client (oauth2.HTTPClient)
 	tokenURL string
 	clientID string
 	scopes   []string
 	key      signingKey
-	red      *check.Redactor // each assertion is a secret: a token endpoint may echo it in its error
+	red      *check.Redactor  // each assertion is a secret: a token endpoint may echo it in its error
+	now      func() time.Time // the run's clock, which the assertion's exp counts from; nil: time.Now
 }
 
 func (s assertionSource) Token() (*oauth2.Token, error) {
-	assertion, err := s.assertion(time.Now())
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	assertion, err := s.assertion(now())
 	if err != nil {
 		return nil, err
 	}

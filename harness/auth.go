@@ -12,6 +12,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -175,22 +177,23 @@ func newAuth(cfg Config) (auth, error) {
 		}
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
 		source := func(suffix, id, secret, keyPath, kid string) (oauth2.TokenSource, error) {
-			// A ReuseTokenSource: fetches a new token shortly before the old one expires. Every token it
-			// issues becomes a secret of the run before anything can print it.
+			// A renewingSource: fetches a new token shortly before the old one expires, by the run's clock.
+			// Every token it issues becomes a secret of the run before anything can print it.
 			if keyPath == "" {
 				// A token endpoint may echo the HTTP Basic credentials x/oauth2 sends in its error.
 				for _, basic := range basicCredentials(id, secret) {
 					cfg.redactor.Add(basic)
 				}
 				cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: strings.Fields(cfg.Scope)}
-				return redactIssued{cc.TokenSource(ctx), cfg.redactor}, nil
+				fetch := tokenFunc(func() (*oauth2.Token, error) { return cc.Token(ctx) })
+				return redactIssued{&renewingSource{fetch: fetch, now: cfg.now}, cfg.redactor}, nil
 			}
 			key, err := loadSigningKey("PRIVATE_KEY"+suffix, keyPath, kid)
 			if err != nil {
 				return nil, err
 			}
-			as := assertionSource{ctx: ctx, tokenURL: cfg.TokenURL, clientID: id, scopes: strings.Fields(cfg.Scope), key: key, red: cfg.redactor}
-			return redactIssued{oauth2.ReuseTokenSource(nil, as), cfg.redactor}, nil
+			as := assertionSource{ctx: ctx, tokenURL: cfg.TokenURL, clientID: id, scopes: strings.Fields(cfg.Scope), key: key, red: cfg.redactor, now: cfg.now}
+			return redactIssued{&renewingSource{fetch: as, now: cfg.now}, cfg.redactor}, nil
 		}
 		srcA, err := source("", cfg.ClientID, cfg.ClientSecret, cfg.PrivateKey, cfg.KeyID)
 		if err != nil {
@@ -205,6 +208,44 @@ func newAuth(cfg Config) (auth, error) {
 	}
 	return a, nil
 }
+
+// renewAhead is how long before its expiry an issued token is renewed: x/oauth2's ReuseTokenSource's margin
+// (its expiryDelta), for the request to reach the server while the token is good.
+const renewAhead = 10 * time.Second
+
+// renewingSource hands out the last token fetch issued until renewAhead before the token expires by now, the
+// run's clock, then fetches a new one: oauth2.ReuseTokenSource, whose clock is x/oauth2's own, on a clock a
+// test moves on instead of waiting for a token to expire.
+type renewingSource struct {
+	fetch oauth2.TokenSource // a new token on every call
+	now   func() time.Time
+	mu    sync.Mutex
+	tok   *oauth2.Token
+	exp   time.Time // when tok expires by now; zero: never (no expires_in)
+}
+
+func (r *renewingSource) Token() (*oauth2.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tok == nil || !r.exp.IsZero() && !r.now().Add(renewAhead).Before(r.exp) {
+		tok, err := r.fetch.Token()
+		if err != nil {
+			return nil, err
+		}
+		r.tok, r.exp = tok, time.Time{}
+		if !tok.Expiry.IsZero() {
+			// x/oauth2 dates expires_in from this machine's clock: the token lives as long by the run's.
+			r.exp = r.now().Add(time.Until(tok.Expiry))
+		}
+	}
+	tok := *r.tok // a copy: a caller's change is not the next caller's token
+	return &tok, nil
+}
+
+// tokenFunc is a token source of a function.
+type tokenFunc func() (*oauth2.Token, error)
+
+func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
 
 // basicCredentials are the ways a client's id and secret appear in an HTTP Basic Authorization header: as
 // x/oauth2 sends them (each form-encoded first, RFC 6749 §2.3.1), and as they are.

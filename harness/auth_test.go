@@ -156,26 +156,33 @@ func TestCrossUserScenariosPassWithOAuth2OverMutualTLS(t *testing.T) {
 }
 
 // A run longer than the tokens' lifetime passes: the client-credentials source fetches new tokens, and the
-// server never answers 401.
+// server never answers 401. Longer by the clock the run and the server share (movingClock), which every
+// request moves on, not by waiting: the tokens are renewed because they run out by that clock.
 func TestOAuth2TokensAreRenewedOnALongRun(t *testing.T) {
-	const lifetime = time.Second
+	// A token is renewed 2 s (by the clock) after its issue; the server refuses it 12 s after: a few dozen
+	// requests of a run that did not renew it.
+	const lifetime, step = renewAhead + 2*time.Second, 300 * time.Millisecond
+	clock, moving := movingClock(step)
 	rec := &tokenRecorder{}
-	ts := httptest.NewServer(rec.wrap(refserverHandler(t, refserver.Config{Clients: []refserver.Client{
+	// Jobs of 10 s by that clock: its steps would finish jobs of the default 2 s between a kick-off and its
+	// DELETE under load, and the cancel scenario could not see its export running.
+	ts := httptest.NewServer(rec.wrap(moving(refserverHandler(t, refserver.Config{Clock: clock, ExportDuration: 10 * time.Second, ReportDuration: 5 * time.Second, Clients: []refserver.Client{
 		{ID: refserver.DemoClientIDA, Secret: refserver.DemoClientSecretA, UserID: refserver.DemoUserIDA, TokenLifetime: lifetime},
 		{ID: refserver.DemoClientIDB, Secret: refserver.DemoClientSecretB, UserID: refserver.DemoUserIDB, TokenLifetime: lifetime},
-	}})))
+	}}))))
 	t.Cleanup(ts.Close)
-	start := time.Now()
-	res, out, _ := runTarget(t, ts.URL, oauthConfig(ts.URL)) // every scenario: the export ones wait for jobs to finish
-	elapsed := time.Since(start)
+	cfg := oauthConfig(ts.URL)
+	cfg.clock = clock.Now
+	res, out, _ := runTarget(t, ts.URL, cfg) // every scenario: the export ones wait for jobs to finish
 	if !res.Passed || len(res.Findings.Skips()) != 0 {
 		t.Fatalf("run with %s tokens: expected a pass without skips\n%s", lifetime, out)
 	}
-	if elapsed <= lifetime {
-		t.Fatalf("the run took %s, not longer than the token lifetime %s: the test proves nothing", elapsed, lifetime)
+	moved := time.Duration(clock.offset.Load())
+	if moved <= lifetime {
+		t.Fatalf("the requests moved the clock on %s, not past the token lifetime %s: the test proves nothing", moved, lifetime)
 	}
 	if rec.unauthorized != 0 || rec.perClient[refserver.DemoClientIDA] < 2 {
-		t.Fatalf("expected renewed tokens for client A and no 401 in %s, got %v and %d 401s", elapsed, rec.perClient, rec.unauthorized)
+		t.Fatalf("expected renewed tokens for client A and no 401 in %s, got %v and %d 401s", moved, rec.perClient, rec.unauthorized)
 	}
 }
 

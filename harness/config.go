@@ -72,6 +72,18 @@ type Config struct {
 	Staged func(dir string)
 
 	redactor *check.Redactor // the run's secrets, set by Run
+	// clock is the time tokens live by: when an issued token is renewed (renewingSource), a client
+	// assertion's exp, a static token's exp claim (the preflight's warnings, steps.Target.Clock). nil:
+	// time.Now; a test moves it on instead of waiting for a token to expire.
+	clock func() time.Time
+}
+
+// now is the time by the run's clock.
+func (c Config) now() time.Time {
+	if c.clock == nil {
+		return time.Now()
+	}
+	return c.clock()
 }
 
 // Variables lists every environment variable the harness reads, for the usage text and the README.

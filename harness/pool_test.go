@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
-	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // jobLedger watches the export traffic between the harness and a server: every kick-off and its answer,
@@ -300,7 +299,8 @@ func assertEveryJobDeletedAndNoneRunning(t *testing.T, ledger *jobLedger, server
 
 // The shared completed export is deleted only once the last scenario has read it, and a cleanup that fails
 // changes nothing: the run passes, with one line on stderr per DELETE that failed, no secret in it, and the
-// cleanup waits EndRunWait at most, even on a server that never answers (REQUEST_TIMEOUT is a minute here).
+// cleanup waits EndRunWait at most, even on a server that never answers (REQUEST_TIMEOUT is ten minutes here,
+// past the hang limit: a cleanup that waited REQUEST_TIMEOUT would hang the run).
 func TestTheSharedExportIsDeletedAfterItsLastReaderAndAFailedCleanupChangesNothing(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -334,14 +334,14 @@ func TestTheSharedExportIsDeletedAfterItsLastReaderAndAFailedCleanupChangesNothi
 				}
 				server.ServeHTTP(w, r)
 			})
-			start := time.Now()
-			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Profile: "bulkdata", RequestTimeout: time.Minute, Tags: "@EXP-POLL-200,@EXP-OUTPUT"})
-			elapsed := time.Since(start)
+			var res Result
+			var out string
+			var err error
+			runOrHang(t, hangLimit, func() {
+				res, out, err = runAgainst(t, h, Config{Token: refserver.DemoTokenA, Profile: "bulkdata", RequestTimeout: 2 * hangLimit, Tags: "@EXP-POLL-200,@EXP-OUTPUT"})
+			})
 			if err != nil || !res.Passed || len(res.Failures) != 0 || res.Scenarios != 2 {
 				t.Fatalf("want the 2 scenarios passed whatever the cleanup met, got passed=%v err=%v failures=%+v\n%s", res.Passed, err, res.Failures, out)
-			}
-			if elapsed > steps.EndRunWait+20*time.Second {
-				t.Errorf("the run took %s: the cleanup must end within EndRunWait (%s), not REQUEST_TIMEOUT", elapsed, steps.EndRunWait)
 			}
 			var lines []string
 			for _, l := range strings.Split(out, "\n") {

@@ -145,7 +145,7 @@ func preflight(ctx context.Context, cfg Config, t steps.Target) (*Preflight, err
 		out.Services = append(out.Services, check)
 		out.Warnings = append(out.Warnings, warnings...)
 	}
-	out.Warnings = append(out.Warnings, p.tokenLifetimes(time.Now())...)
+	out.Warnings = append(out.Warnings, p.tokenLifetimes(p.cfg.now())...)
 	return out, swapped(out.Services)
 }
 
@@ -614,8 +614,8 @@ func (p preflighter) rejected(s service, user, token, request, status string) er
 	switch exp, ok := check.TokenExpiry(token); {
 	case p.cfg.authMode() == "oauth2":
 		fix = fmt.Sprintf("the token TOKEN_URL issued to %s is not accepted by %s: check that the client is registered for this server and SCOPE grants the operations", name, s.base)
-	case ok && time.Now().After(exp):
-		cause += fmt.Sprintf("; %s expired at %s by its exp claim, %s ago", name, exp.Format(time.RFC3339), time.Since(exp).Round(time.Second))
+	case ok && p.cfg.now().After(exp):
+		cause += fmt.Sprintf("; %s expired at %s by its exp claim, %s ago", name, exp.Format(time.RFC3339), p.cfg.now().Sub(exp).Round(time.Second))
 		fix = fmt.Sprintf("get a fresh token for %s; one that outlives the run (MAX_WAIT per job), or TOKEN_URL with CLIENT_ID, whose tokens the harness renews", name)
 	}
 	return &PreflightError{Cause: cause, Fix: fix}

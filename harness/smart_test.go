@@ -103,37 +103,42 @@ func must[T any](v T, err error) T {
 }
 
 // A run longer than the tokens' lifetime passes: the assertion source signs a new assertion for every new
-// token, and the server, which refuses a replayed jti, never answers 401. The keys are generated here, in the
+// token, and the server, which refuses a replayed jti, never answers 401. Longer by the clock the run and the
+// server share (movingClock), which every request moves on, not by waiting. The keys are generated here, in the
 // formats the demo keys are not in: user A an EC key in PKCS#8, user B an RSA key in PKCS#1.
 func TestSMARTTokensAreRenewedOnALongRun(t *testing.T) {
-	const lifetime = time.Second
+	// A token is renewed 2 s (by the clock) after its issue; the server refuses it 12 s after: a few dozen
+	// requests of a run that did not renew it.
+	const lifetime, step = renewAhead + 2*time.Second, 600 * time.Millisecond
+	clock, moving := movingClock(step)
 	dir := t.TempDir()
 	ecKey := must(ecdsa.GenerateKey(elliptic.P384(), rand.Reader))
 	rsaKey := must(rsa.GenerateKey(rand.Reader, 2048))
 	keyA := writeKey(t, dir, "a.pem", "PRIVATE KEY", must(x509.MarshalPKCS8PrivateKey(ecKey)))
 	keyB := writeKey(t, dir, "b.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))
 	rec, asr := &tokenRecorder{}, &assertionRecorder{}
-	ts := httptest.NewServer(asr.wrap(rec.wrap(refserverHandler(t, refserver.Config{Clients: []refserver.Client{
+	// Jobs of 10 s by that clock, so that its steps do not finish them before a poll sees them running.
+	ts := httptest.NewServer(asr.wrap(rec.wrap(moving(refserverHandler(t, refserver.Config{Clock: clock, ExportDuration: 10 * time.Second, ReportDuration: 5 * time.Second, Clients: []refserver.Client{
 		{ID: "smart-a", UserID: refserver.DemoUserIDA, TokenLifetime: lifetime, PublicKey: &ecKey.PublicKey, KeyID: "key-a"},
 		{ID: "smart-b", UserID: refserver.DemoUserIDB, TokenLifetime: lifetime, PublicKey: &rsaKey.PublicKey, KeyID: "key-b"},
-	}}))))
+	}})))))
 	t.Cleanup(ts.Close)
 	cfg := Config{Tags: "@cross-user,@EXP-POLL-202", AuthConfig: AuthConfig{
 		TokenURL: ts.URL + refserver.TokenPath,
 		ClientID: "smart-a", PrivateKey: keyA, KeyID: "key-a",
 		ClientIDB: "smart-b", PrivateKeyB: keyB, KeyIDB: "key-b",
 	}}
-	start := time.Now()
+	cfg.clock = clock.Now
 	res, out, _ := runTarget(t, ts.URL, cfg)
-	elapsed := time.Since(start)
 	if !res.Passed || len(res.Findings.Skips()) != 0 {
 		t.Fatalf("run with %s tokens: expected a pass without skips\n%s", lifetime, out)
 	}
-	if elapsed <= lifetime {
-		t.Fatalf("the run took %s, not longer than the token lifetime %s: the test proves nothing", elapsed, lifetime)
+	moved := time.Duration(clock.offset.Load())
+	if moved <= lifetime {
+		t.Fatalf("the requests moved the clock on %s, not past the token lifetime %s: the test proves nothing", moved, lifetime)
 	}
 	if rec.unauthorized != 0 || rec.perClient["smart-a"] < 2 || rec.perClient["smart-b"] < 2 {
-		t.Fatalf("expected renewed tokens for both clients and no 401 in %s, got %v and %d 401s", elapsed, rec.perClient, rec.unauthorized)
+		t.Fatalf("expected renewed tokens for both clients and no 401 in %s, got %v and %d 401s", moved, rec.perClient, rec.unauthorized)
 	}
 	if asr.secr != 0 || asr.assertions != rec.perClient["smart-a"]+rec.perClient["smart-b"] {
 		t.Fatalf("expected one assertion per token, got %d assertions for %v, %d requests with a secret", asr.assertions, rec.perClient, asr.secr)
@@ -282,23 +287,26 @@ func TestTheClientAssertionFollowsSMART(t *testing.T) {
 				forms = append(forms, r.PostForm)
 				mu.Unlock()
 				w.Header().Set("Content-Type", "application/json")
-				_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "issued-" + rand.Text(), "token_type": "Bearer", "expires_in": 1})
+				_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "issued-" + rand.Text(), "token_type": "Bearer", "expires_in": 3600})
 			}))
 			t.Cleanup(ts.Close)
 			tokenURL := ts.URL + "/auth/token"
 			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ts.Client())
-			src := oauth2.ReuseTokenSource(nil, assertionSource{ctx: ctx, tokenURL: tokenURL, clientID: "the-client", scopes: []string{"system/*.read", "system/Patient.read"}, key: key})
-			before := time.Now()
-			for range 2 { // a token of 1s is renewed at once (oauth2's expiry delta is 10s)
+			clock := &aheadClock{}
+			src := &renewingSource{fetch: assertionSource{ctx: ctx, tokenURL: tokenURL, clientID: "the-client", scopes: []string{"system/*.read", "system/Patient.read"}, key: key, now: clock.Now}, now: clock.Now}
+			before := clock.Now()
+			for range 2 { // the token of an hour is renewed once the clock has moved on an hour
 				if _, err := src.Token(); err != nil {
 					t.Fatal(err)
 				}
+				clock.jump(time.Hour)
 			}
 			if len(forms) != 2 {
 				t.Fatalf("expected two token requests, got %d", len(forms))
 			}
 			jtis := map[string]bool{}
-			for _, f := range forms {
+			for i, f := range forms {
+				signed := before.Add(time.Duration(i) * time.Hour) // by the clock, an hour after the last one
 				for k, want := range map[string]string{"grant_type": "client_credentials", "scope": "system/*.read system/Patient.read", "client_assertion_type": clientAssertionType} {
 					if f.Get(k) != want {
 						t.Errorf("%s: expected %q, got %q", k, want, f.Get(k))
@@ -320,7 +328,7 @@ func TestTheClientAssertionFollowsSMART(t *testing.T) {
 					t.Errorf("claims: expected iss and sub the-client, aud %s (a string), got %v", tokenURL, claims)
 				}
 				exp, _ := claims.GetExpirationTime()
-				if d := exp.Sub(before); d <= 0 || d > 5*time.Minute {
+				if d := exp.Sub(signed); d <= 0 || d > 5*time.Minute {
 					t.Errorf("exp: expected within five minutes, got %s ahead", d)
 				}
 				jti, _ := claims["jti"].(string)

@@ -58,6 +58,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, started, erro
 		LiveProgress:      isTerminal(cfg.Log),
 		Findings:          &steps.Findings{},
 		Redactor:          cfg.redactor,
+		Clock:             cfg.clock,
 	}
 	switch {
 	case cfg.ContainerConfig.enabled():

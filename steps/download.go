@@ -240,9 +240,9 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		x.Received = start.Add(x.Duration)
 	}()
 	var resp *http.Response
-	sent := start // of the request answered last: a 401 after 429s answers the retry, sent later
+	var sent time.Time // of the request answered last: a 401 after 429s answers the retry, sent later
 	for n := 0; ; n++ {
-		sent = time.Now()
+		sent = w.target.now() // by the clock token expiry is judged by
 		resp, err = w.target.HTTPClient.Do(req.Clone(ctx))
 		if err != nil {
 			x.Err = describeTransportError(err, ctx, w.target.MaxWait)

@@ -58,22 +58,25 @@ func TestA401WithinTheSkewBeforeExpSaysSo(t *testing.T) {
 
 // A file server that throttles the download until the static token has run out, then refuses it: the 401
 // answers the request sent last, after exp, not the first one, before it; so it is the token's, not the
-// server's.
+// server's. The token runs out by the target's Clock, which the server moves on while the download waits.
 func TestA401ToADownloadRetriedPastTheTokensExpIsTheTokens(t *testing.T) {
-	var asked atomic.Int32
+	base := time.Now().Add(24 * time.Hour) // a day ahead: by this machine's clock the token never expires
+	var asked, elapsed atomic.Int64        // elapsed: how far the clock has moved on from base
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if asked.Add(1) == 1 {
-			w.Header().Set("Retry-After", "2")
+			elapsed.Add(int64(time.Minute)) // the token runs out before the retry
+			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer srv.Close()
-	// By the first request's time it has more than the skew left; by the retry's, 2 s later, less.
-	token := expiringJWT(time.Now().Add(expirySkew + 1500*time.Millisecond))
+	// By the first request's time it has more than the skew left; by the retry's, a minute later, none.
+	token := expiringJWT(base.Add(expirySkew + 2*time.Second))
 	target, err := Target{ExportBaseURL: srv.URL + "/fhir", ReportBaseURL: srv.URL + "/fhir", MaxWait: 10 * time.Second,
-		Credentials: StaticTokens(map[string]string{"A": token})}.withDefaults()
+		Credentials: StaticTokens(map[string]string{"A": token}),
+		Clock:       func() time.Time { return base.Add(time.Duration(elapsed.Load())) }}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,5 +87,40 @@ func TestA401ToADownloadRetriedPastTheTokensExpIsTheTokens(t *testing.T) {
 	}
 	if !errors.Is(d.err, check.ErrCredentialExpired) {
 		t.Errorf("expected the 401 to the retry sent past exp to be ErrCredentialExpired, got %v", d.err)
+	}
+}
+
+// The same for a request of the scenarios (World.request): a 401 to the retry of a 429, sent once the
+// target's Clock has passed the static token's exp, is the token's; sent before it (the clock not moved), the
+// server's.
+func TestA401ToARequestRetriedPastTheTokensExpIsTheTokens(t *testing.T) {
+	base := time.Now().Add(24 * time.Hour) // a day ahead: by this machine's clock the token never expires
+	for _, moves := range []time.Duration{time.Minute, 0} {
+		var asked, elapsed atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if asked.Add(1) == 1 {
+				elapsed.Add(int64(moves))
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			w.WriteHeader(http.StatusUnauthorized)
+		}))
+		token := expiringJWT(base.Add(expirySkew + 2*time.Second))
+		target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxWait: 10 * time.Second,
+			Credentials: StaticTokens(map[string]string{"A": token}),
+			Clock:       func() time.Time { return base.Add(time.Duration(elapsed.Load())) }}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &World{target: &target, scenario: "unit"}
+		x, err := w.request(context.Background(), "A", http.MethodGet, w.exportEndpoint("$export-poll-status?_jobId=x"), nil, nil)
+		srv.Close()
+		if asked.Load() != 2 || x == nil || x.Status != http.StatusUnauthorized {
+			t.Fatalf("clock moved %s: expected a 429 then a 401, got %d requests", moves, asked.Load())
+		}
+		if expired := errors.Is(err, check.ErrCredentialExpired); expired != (moves > 0) {
+			t.Errorf("clock moved %s: the 401 called the token's expiry: %v, want %v (%v)", moves, expired, moves > 0, err)
+		}
 	}
 }

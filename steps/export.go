@@ -953,6 +953,11 @@ func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 		func(ctx context.Context) (*check.Exchange, error) { return w.pollOnce(ctx, user) },
 		func(x *check.Exchange) (check.Verdict, error) {
 			w.last = x
+			if x.Status == http.StatusTooManyRequests || temporaryFailure(x) {
+				// Throttling is never a failure: a 429 (or a transient 5xx) the request could not wait out
+				// within the watch's window is polled again after it, or ends the watch, as a 202 would.
+				return check.Throttle, nil
+			}
 			if x.Status != http.StatusOK && w.profileAccepts("poll-cancelled", x.Status) {
 				return check.Pending, w.checkProfileAnswer("poll-cancelled", x)
 			}

@@ -19,15 +19,18 @@ import (
 //
 // Throttling is never a failure: a 429 Too Many Requests (BDA2 lets a server answer so to any request that
 // comes too soon) is waited out and the request sent again, after its Retry-After or, without a usable one, a
-// backoff (throttleDelay), for as long as the wait fits in MAX_WAIT and the context; so is a 5xx whose
-// OperationOutcome has the "transient" issue code, or a 503 with a Retry-After, at most maxTransientRetries
-// times. Every attempt is in the
-// transcript; the answer returned is the first one that is not a 429, or the last 429 when waiting longer
-// would pass MAX_WAIT, for the caller to judge.
+// backoff (throttleDelay), for as long as the wait fits in MAX_WAIT, the context and the wait the request is
+// part of (check.WaitUntil: a poll's waits count within its job's MAX_WAIT, not one MAX_WAIT each); so is a
+// 5xx whose OperationOutcome has the "transient" issue code, or a 503 with a Retry-After, at most
+// maxTransientRetries times. Every attempt is in the transcript; the answer returned is the first one that is
+// not a 429, or the last 429 when waiting longer would pass MAX_WAIT, for the caller to judge.
 func (w *World) request(ctx context.Context, user, method, target string, header http.Header, body []byte) (*check.Exchange, error) {
 	deadline := time.Now().Add(w.target.MaxWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	if d, ok := check.WaitDeadline(ctx); ok && d.Before(deadline) {
+		deadline = d // a poll's waits count within the MAX_WAIT of the job it waits on
 	}
 	transient, throttled := 0, 0 // transient 5xx answers and 429s retried so far
 	for {
@@ -128,7 +131,7 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		return x, fmt.Errorf("build request %s %s: %w", method, target, err)
 	}
 	req.Header = header.Clone()
-	start := time.Now()
+	start, sent := time.Now(), w.target.now() // sent: by the clock token expiry is judged by
 	resp, err := w.target.HTTPClient.Do(req)
 	if err != nil {
 		x.Duration = time.Since(start)
@@ -159,7 +162,7 @@ func (w *World) requestOnce(ctx context.Context, user, method, target string, he
 		return x, fmt.Errorf("%s %s: %w", method, target, x.Err)
 	}
 	if x.TokenWithheld == "" {
-		if x.Err = w.expiredCredential(x, token, start); x.Err != nil {
+		if x.Err = w.expiredCredential(x, token, sent); x.Err != nil {
 			return x, x.Err
 		}
 	} else if refusesAnonymous(x.Status) {

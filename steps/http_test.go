@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehealth-dk/fut-conformance/check"
+	"github.com/ehealth-dk/fut-conformance/features"
 	"golang.org/x/oauth2"
 )
 
@@ -159,5 +162,57 @@ func TestABodyOverMaxBodyNamesTheSettingToRaise(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "MAX_BODY (1024 bytes)") || !strings.Contains(err.Error(), "the harness's bound") || !strings.Contains(err.Error(), want) {
 			t.Errorf("GET /m%s: want the bound named with %q, got %v", query, want, err)
 		}
+	}
+}
+
+// A poll answered 429 for ever waits within its job's MAX_WAIT, not a MAX_WAIT of each request's own (the
+// request waits out the 429s only up to the poller's deadline, check.WaitUntil): with MAX_WAIT 4 s and
+// Retry-After 1, five polls in all, where each request waiting up to MAX_WAIT of its own sent eight. The
+// give-up names MAX_WAIT.
+func TestAPollThrottledForEverEndsAtItsJobsMaxWait(t *testing.T) {
+	w, seen, _ := throttlingWorld(t, 1<<30, "1", 4*time.Second)
+	w.target.RequestTimeout = 10 * time.Second
+	w.export = exportState{owner: "A", pollURL: w.exportEndpoint("$export-poll-status?_jobId=x")}
+	err := w.pollsExportStatusUntilComplete(context.Background(), "A")
+	if !errors.Is(err, check.ErrGaveUp) || !strings.Contains(err.Error(), "MAX_WAIT") {
+		t.Fatalf("want the give-up at MAX_WAIT, got %v", err)
+	}
+	// 4 s of Retry-After 1 is 5 polls (at 0, 1, 2, 3, 4 s); one more for a slow machine's drift.
+	if n := seen.Load(); n > 6 {
+		t.Fatalf("%d polls sent: the 429s were waited out past the poller's MAX_WAIT of 4s", n)
+	}
+}
+
+// A wait whose MAX_WAIT ran out before it began (a report started ahead, waited on by a later scenario:
+// Poller.Since) sends its one poll, and a 429 to it ends the wait at once: the request does not wait a
+// MAX_WAIT of its own.
+func TestAThrottledPollOfAWaitPastMaxWaitIsSentOnce(t *testing.T) {
+	w, seen, _ := throttlingWorld(t, 1<<30, "1", 3*time.Second)
+	w.report = reportState{owner: "A", binaryID: "b", started: time.Now().Add(-time.Hour)}
+	err := w.waitsForReportJob(context.Background(), "A")
+	if !errors.Is(err, check.ErrGaveUp) || !strings.Contains(err.Error(), "MAX_WAIT") {
+		t.Fatalf("want the give-up at MAX_WAIT, got %v", err)
+	}
+	if n := seen.Load(); n != 1 {
+		t.Fatalf("%d requests sent, want the one poll: its 429s were waited out for a MAX_WAIT of its own", n)
+	}
+}
+
+// A cancelled export's watch whose poll is answered 429 with a Retry-After past the watch's window: the 429
+// comes back to the watch (check.WaitUntil), which is throttling, not a "poll-cancelled" answer broken, so the
+// watch ends without a violation.
+func TestACancelWatchThrottledPastItsWindowIsNoViolation(t *testing.T) {
+	w, seen, _ := throttlingWorld(t, 1<<30, "10", time.Minute)
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.profiles, w.target.Findings = profiles, &Findings{}
+	w.export = exportState{owner: "A", pollURL: w.exportEndpoint("$export-poll-status?_jobId=x")}
+	if err := w.exportNeverCompletes(context.Background(), "A"); err != nil {
+		t.Fatalf("a 429 to the cancel watch failed it: %v", err)
+	}
+	if n := seen.Load(); n != 1 {
+		t.Fatalf("%d polls, want the one whose Retry-After passes the watch's window", n)
 	}
 }

@@ -68,6 +68,10 @@ type Target struct {
 	Selected [][]string
 	// RunContext is the run's context: jobs started ahead of their scenarios end with it. nil: never.
 	RunContext context.Context
+	// Clock is the time a token's expiry is judged by: when a request answered 401 was sent, against a static
+	// token's exp claim (World.expiredCredential). The same clock as the token sources' renewal, so that a test
+	// moves time forward instead of waiting for a token to expire. nil: time.Now.
+	Clock func() time.Time
 
 	pool *jobPool // set by Scenarios: the run's jobs
 	// failed is set by Scenarios when a scenario fails: with StopOnFailure, the later ones are skipped.
@@ -161,6 +165,14 @@ func (t Target) withDefaults() (Target, error) {
 		t.Credentials = map[string]oauth2.TokenSource{}
 	}
 	return t, nil
+}
+
+// now is the time by Clock.
+func (t *Target) now() time.Time {
+	if t.Clock == nil {
+		return time.Now()
+	}
+	return t.Clock()
 }
 
 // StaticTokens is the Credentials of fixed bearer tokens; an empty token means no authentication.

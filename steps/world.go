@@ -107,8 +107,8 @@ const expirySkew = 30 * time.Second
 // the request was sent at sent: the server refused what it must refuse, so the answer is judged by no
 // requirement, and the run, not the server, is said to have failed (check.ErrCredentialExpired). A token
 // the harness renews (OAuth2, SMART) is fresh, and its 401 is the server's, even in the last seconds of its
-// Expiry (x/oauth2 hands a token out until 10 s before it): only StaticTokens' tokens are excused. nil for any
-// other answer.
+// Expiry (the harness hands a token out until 10 s before it, harness's renewAhead): only StaticTokens' tokens
+// are excused. sent is by Target.Clock, the clock the tokens live by. nil for any other answer.
 func (w *World) expiredCredential(x *check.Exchange, token string, sent time.Time) error {
 	if x.Status != http.StatusUnauthorized || token == "" {
 		return nil
