@@ -165,6 +165,22 @@ func TestADoneReportThatIsNoZipFails(t *testing.T) {
 	t.Fatalf("want an RJS-TERMINAL failure saying the DONE Binary is no zip, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
 }
 
+// A DONE report is "a Base64 encoded .zip file containing JSON files": a zip whose file is CSV is a zip, but
+// not the report, and fails RJS-TERMINAL, naming the file.
+func TestADoneReportZipOfANonJSONFileFails(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"rjs-done-not-json"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "RJS-TERMINAL" && strings.Contains(f.Message, "a zip archive of JSON files") && strings.Contains(f.Message, `file "report.csv" of the archive is not JSON`) {
+			return
+		}
+	}
+	t.Fatalf("want an RJS-TERMINAL failure naming the zip's CSV file, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}
+
 // The release gate vouches only for what was read: RJS-LISTED passed for $execute but its $schedule example
 // was skipped (the deployment refuses it with FUT's REPORTING_SCHEDULE_NOT_ALLOWED) is checked in part, and
 // GATE=1 fails on it, naming the skipped example and why; the run itself still passes.

@@ -81,6 +81,7 @@ const (
 	faultRJSNeverFinishes     fault = "rjs-never-finishes"
 	faultRJSDonePlaceholder   fault = "rjs-done-placeholder"
 	faultRJSDoneNotAReport    fault = "rjs-done-not-a-report"
+	faultRJSDoneNotJSON       fault = "rjs-done-not-json"
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
@@ -308,6 +309,7 @@ var faultTable = []faultDef{
 	hook(faultRJSNeverFinishes, "RJS-TERMINAL", "a report job stays RUNNING for ever"),
 	hook(faultRJSDonePlaceholder, "RJS-TERMINAL", "a DONE report's Binary still holds the *NOT GENERATED YET* placeholder"),
 	hook(faultRJSDoneNotAReport, "RJS-TERMINAL", "a DONE report's Binary holds a line of text, not the zip archive of JSON files a report is"),
+	hook(faultRJSDoneNotJSON, "RJS-TERMINAL", "a DONE report's Binary is a zip archive whose file is CSV, not the JSON files a report holds"),
 	hook(faultRJSCrossUserLeak, "RJS-CROSS-USER", "every user's status lists every user's report jobs"),
 }
 
