@@ -83,6 +83,7 @@ const (
 	faultRJSDoneNotAReport    fault = "rjs-done-not-a-report"
 	faultRJSDoneNotJSON       fault = "rjs-done-not-json"
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
+	faultRJSUserIDOfFirstUser fault = "rjs-userid-of-first-user"
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
 	faultOutputNoToken     fault = "output-no-token"
@@ -311,6 +312,7 @@ var faultTable = []faultDef{
 	hook(faultRJSDoneNotAReport, "RJS-TERMINAL", "a DONE report's Binary holds a line of text, not the zip archive of JSON files a report is"),
 	hook(faultRJSDoneNotJSON, "RJS-TERMINAL", "a DONE report's Binary is a zip archive whose file is CSV, not the JSON files a report holds"),
 	hook(faultRJSCrossUserLeak, "RJS-CROSS-USER", "every user's status lists every user's report jobs"),
+	hook(faultRJSUserIDOfFirstUser, "RJS-CROSS-USER", "every report job's userId is the first configured user's (user A's), whoever started it"),
 }
 
 // Faults returns the table of injectable faults, in the order of the requirements they break.
