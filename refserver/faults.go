@@ -31,6 +31,10 @@ type Fault struct {
 	Name        string // selects it in Config.Faults
 	Requirement string // the requirement ID (scenario tag) it breaks
 	Description string // the deviation, in one line
+	// Profile is the profile (features/PROFILES.md) the mutation runner runs it in, server and harness alike:
+	// one where its requirement is MUST or SHOULD, so that a run can kill it. Faults() gives ProfileFUT where
+	// the table names none.
+	Profile Profile
 }
 
 // answer names one specified answer of one route: the key under which the fault middleware finds the
@@ -94,11 +98,18 @@ const (
 )
 
 func hook(f fault, requirement, description string) faultDef {
-	return faultDef{Fault: Fault{string(f), requirement, description}, on: answerNone}
+	return faultDef{Fault: Fault{Name: string(f), Requirement: requirement, Description: description}, on: answerNone}
 }
 
 func rewrite(name, requirement, description string, on answer, fn func(*reply)) faultDef {
-	return faultDef{Fault: Fault{name, requirement, description}, on: on, rewrite: fn}
+	return faultDef{Fault: Fault{Name: name, Requirement: requirement, Description: description}, on: on, rewrite: fn}
+}
+
+// inProfile has the mutation runner run fault d in profile p rather than ProfileFUT: its requirement is
+// weaker in fut (a MAY there can kill no fault).
+func inProfile(p Profile, d faultDef) faultDef {
+	d.Profile = p
+	return d
 }
 
 var faultTable = []faultDef{
@@ -320,6 +331,9 @@ func Faults() []Fault {
 	out := make([]Fault, len(faultTable))
 	for i, f := range faultTable {
 		out[i] = f.Fault
+		if out[i].Profile == "" {
+			out[i].Profile = ProfileFUT
+		}
 	}
 	return out
 }

@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if name == "" {
 			name = "(conformant)"
 		}
-		fmt.Fprintf(stderr, "  %-36s %-20s %-16s %5.1fs\n", name, o.Requirement, o.Verdict, o.Seconds)
+		fmt.Fprintf(stderr, "  %-36s %-9s %-20s %-16s %5.1fs\n", name, o.Profile, o.Requirement, o.Verdict, o.Seconds)
 	}}
 	if *only != "" {
 		names := strings.Split(*only, ",")
