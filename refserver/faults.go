@@ -175,8 +175,9 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
-	rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)",
-		answerPollComplete, func(a *reply) { a.header.Del("Expires") }),
+	// EXP-EXPIRES is MAY in fut and hapi-8.0 (FUT and HAPI send no Expires), BDA2's SHOULD in bulkdata.
+	inProfile(ProfileBulkData, rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD in bulkdata)",
+		answerPollComplete, func(a *reply) { a.header.Del("Expires") })),
 	rewrite("output-wrong-type", "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item",
 		answerExportFile, func(a *reply) { editFileLines(a, func(m map[string]json.RawMessage, _ bool) { retype(m) }) }),
 	rewrite("output-invalid-fhir", "EXP-OUTPUT", "the last line of each output file has an element FHIR R4 does not define: valid JSON of its type, not valid FHIR",
