@@ -1,8 +1,6 @@
 package check
 
 import (
-	"archive/zip"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -277,19 +275,3 @@ func binaryKey(ref string) string {
 // ReferencesBinary: a relative or absolute reference, of any host (FUT's point at the reporting service's
 // public host), to Binary/<id>, optionally versioned.
 func ReferencesBinary(ref, id string) bool { return binaryKey(ref) == "Binary/"+id }
-
-// CheckReportArchive holds a DONE report's data to what every FUT report OperationDefinition says its output
-// is: "in Binary.content … a Base64 encoded .zip file containing JSON files". A zip archive with at least one
-// file; the files' JSON is not read (a zip may unpack to far more than the Binary's size).
-func CheckReportArchive(data []byte) error {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return fmt.Errorf("not a zip archive: %w", err)
-	}
-	for _, f := range zr.File {
-		if !f.FileInfo().IsDir() {
-			return nil
-		}
-	}
-	return fmt.Errorf("a zip archive of no file")
-}

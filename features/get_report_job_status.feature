@@ -67,3 +67,16 @@ Feature: $get-report-job-status: the report jobs a user has scheduled or execute
       And the response body is a report job status Bundle
       And the status does not list the report job of user A
       And every report job in the status carries one userId other than user A's
+
+    @RJS-CROSS-USER @cross-user
+    Scenario: another user's own report job is listed in that user's status with that user's userId
+      Given user A has started a report
+      And user A has requested the report job status
+      When user B starts a report with $execute and anonymization "ANONYMIZED"
+      Then the response status is 200
+      And the response body is a Binary
+      When user B requests the report job status
+      Then the response status is 200
+      And the response body is a report job status Bundle
+      And the status lists the new report job for its caller with a reportClass, a status and a created time
+      And the new report job's userId is not user A's

@@ -58,11 +58,14 @@ type Config struct {
 	// RefserverExport is the embedded reference server's export data (REFSERVER_SYNTHETIC_*,
 	// REFSERVER_FILES_PER_TYPE, REFSERVER_DATA_DIR); zero: its small embedded dataset.
 	RefserverExport RefserverExport
-	ReportsDir      string // REPORTS_DIR: where junit.xml, cucumber.json and index.html go
-	Randomize       int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
-	StopOnFailure   bool   // GODOG_STOP_ON_FAILURE=1
-	Format          string // FORMAT: the console, compact (default), pretty or progress (console.go)
-	ContainerConfig        // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
+	// ReferenceServerOnly names the variables of ReferenceServerVariables that are set (ConfigFromEnv): the
+	// harness reads none of them, and Run warns of them by name, never by value.
+	ReferenceServerOnly []string
+	ReportsDir          string // REPORTS_DIR: where junit.xml, cucumber.json and index.html go
+	Randomize           int64  // RANDOM_SEED: scenario order; 0 keeps the files' order, -1 picks a seed
+	StopOnFailure       bool   // GODOG_STOP_ON_FAILURE=1
+	Format              string // FORMAT: the console, compact (default), pretty or progress (console.go)
+	ContainerConfig            // IMAGE, IMAGE_PORT, ... or BUILD_REFSERVER_IMAGE=1: the target as a container (container.go)
 
 	Out io.Writer // console report; nil: stdout
 	Log io.Writer // one line per poll while waiting; nil: stderr
@@ -87,6 +90,15 @@ func (c Config) now() time.Time {
 }
 
 // Variables lists every environment variable the harness reads, for the usage text and the README.
+// ReferenceServerVariables are the variables that the reference server command reads (cmd/refserver: `make
+// refserver`, the refserver image) and the harness does not, not even for its embedded reference server,
+// which reads REFSERVER_PROFILE, REFSERVER_SYNTHETIC_*, REFSERVER_FILES_PER_TYPE and REFSERVER_DATA_DIR alone.
+// Set in the harness's environment (a shell that started a reference server by hand, a CI job's variables),
+// they change nothing of the run, which says so (Run). ADDR is left out: too common a name to be the
+// reference server's.
+var ReferenceServerVariables = []string{"EXPORT_DURATION", "REPORT_DURATION", "RETRY_AFTER", "DATA_DIR", "BASE_PATH",
+	"PUBLIC_BASE_URL", "REFSERVER_TOKENS", "REFSERVER_THROTTLE", "REFSERVER_POLL_PATH", "FAULTS"}
+
 var Variables = []struct{ Name, Default, Meaning string }{
 	{"CONFIG", "", "a target file (JSON) holding the run's variables; secrets only by the name of their environment variable"},
 	{"TARGET", "(embedded reference server)", "FHIR base URL of the server under test"},

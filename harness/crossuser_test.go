@@ -2,6 +2,7 @@ package harness
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,6 +34,41 @@ func TestAnotherUsersStatusMustBeABundleNotAnythingThatListsNoJob(t *testing.T) 
 			}
 			if got := failedRequirements(res); len(got) != 1 || got[0] != "RJS-CROSS-USER" {
 				t.Fatalf("failures name %v, want RJS-CROSS-USER\n%s", got, out)
+			}
+		})
+	}
+}
+
+// User B's own report job is listed in B's status with B's userId: a server that reports every job as the
+// first user's (user A's) fails RJS-CROSS-USER, whether the placeholder Binary names B (its securityContext
+// then contradicts the job's userId) or names no one (A's userId, learnt from A's own status, is then the
+// only comparison). Before this scenario, user B only checked that it did not see A's job, and this passed.
+func TestAnotherUsersOwnReportJobCarriesThatUsersUserID(t *testing.T) {
+	securityContext := regexp.MustCompile(`"securityContext":\{"identifier":\{[^}]*\}\},?`)
+	for name, strip := range map[string]bool{"securityContext kept": false, "securityContext stripped": true} {
+		t.Run(name, func(t *testing.T) {
+			for _, faults := range [][]string{nil, {"rjs-userid-of-first-user"}} {
+				h := refserverHandler(t, refserver.Config{Faults: faults})
+				if strip {
+					h = rewriting(h, func(_ *http.Request, _ int, body []byte) []byte { return securityContext.ReplaceAll(body, nil) })
+				}
+				res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@RJS-CROSS-USER"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if faults == nil {
+					if !res.Passed {
+						t.Fatalf("conformant: failures %+v\n%s", res.Failures, out)
+					}
+					continue
+				}
+				want := "as the Binary's securityContext names them"
+				if strip {
+					want = `expected user B's own userId, not user A's, got "` + refserver.DemoUserIDA + `", user A's`
+				}
+				if got := failedRequirements(res); len(got) != 1 || got[0] != "RJS-CROSS-USER" || !strings.Contains(out, want) {
+					t.Fatalf("every job as user A's: failures %v, want RJS-CROSS-USER saying %q\n%s", got, want, out)
+				}
 			}
 		})
 	}

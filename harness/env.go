@@ -264,5 +264,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg.Format = strings.ToLower(e.str("FORMAT"))
 	e.flag("BUILD_REFSERVER_IMAGE", &cfg.BuildRefserverImage)
 	e.flag("KEEP_IMAGE", &cfg.KeepImage)
+	for _, name := range ReferenceServerVariables {
+		if e.getenv(name) != "" {
+			cfg.ReferenceServerOnly = append(cfg.ReferenceServerOnly, name)
+		}
+	}
 	return cfg, errors.Join(e.errs...)
 }

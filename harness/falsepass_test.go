@@ -1,8 +1,13 @@
 package harness
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -163,6 +168,64 @@ func TestADoneReportThatIsNoZipFails(t *testing.T) {
 		}
 	}
 	t.Fatalf("want an RJS-TERMINAL failure saying the DONE Binary is no zip, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}
+
+// A DONE report is "a Base64 encoded .zip file containing JSON files": a zip whose file is CSV is a zip, but
+// not the report, and fails RJS-TERMINAL, naming the file.
+func TestADoneReportZipOfANonJSONFileFails(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"rjs-done-not-json"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "RJS-TERMINAL" && strings.Contains(f.Message, "a zip archive of JSON files") && strings.Contains(f.Message, `file "report.csv" of the archive is not JSON`) {
+			return
+		}
+	}
+	t.Fatalf("want an RJS-TERMINAL failure naming the zip's CSV file, got passed=%v %+v\n%s", res.Passed, res.Failures, out)
+}
+
+// A DONE report past the harness's bounds on unpacking (here 1,001 entries, none of them JSON) is neither
+// failed nor unpacked: RJS-TERMINAL passes, its report's JSON reported not checked with the reason, which
+// the release gate counts as partly checked.
+func TestADoneReportPastTheArchiveBoundsIsNotChecked(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := range 1001 {
+		f, err := zw.Create(fmt.Sprintf("part-%04d.csv", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = f.Write([]byte("a,b\n"))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	many := base64.StdEncoding.EncodeToString(buf.Bytes())
+	zipData := regexp.MustCompile(`("contentType":"application/zip".*"data":")[^"]*"`)
+	h := rewriting(refserverHandler(t, refserver.Config{}), func(r *http.Request, _ int, body []byte) []byte {
+		if !strings.Contains(r.URL.Path, "/Binary/") {
+			return body
+		}
+		return zipData.ReplaceAll(body, []byte("${1}"+many+`"`))
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@RJS-TERMINAL", Gate: true, Features: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 0 {
+		t.Fatalf("want no failure past the bounds, got %+v\n%s", res.Failures, out)
+	}
+	left := res.Findings.NotChecked()
+	if len(left) != 1 || left[0].Requirement != "RJS-TERMINAL" || !strings.Contains(left[0].Message, "the archive has 1001 entries, more than the 1000 the harness reads") {
+		t.Fatalf("want RJS-TERMINAL's report JSON not checked for its 1001 entries, got %+v\n%s", left, out)
+	}
+	if res.Gate == nil || !slices.ContainsFunc(res.Gate.Unchecked, func(r RequirementResult) bool {
+		return r.ID == "RJS-TERMINAL" && r.Verdict == VerdictPass && strings.HasPrefix(r.Reason, "partly checked: ")
+	}) {
+		t.Fatalf("the gate must list RJS-TERMINAL as passed but partly checked:\n%s", out)
+	}
 }
 
 // The release gate vouches only for what was read: RJS-LISTED passed for $execute but its $schedule example

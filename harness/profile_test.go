@@ -192,3 +192,34 @@ func TestAGETOnlyKickoffPassesBulkdataAndFailsFUT(t *testing.T) {
 		})
 	}
 }
+
+// EXP-EXPIRES is BDA2's SHOULD, which FUT and HAPI do not meet (HAPI sets no Expires; FUT's "expires: 0" is a
+// cache header): MAY in fut and hapi-8.0, so a complete status without Expires is reported there even under
+// STRICT=1, and fails only in bulkdata, under STRICT.
+func TestExpiresIsAShouldInBulkdataOnly(t *testing.T) {
+	for _, p := range refserver.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			h := refserverHandler(t, refserver.Config{Profile: p, Faults: []string{"no-expires"}})
+			res, out, err := runAgainst(t, h, Config{Profile: string(p), Token: refserver.DemoTokenA, Strict: true, Tags: "@EXP-EXPIRES"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			if p == refserver.ProfileBulkData {
+				want = []string{"EXP-EXPIRES"}
+			}
+			if got := failedRequirements(res); !slices.Equal(got, want) {
+				t.Fatalf("STRICT=1, no Expires: failures name %v, want %v\n%s", got, want, out)
+			}
+			if want == nil && !slices.ContainsFunc(res.Findings.Warnings(), func(f steps.Finding) bool { return f.Requirement == "EXP-EXPIRES" }) {
+				t.Fatalf("want the missing Expires reported as a warning of EXP-EXPIRES, got %+v\n%s", res.Findings.Warnings(), out)
+			}
+			for _, r := range res.Requirements {
+				if r.ID == "EXP-EXPIRES" && string(r.Severity) != map[bool]string{true: "SHOULD", false: "MAY"}[p == refserver.ProfileBulkData] {
+					t.Errorf("EXP-EXPIRES is %s in %s", r.Severity, p)
+				}
+			}
+		})
+	}
+}

@@ -71,6 +71,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		// started a reference server by hand (cmd/refserver reads it) may well run the harness at it.
 		fmt.Fprintf(log, "conformance: warning: REFSERVER_PROFILE=%s is ignored with TARGET or IMAGE (it sets what a reference server the harness starts emulates); PROFILE sets the rules the target is judged by\n", cfg.RefserverProfile)
 	}
+	if len(cfg.ReferenceServerOnly) > 0 {
+		// Names only: a value may be anything, a FAULTS list or a token map (REFSERVER_TOKENS).
+		ignored := "the embedded reference server reads none of them either (it keeps its own job durations and Retry-After)"
+		if cfg.anyTarget() != "" || cfg.ContainerConfig.enabled() {
+			ignored = "they change nothing of the server under test (a container's environment is IMAGE_ENV)"
+		}
+		fmt.Fprintf(log, "conformance: warning: %s set, but only the reference server command reads them (make refserver, cmd/refserver, the refserver image), not the harness: %s\n", strings.Join(cfg.ReferenceServerOnly, ", "), ignored)
+	}
 	// The reports are written to a directory of their own and moved into REPORTS_DIR only when the run has
 	// happened: a run that could not happen leaves the previous run's reports as they were. It is made before
 	// the target is started or contacted, so that a REPORTS_DIR the run cannot write to ends it at once.

@@ -1,8 +1,10 @@
 // Package mutation measures the harness's verdicts: it runs the whole suite against the conformant reference
 // server and against the reference server with each injected fault (refserver.Faults), and builds a kill
 // matrix. A fault is killed when a scenario tagged with the fault's requirement fails and names that
-// requirement; the conformant server must pass with no failure, warning or skip. SHOULD requirements only
-// warn by default, so the runs of their faults are STRICT (a warning is then a failure), as the matrix says.
+// requirement; the conformant server must pass with no failure, warning or skip. Each fault runs in its own
+// profile (refserver.Fault.Profile: server and harness alike), where its requirement has the severity of that
+// profile; the conformant server runs in every profile a fault runs in. SHOULD requirements only warn by
+// default, so the runs of their faults are STRICT (a warning is then a failure), as the matrix says.
 package mutation
 
 import (
@@ -60,6 +62,7 @@ type FailedScenario struct {
 type Outcome struct {
 	Fault       string           `json:"fault"`
 	Description string           `json:"description"`
+	Profile     string           `json:"profile"`
 	Requirement string           `json:"expected_requirement,omitempty"`
 	Severity    string           `json:"severity,omitempty"`
 	Strict      bool             `json:"strict"`
@@ -75,10 +78,12 @@ type Outcome struct {
 
 // Matrix is the kill matrix.
 type Matrix struct {
-	Conformant Outcome   `json:"conformant"`
-	Faults     []Outcome `json:"faults"`
-	Killed     int       `json:"killed"`
-	Total      int       `json:"total"`
+	Conformant Outcome `json:"conformant"` // in the default profile, fut
+	// ConformantElsewhere: the conformant server in each other profile a fault runs in.
+	ConformantElsewhere []Outcome `json:"conformant_other_profiles,omitempty"`
+	Faults              []Outcome `json:"faults"`
+	Killed              int       `json:"killed"`
+	Total               int       `json:"total"`
 	// Uncovered lists requirements that no fault breaks.
 	Uncovered []string `json:"uncovered_requirements"`
 	Seconds   float64  `json:"seconds"`
@@ -91,6 +96,10 @@ func Run(ctx context.Context, opts Options) (Matrix, error) {
 	if err != nil {
 		return Matrix{}, err
 	}
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		return Matrix{}, err
+	}
 	work := opts.WorkDir
 	if work == "" {
 		if work, err = os.MkdirTemp("", "mutation-"); err != nil {
@@ -98,14 +107,23 @@ func Run(ctx context.Context, opts Options) (Matrix, error) {
 		}
 		defer os.RemoveAll(work)
 	}
+	conformant := []refserver.Fault{{Description: "the conformant reference server", Profile: refserver.ProfileFUT}}
 	for _, f := range opts.Faults {
-		if _, ok := reqs[f.Requirement]; !ok {
+		r, ok := reqs[f.Requirement]
+		if !ok {
 			return Matrix{}, fmt.Errorf("fault %s names requirement %s, which is not in features/REQUIREMENTS.md", f.Name, f.Requirement)
+		}
+		p := profileOf(f)
+		if sev := profiles.SeverityOf(r, string(p)); sev != features.Must && sev != features.Should {
+			return Matrix{}, fmt.Errorf("fault %s runs in profile %s, where its requirement %s is %s: no run can kill it (give it a profile where it is MUST or SHOULD)", f.Name, p, f.Requirement, sev)
+		}
+		if !slices.ContainsFunc(conformant, func(c refserver.Fault) bool { return c.Profile == p }) {
+			conformant = append(conformant, refserver.Fault{Description: "the conformant reference server", Profile: p})
 		}
 	}
 
 	start := time.Now()
-	jobs := append([]refserver.Fault{{Name: "", Description: "the conformant reference server"}}, opts.Faults...)
+	jobs := append(conformant, opts.Faults...)
 	outcomes := make([]Outcome, len(jobs))
 	sem := make(chan struct{}, opts.Workers)
 	var wg sync.WaitGroup
@@ -116,12 +134,12 @@ func Run(ctx context.Context, opts Options) (Matrix, error) {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				outcomes[i] = Outcome{Fault: f.Name, Description: f.Description, Requirement: f.Requirement, Verdict: Broken, Error: ctx.Err().Error()}
+				outcomes[i] = Outcome{Fault: f.Name, Description: f.Description, Profile: string(profileOf(f)), Requirement: f.Requirement, Verdict: Broken, Error: ctx.Err().Error()}
 				return
 			}
 			defer func() { <-sem }()
-			dir := filepath.Join(work, fmt.Sprintf("%02d-%s", i, cmpOr(f.Name, "conformant")))
-			outcomes[i] = runOne(ctx, f, reqs, opts, dir)
+			dir := filepath.Join(work, fmt.Sprintf("%02d-%s", i, cmpOr(f.Name, "conformant-"+string(profileOf(f)))))
+			outcomes[i] = runOne(ctx, f, reqs, profiles, opts, dir)
 			if opts.Progress != nil {
 				opts.Progress(outcomes[i])
 			}
@@ -129,7 +147,8 @@ func Run(ctx context.Context, opts Options) (Matrix, error) {
 	}
 	wg.Wait()
 
-	m := Matrix{Conformant: outcomes[0], Faults: outcomes[1:], Total: len(outcomes) - 1, Seconds: time.Since(start).Seconds()}
+	n := len(conformant)
+	m := Matrix{Conformant: outcomes[0], ConformantElsewhere: outcomes[1:n], Faults: outcomes[n:], Total: len(outcomes) - n, Seconds: time.Since(start).Seconds()}
 	covered := map[string]bool{}
 	for _, o := range m.Faults {
 		covered[o.Requirement] = true
@@ -168,11 +187,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// runOne runs the whole suite against the reference server with fault f ("" : none).
-func runOne(ctx context.Context, f refserver.Fault, reqs map[string]features.Requirement, opts Options, dir string) (o Outcome) {
-	o = Outcome{Fault: f.Name, Description: f.Description, Requirement: f.Requirement}
+// profileOf is the profile fault f runs in: its own, else fut.
+func profileOf(f refserver.Fault) refserver.Profile { return cmpOr(f.Profile, refserver.ProfileFUT) }
+
+// runOne runs the whole suite against the reference server with fault f ("" : none), server and harness in
+// f's profile.
+func runOne(ctx context.Context, f refserver.Fault, reqs map[string]features.Requirement, profiles features.Profiles, opts Options, dir string) (o Outcome) {
+	profile := profileOf(f)
+	o = Outcome{Fault: f.Name, Description: f.Description, Profile: string(profile), Requirement: f.Requirement}
 	if r, ok := reqs[f.Requirement]; ok {
-		o.Severity = string(r.Severity)
+		o.Severity = string(profiles.SeverityOf(r, string(profile)))
 	}
 	// A SHOULD deviation only warns unless STRICT; the conformant server must pass even STRICT.
 	o.Strict = f.Name == "" || o.Severity == string(features.Should)
@@ -182,7 +206,7 @@ func runOne(ctx context.Context, f refserver.Fault, reqs map[string]features.Req
 	if f.Name != "" {
 		faults = []string{f.Name}
 	}
-	srv, err := refserver.NewServer(refserver.Config{Faults: faults, ExportDuration: opts.ExportDuration, ReportDuration: opts.ReportDuration})
+	srv, err := refserver.NewServer(refserver.Config{Faults: faults, Profile: profile, ExportDuration: opts.ExportDuration, ReportDuration: opts.ReportDuration})
 	if err != nil {
 		o.Verdict, o.Error = Broken, err.Error()
 		return o
@@ -194,6 +218,7 @@ func runOne(ctx context.Context, f refserver.Fault, reqs map[string]features.Req
 		Target:         ts.URL + "/fhir",
 		Token:          refserver.DemoTokenA,
 		TokenB:         refserver.DemoTokenB,
+		Profile:        string(profile),
 		Strict:         o.Strict,
 		MaxWait:        opts.MaxWait,
 		RequestTimeout: opts.RequestTimeout,
@@ -249,9 +274,11 @@ func failedScenarios(res harness.Result) []FailedScenario {
 // own requirement's scenario, a requirement without a fault. Nil means the verdicts are all trustworthy.
 func (m Matrix) Check() error {
 	var errs []error
-	if m.Conformant.Verdict != Pass {
-		errs = append(errs, fmt.Errorf("the conformant server did not pass cleanly: %d failed scenarios, %d warnings, %d skips %s",
-			len(m.Conformant.Failed), m.Conformant.Warnings, m.Conformant.Skips, m.Conformant.Error))
+	for _, c := range append([]Outcome{m.Conformant}, m.ConformantElsewhere...) {
+		if c.Verdict != Pass {
+			errs = append(errs, fmt.Errorf("the conformant server did not pass cleanly in profile %s: %d failed scenarios, %d warnings, %d skips %s",
+				c.Profile, len(c.Failed), c.Warnings, c.Skips, c.Error))
+		}
 	}
 	for _, o := range m.Faults {
 		if o.Verdict != Killed {
@@ -271,7 +298,7 @@ func errSuffix(s string) string {
 	return ": " + s
 }
 
-func cmpOr(a, b string) string {
+func cmpOr[T ~string](a, b T) T {
 	if a != "" {
 		return a
 	}

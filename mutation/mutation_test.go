@@ -2,6 +2,7 @@ package mutation
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,4 +109,30 @@ func tail(s string) string {
 		return "..." + s[len(s)-6000:]
 	}
 	return s
+}
+
+// Every fault runs in a profile where its requirement is MUST or SHOULD (a MAY, or n/a, can kill no fault),
+// and a fault given a profile where it is not is refused before any run.
+func TestEveryFaultRunsInAProfileWhereItCanBeKilled(t *testing.T) {
+	reqs, err := features.Requirements()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range refserver.Faults() {
+		if !slices.Contains(refserver.Profiles, f.Profile) {
+			t.Errorf("fault %s: profile %q, want one of %v", f.Name, f.Profile, refserver.Profiles)
+			continue
+		}
+		if sev := profiles.SeverityOf(reqs[f.Requirement], string(f.Profile)); sev != features.Must && sev != features.Should {
+			t.Errorf("fault %s runs in profile %s, where %s is %s", f.Name, f.Profile, f.Requirement, sev)
+		}
+	}
+	getOnly := refserver.Fault{Name: "kickoff-post-refused", Requirement: "EXP-KICKOFF-POST", Profile: refserver.ProfileBulkData}
+	if _, err := Run(context.Background(), Options{Faults: []refserver.Fault{getOnly}, WorkDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "EXP-KICKOFF-POST is MAY") {
+		t.Errorf("kickoff-post-refused in bulkdata, where EXP-KICKOFF-POST is MAY: %v; want it refused", err)
+	}
 }

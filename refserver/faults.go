@@ -31,6 +31,10 @@ type Fault struct {
 	Name        string // selects it in Config.Faults
 	Requirement string // the requirement ID (scenario tag) it breaks
 	Description string // the deviation, in one line
+	// Profile is the profile (features/PROFILES.md) the mutation runner runs it in, server and harness alike:
+	// one where its requirement is MUST or SHOULD, so that a run can kill it. Faults() gives ProfileFUT where
+	// the table names none.
+	Profile Profile
 }
 
 // answer names one specified answer of one route: the key under which the fault middleware finds the
@@ -81,7 +85,9 @@ const (
 	faultRJSNeverFinishes     fault = "rjs-never-finishes"
 	faultRJSDonePlaceholder   fault = "rjs-done-placeholder"
 	faultRJSDoneNotAReport    fault = "rjs-done-not-a-report"
+	faultRJSDoneNotJSON       fault = "rjs-done-not-json"
 	faultRJSCrossUserLeak     fault = "rjs-cross-user-leak"
+	faultRJSUserIDOfFirstUser fault = "rjs-userid-of-first-user"
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
 	faultOutputNoToken     fault = "output-no-token"
@@ -92,11 +98,18 @@ const (
 )
 
 func hook(f fault, requirement, description string) faultDef {
-	return faultDef{Fault: Fault{string(f), requirement, description}, on: answerNone}
+	return faultDef{Fault: Fault{Name: string(f), Requirement: requirement, Description: description}, on: answerNone}
 }
 
 func rewrite(name, requirement, description string, on answer, fn func(*reply)) faultDef {
-	return faultDef{Fault: Fault{name, requirement, description}, on: on, rewrite: fn}
+	return faultDef{Fault: Fault{Name: name, Requirement: requirement, Description: description}, on: on, rewrite: fn}
+}
+
+// inProfile has the mutation runner run fault d in profile p rather than ProfileFUT: its requirement is
+// weaker in fut (a MAY there can kill no fault).
+func inProfile(p Profile, d faultDef) faultDef {
+	d.Profile = p
+	return d
 }
 
 var faultTable = []faultDef{
@@ -162,8 +175,9 @@ var faultTable = []faultDef{
 				}
 			})
 		}),
-	rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD)",
-		answerPollComplete, func(a *reply) { a.header.Del("Expires") }),
+	// EXP-EXPIRES is MAY in fut and hapi-8.0 (FUT and HAPI send no Expires), BDA2's SHOULD in bulkdata.
+	inProfile(ProfileBulkData, rewrite("no-expires", "EXP-EXPIRES", "the complete status carries no Expires header (SHOULD in bulkdata)",
+		answerPollComplete, func(a *reply) { a.header.Del("Expires") })),
 	rewrite("output-wrong-type", "EXP-OUTPUT", "each output file holds the resources of another type than its manifest item",
 		answerExportFile, func(a *reply) { editFileLines(a, func(m map[string]json.RawMessage, _ bool) { retype(m) }) }),
 	rewrite("output-invalid-fhir", "EXP-OUTPUT", "the last line of each output file has an element FHIR R4 does not define: valid JSON of its type, not valid FHIR",
@@ -314,7 +328,9 @@ var faultTable = []faultDef{
 	hook(faultRJSNeverFinishes, "RJS-TERMINAL", "a report job stays RUNNING for ever"),
 	hook(faultRJSDonePlaceholder, "RJS-TERMINAL", "a DONE report's Binary still holds the *NOT GENERATED YET* placeholder"),
 	hook(faultRJSDoneNotAReport, "RJS-TERMINAL", "a DONE report's Binary holds a line of text, not the zip archive of JSON files a report is"),
+	hook(faultRJSDoneNotJSON, "RJS-TERMINAL", "a DONE report's Binary is a zip archive whose file is CSV, not the JSON files a report holds"),
 	hook(faultRJSCrossUserLeak, "RJS-CROSS-USER", "every user's status lists every user's report jobs"),
+	hook(faultRJSUserIDOfFirstUser, "RJS-CROSS-USER", "every report job's userId is the first configured user's (user A's), whoever started it"),
 }
 
 // Faults returns the table of injectable faults, in the order of the requirements they break.
@@ -322,6 +338,9 @@ func Faults() []Fault {
 	out := make([]Fault, len(faultTable))
 	for i, f := range faultTable {
 		out[i] = f.Fault
+		if out[i].Profile == "" {
+			out[i].Profile = ProfileFUT
+		}
 	}
 	return out
 }

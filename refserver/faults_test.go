@@ -225,6 +225,8 @@ var (
 // normalizeIDs replaces the server's address and the random ids, which differ between two servers.
 func normalizeIDs(root, s string) string {
 	s = strings.ReplaceAll(s, root, "<server>")
+	// The users' ids are UUIDs too, but fixed, and whose they are matters (rjs-userid-of-first-user).
+	s = strings.NewReplacer(DemoUserIDA, "<user A>", DemoUserIDB, "<user B>").Replace(s)
 	return binaryIDRE.ReplaceAllString(uuidRE.ReplaceAllString(s, "<uuid>"), "<binary-id>")
 }
 

@@ -100,13 +100,17 @@ func (s *Server) getReportJobStatus(w http.ResponseWriter, r *http.Request, u Us
 			continue
 		}
 		j := rw.job
+		owner := j.owner
+		if s.faulty(faultRJSUserIDOfFirstUser) {
+			owner = s.cfg.Users[0].ID
+		}
 		status := reportStatusRunning
 		if rw.done {
 			status = reportStatusDone
 		}
 		parts := []part{
 			{Name: "reportClass", ValueString: j.report.class},
-			{Name: "userId", ValueString: j.owner},
+			{Name: "userId", ValueString: owner},
 			{Name: "status", ValueString: status},
 			{Name: "binary", ValueReference: &reference{Reference: base + "/Binary/" + j.binaryID}},
 			{Name: "parameters", Resource: &sentParams{ResourceType: "Parameters", Parameter: j.params}},

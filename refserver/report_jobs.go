@@ -212,7 +212,7 @@ func (s *Server) refreshReport(st *userStore, j *reportJob, now time.Time) {
 		return
 	}
 	ended := j.endsAt(s.cfg.ReportDuration)
-	data, err := generateReportZip(j, ended) // reads only fields fixed at creation
+	data, err := generateReportZip(j, ended, s.faulty(faultRJSDoneNotJSON)) // reads only fields fixed at creation
 	if err != nil {
 		return // keep the placeholder; the report stays readable and the job DONE
 	}
@@ -232,9 +232,9 @@ func (s *Server) refreshReport(st *userStore, j *reportJob, now time.Time) {
 	b.lastUpdated = ended
 }
 
-// generateReportZip builds the report: a zip holding report.json.
+// generateReportZip builds the report: a zip holding report.json (asCSV, a fault: report.csv, its CSV).
 // Deterministic for a given job.
-func generateReportZip(j *reportJob, ended time.Time) ([]byte, error) {
+func generateReportZip(j *reportJob, ended time.Time, asCSV bool) ([]byte, error) {
 	params := j.params
 	if params == nil {
 		params = []json.RawMessage{}
@@ -259,9 +259,14 @@ func generateReportZip(j *reportJob, ended time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode report: %w", err)
 	}
+	name := "report.json"
+	if asCSV {
+		name = "report.csv"
+		content = fmt.Appendf(nil, "report,reportClass,userId,generated\n%s,%s,%s,%s\n", j.report.name, j.report.class, j.owner, fhirDateTime(ended))
+	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	f, err := zw.CreateHeader(&zip.FileHeader{Name: "report.json", Method: zip.Deflate, Modified: ended.UTC()})
+	f, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: ended.UTC()})
 	if err != nil {
 		return nil, fmt.Errorf("zip report: %w", err)
 	}

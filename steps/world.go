@@ -31,9 +31,12 @@ type World struct {
 	last      *check.Exchange   // the response the assertion steps look at
 	warnings  []Finding         // SHOULD deviations of the running step, attached to the report by the step hook
 
-	needs   scenarioNeeds // what the scenario takes from the run's job pool, read from its steps
-	export  exportState
-	report  reportState
+	needs  scenarioNeeds // what the scenario takes from the run's job pool, read from its steps
+	export exportState
+	report reportState
+	// userIDs is each user's userId as the scenario learnt it (the placeholder Binary's securityContext, else
+	// the user's own status), kept when another user's report replaces report.
+	userIDs map[string]string
 	skipped bool // the scenario ended as skipped, with its reason among the run's findings
 	// notApplicable: the scenario's requirement does not apply in the run's profile (skipped is then true too).
 	notApplicable bool

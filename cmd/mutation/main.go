@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if name == "" {
 			name = "(conformant)"
 		}
-		fmt.Fprintf(stderr, "  %-36s %-20s %-16s %5.1fs\n", name, o.Requirement, o.Verdict, o.Seconds)
+		fmt.Fprintf(stderr, "  %-36s %-9s %-20s %-16s %5.1fs\n", name, o.Profile, o.Requirement, o.Verdict, o.Seconds)
 	}}
 	if *only != "" {
 		names := strings.Split(*only, ",")
@@ -86,8 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	conformant := fmt.Sprintf("%s (%s)", m.Conformant.Verdict, m.Conformant.Profile)
+	for _, c := range m.ConformantElsewhere {
+		conformant += fmt.Sprintf(", %s (%s)", c.Verdict, c.Profile)
+	}
 	fmt.Fprintf(stdout, "mutation: conformant server %s; %d of %d faults killed by their own requirement's scenario in %.0fs; matrix in %s\n",
-		m.Conformant.Verdict, m.Killed, m.Total, m.Seconds, filepath.Join(*out, "mutation.md"))
+		conformant, m.Killed, m.Total, m.Seconds, filepath.Join(*out, "mutation.md"))
 	if err := m.Check(); err != nil {
 		fmt.Fprintf(stderr, "mutation: %v\n", err)
 		return 1
