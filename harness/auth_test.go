@@ -320,14 +320,7 @@ func TestConfigFromEnvReadsAuthVariables(t *testing.T) {
 func TestAuthorizationIsNotForwardedOnRedirectToAnotherHost(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]string{}
-	record := func(name string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			got[name+" "+r.URL.Path] = r.Header.Get("Authorization")
-			mu.Unlock()
-			w.WriteHeader(http.StatusOK)
-		})
-	}
+	record := authorizationRecorder(&mu, got)
 	other := httptest.NewServer(record("other"))
 	t.Cleanup(other.Close)
 	otherByName := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
@@ -429,14 +422,7 @@ func TestAMalformedTargetIsQuotedWithoutItsPassword(t *testing.T) {
 func TestARedirectToATrustedOriginKeepsTheToken(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]string{}
-	record := func(name string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			got[name+" "+r.URL.Path] = r.Header.Get("Authorization")
-			mu.Unlock()
-			w.WriteHeader(http.StatusOK)
-		})
-	}
+	record := authorizationRecorder(&mu, got)
 	trusted := httptest.NewServer(record("trusted"))
 	t.Cleanup(trusted.Close)
 	// by name, another domain than the target's 127.0.0.1: Go's client itself drops the token there
@@ -523,5 +509,18 @@ func TestOutputFilesRedirectedToATrustedFileServerPass(t *testing.T) {
 	}
 	if served.Load() == 0 || refused.Load() > 0 {
 		t.Fatalf("the file server served %d files and refused %d requests: want files served with the token, none refused", served.Load(), refused.Load())
+	}
+}
+
+// authorizationRecorder returns handlers that answer 200 and record, under got["name path"], the
+// Authorization header each request carried (empty: none).
+func authorizationRecorder(mu *sync.Mutex, got map[string]string) func(name string) http.Handler {
+	return func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got[name+" "+r.URL.Path] = r.Header.Get("Authorization")
+			mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+		})
 	}
 }
