@@ -168,7 +168,7 @@ func (p Poller) waitVisibly(ctx context.Context, status pollStatus, delay time.D
 	}
 	defer fmt.Fprint(p.Log, "\r\x1b[K")
 	for left := delay; left > 0; {
-		fmt.Fprint(p.Log, "\r\x1b[K"+status.line("  ", left.Round(time.Second), p.Limit, deadline.Sub(p.Now()).Round(time.Second)))
+		fmt.Fprint(p.Log, "\r\x1b[K"+status.line("  ", left.Round(time.Second), p.Limit, p.left(deadline)))
 		step := min(left, time.Second)
 		if err := p.Wait(ctx, step); err != nil {
 			return err
@@ -179,7 +179,13 @@ func (p Poller) waitVisibly(ctx context.Context, status pollStatus, delay time.D
 }
 
 func (p Poller) logLine(status pollStatus, delay time.Duration, deadline time.Time) {
-	fmt.Fprintln(p.Log, status.line(p.Now().UTC().Format("15:04:05")+"  ", delay.Round(time.Millisecond), p.Limit, deadline.Sub(p.Now()).Round(time.Second)))
+	fmt.Fprintln(p.Log, status.line(p.Now().UTC().Format("15:04:05")+"  ", delay.Round(time.Millisecond), p.Limit, p.left(deadline)))
+}
+
+// left is the time to the deadline for the log, never below zero: a wait that began past its deadline (Since)
+// has none left, not a negative time.
+func (p Poller) left(deadline time.Time) time.Duration {
+	return max(deadline.Sub(p.Now()), 0).Round(time.Second)
 }
 
 // pollStatus is one poll's answer as the progress log shows it.

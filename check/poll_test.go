@@ -300,6 +300,8 @@ func TestPollerCountsMaxWaitFromSince(t *testing.T) {
 	}{{0, 11}, {8 * time.Second, 3}, {20 * time.Second, 1}} {
 		clock := &fakeClock{now: time.Unix(1000, 0)}
 		p := clock.poller(10 * time.Second)
+		log := &strings.Builder{}
+		p.Log = log
 		if c.ago > 0 {
 			p.Since = clock.now.Add(-c.ago)
 		}
@@ -310,6 +312,10 @@ func TestPollerCountsMaxWaitFromSince(t *testing.T) {
 		}, judgeStatus)
 		if !errors.Is(err, ErrGaveUp) || polls != c.polls {
 			t.Errorf("started %s before: %d polls, %v; want %d polls, then gave up", c.ago, polls, err, c.polls)
+		}
+		// the log's time left is never negative: a wait that began past its limit has none left
+		if line := log.String(); strings.Contains(line, "left -") || !strings.Contains(line, "MAX_WAIT left 0s") {
+			t.Errorf("started %s before: the log's time left, want 0s at the give-up:\n%s", c.ago, line)
 		}
 	}
 }

@@ -216,3 +216,42 @@ func TestACancelWatchThrottledPastItsWindowIsNoViolation(t *testing.T) {
 		t.Fatalf("%d polls, want the one whose Retry-After passes the watch's window", n)
 	}
 }
+
+// A cancelled export's watch whose window from the cancel was spent already (the wait for the user's shared
+// export, which never completed, ran to MAX_WAIT) is one poll, judged, and says so: a run against an export
+// that never finishes costs one MAX_WAIT, not one and the window.
+func TestACancelWatchWhoseWindowWasSpentIsOnePoll(t *testing.T) {
+	var polls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		polls.Add(1)
+		rw.Header().Set("Content-Type", "application/fhir+json")
+		rw.Header().Set("Retry-After", "1")
+		rw.WriteHeader(http.StatusNotFound)
+		_, _ = rw.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found","diagnostics":"cancelled"}]}`))
+	}))
+	t.Cleanup(srv.Close)
+	log := &strings.Builder{}
+	target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxWait: time.Minute, Log: log,
+		Credentials: map[string]oauth2.TokenSource{"A": oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "secret-a"})}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Findings = &Findings{}
+	w := &World{target: &target, scenario: "unit", profiles: profiles}
+	w.export = exportState{owner: "A", pollURL: w.exportEndpoint("$export-poll-status?_jobId=x")}
+	w.exchanges = []*check.Exchange{{Method: http.MethodDelete, URL: w.export.pollURL, Status: http.StatusAccepted,
+		Received: time.Now().Add(-time.Minute), Duration: time.Millisecond}}
+	if err := w.exportNeverCompletes(context.Background(), "A"); err != nil {
+		t.Fatalf("a cancelled export answering 404 failed the watch: %v", err)
+	}
+	if n := polls.Load(); n != 1 {
+		t.Fatalf("%d polls, want one: the window counts from the cancel, a minute ago", n)
+	}
+	if got := w.target.Findings.notChecked; len(got) != 1 || !strings.Contains(got[0].Message, "polled once, 1m0s after its cancel") {
+		t.Fatalf("want the one poll named as not checked, got %+v", got)
+	}
+}

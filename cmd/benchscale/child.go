@@ -23,8 +23,8 @@ func child(args []string) error {
 	if len(args) < 1 {
 		return fmt.Errorf("no mode")
 	}
-	if path := os.Getenv("BENCHSCALE_CPUPROFILE"); path != "" { // where a child spends its time
-		f, err := os.Create(path)
+	if path := os.Getenv("BENCHSCALE_CPUPROFILE"); path != "" { // where a child spends its time, one file per mode
+		f, err := os.Create(path + "." + args[0])
 		if err != nil {
 			return err
 		}
