@@ -20,14 +20,22 @@ import (
 func throttlingWorld(t *testing.T, throttled int32, retryAfter string, maxWait time.Duration) (*World, *atomic.Int32, *strings.Builder) {
 	t.Helper()
 	var seen atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w, log := worldAgainst(t, maxWait, func(w http.ResponseWriter, r *http.Request) {
 		if seen.Add(1) <= throttled {
 			w.Header().Set("Retry-After", retryAfter)
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
-	}))
+	})
+	return w, &seen, log
+}
+
+// worldAgainst is a World of user A (token "secret-a") whose target, for both features, is the handler; its
+// log is returned.
+func worldAgainst(t *testing.T, maxWait time.Duration, handler http.HandlerFunc) (*World, *strings.Builder) {
+	t.Helper()
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	log := &strings.Builder{}
 	target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxWait: maxWait, Log: log,
@@ -35,7 +43,7 @@ func throttlingWorld(t *testing.T, throttled int32, retryAfter string, maxWait t
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &World{target: &target, scenario: "unit"}, &seen, log
+	return &World{target: &target, scenario: "unit"}, log
 }
 
 // A 429 with Retry-After is waited out and asked again, and every attempt is in the transcript.
@@ -222,26 +230,18 @@ func TestACancelWatchThrottledPastItsWindowIsNoViolation(t *testing.T) {
 // that never finishes costs one MAX_WAIT, not one and the window.
 func TestACancelWatchWhoseWindowWasSpentIsOnePoll(t *testing.T) {
 	var polls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	w, _ := worldAgainst(t, time.Minute, func(rw http.ResponseWriter, r *http.Request) {
 		polls.Add(1)
 		rw.Header().Set("Content-Type", "application/fhir+json")
 		rw.Header().Set("Retry-After", "1")
 		rw.WriteHeader(http.StatusNotFound)
 		_, _ = rw.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found","diagnostics":"cancelled"}]}`))
-	}))
-	t.Cleanup(srv.Close)
-	log := &strings.Builder{}
-	target, err := Target{ExportBaseURL: srv.URL, ReportBaseURL: srv.URL, MaxWait: time.Minute, Log: log,
-		Credentials: map[string]oauth2.TokenSource{"A": oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "secret-a"})}}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	profiles, err := features.LoadProfiles()
 	if err != nil {
 		t.Fatal(err)
 	}
-	target.Findings = &Findings{}
-	w := &World{target: &target, scenario: "unit", profiles: profiles}
+	w.profiles, w.target.Findings = profiles, &Findings{}
 	w.export = exportState{owner: "A", pollURL: w.exportEndpoint("$export-poll-status?_jobId=x")}
 	w.exchanges = []*check.Exchange{{Method: http.MethodDelete, URL: w.export.pollURL, Status: http.StatusAccepted,
 		Received: time.Now().Add(-time.Minute), Duration: time.Millisecond}}
