@@ -279,6 +279,9 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 			heap.Fix(&st.expiries, j.heapIndex) // its retention now runs from the cancellation
 		case state == exportCompleted && j.released.IsZero():
 			released = s.releaseFinishedLocked(j, now)
+			if released && s.faulty(faultDeleteDoneKept) {
+				j.released = time.Time{} // answered as released, kept
+			}
 		}
 	}
 	st.mu.Unlock()
@@ -293,6 +296,7 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 	case state == exportCancelled:
 		s.writeCancelOfCancelled(w, id)
 	case released:
+		markAnswer(w, answerCancelReleased)
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Export %s completed; its files are released.", id))
 	default:
 		markAnswer(w, answerCancelFinished)

@@ -51,6 +51,7 @@ const (
 	answerPollCancelled   answer = "GET $export-poll-status: 404 cancelled"
 	answerCancelRunning   answer = "DELETE $export-poll-status: 202 cancelled"
 	answerCancelFinished  answer = "DELETE $export-poll-status: 404 already completed"
+	answerCancelReleased  answer = "DELETE [polling location]: 202 files released (bulkdata)"
 	answerExportFile      answer = "GET Binary/{id}: 200 export file"
 	answerReportJobStatus answer = "GET|POST $get-report-job-status: 200 Bundle"
 	answerNone            answer = "" // not a fault's target
@@ -95,6 +96,8 @@ const (
 	faultManifestForgotten fault = "manifest-forgotten"
 	// A hook: a refused kick-off must start no job.
 	faultKickoffPostRefused fault = "kickoff-post-refused"
+	// A hook: the DELETE's answer says the files are released, and they are not.
+	faultDeleteDoneKept fault = "delete-done-kept"
 )
 
 func hook(f fault, requirement, description string) faultDef {
@@ -251,6 +254,18 @@ var faultTable = []faultDef{
 		}),
 	rewrite("delete-done-no-outcome", "EXP-DELETE-DONE", "a DELETE on a finished export answers 404 with an empty body",
 		answerCancelFinished, func(a *reply) { setEmpty(a) }),
+	// BDA2 lets a server release a finished export's files on a DELETE (202, then 404) or refuse the DELETE
+	// with its error status, an OperationOutcome in the body.
+	inProfile(ProfileBulkData, hook(faultDeleteDoneKept, "EXP-DELETE-DONE", "a DELETE on a finished export answers 202, files released, and polls still answer 200 with the manifest (bulkdata)")),
+	inProfile(ProfileBulkData, rewrite("delete-done-409-empty", "EXP-DELETE-DONE", "a DELETE on a finished export is refused with 409 and an empty body, the IG's error status without its OperationOutcome (bulkdata)",
+		answerCancelReleased, func(a *reply) {
+			setEmpty(a)
+			a.status = http.StatusConflict
+		})),
+	inProfile(ProfileBulkData, rewrite("delete-done-500", "EXP-DELETE-DONE", "a DELETE on a finished export answers 500 with an OperationOutcome (bulkdata)",
+		answerCancelReleased, func(a *reply) {
+			setOutcome(a, http.StatusInternalServerError, sevError, codeException, "Could not delete the export.")
+		})),
 	rewrite("unknown-job-400", "EXP-UNKNOWN-JOB", "an unknown _jobId answers 400 instead of 404",
 		answerPollUnknownJob, func(a *reply) {
 			setOutcome(a, http.StatusBadRequest, sevError, codeInvalid, "Unknown job "+a.req.URL.Query().Get("_jobId"))

@@ -65,6 +65,8 @@ type exportState struct {
 	unchecked []string
 	// filesAs is who requested the downloads: a user, or "" for requests without a token.
 	filesAs string
+	// deleteStatus is the status of the owner's DELETE, 0 before one.
+	deleteStatus int
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
@@ -482,7 +484,7 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 		return nil
 	}
 	wasRunning := w.export.running
-	w.export.settled, w.export.running = true, false
+	w.export.settled, w.export.running, w.export.deleteStatus = true, false, x.Status
 	w.releaseJob()
 	if !wasRunning || w.profileAccepts("cancel-running", x.Status) {
 		return nil

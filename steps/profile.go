@@ -18,6 +18,18 @@ func (w *World) responseIsProfileAnswer(x *check.Exchange, behaviour string) err
 	return w.checkProfileAnswer(behaviour, x)
 }
 
+// responseIsProfileAnswerUnlessDeleteRefused judges an answer that follows the owner's DELETE (BDA2: "Following
+// the delete request, [...] the server SHALL return a 404 Not Found"), but only after a DELETE the server
+// accepted: one it refused with its error status left the export as it was, and its polling location owes
+// nothing the DELETE would have changed.
+func (w *World) responseIsProfileAnswerUnlessDeleteRefused(x *check.Exchange, behaviour string) error {
+	if d := w.export.deleteStatus; d >= 300 {
+		fmt.Fprintf(w.target.Log, "  %s: not judged: the DELETE was refused (%s), so the export is as it was (answered %s)\n", behaviour, check.StatusPhrase(d), check.StatusPhrase(x.Status))
+		return nil
+	}
+	return w.checkProfileAnswer(behaviour, x)
+}
+
 // checkProfileAnswer holds x to one row of features/PROFILES.md in the run's profile. An answer the profile
 // accepts as a known deviation passes and is reported as one. An answer that lacks only what the profile
 // expects without requiring it (an OperationOutcome that SHOULD be there) passes with a warning, unless

@@ -39,6 +39,7 @@
 //	Then the response body is an OperationOutcome
 //	Then the response body is a Binary
 //	Then the response is the profile's "delete-finished" answer   (a row of features/PROFILES.md)
+//	Then the response is the profile's "poll-after-delete-finished" answer, unless the DELETE was refused
 //
 // Assertions on the export (export.go) and the report jobs (report.go):
 //
@@ -123,6 +124,7 @@ func Scenarios(t Target) (initScenario func(*godog.ScenarioContext), endRun func
 		})
 		sc.StepContext().After(afterStep)
 		sc.Step(`^the response is the profile's "([^"]*)" answer$`, onResponse1((*World).responseIsProfileAnswer))
+		sc.Step(`^the response is the profile's "([^"]*)" answer, unless the DELETE was refused$`, onResponse1((*World).responseIsProfileAnswerUnlessDeleteRefused))
 		registerResponseSteps(sc)
 		registerExportSteps(sc)
 		registerReportSteps(sc)
