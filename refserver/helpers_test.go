@@ -45,6 +45,9 @@ type env struct {
 	clock *manualClock
 	base  string // FHIR base URL
 	root  string // server root URL
+	// client is the test server's own: httptest.Server.Close closes http.DefaultTransport's idle connections,
+	// which broke a request of a parallel test that was about to reuse one ("CloseIdleConnections called").
+	client *http.Client
 }
 
 func newEnv(t *testing.T, cfg Config) *env {
@@ -70,7 +73,7 @@ func newServerEnv(t *testing.T, cfg Config) (*env, *Server) {
 	if bp == "" {
 		bp = "/fhir"
 	}
-	return &env{t: t, clock: clk, base: ts.URL + bp, root: ts.URL}, srv
+	return &env{t: t, clock: clk, base: ts.URL + bp, root: ts.URL, client: ts.Client()}, srv
 }
 
 type response struct {
@@ -108,7 +111,7 @@ func (e *env) do(r req) response {
 	for k, v := range r.headers {
 		hr.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := e.client.Do(hr)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", r.method, u, err)
 	}

@@ -34,7 +34,7 @@ func (e *env) token(form url.Values, basic []string, contentType string) tokenRe
 	if basic != nil {
 		hr.SetBasicAuth(basic[0], basic[1])
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := e.client.Do(hr)
 	if err != nil {
 		e.t.Fatalf("token request: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestTokenEndpointErrorsFollowRFC6749(t *testing.T) {
 	hr, _ := http.NewRequest(http.MethodPost, e.root+TokenPath+"?client_secret="+DemoClientSecretA, strings.NewReader(cc.Encode()))
 	hr.Header.Set("Content-Type", formCT)
 	hr.SetBasicAuth(DemoClientIDA, DemoClientSecretA)
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := e.client.Do(hr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestTokenEndpointErrorsFollowRFC6749(t *testing.T) {
 		"Basic " + base64.StdEncoding.EncodeToString([]byte(DemoClientIDA+":"+DemoClientSecretA)),
 		"Basic " + base64.StdEncoding.EncodeToString([]byte(DemoClientIDB+":"+DemoClientSecretB)),
 	}
-	resp, err = http.DefaultClient.Do(hr)
+	resp, err = e.client.Do(hr)
 	if err != nil {
 		t.Fatal(err)
 	}

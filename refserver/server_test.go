@@ -184,7 +184,7 @@ func concurrentRound(e *env, token string, g, i int) error {
 		for k, v := range h {
 			hr.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(hr)
+		resp, err := e.client.Do(hr)
 		if err != nil {
 			return nil, err
 		}
