@@ -76,6 +76,9 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then every output file is NDJSON of its manifest type
 
   Rule: EXP-OUTPUT-TOKEN: with requiresAccessToken true an output file requested without a token is refused; with false it downloads without one
+    BDA2 allows false for a file server of another access-control scheme: a file refused without a token is
+    asked once more with user A's token, on an origin trusted with it; read so, the manifest's false is wrong;
+    refused again, or on an origin not trusted, the file is not checked.
 
     @EXP-OUTPUT-TOKEN
     Scenario: an output file requested without a token answers as the manifest's requiresAccessToken says

@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -157,6 +160,101 @@ func TestAnExportThatFinishesBeforeItsDeleteArrivesIsNoDeviation(t *testing.T) {
 			skips := res.Findings.Skips()
 			if len(skips) != 1 || !strings.Contains(skips[0].Message, "before its DELETE") {
 				t.Fatalf("want the scenario skipped, saying the export finished before its DELETE arrived; got %+v\n%s", skips, tailOf(out))
+			}
+		})
+	}
+}
+
+// fileScheme serves h, a reference server, with its completed manifest's requiresAccessToken false and its
+// output files behind a credential of their own, as a store's pre-signed URLs are: a file request carrying
+// the query sig=ok is served (as user A's), any other answered 403, with or without a bearer token. The
+// manifest signs the first output file's URL alone; withToken counts the file requests that carried a bearer
+// token.
+func fileScheme(h http.Handler, withToken *atomic.Int64) http.Handler {
+	fileURL := regexp.MustCompile(`("url":"[^"]*/Binary/[^"?]*)"`)
+	return rewriting(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.URL.Path, "/Binary/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "" {
+			withToken.Add(1)
+		}
+		if r.URL.Query().Get("sig") != "ok" {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>Request has expired or is not signed</Message></Error>`)
+			return
+		}
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = ""
+		r.Header.Set("Authorization", "Bearer "+refserver.DemoTokenA)
+		h.ServeHTTP(w, r)
+	}), func(r *http.Request, status int, body []byte) []byte {
+		if status != http.StatusOK || !strings.HasSuffix(r.URL.Path, "/$export-poll-status") {
+			return body
+		}
+		body = bytes.Replace(body, []byte(`"requiresAccessToken":true`), []byte(`"requiresAccessToken":false`), 1)
+		signed := false
+		return fileURL.ReplaceAllFunc(body, func(u []byte) []byte {
+			if signed {
+				return u
+			}
+			signed = true
+			return fileURL.ReplaceAll(u, []byte(`$1?sig=ok"`))
+		})
+	})
+}
+
+// BDA2 "Complete Status": requiresAccessToken "MAY be false for file servers that use access-control schemes
+// other than OAuth 2.0, such as downloads from Amazon S3 bucket URLs". A server whose manifest says false and
+// whose files need a credential the harness does not hold (403 without a token, 403 with the bearer token) is
+// conformant: its files the harness can read (here the one pre-signed URL) are judged, the others are not
+// checked, saying why (another access-control scheme), never failed. Before, EXP-OUTPUT, EXP-OUTPUT-ACCEPT and
+// EXP-OUTPUT-TOKEN failed on the 403 ("expected 200 OK: the manifest says requiresAccessToken false"). In
+// bulkdata, EXP-CROSS-USER is skipped: the harness holds no credential of user B's for the files' scheme. In
+// fut, the three output requirements are judged alike (EXP-CROSS-USER fails there: TestAManifestThatRequiresNoTokenOverFilesThatNeedItFails).
+func TestOutputFilesOfAnotherAccessControlSchemeAreNotCheckedNotFailed(t *testing.T) {
+	for _, c := range []struct {
+		profile string
+		server  refserver.Config
+		tags    string
+	}{
+		{"bulkdata", refserver.Config{Profile: refserver.ProfileBulkData}, "@EXP-OUTPUT,@EXP-OUTPUT-ACCEPT,@EXP-OUTPUT-TOKEN,@EXP-CROSS-USER"},
+		{"fut", refserver.Config{}, "@EXP-OUTPUT,@EXP-OUTPUT-ACCEPT,@EXP-OUTPUT-TOKEN"},
+	} {
+		t.Run(c.profile, func(t *testing.T) {
+			t.Parallel()
+			var withToken atomic.Int64
+			h := fileScheme(refserverHandler(t, c.server), &withToken)
+			res, out, err := runAgainst(t, h, Config{Profile: c.profile, Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: c.tags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Passed || len(res.Failures) != 0 || len(res.Findings.Warnings()) != 0 {
+				t.Fatalf("a file server of another access-control scheme was failed: passed=%v failures=%v warnings=%+v\n%s", res.Passed, failedRequirements(res), res.Findings.Warnings(), tailOf(out))
+			}
+			if withToken.Load() == 0 {
+				t.Fatalf("no refused file was asked again with the token: the test proves nothing\n%s", tailOf(out))
+			}
+			unchecked := map[string]bool{}
+			for _, f := range res.Findings.NotChecked() {
+				if strings.Contains(f.Message, "refused without a token (403 Forbidden) and with user A's bearer token (403 Forbidden)") &&
+					strings.Contains(f.Message, "access-control schemes other than OAuth 2.0") {
+					unchecked[f.Requirement] = true
+				}
+			}
+			for _, id := range []string{"EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN"} {
+				if !unchecked[id] {
+					t.Errorf("want %s's refused files not checked, naming both refusals and the other scheme; got %+v", id, res.Findings.NotChecked())
+				}
+			}
+			if c.profile != "bulkdata" {
+				return
+			}
+			skips := res.Findings.Skips()
+			if len(skips) != 1 || skips[0].Requirement != "EXP-CROSS-USER" || !strings.Contains(skips[0].Message, "requiresAccessToken false") {
+				t.Errorf("want EXP-CROSS-USER skipped in bulkdata, for want of a credential of user B's in the files' scheme; got %+v", skips)
 			}
 		})
 	}

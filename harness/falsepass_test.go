@@ -369,3 +369,53 @@ func TestACancelAnswered303IsJudgedOnThe303(t *testing.T) {
 		})
 	}
 }
+
+// BDA2 "Complete Status": requiresAccessToken "SHALL be true if both the file server and the FHIR API server
+// control access using OAuth 2.0 bearer tokens". A manifest that says false over files refused without a
+// token (403) and served with user A's bearer token (200) says what is not so: EXP-OUTPUT-TOKEN fails, its
+// transcript showing both requests, while EXP-OUTPUT and EXP-OUTPUT-ACCEPT judge the files read with the token
+// and pass. The fault manifest-requires-no-token is the same with the reference server's 401 (the kill matrix).
+// In fut EXP-CROSS-USER fails on the false too (FUT's files are in the exporting user's security context),
+// without calling the files anyone's.
+func TestAManifestThatRequiresNoTokenOverFilesThatNeedItFails(t *testing.T) {
+	inner := refserverHandler(t, refserver.Config{Faults: []string{"manifest-requires-no-token"}})
+	var refused atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/Binary/") && r.Header.Get("Authorization") == "" {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"forbidden"}]}`)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@EXP-OUTPUT,@EXP-OUTPUT-ACCEPT,@EXP-OUTPUT-TOKEN,@EXP-CROSS-USER"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused.Load() == 0 {
+		t.Fatalf("no file was requested without a token: the test proves nothing\n%s", tailOf(out))
+	}
+	if got := failedRequirements(res); !slices.Equal(got, []string{"EXP-CROSS-USER", "EXP-OUTPUT-TOKEN"}) {
+		t.Fatalf("want EXP-OUTPUT-TOKEN and (in fut) EXP-CROSS-USER failed, the files judged by EXP-OUTPUT and EXP-OUTPUT-ACCEPT; got %v\n%s", got, tailOf(out))
+	}
+	for _, f := range res.Failures {
+		switch f.Requirement {
+		case "EXP-OUTPUT-TOKEN":
+			if !f.NonConformant || !strings.Contains(f.Summary, "403 Forbidden without a token and 200 OK with user A's bearer token") || !strings.Contains(f.Summary, "requiresAccessToken SHALL be true") {
+				t.Errorf("EXP-OUTPUT-TOKEN must say the file was refused without a token and read with it: %s", f.Summary)
+			}
+			// the transcript of the verdict: the request without a token, then the one with it
+			_, exchanges, _ := strings.Cut(f.Message, "HTTP exchanges behind this verdict")
+			first, second := strings.Index(exchanges, "< 403 Forbidden"), strings.Index(exchanges, "< 200 OK")
+			if first < 0 || second < first || strings.Contains(exchanges[:first], "Authorization:") || !strings.Contains(exchanges[first:second], "> Authorization: Bearer [redacted]") {
+				t.Errorf("EXP-OUTPUT-TOKEN's transcript must show both requests, refused then read with the token:\n%s", f.Message)
+			}
+		case "EXP-CROSS-USER":
+			if strings.Contains(f.Message, "anyone's") || !strings.Contains(f.Summary, "security context") {
+				t.Errorf("EXP-CROSS-USER must name FUT's security context, not call the files anyone's: %s", f.Summary)
+			}
+		}
+	}
+}

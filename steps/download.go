@@ -32,6 +32,13 @@ type download struct {
 	// undecoded says the harness cannot decode it (br, zstd): the file's content is not checked.
 	unasked   string
 	undecoded bool
+	// refused is the answer to the request without a token that a manifest of requiresAccessToken false
+	// refused (401, 403, 404), when the file was asked again with the owner's token (x, then): the pair that
+	// shows whether the file needs the $export's authorization (EXP-OUTPUT-TOKEN).
+	refused *check.Exchange
+	// unchecked says why the file is not checked ("": it is): refused without a token under a manifest of
+	// requiresAccessToken false, and not read with the owner's token either (askAgainWithToken).
+	unchecked string
 }
 
 // fileHeadBytes of an output file are kept for the transcript; the rest is judged and dropped.
@@ -44,14 +51,23 @@ const fileHeadBytes = 4 << 10
 // hold OperationOutcomes, deleted files transaction Bundles of DELETEs, at URLs that SHALL be accessible);
 // each line of a deleted file is held to that too (check.DeletedBundle).
 // accept is the Accept of every request ("": none, as a client that names no format).
-func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user, accept string) ([]download, error) {
+//
+// retryAs, when the manifest says requiresAccessToken false, is the user (the export's owner) whose token a
+// file refused without one is asked for again, once, on an origin trusted with the token
+// (askAgainWithToken); "" asks no file again.
+func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user, accept, retryAs string) ([]download, error) {
 	// BDA2: the token goes with the file request only when the manifest says it is required, so that a
 	// file server of another party never sees it otherwise. Asked once: a skip is decided once.
 	as := ""
 	if m.RequiresAccessToken {
 		as = user
+		retryAs = ""
 	}
 	token, err := w.token(as)
+	if err != nil {
+		return nil, err
+	}
+	retryToken, err := w.token(retryAs)
 	if err != nil {
 		return nil, err
 	}
@@ -93,13 +109,17 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			results[i] = w.downloadFile(ctx, token, item, accept, budget, eachLine)
+			d := w.downloadFile(ctx, token, item, accept, budget, eachLine)
+			if retryAs != "" && refusedWithoutToken(d) {
+				d = w.askAgainWithToken(ctx, d, retryAs, retryToken, item, accept, budget, eachLine)
+			}
+			results[i] = d
 			heads.judged(results, i)
 		}()
 	}
 	wg.Wait()
 	kept := results[:0]
-	var late, untrusted, undecoded []string
+	var late, untrusted, otherScheme, undecoded []string
 	unasked := map[string][]string{} // the files of each content coding the requests did not accept
 	var codings []string
 	for i, d := range results {
@@ -113,6 +133,8 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		switch {
 		case d.err != nil && ctx.Err() != nil:
 			late = append(late, d.item.URL)
+		case d.unchecked != "":
+			otherScheme = append(otherScheme, d.unchecked)
 		// without the token a file store may also deny that the file exists (404: Azure's private blobs do)
 		case d.x.TokenWithheld != "" && (d.x.Status == http.StatusUnauthorized || d.x.Status == http.StatusForbidden || d.x.Status == http.StatusNotFound):
 			untrusted = append(untrusted, d.item.URL)
@@ -127,6 +149,9 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	}
 	for _, u := range untrusted {
 		w.leftUnchecked(fmt.Sprintf("output file %s not checked: origin not trusted, %s", u, untrustedNote(u)))
+	}
+	for _, reason := range otherScheme {
+		w.leftUnchecked(reason)
 	}
 	for _, c := range codings {
 		// RFC 9110 §12.5.3: to a request whose Accept-Encoding lists none of its codings, a server SHOULD send
@@ -150,13 +175,62 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	return kept, nil
 }
 
+// refusedWithoutToken tells a file requested without a token that was refused as a file server refuses a
+// request without the credential it wants: 401, 403, or 404 from a store that denies what it will not show
+// (Azure's private blobs do), as for a token withheld from an untrusted origin (downloadOutputFiles).
+func refusedWithoutToken(d download) bool {
+	if d.err != nil || d.x.TokenWithheld != "" || d.x.RequestHeader.Get("Authorization") != "" {
+		return false
+	}
+	switch d.x.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return false
+}
+
+// anotherScheme is why a file refused without a token, under a manifest of requiresAccessToken false, is not
+// checked when the owner's token does not read it either.
+const anotherScheme = "the manifest says requiresAccessToken false, so its file server may control access by a scheme other than the $export's, for which the harness holds no credential (BDA2 \"Complete Status\": requiresAccessToken \"MAY be false for file servers that use access-control schemes other than OAuth 2.0\")"
+
+// askAgainWithToken asks once more, with user as's token, for a file that a manifest of requiresAccessToken
+// false lets anyone download but that was refused without a token (first). BDA2 "Complete Status":
+// requiresAccessToken tells "whether downloading the generated files requires the same authorization
+// mechanism as the $export operation itself", and MAY be false for a file server of another access-control
+// scheme (a pre-signed store URL, a server inside a firewall). So a refusal without a token proves nothing by
+// itself: read with the token, the file needs the $export's authorization after all, and the manifest's false
+// is wrong (the download returned holds both answers, refused first, and is judged on the second); refused
+// again, or on an origin the token may not go to (never sent there), the file is not checked, saying why.
+func (w *World) askAgainWithToken(ctx context.Context, first download, as, token string, item check.ManifestItem, accept string, typeLines *atomic.Int64, eachLine func([]byte) error) download {
+	without := check.StatusPhrase(first.x.Status)
+	switch {
+	case !w.target.Trusts(item.URL):
+		first.unchecked = fmt.Sprintf("output file %s not checked: refused without a token (%s); %s; not asked again with user %s's token: %s", item.URL, without, anotherScheme, as, untrustedNote(item.URL))
+		return first
+	case token == "":
+		first.unchecked = fmt.Sprintf("output file %s not checked: refused without a token (%s); %s; user %s has no bearer token to ask again with", item.URL, without, anotherScheme, as)
+		return first
+	}
+	fmt.Fprintf(w.target.Log, "  GET %s: %s without a token, though the manifest says requiresAccessToken false: asking once more, with user %s's token\n", item.URL, without, as)
+	d := w.downloadFile(ctx, token, item, accept, typeLines, eachLine)
+	d.refused = first.x
+	if d.err == nil && d.x.Status != http.StatusOK {
+		with := check.StatusPhrase(d.x.Status)
+		if d.x.Redirected != "" { // a hop to an origin not trusted got no token (the transcript shows the URL)
+			with += ", answered by " + Origin(d.x.Redirected) + " after a redirect"
+		}
+		d.unchecked = fmt.Sprintf("output file %s not checked: refused without a token (%s) and with user %s's bearer token (%s); %s", item.URL, without, as, with, anotherScheme)
+	}
+	return d
+}
+
 // outcome is what the Then steps judge a downloaded file by (outputFilesHoldTheirType, outputFilesAreNDJSON,
 // outputFilesAnswerAsTokenRequires, outputFilesRefusedTo): each fails on the first file, in the manifest's
 // order, whose outcome it refuses, so that file is the first of its outcome.
 type outcome struct {
-	status            int
-	ndjson            bool
-	verdict, err, tok bool
+	status                     int
+	ndjson                     bool
+	verdict, err, tok, retried bool
 }
 
 // headsKept keeps the head of a downloaded file (fileHeadBytes, for the transcript) only while it is the
@@ -172,7 +246,7 @@ type headsKept struct {
 // of its outcome it replaces.
 func (h *headsKept) judged(results []download, i int) {
 	d := results[i]
-	k := outcome{status: d.x.Status, ndjson: d.x.MediaType() == check.NDJSON, verdict: d.verdict != nil, err: d.err != nil, tok: d.x.TokenWithheld != ""}
+	k := outcome{status: d.x.Status, ndjson: d.x.MediaType() == check.NDJSON, verdict: d.verdict != nil, err: d.err != nil, tok: d.x.TokenWithheld != "", retried: d.refused != nil}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	j, seen := h.first[k]
@@ -181,9 +255,17 @@ func (h *headsKept) judged(results []download, i int) {
 		h.first[k] = i
 	case i < j:
 		h.first[k] = i
-		dropHead(results[j].x)
+		dropHeads(results[j])
 	default:
-		dropHead(d.x)
+		dropHeads(d)
+	}
+}
+
+// dropHeads forgets the heads of a download's bodies: its answer's, and the refusal's it was asked again after.
+func dropHeads(d download) {
+	dropHead(d.x)
+	if d.refused != nil {
+		dropHead(d.refused)
 	}
 }
 
@@ -435,7 +517,7 @@ func DownloadOutputFiles(ctx context.Context, t Target, m *check.Manifest, user 
 	}
 	t.Findings = &Findings{}
 	w := &World{target: &t, scenario: "download"}
-	files, err := w.downloadOutputFiles(ctx, m, user, harnessFileAccept)
+	files, err := w.downloadOutputFiles(ctx, m, user, harnessFileAccept, "")
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cucumber/godog"
+
 	"github.com/ehealth-dk/fut-conformance/check"
 )
 
@@ -281,7 +283,7 @@ func TestErrorAndDeletedFilesAreDownloadedAndJudged(t *testing.T) {
 		w := downloadWorld(t, 2)
 		m := &c.m
 		m.Output = []check.ManifestItem{{Type: "Patient", URL: ts.URL + "/out"}}
-		got, err := w.downloadOutputFiles(context.Background(), m, "", "")
+		got, err := w.downloadOutputFiles(context.Background(), m, "", "", "")
 		if err != nil || len(got) != 2 {
 			t.Fatalf("%s: %d downloads, %v", name, len(got), err)
 		}
@@ -370,5 +372,95 @@ func TestOutputFilesKeepTheHeadOfTheFirstFileOfEachOutcomeOnly(t *testing.T) {
 	err := w.outputFilesHoldTheirType(context.Background())
 	if !errors.Is(err, check.ErrNonConformant) || w.last.URL != srv.URL+"/f/17" || !strings.Contains(w.last.Transcript(), `"id":"17-1"`) {
 		t.Fatalf("want the bad file's failure with its head in the transcript, got %v\n%s", err, w.last.Transcript())
+	}
+}
+
+// A manifest of requiresAccessToken false over files refused without a token: on an origin trusted with the
+// token, each refused file (401, 403, or a store's hiding 404) is asked once more with the owner's token, and
+// judged on that answer if it reads the file; refused again, it is not checked, naming both answers. On an
+// origin not trusted, the token never goes there: the file is not checked, naming TRUSTED_ORIGINS.
+func TestAFileRefusedWithoutATokenUnderRequiresAccessTokenFalse(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]string{} // path → Authorization of each request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = append(seen[r.URL.Path], r.Header.Get("Authorization"))
+		mu.Unlock()
+		bearer := r.Header.Get("Authorization") == "Bearer tok-a"
+		switch {
+		case r.URL.Path == "/bearer" && bearer: // needs the $export's token after all
+			w.Header().Set("Content-Type", check.NDJSON)
+			fmt.Fprintln(w, `{"resourceType":"Patient","id":"p1"}`)
+		case r.URL.Path == "/bearer":
+			w.WriteHeader(http.StatusUnauthorized)
+		case r.URL.Path == "/hidden": // a store that hides what it will not show, with or without the token
+			w.WriteHeader(http.StatusNotFound)
+		default: // another scheme: refused either way
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	defer srv.Close()
+	count := int64(1)
+	m := &check.Manifest{RequiresAccessToken: false}
+	for _, p := range []string{"/bearer", "/hidden", "/scheme"} {
+		m.Output = append(m.Output, check.ManifestItem{Type: "Patient", URL: srv.URL + p, Count: &count})
+	}
+	for _, trusted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("trusted=%v", trusted), func(t *testing.T) {
+			mu.Lock()
+			clear(seen)
+			mu.Unlock()
+			w := downloadWorld(t, 2)
+			w.target.Credentials = StaticTokens(map[string]string{"A": "tok-a"})
+			if trusted {
+				w.target.TrustedOrigins = []string{Origin(srv.URL)}
+			}
+			w.export.manifest, w.export.owner = m, "A"
+			if err := w.requestsOutputFilesWithoutToken(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, f := range w.target.Findings.NotChecked() {
+				left = append(left, f.Message)
+			}
+			err := w.outputFilesAnswerAsTokenRequires(context.Background())
+			if !trusted {
+				for p, auth := range seen {
+					if len(auth) != 1 || auth[0] != "" {
+						t.Errorf("%s on an origin not trusted: requests %q, want one without a token", p, auth)
+					}
+				}
+				if len(left) != 3 || !strings.Contains(left[0], "not asked again with user A's token: token not sent: origin "+Origin(srv.URL)+" is not trusted") {
+					t.Errorf("want the three files not checked, naming TRUSTED_ORIGINS; got %q", left)
+				}
+				if !errors.Is(err, godog.ErrSkip) {
+					t.Errorf("no file checked: want a skip, got %v", err)
+				}
+				return
+			}
+			if got := seen["/bearer"]; len(got) != 2 || got[0] != "" || got[1] != "Bearer tok-a" {
+				t.Errorf("/bearer: requests %q, want one without a token then one with it", got)
+			}
+			if len(left) != 2 || !strings.Contains(left[0], "/hidden not checked: refused without a token (404 Not Found) and with user A's bearer token (404 Not Found)") ||
+				!strings.Contains(left[1], "/scheme not checked: refused without a token (403 Forbidden) and with user A's bearer token (403 Forbidden)") {
+				t.Errorf("want /hidden and /scheme not checked, naming both answers; got %q", left)
+			}
+			var v *check.Violation
+			if !errors.As(err, &v) || !strings.Contains(v.Error(), "/bearer requested without a token, then with user A's") || !strings.Contains(v.Got, "401 Unauthorized without a token and 200 OK with user A's bearer token") {
+				t.Fatalf("want EXP-OUTPUT-TOKEN failed on /bearer, got %v", err)
+			}
+			// the step's transcript is both requests of the file, without the token first
+			if got := w.exchanges[w.stepStart:]; len(got) < 2 || got[len(got)-2].Status != http.StatusUnauthorized || got[len(got)-1].Status != http.StatusOK {
+				t.Errorf("want the verdict's transcript to end on the refusal and the answer with the token")
+			}
+			// the files read with the token are judged as any file by EXP-OUTPUT
+			w.export.downloads = nil
+			if err := w.downloadsOutputFiles(context.Background(), "A"); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.outputFilesHoldTheirType(context.Background()); err != nil {
+				t.Errorf("EXP-OUTPUT judges the file read with the token: %v", err)
+			}
+		})
 	}
 }

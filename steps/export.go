@@ -614,7 +614,9 @@ func (w *World) downloadsOutputFilesWithAccept(ctx context.Context, user, accept
 
 // requestOutputFiles requests every output file of the manifest, as user, with accept ("" sends no Accept).
 // BDA2: the token goes with a file request only when the manifest says it is required, so that a file
-// server of another party never sees it otherwise.
+// server of another party never sees it otherwise. With requiresAccessToken false, a file refused without a
+// token is asked once more with the export's owner's token, on an origin trusted with it
+// (askAgainWithToken): the files may be protected by another scheme, which BDA2 allows.
 func (w *World) requestOutputFiles(ctx context.Context, user, accept string) error {
 	m := w.export.manifest
 	if m == nil {
@@ -624,7 +626,7 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 		user = ""
 	}
 	w.export.downloads, w.export.filesAs, w.export.unchecked = nil, user, nil
-	files, err := w.downloadOutputFiles(ctx, m, user, accept)
+	files, err := w.downloadOutputFiles(ctx, m, user, accept, w.export.owner)
 	if err != nil {
 		return err
 	}
@@ -633,6 +635,9 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 	// files the manifest lists. A failed download ends it, so that the transcript ends on the file that
 	// failed and the reproducer requests it; the files after it are judged by the Then steps.
 	for _, d := range files {
+		if d.refused != nil {
+			w.record(d.refused)
+		}
 		w.record(d.x)
 		w.last = d.x
 		if d.err != nil {
@@ -647,14 +652,20 @@ func (w *World) requestsOutputFilesWithoutToken(ctx context.Context) error {
 }
 
 // requestsOutputFilesAsOtherUser sends another user's own token with each file request, where the manifest
-// requires a token at all; where it does not, the harness sends none (the file is then anyone's, which the
-// Then step judges).
+// requires a token at all. Where it does not (requiresAccessToken false), the files are protected by another
+// scheme than the $export's, if any (BDA2 allows it), for which the harness holds no credential of that user's:
+// no request is sent (one without a token is EXP-OUTPUT-TOKEN's), and the Then step judges the manifest.
 func (w *World) requestsOutputFilesAsOtherUser(ctx context.Context, user string) error {
 	if user == w.export.owner {
 		return fmt.Errorf("user %s owns the export: another user must request its files", user)
 	}
 	if _, err := w.token(user); err != nil { // without that user's token the scenario is skipped, visibly
 		return err
+	}
+	if m := w.export.manifest; m != nil && !m.RequiresAccessToken {
+		w.export.downloads, w.export.filesAs, w.export.unchecked = nil, user, nil
+		fmt.Fprintf(w.target.Log, "  no output file requested as user %s: the manifest says requiresAccessToken false, and the harness holds no other credential of user %s's\n", user, user)
+		return nil
 	}
 	return w.requestOutputFiles(ctx, user, harnessFileAccept)
 }
@@ -741,7 +752,11 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 }
 
 // outputFilesAnswerAsTokenRequires judges the files requested without a token: refused (a 4xx) when the
-// manifest requires a token, downloaded (200) when it does not (EXP-OUTPUT-TOKEN).
+// manifest requires a token, downloaded (200) when it does not (EXP-OUTPUT-TOKEN). With false, a file refused
+// without a token and read with the owner's (askAgainWithToken) needs the $export's authorization after all:
+// the manifest's false is wrong, and the failure shows both requests. One refused with the token too, or on
+// an origin the token may not go to, was left not checked by the download step (BDA2 allows false for a file
+// server of another access-control scheme).
 func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 	m, err := w.downloadsDone()
 	if err != nil {
@@ -756,6 +771,13 @@ func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 		switch {
 		case m.RequiresAccessToken && (x.Status < 400 || x.Status > 499):
 			return check.Violationf("", "output file "+item.URL+" requested without a token", "refused with a 4xx: the manifest says requiresAccessToken true", check.StatusPhrase(x.Status))
+		case !m.RequiresAccessToken && d.refused != nil && x.Status == http.StatusOK:
+			w.record(d.refused) // the transcript of the verdict: both requests, the reproducer the one with the token
+			w.record(x)
+			return check.Violationf("", "output file "+item.URL+" requested without a token, then with user "+w.export.owner+"'s",
+				check.StatusPhrase(http.StatusOK)+" without a token: the manifest says requiresAccessToken false, that downloading the files does not need the $export's authorization",
+				"%s without a token and %s with user %s's bearer token: the file server controls access by the $export's OAuth 2.0 bearer token, so requiresAccessToken SHALL be true (BDA2 \"Complete Status\")",
+				check.StatusPhrase(d.refused.Status), check.StatusPhrase(x.Status), w.export.owner)
 		case !m.RequiresAccessToken && x.Status != http.StatusOK:
 			return check.Violationf("", "output file "+item.URL+" requested without a token", check.StatusPhrase(http.StatusOK)+": the manifest says requiresAccessToken false", check.StatusPhrase(x.Status))
 		}
@@ -764,15 +786,27 @@ func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 }
 
 // outputFilesRefusedTo judges the files requested by another user: FUT gives them the exporting user's
-// security context, so only that user reads them (EXP-CROSS-USER; MAY in bulkdata). A manifest that requires
-// no token serves them to anyone.
+// security context, so only that user reads them (EXP-CROSS-USER; MAY in bulkdata).
+//
+// A manifest of requiresAccessToken false says the files are downloaded under another access-control scheme
+// than the $export's, if any (BDA2 "Complete Status": a pre-signed store URL, a file server inside a
+// firewall), for which the harness holds no credential of another user's. In fut and hapi-8.0 that is itself
+// the deviation: FUT serves the files as Binary resources in the exporting user's security context, read with
+// that user's own authorization, and FUT (HAPI) always answers true. In bulkdata it is allowed, and says
+// nothing of whether the server restricts the files to the client that exported them (BDA2's MAY): the
+// scenario is skipped, saying why, neither failed nor reported as a MAY deviation it did not see.
 func (w *World) outputFilesRefusedTo(_ context.Context, user string) error {
+	if m := w.export.manifest; m != nil && !m.RequiresAccessToken {
+		if servesFUTBinaries(w.target.Profile) {
+			return check.Violationf("", "requiresAccessToken of the manifest",
+				"true: FUT's files are Binary resources in the security context of the user that initiated the export, read with that user's own authorization (FUT-OD-EXPORT \"Retrieving exported files\"; HAPI always answers true)",
+				"false: the files are to be downloaded without the $export's authorization, under an access-control scheme of the file server's own, which does not restrict them to user %s", w.export.owner)
+		}
+		return w.skip(fmt.Sprintf("whether user %s can read user %s's output files is not checked: the manifest says requiresAccessToken false, so the files are protected, if at all, by a scheme other than the $export's (BDA2 \"Complete Status\" allows it), for which the harness holds no credential of user %s's", user, w.export.owner, user))
+	}
 	m, err := w.downloadsDone()
 	if err != nil {
 		return err
-	}
-	if !m.RequiresAccessToken {
-		return check.Violationf("", "requiresAccessToken of the manifest", "true: the files are the exporting user's alone", "false (the files are anyone's)")
 	}
 	for _, d := range w.export.downloads {
 		item, x := d.item, d.x

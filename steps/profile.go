@@ -134,6 +134,12 @@ func (w *World) profileAccepts(behaviour string, status int) bool {
 // (bulkdata) defines no polling URL but the one the kick-off returns, so the harness builds none there.
 func definesFUTPollOperation(profile string) bool { return profile != "bulkdata" }
 
+// servesFUTBinaries tells the profiles whose sources give the export's files the exporting user's security
+// context (FUT-OD-EXPORT "Retrieving exported files": Binary resources that "can therefore only be retrieved by
+// the same user", HAPI's manifest always requiresAccessToken true): fut and hapi-8.0. The HL7 IG lets a file
+// server use another access-control scheme (requiresAccessToken false).
+func servesFUTBinaries(profile string) bool { return profile != "bulkdata" }
+
 // kickoffMethod is the kick-off a scenario that needs an export sends: the form its profile requires of every
 // server. FUT documents POST with a Parameters body (HAPI serves GET too); the HL7 IG requires GET and makes
 // POST optional (EXP-KICKOFF-POST is MAY in bulkdata).
