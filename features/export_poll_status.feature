@@ -86,6 +86,17 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When every output file of the manifest is requested without a token
       Then each output file answers as the manifest's requiresAccessToken says
 
+  Rule: EXP-POLL-TOKEN: a status request sent without a token is refused, as a kick-off without one would be
+    HL7 Bulk Data IG "Privacy and Security Considerations": the Bulk Data Status Request SHALL be protected the
+    same way as the Kick-off Request. Only the GET: the clause names the Status Request, so no DELETE is ever
+    sent without a token. Not applicable in a run that sends no token at all.
+
+    @EXP-POLL-TOKEN
+    Scenario: a status request without a token is refused while the owner's own is answered
+      Given user A has kicked off a system export
+      When the export status is requested without a token, then by user A with the token
+      Then the request without a token is refused, and user A's is answered
+
   Rule: EXP-RETAINED: a completed export stays readable: a second poll, some seconds later, answers the same manifest
 
     @EXP-RETAINED

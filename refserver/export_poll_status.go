@@ -77,20 +77,28 @@ func (s *Server) writeNoJobIDCrash(w http.ResponseWriter, missing answer) {
 // requests like the requests: a job one request saw complete is complete for every later one.
 func (s *Server) lockJob(id string, u User) (st *userStore, j *exportJob, now time.Time) {
 	st = s.store(u.ID)
+	if st == nil { // no user: a GET without a token, which only the poll-without-token fault lets through
+		return s.lockAnyUsersJob(id, newUserStore())
+	}
 	now = s.lock(st)
 	if j = st.exports[id]; j != nil || !s.faulty(faultExportCrossUser) {
 		return st, j, now
 	}
 	st.mu.Unlock()
-	for _, other := range s.storeList { // the fault: any user's job answers
-		now = s.lock(other)
-		if j = other.exports[id]; j != nil {
+	return s.lockAnyUsersJob(id, st)
+}
+
+// lockAnyUsersJob is job id of whichever user holds it, with that user's store, locked (the faults that answer
+// a job to a caller other than its owner); otherwise a nil job and none, locked, the store of the caller's.
+func (s *Server) lockAnyUsersJob(id string, none *userStore) (*userStore, *exportJob, time.Time) {
+	for _, other := range s.storeList {
+		now := s.lock(other)
+		if j := other.exports[id]; j != nil {
 			return other, j, now
 		}
 		other.mu.Unlock()
 	}
-	now = s.lock(st)
-	return st, nil, now
+	return none, nil, s.lock(none)
 }
 
 // pollingURL is the polling location of job id: FUT's [base]/$export-poll-status?_jobId=<id>, or
@@ -163,6 +171,17 @@ func (s *Server) postedJobID(w http.ResponseWriter, r *http.Request, missing ans
 		values = append(values, *p.ValueString)
 	}
 	return s.oneJobID(w, values, missing)
+}
+
+// exportPollGet handles GET on the polling location for an authenticated user; with the poll-without-token
+// fault, also for a request without any Authorization header, answered as the job's owner would be (a GET
+// only: a DELETE without a token is still refused).
+func (s *Server) exportPollGet(w http.ResponseWriter, r *http.Request) {
+	if len(r.Header.Values("Authorization")) == 0 && s.faulty(faultPollWithoutToken) {
+		s.exportPollStatus(w, r, User{})
+		return
+	}
+	s.authed(s.exportPollStatus)(w, r)
 }
 
 // exportPollStatus handles GET on the polling location: [base]/$export-poll-status?_jobId=<id> (or

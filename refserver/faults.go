@@ -92,6 +92,7 @@ const (
 	// A hook, not a rewrite, so that an output file of any size stays streamed (writeExportFile).
 	faultOutputBadLastLine fault = "output-bad-last-line"
 	faultOutputNoToken     fault = "output-no-token"
+	faultPollWithoutToken  fault = "poll-without-token"
 	faultOutputCrossUser   fault = "output-cross-user"
 	faultManifestForgotten fault = "manifest-forgotten"
 	// A hook: a refused kick-off must start no job.
@@ -232,6 +233,7 @@ var faultTable = []faultDef{
 	hook(faultOutputNoToken, "EXP-OUTPUT-TOKEN", "an export's output files download without any token, though the manifest requires one"),
 	rewrite("manifest-requires-no-token", "EXP-OUTPUT-TOKEN", "the manifest says requiresAccessToken false, though its output files still need the bearer token (401 without it)",
 		answerPollComplete, func(a *reply) { editManifest(a, func(m *manifest) { m.RequiresAccessToken = false }) }),
+	hook(faultPollWithoutToken, "EXP-POLL-TOKEN", "the polling location answers a status request (GET) without a token, as the job's owner would be answered"),
 	hook(faultManifestForgotten, "EXP-RETAINED", "a completed export answers its manifest once, then 404 to every later poll"),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
 		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),

@@ -102,7 +102,7 @@ var (
 		"Retry-After": {"EXP-RETRY-AFTER"},
 		"Expires":     {"EXP-EXPIRES"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
-		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
+		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
 			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "EXP-CROSS-USER-POLL", "RJS-BUNDLE"},
 	}
 )
@@ -165,6 +165,7 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	cancelled := kickoff("kick-off of the job to cancel", http.MethodGet)
 	shared := kickoff("kick-off for the cross-user checks", http.MethodGet)
 	see("poll a running export", e.get(poll(done), tokenA), runningJudges...)
+	see("poll a running export without a token", e.get(poll(done), ""), "EXP-POLL-TOKEN")
 	// Another user's job is answered exactly as an unknown one, by design: the unknown-job answer.
 	see("B polls A's export", e.get(poll(shared), tokenB), "EXP-CROSS-USER-POLL", "EXP-UNKNOWN-JOB")
 	see("B cancels A's export", del(shared, tokenB), "EXP-CROSS-USER-POLL")
@@ -181,6 +182,8 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	e.clock.Advance(DefaultExportDuration + DefaultReportDuration)
 	// requiresAccessToken is read by the requirements of the files' requests without the owner's token too
 	see("poll the completed export", e.get(poll(done), tokenA), "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
+	see("poll the completed export without a token", e.get(poll(done), ""), "EXP-POLL-TOKEN")
+	see("cancel the completed export without a token", del(done, ""), "EXP-POLL-TOKEN")
 	for _, o := range tourOutputs(srv, done) {
 		see("download "+o.typ, e.do(req{method: http.MethodGet, url: "/Binary/" + o.binaryID, token: tokenA,
 			headers: map[string]string{"Accept": "application/fhir+ndjson"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT")

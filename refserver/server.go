@@ -123,7 +123,7 @@ func (s *Server) routes() {
 	if s.cfg.PollPath != "" { // an independent Bulk Data server's shape; FUT's operation is then not served
 		poll = b + "/" + s.cfg.PollPath + "/{id}"
 	}
-	mux.HandleFunc("GET "+poll, s.authed(s.exportPollStatus))
+	mux.HandleFunc("GET "+poll, s.exportPollGet)
 	if s.cfg.PollPath == "" && s.cfg.Profile.pollsByPost() {
 		mux.HandleFunc("POST "+poll, s.authed(s.exportPollStatus))
 	}

@@ -36,6 +36,7 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^user (A|B) downloads every output file of the manifest with Accept "([^"]*)"$`, on2((*World).downloadsOutputFilesWithAccept))
 	sc.Step(`^every output file of the manifest is requested without a token$`, on0((*World).requestsOutputFilesWithoutToken))
 	sc.Step(`^user (A|B) requests every output file of the manifest with their own token$`, on1((*World).requestsOutputFilesAsOtherUser))
+	sc.Step(`^the export status is requested without a token, then by user (A|B) with the token$`, on1((*World).requestsStatusWithoutToken))
 	sc.Step(`^user (A|B) polls the export status again some seconds later$`, on1((*World).pollsAgainLater))
 	sc.Step(`^the response carries no manifest$`, onResponse0((*World).responseCarriesNoManifest))
 	sc.Step(`^the response body is a valid export manifest$`, onResponse0((*World).responseIsValidManifest))
@@ -44,6 +45,7 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^every output file is NDJSON of its manifest type$`, on0((*World).outputFilesAreNDJSON))
 	sc.Step(`^each output file answers as the manifest's requiresAccessToken says$`, on0((*World).outputFilesAnswerAsTokenRequires))
 	sc.Step(`^each output file is refused to user (A|B)$`, on1((*World).outputFilesRefusedTo))
+	sc.Step(`^the request without a token is refused, and user (A|B)'s is answered$`, on1((*World).statusWithoutTokenRefused))
 	sc.Step(`^the response is the manifest the export completed with$`, onResponse0((*World).responseIsSameManifest))
 	sc.Step(`^the export never completes for user (A|B)$`, on1((*World).exportNeverCompletes))
 	sc.Step(`^the export is not cancelled for user (A|B)$`, on1((*World).exportIsNotCancelled))
@@ -67,6 +69,9 @@ type exportState struct {
 	filesAs string
 	// deleteStatus is the status of the owner's DELETE, 0 before one.
 	deleteStatus int
+	// tokenless is the answer to the status request sent without a token (EXP-POLL-TOKEN), and ownPoll the
+	// owner's to the same request with the token, sent right after it; nil until then.
+	tokenless, ownPoll *check.Exchange
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.

@@ -114,6 +114,7 @@ var (
 	stepReport      = regexp.MustCompile(`^user (A|B) has started a report$`)
 	stepReportWait  = regexp.MustCompile(`^user (A|B) waits until the report job has finished$`)
 	stepUnknownJob  = regexp.MustCompile(`^user (A|B) polls the export status of an unknown job id$`)
+	stepNoTokenPoll = regexp.MustCompile(`^the export status is requested without a token, then by user (A|B) with the token$`)
 )
 
 // needsOf reads a scenario's steps in the run's profile: a scenario whose export must be seen running, or
@@ -124,8 +125,11 @@ func needsOf(profile string, steps []string) scenarioNeeds {
 	var n scenarioNeeds
 	changes, running := false, false
 	completedBy, pollsBy, reportBy, waitsBy, unknownBy := "", "", "", "", ""
+	noToken := false
 	for _, s := range steps {
 		switch {
+		case stepNoTokenPoll.MatchString(s):
+			noToken = true
 		case stepUnknownJob.MatchString(s):
 			unknownBy = stepUnknownJob.FindStringSubmatch(s)[1]
 		case stepChanges.MatchString(s):
@@ -159,6 +163,9 @@ func needsOf(profile string, steps []string) scenarioNeeds {
 		n.sharedExport = pollsBy
 	case !changes && unknownBy != "" && unknownBy == kicker && !definesFUTPollOperation(profile):
 		n.sharedExport, n.otherKickoff = unknownBy, unknownBy
+	case !changes && noToken && kicker != "":
+		// a status request without a token is a GET, read-only: the user's shared export serves, running or not
+		n.sharedExport = kicker
 	}
 	if reportBy != "" && reportBy == waitsBy {
 		n.waitedReports = reportBy

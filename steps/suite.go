@@ -20,6 +20,7 @@
 //	When user A downloads every output file of the manifest with Accept "application/fhir+ndjson"
 //	When every output file of the manifest is requested without a token
 //	When user B requests every output file of the manifest with their own token
+//	When the export status is requested without a token, then by user A with the token
 //	When user A polls the export status again some seconds later
 //	When user A requests the report job status
 //	When user A starts a report with $execute and anonymization "ANONYMIZED"   ($execute or $schedule)
@@ -50,6 +51,7 @@
 //	Then every output file is NDJSON of its manifest type
 //	Then each output file answers as the manifest's requiresAccessToken says
 //	Then each output file is refused to user B
+//	Then the request without a token is refused, and user A's is answered
 //	Then the response is the manifest the export completed with
 //	Then the export never completes for user A
 //	Then the export is not cancelled for user A
