@@ -228,6 +228,19 @@ var faultTable = []faultDef{
 		}),
 	hook(faultOutputNoToken, "EXP-OUTPUT-TOKEN", "an export's output files download without any token, though the manifest requires one"),
 	hook(faultManifestForgotten, "EXP-RETAINED", "a completed export answers its manifest once, then 404 to every later poll"),
+	rewrite("export-fails-html", "EXP-POLL-ERROR", "the export fails: its polling location answers 500 with an HTML error page, no OperationOutcome, instead of the manifest",
+		answerPollComplete, func(a *reply) {
+			a.status = http.StatusInternalServerError
+			a.header.Del("Expires")
+			a.header.Set("Content-Type", "text/html; charset=utf-8")
+			a.body = []byte("<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>")
+		}),
+	rewrite("export-fails-outcome-as-text", "EXP-POLL-ERROR", "the export fails: its polling location answers 500 with an OperationOutcome served as text/plain, instead of the manifest",
+		answerPollComplete, func(a *reply) {
+			a.header.Del("Expires")
+			setOutcome(a, http.StatusInternalServerError, sevError, codeException, "Export job failed.")
+			a.header.Set("Content-Type", "text/plain; charset=utf-8")
+		}),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
 		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),
 	rewrite("cancel-no-outcome", "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body",

@@ -91,7 +91,7 @@ var (
 		"Retry-After": {"EXP-RETRY-AFTER"},
 		"Expires":     {"EXP-EXPIRES"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
-		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
+		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
 			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "EXP-CROSS-USER-POLL", "RJS-BUNDLE"},
 	}
 )
@@ -168,7 +168,8 @@ func runTour(t *testing.T, faults []string) []observed {
 	see("A's report status, running", status(tokenA), statusJudges...)
 
 	e.clock.Advance(DefaultExportDuration + DefaultReportDuration)
-	see("poll the completed export", e.get(poll(done), tokenA), "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES")
+	// a poll of a finished job: its manifest, or the error status of an export that failed (EXP-POLL-ERROR)
+	see("poll the completed export", e.get(poll(done), tokenA), "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-EXPIRES")
 	for _, o := range tourOutputs(srv, done) {
 		see("download "+o.typ, e.do(req{method: http.MethodGet, url: "/Binary/" + o.binaryID, token: tokenA,
 			headers: map[string]string{"Accept": "application/fhir+ndjson"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT")
@@ -180,7 +181,7 @@ func runTour(t *testing.T, faults []string) []observed {
 		see("download "+o.typ+" without a token", e.get("/Binary/"+o.binaryID, ""), "EXP-OUTPUT-TOKEN")
 		see("B downloads "+o.typ, e.get("/Binary/"+o.binaryID, tokenB), "EXP-CROSS-USER")
 	}
-	see("poll the completed export again", e.get(poll(done), tokenA), "EXP-RETAINED", "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES")
+	see("poll the completed export again", e.get(poll(done), tokenA), "EXP-RETAINED", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-EXPIRES")
 	see("poll the cancelled export after its time", e.get(poll(cancelled), tokenA), "EXP-CANCELLED-404")
 	see("DELETE the completed export", del(done, tokenA), "EXP-DELETE-DONE")
 	see("A's report status, done", status(tokenA), statusJudges...)
