@@ -40,9 +40,11 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response status is 202
       And the response header "Retry-After", when present, is delta-seconds or an HTTP-date
 
-  Rule: EXP-POLL-200: a finished export answers 200 OK, Content-Type application/json, and a valid manifest
+  Rule: EXP-POLL-200: a finished export answers 200 OK, Content-Type application/json, and a valid manifest; EXP-POLL-ERROR: an export the server fails answers an error status whose body should be an OperationOutcome
+    An export the server fails (the HL7 IG's error status, a 4xx or 5xx that is not transient) is allowed:
+    every scenario that needed it completed is skipped, naming the answer, and its requirements read not checked.
 
-    @EXP-POLL-200
+    @EXP-POLL-200 @EXP-POLL-ERROR
     Scenario: a finished export answers 200 with a Bulk Data manifest
       Given user A has kicked off a system export
       When user A polls the export status until it completes

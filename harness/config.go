@@ -97,7 +97,7 @@ func (c Config) now() time.Time {
 // they change nothing of the run, which says so (Run). ADDR is left out: too common a name to be the
 // reference server's.
 var ReferenceServerVariables = []string{"EXPORT_DURATION", "REPORT_DURATION", "RETRY_AFTER", "DATA_DIR", "BASE_PATH",
-	"PUBLIC_BASE_URL", "REFSERVER_TOKENS", "REFSERVER_THROTTLE", "REFSERVER_POLL_PATH", "FAULTS"}
+	"PUBLIC_BASE_URL", "REFSERVER_TOKENS", "REFSERVER_THROTTLE", "REFSERVER_POLL_PATH", "REFSERVER_FAIL_EXPORTS", "FAULTS"}
 
 var Variables = []struct{ Name, Default, Meaning string }{
 	{"CONFIG", "", "a target file (JSON) holding the run's variables; secrets only by the name of their environment variable"},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // Conformant servers that the reference server does not exercise: the harness must pass them, and where it
@@ -255,6 +257,160 @@ func TestOutputFilesOfAnotherAccessControlSchemeAreNotCheckedNotFailed(t *testin
 			skips := res.Findings.Skips()
 			if len(skips) != 1 || skips[0].Requirement != "EXP-CROSS-USER" || !strings.Contains(skips[0].Message, "requiresAccessToken false") {
 				t.Errorf("want EXP-CROSS-USER skipped in bulkdata, for want of a credential of user B's in the files' scheme; got %+v", skips)
+			}
+		})
+	}
+}
+
+// BDA2 "Bulk Data Status Request": the error status, a 4xx or 5xx, is "returned by the server if the export
+// operation fails", and when to fail an export in its entirety is "left up to the server implementer". A
+// server that fails every export (the reference server with FailExports: HAPI's answer to a FAILED job, 500
+// and an OperationOutcome) is not failed: every scenario that needed a completed export is skipped, those that
+// read the user's shared export with its one cause (the answer and what its OperationOutcome says), the report says the server failed the export,
+// and the release gate fails on the requirements left unchecked. In fut the OperationOutcome's legacy
+// application/json+fhir is HAPI's known deviation; in bulkdata the answer is the IG's own and warns of nothing.
+func TestAnExportTheServerFailsIsSkippedNotFailed(t *testing.T) {
+	for _, profile := range []refserver.Profile{refserver.ProfileFUT, refserver.ProfileBulkData} {
+		t.Run(string(profile), func(t *testing.T) {
+			t.Parallel()
+			h := refserverHandler(t, refserver.Config{Profile: profile, FailExports: true})
+			res, out, err := runAgainst(t, h, Config{Profile: string(profile), Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
+				Tags: "@export", Gate: true, Features: []string{"export"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Failures) > 0 {
+				t.Fatalf("an export the server failed was charged to %v\n%s", failedRequirements(res), tailOf(out))
+			}
+			const says = "fails every export (FailExports)"
+			skipped := map[string]string{}
+			for _, s := range res.Findings.Skips() {
+				if strings.Contains(s.Message, "the server failed the export") {
+					skipped[s.Requirement] = s.Message
+				}
+			}
+			var cause string
+			for _, id := range []string{"EXP-POLL-200", "EXP-EXPIRES", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-DELETE-DONE", "EXP-CROSS-USER"} {
+				msg, ok := skipped[id]
+				switch {
+				case !ok:
+					t.Errorf("%s: not skipped as an export the server failed; skips %+v", id, res.Findings.Skips())
+				case !strings.Contains(msg, "answered 500 Internal Server Error") || !strings.Contains(msg, says):
+					t.Errorf("%s: the skip must name the status and what the OperationOutcome says: %s", id, msg)
+				case id == "EXP-DELETE-DONE": // an export of its own (it deletes it), which failed too
+				case cause == "":
+					cause = msg
+				case msg != cause: // the shared export's one cause
+					t.Errorf("%s: every scenario must give the same cause:\n  %s\n  %s", id, msg, cause)
+				}
+			}
+			if !strings.Contains(out, "the server failed the export") {
+				t.Errorf("the console must say the server failed the export:\n%s", tailOf(out))
+			}
+			if w := res.Findings.Warnings(); len(w) > 0 {
+				t.Errorf("a conformant error answer warns of nothing: %+v", w)
+			}
+			known := slices.ContainsFunc(res.Findings.KnownDeviations(), func(f steps.Finding) bool {
+				return f.Requirement == "EXP-POLL-ERROR" && strings.Contains(f.Message, "application/json+fhir")
+			})
+			if known != (profile == refserver.ProfileFUT) {
+				t.Errorf("HAPI's application/json+fhir must be a known deviation of EXP-POLL-ERROR in fut, and only there: %+v", res.Findings.KnownDeviations())
+			}
+			if res.Passed || res.Gate == nil || res.Gate.Passed {
+				t.Fatalf("the release gate must fail on the requirements the failed export left unchecked:\n%s", tailOf(out))
+			}
+			unchecked := map[string]bool{}
+			for _, r := range res.Gate.Unchecked {
+				unchecked[r.ID] = strings.Contains(r.Reason, "the server failed the export")
+			}
+			for _, id := range []string{"EXP-POLL-200", "EXP-OUTPUT", "EXP-DELETE-DONE"} {
+				if !unchecked[id] {
+					t.Errorf("%s: the gate must count it not checked, naming the failed export: %+v", id, res.Gate.Unchecked)
+				}
+			}
+		})
+	}
+}
+
+// An export that fails with an error answer of the wrong form (BDA2: the body SHOULD be an OperationOutcome,
+// as application/fhir+json) is still an export the server failed: the run is not failed, and EXP-POLL-ERROR
+// warns, naming what came; under STRICT its scenario (EXP-POLL-200's) fails on EXP-POLL-ERROR alone, and every
+// other scenario is skipped.
+func TestAFailedExportsMalformedErrorAnswerWarns(t *testing.T) {
+	for fault, says := range map[string]string{
+		"export-fails-html":            "a FHIR OperationOutcome in JSON (BDA2: SHOULD), got ",
+		"export-fails-outcome-as-text": "application/fhir+json for an OperationOutcome, got text/plain",
+	} {
+		t.Run(fault, func(t *testing.T) {
+			t.Parallel()
+			h := refserverHandler(t, refserver.Config{Faults: []string{fault}})
+			for _, strict := range []bool{false, true} {
+				res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF,@EXP-POLL-200,@EXP-OUTPUT", Strict: strict})
+				if err != nil {
+					t.Fatal(err)
+				}
+				warned := slices.ContainsFunc(res.Findings.Warnings(), func(f steps.Finding) bool {
+					return f.Requirement == "EXP-POLL-ERROR" && strings.Contains(f.Message, says)
+				})
+				if !warned {
+					t.Fatalf("strict=%v: want a warning of EXP-POLL-ERROR saying %q, got %+v\n%s", strict, says, res.Findings.Warnings(), tailOf(out))
+				}
+				if !strict {
+					if len(res.Failures) > 0 || !res.Passed {
+						t.Fatalf("a failed export's malformed answer is a warning, not a failure: %v\n%s", failedRequirements(res), tailOf(out))
+					}
+					continue
+				}
+				if f := failedRequirements(res); len(res.Failures) != 1 || !slices.Equal(f, []string{"EXP-POLL-ERROR"}) || !slices.Contains(res.Failures[0].Requirements, "EXP-POLL-ERROR") {
+					t.Fatalf("STRICT: want EXP-POLL-200's scenario failed on EXP-POLL-ERROR alone, got %v %+v\n%s", f, res.Failures, tailOf(out))
+				}
+			}
+		})
+	}
+}
+
+// An export that fails before its first poll cannot show its in-progress answer, nor be cancelled while it
+// runs: the scenarios that need it running are skipped naming the failed export, as when it finishes before
+// the first poll, not failed on EXP-POLL-202. And one seen running that fails while its DELETE is on its way
+// (HAPI answers a FAILED job's DELETE 500, and the poll after it too) is skipped alike, not failed on
+// EXP-CANCEL. The server's clock passes the jobs' duration as the poll, or the DELETE, arrives.
+func TestAnExportThatFailsBeforeItCanBeSeenRunningIsSkipped(t *testing.T) {
+	for name, c := range map[string]struct {
+		method string // the request that moves the clock past the job's duration
+		tags   string
+		want   []string
+	}{
+		"before the first poll": {http.MethodGet, "@EXP-KICKOFF,@EXP-POLL-202,@EXP-RETRY-AFTER,@EXP-CANCEL,@EXP-CANCELLED-404",
+			[]string{"EXP-POLL-202", "EXP-RETRY-AFTER", "EXP-CANCEL", "EXP-CANCELLED-404"}},
+		"before its DELETE arrives, EXP-CANCEL":        {http.MethodDelete, "@EXP-KICKOFF,@EXP-CANCEL", []string{"EXP-CANCEL"}},
+		"before its DELETE arrives, EXP-CANCELLED-404": {http.MethodDelete, "@EXP-KICKOFF,@EXP-CANCELLED-404", []string{"EXP-CANCELLED-404"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const duration = time.Minute
+			clock := &aheadClock{}
+			inner := refserverHandler(t, refserver.Config{Clock: clock, ExportDuration: duration, FailExports: true})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == c.method && strings.HasSuffix(r.URL.Path, "/$export-poll-status") {
+					clock.jump(duration)
+				}
+				inner.ServeHTTP(w, r)
+			})
+			res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: c.tags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Failures) > 0 || !res.Passed {
+				t.Fatalf("an export that failed before it could be seen running was charged to %v\n%s", failedRequirements(res), tailOf(out))
+			}
+			skipped := map[string]bool{}
+			for _, s := range res.Findings.Skips() {
+				skipped[s.Requirement] = strings.Contains(s.Message, "the server failed the export") && strings.Contains(s.Message, "answered 500 Internal Server Error")
+			}
+			for _, id := range c.want {
+				if !skipped[id] {
+					t.Errorf("%s: want it skipped naming the failed export, got %+v\n%s", id, res.Findings.Skips(), tailOf(out))
+				}
 			}
 		})
 	}

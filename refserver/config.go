@@ -77,6 +77,10 @@ type Config struct {
 	// FilesPerType is how many output files a manifest has per resource type, at most (split at about equal
 	// sizes); default 1.
 	FilesPerType int
+	// FailExports makes every export job fail when its time is up instead of completing, conformantly: its
+	// polling location then answers the HL7 Bulk Data IG's error status as HAPI answers a FAILED job, 500 and
+	// an OperationOutcome (writeFailedExport). Not a fault: the IG lets a server fail an export.
+	FailExports bool
 }
 
 // normalize validates cfg and returns a copy with defaults applied.

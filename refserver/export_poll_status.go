@@ -215,8 +215,9 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 	if state == exportCompleted && s.faulty(faultManifestForgotten) {
 		forgotten, j.answered = j.answered, true
 	}
+	failed := state == exportCompleted && s.cfg.FailExports
 	var outputs, errorFiles []exportOutput
-	if state == exportCompleted {
+	if state == exportCompleted && !failed {
 		s.materializeLocked(st, j)
 		outputs = append(outputs, j.outputs...)
 		errorFiles = append(errorFiles, j.errors...)
@@ -234,9 +235,27 @@ func (s *Server) exportPollStatus(w http.ResponseWriter, r *http.Request, u User
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("Job instance %s was deleted after it completed; its files are released.", id))
 	case state == exportInProgress:
 		s.writeRunning(w, kickoff)
+	case failed:
+		s.writeFailedExport(w, id)
 	case state == exportCompleted:
 		s.writeManifest(w, r, kickoff, request, outputs, errorFiles)
 	}
+}
+
+// writeFailedExport answers a request to the polling location of an export that failed (Config.FailExports):
+// the HL7 IG's error status, as HAPI's BulkDataExportProvider answers a FAILED job, to a GET and a DELETE alike
+// (its FAILED branch ignores the method; no cancel happens): 500 and an OperationOutcome of severity error whose
+// diagnostics are the job's error message, as application/json+fhir, HAPI's legacy media type, in fut and
+// hapi-8.0 (the digest's C1 and D1.3), application/fhir+json in bulkdata; its issue code is processing from
+// HAPI 8.6.0, none in hapi-8.0 (Profile.providerErrorCode).
+func (s *Server) writeFailedExport(w http.ResponseWriter, id string) {
+	p := s.cfg.Profile
+	contentType := contentTypeFHIRJSON
+	if p != ProfileBulkData {
+		contentType = contentTypeFHIRJSONLegacy
+	}
+	writeOperationOutcomeAs(w, http.StatusInternalServerError, contentType, sevError, p.providerErrorCode(codeProcessing),
+		fmt.Sprintf("Export job %s failed: the reference server fails every export (FailExports).", id))
 }
 
 // writeRunning answers a poll of a running export: 202, X-Progress (FUT), Retry-After, no body.
@@ -296,6 +315,7 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 		case state == exportInProgress:
 			j.cancelled = now
 			heap.Fix(&st.expiries, j.heapIndex) // its retention now runs from the cancellation
+		case state == exportCompleted && s.cfg.FailExports:
 		case state == exportCompleted && j.released.IsZero():
 			released = s.releaseFinishedLocked(j, now)
 			if released && s.faulty(faultDeleteDoneKept) {
@@ -314,6 +334,8 @@ func (s *Server) exportCancel(w http.ResponseWriter, r *http.Request, u User) {
 		s.writeCancelled(w, id)
 	case state == exportCancelled:
 		s.writeCancelOfCancelled(w, id)
+	case state == exportCompleted && s.cfg.FailExports:
+		s.writeFailedExport(w, id)
 	case released:
 		markAnswer(w, answerCancelReleased)
 		writeOperationOutcome(w, http.StatusAccepted, sevInformation, codeInformational, fmt.Sprintf("Export %s completed; its files are released.", id))

@@ -378,3 +378,39 @@ func TestOutputFileDefaultAccept(t *testing.T) {
 		})
 	}
 }
+
+// Config.FailExports: a job whose time is up has failed, and its polling location answers as HAPI answers a
+// FAILED job, to a GET and a DELETE alike: 500 and an OperationOutcome, as HAPI's legacy application/json+fhir
+// in fut and hapi-8.0 (issue code processing from HAPI 8.6, none before), application/fhir+json in bulkdata.
+// While it runs it answers 202, as any job.
+func TestAFailedExportAnswersTheErrorStatus(t *testing.T) {
+	for _, c := range []struct {
+		profile     Profile
+		contentType string
+		code        string
+	}{
+		{ProfileFUT, "application/json+fhir", codeProcessing},
+		{ProfileHAPI80, "application/json+fhir", ""},
+		{ProfileBulkData, "application/fhir+json", codeProcessing},
+	} {
+		t.Run(string(c.profile), func(t *testing.T) {
+			e := newEnv(t, Config{Profile: c.profile, FailExports: true})
+			poll := e.kickoff(tokenA, "")
+			id := poll[strings.LastIndex(poll, "=")+1:]
+			wantStatus(t, e.get(poll, tokenA), http.StatusAccepted)
+			e.clock.Advance(DefaultExportDuration)
+			for _, m := range []string{http.MethodGet, http.MethodDelete, http.MethodGet} {
+				r := e.do(req{method: m, url: poll, token: tokenA})
+				if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, c.contentType) {
+					t.Fatalf("%s: Content-Type %q, want %s", m, ct, c.contentType)
+				}
+				if d := wantOOBody(t, r, http.StatusInternalServerError, sevError, c.code); !strings.Contains(d, id) {
+					t.Fatalf("%s: diagnostics %q do not name the job", m, d)
+				}
+				if r.header.Get("Expires") != "" {
+					t.Fatalf("%s: a failed export has no files to expire", m)
+				}
+			}
+		})
+	}
+}

@@ -130,6 +130,14 @@ var faultTable = []faultDef{
 		answerPollRunning, func(a *reply) {
 			setJSON(a, contentTypeJSON, manifest{TransactionTime: fhirInstant(a.now), Request: a.base + "/$export", Output: []manifestOutput{}, Error: []manifestOutput{}})
 		}),
+	// A 404 names no job: not the error status of an export that failed (steps.failedStatus), whose
+	// scenarios would be skipped, but a polling location that does not work.
+	rewrite("running-404", "EXP-POLL-202", "a running export's polling location answers 404 with an OperationOutcome, as if it named no job",
+		answerPollRunning, func(a *reply) {
+			a.header.Del("X-Progress")
+			a.header.Del("Retry-After")
+			setOutcome(a, http.StatusNotFound, sevError, codeNotFound, "Unknown job")
+		}),
 	rewrite("long-x-progress", "EXP-PROGRESS-LENGTH", "X-Progress is 115 characters long (SHOULD: under 100)",
 		answerPollRunning, func(a *reply) { a.header.Set("X-Progress", longXProgress) }),
 	rewrite("bad-retry-after", "EXP-RETRY-AFTER", `Retry-After is "1.5s", neither delay-seconds nor an HTTP-date`,
@@ -235,6 +243,19 @@ var faultTable = []faultDef{
 		answerPollComplete, func(a *reply) { editManifest(a, func(m *manifest) { m.RequiresAccessToken = false }) }),
 	hook(faultPollWithoutToken, "EXP-POLL-TOKEN", "the polling location answers a status request (GET) without a token, as the job's owner would be answered"),
 	hook(faultManifestForgotten, "EXP-RETAINED", "a completed export answers its manifest once, then 404 to every later poll"),
+	rewrite("export-fails-html", "EXP-POLL-ERROR", "the export fails: its polling location answers 500 with an HTML error page, no OperationOutcome, instead of the manifest",
+		answerPollComplete, func(a *reply) {
+			a.status = http.StatusInternalServerError
+			a.header.Del("Expires")
+			a.header.Set("Content-Type", "text/html; charset=utf-8")
+			a.body = []byte("<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>")
+		}),
+	rewrite("export-fails-outcome-as-text", "EXP-POLL-ERROR", "the export fails: its polling location answers 500 with an OperationOutcome served as text/plain, instead of the manifest",
+		answerPollComplete, func(a *reply) {
+			a.header.Del("Expires")
+			setOutcome(a, http.StatusInternalServerError, sevError, codeException, "Export job failed.")
+			a.header.Set("Content-Type", "text/plain; charset=utf-8")
+		}),
 	rewrite("cancel-200", "EXP-CANCEL", "a DELETE on a running export cancels it but answers 200 instead of 202",
 		answerCancelRunning, func(a *reply) { a.status = http.StatusOK }),
 	rewrite("cancel-no-outcome", "EXP-CANCEL", "a DELETE on a running export answers 202 with an empty body",

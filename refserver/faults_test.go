@@ -102,7 +102,7 @@ var (
 		"Retry-After": {"EXP-RETRY-AFTER"},
 		"Expires":     {"EXP-EXPIRES"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
-		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
+		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
 			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "EXP-CROSS-USER-POLL", "RJS-BUNDLE"},
 	}
 )
@@ -180,8 +180,9 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	see("A's report status, running", status(tokenA), statusJudges...)
 
 	e.clock.Advance(DefaultExportDuration + DefaultReportDuration)
+	// a poll of a finished job: its manifest, or the error status of an export that failed (EXP-POLL-ERROR);
 	// requiresAccessToken is read by the requirements of the files' requests without the owner's token too
-	see("poll the completed export", e.get(poll(done), tokenA), "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
+	see("poll the completed export", e.get(poll(done), tokenA), "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
 	see("poll the completed export without a token", e.get(poll(done), ""), "EXP-POLL-TOKEN")
 	see("cancel the completed export without a token", del(done, ""), "EXP-POLL-TOKEN")
 	for _, o := range tourOutputs(srv, done) {
@@ -195,11 +196,11 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 		see("download "+o.typ+" without a token", e.get("/Binary/"+o.binaryID, ""), "EXP-OUTPUT-TOKEN")
 		see("B downloads "+o.typ, e.get("/Binary/"+o.binaryID, tokenB), "EXP-CROSS-USER")
 	}
-	see("poll the completed export again", e.get(poll(done), tokenA), "EXP-RETAINED", "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
+	see("poll the completed export again", e.get(poll(done), tokenA), "EXP-RETAINED", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
 	see("poll the cancelled export after its time", e.get(poll(cancelled), tokenA), "EXP-CANCELLED-404")
 	see("DELETE the completed export", del(done, tokenA), "EXP-DELETE-DONE")
 	// fut and hapi-8.0 still answer it with the manifest (HAPI), bulkdata with 404 (BDA2)
-	see("poll the completed export after its DELETE", e.get(poll(done), tokenA), "EXP-DELETE-DONE", "EXP-RETAINED", "EXP-POLL-200", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
+	see("poll the completed export after its DELETE", e.get(poll(done), tokenA), "EXP-DELETE-DONE", "EXP-RETAINED", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-EXPIRES", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER")
 	see("A's report status, done", status(tokenA), statusJudges...)
 	see("B's report status", status(tokenB), statusJudges...)
 	see("A reads the executed report's Binary", e.get("/Binary/1", tokenA), "RJS-TERMINAL")

@@ -13,6 +13,9 @@ const (
 	contentTypeFHIRJSON = "application/fhir+json; charset=utf-8"
 	contentTypeJSON     = "application/json"
 	contentTypeNDJSON   = "application/fhir+ndjson"
+	// contentTypeFHIRJSONLegacy is HAPI's Constants.CT_FHIR_JSON, the DSTU2-era media type it still answers a
+	// FAILED export job with (the digest's C1).
+	contentTypeFHIRJSONLegacy = "application/json+fhir; charset=utf-8"
 )
 
 // Issue severities and codes used by the server (FHIR R4 value sets).

@@ -82,6 +82,7 @@ const (
 	reqProgressLength = "EXP-PROGRESS-LENGTH"
 	reqRetryAfter     = "EXP-RETRY-AFTER"
 	reqPoll200        = "EXP-POLL-200"
+	reqPollError      = "EXP-POLL-ERROR"
 	reqExpires        = "EXP-EXPIRES"
 )
 
@@ -203,8 +204,9 @@ func (w *World) adoptKickoff(ctx context.Context, user string, job func() *poole
 }
 
 // adoptPolls waits for a pooled export to end and judges its polls for this scenario: every in-progress
-// answer is held to the in-progress requirements here too, and a job that never completed fails the scenario
-// with the pool's one cause.
+// answer is held to the in-progress requirements here too, a job that never completed fails the scenario
+// with the pool's one cause, and one the server failed returns its *exportFailedError (the same cause in every
+// scenario that adopts it; its error answer's form judged here too), at once: nothing more is waited on.
 func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 	if err := await(ctx, j.done); err != nil {
 		return err
@@ -266,7 +268,7 @@ func (w *World) hasCompletedExport(ctx context.Context, user string) error {
 		return err
 	}
 	if err := w.adoptPolls(ctx, w.export.pooled); err != nil {
-		return err
+		return w.exportEnded(err)
 	}
 	return w.checkManifest(reqPoll200, w.last)
 }
@@ -308,9 +310,17 @@ func (w *World) adoptCancelledExport(ctx context.Context, user string) error {
 			if errors.Is(j.err, errFinishedBeforeDelete) {
 				return w.skip(j.err.Error())
 			}
+			// the poll after a DELETE not answered as a cancel (cancelsExport) says the export failed meanwhile
+			if last := j.polls[len(j.polls)-1]; i < len(j.polls)-1 && last.Method == http.MethodGet && w.failedAfterDelete(last) {
+				w.last = adopted(last)
+				w.exchanges = append(w.exchanges, w.last)
+				return w.exportEnded(w.exportFailure(w.last))
+			}
 			return w.checkProfileAnswer("cancel-running", w.last)
 		case x.Status == http.StatusOK:
 			return w.skip("the export completed before the first poll, so it could not be cancelled while it ran")
+		case failedStatus(x):
+			return w.exportEnded(w.exportFailure(x))
 		case x.Status != http.StatusAccepted:
 			return check.Violationf(reqPoll202, "status of the first poll", check.StatusPhrase(http.StatusAccepted)+" while the export runs", check.StatusPhrase(x.Status))
 		}
@@ -361,6 +371,9 @@ func (w *World) pollsExportStatusWhileItRuns(ctx context.Context, user string) e
 	if w.last.Status == http.StatusOK {
 		return w.skip("the export completed before the first poll, so its in-progress answer could not be observed")
 	}
+	if failedStatus(w.last) && user == w.export.owner { // the export failed before the first poll
+		return w.exportEnded(w.exportFailure(w.last))
+	}
 	if w.last.Status == http.StatusAccepted {
 		return w.checkProgressLength(w.last)
 	}
@@ -368,25 +381,45 @@ func (w *World) pollsExportStatusWhileItRuns(ctx context.Context, user string) e
 }
 
 func (w *World) pollsExportStatusUntilComplete(ctx context.Context, user string) error {
+	return w.exportEnded(w.pollUntilComplete(ctx, user))
+}
+
+// pollUntilComplete polls the scenario's export until it completes, or adopts the polls of its pooled job. An
+// export the server failed returns an *exportFailedError (exportEnded makes it the scenario's skip).
+func (w *World) pollUntilComplete(ctx context.Context, user string) error {
 	if _, err := w.pollURL(); err != nil {
 		return err
 	}
 	if j := w.export.pooled; j != nil && user == w.export.owner {
 		return w.adoptPolls(ctx, j)
 	}
-	defer w.releaseJob() // completed or given up: no longer in flight for the harness
+	defer w.releaseJob() // completed, failed or given up: no longer in flight for the harness
 	x, err := w.poller("export "+w.export.pollURL).Poll(ctx,
 		func(ctx context.Context) (*check.Exchange, error) { return w.pollOnce(ctx, user) },
 		w.judgeExportPoll)
 	if x != nil {
 		w.last = x
-		w.export.settled = x.Status == http.StatusOK
+		var failed *exportFailedError
+		w.export.settled = x.Status == http.StatusOK || errors.As(err, &failed) // a failed job runs no more
 	}
 	return err
 }
 
 // judgeExportPoll reads one answer of the polling location while waiting for completion. Every in-progress
 // answer on the way is held to the in-progress requirements.
+//
+// FUT-OD-POLL knows two answers, 202 while the job runs and 200 once it has finished; BDA2 knows a third, its
+// error status: a 4XX or 5XX "returned by the server if the export operation fails", leaving "the choice of
+// when to determine that an export job has failed in its entirety (error status) vs. returning a partial
+// success" to the server (HAPI answers a FAILED job 500 with an OperationOutcome; SMART's reference server
+// 400). An error the wait retries (429, a 5xx with the transient issue code, a 503 with Retry-After) is no
+// failure. Any other 4xx or 5xx, a 404 before any DELETE included (a job the server no longer knows has
+// failed for the client, whatever the cause), ends the wait with an *exportFailedError: the export failed,
+// which the sources allow, so the scenarios that needed it completed are skipped with that cause (their
+// requirements not checked: the release gate fails on them), not failed. The error answer's form is judged
+// apart, against EXP-POLL-ERROR (checkExportError). Any other status (a 1xx, a 2xx but 200 and 202, a 3xx
+// the client did not follow) is no answer of either source, and breaks EXP-POLL-200's clause, whichever
+// scenario needed the export.
 func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 	switch {
 	case x.Status == http.StatusOK:
@@ -397,11 +430,91 @@ func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 		return check.Throttle, nil
 	case temporaryFailure(x):
 		return check.Throttle, nil
+	case failedStatus(x):
+		return check.Done, w.exportFailure(x)
 	}
-	// FUT-OD-POLL knows two answers, 202 while the job runs and 200 once it has finished: an export that ends
-	// otherwise (BDA2's error status: the export failed) never finished, which EXP-POLL-200's clause judges,
-	// whichever scenario needed the export.
-	return check.Done, check.Violationf(reqPoll200, "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes", check.StatusPhrase(x.Status))
+	return check.Done, check.Violationf(reqPoll200, "status of "+x.Method+" "+x.URL, "202 while the export runs, then 200 when it completes (or BDA2's error status, a 4xx or 5xx, if it fails)", check.StatusPhrase(x.Status))
+}
+
+// failedStatus: an answer of a polling location that says the export failed, BDA2's error status: a 4xx or
+// 5xx that is neither throttling (429) nor a transient failure, both waited out, nor one that says the
+// polling location itself is wrong: 404 and 410 (no such job, before any DELETE: the location the kick-off
+// gave names nothing, which no source answers for a failed export: HAPI's FAILED job is a 500, SMART's a
+// 400), 401 and 403 (the owner's own token refused), 405 (no GET there). Those fail EXP-POLL-200: a
+// polling location that never worked must not read as an export the server chose to fail.
+func failedStatus(x *check.Exchange) bool {
+	switch x.Status {
+	case http.StatusNotFound, http.StatusGone, http.StatusUnauthorized, http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusTooManyRequests:
+		return false
+	}
+	return x.Status >= 400 && x.Status <= 599 && !temporaryFailure(x)
+}
+
+// exportFailedError: the polling location answered the error status, the export failed. Its message is the
+// skip reason of every scenario that needed the export, the same in each.
+type exportFailedError struct{ cause string }
+
+func (e *exportFailedError) Error() string { return e.cause }
+
+// maxOutcomeShown is how much of a failed export's OperationOutcome the skip reason quotes, in characters.
+const maxOutcomeShown = 200
+
+// exportFailure judges the form of an error status of the export's polling location (checkExportError) and
+// returns the failure: the form's violation where it fails the scenario (STRICT, in EXP-POLL-ERROR's own),
+// else an *exportFailedError naming the answer, its status and what its OperationOutcome says, clipped.
+func (w *World) exportFailure(x *check.Exchange) error {
+	if err := w.checkExportError(x); err != nil {
+		return err
+	}
+	says := ", with no OperationOutcome"
+	if oo, ok := check.ParseOutcome(x.Body); ok {
+		says = ", its OperationOutcome saying nothing"
+		if text := check.Clip(oo.FirstText(), maxOutcomeShown); text != "" {
+			says = fmt.Sprintf(", its OperationOutcome saying %q", text)
+		}
+	}
+	return &exportFailedError{cause: fmt.Sprintf("the server failed the export (BDA2's error status, which a server may answer when an export fails): %s %s answered %s%s; "+
+		"nothing that needs the export is checked", x.Method, x.URL, check.StatusPhrase(x.Status), says)}
+}
+
+// checkExportError judges the form of an export's error status (EXP-POLL-ERROR, SHOULD): BDA2 "Response -
+// Error Status": the body SHOULD be a FHIR OperationOutcome in JSON (a server whose infrastructure cannot
+// produce one MAY answer in another format), with Content-Type application/fhir+json when it is one. The
+// OperationOutcome is judged as every error OperationOutcome is (checkOutcome): HAPI's legacy
+// application/json+fhir, which it answers a FAILED job with, is a known deviation where the profile tolerates
+// it (fut, hapi-8.0). A deviation is a warning: under STRICT it fails the scenario of EXP-POLL-ERROR only.
+func (w *World) checkExportError(x *check.Exchange) error {
+	subject := fmt.Sprintf("body of the error status %s %s answered", x.Method, x.URL)
+	if _, ok := check.ParseOutcome(x.Body); !ok {
+		mt := x.MediaType()
+		if mt == "" {
+			mt = "no Content-Type"
+		}
+		got := fmt.Sprintf("%d bytes of %s", len(x.Body), mt)
+		if len(x.Body) == 0 {
+			got = "an empty body"
+		}
+		return w.warn(reqPollError, subject+" "+check.StatusPhrase(x.Status), "a FHIR OperationOutcome in JSON (BDA2: SHOULD)", got)
+	}
+	if err := w.checkOutcome(reqPollError, x); err != nil {
+		var v *check.Violation
+		if !errors.As(err, &v) {
+			return err
+		}
+		return w.warn(reqPollError, v.Subject, v.Expected, v.Got)
+	}
+	return nil
+}
+
+// exportEnded is err as a step reports it: an export the server failed (*exportFailedError) skips the
+// scenario with its cause, and leaves nothing to cancel; any other err is itself.
+func (w *World) exportEnded(err error) error {
+	var failed *exportFailedError
+	if !errors.As(err, &failed) {
+		return err
+	}
+	w.export.settled = true
+	return w.skip(failed.cause)
 }
 
 // checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER and EXP-PROGRESS-LENGTH.
@@ -473,8 +586,10 @@ func (w *World) pollsWithoutJobID(ctx context.Context, user string) error {
 // cancelsExport sends the DELETE. An owner's export last seen running (202) whose DELETE the profile does not
 // answer as a running export's cancel is polled once: a 200 says the job finished while the DELETE was on its
 // way, which FUT answers as a finished export's ("If the export has already finished, the delete will return
-// '404 Not Found'"), and no cancel of a running export was observed (errFinishedBeforeDelete). The DELETE
-// stays the answer the scenario judges.
+// '404 Not Found'"), and no cancel of a running export was observed (errFinishedBeforeDelete); an error
+// status other than a cancelled export's says the export failed meanwhile (failedAfterDelete: an
+// *exportFailedError, the poll's form judged as judgeExportPoll judges it). The DELETE stays the answer the
+// scenario judges.
 func (w *World) cancelsExport(ctx context.Context, user string) error {
 	target, err := w.pollURL()
 	if err != nil {
@@ -496,11 +611,24 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 	}
 	poll, err := w.pollOnce(ctx, user)
 	w.last = x
-	if err != nil || poll.Status != http.StatusOK {
+	if err != nil {
 		return err
+	}
+	if w.failedAfterDelete(poll) { // the export failed while the DELETE was on its way (HAPI answers a FAILED job's DELETE 500)
+		return w.exportFailure(poll)
+	}
+	if poll.Status != http.StatusOK {
+		return nil
 	}
 	return fmt.Errorf("%w: the DELETE answered %s, as a finished export's, and a poll then answered %s: it could not be cancelled while it ran",
 		errFinishedBeforeDelete, check.StatusPhrase(x.Status), check.StatusPhrase(poll.Status))
+}
+
+// failedAfterDelete: the poll after a DELETE not answered as a cancel says the export failed: an error status
+// other than the profile's answer for a cancelled export (404: the DELETE cancelled it after all, which the
+// scenario then judges by the DELETE's answer).
+func (w *World) failedAfterDelete(poll *check.Exchange) bool {
+	return failedStatus(poll) && !w.profileAccepts("poll-cancelled", poll.Status)
 }
 
 // errFinishedBeforeDelete: the export seen running had finished when its DELETE arrived (cancelsExport).
@@ -512,7 +640,7 @@ func (w *World) cancelsExportStep(ctx context.Context, user string) error {
 	if errors.Is(err, errFinishedBeforeDelete) {
 		return w.skip(err.Error())
 	}
-	return err
+	return w.exportEnded(err)
 }
 
 // releaseJob frees the slot (MAX_JOBS) of the scenario's own export job.

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cucumber/godog"
 
 	"github.com/ehealth-dk/fut-conformance/check"
 	"github.com/ehealth-dk/fut-conformance/features"
@@ -169,17 +172,92 @@ func worldWithManifest(t *testing.T, poll, manifest string) *World {
 	return w
 }
 
-// A poll answered neither 202 nor 200 while the harness waits for an export to complete (the export failed:
-// BDA2's error status) breaks EXP-POLL-200, whose clause the failure then shows: not the requirement of the
-// scenario that needed the export (EXP-OUTPUT, say), whose own check never ran.
-func TestAPollThatIsNeither202Nor200BreaksEXPPOLL200(t *testing.T) {
-	w := &World{target: &Target{Findings: &Findings{}}, scenario: "unit", scenarioReqs: []string{"EXP-OUTPUT"}}
-	x := &check.Exchange{Method: "GET", URL: "http://fhir.example/$export-poll-status?_jobId=1", Status: 500, Header: http.Header{"Content-Type": {"application/fhir+json"}},
-		Body: []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"export failed"}]}`)}
-	verdict, err := w.judgeExportPoll(x)
-	var v *check.Violation
-	if verdict != check.Done || !errors.As(err, &v) || v.Requirement != "EXP-POLL-200" {
-		t.Fatalf("want a violation of EXP-POLL-200, got verdict %v, %v", verdict, err)
+// BDA2's error status (a 4xx or 5xx, "returned by the server if the export operation fails") while the
+// harness waits for an export to complete is an export the server failed, which the sources allow: no
+// violation, but an *exportFailedError naming the answer, which skips the scenario (exportEnded). The answer's
+// form is EXP-POLL-ERROR's (SHOULD): an OperationOutcome, as application/fhir+json (HAPI's legacy
+// application/json+fhir a known deviation in fut). Retried errors stay retried, and a status of neither source
+// still breaks EXP-POLL-200.
+func TestAnExportThatFailsIsSkippedAndItsErrorAnswerJudged(t *testing.T) {
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const poll = "http://fhir.example/$export-poll-status?_jobId=1"
+	outcome := []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"Export failed: the disk is full"}]}`)
+	transient := []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient"}]}`)
+	for _, c := range []struct {
+		name, profile string
+		strict        bool
+		reqs          []string // the scenario's requirement tags
+		status        int
+		header        http.Header
+		body          []byte
+		verdict       check.Verdict
+		failed        string // the *exportFailedError's message holds it; "" : no such error
+		violation     string // the requirement of the violation returned; "" : none
+		warning       bool   // a warning of EXP-POLL-ERROR
+		known         bool   // a known deviation of EXP-POLL-ERROR
+	}{
+		{name: "HAPI's FAILED job, bulkdata's media type", profile: "bulkdata", reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"application/fhir+json"}}, body: outcome,
+			verdict: check.Done, failed: `answered 500 Internal Server Error, its OperationOutcome saying "Export failed: the disk is full"`},
+		{name: "HAPI's FAILED job as application/json+fhir in fut", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"application/json+fhir"}}, body: outcome,
+			verdict: check.Done, failed: "the server failed the export", known: true},
+		{name: "application/json+fhir in bulkdata", profile: "bulkdata", reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"application/json+fhir"}}, body: outcome,
+			verdict: check.Done, failed: "the server failed the export", warning: true},
+		{name: "SMART's 400", profile: "bulkdata", reqs: []string{"EXP-POLL-200", "EXP-POLL-ERROR"}, status: 400, header: http.Header{"Content-Type": {"application/fhir+json"}}, body: outcome,
+			verdict: check.Done, failed: "answered 400 Bad Request"},
+		{name: "a job gone before any DELETE: the polling location names nothing", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 404, header: http.Header{"Content-Type": {"application/fhir+json"}}, body: outcome,
+			verdict: check.Done, violation: "EXP-POLL-200"},
+		{name: "the owner's token refused", profile: "bulkdata", reqs: []string{"EXP-OUTPUT"}, status: 403, header: http.Header{"Content-Type": {"application/fhir+json"}}, body: outcome,
+			verdict: check.Done, violation: "EXP-POLL-200"},
+		{name: "an HTML page", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"text/html"}}, body: []byte("<html>oops</html>"),
+			verdict: check.Done, failed: "answered 500 Internal Server Error, with no OperationOutcome", warning: true},
+		{name: "an HTML page under STRICT in another requirement's scenario", profile: "fut", strict: true, reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"text/html"}}, body: []byte("<html>oops</html>"),
+			verdict: check.Done, failed: "with no OperationOutcome", warning: true},
+		{name: "an HTML page under STRICT in EXP-POLL-ERROR's scenario", profile: "fut", strict: true, reqs: []string{"EXP-POLL-200", "EXP-POLL-ERROR"}, status: 500, header: http.Header{"Content-Type": {"text/html"}}, body: []byte("<html>oops</html>"),
+			verdict: check.Done, violation: "EXP-POLL-ERROR"},
+		{name: "an OperationOutcome as text/plain", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"text/plain"}}, body: outcome,
+			verdict: check.Done, failed: "the server failed the export", warning: true},
+		{name: "a transient 5xx", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 500, header: http.Header{"Content-Type": {"application/fhir+json"}}, body: transient, verdict: check.Throttle},
+		{name: "a 503 with Retry-After", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 503, header: http.Header{"Retry-After": {"1"}}, verdict: check.Throttle},
+		{name: "a 429", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 429, header: http.Header{"Retry-After": {"1"}}, verdict: check.Throttle},
+		{name: "a 204", profile: "fut", reqs: []string{"EXP-OUTPUT"}, status: 204, header: http.Header{}, verdict: check.Done, violation: "EXP-POLL-200"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, findings := worldWithResponse(t, nil, c.strict)
+			w.profiles, w.scenarioReqs, w.target.Profile = profiles, c.reqs, c.profile
+			x := &check.Exchange{Method: "GET", URL: poll, Status: c.status, Header: c.header, Body: c.body}
+			verdict, err := w.judgeExportPoll(x)
+			if verdict != c.verdict {
+				t.Errorf("verdict %v, want %v", verdict, c.verdict)
+			}
+			var failed *exportFailedError
+			var v *check.Violation
+			switch {
+			case c.failed != "":
+				if !errors.As(err, &failed) || !strings.Contains(failed.cause, c.failed) || !strings.Contains(failed.cause, poll) {
+					t.Fatalf("want the export failed, saying %q, got %v", c.failed, err)
+				}
+				if skip := w.exportEnded(err); !errors.Is(skip, godog.ErrSkip) || !w.export.settled {
+					t.Errorf("a failed export must skip the scenario, nothing left to cancel; got %v", skip)
+				}
+				if s := findings.Skips(); len(s) != 1 || s[0].Message != failed.cause {
+					t.Errorf("want one skip with the cause, got %+v", s)
+				}
+			case c.violation != "":
+				if !errors.As(err, &v) || v.Requirement != c.violation {
+					t.Fatalf("want a violation of %s, got %v", c.violation, err)
+				}
+			case err != nil:
+				t.Fatalf("want no error, got %v", err)
+			}
+			warned := slices.ContainsFunc(findings.Warnings(), func(f Finding) bool { return f.Requirement == "EXP-POLL-ERROR" })
+			known := slices.ContainsFunc(findings.KnownDeviations(), func(f Finding) bool { return f.Requirement == "EXP-POLL-ERROR" })
+			if warned != c.warning || known != c.known {
+				t.Errorf("warning of EXP-POLL-ERROR %v (want %v), known deviation %v (want %v): %+v %+v", warned, c.warning, known, c.known, findings.Warnings(), findings.KnownDeviations())
+			}
+		})
 	}
 }
 

@@ -341,7 +341,7 @@ func (p *jobPool) jobWorld() *World {
 func (p *jobPool) startExport(user string) *pooledExport {
 	return p.startPooled(user, func(jw *World, j *pooledExport) {
 		n := len(jw.exchanges)
-		j.err = jw.pollsExportStatusUntilComplete(p.ctx, user)
+		j.err = jw.pollUntilComplete(p.ctx, user) // an export the server failed: an *exportFailedError
 		j.polls, j.omitted = jw.exchanges[n:], jw.omitted
 	})
 }
@@ -386,7 +386,8 @@ const EndRunWait = 5 * time.Second
 
 // endRun ends the pool's polling, then cancels, best effort, every pooled export the run leaves on the server:
 // one no scenario took (a fail-fast or interrupted run, a scenario that failed before its first step), one
-// still running or never seen complete, and the shared completed exports, which the scenarios that read them
+// still running or never seen complete (not one the server failed: no job runs there), and the shared
+// completed exports, which the scenarios that read them
 // no longer need now that the last one has ended (on FUT a DELETE of a completed export changes nothing: its
 // files stay their 2 hours). A completed export a scenario took as its own is left to that scenario, which
 // deletes it itself. Each DELETE goes to the export's polling location with its user's token, only to a
@@ -428,16 +429,21 @@ func (p *jobPool) endRun(ctx context.Context) {
 	wg.Wait()
 }
 
-// cancelLeft sends the DELETE of endRun for one pooled export, unless the export is no job on the server, or
-// a completed one its scenario owns.
+// cancelLeft sends the DELETE of endRun for one pooled export, unless the export is no job on the server, a
+// job the server failed, or a completed one its scenario owns.
 func (p *jobPool) cancelLeft(ctx context.Context, j *pooledExport, scenarioOwns bool) {
 	// Once the pool's polling has stopped, kicked and done close at once; j.pollURL and j.err are read only
 	// after they have (see pooledExport).
 	if await(ctx, j.kicked) != nil || j.pollURL == "" {
 		return // no kick-off answered with a polling location: nothing the harness can name
 	}
-	if completed := await(ctx, j.done) == nil && j.err == nil; completed && scenarioOwns {
+	ended := await(ctx, j.done) == nil
+	if completed := ended && j.err == nil; completed && scenarioOwns {
 		return
+	}
+	var failed *exportFailedError
+	if ended && errors.As(j.err, &failed) {
+		return // the server failed the export: no job runs there (HAPI answers a FAILED job's DELETE 500, cancelling nothing)
 	}
 	jw := p.jobWorld()
 	if !p.target.Trusts(j.pollURL) {

@@ -45,3 +45,19 @@ func TestThrottleAndPollPathOptions(t *testing.T) {
 		t.Fatalf("-poll-path a/b must be a usage error naming the poll path, got %v", err)
 	}
 }
+
+func TestFailExportsOption(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	for name, c := range map[string]struct {
+		args []string
+		vars map[string]string
+		want bool
+	}{"flag": {[]string{"-fail-exports"}, nil, true}, "environment": {nil, map[string]string{"REFSERVER_FAIL_EXPORTS": "1"}, true}, "default": {nil, nil, false}} {
+		if o, err := parseOptions(c.args, env(c.vars), &bytes.Buffer{}); err != nil || o.cfg.FailExports != c.want {
+			t.Errorf("%s: FailExports %v, want %v (err %v)", name, o.cfg.FailExports, c.want, err)
+		}
+	}
+	if _, err := parseOptions(nil, env(map[string]string{"REFSERVER_FAIL_EXPORTS": "sometimes"}), &bytes.Buffer{}); !errors.As(err, new(*usageError)) {
+		t.Fatalf("REFSERVER_FAIL_EXPORTS=sometimes: expected a usage error, got %v", err)
+	}
+}

@@ -20,6 +20,7 @@
 //	-client-ca        CLIENT_CA         PEM CA bundle: require client certificates (mutual TLS)
 //	-throttle         REFSERVER_THROTTLE  answer 429 + Retry-After to a poll before the announced Retry-After
 //	-poll-path        REFSERVER_POLL_PATH polling location [base]/<segment>/<id> (e.g. bulkstatus) instead of $export-poll-status
+//	-fail-exports     REFSERVER_FAIL_EXPORTS every export fails when its time is up: 500 + OperationOutcome, as HAPI answers a FAILED job
 //	-max-jobs-per-user     MAX_JOBS_PER_USER     export jobs, and report jobs, one user may hold (default 1000; 429 beyond)
 //	-max-job-request-bytes MAX_JOB_REQUEST_BYTES what one job keeps of its request (default 16384; 413 beyond)
 //	-max-conns        MAX_CONNS         open connections served at once; more wait to be accepted (default 256)
@@ -107,6 +108,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	security := addSecurityFlags(fs, env)
 	throttleEnv, throttleEnvErr := strconv.ParseBool(env("REFSERVER_THROTTLE", "false"))
 	throttle := fs.Bool("throttle", throttleEnv, "answer 429 Too Many Requests + Retry-After to a poll that comes before the Retry-After announced (env REFSERVER_THROTTLE)")
+	failEnv, failEnvErr := strconv.ParseBool(env("REFSERVER_FAIL_EXPORTS", "false"))
+	failExports := fs.Bool("fail-exports", failEnv, "every export fails when its time is up: its polling location answers 500 and an OperationOutcome, as HAPI answers a FAILED job (the HL7 IG's error status; env REFSERVER_FAIL_EXPORTS)")
 	pollPath := fs.String("poll-path", env("REFSERVER_POLL_PATH", ""), "serve the polling location as [base]/<segment>/<id>, e.g. bulkstatus (an independent HL7 Bulk Data server's shape), and not $export-poll-status; empty: FUT's (env REFSERVER_POLL_PATH)")
 	limits := addLimitFlags(fs, env)
 	faults := fs.String("faults", env("FAULTS", ""), "comma list of deviations to inject (refserver/faults.go), to test a harness; empty: conformant (env FAULTS)")
@@ -151,6 +154,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		errs = append(errs, fmt.Errorf("REFSERVER_THROTTLE: %q is not a boolean (1, true, 0, false)", getenv("REFSERVER_THROTTLE")))
 	}
 	o.cfg.Throttle = *throttle
+	if failEnvErr != nil {
+		errs = append(errs, fmt.Errorf("REFSERVER_FAIL_EXPORTS: %q is not a boolean (1, true, 0, false)", getenv("REFSERVER_FAIL_EXPORTS")))
+	}
+	o.cfg.FailExports = *failExports
 	if *faults != "" {
 		o.cfg.Faults = strings.Split(*faults, ",")
 	}
