@@ -122,24 +122,7 @@ func TestCrossUserScenariosPassWithOAuth2ClientCredentials(t *testing.T) {
 // Over HTTPS with a private CA and a required client certificate: the FHIR requests and the token requests
 // both go through CA_CERT and CLIENT_CERT/CLIENT_KEY.
 func TestCrossUserScenariosPassWithOAuth2OverMutualTLS(t *testing.T) {
-	pki, err := testpki.Write(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(pki.CACert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	ts := httptest.NewUnstartedServer(refserverHandler(t, refserver.Config{}))
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
+	ts, pki := mutualTLSServer(t, refserverHandler(t, refserver.Config{}))
 
 	cfg := oauthConfig(ts.URL)
 	cfg.Tags, cfg.CACert, cfg.ClientCert, cfg.ClientKey = "@cross-user", pki.CACert, pki.ClientCert, pki.ClientKey
@@ -523,4 +506,29 @@ func authorizationRecorder(mu *sync.Mutex, got map[string]string) func(name stri
 			w.WriteHeader(http.StatusOK)
 		})
 	}
+}
+
+// mutualTLSServer serves h over HTTPS with a private CA's certificate (testpki), requiring and verifying a
+// client certificate of that CA; pki holds the files a run's CA_CERT, CLIENT_CERT and CLIENT_KEY name.
+func mutualTLSServer(t *testing.T, h http.Handler) (*httptest.Server, testpki.Files) {
+	t.Helper()
+	pki, err := testpki.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(pki.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	ts := httptest.NewUnstartedServer(h)
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return ts, pki
 }

@@ -1,16 +1,12 @@
 package harness
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/ehealth-dk/fut-conformance/internal/testpki"
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
 
@@ -65,25 +61,8 @@ func TestAStatusRequestWithoutATokenCarriesNoCredentialInAnyMode(t *testing.T) {
 	}
 	t.Run("mutual TLS", func(t *testing.T) {
 		t.Parallel()
-		pki, err := testpki.Write(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		caPEM, err := os.ReadFile(pki.CACert)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(caPEM)
 		rec := &pollRecorder{}
-		ts := httptest.NewUnstartedServer(rec.wrap(refserverHandler(t, refserver.Config{})))
-		ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
-		ts.StartTLS()
-		t.Cleanup(ts.Close)
+		ts, pki := mutualTLSServer(t, rec.wrap(refserverHandler(t, refserver.Config{})))
 		cfg := oauthConfig(ts.URL)
 		cfg.Tags, cfg.CACert, cfg.ClientCert, cfg.ClientKey = "@EXP-POLL-TOKEN", pki.CACert, pki.ClientCert, pki.ClientKey
 		res, out, _ := runTarget(t, ts.URL, cfg)
