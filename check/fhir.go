@@ -56,7 +56,7 @@ func (f fault) String() string {
 		msg = f.path + ": " + msg
 	}
 	if f.diagnostics != "" {
-		msg += " " + clipEnd(f.diagnostics, maxDiagnostics)
+		msg += " " + Clip(f.diagnostics, maxDiagnostics)
 	}
 	return msg
 }

@@ -129,12 +129,3 @@ func WithOutcomeMediaType(x *Exchange) *Exchange {
 	copied.Header.Set("Content-Type", "application/fhir+json")
 	return &copied
 }
-
-// Clip keeps the first n runes of s, ending in an ellipsis when s was longer: a server's text quoted in a
-// message stays readable.
-func Clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}

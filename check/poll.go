@@ -203,11 +203,12 @@ const maxLogLine = 120
 func (s pollStatus) line(prefix string, next time.Duration, limit string, left time.Duration) string {
 	line := fmt.Sprintf("%s%s: poll %d answered %d; next poll in %s, %s left %s%s",
 		prefix, clipSubject(s.subject, 40), s.n, s.code, next, limit, left, progressNote(s.progress))
-	return clipEnd(line, maxLogLine)
+	return Clip(line, maxLogLine)
 }
 
-// clipEnd keeps the first n runes of s, the last one an ellipsis when s is longer.
-func clipEnd(s string, n int) string {
+// Clip keeps the first n runes of s, the last one an ellipsis when s is longer: a server's text quoted in a
+// message stays readable.
+func Clip(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -227,7 +228,7 @@ func clipSubject(s string, n int) string {
 	}
 	keep := n - utf8.RuneCountInString(head) - 1
 	if keep < 8 {
-		return clipEnd(s, n)
+		return Clip(s, n)
 	}
 	r := []rune(tail)
 	return head + "…" + string(r[len(r)-keep:])

@@ -311,7 +311,7 @@ func (w *World) adoptCancelledExport(ctx context.Context, user string) error {
 				return w.skip(j.err.Error())
 			}
 			// the poll after a DELETE not answered as a cancel (cancelsExport) says the export failed meanwhile
-			if last := j.polls[len(j.polls)-1]; i < len(j.polls)-1 && last.Method == http.MethodGet && w.failedAfterDelete(last) {
+			if last := j.polls[len(j.polls)-1]; i < len(j.polls)-1 && last.Method == http.MethodGet && failedStatus(last) {
 				w.last = adopted(last)
 				w.exchanges = append(w.exchanges, w.last)
 				return w.exportEnded(w.exportFailure(w.last))
@@ -413,8 +413,8 @@ func (w *World) pollUntilComplete(ctx context.Context, user string) error {
 // when to determine that an export job has failed in its entirety (error status) vs. returning a partial
 // success" to the server (HAPI answers a FAILED job 500 with an OperationOutcome; SMART's reference server
 // 400). An error the wait retries (429, a 5xx with the transient issue code, a 503 with Retry-After) is no
-// failure. Any other 4xx or 5xx, a 404 before any DELETE included (a job the server no longer knows has
-// failed for the client, whatever the cause), ends the wait with an *exportFailedError: the export failed,
+// failure, and neither is an answer that says the polling location itself does not work (failedStatus: a
+// 401, 403, 404, 405 or 410). Any other 4xx or 5xx ends the wait with an *exportFailedError: the export failed,
 // which the sources allow, so the scenarios that needed it completed are skipped with that cause (their
 // requirements not checked: the release gate fails on them), not failed. The error answer's form is judged
 // apart, against EXP-POLL-ERROR (checkExportError). Any other status (a 1xx, a 2xx but 200 and 202, a 3xx
@@ -587,7 +587,7 @@ func (w *World) pollsWithoutJobID(ctx context.Context, user string) error {
 // answer as a running export's cancel is polled once: a 200 says the job finished while the DELETE was on its
 // way, which FUT answers as a finished export's ("If the export has already finished, the delete will return
 // '404 Not Found'"), and no cancel of a running export was observed (errFinishedBeforeDelete); an error
-// status other than a cancelled export's says the export failed meanwhile (failedAfterDelete: an
+// status other than a cancelled export's says the export failed meanwhile (failedStatus: an
 // *exportFailedError, the poll's form judged as judgeExportPoll judges it). The DELETE stays the answer the
 // scenario judges.
 func (w *World) cancelsExport(ctx context.Context, user string) error {
@@ -614,7 +614,7 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	if w.failedAfterDelete(poll) { // the export failed while the DELETE was on its way (HAPI answers a FAILED job's DELETE 500)
+	if failedStatus(poll) { // the export failed while the DELETE was on its way (HAPI answers a FAILED job's DELETE 500)
 		return w.exportFailure(poll)
 	}
 	if poll.Status != http.StatusOK {
@@ -622,13 +622,6 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 	}
 	return fmt.Errorf("%w: the DELETE answered %s, as a finished export's, and a poll then answered %s: it could not be cancelled while it ran",
 		errFinishedBeforeDelete, check.StatusPhrase(x.Status), check.StatusPhrase(poll.Status))
-}
-
-// failedAfterDelete: the poll after a DELETE not answered as a cancel says the export failed: an error status
-// other than the profile's answer for a cancelled export (404: the DELETE cancelled it after all, which the
-// scenario then judges by the DELETE's answer).
-func (w *World) failedAfterDelete(poll *check.Exchange) bool {
-	return failedStatus(poll) && !w.profileAccepts("poll-cancelled", poll.Status)
 }
 
 // errFinishedBeforeDelete: the export seen running had finished when its DELETE arrived (cancelsExport).
