@@ -3,6 +3,9 @@ package check
 import (
 	"cmp"
 	"encoding/json"
+	"mime"
+	"strconv"
+	"strings"
 
 	"github.com/ehealth-dk/fut-conformance/fixtures"
 )
@@ -114,6 +117,23 @@ func OutcomeMediaTypeTolerable(mt string) bool {
 	switch mt {
 	case "application/json+fhir", "", "application/json":
 		return true
+	}
+	return false
+}
+
+// AsksGenericJSON tells whether an Accept header names the generic application/json (at a q above 0): FHIR R4
+// http.html, "Content Types and encodings", asks a server given one to "respond with the requested mime
+// type", so an OperationOutcome answering it as application/json follows FHIR's content negotiation where
+// BDA2's Error Status names application/fhir+json.
+func AsksGenericJSON(accept string) bool {
+	for _, r := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(r))
+		if err != nil || mt != "application/json" {
+			continue
+		}
+		if q, err := strconv.ParseFloat(params["q"], 64); params["q"] == "" || err == nil && q > 0 {
+			return true
+		}
 	}
 	return false
 }

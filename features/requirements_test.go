@@ -99,6 +99,9 @@ func TestProfilesTable(t *testing.T) {
 	if tol := p.Tolerance["operation-outcome-media-type"]; !tol["hapi-8.0"] || !tol["fut"] || tol["bulkdata"] {
 		t.Errorf("operation-outcome-media-type parsed as %v", tol)
 	}
+	if tol := p.Tolerance["operation-outcome-as-requested-json"]; !tol["hapi-8.0"] || !tol["fut"] || !tol["bulkdata"] {
+		t.Errorf("operation-outcome-as-requested-json parsed as %v", tol)
+	}
 	if p.Behaviour["poll-after-delete-finished"].Answers["fut"] != nil {
 		t.Errorf("a — cell must parse as not checked")
 	}

@@ -415,3 +415,56 @@ func TestAnExportThatFailsBeforeItCanBeSeenRunningIsSkipped(t *testing.T) {
 		})
 	}
 }
+
+// asRequestedJSON serves h, its error OperationOutcomes relabelled application/json when the request's
+// Accept named application/json: a server that negotiates as FHIR R4 http.html asks ("If a client provides
+// a generic mime type in the Accept header … the server SHOULD respond with the requested mime type"), as
+// IBM's LinuxForHealth FHIR server (JAX-RS) and the SMART reference bulk-data server answer a poll after a
+// DELETE. relabelled counts the answers it changed.
+func asRequestedJSON(h http.Handler, relabelled *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if rec.Code >= 400 && r.Header.Get("Accept") == "application/json" && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/fhir+json") &&
+			bytes.Contains(rec.Body.Bytes(), []byte(`"OperationOutcome"`)) {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			relabelled.Add(1)
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+// BDA2 "Error Status" names application/fhir+json for an OperationOutcome, but its status request advises
+// the client to send Accept: application/json, and FHIR's content negotiation then asks the server for
+// application/json. The harness asks so, so the answer it asked for is a known deviation
+// (operation-outcome-as-requested-json), not a failure, in bulkdata too; a DELETE asks for
+// application/fhir+json, and the kill matrix's delete-done-409-json proves such an answer to it still fails.
+func TestAnOutcomeInTheGenericJSONTheRequestAskedForIsAKnownDeviation(t *testing.T) {
+	var relabelled atomic.Int64
+	h := asRequestedJSON(refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData}), &relabelled)
+	res, out, err := runAgainst(t, h, Config{Profile: "bulkdata", Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, Tags: "@EXP-CANCELLED-404,@EXP-DELETE-DONE,@EXP-UNKNOWN-JOB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relabelled.Load() == 0 {
+		t.Fatalf("no OperationOutcome was relabelled: the test proves nothing\n%s", tailOf(out))
+	}
+	if !res.Passed || len(res.Failures) != 0 || len(res.Findings.Warnings()) != 0 {
+		t.Fatalf("an OperationOutcome in the application/json the request asked for was failed or warned of: passed=%v failures=%v warnings=%+v\n%s", res.Passed, failedRequirements(res), res.Findings.Warnings(), tailOf(out))
+	}
+	known := map[string]bool{}
+	for _, f := range res.Findings.KnownDeviations() {
+		if strings.Contains(f.Message, "operation-outcome-as-requested-json") && strings.Contains(f.Message, "came as application/json") {
+			known[f.Requirement] = true
+		}
+	}
+	for _, id := range []string{"EXP-CANCELLED-404", "EXP-DELETE-DONE", "EXP-UNKNOWN-JOB"} {
+		if !known[id] {
+			t.Errorf("want %s's application/json OperationOutcome listed as the known deviation operation-outcome-as-requested-json; got %+v", id, res.Findings.KnownDeviations())
+		}
+	}
+}

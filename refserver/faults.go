@@ -287,6 +287,14 @@ var faultTable = []faultDef{
 			setEmpty(a)
 			a.status = http.StatusConflict
 		})),
+	// The DELETE asks for application/fhir+json: an OperationOutcome as application/json is no answer of FHIR's
+	// content negotiation to it (operation-outcome-as-requested-json covers the polls, which ask for
+	// application/json).
+	inProfile(ProfileBulkData, rewrite("delete-done-409-json", "EXP-DELETE-DONE", "a DELETE on a finished export is refused with 409 and an OperationOutcome served as application/json, though the DELETE asked for application/fhir+json (bulkdata)",
+		answerCancelReleased, func(a *reply) {
+			setOutcome(a, http.StatusConflict, sevError, codeProcessing, "The export is complete and cannot be deleted.")
+			a.header.Set("Content-Type", "application/json; charset=utf-8")
+		})),
 	inProfile(ProfileBulkData, rewrite("delete-done-500", "EXP-DELETE-DONE", "a DELETE on a finished export answers 500 with an OperationOutcome (bulkdata)",
 		answerCancelReleased, func(a *reply) {
 			setOutcome(a, http.StatusInternalServerError, sevError, codeException, "Could not delete the export.")
