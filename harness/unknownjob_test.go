@@ -54,6 +54,9 @@ func TestTheUnknownJobAnswerIsTheProfiles(t *testing.T) {
 		{"bulkdata 400 with an OperationOutcome", "bulkdata", 400, "application/fhir+json", unknownJobOutcome, false, true, false},
 		{"bulkdata 403 with an OperationOutcome", "bulkdata", 403, "application/fhir+json", unknownJobOutcome, false, true, false},
 		{"bulkdata 400 with a text body", "bulkdata", 400, "text/plain; charset=utf-8", "no such job", false, true, true},
+		{"bulkdata 400 with an OperationOutcome as text/plain", "bulkdata", 400, "text/plain; charset=utf-8", unknownJobOutcome, false, true, true},
+		// asked for application/json (FHIR R4 http.html's generic type): operation-outcome-as-requested-json
+		{"bulkdata 404 with an OperationOutcome as application/json", "bulkdata", 404, "application/json", unknownJobOutcome, false, true, false},
 		{"bulkdata 400 with a text body, STRICT", "bulkdata", 400, "text/plain; charset=utf-8", "no such job", true, false, false},
 		{"bulkdata 500 with an OperationOutcome", "bulkdata", 500, "application/fhir+json", unknownJobOutcome, false, false, false},
 		{"bulkdata 200", "bulkdata", 200, "application/json", `{}`, false, false, false},
@@ -92,7 +95,11 @@ func TestTheUnknownJobAnswerIsTheProfiles(t *testing.T) {
 			if tc.warned != (len(warned) > 0) {
 				t.Fatalf("warnings on EXP-UNKNOWN-JOB: %q, want a warning: %v\n%s", warned, tc.warned, out)
 			}
-			if tc.warned && !strings.Contains(warned[0], "400 Bad Request with no OperationOutcome") {
+			says := "400 Bad Request with no OperationOutcome: "
+			if strings.Contains(tc.body, "OperationOutcome") {
+				says = "400 Bad Request with an OperationOutcome not as expected: Content-Type of GET "
+			}
+			if tc.warned && !strings.Contains(warned[0], says) {
 				t.Errorf("the warning must say what the answer lacked: %s", warned[0])
 			}
 		})

@@ -109,6 +109,9 @@ func (w *World) matchAnswer(a features.Answer, x *check.Exchange) (lacks string,
 			if a.OperationOutcome {
 				return "", err
 			}
+			if _, ok := check.ParseOutcome(x.Body); ok { // one is there, but not as the IG has it (its media type)
+				return "an OperationOutcome not as expected: " + err.Error(), nil
+			}
 			return "no OperationOutcome: " + err.Error(), nil
 		}
 	}
