@@ -50,9 +50,12 @@ type Config struct {
 	FHIRSample  float64
 	Report      string // REPORT: report type started by the report scenarios
 	ExportTypes string // EXPORT_TYPES: _type of every kick-off (empty: all types)
-	Strict      bool   // STRICT=1: SHOULD deviations fail
-	Gate        bool   // GATE=1: the release gate, every MUST requirement of the selected features checked and passed
-	Profile     string // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
+	// ExportKickoff (EXPORT_KICKOFF) is the kick-off endpoint relative to the export base: $export (empty), or
+	// with PROFILE=bulkdata Patient/$export or Group/<id>/$export.
+	ExportKickoff string
+	Strict        bool   // STRICT=1: SHOULD deviations fail
+	Gate          bool   // GATE=1: the release gate, every MUST requirement of the selected features checked and passed
+	Profile       string // PROFILE: fut (default), bulkdata or hapi-8.0 (features/PROFILES.md)
 	// RefserverProfile is what the embedded reference server emulates (REFSERVER_PROFILE); default Profile.
 	RefserverProfile string
 	// RefserverExport is the embedded reference server's export data (REFSERVER_SYNTHETIC_*,
@@ -137,6 +140,7 @@ var Variables = []struct{ Name, Default, Meaning string }{
 	{"TRUSTED_ORIGINS", "", "comma list of origins (https://files.example:8443) besides TARGET's, EXPORT_TARGET's, REPORT_TARGET's and TOKEN_URL's that may receive the token"},
 	{"REPORT", steps.DefaultReport, "report type started by the report scenarios ($execute-REPORT, $schedule-REPORT)"},
 	{"EXPORT_TYPES", "", "comma list sent as _type on every kick-off, to keep a large server's export small; an output file of another type then fails"},
+	{"EXPORT_KICKOFF", steps.DefaultExportKickoff, "the kick-off endpoint relative to EXPORT_TARGET: $export (system level), or with PROFILE=bulkdata Patient/$export or Group/<id>/$export (the HL7 IG makes each level a SHOULD)"},
 	{"STRICT", "0", "1 turns SHOULD deviations (warnings) into failures"},
 	{"GATE", "0", "1 is the release gate: every MUST requirement of the selected features must have been checked and passed (a skipped or not-run one fails the run)"},
 	{"PROFILE", steps.DefaultProfile, "whose rules decide where the sources disagree: fut, bulkdata or hapi-8.0 (features/PROFILES.md)"},
@@ -204,6 +208,7 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("REFSERVER_PROFILE=%q: expected one of %v", c.RefserverProfile, refserver.Profiles))
 	}
 	add(validateExportTypes(c.ExportTypes))
+	add(validateExportKickoff(c.ExportKickoff, c.Profile))
 	for _, f := range c.Features {
 		if _, ok := featureTags[f]; !ok {
 			add(fmt.Errorf("FEATURES: %q is not a feature; expected export, report or both (export,report)", f))
@@ -304,6 +309,24 @@ func (e *env) refserverExport() RefserverExport {
 		x.FilesPerType = n
 	}
 	return x
+}
+
+// validateExportKickoff refuses an EXPORT_KICKOFF that is none of the HL7 IG's kick-off endpoints, and one
+// other than the system level's outside PROFILE=bulkdata: FUT's $export is system-level (FUT-OD-EXPORT), so
+// fut and hapi-8.0 judge that one; the IG ("Bulk Data Kick-off Request"; its CapabilityStatement bulk-data
+// gives the system, Patient and Group $export each the expectation SHOULD) lets a server serve only the
+// Patient or Group level, as CMS's BCDA does.
+func validateExportKickoff(kickoff, profile string) error {
+	if kickoff == "" {
+		return nil
+	}
+	if err := steps.ValidExportKickoff(kickoff); err != nil {
+		return fmt.Errorf("EXPORT_KICKOFF=%w", err)
+	}
+	if kickoff != steps.DefaultExportKickoff && cmp.Or(profile, steps.DefaultProfile) != "bulkdata" {
+		return fmt.Errorf("EXPORT_KICKOFF=%q: only PROFILE=bulkdata kicks off elsewhere than the system-level $export (FUT's $export is system-level; the HL7 IG makes each level a SHOULD)", kickoff)
+	}
+	return nil
 }
 
 // validateExportTypes refuses an EXPORT_TYPES entry that is no FHIR R4 resource type: sent as _type, a

@@ -220,6 +220,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Tags:             e.str("TAGS"),
 		Report:           e.str("REPORT"),
 		ExportTypes:      e.str("EXPORT_TYPES"),
+		ExportKickoff:    e.str("EXPORT_KICKOFF"),
 		ReportsDir:       e.str("REPORTS_DIR"),
 		Profile:          e.str("PROFILE"),
 		RefserverProfile: e.str("REFSERVER_PROFILE"),

@@ -441,7 +441,7 @@ func (p preflighter) probe(ctx context.Context, s service, feature, user, token 
 	case feature == "report":
 		method, target, body = http.MethodPost, s.base+"/$get-report-job-status", []byte(`{"resourceType":"Parameters"}`)
 	case p.target.Profile == "bulkdata":
-		target, header = steps.KickoffGET(s.base, p.target.ExportTypes)
+		target, header = steps.KickoffGET(s.base, p.target.ExportKickoff, p.target.ExportTypes)
 	}
 	resp, _, err := p.do(ctx, method, target, token, body, 0, header)
 	if err != nil {
@@ -467,7 +467,7 @@ func (p preflighter) exportTypes(ctx context.Context, s service, token string) e
 		return nil
 	}
 	kickoff := func(types string) (*http.Response, []byte, string, error) {
-		target, header := steps.KickoffGET(s.base, types)
+		target, header := steps.KickoffGET(s.base, p.target.ExportKickoff, types)
 		resp, body, err := p.do(ctx, http.MethodGet, target, token, nil, 4096, header)
 		if err == nil && resp.StatusCode == http.StatusAccepted && resp.Header.Get("Content-Location") != "" {
 			p.cancel(ctx, target, resp.Header.Get("Content-Location"), token)

@@ -40,6 +40,7 @@ func resolveTarget(ctx context.Context, cfg Config) (steps.Target, started, erro
 		HTTPClient:        auth.client,
 		Report:            cmp.Or(cfg.Report, steps.DefaultReport),
 		ExportTypes:       strings.Join(strings.Fields(strings.ReplaceAll(cfg.ExportTypes, ",", " ")), ","), // _type has no spaces
+		ExportKickoff:     cmp.Or(cfg.ExportKickoff, steps.DefaultExportKickoff),
 		MaxWait:           cmp.Or(cfg.MaxWait, steps.DefaultMaxWait),
 		RequestTimeout:    cfg.RequestTimeout,
 		MaxBodyBytes:      cmp.Or(cfg.MaxBodyBytes, steps.DefaultMaxBodyBytes),

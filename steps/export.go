@@ -86,13 +86,14 @@ const (
 	reqExpires        = "EXP-EXPIRES"
 )
 
-// KickoffGET is the scenarios' system-level kick-off by GET on base (its URL and the headers beyond Accept and
-// Authorization), for a request that must be one of theirs: a distinct request that no server reuses.
-func KickoffGET(base, types string) (string, http.Header) {
+// KickoffGET is the scenarios' kick-off by GET on base (its URL and the headers beyond Accept and
+// Authorization), at the run's kick-off endpoint ("" is the system-level $export: Target.ExportKickoff), for
+// a request that must be one of theirs: a distinct request that no server reuses.
+func KickoffGET(base, kickoff, types string) (string, http.Header) {
 	header := http.Header{}
 	header.Set("Prefer", "respond-async")
 	header.Set("Cache-Control", "no-cache")
-	return strings.TrimRight(base, "/") + "/$export?" + kickoffQuery(kickoffSince(), types), header
+	return strings.TrimRight(base, "/") + "/" + Target{ExportKickoff: kickoff}.kickoffPath() + "?" + kickoffQuery(kickoffSince(), types), header
 }
 
 func kickoffQuery(since, types string) string {
@@ -111,7 +112,7 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 	// for a server that reuses jobs on other grounds.
 	header.Set("Cache-Control", "no-cache")
 	since := kickoffSince()
-	target := w.exportEndpoint("$export")
+	target := w.exportEndpoint(w.target.kickoffPath())
 	var body []byte
 	switch method {
 	case http.MethodGet:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,10 @@ type Target struct {
 	// Report is the report type started by the report scenarios, e.g. "patient-usage-stats".
 	Report string
 	// ExportTypes, when set, is sent as _type on every kick-off so that an export of a large server stays small.
-	ExportTypes    string
+	ExportTypes string
+	// ExportKickoff is the kick-off endpoint, relative to ExportBaseURL: DefaultExportKickoff (the system-level
+	// [base]/$export, FUT's), or in bulkdata Patient/$export or Group/<id>/$export (ValidExportKickoff).
+	ExportKickoff  string
 	MaxWait        time.Duration // per asynchronous job
 	RequestTimeout time.Duration // per HTTP request, body included
 	MaxBodyBytes   int64         // responses larger than this fail instead of filling memory (output files excepted)
@@ -107,7 +111,25 @@ const (
 	// NoFHIRLines as Target.FHIRLines decodes no line strictly.
 	NoFHIRLines     = -2
 	DefaultMaxFiles = 50
+	// DefaultExportKickoff is the system-level kick-off, [base]/$export: FUT's (FUT-OD-EXPORT), and the one
+	// level of the HL7 IG's three that the harness kicks off unless told another (EXPORT_KICKOFF).
+	DefaultExportKickoff = "$export"
 )
+
+// exportKickoffRE is a kick-off endpoint of the HL7 Bulk Data IG v2.0.0 ("Bulk Data Kick-off Request"): the
+// system level ($export), all patients (Patient/$export) or a group (Group/[id]/$export, the id a FHIR R4 id).
+var exportKickoffRE = regexp.MustCompile(`^(Patient/|Group/[A-Za-z0-9.-]{1,64}/)?\$export$`)
+
+// ValidExportKickoff refuses a kick-off endpoint that is none of the IG's three, relative to the export base.
+func ValidExportKickoff(kickoff string) error {
+	if !exportKickoffRE.MatchString(kickoff) {
+		return fmt.Errorf("%q: expected a kick-off endpoint relative to the FHIR base: $export, Patient/$export or Group/<id>/$export", kickoff)
+	}
+	return nil
+}
+
+// kickoffPath is the kick-off endpoint of the run, relative to the export base.
+func (t Target) kickoffPath() string { return cmp.Or(t.ExportKickoff, DefaultExportKickoff) }
 
 func (t Target) withDefaults() (Target, error) {
 	if t.ExportBaseURL == "" || t.ReportBaseURL == "" {
@@ -123,6 +145,7 @@ func (t Target) withDefaults() (Target, error) {
 	if t.Report == "" {
 		t.Report = DefaultReport
 	}
+	t.ExportKickoff = t.kickoffPath()
 	if t.MaxWait <= 0 {
 		t.MaxWait = DefaultMaxWait
 	}
