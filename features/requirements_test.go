@@ -99,6 +99,9 @@ func TestProfilesTable(t *testing.T) {
 	if tol := p.Tolerance["operation-outcome-media-type"]; !tol["hapi-8.0"] || !tol["fut"] || tol["bulkdata"] {
 		t.Errorf("operation-outcome-media-type parsed as %v", tol)
 	}
+	if tol := p.Tolerance["transaction-time-of-the-data"]; tol["hapi-8.0"] || tol["fut"] || !tol["bulkdata"] {
+		t.Errorf("transaction-time-of-the-data parsed as %v", tol)
+	}
 	if tol := p.Tolerance["operation-outcome-as-requested-json"]; !tol["hapi-8.0"] || !tol["fut"] || !tol["bulkdata"] {
 		t.Errorf("operation-outcome-as-requested-json parsed as %v", tol)
 	}

@@ -468,3 +468,64 @@ func TestAnOutcomeInTheGenericJSONTheRequestAskedForIsAKnownDeviation(t *testing
 		}
 	}
 }
+
+// dataTimeManifests serves h, each manifest's transactionTime a day before it was answered: the time of the
+// data the query read, as a server that loads its data in batches writes it (CMS's BCDA: its source's last
+// update, the bound of its query). n counts the manifests it changed.
+func dataTimeManifests(h http.Handler, n *atomic.Int64) http.Handler {
+	re := regexp.MustCompile(`"transactionTime"\s*:\s*"[^"]*"`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == http.StatusOK && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") && re.Match(body) {
+			loaded := time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339)
+			body = re.ReplaceAll(body, []byte(`"transactionTime":"`+loaded+`"`))
+			n.Add(1)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+}
+
+// BDA2 "Complete Status": transactionTime "indicates the server's time when the query is run"; the response
+// SHALL include the resources modified up to it and SHOULD NOT include any after it. A server that loads its
+// data in batches meets both with the time of its last load, before the kick-off, which an IG author reads as
+// the field's meaning (features/PROFILES.md, transaction-time-of-the-data): in bulkdata a known deviation, not
+// a failure. In fut, whose HAPI writes its job's start or end, it is a manifest of an older export and fails.
+func TestATransactionTimeOfTheDataIsAKnownDeviationInBulkdata(t *testing.T) {
+	for _, c := range []struct {
+		profile string
+		pass    bool
+	}{{"bulkdata", true}, {"fut", false}} {
+		t.Run(c.profile, func(t *testing.T) {
+			t.Parallel()
+			var changed atomic.Int64
+			h := dataTimeManifests(refserverHandler(t, refserver.Config{Profile: refserver.Profile(c.profile)}), &changed)
+			res, out, err := runAgainst(t, h, Config{Profile: c.profile, Token: refserver.DemoTokenA, Tags: "@EXP-POLL-200"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed.Load() == 0 {
+				t.Fatalf("no manifest was changed: the test proves nothing\n%s", tailOf(out))
+			}
+			if !c.pass {
+				if failed := failedRequirements(res); res.Passed || !slices.Equal(failed, []string{"EXP-POLL-200"}) || !strings.Contains(out, "manifest transactionTime: expected the time the export's query ran") {
+					t.Fatalf("a transactionTime a day before the kick-off must fail EXP-POLL-200 in %s; failures %v\n%s", c.profile, failed, tailOf(out))
+				}
+				return
+			}
+			if !res.Passed || len(res.Failures) != 0 || len(res.Findings.Warnings()) != 0 {
+				t.Fatalf("a transactionTime of the data was failed or warned of: failures=%v warnings=%+v\n%s", failedRequirements(res), res.Findings.Warnings(), tailOf(out))
+			}
+			known := res.Findings.KnownDeviations()
+			if len(known) == 0 || known[0].Requirement != "EXP-POLL-200" || !strings.Contains(known[0].Message, "transaction-time-of-the-data") {
+				t.Errorf("want the earlier transactionTime listed as the known deviation transaction-time-of-the-data of EXP-POLL-200; got %+v", known)
+			}
+		})
+	}
+}

@@ -678,8 +678,18 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 	if err != nil {
 		return err
 	}
-	if err := check.CheckManifestKickoff(req, m, w.export.kickoff); err != nil {
+	if err := check.CheckManifestRequest(req, m, w.export.kickoff); err != nil {
 		return err
+	}
+	if err := check.CheckTransactionTimeAfterKickoff(req, m, w.export.kickoff); err != nil {
+		if !w.profiles.Tolerance[toleranceDataTime][w.target.Profile] {
+			return err
+		}
+		reqID := req
+		if reqID == "" {
+			reqID = w.primaryRequirement()
+		}
+		w.knownDeviation(reqID, fmt.Sprintf("%s: %v; accepted by profile %s as the time of the data the query read (the last load of a server that loads its data in batches)", toleranceDataTime, err, w.target.Profile))
 	}
 	if err := w.checkExportTypes(req, m); err != nil {
 		return err

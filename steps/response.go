@@ -86,6 +86,10 @@ const (
 	toleranceRequestedJSON = "operation-outcome-as-requested-json"
 )
 
+// toleranceDataTime: a manifest's transactionTime before its kick-off, the time of the data the query read
+// (the last load of a server that loads its data in batches) rather than the time the query ran.
+const toleranceDataTime = "transaction-time-of-the-data"
+
 // checkOutcome is check.CheckOperationOutcome under the run's profile: where the profile tolerates an issue
 // without a code, or HAPI's media type, the rest of the OperationOutcome is still checked, and what was
 // tolerated is reported as a known deviation.
