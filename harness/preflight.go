@@ -225,7 +225,7 @@ func (p preflighter) service(ctx context.Context, s service) (ServiceCheck, []st
 			return check, nil, err
 		}
 		for _, f := range s.features {
-			if err := p.probe(ctx, s, f, user, token); err != nil {
+			if err := p.probe(ctx, s, f, user, token, cs); err != nil {
 				return check, nil, err
 			}
 			if f == "export" && user == "A" {
@@ -432,8 +432,10 @@ func speaksTLS(ctx context.Context, u *url.URL, timeout time.Duration) bool {
 	return errors.As(err, &alert)
 }
 
-// probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403.
-func (p preflighter) probe(ctx context.Context, s service, feature, user, token string) error {
+// probe sends the service's authenticated request for one feature as user, and refuses a 401 or 403. In
+// bulkdata, kicking off at the system level (EXPORT_KICKOFF unset), it also refuses a server without a
+// system-level export (noSystemExport).
+func (p preflighter) probe(ctx context.Context, s service, feature, user, token string, cs capabilityStatement) error {
 	// A random job id: one no server has issued.
 	method, target, body := http.MethodGet, s.base+"/$export-poll-status?_jobId="+check.NewUUID(), []byte(nil)
 	header := http.Header{}
@@ -453,7 +455,55 @@ func (p preflighter) probe(ctx context.Context, s service, feature, user, token 
 	if loc := resp.Header.Get("Content-Location"); resp.StatusCode == http.StatusAccepted && feature == "export" && loc != "" {
 		p.cancel(ctx, target, loc, token)
 	}
+	if feature == "export" && p.target.Profile == "bulkdata" && cmp.Or(p.target.ExportKickoff, steps.DefaultExportKickoff) == steps.DefaultExportKickoff {
+		return noSystemExport(s, method+" "+target, resp, cs)
+	}
 	return nil
+}
+
+// noSystemExport refuses, in bulkdata, a server that offers no system-level export when the run kicks off
+// there ([base]/$export, EXPORT_KICKOFF's default): the HL7 IG makes that endpoint one of three a server may offer
+// ("Endpoint - All Patients", "Endpoint - Group of Patients", "Endpoint - System Level Export"; its "Server
+// Capability Documentation" asks "Does the server support system-wide (or all-patients, or Group-level)
+// export?"). So a kick-off there answered 404 Not Found or 405 Method Not Allowed, by a server whose
+// CapabilityStatement declares no system-level $export, is no deviation to charge EXP-KICKOFF with (CMS's
+// AB2D exports at Patient and Group level only, and its Spring controllers answer [base]/$export 404): the
+// run ends, checking nothing. A server that declares a system-level $export and answers it 404 is judged by
+// the scenarios, as is any other answer. EXPORT_KICKOFF=Patient/$export or Group/<id>/$export runs the
+// scenarios against the level the server does export.
+func noSystemExport(s service, request string, resp *http.Response, cs capabilityStatement) error {
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		return nil
+	}
+	if cs.declaresSystemExport() {
+		return nil
+	}
+	return &PreflightError{
+		Cause: fmt.Sprintf("%s offers no system-level export: %s answered %s, and its CapabilityStatement declares no system-level $export; "+
+			"the HL7 Bulk Data IG makes the system level optional (a server may export at Patient or Group level only), so nothing is checked and no requirement is charged",
+			s.base, request, resp.Status),
+		Fix: fmt.Sprintf("set EXPORT_KICKOFF=Patient/$export (or Group/<id>/$export) to kick off where the server exports, or point %s at the FHIR base of a server that serves [base]/$export", s.variable),
+	}
+}
+
+// declaresSystemExport reports whether the statement declares $export at system level: an operation of rest
+// (not of a resource) named export whose definition is not a Patient- or Group-level export's (the IG's
+// patient-export and group-export canonicals, or a URL of [base]/Patient/$export or [base]/Group/[id]/$export,
+// as AB2D gives).
+func (cs capabilityStatement) declaresSystemExport() bool {
+	for _, r := range cs.Rest {
+		for _, o := range r.Operation {
+			if strings.TrimPrefix(o.Name, "$") != "export" {
+				continue
+			}
+			def := strings.ToLower(o.Definition)
+			if !strings.Contains(def, "patient-export") && !strings.Contains(def, "group-export") &&
+				!strings.Contains(def, "/patient/") && !strings.Contains(def, "/group/") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // exportTypes refuses EXPORT_TYPES that the server will not export. The HL7 IG lets a server refuse a _type
