@@ -37,10 +37,11 @@ func patientLevelOnly(inner http.Handler, patient, system *atomic.Int64) http.Ha
 // a group, the system level), and its CapabilityStatement bulk-data gives each the expectation SHOULD: a server
 // that serves only Patient/$export and Group/[id]/$export, as BCDA does, is one of the IG's. In bulkdata the
 // harness kicked off [base]/$export alone, so such a server failed EXP-KICKOFF and every scenario after it.
-// EXPORT_KICKOFF names the endpoint; the default stays the system level (FUT's), which the server's 404 still
-// fails.
+// EXPORT_KICKOFF names the endpoint; the default stays the system level (FUT's), whose 404 still fails
+// EXP-KICKOFF where the CapabilityStatement (here the reference server's) declares a system-level $export;
+// one that declares none ends the run in the preflight instead (systemexport_test.go).
 func TestABulkdataServerWithoutSystemLevelExportIsKickedOffWhereItExports(t *testing.T) {
-	t.Run("the system-level kick-off, by default, fails EXP-KICKOFF", func(t *testing.T) {
+	t.Run("the system-level kick-off, by default and declared, fails EXP-KICKOFF", func(t *testing.T) {
 		t.Parallel()
 		var patient, system atomic.Int64
 		h := patientLevelOnly(refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus"}), &patient, &system)
