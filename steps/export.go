@@ -728,11 +728,21 @@ func (w *World) checkExpires(x *check.Exchange) error {
 		return w.warn(reqExpires, "header Expires of the complete status", "an HTTP-date telling when the files expire", "none")
 	}
 	at, err := http.ParseTime(v)
-	if err != nil || !at.After(x.ResponseTime()) {
+	if err != nil {
+		// Named apart from a date in the past: Pathling's "Fri, 4 Dec 2026 18:57:10 GMT" (Java's
+		// RFC_1123_DATE_TIME, whose day has one digit on the 1st to the 9th) is a future time, but no HTTP-date.
+		return w.warn(reqExpires, "header Expires of the complete status", expiresGrammar, fmt.Sprintf("%q", v))
+	}
+	if !at.After(x.ResponseTime()) {
 		return w.warn(reqExpires, "header Expires of the complete status", "an HTTP-date in the future", fmt.Sprintf("%q", v))
 	}
 	return nil
 }
+
+// expiresGrammar is what an Expires the harness cannot read as a date was expected to be: Expires is an
+// HTTP-date (RFC 9111 §5.3), which a sender MUST generate as an IMF-fixdate, its day of two digits (RFC 9110
+// §5.6.7), and which a cache MUST read as already expired when it is invalid (RFC 9111 §5.3).
+const expiresGrammar = `an HTTP-date telling when the files expire: an IMF-fixdate such as "Sun, 06 Nov 1994 08:49:37 GMT", its day of two digits (RFC 9110 §5.6.7; a cache reads an invalid Expires as already expired, RFC 9111 §5.3)`
 
 // harnessFileAccept is the Accept of the harness's own file requests: NDJSON first, FUT's Binary accepted.
 var harnessFileAccept = check.NDJSON + ", application/fhir+json;q=0.9"

@@ -286,3 +286,62 @@ func TestEveryInProgressAnswerHoldsRetryAfterToOneValidValue(t *testing.T) {
 		t.Errorf("Retry-After 120: %v", err)
 	}
 }
+
+// Pathling (aehrc/pathling, ExportOperationHelper) sends the complete status's Expires as Java's
+// DateTimeFormatter.RFC_1123_DATE_TIME writes it, "Fri, 4 Dec 2026 18:57:10 GMT": a time in the future, but
+// with a one-digit day from the 1st to the 9th of a month, no HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, day =
+// 2DIGIT), which a cache reads as already expired (RFC 9111 §5.3). EXP-EXPIRES warns, as before, and now says
+// that the header is no HTTP-date rather than that it is not in the future; its own scenario fails under
+// STRICT. The same time written with two digits, Pathling's answer from the 10th on, passes.
+func TestAnExpiresWithAOneDigitDayIsNoHTTPDate(t *testing.T) {
+	profiles, err := features.LoadProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := func(expires string) *check.Exchange {
+		return &check.Exchange{Method: "GET", URL: "http://pathling.example/fhir/$job?id=7f3a9c1e-2b4d-4b8a-9c0d-1e2f3a4b5c6d", Status: http.StatusOK,
+			Header: http.Header{"Content-Type": {"application/json"}, "Date": {"Fri, 04 Dec 2026 16:57:10 GMT"}, "Expires": {expires}}}
+	}
+	for _, c := range []struct {
+		name, expires string
+		strict        bool
+		reqs          []string
+		warning       string // a word the EXP-EXPIRES warning holds; "" : none
+		violation     bool
+	}{
+		{name: "Pathling's one-digit day", expires: "Fri, 4 Dec 2026 18:57:10 GMT", reqs: []string{"EXP-POLL-200"}, warning: "IMF-fixdate"},
+		{name: "Pathling's one-digit day, STRICT, EXP-EXPIRES's scenario", expires: "Fri, 4 Dec 2026 18:57:10 GMT", strict: true, reqs: []string{"EXP-EXPIRES"}, violation: true},
+		{name: "two digits", expires: "Fri, 04 Dec 2026 18:57:10 GMT", reqs: []string{"EXP-POLL-200"}},
+		{name: "two digits, in the past", expires: "Fri, 04 Dec 2026 14:57:10 GMT", reqs: []string{"EXP-POLL-200"}, warning: "in the future"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, findings := worldWithResponse(t, nil, c.strict)
+			w.profiles, w.scenarioReqs, w.target.Profile = profiles, c.reqs, "bulkdata"
+			err := w.checkExpires(complete(c.expires))
+			var v *check.Violation
+			if c.violation {
+				if !errors.As(err, &v) || v.Requirement != "EXP-EXPIRES" || !strings.Contains(v.Error(), "IMF-fixdate") {
+					t.Fatalf("want a violation of EXP-EXPIRES naming the IMF-fixdate, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("want no error, got %v", err)
+			}
+			var got []string
+			for _, f := range findings.Warnings() {
+				if f.Requirement == "EXP-EXPIRES" {
+					got = append(got, f.Message)
+				}
+			}
+			switch {
+			case c.warning == "" && len(got) != 0:
+				t.Errorf("want no EXP-EXPIRES warning, got %q", got)
+			case c.warning != "" && (len(got) != 1 || !strings.Contains(got[0], c.warning)):
+				t.Errorf("want one EXP-EXPIRES warning saying %q, got %q", c.warning, got)
+			case c.warning == "IMF-fixdate" && strings.Contains(got[0], "in the future"):
+				t.Errorf("a future time that is no HTTP-date is not \"not in the future\": %q", got[0])
+			}
+		})
+	}
+}
