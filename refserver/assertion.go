@@ -39,13 +39,20 @@ const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // more than five minutes, which bounds how long a replay must be remembered.
 const MaxAssertionLifetime = 5 * time.Minute
 
+// AssertionExpLeeway is what an assertion's exp may lie beyond MaxAssertionLifetime and still be accepted:
+// RFC 7519 §4.1.4 lets a server allow "some small leeway, usually no more than a few minutes, to account for
+// clock skew". Without it, SMART's own bulk-data-client (exp = Math.round(Date.now()/1000) + 300, its default
+// accessTokenLifetime) was refused whenever the rounding went up, about every other token request, and so was
+// any client whose clock runs a little ahead of this server's.
+const AssertionExpLeeway = time.Minute
+
 // AssertionAlgs are the signature algorithms accepted: the two SMART requires servers to support. Neither
 // "none" nor an HMAC is among them, so a public key can never serve as a shared secret.
 var AssertionAlgs = []string{"RS384", "ES384"}
 
 // maxRememberedAssertions bounds the jtis kept against replay for one client; beyond it the endpoint answers
-// that client 503 until some of its assertions expire (an assertion lives five minutes at most, so this is 33
-// token requests a second). Each client has its own budget, as for issued tokens, so that one key holder's
+// that client 503 until some of its assertions expire (an assertion lives five minutes at most, six with the
+// leeway, so this is about 28 token requests a second). Each client has its own budget, as for issued tokens, so that one key holder's
 // flood does not lock the other clients out; the clients are the configured ones, so the memory is bounded.
 const maxRememberedAssertions = 10_000
 
@@ -195,8 +202,8 @@ func (s *Server) clientByAssertion(r *http.Request, form url.Values) (Client, *t
 		return Client{}, invalidClient("client_assertion: aud '%s' must be this token endpoint's URL, %s", truncate(strings.Join(aud, " "), 120), s.tokenEndpointURL(r))
 	}
 	exp, _ := claims.GetExpirationTime() // required and in the future: checked by the parser
-	if exp.Sub(now) > MaxAssertionLifetime {
-		return Client{}, invalidClient("client_assertion: exp is %s ahead; at most %s is allowed", exp.Sub(now).Round(time.Second), MaxAssertionLifetime)
+	if exp.Sub(now) > MaxAssertionLifetime+AssertionExpLeeway {
+		return Client{}, invalidClient("client_assertion: exp is %s ahead; at most %s is allowed (and %s of leeway for clock skew)", exp.Sub(now).Round(time.Second), MaxAssertionLifetime, AssertionExpLeeway)
 	}
 	jti, _ := claims["jti"].(string)
 	if jti == "" {
