@@ -43,7 +43,8 @@ const MaxAssertionLifetime = 5 * time.Minute
 // RFC 7519 §4.1.4 lets a server allow "some small leeway, usually no more than a few minutes, to account for
 // clock skew". Without it, SMART's own bulk-data-client (exp = Math.round(Date.now()/1000) + 300, its default
 // accessTokenLifetime) was refused whenever the rounding went up, about every other token request, and so was
-// any client whose clock runs a little ahead of this server's.
+// any client whose clock runs a little ahead of this server's: Inferno's Backend Services tests sign exactly
+// five minutes ahead by their own clock.
 const AssertionExpLeeway = time.Minute
 
 // AssertionAlgs are the signature algorithms accepted: the two SMART requires servers to support. Neither
