@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,38 @@ func TestHealthzAndMetadataNeedNoAuth(t *testing.T) {
 	}
 	if len(cs.Rest[0].Resource) != 1 || cs.Rest[0].Resource[0].Type != "Binary" || cs.Rest[0].Resource[0].Interaction[0].Code != "read" {
 		t.Fatalf("resources: expected Binary read")
+	}
+}
+
+// In bulkdata the statement declares the HL7 IG (instantiates, and the IG's $export); in fut and hapi-8.0 it is
+// FUT's, which names no IG.
+func TestCapabilityStatementPerProfile(t *testing.T) {
+	for _, p := range Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, Config{Profile: p})
+			r := e.get("/metadata", "")
+			wantStatus(t, r, http.StatusOK)
+			var cs struct {
+				Instantiates []string
+				Rest         []struct{ Operation []struct{ Name, Definition string } }
+			}
+			decodeJSON(t, r.body, &cs)
+			wantInstantiates, wantExport := []string(nil), operationDefinitionBase+"export"
+			if p == ProfileBulkData {
+				wantInstantiates, wantExport = []string{bulkDataCapabilityStatement}, bulkDataExportDefinition
+			}
+			if !slices.Equal(cs.Instantiates, wantInstantiates) {
+				t.Errorf("instantiates: expected %q, got %q", wantInstantiates, cs.Instantiates)
+			}
+			for _, op := range cs.Rest[0].Operation {
+				if op.Name == "export" && op.Definition != wantExport {
+					t.Errorf("$export definition: expected %s, got %s", wantExport, op.Definition)
+				}
+				if op.Name == "export-poll-status" && op.Definition != operationDefinitionBase+"export-poll-status" {
+					t.Errorf("$export-poll-status definition: expected FUT's, got %s", op.Definition)
+				}
+			}
+		})
 	}
 }
 
