@@ -111,8 +111,9 @@ func HasTransientIssue(body []byte) bool {
 
 // OutcomeMediaTypeTolerable says whether mt is one of the media types HAPI, and so FUT, sends an error
 // OperationOutcome with instead of application/fhir+json: its legacy application/json+fhir (a FAILED job's
-// 500), none at all (a DELETE's answer: handleDeleteRequest sets only the status), or application/json, which
-// a gateway in front of it may put on a body that had none.
+// 500), none at all (a DELETE's answer: handleDeleteRequest sets only the status; from 8.6 a cancelled job's
+// 404 to a poll too, processCancelledJobResponse), or application/json, which a gateway in front of it may put
+// on a body that had none.
 func OutcomeMediaTypeTolerable(mt string) bool {
 	switch mt {
 	case "application/json+fhir", "", "application/json":
