@@ -55,6 +55,9 @@ type interopServer struct {
 	*httptest.Server
 	clock *manualClock
 	base  string
+	// contents is what the export holds, type by type: the counts each file is held to, the manifest
+	// counting them in bulkdata only (as HAPI's, which fut and hapi-8.0 emulate, counts none)
+	contents map[string]int
 
 	mu   sync.Mutex
 	seen []seenRequest
@@ -67,7 +70,17 @@ func newInteropServer(t *testing.T, profile refserver.Profile) *interopServer {
 	if err != nil {
 		t.Fatalf("start refserver: %v", err)
 	}
-	is := &interopServer{clock: clock}
+	contents, err := srv.ExportContents()
+	if err != nil {
+		t.Fatalf("export contents: %v", err)
+	}
+	is := &interopServer{clock: clock, contents: map[string]int{}}
+	for _, c := range contents {
+		if c.Files != 1 {
+			t.Fatalf("%s: expected one file, the server's default, got %d", c.Type, c.Files)
+		}
+		is.contents[c.Type] = c.Resources
+	}
 	patientExport := refserver.DefaultBasePath + "/Patient/$export"
 	is.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		is.mu.Lock()
@@ -102,13 +115,13 @@ func (s staticToken) AddAuthenticationToRequest(_ *http.Client, req *http.Reques
 }
 
 // manifest is the part of the complete-status body the test checks against what the client downloaded; the
-// client itself drops `count`.
+// client itself drops `count`, which the server sends in bulkdata only.
 type manifest struct {
 	TransactionTime string `json:"transactionTime"`
 	Output          []struct {
 		Type  string `json:"type"`
 		URL   string `json:"url"`
-		Count int    `json:"count"`
+		Count *int   `json:"count"`
 	} `json:"output"`
 }
 
@@ -194,7 +207,10 @@ func runExport(t *testing.T, is *interopServer, client *bulkfhir.Client) {
 	wantCount := map[string]int{}
 	for _, o := range m.Output {
 		wantURLs[o.Type] = append(wantURLs[o.Type], o.URL)
-		wantCount[o.URL] = o.Count
+		wantCount[o.URL] = is.contents[o.Type]
+		if o.Count != nil && *o.Count != wantCount[o.URL] {
+			t.Fatalf("%s: the manifest counts %d %s resources, the export holds %d", o.URL, *o.Count, o.Type, wantCount[o.URL])
+		}
 	}
 	gotURLs := map[string][]string{}
 	for code, urls := range final.Status.ResultURLs {
@@ -221,7 +237,7 @@ func runExport(t *testing.T, is *interopServer, client *bulkfhir.Client) {
 	for typ, urls := range gotURLs {
 		for _, u := range urls {
 			if n := download(t, client, u, typ); n != wantCount[u] {
-				t.Fatalf("%s: the client read %d %s resources, the manifest counts %d", u, n, typ, wantCount[u])
+				t.Fatalf("%s: the client read %d %s resources, the export holds %d", u, n, typ, wantCount[u])
 			}
 		}
 	}

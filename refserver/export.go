@@ -338,8 +338,8 @@ type ExportedType struct {
 	Resources int
 }
 
-// ExportContents is what an export of every type without _since holds, type by type, as the manifest will
-// say: exact counts, known without reading or generating the data.
+// ExportContents is what an export of every type without _since holds, type by type: exact counts, known
+// without reading or generating the data (the manifest says them in bulkdata only: Profile.countsOutput).
 func (s *Server) ExportContents() ([]ExportedType, error) {
 	plan, err := s.planExport(nil, time.Time{})
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// manifest is the Bulk Data complete-status body (BDA2; HAPI's
-// BulkExportResponseJson plus the optional count).
+// manifest is the Bulk Data complete-status body (BDA2; HAPI's BulkExportResponseJson, and in bulkdata the
+// IG's optional count: Profile.countsOutput).
 type manifest struct {
 	TransactionTime     string           `json:"transactionTime"`
 	Request             string           `json:"request"`
@@ -22,7 +22,7 @@ type manifest struct {
 type manifestOutput struct {
 	Type  string `json:"type"`
 	URL   string `json:"url"`
-	Count int    `json:"count"`
+	Count *int   `json:"count,omitempty"`
 }
 
 // jobIDParam returns the single _jobId query parameter, or answers 400.
@@ -282,11 +282,18 @@ func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, kickoff t
 		Output:              []manifestOutput{},
 		Error:               []manifestOutput{},
 	}
+	item := func(o exportOutput) manifestOutput {
+		it := manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID}
+		if s.cfg.Profile.countsOutput() {
+			it.Count = &o.count
+		}
+		return it
+	}
 	for _, o := range outputs {
-		m.Output = append(m.Output, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
+		m.Output = append(m.Output, item(o))
 	}
 	for _, o := range errorFiles {
-		m.Error = append(m.Error, manifestOutput{Type: o.typ, URL: base + "/Binary/" + o.binaryID, Count: o.count})
+		m.Error = append(m.Error, item(o))
 	}
 	w.Header().Set("Expires", completed.Add(s.cfg.Retention).UTC().Format(http.TimeFormat))
 	writeJSON(w, http.StatusOK, contentTypeJSON, m)

@@ -28,15 +28,18 @@ func TestLenientKickoffReportsWhatItIgnored(t *testing.T) {
 				Output []struct{ Type, URL string }
 				Error  []struct {
 					Type, URL string
-					Count     int
+					Count     *int
 				}
 			}
 			decodeJSON(t, body.body, &m)
 			if len(m.Output) != 1 || m.Output[0].Type != "Patient" {
 				t.Fatalf("output: expected the Patient file only, got %s", body.body)
 			}
-			if len(m.Error) != 1 || m.Error[0].Type != "OperationOutcome" || m.Error[0].Count != 2 || !strings.HasPrefix(m.Error[0].URL, e.base+"/Binary/") {
-				t.Fatalf("error: expected one OperationOutcome file of 2, got %s", body.body)
+			if len(m.Error) != 1 || m.Error[0].Type != "OperationOutcome" || !strings.HasPrefix(m.Error[0].URL, e.base+"/Binary/") {
+				t.Fatalf("error: expected one OperationOutcome file, got %s", body.body)
+			}
+			if c := m.Error[0].Count; (c != nil) != p.countsOutput() || c != nil && *c != 2 {
+				t.Fatalf("error: expected a count of 2 in bulkdata only, got %s", body.body)
 			}
 			file := e.get(m.Error[0].URL, tokenA)
 			wantNDJSON(t, "error file", file, "OperationOutcome", 2)

@@ -51,6 +51,13 @@ func (p Profile) providerErrorCode(code string) string {
 // a Content-Type, and that null is the request's resource the provider reads.
 func (p Profile) crashesWithoutJobID() bool { return p == ProfileHAPI80 }
 
+// countsOutput: the HL7 IG lets each manifest item carry its resource count ("count", optional), and the
+// SMART reference server sends it; HAPI never does (its BulkExportResponseJson items have type and url only,
+// the digest's D1 point 7), nor FUT's recorded manifest (GET_export-poll-status_200.md). Sent in bulkdata
+// only, so that fut and hapi-8.0 answer as the servers they emulate: a client for FUT that reads a manifest
+// item as type and url alone (Trifork's hapi-fhir-export-client, with a strict Jackson ObjectMapper) works.
+func (p Profile) countsOutput() bool { return p == ProfileBulkData }
+
 // exceptionCode is the issue code of an error HAPI answers for an exception thrown in the provider or the
 // framework (an unknown job's ResourceNotFoundException HAPI-2040, a missing _jobId's InvalidRequestException
 // HAPI-2227, a crash's InternalErrorException HAPI-0389, a body that does not parse, HAPI-0450): HAPI's

@@ -124,7 +124,7 @@ func checkNDJSON(t *testing.T, name, typ string, data []byte, ids map[string]boo
 // manifest count exact, the same bytes as raw NDJSON and inside a Binary.
 func TestSyntheticExportStreamsExactFilesInBothForms(t *testing.T) {
 	const size = 3 << 20
-	e := newEnv(t, Config{Synthetic: Synthetic{Bytes: size, Seed: 42}, FilesPerType: 3})
+	e := newEnv(t, Config{Profile: ProfileBulkData, Synthetic: Synthetic{Bytes: size, Seed: 42}, FilesPerType: 3}) // bulkdata: its manifest counts
 	m := e.completedManifest("")
 	files := map[string]int{}
 	var total int
@@ -133,8 +133,8 @@ func TestSyntheticExportStreamsExactFilesInBothForms(t *testing.T) {
 		files[o.Type]++
 		raw := e.download(o.URL, false)
 		total += len(raw)
-		if n := checkNDJSON(t, o.URL, o.Type, raw, ids); n != o.Count {
-			t.Errorf("%s: manifest count %d, file has %d lines", o.URL, o.Count, n)
+		if n := checkNDJSON(t, o.URL, o.Type, raw, ids); n != o.count(t) {
+			t.Errorf("%s: manifest count %d, file has %d lines", o.URL, o.count(t), n)
 		}
 		if bin := e.download(o.URL, true); !bytes.Equal(bin, raw) {
 			t.Errorf("%s: the Binary's data (%d bytes) differs from the NDJSON (%d bytes)", o.URL, len(bin), len(raw))
@@ -153,12 +153,12 @@ func TestSyntheticExportStreamsExactFilesInBothForms(t *testing.T) {
 // The same seed gives the same bytes; another seed other content with the same counts.
 func TestSyntheticDataIsDeterministic(t *testing.T) {
 	get := func(seed int64) ([]byte, int) {
-		e := newEnv(t, Config{Synthetic: Synthetic{Resources: 500, Types: []string{"Patient"}, Seed: seed}})
+		e := newEnv(t, Config{Profile: ProfileBulkData, Synthetic: Synthetic{Resources: 500, Types: []string{"Patient"}, Seed: seed}})
 		m := e.completedManifest("")
 		if len(m.Output) != 1 {
 			t.Fatalf("expected one file, got %+v", m.Output)
 		}
-		return e.download(m.Output[0].URL, false), m.Output[0].Count
+		return e.download(m.Output[0].URL, false), m.Output[0].count(t)
 	}
 	a, na := get(1)
 	b, nb := get(1)
@@ -177,14 +177,14 @@ func TestSyntheticDataIsDeterministic(t *testing.T) {
 // _since keeps exactly the resources updated after it: synthetic resource i was updated i seconds after
 // syntheticEpoch.
 func TestSyntheticSinceCountsExactly(t *testing.T) {
-	e := newEnv(t, Config{Synthetic: Synthetic{Resources: 1000, Types: []string{"Observation"}}, FilesPerType: 4})
+	e := newEnv(t, Config{Profile: ProfileBulkData, Synthetic: Synthetic{Resources: 1000, Types: []string{"Observation"}}, FilesPerType: 4})
 	since := syntheticEpoch.Add(299*time.Second + 500*time.Millisecond) // keeps 300..999
 	m := e.completedManifest("?_since=" + url.QueryEscape(since.Format(time.RFC3339Nano)))
 	sum := 0
 	for _, o := range m.Output {
-		sum += o.Count
-		if n := checkNDJSON(t, o.URL, "Observation", e.download(o.URL, false), map[string]bool{}); n != o.Count {
-			t.Errorf("%s: count %d, %d lines", o.URL, o.Count, n)
+		sum += o.count(t)
+		if n := checkNDJSON(t, o.URL, "Observation", e.download(o.URL, false), map[string]bool{}); n != o.count(t) {
+			t.Errorf("%s: count %d, %d lines", o.URL, o.count(t), n)
 		}
 	}
 	if sum != 700 || len(m.Output) != 3 { // the first quarter (0..249) is left out whole
@@ -212,7 +212,7 @@ func TestDataFilesAreSplitAndStreamed(t *testing.T) {
 	}
 	for _, dir := range []string{"", t.TempDir()} {
 		var fsys fstest.MapFS
-		cfg := Config{FilesPerType: 4}
+		cfg := Config{Profile: ProfileBulkData, FilesPerType: 4} // bulkdata: its manifest counts
 		if dir == "" {
 			fsys = fstest.MapFS{"Patient.ndjson": {Data: []byte(src.String())}}
 			cfg.Data = fsys
@@ -232,10 +232,10 @@ func TestDataFilesAreSplitAndStreamed(t *testing.T) {
 			sum := 0
 			for _, o := range m.Output {
 				raw := e.download(o.URL, false)
-				if n := checkNDJSON(t, o.URL, "Patient", raw, map[string]bool{}); n != o.Count {
-					t.Errorf("%q %s: count %d, %d lines", dir, o.URL, o.Count, n)
+				if n := checkNDJSON(t, o.URL, "Patient", raw, map[string]bool{}); n != o.count(t) {
+					t.Errorf("%q %s: count %d, %d lines", dir, o.URL, o.count(t), n)
 				}
-				sum += o.Count
+				sum += o.count(t)
 				all = append(all, raw...)
 				if bin := e.download(o.URL, true); !bytes.Equal(bin, raw) {
 					t.Errorf("%q %s: the Binary's data differs from the NDJSON", dir, o.URL)

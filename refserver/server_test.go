@@ -66,7 +66,9 @@ func TestCapabilityStatementPerProfile(t *testing.T) {
 			wantStatus(t, r, http.StatusOK)
 			var cs struct {
 				Instantiates []string
-				Rest         []struct{ Operation []struct{ Name, Definition string } }
+				Rest         []struct {
+					Operation []struct{ Name, Definition string }
+				}
 			}
 			decodeJSON(t, r.body, &cs)
 			wantInstantiates, wantExport := []string(nil), operationDefinitionBase+"export"
@@ -312,13 +314,13 @@ func TestDataOverride(t *testing.T) {
 	poll := e.kickoff(tokenA, "")
 	e.clock.Advance(DefaultExportDuration)
 	m, r := e.manifest(poll, tokenA)
-	if len(m.Output) != 1 || m.Output[0].Type != "Device" || m.Output[0].Count != 2 {
+	if len(m.Output) != 1 || m.Output[0].Type != "Device" || e.resources(m.Output[0]) != 2 {
 		t.Fatalf("output: expected Device(2), got %s", r.body)
 	}
 	// Resources without meta.lastUpdated are kept by _since.
 	poll = e.kickoff(tokenA, "?_since=2021-01-01T00:00:00Z")
 	e.clock.Advance(DefaultExportDuration)
-	if m, r = e.manifest(poll, tokenA); len(m.Output) != 1 || m.Output[0].Count != 1 {
+	if m, r = e.manifest(poll, tokenA); len(m.Output) != 1 || e.resources(m.Output[0]) != 1 {
 		t.Fatalf("output with _since: expected Device(1), got %s", r.body)
 	}
 }

@@ -97,6 +97,9 @@ func theBench() *bench {
 type served struct {
 	base     string
 	manifest *check.Manifest
+	// resources is how many the export holds: the count a one-file export's file is held to (the fut
+	// manifest counts none, as HAPI's)
+	resources int
 }
 
 // server starts (once) the reference server with the export named, and completes one export of it.
@@ -129,7 +132,14 @@ func (b *bench) server(name string) (*served, error) {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }() // ends with the program
+	contents, err := srv.ExportContents()
+	if err != nil {
+		return nil, err
+	}
 	s := &served{base: "http://" + ln.Addr().String() + "/fhir"}
+	for _, c := range contents {
+		s.resources += c.Resources
+	}
 	if s.manifest, err = completedExport(s.base); err != nil {
 		return nil, fmt.Errorf("export of %s: %w", name, err)
 	}
@@ -275,7 +285,7 @@ func (b *bench) validation(export, accept, fhirLines string) (measured, error) {
 	raw, m, err := bestOf(
 		func() (measured, error) { return b.spawn("raw", o.URL, accept) },
 		func() (measured, error) {
-			return b.spawn("validate", o.URL, accept, o.Type, fhirLines, fmt.Sprint(*o.Count))
+			return b.spawn("validate", o.URL, accept, o.Type, fhirLines, fmt.Sprint(s.resources))
 		})
 	if err == nil {
 		b.validations[key], b.raws[key] = m, raw
