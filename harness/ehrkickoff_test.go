@@ -66,7 +66,8 @@ func (h *headerRecorder) WriteHeader(code int) {
 	h.ResponseWriter.WriteHeader(code)
 }
 
-// throttled writes the refusal both EHRs document: 429 and an OperationOutcome of code throttled.
+// throttled writes the refusal both EHRs document, and FHIR Works on AWS sends (kickoff_throttle_test.go): 429
+// and an OperationOutcome of code throttled.
 func throttled(w http.ResponseWriter, retryAfter, says string) {
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)

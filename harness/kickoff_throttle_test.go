@@ -40,10 +40,7 @@ func (s *oneExportPerUser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if at, ok := s.running[token]; ok && time.Since(at) < s.duration-100*time.Millisecond {
 			s.refusals++
 			s.mu.Unlock()
-			w.Header().Set("Retry-After", "900")
-			w.Header().Set("Content-Type", "application/fhir+json")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"throttled","diagnostics":"There is currently too many requests. Please try again later"}]}`))
+			throttled(w, "900", "There is currently too many requests. Please try again later")
 			return
 		}
 		s.mu.Unlock()
