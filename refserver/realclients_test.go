@@ -95,15 +95,7 @@ func TestRealClientsExportEndToEnd(t *testing.T) {
 				e.clock.Advance(2 * time.Second)
 				r = e.do(req{method: http.MethodGet, url: poll, token: tokenA, headers: c.poll})
 				wantStatus(t, r, http.StatusOK)
-				var m struct {
-					TransactionTime string `json:"transactionTime"`
-					Output          []struct {
-						Type  string `json:"type"`
-						URL   string `json:"url"`
-						Count *int   `json:"count"`
-					} `json:"output"`
-					Error []json.RawMessage `json:"error"`
-				}
+				var m testManifest
 				if err := json.Unmarshal(r.body, &m); err != nil {
 					t.Fatalf("manifest: expected JSON, got %v: %s", err, r.body)
 				}

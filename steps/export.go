@@ -730,11 +730,7 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 		if !w.profiles.Tolerance[toleranceDataTime][w.target.Profile] {
 			return err
 		}
-		reqID := req
-		if reqID == "" {
-			reqID = w.primaryRequirement()
-		}
-		w.knownDeviation(reqID, fmt.Sprintf("%s: %v; accepted by profile %s as the time of the data the query read (the last load of a server that loads its data in batches)", toleranceDataTime, err, w.target.Profile))
+		w.knownDeviation(req, fmt.Sprintf("%s: %v; accepted by profile %s as the time of the data the query read (the last load of a server that loads its data in batches)", toleranceDataTime, err, w.target.Profile))
 	}
 	if err := w.checkExportTypes(req, m); err != nil {
 		return err

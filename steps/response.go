@@ -95,18 +95,18 @@ const toleranceDataTime = "transaction-time-of-the-data"
 // tolerated is reported as a known deviation.
 func (w *World) checkOutcome(req string, x *check.Exchange) error {
 	if w.profiles.Tolerance[toleranceRequestedJSON][w.target.Profile] && len(x.Body) > 0 && x.MediaType() == "application/json" && check.AsksGenericJSON(x.RequestHeader.Get("Accept")) {
-		w.knownDeviation(cmp.Or(req, w.primaryRequirement()), fmt.Sprintf("%s: the OperationOutcome of %s %s came as application/json, the type the request's Accept named (FHIR R4 http.html: a server given a generic mime type SHOULD respond with it), not BDA2's application/fhir+json, accepted by profile %s", toleranceRequestedJSON, x.Method, x.URL, w.target.Profile))
+		w.knownDeviation(req, fmt.Sprintf("%s: the OperationOutcome of %s %s came as application/json, the type the request's Accept named (FHIR R4 http.html: a server given a generic mime type SHOULD respond with it), not BDA2's application/fhir+json, accepted by profile %s", toleranceRequestedJSON, x.Method, x.URL, w.target.Profile))
 		x = check.WithOutcomeMediaType(x)
 	}
 	if w.profiles.Tolerance[toleranceMediaType][w.target.Profile] && len(x.Body) > 0 {
 		if mt := x.MediaType(); mt != "application/fhir+json" && check.OutcomeMediaTypeTolerable(mt) {
-			w.knownDeviation(cmp.Or(req, w.primaryRequirement()), fmt.Sprintf("%s: the OperationOutcome of %s %s came as %s, not application/fhir+json, accepted by profile %s", toleranceMediaType, x.Method, x.URL, cmp.Or(mt, "no Content-Type"), w.target.Profile))
+			w.knownDeviation(req, fmt.Sprintf("%s: the OperationOutcome of %s %s came as %s, not application/fhir+json, accepted by profile %s", toleranceMediaType, x.Method, x.URL, cmp.Or(mt, "no Content-Type"), w.target.Profile))
 			x = check.WithOutcomeMediaType(x)
 		}
 	}
 	if w.profiles.Tolerance[toleranceNoIssueCode][w.target.Profile] {
 		if patched, missing := check.WithIssueCodes(x.Body); missing > 0 {
-			w.knownDeviation(cmp.Or(req, w.primaryRequirement()), fmt.Sprintf("%s: the OperationOutcome of %s %s has %d issue(s) without a code, accepted by profile %s", toleranceNoIssueCode, x.Method, x.URL, missing, w.target.Profile))
+			w.knownDeviation(req, fmt.Sprintf("%s: the OperationOutcome of %s %s has %d issue(s) without a code, accepted by profile %s", toleranceNoIssueCode, x.Method, x.URL, missing, w.target.Profile))
 			copied := *x
 			copied.Body = patched
 			x = &copied

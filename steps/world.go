@@ -237,9 +237,10 @@ func (w *World) stepWarning(f Finding) {
 	}
 }
 
-// knownDeviation records an answer the run's profile accepts as a known deviation; never a failure.
+// knownDeviation records an answer the run's profile accepts as a known deviation, under requirement req (the
+// scenario's own when req is empty, as for warn); never a failure.
 func (w *World) knownDeviation(req, message string) {
-	f := Finding{Scenario: w.scenario, Requirement: req, Message: w.text(message)}
+	f := Finding{Scenario: w.scenario, Requirement: cmp.Or(req, w.primaryRequirement()), Message: w.text(message)}
 	w.stepWarning(f)
 	w.target.Findings.knownDeviation(f)
 }
