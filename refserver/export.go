@@ -119,6 +119,9 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 		}
 	}
 
+	if s.cfg.Profile.dropsBlankFilters() {
+		dropBlankFilters(values)
+	}
 	params, err := parseExportParams(values, lenient)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())
@@ -227,6 +230,33 @@ func exportParamValue(p namedParam) (string, error) {
 		return "", fmt.Errorf("parameter %s must have a valueString", p.Name)
 	default:
 		return "", nil // unknown parameters are judged by parseExportParams
+	}
+}
+
+// hapiFilterParams are the kick-off parameters HAPI FHIR reads as filters (BulkExportJobParametersBuilder:
+// filters and postFetchFilterUrl), both in FUT's $export OperationDefinition (0..*).
+var hapiFilterParams = []string{"_typeFilter", "_typePostFetchFilterUrl"}
+
+// dropBlankFilters removes the filter parameters whose every value is blank, as HAPI does: its
+// BulkExportJobParametersBuilder.parseFilters splits each value before each "Type?" and keeps the
+// StringUtils::isNotBlank pieces only (hapifhir/hapi-fhir 056b0ce; the older provider's splitTypeFilters
+// alike), so "_typeFilter=" starts an export with no filter. A piece is blank only when the whole value is,
+// since a split comma is followed by a type name. A filter that names something is left to parseExportParams.
+func dropBlankFilters(values map[string][]string) {
+	for _, name := range hapiFilterParams {
+		vs, ok := values[name]
+		if !ok {
+			continue
+		}
+		blank := true
+		for _, v := range vs {
+			if strings.TrimSpace(v) != "" {
+				blank = false
+			}
+		}
+		if blank {
+			delete(values, name)
+		}
 	}
 }
 

@@ -96,3 +96,34 @@ func TestLenientKickoffsIgnoringOtherThingsAreNotReused(t *testing.T) {
 		t.Fatalf("kick-offs ignoring different parameters: expected two jobs, got one")
 	}
 }
+
+// TestBlankTypeFilterIsNoFilterInHAPIProfiles: HAPI FHIR drops blank _typeFilter (and _typePostFetchFilterUrl)
+// values before it starts the job (BulkExportJobParametersBuilder.parseFilters: the value split before each
+// "Type?", StringUtils::isNotBlank; hapifhir/hapi-fhir 056b0ce), so a kick-off that sends the parameter empty,
+// as projecttacoma/bulk-data-utilities does on every kick-off ("_typeFilter=" when it has no filter), exports
+// as if none was sent. The fut and hapi-8.0 profiles answer so: 202, and the manifest reports nothing ignored.
+// bulkdata keeps the IG's answer to a parameter the server does not support: 400 + OperationOutcome without
+// Prefer: handling=lenient (the IG says nothing of an empty value).
+func TestBlankTypeFilterIsNoFilterInHAPIProfiles(t *testing.T) {
+	for _, p := range Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, Config{Profile: p})
+			r := e.do(req{method: http.MethodGet, url: "/$export?_type=Patient&_typeFilter=&_typePostFetchFilterUrl=%20", token: tokenA,
+				headers: map[string]string{"Prefer": "respond-async", "Accept": "application/fhir+json"}})
+			if p == ProfileBulkData {
+				wantStatus(t, r, http.StatusBadRequest)
+				return
+			}
+			wantStatus(t, r, http.StatusAccepted)
+			e.clock.Advance(time.Hour)
+			m, body := e.manifest(r.header.Get("Content-Location"), tokenA)
+			if len(m.Output) != 1 || m.Output[0].Type != "Patient" || len(m.Error) != 0 {
+				t.Fatalf("manifest: expected the Patient file and no error file (a blank filter is no filter), got %s", body.body)
+			}
+			// A filter that says something is still refused: this server runs no _typeFilter query.
+			r = e.do(req{method: http.MethodGet, url: "/$export?_type=Patient&_typeFilter=Patient%3Fgender%3Dmale", token: tokenA,
+				headers: map[string]string{"Prefer": "respond-async"}})
+			wantStatus(t, r, http.StatusBadRequest)
+		})
+	}
+}

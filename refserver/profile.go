@@ -120,6 +120,11 @@ func (p Profile) transactionTime(kickoff, completed time.Time) time.Time {
 	return kickoff
 }
 
+// dropsBlankFilters: HAPI drops blank _typeFilter and _typePostFetchFilterUrl values and exports as if they
+// were not sent (dropBlankFilters); the HL7 IG says nothing of an empty value, so bulkdata answers the
+// parameter as any it does not support (400 without Prefer: handling=lenient).
+func (p Profile) dropsBlankFilters() bool { return p != ProfileBulkData }
+
 // sendsXProgress: FUT promises X-Progress; the HL7 IG only allows it.
 func (p Profile) sendsXProgress() bool { return p != ProfileBulkData }
 
