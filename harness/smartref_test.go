@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +18,7 @@ import (
 
 // smartSeen counts what smartBulkDataServer changed, so that a test can tell it proved something.
 type smartSeen struct {
-	kickoffs, running, manifests, outcomes, deletes, files atomic.Int64
+	kickoffs, running, manifests, outcomes, deletes, files, gzipped atomic.Int64
 }
 
 // smartOutcome is an OperationOutcome as the SMART reference bulk-data-server writes every one
@@ -47,7 +48,8 @@ func smartOutcome(severity, message string) []byte {
 //   - the manifest carries outputOrganizedBy "" (its organizeOutputBy, a Bulk Data v2.1 kick-off parameter,
 //     not sent), deleted [] and error [], and transactionTime as moment().format() writes it: seconds and a
 //     numeric offset ("+00:00"), no fraction;
-//   - the files carry Content-Disposition: attachment.
+//   - the files carry Content-Disposition: attachment, are streamed (no Content-Length) and gzipped to a
+//     request whose Accept-Encoding names gzip (ExportManager.download: Content-Encoding gzip, or deflate).
 func smartBulkDataServer(inner http.Handler, seen *smartSeen) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
@@ -91,12 +93,24 @@ func smartBulkDataServer(inner http.Handler, seen *smartSeen) http.Handler {
 			seen.outcomes.Add(1)
 		case rec.Code == http.StatusOK && strings.HasPrefix(header.Get("Content-Type"), "application/fhir+ndjson"):
 			header.Set("Content-Disposition", "attachment")
+			header.Del("Content-Length") // streamed: chunked
+			if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				var gz bytes.Buffer
+				zw := gzip.NewWriter(&gz)
+				_, _ = zw.Write(body)
+				_ = zw.Close()
+				body = gz.Bytes()
+				header.Set("Content-Encoding", "gzip")
+				seen.gzipped.Add(1)
+			}
 			seen.files.Add(1)
 		}
 		for k, v := range header {
 			w.Header()[k] = v
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if header.Get("Content-Disposition") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(body)
 	})
@@ -126,7 +140,7 @@ func TestTheSMARTReferenceBulkDataServerPassesBulkdata(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			counts := map[string]int64{"kick-off": seen.kickoffs.Load(), "manifest": seen.manifests.Load(), "error OperationOutcome": seen.outcomes.Load(), "DELETE": seen.deletes.Load(), "file": seen.files.Load()}
+			counts := map[string]int64{"kick-off": seen.kickoffs.Load(), "manifest": seen.manifests.Load(), "error OperationOutcome": seen.outcomes.Load(), "DELETE": seen.deletes.Load(), "file": seen.files.Load(), "gzipped file": seen.gzipped.Load()}
 			if c.skipped == nil {
 				counts["running export"] = seen.running.Load()
 			}
