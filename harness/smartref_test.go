@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
+	"github.com/ehealth-dk/fut-conformance/steps"
 )
 
 // smartSeen counts what smartBulkDataServer changed, so that a test can tell it proved something.
@@ -163,6 +166,128 @@ func TestTheSMARTReferenceBulkDataServerPassesBulkdata(t *testing.T) {
 			known := knownDeviationsSaying(res, "operation-outcome-as-requested-json")
 			if !known["EXP-UNKNOWN-JOB"] || !known["EXP-DELETE-DONE"] {
 				t.Errorf("want the application/json OperationOutcomes of the unknown job and of the poll after a DELETE listed as operation-outcome-as-requested-json; got %+v", res.Findings.KnownDeviations())
+			}
+		})
+	}
+}
+
+// smartSimulatedError answers as the SMART reference bulk-data-server does under one of its simulated errors
+// (the sim segment's err, ExportManager.ts @ 0583be50 and @ 008dee94), over inner's answers:
+//
+//   - "transient_error": the first poll of each export is 500 with an OperationOutcome of code transient
+//     ("An unknown error occurred (transient_error). Please try again."), the next ones as usual;
+//   - "some_file_generation_failed": the first file of each type is listed under error instead of output,
+//     as type OperationOutcome, keeping the count of the resources it would have held (Manifest.addError:
+//     {...entry, type: "OperationOutcome"}), and its URL serves one OperationOutcome line, without a newline
+//     (download: the sim's fileError);
+//   - "too_many_files": an export of more files than maxFiles, whose every poll answers 413 and the text
+//     "Too many files" (handleStatus; SMART's own test "protects against too many generated files").
+//
+// n counts the answers it changed.
+func smartSimulatedError(inner http.Handler, err string, n *atomic.Int64) http.Handler {
+	var mu sync.Mutex
+	polled := map[string]bool{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		isPoll := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/bulkstatus/")
+		switch {
+		case err == "transient_error" && isPoll:
+			mu.Lock()
+			first := !polled[r.URL.Path]
+			polled[r.URL.Path] = true
+			mu.Unlock()
+			if first {
+				n.Add(1)
+				b, _ := json.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": []map[string]string{{"severity": "error", "code": "transient", "diagnostics": "An unknown error occurred (transient_error). Please try again."}}})
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write(b)
+				return
+			}
+		case err == "too_many_files" && isPoll:
+			n.Add(1)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte("Too many files"))
+			return
+		case err == "some_file_generation_failed" && r.URL.Query().Get("fileError") != "":
+			w.Header().Set("Content-Type", "application/fhir+ndjson")
+			_, _ = w.Write(smartOutcome("error", r.URL.Query().Get("fileError")))
+			return
+		}
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if err == "some_file_generation_failed" && isPoll && rec.Code == http.StatusOK {
+			var m map[string]any
+			if json.Unmarshal(body, &m) == nil {
+				output, errs := []any{}, []any{}
+				seen := map[string]bool{}
+				for _, it := range m["output"].([]any) {
+					item := it.(map[string]any)
+					if typ := item["type"].(string); !seen[typ] {
+						seen[typ] = true
+						item["type"] = "OperationOutcome"
+						item["url"] = item["url"].(string) + "?fileError=" + url.QueryEscape("Failed to export 1."+typ+".ndjson")
+						errs = append(errs, item)
+						continue
+					}
+					output = append(output, it)
+				}
+				m["output"], m["error"] = output, errs
+				body, _ = json.Marshal(m)
+				n.Add(1)
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+}
+
+// The SMART reference server's simulated errors, as bulkdata judges them: a transient poll failure is waited
+// out (passes); an export of too many files, 413 with a text body, is an export the server failed (skipped),
+// its answer no OperationOutcome (EXP-POLL-ERROR warns, BDA2's SHOULD); and the error files of
+// some_file_generation_failed fail EXP-OUTPUT, rightly: each holds one OperationOutcome where its count says
+// as many resources as the file it replaces (BDA2: count is "the number of resources in the file", and error
+// items follow "the same structure as the output array").
+func TestTheSMARTReferenceServersSimulatedErrorsAreJudgedByTheIG(t *testing.T) {
+	for _, c := range []struct {
+		err    string
+		failed []string
+		says   string // in the output: the failure's or the warning's words
+	}{
+		{"transient_error", nil, ""},
+		{"too_many_files", nil, "a FHIR OperationOutcome in JSON (BDA2: SHOULD)"},
+		{"some_file_generation_failed", []string{"EXP-OUTPUT"}, "resources, as the manifest's count says"},
+	} {
+		t.Run(c.err, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int64
+			inner := refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus"})
+			res, out, err := runAgainst(t, smartSimulatedError(inner, c.err, &n), Config{Profile: "bulkdata", Token: refserver.DemoTokenA, Tags: "@EXP-KICKOFF,@EXP-POLL-200,@EXP-OUTPUT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Load() == 0 {
+				t.Fatalf("no answer was changed: the test proves nothing\n%s", tailOf(out))
+			}
+			if failed := failedRequirements(res); !slices.Equal(failed, c.failed) {
+				t.Fatalf("failed %v, want %v\n%s", failed, c.failed, tailOf(out))
+			}
+			if c.says != "" && !strings.Contains(out, c.says) {
+				t.Errorf("want the verdict saying %q\n%s", c.says, tailOf(out))
+			}
+			warned := slices.ContainsFunc(res.Findings.Warnings(), func(f steps.Finding) bool { return f.Requirement == "EXP-POLL-ERROR" })
+			if warned != (c.err == "too_many_files") {
+				t.Errorf("EXP-POLL-ERROR warned=%v, want it for the 413 with a text body only: %+v", warned, res.Findings.Warnings())
+			}
+			if c.err == "too_many_files" && !slices.ContainsFunc(res.Findings.Skips(), func(f steps.Finding) bool {
+				return f.Requirement == "EXP-POLL-200" && strings.Contains(f.Message, "the server failed the export")
+			}) {
+				t.Errorf("want EXP-POLL-200 skipped as an export the server failed: %+v", res.Findings.Skips())
 			}
 		})
 	}
