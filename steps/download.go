@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"bytes"
 	"compress/gzip"
 	"compress/zlib"
 	"context"
@@ -177,7 +178,8 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 
 // refusedWithoutToken tells a file requested without a token that was refused as a file server refuses a
 // request without the credential it wants: 401, 403, or 404 from a store that denies what it will not show
-// (Azure's private blobs do), as for a token withheld from an untrusted origin (downloadOutputFiles).
+// (Azure's private blobs do), as for a token withheld from an untrusted origin (downloadOutputFiles); or
+// Azure Storage's refusal of anonymous access (azureAnonymousRefused).
 func refusedWithoutToken(d download) bool {
 	if d.err != nil || d.x.TokenWithheld != "" || d.x.RequestHeader.Get("Authorization") != "" {
 		return false
@@ -185,8 +187,21 @@ func refusedWithoutToken(d download) bool {
 	switch d.x.Status {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 		return true
+	case http.StatusConflict:
+		return azureAnonymousRefused(d.x)
 	}
 	return false
+}
+
+// azureAnonymousRefused tells Azure Blob Storage's answer to a request without a credential on a storage account
+// that allows no anonymous access (AllowBlobPublicAccess false, the default of new accounts): 409 Conflict with
+// the error code PublicAccessNotPermitted, in the x-ms-error-code header (service version 2017-07-29 and later)
+// and in the XML body (Azure Storage REST "Status and error codes"). Microsoft's FHIR server hands out such
+// blobs with requiresAccessToken false (README, "Independent Bulk Data servers"). Any other 409 is no refusal
+// of a credential and is judged as the answer it is.
+func azureAnonymousRefused(x *check.Exchange) bool {
+	const code = "PublicAccessNotPermitted"
+	return x.Header.Get("X-Ms-Error-Code") == code || bytes.Contains(x.Body, []byte("<Code>"+code+"</Code>"))
 }
 
 // anotherScheme is why a file refused without a token, under a manifest of requiresAccessToken false, is not

@@ -464,3 +464,48 @@ func TestAFileRefusedWithoutATokenUnderRequiresAccessTokenFalse(t *testing.T) {
 		})
 	}
 }
+
+// Azure Blob Storage refuses a request without a credential, on a storage account that allows no anonymous
+// access, with 409 Conflict and the error code PublicAccessNotPermitted (x-ms-error-code and the XML body):
+// under requiresAccessToken false (Microsoft's FHIR server's blobs) the file is not checked, as for a 403.
+// Another 409 is no refusal of a credential: it is judged, and fails.
+func TestAzureStoragesRefusalOfAnonymousAccessIsNotCheckedAnyOther409Fails(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		switch r.URL.Path {
+		case "/header":
+			w.Header().Set("x-ms-error-code", "PublicAccessNotPermitted")
+			w.WriteHeader(http.StatusConflict)
+		case "/body": // an anonymous request is served at the account's default service version, which may predate x-ms-error-code
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="utf-8"?><Error><Code>PublicAccessNotPermitted</Code><Message>Public access is not permitted on this storage account.</Message></Error>`)
+		default:
+			w.Header().Set("x-ms-error-code", "BlobBeingRehydrated")
+			w.WriteHeader(http.StatusConflict)
+		}
+	}))
+	defer srv.Close()
+	count := int64(1)
+	m := &check.Manifest{RequiresAccessToken: false}
+	for _, p := range []string{"/header", "/body", "/other"} {
+		m.Output = append(m.Output, check.ManifestItem{Type: "Patient", URL: srv.URL + p, Count: &count})
+	}
+	w := downloadWorld(t, 2)
+	w.target.Credentials = StaticTokens(map[string]string{"A": "tok-a"})
+	w.export.manifest, w.export.owner = m, "A"
+	if err := w.requestsOutputFilesWithoutToken(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, f := range w.target.Findings.NotChecked() {
+		left = append(left, f.Message)
+	}
+	if len(left) != 2 || !strings.Contains(left[0], "/header not checked: refused without a token (409 Conflict)") ||
+		!strings.Contains(left[1], "/body not checked: refused without a token (409 Conflict)") {
+		t.Errorf("want Azure's two refusals not checked; got %q", left)
+	}
+	var v *check.Violation
+	if err := w.outputFilesAnswerAsTokenRequires(context.Background()); !errors.As(err, &v) || !strings.Contains(v.Error(), "/other") {
+		t.Fatalf("want EXP-OUTPUT-TOKEN failed on /other, a 409 that refuses no credential; got %v", err)
+	}
+}
