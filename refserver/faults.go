@@ -127,7 +127,7 @@ var faultTable = []faultDef{
 		answerKickoff, func(a *reply) { a.status = http.StatusOK }),
 	hook(faultKickoffPostRefused, "EXP-KICKOFF-POST", "a kick-off by POST answers 405 Method Not Allowed (GET only, as the HL7 IG allows)"),
 	// BDA2 "Query Parameters": the server SHALL accept application/ndjson and ndjson as well (Inferno's Bulk Data
-	// test kit sends all three); n/a in fut and hapi-8.0, whose sources name the full type alone.
+	// test kit sends all three); MAY in fut and hapi-8.0 (FUT names the full type alone), where no run can kill it.
 	inProfile(ProfileBulkData, hook(faultKickoffFormatAbbreviationRefused, "EXP-OUTPUT-FORMAT", "a kick-off whose _outputFormat is application/ndjson or ndjson answers 400: only application/fhir+ndjson is accepted (bulkdata)")),
 	rewrite("no-x-progress", "EXP-POLL-202", "a running export's 202 carries no X-Progress header",
 		answerPollRunning, func(a *reply) { a.header.Del("X-Progress") }),

@@ -111,7 +111,8 @@ func (w *World) kicksOffExport(ctx context.Context, user, method string) error {
 
 // kicksOffExportWithFormat is EXP-OUTPUT-FORMAT's kick-off: by GET, its _outputFormat one of BDA2's
 // abbreviations of the NDJSON type, which the server "SHALL accept" as it does the full type ("Query
-// Parameters"). Anything else is no request of the IG's, and the step refuses it before sending.
+// Parameters"; HAPI's Constants.CTS_NDJSON holds the same three). Anything else is no request of theirs, and
+// the step refuses it before sending.
 func (w *World) kicksOffExportWithFormat(ctx context.Context, user, format string) error {
 	if !slices.Contains(ndjsonAbbreviations, format) {
 		return fmt.Errorf("_outputFormat %q: the step sends BDA2's abbreviations of %s alone (%s)", format, check.NDJSON, strings.Join(ndjsonAbbreviations, ", "))
