@@ -24,6 +24,19 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
 
+  Rule: EXP-OUTPUT-FORMAT: a kick-off whose _outputFormat is one of the HL7 IG's abbreviations of the NDJSON type answers as one with the full type
+
+    @EXP-OUTPUT-FORMAT
+    Scenario Outline: a kick-off by GET with _outputFormat "<format>" answers 202 Accepted with an absolute polling URL
+      When user A kicks off a system export by GET with _outputFormat "<format>"
+      Then the response status is 202
+      And the response header "Content-Location" is an absolute URL
+
+      Examples:
+        | format             |
+        | application/ndjson |
+        | ndjson             |
+
   Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date
 
     @EXP-POLL-202 @EXP-PROGRESS-LENGTH

@@ -122,6 +122,10 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 	if s.cfg.Profile.dropsBlankFilters() {
 		dropBlankFilters(values)
 	}
+	if f := values["_outputFormat"]; len(f) == 1 && f[0] != exportOutputFormats[0] && s.faulty(faultKickoffFormatAbbreviationRefused) {
+		writeError(w, http.StatusBadRequest, codeNotSupported, fmt.Sprintf("_outputFormat %q is not supported; use application/fhir+ndjson", f[0]))
+		return
+	}
 	params, err := parseExportParams(values, lenient)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalid, err.Error())

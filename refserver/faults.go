@@ -97,6 +97,8 @@ const (
 	faultManifestForgotten fault = "manifest-forgotten"
 	// A hook: a refused kick-off must start no job.
 	faultKickoffPostRefused fault = "kickoff-post-refused"
+	// A hook: a refused kick-off must start no job.
+	faultKickoffFormatAbbreviationRefused fault = "kickoff-format-abbreviation-refused"
 	// A hook: the DELETE's answer says the files are released, and they are not.
 	faultDeleteDoneKept fault = "delete-done-kept"
 )
@@ -124,6 +126,9 @@ var faultTable = []faultDef{
 	rewrite("kickoff-200", "EXP-KICKOFF", "the kick-off answers 200 OK instead of 202 Accepted",
 		answerKickoff, func(a *reply) { a.status = http.StatusOK }),
 	hook(faultKickoffPostRefused, "EXP-KICKOFF-POST", "a kick-off by POST answers 405 Method Not Allowed (GET only, as the HL7 IG allows)"),
+	// BDA2 "Query Parameters": the server SHALL accept application/ndjson and ndjson as well (Inferno's Bulk Data
+	// test kit sends all three); MAY in fut and hapi-8.0 (FUT names the full type alone), where no run can kill it.
+	inProfile(ProfileBulkData, hook(faultKickoffFormatAbbreviationRefused, "EXP-OUTPUT-FORMAT", "a kick-off whose _outputFormat is application/ndjson or ndjson answers 400: only application/fhir+ndjson is accepted (bulkdata)")),
 	rewrite("no-x-progress", "EXP-POLL-202", "a running export's 202 carries no X-Progress header",
 		answerPollRunning, func(a *reply) { a.header.Del("X-Progress") }),
 	rewrite("manifest-while-running", "EXP-POLL-202", "a running export's 202 carries a manifest body",

@@ -102,7 +102,7 @@ var (
 		"Retry-After": {"EXP-RETRY-AFTER"},
 		"Expires":     {"EXP-EXPIRES"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
-		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
+		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
 			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "EXP-CROSS-USER-POLL", "RJS-BUNDLE"},
 	}
 )
@@ -204,6 +204,11 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	see("A's report status, done", status(tokenA), statusJudges...)
 	see("B's report status", status(tokenB), statusJudges...)
 	see("A reads the executed report's Binary", e.get("/Binary/1", tokenA), "RJS-TERMINAL")
+	// BDA2's abbreviations of _outputFormat, last: the jobs they start change no answer above
+	for _, format := range []string{"application/ndjson", "ndjson"} {
+		see("kick-off by GET with _outputFormat="+format, e.do(req{method: http.MethodGet, url: "/$export?_outputFormat=" + url.QueryEscape(format), token: tokenA, headers: asyncHdr}),
+			"EXP-KICKOFF", "EXP-OUTPUT-FORMAT")
+	}
 	return out
 }
 
