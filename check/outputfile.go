@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -214,13 +215,23 @@ func checkDataNotExternalized(x *Exchange, members map[string]json.RawMessage) e
 	}
 	for _, e := range data.Extension {
 		if e.URL == ExtExternalizedBinaryID {
-			return Violationf("", "Binary.data of output file "+x.URL,
+			return Violationf("", subjectDataExternalized+x.URL,
 				"the file's NDJSON in the Binary's data (BDA2 \"Complete Status\": the files SHALL be accessible to the client at the URLs advertised)",
 				"no data: HAPI's extension %s (blob %q) says the server kept the bytes in its externalized binary storage and did not send them (HAPI re-inflates a Binary it shows only below autoInflateBinariesMaximumBytes, 10 MB by default)",
 				ExtExternalizedBinaryID, e.ValueString)
 		}
 	}
 	return nil
+}
+
+// subjectDataExternalized begins the subject of checkDataNotExternalized's violation, and of no other.
+const subjectDataExternalized = "Binary.data of output file "
+
+// IsDataExternalized tells the violation of a Binary whose data HAPI kept in its binary store
+// (checkDataNotExternalized) from every other verdict on an output file.
+func IsDataExternalized(err error) bool {
+	var v *Violation
+	return errors.As(err, &v) && strings.HasPrefix(v.Subject, subjectDataExternalized)
 }
 
 // chunk is a run of whole lines of the file, the first being line first.

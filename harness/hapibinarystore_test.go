@@ -20,6 +20,13 @@ import (
 // RestfulServerUtils.streamResponseAsResource and the servlet response's sendAttachmentResponse), 200 with the
 // Binary's contentType and no body, the content being null. raw counts the empty answers, binary the Binaries.
 func hapiExternalizedFiles(h http.Handler, kind string, raw, binary *atomic.Int64) http.Handler {
+	return emptyFilesOfType(h, kind, true, raw, binary)
+}
+
+// emptyFilesOfType serves h, its export files of resource type kind empty when asked for as the file itself;
+// asked for as the Binary, with HAPI's externalized-binary-id in place of the data when externalize is set,
+// else the Binary as h serves it, data and all.
+func emptyFilesOfType(h http.Handler, kind string, externalize bool, raw, binary *atomic.Int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/Binary/") {
 			h.ServeHTTP(w, r)
@@ -44,6 +51,10 @@ func hapiExternalizedFiles(h http.Handler, kind string, raw, binary *atomic.Int6
 			return
 		}
 		binary.Add(1)
+		if !externalize {
+			copyAnswer(w, rec)
+			return
+		}
 		delete(b, "data")
 		b["_data"] = map[string]any{"extension": []any{map[string]any{"url": check.ExtExternalizedBinaryID, "valueString": "blob-" + r.PathValue("id")}}}
 		body, _ := json.Marshal(b)
@@ -129,4 +140,24 @@ func TestAFileHAPIKeptInItsBinaryStoreFailsInFutAndHAPI80(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A file served empty as itself while its Binary holds the resources is not the file either: in fut, whose
+// files are Binaries, the empty answer fails EXP-OUTPUT, naming the resources its Binary holds.
+func TestAFileServedEmptyWhileItsBinaryHoldsResourcesFailsInFut(t *testing.T) {
+	var raw, binary atomic.Int64
+	h := emptyFilesOfType(refserverHandler(t, refserver.Config{Profile: refserver.ProfileFUT}), "Patient", false, &raw, &binary)
+	res, out, err := runAgainst(t, h, Config{Profile: "fut", Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Load() == 0 || binary.Load() == 0 {
+		t.Fatalf("no empty Patient file read again as its Binary (%d empty, %d Binaries): the test proves nothing\n%s", raw.Load(), binary.Load(), tailOf(out))
+	}
+	for _, f := range res.Failures {
+		if f.Requirement == "EXP-OUTPUT" && strings.Contains(f.Message, "an empty application/fhir+ndjson body") {
+			return
+		}
+	}
+	t.Fatalf("want EXP-OUTPUT failed for the empty file whose Binary holds resources; passed=%v failures=%v\n%s", res.Passed, failedRequirements(res), tailOf(out))
 }

@@ -320,9 +320,10 @@ func (w *World) emptyBinaryFile(d download, item check.ManifestItem) bool {
 // (Accept: application/fhir+json), with the token the file was read with. A Binary without data is the empty
 // file it looked like. One whose data element carries HAPI's externalized-binary-id extension (check's
 // checkDataNotExternalized), or whose data holds resources, says that the file the manifest lists was not
-// sent: the file fails, its verdict naming both answers, and the transcript holds both. A second answer that
-// is no Binary (another status, a transport failure) changes nothing: the empty file stands as it was read,
-// with a line on the log.
+// sent: the file fails, its verdict naming both answers, and the transcript holds both. Any other second
+// answer (another status, no Binary, a Binary the checks refuse, a transport failure) changes nothing: the
+// read is there to tell an empty file from one the server kept, not to judge the Binary read itself, and the
+// empty file stands as it was read, with a line on the log.
 func (w *World) readEmptyFileAsBinary(ctx context.Context, d download, token string, item check.ManifestItem, typeLines *atomic.Int64) download {
 	fmt.Fprintf(w.target.Log, "  GET %s: an empty file at a Binary's URL: reading it once more as its Binary (Accept: %s)\n", item.URL, binaryAccept)
 	b := w.downloadFile(ctx, token, item, binaryAccept, typeLines, nil)
@@ -331,10 +332,10 @@ func (w *World) readEmptyFileAsBinary(ctx context.Context, d download, token str
 	switch mt := b.x.MediaType(); {
 	case b.err != nil || b.x.Status != http.StatusOK || mt != "application/fhir+json" && mt != "application/json":
 		fmt.Fprintf(w.target.Log, "  GET %s as its Binary: %s, no Binary to read: the empty file stands\n", item.URL, check.StatusPhrase(b.x.Status))
-	case errors.As(b.verdict, &v):
+	case check.IsDataExternalized(b.verdict) && errors.As(b.verdict, &v):
 		d.verdict = check.Violationf(v.Requirement, fmt.Sprintf("%s, read as its Binary (Accept %s, as FUT reads its export files) after the file itself came empty (%s to Accept %q)", v.Subject, binaryAccept, check.NDJSON, d.x.RequestHeader.Get("Accept")), v.Expected, v.Got)
 	case b.verdict != nil:
-		d.verdict = b.verdict
+		fmt.Fprintf(w.target.Log, "  GET %s as its Binary: %v: the empty file stands\n", item.URL, b.verdict)
 	case b.file.Resources > 0:
 		d.verdict = check.Violationf("", "output file "+item.URL+" requested as the file itself", fmt.Sprintf("the NDJSON its Binary holds: %d resources (GET with Accept %q)", b.file.Resources, binaryAccept), "an empty %s body", check.NDJSON)
 	}
