@@ -92,3 +92,33 @@ func TestABinarysDataMayHoldWhiteSpaceBetweenGroups(t *testing.T) {
 		t.Errorf("data that is no base64: want a violation, got %v", err)
 	}
 }
+
+// HAPI FHIR's externalized binary storage (Smile CDR recommends it for Bulk Export, whose files are Binaries)
+// keeps a Binary's data in its binary store and, on a read, puts it back only below the auto-inflate limit
+// (JpaStorageSettings/DaoConfig autoInflateBinariesMaximumBytes, 10 MB by default: BinaryStorageInterceptor
+// preShow). Above it the Binary is shown with no data and, on its data element, HAPI's extension
+// externalized-binary-id naming the blob (BinaryAccessProvider.replaceDataWithExtension). That Binary is not an
+// empty file: its file's resources are in a store the client was not given, and reading it as an empty file
+// passed an export whose files hold nothing a client can read (BDA2 "Complete Status": the files "SHALL be
+// accessible to the client at the URLs advertised").
+func TestABinaryWhoseDataHAPIKeptInItsBinaryStoreIsNoEmptyFile(t *testing.T) {
+	item := ManifestItem{Type: "Patient", URL: "http://f/fhir/Binary/p"}
+	ext := `"_data":{"extension":[{"url":"` + ExtExternalizedBinaryID + `","valueString":"f3a9c2e1"}]}`
+	for name, body := range map[string]string{
+		"data externalized":          `{"resourceType":"Binary","id":"p","contentType":"application/fhir+ndjson",` + ext + `}`,
+		"data externalized, id last": `{"resourceType":"Binary",` + ext + `,"contentType":"application/fhir+ndjson","id":"p"}`,
+	} {
+		x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
+		_, err := ReadOutputFile(item, x)
+		if !errors.Is(err, ErrNonConformant) || !strings.Contains(err.Error(), "externalized-binary-id") {
+			t.Errorf("%s: want the file failed, naming HAPI's extension; got %v", name, err)
+		}
+	}
+	// delivered after all (inflated, the extension kept beside the data): the file is judged as its data says
+	line := `{"resourceType":"Patient","id":"p1"}` + "\n"
+	body := `{"resourceType":"Binary","contentType":"application/fhir+ndjson","data":"` + base64.StdEncoding.EncodeToString([]byte(line)) + `",` + ext + `}`
+	x := &Exchange{Method: "GET", URL: item.URL, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/fhir+json"}}, Body: []byte(body)}
+	if f, err := ReadOutputFile(item, x); err != nil || f.Resources != 1 {
+		t.Errorf("data delivered beside the extension: want 1 resource, got %d, %v", f.Resources, err)
+	}
+}

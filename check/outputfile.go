@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -112,6 +113,11 @@ func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileChe
 		if err := checkBinaryMembers(x, bin.members, fc.JobID); err != nil {
 			return f, err
 		}
+		if !found {
+			if err := checkDataNotExternalized(x, bin.members); err != nil {
+				return f, err
+			}
+		}
 	}
 	if item.Count != nil && *item.Count != int64(f.Resources) {
 		return f, Violationf("", "output file "+item.URL, fmt.Sprintf("%d resources, as the manifest's count says", *item.Count), "%d", f.Resources)
@@ -138,6 +144,12 @@ func isBase64Error(err error) bool {
 // ExtBulkExportJobID is the meta extension by which HAPI FHIR, and so FUT, names the export job of a bulk
 // export Binary (FUT's GET_Binary_export.md: valueString, the job id).
 const ExtBulkExportJobID = "https://hapifhir.org/NamingSystem/bulk-export-job-id"
+
+// ExtExternalizedBinaryID is the extension by which HAPI FHIR's externalized binary storage marks a Binary's
+// data element whose bytes it kept in its binary store and did not put back into the resource it shows
+// (HapiExtensions.EXT_EXTERNALIZED_BINARY_ID: BinaryAccessProvider.replaceDataWithExtension; a read re-inflates
+// the data only below autoInflateBinariesMaximumBytes, 10 MB by default, BinaryStorageInterceptor.preShow).
+const ExtExternalizedBinaryID = "http://hapifhir.io/fhir/StructureDefinition/externalized-binary-id"
 
 // checkBinaryMembers holds the small members of a streamed Binary to what DecodeBinary asks of a whole one,
 // and, with jobID, its bulk-export-job-id extension, where it has one, to that job.
@@ -179,6 +191,47 @@ func checkBinaryMembers(x *Exchange, members map[string]json.RawMessage, jobID s
 		}
 	}
 	return nil
+}
+
+// checkDataNotExternalized holds a Binary without data to being an empty file: R4's Binary.data is 0..1, but a
+// data element that carries HAPI's externalized-binary-id extension (members["_data"]) says the bytes exist
+// and were kept in the server's binary store instead of being sent (HAPI shows them again only below its
+// auto-inflate limit, 10 MB by default). The file the manifest lists is then not at its URL: BDA2 "Complete
+// Status" (the files "SHALL be accessible to the client at the URLs advertised"), and FUT's files are Binaries
+// read by a plain GET (GET_Binary_export.md).
+func checkDataNotExternalized(x *Exchange, members map[string]json.RawMessage) error {
+	raw, ok := members["_data"]
+	if !ok {
+		return nil
+	}
+	var data struct {
+		Extension []struct {
+			URL         string `json:"url"`
+			ValueString string `json:"valueString"`
+		} `json:"extension"`
+	}
+	if json.Unmarshal(raw, &data) != nil {
+		return nil
+	}
+	for _, e := range data.Extension {
+		if e.URL == ExtExternalizedBinaryID {
+			return Violationf("", subjectDataExternalized+x.URL,
+				"the file's NDJSON in the Binary's data (BDA2 \"Complete Status\": the files SHALL be accessible to the client at the URLs advertised)",
+				"no data: HAPI's extension %s (blob %q) says the server kept the bytes in its externalized binary storage and did not send them (HAPI re-inflates a Binary it shows only below autoInflateBinariesMaximumBytes, 10 MB by default)",
+				ExtExternalizedBinaryID, e.ValueString)
+		}
+	}
+	return nil
+}
+
+// subjectDataExternalized begins the subject of checkDataNotExternalized's violation, and of no other.
+const subjectDataExternalized = "Binary.data of output file "
+
+// IsDataExternalized tells the violation of a Binary whose data HAPI kept in its binary store
+// (checkDataNotExternalized) from every other verdict on an output file.
+func IsDataExternalized(err error) bool {
+	var v *Violation
+	return errors.As(err, &v) && strings.HasPrefix(v.Subject, subjectDataExternalized)
 }
 
 // chunk is a run of whole lines of the file, the first being line first.

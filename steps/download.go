@@ -40,6 +40,9 @@ type download struct {
 	// unchecked says why the file is not checked ("": it is): refused without a token under a manifest of
 	// requiresAccessToken false, and not read with the owner's token either (askAgainWithToken).
 	unchecked string
+	// asBinary is the answer to the file's URL read once more as its FHIR Binary, after the file itself came
+	// empty (readEmptyFileAsBinary), or nil.
+	asBinary *check.Exchange
 }
 
 // fileHeadBytes of an output file are kept for the transcript; the rest is judged and dropped.
@@ -111,8 +114,13 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 			defer wg.Done()
 			defer func() { <-slots }()
 			d := w.downloadFile(ctx, token, item, accept, budget, eachLine)
+			used := token
 			if retryAs != "" && refusedWithoutToken(d) {
 				d = w.askAgainWithToken(ctx, d, retryAs, retryToken, item, accept, budget, eachLine)
+				used = retryToken
+			}
+			if w.emptyBinaryFile(d, item) {
+				d = w.readEmptyFileAsBinary(ctx, d, used, item, budget)
 			}
 			results[i] = d
 			heads.judged(results, i)
@@ -276,12 +284,62 @@ func (h *headsKept) judged(results []download, i int) {
 	}
 }
 
-// dropHeads forgets the heads of a download's bodies: its answer's, and the refusal's it was asked again after.
+// dropHeads forgets the heads of a download's bodies: its answer's, the refusal's it was asked again after,
+// and its Binary's when an empty file was read again so.
 func dropHeads(d download) {
 	dropHead(d.x)
 	if d.refused != nil {
 		dropHead(d.refused)
 	}
+	if d.asBinary != nil {
+		dropHead(d.asBinary)
+	}
+}
+
+// binaryAccept is the Accept of FUT's own read of an export file's Binary (GET_Binary_export.md).
+const binaryAccept = "application/fhir+json"
+
+// emptyBinaryFile tells a file that downloaded whole as NDJSON holding nothing, at a Binary's URL
+// ([base]/Binary/<id>), in a profile whose files are FUT's Binaries (fut, hapi-8.0: FUT's $export text, "the
+// files are Binary resources", and GET_Binary_export.md, which reads one with Accept: application/fhir+json).
+// HAPI FHIR answers so for a Binary whose data its externalized binary storage kept (above
+// autoInflateBinariesMaximumBytes, 10 MB by default, a read shows the Binary without its data, and its content
+// streamed is nothing): only the Binary tells that file from an empty one. bulkdata defines no such read.
+func (w *World) emptyBinaryFile(d download, item check.ManifestItem) bool {
+	if !definesFUTPollOperation(w.target.Profile) || d.err != nil || d.verdict != nil || d.unchecked != "" || d.undecoded {
+		return false
+	}
+	if d.x.Status != http.StatusOK || d.x.MediaType() != check.NDJSON || d.file.Format != "ndjson" || d.file.Resources != 0 {
+		return false
+	}
+	u, err := url.Parse(item.URL)
+	return err == nil && path.Base(path.Dir(u.Path)) == "Binary"
+}
+
+// readEmptyFileAsBinary reads an empty file (emptyBinaryFile) once more, as FUT reads an export file's Binary
+// (Accept: application/fhir+json), with the token the file was read with. A Binary without data is the empty
+// file it looked like. One whose data element carries HAPI's externalized-binary-id extension (check's
+// checkDataNotExternalized), or whose data holds resources, says that the file the manifest lists was not
+// sent: the file fails, its verdict naming both answers, and the transcript holds both. Any other second
+// answer (another status, no Binary, a Binary the checks refuse, a transport failure) changes nothing: the
+// read is there to tell an empty file from one the server kept, not to judge the Binary read itself, and the
+// empty file stands as it was read, with a line on the log.
+func (w *World) readEmptyFileAsBinary(ctx context.Context, d download, token string, item check.ManifestItem, typeLines *atomic.Int64) download {
+	fmt.Fprintf(w.target.Log, "  GET %s: an empty file at a Binary's URL: reading it once more as its Binary (Accept: %s)\n", item.URL, binaryAccept)
+	b := w.downloadFile(ctx, token, item, binaryAccept, typeLines, nil)
+	d.asBinary = b.x
+	var v *check.Violation
+	switch mt := b.x.MediaType(); {
+	case b.err != nil || b.x.Status != http.StatusOK || mt != "application/fhir+json" && mt != "application/json":
+		fmt.Fprintf(w.target.Log, "  GET %s as its Binary: %s, no Binary to read: the empty file stands\n", item.URL, check.StatusPhrase(b.x.Status))
+	case check.IsDataExternalized(b.verdict) && errors.As(b.verdict, &v):
+		d.verdict = check.Violationf(v.Requirement, fmt.Sprintf("%s, read as its Binary (Accept %s, as FUT reads its export files) after the file itself came empty (%s to Accept %q)", v.Subject, binaryAccept, check.NDJSON, d.x.RequestHeader.Get("Accept")), v.Expected, v.Got)
+	case b.verdict != nil:
+		fmt.Fprintf(w.target.Log, "  GET %s as its Binary: %v: the empty file stands\n", item.URL, b.verdict)
+	case b.file.Resources > 0:
+		d.verdict = check.Violationf("", "output file "+item.URL+" requested as the file itself", fmt.Sprintf("the NDJSON its Binary holds: %d resources (GET with Accept %q)", b.file.Resources, binaryAccept), "an empty %s body", check.NDJSON)
+	}
+	return d
 }
 
 // dropHead forgets the head of a file's body, counting it with the bytes read and judged but not kept.

@@ -886,6 +886,9 @@ func (w *World) requestOutputFiles(ctx context.Context, user, accept string) err
 		}
 		w.record(d.x)
 		w.last = d.x
+		if d.asBinary != nil { // an empty file read again as its Binary: both answers in the transcript
+			w.record(d.asBinary)
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -988,6 +991,9 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 			return check.Violationf("", subject, check.NDJSON+" (the IG's default), the file itself", "Content-Type %q", x.Header.Get("Content-Type"))
 		}
 		if d.verdict != nil { // judged line by line while it streamed
+			if d.asBinary != nil { // an empty file whose Binary said why: the failure shows that answer
+				w.last = d.asBinary
+			}
 			return d.verdict
 		}
 	}
@@ -1200,6 +1206,9 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(d.x.Status))
 		}
 		if d.verdict != nil {
+			if d.asBinary != nil { // an empty file whose Binary said why: the failure shows that answer
+				w.last = d.asBinary
+			}
 			return d.verdict
 		}
 		fmt.Fprintf(w.target.Log, "  output file %s: %d %s (%s, %d strict)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
