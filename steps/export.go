@@ -496,7 +496,7 @@ func failedStatus(x *check.Exchange) bool {
 // on the whole server (Aidbox). The run's own kick-offs, many of one group by one client and up to MAX_JOBS in
 // flight, meet that limit: the harness's choice, no deviation of the server's. Nothing that needs the kick-off
 // is checked, so the release gate counts it; the reason says how to run against such a server. x is the last
-// answer, attempts every exchange the kick-off sent.
+// answer, attempts the exchanges of the kick-off the transcript kept, dropped the number it did not.
 func kickoffThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int, maxWait time.Duration, maxJobs int) error {
 	return fmt.Errorf("%w: the server throttled the kick-off for longer than the run waits (MAX_WAIT %s): %s; "+
 		"BDA2 lets a server refuse a new export with 429 and Retry-After (one export of a user or client at a time, or a group exported too recently), "+
@@ -506,12 +506,13 @@ func kickoffThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int
 }
 
 // pollThrottled is the skip of every scenario that needed an export whose status requests the server still
-// throttled (429) when the next poll would pass MAX_WAIT, or one status request it answered so. BDA2 "Bulk Data Status Request": "if a client is
-// polling too frequently, the server SHOULD respond with a 429 Too Many Requests status code in addition to a
-// Retry-After header" (and, if such queries persist, MAY end the session with a 429). The harness polled as
-// the server asked, so the 429 is no deviation, and what the export would have answered next is unknown: not
-// an export that never completes (the last answer a 202), which fails. A rate limit the run's own requests
-// meet (SMART's reference server: 60 a minute from one address, a Retry-After of decades) ends here.
+// throttled (429) when the next poll would pass MAX_WAIT, or one status request it answered so. BDA2 "Bulk
+// Data Status Request": "if a client is polling too frequently, the server SHOULD respond with a 429 Too Many
+// Requests status code in addition to a Retry-After header" (and, if such queries persist, MAY end the
+// session with a 429). The harness polled as the server asked, so the 429 is no deviation, and what the
+// export would have answered next is unknown: unlike an export that never completes (the last answer a 202),
+// which fails. A rate limit the run's own requests meet (SMART's reference server: 60 a minute from one
+// address, a Retry-After of decades) ends here.
 func pollThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int, maxWait time.Duration) error {
 	return fmt.Errorf("%w: the server throttled the export's status requests for longer than the run waits (MAX_WAIT %s): %s; "+
 		"BDA2 \"Bulk Data Status Request\" lets a server answer a client that polls too often 429 with a Retry-After, and the harness polled as it asked, "+
