@@ -66,3 +66,34 @@ func TestStatusRequestsThrottledPastMaxWaitAreSkippedNotFailed(t *testing.T) {
 		}
 	}
 }
+
+// Throttling is never a failure, nor a pass: a server that throttles every request of the scenarios past
+// MAX_WAIT (its CapabilityStatement answered, so that the preflight lets the run go on) leaves every scenario
+// skipped or not applicable in every profile, none failed, and none passed on a 429 taken for the refusal a
+// step asks for (a 429 is a 4xx: an unknown job's "client error", a user kept out).
+func TestAServerThrottlingEveryRequestFailsAndPassesNothing(t *testing.T) {
+	for _, p := range []refserver.Profile{refserver.ProfileFUT, refserver.ProfileBulkData, refserver.ProfileHAPI80} {
+		t.Run(string(p), func(t *testing.T) {
+			inner := refserverHandler(t, refserver.Config{Profile: p, ExportDuration: time.Second, ReportDuration: time.Second})
+			var refused atomic.Int64
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/metadata") || strings.Contains(r.URL.Path, "/.well-known/") {
+					inner.ServeHTTP(w, r)
+					return
+				}
+				refused.Add(1)
+				throttled(w, "3600", "Rate limit exceeded")
+			})
+			res, out, err := runAgainst(t, h, Config{Profile: string(p), Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB, MaxWait: 2 * time.Second})
+			if err != nil || len(res.Failures) != 0 {
+				t.Fatalf("want no failure, got err=%v failures=%+v\n%s", err, res.Failures, tailOf(out))
+			}
+			if refused.Load() == 0 {
+				t.Fatalf("no request was throttled\n%s", tailOf(out))
+			}
+			if strings.Contains(out, "\n  passed ") || res.Passed {
+				t.Errorf("a run that checked nothing passed:\n%s", tailOf(out))
+			}
+		})
+	}
+}

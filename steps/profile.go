@@ -39,6 +39,9 @@ func (w *World) checkProfileAnswer(behaviour string, x *check.Exchange) error {
 	if !ok {
 		return fmt.Errorf("behaviour %q is not a row of features/PROFILES.md", behaviour)
 	}
+	if err := throttledAnswer(x); err != nil {
+		return err
+	}
 	answers := b.Answers[w.target.Profile]
 	if answers == nil {
 		fmt.Fprintf(w.target.Log, "  %s: not checked in profile %s (answered %d)\n", behaviour, w.target.Profile, x.Status)

@@ -137,11 +137,15 @@ var reportNotAllowed = map[string]struct{ code, text string }{
 // variant the deployment does not allow for this report (REPORTING_EXECUTE_NOT_ALLOWED for $execute-,
 // REPORTING_SCHEDULE_NOT_ALLOWED for $schedule-), in an OperationOutcome: FUT documents that refusal, so it
 // is no deviation, and no report job exists to check. Any other refusal, the other variant's code included,
-// is left to the scenario's steps to judge.
+// is left to the scenario's steps to judge. A start still throttled (429) at MAX_WAIT started nothing either,
+// and is no deviation (throttledAnswer): skipped alike.
 func (w *World) refusedByDeployment(x *check.Exchange, variant string) error {
 	na, ok := reportNotAllowed[variant]
 	if x == nil || !ok || x.Status < 400 {
 		return nil
+	}
+	if err := throttledAnswer(x); err != nil {
+		return err
 	}
 	if _, isOutcome := check.ParseOutcome(x.Body); !isOutcome {
 		return nil
