@@ -2,6 +2,7 @@ package harness
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,38 @@ func TestAServerThrottlingEveryRequestFailsAndPassesNothing(t *testing.T) {
 			}
 			if strings.Contains(out, "\n  passed ") || res.Passed {
 				t.Errorf("a run that checked nothing passed:\n%s", tailOf(out))
+			}
+		})
+	}
+}
+
+// A server that throttles every DELETE past MAX_WAIT cancels nothing the run can see: EXP-CANCEL,
+// EXP-CANCELLED-404 and EXP-DELETE-DONE neither fail nor pass on the 429, in any profile.
+func TestAThrottledDeleteIsNeitherACancelNorARefusal(t *testing.T) {
+	for _, p := range []refserver.Profile{refserver.ProfileFUT, refserver.ProfileBulkData} {
+		t.Run(string(p), func(t *testing.T) {
+			inner := refserverHandler(t, refserver.Config{Profile: p, ExportDuration: time.Second})
+			var refused atomic.Int64
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete {
+					refused.Add(1)
+					throttled(w, "3600", "Rate limit exceeded")
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+			res, out, err := runAgainst(t, h, Config{Profile: string(p), Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB,
+				Tags: "@EXP-CANCEL,@EXP-CANCELLED-404,@EXP-DELETE-DONE", MaxWait: 3 * time.Second})
+			if err != nil || len(res.Failures) != 0 {
+				t.Fatalf("want no failure, got err=%v failures=%+v\n%s", err, res.Failures, tailOf(out))
+			}
+			if refused.Load() == 0 {
+				t.Fatalf("no DELETE was sent\n%s", tailOf(out))
+			}
+			for _, req := range []string{"EXP-CANCEL", "EXP-CANCELLED-404", "EXP-DELETE-DONE"} {
+				if regexp.MustCompile(`\b` + req + `\s+MUST\s+pass\b`).MatchString(out) {
+					t.Errorf("%s passed on a throttled DELETE:\n%s", req, tailOf(out))
+				}
 			}
 		})
 	}

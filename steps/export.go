@@ -705,6 +705,9 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 		return err
 	}
 	w.last = x
+	if err := throttledAnswer(x); err != nil { // throttled past MAX_WAIT: neither a cancel nor a refusal of one
+		return err
+	}
 	if user != w.export.owner {
 		return nil
 	}
