@@ -478,12 +478,7 @@ func dataTimeManifests(h http.Handler, n *atomic.Int64) http.Handler {
 			body = re.ReplaceAll(body, []byte(`"transactionTime":"`+loaded+`"`))
 			n.Add(1)
 		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		writeRewritten(w, rec.Header(), rec.Code, body)
 	})
 }
 

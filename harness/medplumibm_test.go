@@ -98,12 +98,7 @@ func medplumServer(inner http.Handler, seen *medplumSeen, keepQuery bool) http.H
 			header.Set("Content-Type", "application/fhir+ndjson")
 			seen.files.Add(1)
 		}
-		for k, v := range header {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		writeRewritten(w, header, rec.Code, body)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -82,6 +83,17 @@ func refserverHandler(t *testing.T, cfg refserver.Config) http.Handler {
 		t.Fatal(err)
 	}
 	return srv.Handler()
+}
+
+// writeRewritten sends a recorded answer that a test rewrote as another server would have answered: header's
+// fields, a Content-Length that is the rewritten body's own, code and body.
+func writeRewritten(w http.ResponseWriter, header http.Header, code int, body []byte) {
+	for k, v := range header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
 }
 
 // runAgainst runs the selected scenarios against handler as a TARGET, the way a vendor's server is run.

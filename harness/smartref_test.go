@@ -238,12 +238,7 @@ func smartSimulatedError(inner http.Handler, err string, n *atomic.Int64) http.H
 				n.Add(1)
 			}
 		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		writeRewritten(w, rec.Header(), rec.Code, body)
 	})
 }
 
