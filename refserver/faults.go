@@ -97,7 +97,7 @@ const (
 	faultManifestForgotten fault = "manifest-forgotten"
 	// A hook: a refused kick-off must start no job.
 	faultKickoffPostRefused fault = "kickoff-post-refused"
-	// A hook: a refused kick-off must start no job.
+	// A hook: a kick-off naming an abbreviation of the NDJSON type is refused before it starts a job.
 	faultKickoffFormatAbbreviationRefused fault = "kickoff-format-abbreviation-refused"
 	// A hook: the DELETE's answer says the files are released, and they are not.
 	faultDeleteDoneKept fault = "delete-done-kept"

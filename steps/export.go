@@ -498,11 +498,10 @@ func failedStatus(x *check.Exchange) bool {
 // is checked, so the release gate counts it; the reason says how to run against such a server. x is the last
 // answer, attempts the exchanges of the kick-off the transcript kept, dropped the number it did not.
 func kickoffThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int, maxWait time.Duration, maxJobs int) error {
-	return fmt.Errorf("%w: the server throttled the kick-off for longer than the run waits (MAX_WAIT %s): %s; "+
-		"BDA2 lets a server refuse a new export with 429 and Retry-After (one export of a user or client at a time, or a group exported too recently), "+
-		"so it is no deviation, and nothing that needs the kick-off is checked (the run keeps up to MAX_JOBS=%d exports in flight: "+
-		"run with MAX_JOBS=1 and a MAX_WAIT longer than the server's Retry-After, or lift the server's limit for the run's client)",
-		godog.ErrSkip, maxWait, throttling(x, attempts, dropped), maxJobs)
+	return throttledSkip("the kick-off", "BDA2 lets a server refuse a new export with 429 and Retry-After (one export of a user or client at a time, or a group exported too recently)",
+		"nothing that needs the kick-off", fmt.Sprintf("the run keeps up to MAX_JOBS=%d exports in flight: "+
+			"run with MAX_JOBS=1 and a MAX_WAIT longer than the server's Retry-After, or lift the server's limit for the run's client", maxJobs),
+		x, attempts, dropped, maxWait)
 }
 
 // pollThrottled is the skip of every scenario that needed an export whose status requests the server still
@@ -514,12 +513,20 @@ func kickoffThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int
 // which fails. A rate limit the run's own requests meet (SMART's reference server: 60 a minute from one
 // address, a Retry-After of decades) ends here.
 func pollThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int, maxWait time.Duration) error {
-	return fmt.Errorf("%w: the server throttled the export's status requests for longer than the run waits (MAX_WAIT %s): %s; "+
-		"BDA2 \"Bulk Data Status Request\" lets a server answer a client that polls too often 429 with a Retry-After, and the harness polled as it asked, "+
-		"so it is no deviation, and nothing that needs the export's answer is checked "+
-		"(run with a MAX_WAIT longer than the server's Retry-After, or lift the server's rate limit for the run's client)",
-		godog.ErrSkip, maxWait, throttling(x, attempts, dropped))
+	return throttledSkip("the export's status requests", `BDA2 "Bulk Data Status Request" lets a server answer a client that polls too often 429 with a Retry-After`,
+		"nothing that needs the export's answer", throttleFix, x, attempts, dropped, maxWait)
 }
+
+// throttledSkip is the skip of what a 429 still answered when waiting longer would pass MAX_WAIT kept from
+// being checked: clause is the rule that lets the server answer so, and the harness waited as it asked, so the
+// 429 is no deviation; unchecked names what is not checked, fix how a run gets past it.
+func throttledSkip(what, clause, unchecked, fix string, x *check.Exchange, attempts []*check.Exchange, dropped int, maxWait time.Duration) error {
+	return fmt.Errorf("%w: the server throttled %s for longer than the run waits (MAX_WAIT %s): %s; %s, and the harness waited as it asked, so it is no deviation, and %s is checked (%s)",
+		godog.ErrSkip, what, maxWait, throttling(x, attempts, dropped), clause, unchecked, fix)
+}
+
+// throttleFix is how a run gets past a server's rate limit.
+const throttleFix = "run with a MAX_WAIT longer than the server's Retry-After, or lift the server's rate limit for the run's client"
 
 // throttling says what a throttled request was answered: x, the last answer, a 429, with how often and for how
 // long the 429s among attempts (the exchanges of the wait the transcript kept; dropped more it did not) came,
@@ -705,7 +712,7 @@ func (w *World) cancelsExport(ctx context.Context, user string) error {
 		return err
 	}
 	w.last = x
-	if err := throttledAnswer(x); err != nil { // throttled past MAX_WAIT: neither a cancel nor a refusal of one
+	if err := w.throttledAnswer(x); err != nil { // throttled past MAX_WAIT: neither a cancel nor a refusal of one
 		return err
 	}
 	if user != w.export.owner {

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cucumber/godog"
-
 	"github.com/ehealth-dk/fut-conformance/check"
 )
 
@@ -67,14 +65,12 @@ func (w *World) request(ctx context.Context, user, method, target string, header
 // out for as long as MAX_WAIT allowed, and this one came when waiting longer would pass it. It is neither the
 // answer a step checks nor a refusal of the request (a 429 is a 4xx, but no "client error" a step asks for:
 // a job id refused, a user kept out), so no verdict is drawn from it, either way. nil for any other status.
-func throttledAnswer(x *check.Exchange) error {
+func (w *World) throttledAnswer(x *check.Exchange) error {
 	if x.Status != http.StatusTooManyRequests {
 		return nil
 	}
-	return fmt.Errorf("%w: the server throttled the request for longer than the run waits: %s; "+
-		"a 429 asks the client to wait (RFC 6585 §4; BDA2 lets a server throttle any request so), and the harness waited as it asked within MAX_WAIT, "+
-		"so it is no deviation, and the step has no answer to judge (run with a MAX_WAIT longer than the server's Retry-After, or lift the server's rate limit for the run's client)",
-		godog.ErrSkip, throttling(x, nil, 0))
+	return throttledSkip("the request", "a 429 asks the client to wait (RFC 6585 §4; BDA2 lets a server throttle any request so)",
+		"the step has no answer to judge: nothing", throttleFix, x, nil, 0, w.target.MaxWait)
 }
 
 // throttleDelay is how long a 429 Too Many Requests asks to wait: its Retry-After (either form), or, without

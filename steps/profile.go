@@ -39,7 +39,7 @@ func (w *World) checkProfileAnswer(behaviour string, x *check.Exchange) error {
 	if !ok {
 		return fmt.Errorf("behaviour %q is not a row of features/PROFILES.md", behaviour)
 	}
-	if err := throttledAnswer(x); err != nil {
+	if err := w.throttledAnswer(x); err != nil {
 		return err
 	}
 	answers := b.Answers[w.target.Profile]

@@ -138,13 +138,13 @@ var reportNotAllowed = map[string]struct{ code, text string }{
 // REPORTING_SCHEDULE_NOT_ALLOWED for $schedule-), in an OperationOutcome: FUT documents that refusal, so it
 // is no deviation, and no report job exists to check. Any other refusal, the other variant's code included,
 // is left to the scenario's steps to judge. A start still throttled (429) at MAX_WAIT started nothing either,
-// and is no deviation (throttledAnswer): skipped alike.
+// and is no deviation (World.throttledAnswer): skipped alike.
 func (w *World) refusedByDeployment(x *check.Exchange, variant string) error {
 	na, ok := reportNotAllowed[variant]
 	if x == nil || !ok || x.Status < 400 {
 		return nil
 	}
-	if err := throttledAnswer(x); err != nil {
+	if err := w.throttledAnswer(x); err != nil {
 		return err
 	}
 	if _, isOutcome := check.ParseOutcome(x.Body); !isOutcome {
@@ -275,10 +275,7 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 // Retry-After, which the harness did: no deviation, and whether the job would have ended is unknown (a job
 // still listed unfinished at MAX_WAIT, the last answer a 200, fails RJS-TERMINAL).
 func reportStatusThrottled(x *check.Exchange, attempts []*check.Exchange, dropped int, maxWait time.Duration) error {
-	return fmt.Errorf("%w: the server throttled $get-report-job-status for longer than the run waits (MAX_WAIT %s): %s; "+
-		"a 429 asks the client to wait (RFC 6585 §4), and the harness waited as it asked, so it is no deviation, and nothing that needs the report job's end is checked "+
-		"(run with a MAX_WAIT longer than the server's Retry-After, or lift the server's rate limit for the run's client)",
-		godog.ErrSkip, maxWait, throttling(x, attempts, dropped))
+	return throttledSkip("$get-report-job-status", "a 429 asks the client to wait (RFC 6585 §4)", "nothing that needs the report job's end", throttleFix, x, attempts, dropped, maxWait)
 }
 
 func (w *World) responseIsReportJobBundle(x *check.Exchange) error {

@@ -281,12 +281,12 @@ func (w *World) record(x *check.Exchange) {
 }
 
 // responseUnderTest is the response the assertion steps check: the last one a request step received.
-// A 429 is no answer to judge (throttledAnswer).
+// A 429 is no answer to judge (World.throttledAnswer).
 func (w *World) responseUnderTest() (*check.Exchange, error) {
 	if w.last == nil {
 		return nil, fmt.Errorf("no response yet: a step that sends a request must come before this one")
 	}
-	if err := throttledAnswer(w.last); err != nil {
+	if err := w.throttledAnswer(w.last); err != nil {
 		return nil, err
 	}
 	return w.last, nil
