@@ -205,6 +205,10 @@ func wantsBinaryResource(r *http.Request) bool {
 // constant memory. A failure after the status line aborts the connection, so the client sees a broken
 // download rather than a short file.
 func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *binary) {
+	if b.data == nil && s.faulty(faultOutputExternalizedBinary) {
+		writeExternalizedExportFile(w, r, b)
+		return
+	}
 	size := b.file.size // -1: not known before it is written
 	content := func(out io.Writer) error { return s.dataset.byType[b.file.typ].write(out, b.file) }
 	if b.data != nil { // an error file, held whole
@@ -272,6 +276,39 @@ func (s *Server) writeExportFile(w http.ResponseWriter, r *http.Request, b *bina
 		panic(http.ErrAbortHandler)
 	}
 }
+
+// writeExternalizedExportFile answers as HAPI FHIR does for a Binary whose data its externalized binary storage
+// keeps and does not re-inflate (above autoInflateBinariesMaximumBytes, 10 MB by default): the file itself
+// comes empty, and the Binary has no data, only HAPI's extension naming the blob on its primitive (_data).
+func writeExternalizedExportFile(w http.ResponseWriter, r *http.Request, b *binary) {
+	if !wantsBinaryResource(r) {
+		w.Header().Set("Content-Type", contentTypeNDJSON)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	type extension struct {
+		URL         string `json:"url"`
+		ValueString string `json:"valueString"`
+	}
+	res := b.resource()
+	writeJSON(w, http.StatusOK, contentTypeFHIRJSON, struct {
+		ResourceType    string      `json:"resourceType"`
+		ID              string      `json:"id"`
+		Meta            binaryMeta  `json:"meta"`
+		ContentType     string      `json:"contentType"`
+		SecurityContext securityCtx `json:"securityContext"`
+		Data            struct {
+			Extension []extension `json:"extension"`
+		} `json:"_data"`
+	}{res.ResourceType, res.ID, res.Meta, res.ContentType, res.SecurityContext, struct {
+		Extension []extension `json:"extension"`
+	}{[]extension{{extExternalizedBinaryID, "blob-" + b.id}}}})
+}
+
+// extExternalizedBinaryID is HAPI FHIR's extension on a Binary's data kept in its externalized binary storage
+// (HapiExtensions.EXT_EXTERNALIZED_BINARY_ID, BinaryAccessProvider.replaceDataWithExtension).
+const extExternalizedBinaryID = "http://hapifhir.io/fhir/StructureDefinition/externalized-binary-id"
 
 // lastBraceCutter passes a stream through but holds back its last two bytes, and at close writes them
 // without a final "}": the last NDJSON line is cut short and is no longer JSON.

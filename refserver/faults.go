@@ -99,6 +99,8 @@ const (
 	faultKickoffPostRefused fault = "kickoff-post-refused"
 	// A hook: a kick-off naming an abbreviation of the NDJSON type is refused before it starts a job.
 	faultKickoffFormatAbbreviationRefused fault = "kickoff-format-abbreviation-refused"
+	// A hook: every export file is held back as HAPI's externalized binary storage holds a large one.
+	faultOutputExternalizedBinary fault = "output-externalized-binary"
 	// A hook: the DELETE's answer says the files are released, and they are not.
 	faultDeleteDoneKept fault = "delete-done-kept"
 )
@@ -217,6 +219,10 @@ var faultTable = []faultDef{
 			})
 		})),
 	hook(faultOutputBadLastLine, "EXP-OUTPUT", "the last line of each output file is cut short: not JSON"),
+	// HAPI FHIR with externalized binary storage and a Binary above autoInflateBinariesMaximumBytes (Smile CDR
+	// recommends that storage for bulk export): in fut, whose manifest counts nothing, only a read of the
+	// Binary tells the empty file from one that was kept back.
+	hook(faultOutputExternalizedBinary, "EXP-OUTPUT", "every export file is kept back as HAPI's externalized binary storage keeps a large one: the file comes empty, its Binary without data, with the externalized-binary-id extension"),
 	rewrite("output-content-type", "EXP-OUTPUT", "output files are served as text/plain, neither NDJSON nor a Binary",
 		answerExportFile, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
 	rewrite("output-generic-ndjson", "EXP-OUTPUT-ACCEPT", "NDJSON output files are served as application/ndjson, not application/fhir+ndjson",
