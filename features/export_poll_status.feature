@@ -37,7 +37,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
         | application/ndjson |
         | ndjson             |
 
-  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date
+  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date; EXP-RETRY-AFTER-SENT: it should carry one
 
     @EXP-POLL-202 @EXP-PROGRESS-LENGTH
     Scenario: polling a running export answers 202, with the X-Progress the profile requires, and no manifest
@@ -46,8 +46,8 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response is the profile's "running" answer
       And the response carries no manifest
 
-    @EXP-RETRY-AFTER
-    Scenario: Retry-After on a running export is delta-seconds or an HTTP-date
+    @EXP-RETRY-AFTER @EXP-RETRY-AFTER-SENT
+    Scenario: Retry-After on a running export is delta-seconds or an HTTP-date, and the server sends one
       Given user A has kicked off a system export
       When user A polls the export status while it runs
       Then the response status is 202

@@ -147,6 +147,10 @@ var faultTable = []faultDef{
 		answerPollRunning, func(a *reply) { a.header.Set("X-Progress", longXProgress) }),
 	rewrite("bad-retry-after", "EXP-RETRY-AFTER", `Retry-After is "1.5s", neither delay-seconds nor an HTTP-date`,
 		answerPollRunning, func(a *reply) { a.header.Set("Retry-After", "1.5s") }),
+	// BDA2 "Bulk Data Status Request": "A server SHOULD supply a Retry-After header"; Microsoft's FHIR server
+	// sends none (ExportResult.Accepted).
+	rewrite("no-retry-after", "EXP-RETRY-AFTER-SENT", "a running export's 202 carries no Retry-After header (SHOULD: one)",
+		answerPollRunning, func(a *reply) { a.header.Del("Retry-After") }),
 	rewrite("manifest-content-type", "EXP-POLL-200", "the complete status is served as text/plain instead of application/json",
 		answerPollComplete, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
 	rewrite("manifest-no-error", "EXP-POLL-200", "the manifest lacks the required error array",

@@ -93,13 +93,13 @@ func TestEveryFaultIsOneDeviation(t *testing.T) {
 
 // Requirement sets of the tour's answers.
 var (
-	runningJudges = []string{"EXP-POLL-202", "EXP-PROGRESS-LENGTH", "EXP-RETRY-AFTER"}
+	runningJudges = []string{"EXP-POLL-202", "EXP-PROGRESS-LENGTH", "EXP-RETRY-AFTER", "EXP-RETRY-AFTER-SENT"}
 	// statusJudges judge the report job status Bundle; bundleJudges narrow them for its parts (bodyParts).
 	statusJudges = []string{"RJS-BUNDLE", "RJS-LISTED", "RJS-STRUCTURE", "RJS-FULLURL", "RJS-TERMINAL", "RJS-CROSS-USER"}
 	// headerJudges narrows who judges a header, where it is fewer than the answer's requirements.
 	headerJudges = map[string][]string{
 		"X-Progress":  {"EXP-POLL-202", "EXP-PROGRESS-LENGTH"},
-		"Retry-After": {"EXP-RETRY-AFTER"},
+		"Retry-After": {"EXP-RETRY-AFTER", "EXP-RETRY-AFTER-SENT"},
 		"Expires":     {"EXP-EXPIRES"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
 		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
