@@ -16,6 +16,16 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
 
+  Rule: EXP-POLL-LOCATION: FUT's kick-off answers its polling location as [base]/$export-poll-status with the job's _jobId (not applicable in bulkdata)
+    FUT-OD-POLL: "A complete URL including the '_jobId' is returned in the 'Content-Location' response header when
+    initiating the export". The HL7 IG gives the polling location no form, so bulkdata does not check it.
+
+    @EXP-POLL-LOCATION
+    Scenario: a kick-off's Content-Location is FUT's $export-poll-status URL with a _jobId
+      When user A kicks off a system export by POST
+      Then the response status is 202
+      And the response header "Content-Location" is FUT's polling location with a _jobId
+
   Rule: EXP-KICKOFF-POST: a kick-off by POST with a Parameters body answers as one by GET (FUT's documented form; optional in the HL7 IG)
 
     @EXP-KICKOFF-POST

@@ -77,3 +77,47 @@ func TestAnInProgressAnswerWithoutRetryAfterIsWarnedOf(t *testing.T) {
 		}
 	})
 }
+
+// FUT-OD-POLL: "A complete URL including the '_jobId' is returned in the 'Content-Location' response header
+// when initiating the export"; HAPI writes [base]/$export-poll-status?_jobId=<id>. The harness held a kick-off's
+// Content-Location only to being absolute, so a FUT deployment handing out another form (here ?job=<id>, served
+// so) passed every scenario, while its own unknown- and missing-job requests address $export-poll-status?_jobId.
+// EXP-POLL-LOCATION fails it in fut and hapi-8.0; in bulkdata, whose IG gives the polling location no form, the
+// requirement does not apply, and SMART's [base]/bulkstatus/<id> passes.
+func TestAPollingLocationWithoutFUTsJobIDFailsInFUTsProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		profile string
+		cfg     refserver.Config
+		fails   bool
+	}{
+		{"fut", refserver.Config{Profile: refserver.ProfileFUT, Faults: []string{"poll-location-job-param"}}, true},
+		{"hapi-8.0", refserver.Config{Profile: refserver.ProfileHAPI80, Faults: []string{"poll-location-job-param"}}, true},
+		{"fut", refserver.Config{Profile: refserver.ProfileFUT}, false},
+		{"hapi-8.0", refserver.Config{Profile: refserver.ProfileHAPI80}, false},
+		{"bulkdata", refserver.Config{Profile: refserver.ProfileBulkData, PollPath: "bulkstatus"}, false},
+	} {
+		t.Run(tc.profile+map[bool]string{true: " ?job=<id>"}[tc.fails]+tc.cfg.PollPath, func(t *testing.T) {
+			t.Parallel()
+			res, out, err := runAgainst(t, refserverHandler(t, tc.cfg), Config{Profile: tc.profile, Token: refserver.DemoTokenA, Tags: "@EXP-POLL-LOCATION,@EXP-POLL-200"})
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out)
+			}
+			failed := failedRequirements(res)
+			if tc.fails {
+				if res.Passed || !slices.Equal(failed, []string{"EXP-POLL-LOCATION"}) {
+					t.Fatalf("want EXP-POLL-LOCATION failed alone (the export itself is served), got passed=%v failures=%v\n%s", res.Passed, failed, tailOf(out))
+				}
+				if !strings.Contains(out, "without a _jobId") || !strings.Contains(out, "?job=") {
+					t.Fatalf("the failure must show the location and say what it lacks:\n%s", tailOf(out))
+				}
+				return
+			}
+			if !res.Passed || len(failed) != 0 {
+				t.Fatalf("want a pass, got passed=%v failures=%v\n%s", res.Passed, failed, tailOf(out))
+			}
+			if tc.profile == "bulkdata" && !strings.Contains(out, "does not apply in profile bulkdata") {
+				t.Fatalf("in bulkdata EXP-POLL-LOCATION must read not applicable:\n%s", tailOf(out))
+			}
+		})
+	}
+}
