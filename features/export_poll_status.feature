@@ -16,6 +16,16 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
 
+  Rule: EXP-POLL-LOCATION: FUT's kick-off answers its polling location as [base]/$export-poll-status with the job's _jobId (not applicable in bulkdata)
+    FUT-OD-POLL: "A complete URL including the '_jobId' is returned in the 'Content-Location' response header when
+    initiating the export". The HL7 IG gives the polling location no form, so bulkdata does not check it.
+
+    @EXP-POLL-LOCATION
+    Scenario: a kick-off's Content-Location is FUT's $export-poll-status URL with a _jobId
+      When user A kicks off a system export by POST
+      Then the response status is 202
+      And the response header "Content-Location" is FUT's polling location with a _jobId
+
   Rule: EXP-KICKOFF-POST: a kick-off by POST with a Parameters body answers as one by GET (FUT's documented form; optional in the HL7 IG)
 
     @EXP-KICKOFF-POST
@@ -37,7 +47,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
         | application/ndjson |
         | ndjson             |
 
-  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date
+  Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date; EXP-RETRY-AFTER-SENT: it should carry one
 
     @EXP-POLL-202 @EXP-PROGRESS-LENGTH
     Scenario: polling a running export answers 202, with the X-Progress the profile requires, and no manifest
@@ -46,8 +56,8 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Then the response is the profile's "running" answer
       And the response carries no manifest
 
-    @EXP-RETRY-AFTER
-    Scenario: Retry-After on a running export is delta-seconds or an HTTP-date
+    @EXP-RETRY-AFTER @EXP-RETRY-AFTER-SENT
+    Scenario: Retry-After on a running export is delta-seconds or an HTTP-date, and the server sends one
       Given user A has kicked off a system export
       When user A polls the export status while it runs
       Then the response status is 202

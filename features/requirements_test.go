@@ -64,6 +64,14 @@ func TestRequirementsTableRejectsMalformedRows(t *testing.T) {
 	if err != nil || reqs["X-1"] != (Requirement{ID: "X-1", Severity: Should, Source: "src", Clause: "a clause"}) {
 		t.Fatalf("parse a good row: %v %+v", err, reqs)
 	}
+	// The section "Clause by clause" follows the requirements table with tables of its own (clause, section,
+	// requirement or why it is not checked): they are no requirement rows, and read as such they were refused.
+	withTrace := "| ID | Severity | Source | Clause |\n|---|---|---|---|\n| X-1 | MUST | src | a clause |\n\n## Clause by clause\n\n" +
+		"| Clause | Section | Requirement |\n|---|---|---|\n| \"SHALL support GET\" | Kick-off | X-1 |\n"
+	reqs, err = parseRequirements([]byte(withTrace))
+	if err != nil || len(reqs) != 1 || reqs["X-1"].Severity != Must {
+		t.Fatalf("a trace table after the requirements table: %v %+v", err, reqs)
+	}
 }
 
 func TestProfilesTable(t *testing.T) {

@@ -26,7 +26,17 @@ type manifestOutput struct {
 }
 
 // jobIDParam returns the single _jobId query parameter, or answers 400.
+// hasJobIDParam tells whether the request's query names its job: by _jobId, or, with the fault
+// poll-location-job-param, by the job parameter the fault's polling locations carry.
+func (s *Server) hasJobIDParam(r *http.Request) bool {
+	q := r.URL.Query()
+	return q.Has("_jobId") || s.faulty(faultPollLocationJobParam) && q.Has("job")
+}
+
 func (s *Server) jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
+	if q := r.URL.Query(); s.faulty(faultPollLocationJobParam) && !q.Has("_jobId") && q.Has("job") {
+		return s.oneJobID(w, q["job"], missing)
+	}
 	return s.oneJobID(w, r.URL.Query()["_jobId"], missing)
 }
 
@@ -107,17 +117,20 @@ func (s *Server) pollingURL(base, id string) string {
 	if s.cfg.PollPath != "" {
 		return base + "/" + s.cfg.PollPath + "/" + url.PathEscape(id)
 	}
+	if s.faulty(faultPollLocationJobParam) {
+		return base + "/$export-poll-status?job=" + url.QueryEscape(id)
+	}
 	return base + "/$export-poll-status?_jobId=" + url.QueryEscape(id)
 }
 
 // pollJobID is the job id of a request to the polling location, or it answers the request: 400 for a
 // missing or malformed _jobId; 404 for a path whose id cannot be a job's.
 func (s *Server) pollJobID(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
-	if s.cfg.PollPath == "" && r.Method == http.MethodPost && !r.URL.Query().Has("_jobId") {
+	if s.cfg.PollPath == "" && r.Method == http.MethodPost && !s.hasJobIDParam(r) {
 		return s.postedJobID(w, r, missing)
 	}
 	if s.cfg.PollPath == "" {
-		if s.cfg.Profile.crashesWithoutJobID() && !r.URL.Query().Has("_jobId") {
+		if s.cfg.Profile.crashesWithoutJobID() && !s.hasJobIDParam(r) {
 			s.writeNoJobIDCrash(w, missing)
 			return "", false
 		}

@@ -103,6 +103,8 @@ const (
 	faultOutputExternalizedBinary fault = "output-externalized-binary"
 	// A hook: the DELETE's answer says the files are released, and they are not.
 	faultDeleteDoneKept fault = "delete-done-kept"
+	// A hook: the polling location names its job by another parameter than FUT's _jobId, and is served so.
+	faultPollLocationJobParam fault = "poll-location-job-param"
 )
 
 func hook(f fault, requirement, description string) faultDef {
@@ -131,6 +133,9 @@ var faultTable = []faultDef{
 	// BDA2 "Query Parameters": the server SHALL accept application/ndjson and ndjson as well (Inferno's Bulk Data
 	// test kit sends all three); MAY in fut and hapi-8.0 (FUT names the full type alone), where no run can kill it.
 	inProfile(ProfileBulkData, hook(faultKickoffFormatAbbreviationRefused, "EXP-OUTPUT-FORMAT", "a kick-off whose _outputFormat is application/ndjson or ndjson answers 400: only application/fhir+ndjson is accepted (bulkdata)")),
+	// FUT-OD-POLL: "A complete URL including the '_jobId' is returned in the 'Content-Location' response header";
+	// n/a in bulkdata, whose IG gives the polling location no form.
+	hook(faultPollLocationJobParam, "EXP-POLL-LOCATION", "the kick-off's polling location names its job as ?job=<id>, not FUT's ?_jobId=<id> (and is served so)"),
 	rewrite("no-x-progress", "EXP-POLL-202", "a running export's 202 carries no X-Progress header",
 		answerPollRunning, func(a *reply) { a.header.Del("X-Progress") }),
 	rewrite("manifest-while-running", "EXP-POLL-202", "a running export's 202 carries a manifest body",
@@ -149,6 +154,10 @@ var faultTable = []faultDef{
 		answerPollRunning, func(a *reply) { a.header.Set("X-Progress", longXProgress) }),
 	rewrite("bad-retry-after", "EXP-RETRY-AFTER", `Retry-After is "1.5s", neither delay-seconds nor an HTTP-date`,
 		answerPollRunning, func(a *reply) { a.header.Set("Retry-After", "1.5s") }),
+	// BDA2 "Bulk Data Status Request": "A server SHOULD supply a Retry-After header"; Microsoft's FHIR server
+	// sends none (ExportResult.Accepted).
+	rewrite("no-retry-after", "EXP-RETRY-AFTER-SENT", "a running export's 202 carries no Retry-After header (SHOULD: one)",
+		answerPollRunning, func(a *reply) { a.header.Del("Retry-After") }),
 	rewrite("manifest-content-type", "EXP-POLL-200", "the complete status is served as text/plain instead of application/json",
 		answerPollComplete, func(a *reply) { a.header.Set("Content-Type", "text/plain; charset=utf-8") }),
 	rewrite("manifest-no-error", "EXP-POLL-200", "the manifest lacks the required error array",

@@ -93,14 +93,16 @@ func TestEveryFaultIsOneDeviation(t *testing.T) {
 
 // Requirement sets of the tour's answers.
 var (
-	runningJudges = []string{"EXP-POLL-202", "EXP-PROGRESS-LENGTH", "EXP-RETRY-AFTER"}
+	runningJudges = []string{"EXP-POLL-202", "EXP-PROGRESS-LENGTH", "EXP-RETRY-AFTER", "EXP-RETRY-AFTER-SENT"}
 	// statusJudges judge the report job status Bundle; bundleJudges narrow them for its parts (bodyParts).
 	statusJudges = []string{"RJS-BUNDLE", "RJS-LISTED", "RJS-STRUCTURE", "RJS-FULLURL", "RJS-TERMINAL", "RJS-CROSS-USER"}
 	// headerJudges narrows who judges a header, where it is fewer than the answer's requirements.
 	headerJudges = map[string][]string{
 		"X-Progress":  {"EXP-POLL-202", "EXP-PROGRESS-LENGTH"},
-		"Retry-After": {"EXP-RETRY-AFTER"},
+		"Retry-After": {"EXP-RETRY-AFTER", "EXP-RETRY-AFTER-SENT"},
 		"Expires":     {"EXP-EXPIRES"},
+		// A kick-off's polling location: absolute (EXP-KICKOFF and the kick-offs' own), FUT's form (EXP-POLL-LOCATION).
+		"Content-Location": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-POLL-LOCATION"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
 		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
 			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "EXP-CROSS-USER-POLL", "RJS-BUNDLE"},
@@ -138,7 +140,7 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	}
 	kickoff := func(step, method string) string {
 		before := tourJobIDs(srv)
-		see(step, e.do(req{method: method, url: "/$export", token: tokenA, headers: asyncHdr}), "EXP-KICKOFF")
+		see(step, e.do(req{method: method, url: "/$export", token: tokenA, headers: asyncHdr}), "EXP-KICKOFF", "EXP-POLL-LOCATION")
 		for _, id := range tourJobIDs(srv) {
 			if !slices.Contains(before, id) {
 				return id
@@ -161,7 +163,7 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 
 	done := kickoff("kick-off by GET", http.MethodGet)
 	// A kick-off by POST is judged on its own (a server may refuse it): the tour's jobs are started by GET.
-	see("kick-off by POST", e.do(req{method: http.MethodPost, url: "/$export", token: tokenA, headers: asyncHdr}), "EXP-KICKOFF", "EXP-KICKOFF-POST")
+	see("kick-off by POST", e.do(req{method: http.MethodPost, url: "/$export", token: tokenA, headers: asyncHdr}), "EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-POLL-LOCATION")
 	cancelled := kickoff("kick-off of the job to cancel", http.MethodGet)
 	shared := kickoff("kick-off for the cross-user checks", http.MethodGet)
 	see("poll a running export", e.get(poll(done), tokenA), runningJudges...)
@@ -207,7 +209,7 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	// BDA2's abbreviations of _outputFormat, last: the jobs they start change no answer above
 	for _, format := range []string{"application/ndjson", "ndjson"} {
 		see("kick-off by GET with _outputFormat="+format, e.do(req{method: http.MethodGet, url: "/$export?_outputFormat=" + url.QueryEscape(format), token: tokenA, headers: asyncHdr}),
-			"EXP-KICKOFF", "EXP-OUTPUT-FORMAT")
+			"EXP-KICKOFF", "EXP-OUTPUT-FORMAT", "EXP-POLL-LOCATION")
 	}
 	return out
 }

@@ -82,6 +82,7 @@ const (
 	reqPoll202        = "EXP-POLL-202"
 	reqProgressLength = "EXP-PROGRESS-LENGTH"
 	reqRetryAfter     = "EXP-RETRY-AFTER"
+	reqRetryAfterSent = "EXP-RETRY-AFTER-SENT"
 	reqPoll200        = "EXP-POLL-200"
 	reqPollError      = "EXP-POLL-ERROR"
 	reqExpires        = "EXP-EXPIRES"
@@ -408,6 +409,9 @@ func (w *World) pollsExportStatusWhileItRuns(ctx context.Context, user string) e
 		return w.exportEnded(w.exportFailure(w.last))
 	}
 	if w.last.Status == http.StatusAccepted {
+		if err := w.checkRetryAfterSent(w.last); err != nil {
+			return err
+		}
 		return w.checkProgressLength(w.last)
 	}
 	return nil
@@ -629,7 +633,8 @@ func (w *World) exportEnded(err error) error {
 	return w.skip(failed.cause)
 }
 
-// checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER and EXP-PROGRESS-LENGTH.
+// checkInProgress holds a 202 answer to EXP-POLL-202, EXP-RETRY-AFTER, EXP-RETRY-AFTER-SENT and
+// EXP-PROGRESS-LENGTH.
 func (w *World) checkInProgress(x *check.Exchange) error {
 	if err := w.checkProfileAnswer("running", x); err != nil {
 		return err
@@ -640,7 +645,22 @@ func (w *World) checkInProgress(x *check.Exchange) error {
 	if err := checkRetryAfter(reqRetryAfter, "Retry-After", x); err != nil {
 		return err
 	}
+	if err := w.checkRetryAfterSent(x); err != nil {
+		return err
+	}
 	return w.checkProgressLength(x)
+}
+
+// checkRetryAfterSent warns of an in-progress answer without Retry-After (EXP-RETRY-AFTER-SENT). BDA2 "Bulk
+// Data Status Request": "A server SHOULD supply a Retry-After header with a with a delay time in seconds (e.g.,
+// 120 to represent two minutes) or a http-date". Without one the harness polls on its own backoff, as the IG
+// tells a client to ("Clients SHOULD follow an exponential backoff approach"), so nothing else is judged.
+func (w *World) checkRetryAfterSent(x *check.Exchange) error {
+	if len(x.Header.Values("Retry-After")) > 0 {
+		return nil
+	}
+	return w.warn(reqRetryAfterSent, "header Retry-After of the in-progress answer to "+x.Method+" "+x.URL,
+		"a Retry-After, delay-seconds or an HTTP-date, saying when to poll again (BDA2 \"Bulk Data Status Request\": the server SHOULD supply one)", "none")
 }
 
 func (w *World) checkProgressLength(x *check.Exchange) error {

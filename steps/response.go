@@ -15,6 +15,7 @@ func registerResponseSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the response status is a client error$`, onResponse0((*World).responseStatusIsClientError))
 	sc.Step(`^the response status is an error$`, onResponse0((*World).responseStatusIsError))
 	sc.Step(`^the response header "([^"]*)" is an absolute URL$`, onResponse1((*World).responseHeaderIsAbsoluteURL))
+	sc.Step(`^the response header "Content-Location" is FUT's polling location with a _jobId$`, onResponse0((*World).contentLocationIsFUTPollingLocation))
 	sc.Step(`^the response header "([^"]*)", when present, is delta-seconds or an HTTP-date$`, onResponse1((*World).responseHeaderIsRetryAfter))
 	sc.Step(`^the response Content-Type is "([^"]*)"$`, onResponse1((*World).responseContentTypeIs))
 	sc.Step(`^the response body is an OperationOutcome$`, onResponse0((*World).responseBodyIsOperationOutcome))
@@ -45,6 +46,13 @@ func (w *World) responseStatusIsError(x *check.Exchange) error {
 
 func (w *World) responseHeaderIsAbsoluteURL(x *check.Exchange, name string) error {
 	return check.CheckAbsoluteURL("", "header "+name, x.Header.Get(name))
+}
+
+// contentLocationIsFUTPollingLocation: FUT's kick-off answers its polling location as
+// [base]/$export-poll-status?_jobId=<id> (EXP-POLL-LOCATION; n/a in bulkdata, whose IG gives the polling
+// location no form).
+func (w *World) contentLocationIsFUTPollingLocation(x *check.Exchange) error {
+	return check.CheckFUTPollingLocation("", "header Content-Location of "+x.Method+" "+x.URL, x.Header.Get("Content-Location"))
 }
 
 func (w *World) responseHeaderIsRetryAfter(x *check.Exchange, name string) error {
