@@ -3,10 +3,12 @@ package harness
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ehealth-dk/fut-conformance/refserver"
 )
@@ -215,6 +217,85 @@ func TestASecondDeleteOfACancelledExportAnswers404InBulkdata(t *testing.T) {
 			}
 			if !res.Passed || len(res.Failures) != 0 || secondDeletes(&mu, deletes) != 0 || len(deletes) == 0 {
 				t.Fatalf("want a pass and no polling location deleted twice, got passed=%v failed=%v deletes=%v\n%s", res.Passed, failedRequirements(res), deletes, tailOf(out))
+			}
+		})
+	}
+}
+
+// bdtReadings serves h with one of its answers changed by edit (header and body of a GET of the polling
+// location, by status), counting the answers it changed.
+func bdtReadings(h http.Handler, status int, edit func(http.Header, []byte) []byte, changed *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		header, body := rec.Header().Clone(), rec.Body.Bytes()
+		if r.Method == http.MethodGet && rec.Code == status && strings.Contains(r.URL.Path, "$export-poll-status") {
+			body = edit(header, body)
+			changed.Add(1)
+		}
+		writeRewritten(w, header, rec.Code, body)
+	})
+}
+
+// Where BDT's reading of an answer differs from the IG's, the harness follows the IG (README, "SMART's Bulk
+// Data Tester, read against the verdicts"). BDT's status.pending (src/lib/assertions.ts @ 03417853) takes a
+// Retry-After for an HTTP-date only when it holds a "-" (an IMF-fixdate holds none, so it is read as a number,
+// NaN, and fails), requires a date to be before now and a number to be above 0, and passes a decimal ("1.5");
+// it fails an X-Progress of 100 characters or more; expectJsonResponse passes a manifest as
+// application/fhir+json or application/json+fhir. BDA2 "Bulk Data Status Request": Retry-After "with a delay
+// time in seconds (e.g., 120 to represent two minutes) or a http-date (e.g., Fri, 31 Dec 1999 23:59:59 GMT)"
+// (RFC 9110 §10.2.3: delay-seconds = 1*DIGIT); "In-Progress Status": X-Progress "less than 100 characters",
+// no SHALL; "Complete Status": "Content-Type header of application/json".
+func TestBDTsReadingsOfTheStatusAnswersAreJudgedByTheIG(t *testing.T) {
+	for _, tc := range []struct {
+		name, tags string
+		status     int
+		edit       func(http.Header, []byte) []byte
+		failed     string // the requirement failed, "" for a pass
+		warned     string // the requirement warned of, "" for none
+	}{
+		{"Retry-After an IMF-fixdate (BDT fails it) passes", "@EXP-POLL-202,@EXP-RETRY-AFTER", http.StatusAccepted, func(h http.Header, b []byte) []byte {
+			h.Set("Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))
+			return b
+		}, "", ""},
+		{"Retry-After 0 (BDT fails it) passes", "@EXP-POLL-202,@EXP-RETRY-AFTER", http.StatusAccepted, func(h http.Header, b []byte) []byte {
+			h.Set("Retry-After", "0")
+			return b
+		}, "", ""},
+		{"Retry-After 1.5 (BDT passes it) fails EXP-RETRY-AFTER", "@EXP-RETRY-AFTER", http.StatusAccepted, func(h http.Header, b []byte) []byte {
+			h.Set("Retry-After", "1.5")
+			return b
+		}, "EXP-RETRY-AFTER", ""},
+		{"X-Progress of 120 characters (BDT fails it) is a SHOULD, warned of", "@EXP-POLL-202,@EXP-PROGRESS-LENGTH", http.StatusAccepted, func(h http.Header, b []byte) []byte {
+			h.Set("X-Progress", strings.Repeat("in progress ", 10))
+			return b
+		}, "", "EXP-PROGRESS-LENGTH"},
+		{"manifest as application/fhir+json (BDT passes it) fails EXP-POLL-200", "@EXP-POLL-200", http.StatusOK, func(h http.Header, b []byte) []byte {
+			h.Set("Content-Type", "application/fhir+json")
+			return b
+		}, "EXP-POLL-200", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int64
+			h := bdtReadings(refserverHandler(t, refserver.Config{Profile: refserver.ProfileBulkData}), tc.status, tc.edit, &n)
+			res, out, err := runAgainst(t, h, Config{Profile: "bulkdata", Token: refserver.DemoTokenA, Tags: tc.tags})
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out)
+			}
+			if n.Load() == 0 {
+				t.Fatalf("the handler changed no answer: the test proves nothing\n%s", tailOf(out))
+			}
+			if failed := strings.Join(failedRequirements(res), ","); failed != tc.failed || res.Passed != (tc.failed == "") {
+				t.Fatalf("want failed %q, got passed=%v failed=%q\n%s", tc.failed, res.Passed, failed, tailOf(out))
+			}
+			var warned []string
+			for _, f := range res.Findings.Warnings() {
+				warned = append(warned, f.Requirement)
+			}
+			slices.Sort(warned)
+			if got := strings.Join(slices.Compact(warned), ","); got != tc.warned {
+				t.Errorf("want warned of %q, got %q: %+v", tc.warned, got, res.Findings.Warnings())
 			}
 		})
 	}
