@@ -69,9 +69,9 @@ func (w *World) deletesCancelledExportAgain(ctx context.Context, user string) er
 	if err != nil {
 		return err
 	}
-	// Accept as BDT's (got's default for a JSON answer) and as the status requests': the polling location's
-	// answers are asked for as application/json (BDA2 "Bulk Data Status Request"), and an OperationOutcome
-	// sent so answers that request (the tolerance operation-outcome-as-requested-json).
+	// Accept as the status requests' (BDA2 "Bulk Data Status Request": application/json) and as BDT's cancel
+	// (got's default for a JSON answer): an OperationOutcome sent as application/json answers that request
+	// (the tolerance operation-outcome-as-requested-json), as SMART's reference server sends its 404.
 	x, err := w.request(ctx, user, http.MethodDelete, target, http.Header{"Accept": {"application/json"}}, nil)
 	if err != nil {
 		return err
