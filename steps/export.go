@@ -62,8 +62,7 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 // in fut and hapi-8.0 nothing is sent.
 func (w *World) deletesCancelledExportAgain(ctx context.Context, user string) error {
 	if w.profiles.Behaviour["delete-cancelled"].Answers[w.target.Profile] == nil {
-		fmt.Fprintf(w.target.Log, "  delete-cancelled: no second DELETE is sent in profile %s, which does not check its answer\n", w.target.Profile)
-		return nil
+		return nil // nothing sent, nothing to say: the console of a passing run stays a line per scenario
 	}
 	target, err := w.pollURL()
 	if err != nil {
