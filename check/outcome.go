@@ -150,3 +150,23 @@ func WithOutcomeMediaType(x *Exchange) *Exchange {
 	copied.Header.Set("Content-Type", "application/fhir+json")
 	return &copied
 }
+
+// CheckOptionalOutcomeBody holds a success answer whose body the IG makes optional to what it says that body
+// is. BDA2 "Bulk Data Kick-off Request" and "Bulk Data Delete Request", "Response - Success": a `202 Accepted`
+// and "Optionally, a FHIR OperationOutcome resource in the body in JSON format". An empty body (or one of
+// white space) passes; any other must be a JSON object whose resourceType is OperationOutcome. Its media type
+// is not judged: the IG names one for an error's OperationOutcome only ("Error Status"), and HAPI's DELETE
+// answers set none (the digest's C1). SMART's Bulk Data Tester checks the same (smart-on-fhir/bdt,
+// src/lib/assertions.ts: expectSuccessfulKickOff and cancellation.OK, "if set, it must be OperationOutcome").
+func CheckOptionalOutcomeBody(req string, x *Exchange) error {
+	body := strings.TrimSpace(string(x.Body))
+	if body == "" {
+		return nil
+	}
+	if _, ok := ParseOutcome([]byte(body)); ok {
+		return nil
+	}
+	return Violationf(req, "body of the "+StatusPhrase(x.Status)+" to "+x.Method+" "+x.URL,
+		"no body, or a FHIR OperationOutcome in JSON (BDA2 \"Response - Success\": \"Optionally, a FHIR OperationOutcome resource in the body in JSON format\")",
+		"a body that is no OperationOutcome (Content-Type %s): %q", cmp.Or(x.Header.Get("Content-Type"), "none"), Clip(Printable(body), 120))
+}

@@ -1,6 +1,10 @@
 package check
 
-import "testing"
+import (
+	"cmp"
+	"strings"
+	"testing"
+)
 
 func TestAsksGenericJSON(t *testing.T) {
 	for accept, want := range map[string]bool{
@@ -18,6 +22,37 @@ func TestAsksGenericJSON(t *testing.T) {
 	} {
 		if got := AsksGenericJSON(accept); got != want {
 			t.Errorf("AsksGenericJSON(%q) = %v, want %v", accept, got, want)
+		}
+	}
+}
+
+// BDA2 "Response - Success" of the kick-off and of the DELETE: "Optionally, a FHIR OperationOutcome resource
+// in the body in JSON format". No body passes, an OperationOutcome passes whatever its media type, and any
+// other body fails, naming what came.
+func TestCheckOptionalOutcomeBody(t *testing.T) {
+	for _, tc := range []struct {
+		body, contentType string
+		ok                bool
+	}{
+		{"", "", true},
+		{" \r\n", "", true},
+		{`{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}`, "application/fhir+json", true},
+		{`{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}`, "", true},
+		{`{"resourceType":"Parameters"}`, "application/fhir+json", false},
+		{`{"status":"accepted"}`, "application/json", false},
+		{`[{"resourceType":"OperationOutcome"}]`, "application/json", false},
+		{"Accepted", "text/plain", false},
+	} {
+		x := &Exchange{Method: "DELETE", URL: "https://x.example/status/1", Status: 202, Header: map[string][]string{}, Body: []byte(tc.body)}
+		if tc.contentType != "" {
+			x.Header.Set("Content-Type", tc.contentType)
+		}
+		err := CheckOptionalOutcomeBody("EXP-CANCEL", x)
+		if (err == nil) != tc.ok {
+			t.Errorf("body %q: want ok=%v, got %v", tc.body, tc.ok, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "EXP-CANCEL") || !strings.Contains(err.Error(), "no OperationOutcome") || !strings.Contains(err.Error(), cmp.Or(tc.contentType, "none"))) {
+			t.Errorf("body %q: the failure must name the requirement, what came and its Content-Type: %v", tc.body, err)
 		}
 	}
 }

@@ -15,6 +15,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A kicks off a system export by GET
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
+      And the response body, if any, is an OperationOutcome
 
   Rule: EXP-POLL-LOCATION: FUT's kick-off answers its polling location as [base]/$export-poll-status with the job's _jobId (not applicable in bulkdata)
     FUT-OD-POLL: "A complete URL including the '_jobId' is returned in the 'Content-Location' response header when
@@ -33,6 +34,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A kicks off a system export by POST
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
+      And the response body, if any, is an OperationOutcome
 
   Rule: EXP-OUTPUT-FORMAT: a kick-off whose _outputFormat is one of the HL7 IG's abbreviations of the NDJSON type answers as one with the full type
 
@@ -41,6 +43,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A kicks off a system export by GET with _outputFormat "<format>"
       Then the response status is 202
       And the response header "Content-Location" is an absolute URL
+      And the response body, if any, is an OperationOutcome
 
       Examples:
         | format             |
@@ -130,7 +133,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A polls the export status again some seconds later
       Then the response is the manifest the export completed with
 
-  Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted (FUT: with an OperationOutcome); EXP-CANCELLED-404: then the profile's answer (FUT, HL7 IG: 404 with an OperationOutcome), and it never completes
+  Rule: EXP-CANCEL: a DELETE on a running export cancels it: 202 Accepted (FUT: with an OperationOutcome); EXP-CANCELLED-404: then the profile's answer (FUT, HL7 IG: 404 with an OperationOutcome), and it never completes; in the HL7 IG a second DELETE answers 404 too
 
     @EXP-CANCEL
     Scenario: cancelling a running export answers 202, with the OperationOutcome the profile requires
@@ -144,6 +147,7 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       When user A polls the export status
       Then the response is the profile's "poll-cancelled" answer
       And the export never completes for user A
+      And a second DELETE of the cancelled export by user A answers the profile's "delete-cancelled" answer
 
   Rule: EXP-DELETE-DONE: a DELETE on a finished export answers 404 Not Found with an OperationOutcome (FUT, HAPI); the HL7 IG lets the server release the files, 202 and then 404, or refuse with its error status and an OperationOutcome
 

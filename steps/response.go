@@ -19,6 +19,7 @@ func registerResponseSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the response header "([^"]*)", when present, is delta-seconds or an HTTP-date$`, onResponse1((*World).responseHeaderIsRetryAfter))
 	sc.Step(`^the response Content-Type is "([^"]*)"$`, onResponse1((*World).responseContentTypeIs))
 	sc.Step(`^the response body is an OperationOutcome$`, onResponse0((*World).responseBodyIsOperationOutcome))
+	sc.Step(`^the response body, if any, is an OperationOutcome$`, onResponse0((*World).responseBodyIfAnyIsOperationOutcome))
 	sc.Step(`^the response body is a Binary$`, onResponse0((*World).responseBodyIsBinary))
 }
 
@@ -81,6 +82,13 @@ func (w *World) responseContentTypeIs(x *check.Exchange, want string) error {
 
 func (w *World) responseBodyIsOperationOutcome(x *check.Exchange) error {
 	return w.checkOutcome("", x)
+}
+
+// responseBodyIfAnyIsOperationOutcome: a success whose body the IG makes optional ("Optionally, a FHIR
+// OperationOutcome resource in the body in JSON format", BDA2 "Bulk Data Kick-off Request", "Response -
+// Success") has none, or that one: a SHOULD (optionalOutcomeBody).
+func (w *World) responseBodyIfAnyIsOperationOutcome(x *check.Exchange) error {
+	return w.optionalOutcomeBody("", x)
 }
 
 // The tolerances of error OperationOutcomes (features/PROFILES.md): HAPI ≤ 8.4 sends them without

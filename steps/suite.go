@@ -38,6 +38,7 @@
 //	Then the response header "Retry-After", when present, is delta-seconds or an HTTP-date
 //	Then the response Content-Type is "application/json"
 //	Then the response body is an OperationOutcome
+//	Then the response body, if any, is an OperationOutcome
 //	Then the response body is a Binary
 //	Then the response is the profile's "delete-finished" answer   (a row of features/PROFILES.md)
 //	Then the response is the profile's "poll-after-delete-finished" answer, unless the DELETE was refused
@@ -54,6 +55,7 @@
 //	Then the request without a token is refused, and user A's is answered
 //	Then the response is the manifest the export completed with
 //	Then the export never completes for user A
+//	Then a second DELETE of the cancelled export by user A answers the profile's "delete-cancelled" answer
 //	Then the export is not cancelled for user A
 //	Then the response body is a report job status Bundle
 //	Then the status lists the new report job for its caller with a reportClass, a status and a created time
