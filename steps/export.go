@@ -191,11 +191,13 @@ func (w *World) kicksOffExportWithTypeRepeated(ctx context.Context, user string)
 		return nil
 	}
 	once := strings.Join(types, ",")
-	if err := w.kicksOffExportTypes(ctx, user, http.MethodGet, check.NDJSON, []string{once}); err != nil {
-		return err
-	}
+	w.last = nil // the control's answer, or none
+	err := w.kicksOffExportTypes(ctx, user, http.MethodGet, check.NDJSON, []string{once})
 	control := w.last
 	w.last = repeated
+	if err != nil {
+		return err
+	}
 	if control != nil && control.Status == http.StatusAccepted {
 		fmt.Fprintf(w.target.Log, "  the same kick-off with _type=%s once answered 202: the refusal is the repeat's\n", once)
 		return nil
