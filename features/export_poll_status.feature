@@ -50,6 +50,17 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
         | application/ndjson |
         | ndjson             |
 
+  Rule: EXP-TYPE-REPEATED: a kick-off whose _type is repeated, one type each, answers as one with the types comma-separated
+    The HL7 IG: "The server SHALL treat the values provided as if they were comma delimited values within a single
+    instance of the parameter." A refusal counts only when the same types, once and comma-separated, are accepted.
+
+    @EXP-TYPE-REPEATED
+    Scenario: a kick-off by GET with _type repeated answers 202 Accepted with an absolute polling URL
+      When user A kicks off a system export by GET with _type repeated
+      Then the response status is 202
+      And the response header "Content-Location" is an absolute URL
+      And the response body, if any, is an OperationOutcome
+
   Rule: EXP-POLL-202: while the job runs, the polling location answers 202 Accepted (FUT: with X-Progress) and no manifest; EXP-RETRY-AFTER: its Retry-After, when present, is one delay-seconds or HTTP-date; EXP-RETRY-AFTER-SENT: it should carry one
 
     @EXP-POLL-202 @EXP-PROGRESS-LENGTH

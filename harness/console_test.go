@@ -16,7 +16,8 @@ import (
 )
 
 // The default console of a full passing run against the embedded reference server (both demo users), with
-// the progress log in the same stream as a CI log has it: at most 68 lines (66 before EXP-POLL-LOCATION's
+// the progress log in the same stream as a CI log has it: at most 70 lines (68 before EXP-TYPE-REPEATED's
+// scenario, the 31st, whose row made the requirement table a line longer; 66 before EXP-POLL-LOCATION's
 // scenario, the 30th, and EXP-RETRY-AFTER-SENT, which shares EXP-RETRY-AFTER's scenario and whose row made the
 // requirement table a line longer; 64 before EXP-OUTPUT-FORMAT's two,
 // one for each of the IG's abbreviations of _outputFormat, the 28th and 29th; 60 before EXP-EXPIRES got a
@@ -25,7 +26,7 @@ import (
 // EXP-POLL-ERROR, a requirement without a scenario of its own, which the requirement table's lines hold) of at most 120 characters, a line per scenario, a verdict per requirement,
 // and none of godog's step lines. A job's progress lines are its power-of-two polls, so a loaded machine,
 // whose jobs take more polls, writes about as many.
-func TestCompactConsoleOfAPassingRunFitsIn68LinesOf120Characters(t *testing.T) {
+func TestCompactConsoleOfAPassingRunFitsIn70LinesOf120Characters(t *testing.T) {
 	t.Chdir(t.TempDir()) // the default REPORTS_DIR, reports, as a vendor's run has it
 	var out bytes.Buffer
 	res, err := Run(context.Background(), Config{Out: &out, Log: &out, Randomize: -1})
@@ -34,8 +35,8 @@ func TestCompactConsoleOfAPassingRunFitsIn68LinesOf120Characters(t *testing.T) {
 	}
 	console := strings.TrimRight(out.String(), "\n")
 	lines := strings.Split(console, "\n")
-	if len(lines) > 68 {
-		t.Errorf("the console has %d lines, want at most 68:\n%s", len(lines), console)
+	if len(lines) > 70 {
+		t.Errorf("the console has %d lines, want at most 70:\n%s", len(lines), console)
 	}
 	passed := 0
 	for i, line := range lines {

@@ -122,6 +122,12 @@ func (s *Server) exportKickoff(w http.ResponseWriter, r *http.Request, u User) {
 	if s.cfg.Profile.dropsBlankFilters() {
 		dropBlankFilters(values)
 	}
+	if t := values["_type"]; len(t) > 1 {
+		if s.faulty(faultKickoffTypeRepeatedRefused) {
+			writeError(w, http.StatusBadRequest, codeInvalid, fmt.Sprintf("_type may be given only once, as a comma-separated list (got %d)", len(t)))
+			return
+		}
+	}
 	if f := values["_outputFormat"]; len(f) == 1 && f[0] != exportOutputFormats[0] && s.faulty(faultKickoffFormatAbbreviationRefused) {
 		writeError(w, http.StatusBadRequest, codeNotSupported, fmt.Sprintf("_outputFormat %q is not supported; use application/fhir+ndjson", f[0]))
 		return

@@ -101,6 +101,8 @@ const (
 	faultKickoffFormatAbbreviationRefused fault = "kickoff-format-abbreviation-refused"
 	// A hook: every export file is held back as HAPI's externalized binary storage holds a large one.
 	faultOutputExternalizedBinary fault = "output-externalized-binary"
+	// A hook: a refused kick-off must start no job.
+	faultKickoffTypeRepeatedRefused fault = "kickoff-type-repeated-refused"
 	// A hook: the DELETE's answer says the files are released, and they are not.
 	faultDeleteDoneKept fault = "delete-done-kept"
 	// A hook: the polling location names its job by another parameter than FUT's _jobId, and is served so.
@@ -136,6 +138,10 @@ var faultTable = []faultDef{
 	// FUT-OD-POLL: "A complete URL including the '_jobId' is returned in the 'Content-Location' response header";
 	// n/a in bulkdata, whose IG gives the polling location no form.
 	hook(faultPollLocationJobParam, "EXP-POLL-LOCATION", "the kick-off's polling location names its job as ?job=<id>, not FUT's ?_jobId=<id> (and is served so)"),
+	// BDA2 "Bulk Data Kick-off Request": repeated values of a parameter SHALL be treated as one comma-delimited
+	// list (SMART's Bulk Data Tester repeats _type; Oracle Health's Millennium is documented to refuse it); MAY
+	// in fut and hapi-8.0 (FUT's _type is 0..1), where no run can kill it.
+	inProfile(ProfileBulkData, hook(faultKickoffTypeRepeatedRefused, "EXP-TYPE-REPEATED", "a kick-off whose _type is given more than once answers 400: only one comma-separated _type is accepted (bulkdata)")),
 	rewrite("no-x-progress", "EXP-POLL-202", "a running export's 202 carries no X-Progress header",
 		answerPollRunning, func(a *reply) { a.header.Del("X-Progress") }),
 	rewrite("manifest-while-running", "EXP-POLL-202", "a running export's 202 carries a manifest body",

@@ -102,9 +102,9 @@ var (
 		"Retry-After": {"EXP-RETRY-AFTER", "EXP-RETRY-AFTER-SENT"},
 		"Expires":     {"EXP-EXPIRES"},
 		// A kick-off's polling location: absolute (EXP-KICKOFF and the kick-offs' own), FUT's form (EXP-POLL-LOCATION).
-		"Content-Location": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-POLL-LOCATION"},
+		"Content-Location": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-TYPE-REPEATED", "EXP-POLL-LOCATION"},
 		// Every answer's own requirements judge its Content-Type, but of the status Bundle's only RJS-BUNDLE.
-		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
+		"Content-Type": {"EXP-KICKOFF", "EXP-KICKOFF-POST", "EXP-OUTPUT-FORMAT", "EXP-TYPE-REPEATED", "EXP-POLL-202", "EXP-POLL-200", "EXP-POLL-ERROR", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-POLL-TOKEN", "EXP-RETAINED", "EXP-CANCEL", "EXP-CANCELLED-404",
 			"EXP-DELETE-DONE", "EXP-UNKNOWN-JOB", "EXP-MISSING-JOB", "EXP-CROSS-USER", "EXP-CROSS-USER-POLL", "RJS-BUNDLE"},
 	}
 )
@@ -211,6 +211,9 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 		see("kick-off by GET with _outputFormat="+format, e.do(req{method: http.MethodGet, url: "/$export?_outputFormat=" + url.QueryEscape(format), token: tokenA, headers: asyncHdr}),
 			"EXP-KICKOFF", "EXP-OUTPUT-FORMAT", "EXP-POLL-LOCATION")
 	}
+	// BDA2's repeated _type, after them for the same reason
+	see("kick-off by GET with _type repeated", e.do(req{method: http.MethodGet, url: "/$export?_type=Patient&_type=Observation", token: tokenA, headers: asyncHdr}),
+		"EXP-KICKOFF", "EXP-TYPE-REPEATED", "EXP-POLL-LOCATION")
 	return out
 }
 

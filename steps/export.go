@@ -22,6 +22,7 @@ import (
 func registerExportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^user (A|B) kicks off a system export by (GET|POST)$`, on2((*World).kicksOffExport))
 	sc.Step(`^user (A|B) kicks off a system export by GET with _outputFormat "([^"]*)"$`, on2((*World).kicksOffExportWithFormat))
+	sc.Step(`^user (A|B) kicks off a system export by GET with _type repeated$`, on1((*World).kicksOffExportWithTypeRepeated))
 	sc.Step(`^user (A|B) has kicked off a system export$`, on1((*World).hasKickedOffExport))
 	sc.Step(`^user (A|B) has kicked off a system export that is still running$`, on1((*World).hasKickedOffRunningExport))
 	sc.Step(`^user (A|B) has a completed system export$`, on1((*World).hasCompletedExport))
@@ -153,6 +154,65 @@ var ndjsonAbbreviations = []string{"application/ndjson", "ndjson"}
 
 // kicksOffExportAs kicks off an export by method, asking for the output format format.
 func (w *World) kicksOffExportAs(ctx context.Context, user, method, format string) error {
+	return w.kicksOffExportTypes(ctx, user, method, format, nil)
+}
+
+// defaultRepeatedTypes are the two types EXP-TYPE-REPEATED's kick-off names when EXPORT_TYPES names none: BDA2's
+// own example of _type is Observation ("_type=Observation could be used to filter a given export response to
+// return only FHIR Observation resources"), and Patient is the compartment a Bulk Data export is about.
+var defaultRepeatedTypes = []string{"Patient", "Observation"}
+
+// kicksOffExportWithTypeRepeated is EXP-TYPE-REPEATED's kick-off: by GET, _type given twice, one type each.
+// BDA2 "Bulk Data Kick-off Request": "A client MAY repeat kick-off parameters that accept comma delimited
+// values multiple times in a kick-off request. The server SHALL treat the values provided as if they were
+// comma delimited values within a single instance of the parameter." The two types are the first two of
+// EXPORT_TYPES, or Patient and Observation without it; with one type in EXPORT_TYPES the scenario is skipped:
+// the run was narrowed to that type, and a second value would name one the run does not export.
+//
+// _type is optional for a server ("A server that is unable to support _type SHOULD return an error"), and a
+// server may refuse a type it does not export, so a refusal is held against the repeat only when the same
+// types, once and comma-separated, are accepted: the step then sends that kick-off (its job cancelled at the
+// scenario's end like the first's) and leaves the refusal the answer the scenario judges. Refused too, the
+// scenario is skipped, naming both answers.
+func (w *World) kicksOffExportWithTypeRepeated(ctx context.Context, user string) error {
+	types := defaultRepeatedTypes
+	if w.target.ExportTypes != "" {
+		types = strings.Split(w.target.ExportTypes, ",")
+		if len(types) < 2 {
+			return w.skip(fmt.Sprintf("EXPORT_TYPES=%s names one type, and a repeated _type needs two: the run exports that type alone, so no second value is sent (BDA2 \"Bulk Data Kick-off Request\": a repeated parameter's values are treated as one comma-delimited list); set EXPORT_TYPES to two or more types this server exports to check it", w.target.ExportTypes))
+		}
+		types = types[:2]
+	}
+	if err := w.kicksOffExportTypes(ctx, user, http.MethodGet, check.NDJSON, types); err != nil {
+		return err
+	}
+	repeated := w.last
+	if repeated == nil || repeated.Status == http.StatusAccepted {
+		return nil
+	}
+	once := strings.Join(types, ",")
+	w.last = nil // the control's answer, or none
+	err := w.kicksOffExportTypes(ctx, user, http.MethodGet, check.NDJSON, []string{once})
+	control := w.last
+	w.last = repeated
+	if err != nil {
+		return err
+	}
+	if control != nil && control.Status == http.StatusAccepted {
+		fmt.Fprintf(w.target.Log, "  the same kick-off with _type=%s once answered 202: the refusal is the repeat's\n", once)
+		return nil
+	}
+	got := "no answer"
+	if control != nil {
+		got = check.StatusPhrase(control.Status)
+	}
+	return w.skip(fmt.Sprintf("the server refused _type repeated (GET %s answered %s) and the same types once, comma-separated (_type=%s answered %s): BDA2 lets a server refuse a _type it does not support (\"A server that is unable to support _type SHOULD return an error\"), so whether it treats repeated values as one list is not checked; set EXPORT_TYPES to two types this server exports",
+		repeated.URL, check.StatusPhrase(repeated.Status), once, got))
+}
+
+// kicksOffExportTypes kicks off an export by method, asking for the output format format; by GET, each of
+// typeValues is a _type parameter of its own (nil: EXPORT_TYPES, once).
+func (w *World) kicksOffExportTypes(ctx context.Context, user, method, format string, typeValues []string) error {
 	header := fhirJSONHeader()
 	header.Set("Prefer", "respond-async")
 	// HAPI (and the reference server in fut and hapi-8.0) reuses the job of an identical kick-off unless
@@ -165,7 +225,11 @@ func (w *World) kicksOffExportAs(ctx context.Context, user, method, format strin
 	switch method {
 	case http.MethodGet:
 		header.Del("Content-Type")
-		target += "?" + kickoffQuery(since, w.target.ExportTypes, format)
+		if typeValues != nil {
+			target += "?" + url.Values{"_outputFormat": {format}, "_since": {since}, "_type": typeValues}.Encode()
+		} else {
+			target += "?" + kickoffQuery(since, w.target.ExportTypes, format)
+		}
 	default:
 		params := []map[string]string{{"name": "_outputFormat", "valueString": format}, {"name": "_since", "valueInstant": since}}
 		if w.target.ExportTypes != "" {
