@@ -25,7 +25,6 @@ type manifestOutput struct {
 	Count *int   `json:"count,omitempty"`
 }
 
-// jobIDParam returns the single _jobId query parameter, or answers 400.
 // hasJobIDParam tells whether the request's query names its job: by _jobId, or, with the fault
 // poll-location-job-param, by the job parameter the fault's polling locations carry.
 func (s *Server) hasJobIDParam(r *http.Request) bool {
@@ -33,6 +32,8 @@ func (s *Server) hasJobIDParam(r *http.Request) bool {
 	return q.Has("_jobId") || s.faulty(faultPollLocationJobParam) && q.Has("job")
 }
 
+// jobIDParam returns the single _jobId query parameter (or, with the fault poll-location-job-param, the job
+// parameter), or answers 400.
 func (s *Server) jobIDParam(w http.ResponseWriter, r *http.Request, missing answer) (string, bool) {
 	if q := r.URL.Query(); s.faulty(faultPollLocationJobParam) && !q.Has("_jobId") && q.Has("job") {
 		return s.oneJobID(w, q["job"], missing)

@@ -101,7 +101,7 @@ const (
 	faultKickoffFormatAbbreviationRefused fault = "kickoff-format-abbreviation-refused"
 	// A hook: every export file is held back as HAPI's externalized binary storage holds a large one.
 	faultOutputExternalizedBinary fault = "output-externalized-binary"
-	// A hook: a refused kick-off must start no job.
+	// A hook: a kick-off with _type repeated is refused before it starts a job.
 	faultKickoffTypeRepeatedRefused fault = "kickoff-type-repeated-refused"
 	// A hook: the DELETE's answer says the files are released, and they are not.
 	faultDeleteDoneKept fault = "delete-done-kept"
