@@ -27,20 +27,14 @@ func hapiExternalizedFiles(h http.Handler, kind string, raw, binary *atomic.Int6
 // asked for as the Binary, with HAPI's externalized-binary-id in place of the data when externalize is set,
 // else the Binary as h serves it, data and all.
 func emptyFilesOfType(h http.Handler, kind string, externalize bool, raw, binary *atomic.Int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/Binary/") {
-			h.ServeHTTP(w, r)
-			return
-		}
-		asked := httptest.NewRecorder()
-		h.ServeHTTP(asked, r)
+	return servingFiles(h, func(w http.ResponseWriter, r *http.Request, asked *httptest.ResponseRecorder) {
 		res := r.Clone(r.Context())
 		res.Header.Set("Accept", "application/fhir+json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, res)
 		var b map[string]any
-		if asked.Code != http.StatusOK || rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &b) != nil || !binaryOfType(b, kind) {
-			copyAnswer(w, asked)
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &b) != nil || !binaryOfType(b, kind) {
+			writeRewritten(w, asked.Header(), asked.Code, asked.Body.Bytes())
 			return
 		}
 		if asked.Header().Get("Content-Type") == check.NDJSON {
@@ -52,7 +46,7 @@ func emptyFilesOfType(h http.Handler, kind string, externalize bool, raw, binary
 		}
 		binary.Add(1)
 		if !externalize {
-			copyAnswer(w, rec)
+			writeRewritten(w, rec.Header(), rec.Code, rec.Body.Bytes())
 			return
 		}
 		delete(b, "data")
@@ -75,14 +69,6 @@ func binaryOfType(b map[string]any, kind string) bool {
 		}
 	}
 	return false
-}
-
-func copyAnswer(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // A HAPI FHIR server with externalized binary storage (Smile CDR's recommended set-up for Bulk Export) serves

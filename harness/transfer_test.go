@@ -27,11 +27,7 @@ func servingFiles(h http.Handler, serve func(w http.ResponseWriter, r *http.Requ
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		if rec.Code != http.StatusOK {
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
+			writeRewritten(w, rec.Header(), rec.Code, rec.Body.Bytes())
 			return
 		}
 		serve(w, r, rec)

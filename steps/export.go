@@ -123,13 +123,15 @@ func KickoffGET(base, kickoff, types string) (string, http.Header) {
 	header := http.Header{}
 	header.Set("Prefer", "respond-async")
 	header.Set("Cache-Control", "no-cache")
-	return strings.TrimRight(base, "/") + "/" + Target{ExportKickoff: kickoff}.kickoffPath() + "?" + kickoffQuery(kickoffSince(), types, check.NDJSON), header
+	return strings.TrimRight(base, "/") + "/" + Target{ExportKickoff: kickoff}.kickoffPath() + "?" + kickoffQuery(kickoffSince(), check.NDJSON, types), header
 }
 
-func kickoffQuery(since, types, format string) string {
+func kickoffQuery(since, format string, types ...string) string {
 	q := url.Values{"_outputFormat": {format}, "_since": {since}}
-	if types != "" {
-		q.Set("_type", types)
+	for _, t := range types {
+		if t != "" {
+			q.Add("_type", t)
+		}
 	}
 	return q.Encode()
 }
@@ -225,11 +227,10 @@ func (w *World) kicksOffExportTypes(ctx context.Context, user, method, format st
 	switch method {
 	case http.MethodGet:
 		header.Del("Content-Type")
-		if typeValues != nil {
-			target += "?" + url.Values{"_outputFormat": {format}, "_since": {since}, "_type": typeValues}.Encode()
-		} else {
-			target += "?" + kickoffQuery(since, w.target.ExportTypes, format)
+		if typeValues == nil {
+			typeValues = []string{w.target.ExportTypes}
 		}
+		target += "?" + kickoffQuery(since, format, typeValues...)
 	default:
 		params := []map[string]string{{"name": "_outputFormat", "valueString": format}, {"name": "_since", "valueInstant": since}}
 		if w.target.ExportTypes != "" {
