@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ehealth-dk/fut-conformance/check"
 )
@@ -610,4 +611,95 @@ func DownloadOutputFiles(ctx context.Context, t Target, m *check.Manifest, user 
 		out[i] = d.file
 	}
 	return out, nil
+}
+
+// Of the files a Then step fails, the failure names the first (its violation, the response shown) and the
+// next filesNamed, each with its fault in at most faultShown runes beside its URL (itself at most
+// maxURLShown): a server that writes one defect into each of HAPI's thousands of files (at most 1,000
+// resources a file) shows it is systematic, and where, in a few lines.
+const (
+	filesNamed = 4
+	faultShown = 200
+)
+
+// failingFiles is a Then step's failure on several downloaded files: the first file's error, as a step that
+// stopped there returned it (its violation and requirement reached through Unwrap), then how many of the
+// files checked failed the step and the next filesNamed of them, in the manifest's order. It holds a few
+// short strings, whatever the number of files.
+type failingFiles struct {
+	first           error
+	failed, checked int
+	next            []string // "<URL>: <fault>", one line each
+}
+
+func (f *failingFiles) Unwrap() error { return f.first }
+
+// Error keeps the first file's line first: it is the failure's summary (FailureSummary) in every report and
+// in the kill matrix; the lines added follow it, before the requirement's clause and the transcript.
+func (f *failingFiles) Error() string {
+	var b strings.Builder
+	b.WriteString(f.first.Error())
+	fmt.Fprintf(&b, "\n%d of %d output files checked failed this step; the next, in the manifest's order:", f.failed, f.checked)
+	for _, n := range f.next {
+		b.WriteString("\n  " + n)
+	}
+	if more := f.failed - 1 - len(f.next); more > 0 {
+		fmt.Fprintf(&b, "\n  and %d more", more)
+	}
+	return b.String()
+}
+
+// fileFault is a failing file's one line: its URL and its own fault's first line, each clipped; a fault
+// that names the URL (as the checks' subjects do) is not preceded by it a second time.
+func fileFault(url string, err error) string {
+	fault, _, _ := strings.Cut(err.Error(), "\n")
+	shownURL := check.Clip(url, maxURLShown)
+	if !strings.Contains(fault, url) {
+		return shownURL + ": " + check.Clip(fault, faultShown)
+	}
+	return check.Clip(strings.Replace(fault, url, shownURL, 1), utf8.RuneCountInString(shownURL)+faultShown)
+}
+
+// judgeEachFile judges every downloaded file in the manifest's order with judge, which returns a file's
+// failure of the step or nil and touches nothing. The step fails on the first failing file, which show
+// puts in the failure's transcript (by default its answer, w.last); with more failing files the failure
+// counts them and names the next few (failingFiles). With none, w.last is the last file's answer, as the
+// steps left it before.
+func (w *World) judgeEachFile(judge func(download) error, show func(download)) error {
+	var f failingFiles
+	for _, d := range w.export.downloads {
+		if f.first == nil {
+			w.last = d.x
+		}
+		err := judge(d)
+		if err == nil {
+			continue
+		}
+		f.failed++
+		switch {
+		case f.first == nil:
+			f.first = err
+			if show != nil {
+				show(d)
+			}
+		case len(f.next) < filesNamed:
+			f.next = append(f.next, fileFault(d.item.URL, err))
+		}
+	}
+	switch f.failed {
+	case 0:
+		return nil
+	case 1:
+		return f.first
+	}
+	f.checked = len(w.export.downloads)
+	return &f
+}
+
+// showBinaryRead shows the Binary read after an empty file (readEmptyFileAsBinary) when its answer is what
+// failed the file: the failure's transcript then holds that answer.
+func (w *World) showBinaryRead(d download) {
+	if d.verdict != nil && d.asBinary != nil {
+		w.last = d.asBinary
+	}
 }

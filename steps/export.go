@@ -1103,9 +1103,8 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range w.export.downloads {
+	err = w.judgeEachFile(func(d download) error {
 		item, x := d.item, d.x
-		w.last = x
 		accept := x.RequestHeader.Get("Accept")
 		if accept == "" {
 			accept = "no Accept"
@@ -1117,12 +1116,10 @@ func (w *World) outputFilesAreNDJSON(_ context.Context) error {
 		if mt := x.MediaType(); mt != check.NDJSON {
 			return check.Violationf("", subject, check.NDJSON+" (the IG's default), the file itself", "Content-Type %q", x.Header.Get("Content-Type"))
 		}
-		if d.verdict != nil { // judged line by line while it streamed
-			if d.asBinary != nil { // an empty file whose Binary said why: the failure shows that answer
-				w.last = d.asBinary
-			}
-			return d.verdict
-		}
+		return d.verdict // judged line by line while it streamed
+	}, w.showBinaryRead) // an empty file whose Binary said why: the failure shows that answer
+	if err != nil {
+		return err
 	}
 	if err := w.judgedNoOutput(m); err != nil {
 		return err
@@ -1144,15 +1141,12 @@ func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 	if w.export.filesAs != "" {
 		return fmt.Errorf("the files were requested with user %s's token: a step that requests them without one must come first", w.export.filesAs)
 	}
-	for _, d := range w.export.downloads {
+	err = w.judgeEachFile(func(d download) error {
 		item, x := d.item, d.x
-		w.last = x
 		switch {
 		case m.RequiresAccessToken && (x.Status < 400 || x.Status > 499):
 			return check.Violationf("", "output file "+item.URL+" requested without a token", "refused with a 4xx: the manifest says requiresAccessToken true", check.StatusPhrase(x.Status))
 		case !m.RequiresAccessToken && d.refused != nil && x.Status == http.StatusOK:
-			w.record(d.refused) // the transcript of the verdict: both requests, the reproducer the one with the token
-			w.record(x)
 			return check.Violationf("", "output file "+item.URL+" requested without a token, then with user "+w.export.owner+"'s",
 				check.StatusPhrase(http.StatusOK)+" without a token: the manifest says requiresAccessToken false, that downloading the files does not need the $export's authorization",
 				"%s without a token and %s with user %s's bearer token: the file server controls access by the $export's OAuth 2.0 bearer token, so requiresAccessToken SHALL be true (BDA2 \"Complete Status\")",
@@ -1160,6 +1154,15 @@ func (w *World) outputFilesAnswerAsTokenRequires(_ context.Context) error {
 		case !m.RequiresAccessToken && x.Status != http.StatusOK:
 			return check.Violationf("", "output file "+item.URL+" requested without a token", check.StatusPhrase(http.StatusOK)+": the manifest says requiresAccessToken false", check.StatusPhrase(x.Status))
 		}
+		return nil
+	}, func(d download) {
+		if d.refused != nil && d.x.Status == http.StatusOK { // read with the token after all
+			w.record(d.refused) // the transcript of the verdict: both requests, the reproducer the one with the token
+			w.record(d.x)
+		}
+	})
+	if err != nil {
+		return err
 	}
 	return w.judgedNoOutput(m)
 }
@@ -1187,12 +1190,14 @@ func (w *World) outputFilesRefusedTo(_ context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range w.export.downloads {
-		item, x := d.item, d.x
-		w.last = x
-		if x.Status < 400 || x.Status > 499 {
-			return check.Violationf("", "output file "+item.URL+" requested by user "+user+" with their own token", "refused with a 4xx: the file is user "+w.export.owner+"'s", check.StatusPhrase(x.Status))
+	err = w.judgeEachFile(func(d download) error {
+		if s := d.x.Status; s < 400 || s > 499 {
+			return check.Violationf("", "output file "+d.item.URL+" requested by user "+user+" with their own token", "refused with a 4xx: the file is user "+w.export.owner+"'s", check.StatusPhrase(s))
 		}
+		return nil
+	}, nil)
+	if err != nil {
+		return err
 	}
 	return w.judgedNoOutput(m)
 }
@@ -1326,22 +1331,22 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range w.export.downloads {
+	err = w.judgeEachFile(func(d download) error {
 		item := d.item
-		w.last = d.x // the failure shows the file it judged
 		if d.x.Status != http.StatusOK {
 			return check.Violationf("", "download of output file "+item.URL, check.StatusPhrase(http.StatusOK), check.StatusPhrase(d.x.Status))
 		}
 		if d.verdict != nil {
-			if d.asBinary != nil { // an empty file whose Binary said why: the failure shows that answer
-				w.last = d.asBinary
-			}
 			return d.verdict
 		}
 		fmt.Fprintf(w.target.Log, "  output file %s: %d %s (%s, %d strict)\n", item.URL, d.file.Resources, item.Type, d.file.Format, d.file.Strict)
 		if gaps := d.file.FHIRGaps.String(); gaps != "" { // no fault of the server's: what the strict decoding could and could not judge
 			fmt.Fprintf(w.target.Log, "  output file %s: %s\n", item.URL, gaps)
 		}
+		return nil
+	}, w.showBinaryRead) // an empty file whose Binary said why: the failure shows that answer
+	if err != nil {
+		return err
 	}
 	if err := w.judgedNoOutput(m); err != nil {
 		return err
