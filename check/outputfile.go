@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // NDJSON is the Bulk Data output format the harness asks for.
@@ -28,6 +29,9 @@ type OutputFile struct {
 	// FHIRGaps counts the lines decoded strictly that met valid FHIR R4 the library refuses, judged around it
 	// (in Strict) or left unjudged (not in Strict).
 	FHIRGaps FHIRGapLines
+	// ModifiedAfter compares the lines decoded strictly with the manifest's transactionTime, when
+	// FileCheck.TransactionTime is set.
+	ModifiedAfter ModifiedAfter
 }
 
 // FileCheck says how deeply and with how many goroutines the lines of an output file are judged. The zero
@@ -53,6 +57,10 @@ type FileCheck struct {
 	// JobID, when known, is the export job whose manifest lists the file (FUT's _jobId): a file served as a
 	// Binary whose bulk-export-job-id extension names another job is another export's file.
 	JobID string
+	// TransactionTime, when set, is the manifest's transactionTime, which each line decoded strictly is
+	// compared with (OutputFile.ModifiedAfter): an output file's, not an error or a deleted file's, whose
+	// lines are no exported resources.
+	TransactionTime time.Time
 }
 
 // AllLines as FileCheck.StrictLines decodes every line strictly.
@@ -95,7 +103,7 @@ func ReadOutputStream(item ManifestItem, x *Exchange, body io.Reader, fc FileChe
 	default: // application/ndjson and application/x-ndjson too: BDA2's NDJSON file "SHALL" be application/fhir+ndjson
 		return f, Violationf("", "Content-Type of output file "+item.URL, NDJSON+", or a FHIR Binary as application/fhir+json", "%q", x.Header.Get("Content-Type"))
 	}
-	n, strict, err := judgeLines(item, body, fc, &f.FHIRGaps)
+	n, strict, err := judgeLines(item, body, fc, &f.FHIRGaps, &f.ModifiedAfter)
 	f.Resources, f.Strict = n, strict
 	if err != nil {
 		var v *Violation
@@ -255,7 +263,7 @@ func putChunk(b []byte) { chunks.Put(&b) }
 
 // judgeLines reads body in chunks of whole lines and judges them on fc.Workers goroutines; the first failing
 // line (the lowest number) is reported. Memory: about (2 × workers + 1) chunks.
-func judgeLines(item ManifestItem, body io.Reader, fc FileCheck, gaps *FHIRGapLines) (resources, strict int, err error) {
+func judgeLines(item ManifestItem, body io.Reader, fc FileCheck, gaps *FHIRGapLines, modified *ModifiedAfter) (resources, strict int, err error) {
 	workers := fc.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -310,6 +318,7 @@ func judgeLines(item ManifestItem, body io.Reader, fc FileCheck, gaps *FHIRGapLi
 			}
 			mu.Lock()
 			gaps.merge(j.gaps)
+			modified.merge(j.modified)
 			mu.Unlock()
 		}()
 	}
@@ -399,6 +408,8 @@ type lineJudge struct {
 	skip  int
 	drawn bool
 	gaps  FHIRGapLines // the lines this judge decoded that met a gap of the FHIR library
+	// modified: the lines this judge decoded strictly, compared with FileCheck.TransactionTime
+	modified ModifiedAfter
 }
 
 // judge returns the resources the chunk holds, how many were decoded strictly, and the first failing line.
@@ -438,6 +449,9 @@ func (j *lineJudge) judge(c chunk, newFHIR func() LineDecoder) (resources, stric
 			}
 			if err != nil {
 				return resources, strict, line, err
+			}
+			if judged && !j.fc.TransactionTime.IsZero() {
+				j.modified.compare(text, line, j.fc.TransactionTime)
 			}
 		}
 	}

@@ -96,13 +96,14 @@ Feature: $export-poll-status: polling a system-level FHIR Bulk Data export
       Given user A has a completed system export
       Then the complete status carries an Expires header in the future
 
-  Rule: EXP-OUTPUT: every output file downloads, with the token when requiresAccessToken is true, as NDJSON of its manifest type
+  Rule: EXP-OUTPUT: every output file downloads, with the token when requiresAccessToken is true, as NDJSON of its manifest type; EXP-MODIFIED-AFTER: it should hold no resource modified after the manifest's transactionTime
 
-    @EXP-OUTPUT
-    Scenario: every output file downloads as NDJSON resources of its manifest type
+    @EXP-OUTPUT @EXP-MODIFIED-AFTER
+    Scenario: every output file downloads as NDJSON resources of its manifest type, none modified after the transactionTime
       Given user A has a completed system export
       When user A downloads every output file of the manifest
       Then every output file holds only FHIR resources of its manifest type
+      And no output line decoded as FHIR was modified after the manifest's transactionTime
 
   Rule: EXP-OUTPUT-ACCEPT: an output file requested without Accept, or with Accept application/fhir+ndjson, answers the NDJSON file itself
 

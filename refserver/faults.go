@@ -234,6 +234,13 @@ var faultTable = []faultDef{
 			})
 		})),
 	hook(faultOutputBadLastLine, "EXP-OUTPUT", "the last line of each output file is cut short: not JSON"),
+	// BDA2 "Complete Status": the response SHOULD NOT include any resources modified after transactionTime. A
+	// file is served after its manifest, so an hour after its serving is past transactionTime, and past the
+	// harness's clock skew (check.TransactionTimeSkew), in every profile's transactionTime (kick-off or end).
+	rewrite("output-modified-after-transaction", "EXP-MODIFIED-AFTER", "every resource of each output file carries a meta.lastUpdated an hour after the file is served: later than the manifest's transactionTime",
+		answerExportFile, func(a *reply) {
+			editFileLines(a, func(m map[string]json.RawMessage, _ bool) { setLastUpdated(m, a.now.Add(faultSkew)) })
+		}),
 	// HAPI FHIR with externalized binary storage and a Binary above autoInflateBinariesMaximumBytes (Smile CDR
 	// recommends that storage for bulk export): in fut, whose manifest counts nothing, only a read of the
 	// Binary tells the empty file from one that was kept back.
@@ -621,6 +628,14 @@ func editFileLines(a *reply, edit func(m map[string]json.RawMessage, last bool))
 		return
 	}
 	a.body = lines(a.body)
+}
+
+// setLastUpdated sets a resource's meta.lastUpdated, keeping the rest of its meta.
+func setLastUpdated(m map[string]json.RawMessage, at time.Time) {
+	meta := map[string]json.RawMessage{}
+	_ = json.Unmarshal(m["meta"], &meta) // a resource without meta gets one
+	meta["lastUpdated"], _ = json.Marshal(fhirInstant(at))
+	m["meta"], _ = json.Marshal(meta)
 }
 
 // retype gives a resource another type than its own: Observation for a Patient, Patient for anything else.

@@ -189,12 +189,13 @@ func runTour(t *testing.T, p Profile, faults []string) []observed {
 	see("cancel the completed export without a token", del(done, ""), "EXP-POLL-TOKEN")
 	for _, o := range tourOutputs(srv, done) {
 		see("download "+o.typ, e.do(req{method: http.MethodGet, url: "/Binary/" + o.binaryID, token: tokenA,
-			headers: map[string]string{"Accept": "application/fhir+ndjson"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT")
-		see("download "+o.typ+" without Accept", e.get("/Binary/"+o.binaryID, tokenA), "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT")
+			headers: map[string]string{"Accept": "application/fhir+ndjson"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-MODIFIED-AFTER")
+		// the resources' meta.lastUpdated, in whichever form the file comes, is EXP-MODIFIED-AFTER's
+		see("download "+o.typ+" without Accept", e.get("/Binary/"+o.binaryID, tokenA), "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT", "EXP-MODIFIED-AFTER")
 		// the harness's own Accept, which names the Binary too (HAPI then answers it, FUT's GET_Binary_export.md);
 		// its NDJSON's Content-Type is EXP-OUTPUT-ACCEPT's too, as in the download above
 		see("download "+o.typ+" as the harness asks", e.do(req{method: http.MethodGet, url: "/Binary/" + o.binaryID, token: tokenA,
-			headers: map[string]string{"Accept": "application/fhir+ndjson, application/fhir+json;q=0.9"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT")
+			headers: map[string]string{"Accept": "application/fhir+ndjson, application/fhir+json;q=0.9"}}), "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-MODIFIED-AFTER")
 		see("download "+o.typ+" without a token", e.get("/Binary/"+o.binaryID, ""), "EXP-OUTPUT-TOKEN")
 		see("B downloads "+o.typ, e.get("/Binary/"+o.binaryID, tokenB), "EXP-CROSS-USER")
 	}

@@ -94,15 +94,20 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 	slots := make(chan struct{}, w.target.ParallelDownloads)
 	var wg sync.WaitGroup
 	typeLines := map[string]*atomic.Int64{} // each type's budget of lines decoded strictly (TypeLines)
+	// The output lines decoded strictly are compared with it (EXP-MODIFIED-AFTER); a manifest's transactionTime
+	// that is no instant fails EXP-POLL-200, and leaves nothing to compare.
+	transactionTime, _ := check.ParseFHIRInstant(m.TransactionTime)
 	for i, item := range items {
 		if typeLines[item.Type] == nil {
 			typeLines[item.Type] = new(atomic.Int64)
 			typeLines[item.Type].Store(TypeLines)
 		}
-		budget := typeLines[item.Type]
-		var eachLine func([]byte) error
-		if i >= deletedFrom {
-			eachLine = check.DeletedBundle
+		lc := lineChecks{typeLines: typeLines[item.Type]}
+		switch {
+		case i >= deletedFrom:
+			lc.eachLine = check.DeletedBundle
+		case i < len(m.Output): // an error or a deleted file holds no exported resource
+			lc.transactionTime = transactionTime
 		}
 		select {
 		case slots <- struct{}{}:
@@ -114,14 +119,14 @@ func (w *World) downloadOutputFiles(ctx context.Context, m *check.Manifest, user
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			d := w.downloadFile(ctx, token, item, accept, budget, eachLine)
+			d := w.downloadFile(ctx, token, item, accept, lc)
 			used := token
 			if retryAs != "" && refusedWithoutToken(d) {
-				d = w.askAgainWithToken(ctx, d, retryAs, retryToken, item, accept, budget, eachLine)
+				d = w.askAgainWithToken(ctx, d, retryAs, retryToken, item, accept, lc)
 				used = retryToken
 			}
 			if w.emptyBinaryFile(d, item) {
-				d = w.readEmptyFileAsBinary(ctx, d, used, item, budget)
+				d = w.readEmptyFileAsBinary(ctx, d, used, item, lc)
 			}
 			results[i] = d
 			heads.judged(results, i)
@@ -225,7 +230,7 @@ const anotherScheme = "the manifest says requiresAccessToken false, so its file 
 // itself: read with the token, the file needs the $export's authorization after all, and the manifest's false
 // is wrong (the download returned holds both answers, refused first, and is judged on the second); refused
 // again, or on an origin the token may not go to (never sent there), the file is not checked, saying why.
-func (w *World) askAgainWithToken(ctx context.Context, first download, as, token string, item check.ManifestItem, accept string, typeLines *atomic.Int64, eachLine func([]byte) error) download {
+func (w *World) askAgainWithToken(ctx context.Context, first download, as, token string, item check.ManifestItem, accept string, lc lineChecks) download {
 	without := check.StatusPhrase(first.x.Status)
 	switch {
 	case !w.target.Trusts(item.URL):
@@ -236,7 +241,7 @@ func (w *World) askAgainWithToken(ctx context.Context, first download, as, token
 		return first
 	}
 	fmt.Fprintf(w.target.Log, "  GET %s: %s without a token, though the manifest says requiresAccessToken false: asking once more, with user %s's token\n", item.URL, without, as)
-	d := w.downloadFile(ctx, token, item, accept, typeLines, eachLine)
+	d := w.downloadFile(ctx, token, item, accept, lc)
 	d.refused = first.x
 	if d.err == nil && d.x.Status != http.StatusOK {
 		with := check.StatusPhrase(d.x.Status)
@@ -325,9 +330,10 @@ func (w *World) emptyBinaryFile(d download, item check.ManifestItem) bool {
 // answer (another status, no Binary, a Binary the checks refuse, a transport failure) changes nothing: the
 // read is there to tell an empty file from one the server kept, not to judge the Binary read itself, and the
 // empty file stands as it was read, with a line on the log.
-func (w *World) readEmptyFileAsBinary(ctx context.Context, d download, token string, item check.ManifestItem, typeLines *atomic.Int64) download {
+func (w *World) readEmptyFileAsBinary(ctx context.Context, d download, token string, item check.ManifestItem, lc lineChecks) download {
 	fmt.Fprintf(w.target.Log, "  GET %s: an empty file at a Binary's URL: reading it once more as its Binary (Accept: %s)\n", item.URL, binaryAccept)
-	b := w.downloadFile(ctx, token, item, binaryAccept, typeLines, nil)
+	lc.eachLine = nil
+	b := w.downloadFile(ctx, token, item, binaryAccept, lc)
 	d.asBinary = b.x
 	var v *check.Violation
 	switch mt := b.x.MediaType(); {
@@ -356,13 +362,21 @@ func (w *World) leftUnchecked(reason string) {
 	w.notChecked("", reason)
 }
 
+// lineChecks is what judges a file's lines beyond their JSON and type.
+type lineChecks struct {
+	// typeLines is the budget of lines decoded strictly that the files of the item's type share, with the
+	// default sample (Target.FHIRLines, TypeLines).
+	typeLines *atomic.Int64
+	// eachLine, when set, judges every line further (a deleted file's).
+	eachLine func([]byte) error
+	// transactionTime, when set (an output file's), is the manifest's: the lines decoded strictly are
+	// compared with it (check.FileCheck.TransactionTime).
+	transactionTime time.Time
+}
+
 // downloadFile sends one GET for an output file and judges its body while it streams. An output file is
 // bounded by time (MAX_WAIT for the whole download), not by MAX_BODY: real exports have files of gigabytes.
-//
-// typeLines is the budget of lines decoded strictly that the files of the item's type share, with the
-// default sample (Target.FHIRLines, TypeLines); eachLine, when set, judges every line further (a deleted
-// file's).
-func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, typeLines *atomic.Int64, eachLine func([]byte) error) download {
+func (w *World) downloadFile(ctx context.Context, token string, item check.ManifestItem, accept string, lc lineChecks) download {
 	header := http.Header{}
 	if accept != "" {
 		header.Set("Accept", accept)
@@ -437,12 +451,12 @@ func (w *World) downloadFile(ctx context.Context, token string, item check.Manif
 		}
 		return d
 	}
-	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample, Line: eachLine, JobID: w.exportJobID()}
+	fc := check.FileCheck{StrictLines: w.target.FHIRLines, StrictSample: w.target.FHIRSample, Line: lc.eachLine, JobID: w.exportJobID(), TransactionTime: lc.transactionTime}
 	switch {
 	case w.target.FHIRLines == NoFHIRLines:
 		fc.StrictLines = 0
 	case w.target.FHIRLines == 0:
-		fc.TypeLines = typeLines
+		fc.TypeLines = lc.typeLines
 	}
 	body, err := decodeContent(x, transportErrors{resp.Body})
 	d.unasked = unaskedCoding(x)

@@ -81,7 +81,7 @@ func TestA401ToADownloadRetriedPastTheTokensExpIsTheTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &World{target: &target, scenario: "unit"}
-	d := w.downloadFile(context.Background(), token, check.ManifestItem{Type: "Patient", URL: srv.URL + "/f/0"}, "", &atomic.Int64{}, nil)
+	d := w.downloadFile(context.Background(), token, check.ManifestItem{Type: "Patient", URL: srv.URL + "/f/0"}, "", lineChecks{typeLines: &atomic.Int64{}})
 	if asked.Load() != 2 || d.x.Status != http.StatusUnauthorized {
 		t.Fatalf("expected a 429 then a 401, got %d requests, last %d", asked.Load(), d.x.Status)
 	}

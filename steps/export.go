@@ -44,6 +44,7 @@ func registerExportSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the response body is a valid export manifest$`, onResponse0((*World).responseIsValidManifest))
 	sc.Step(`^the complete status carries an Expires header in the future$`, onResponse0((*World).checkExpires))
 	sc.Step(`^every output file holds only FHIR resources of its manifest type$`, on0((*World).outputFilesHoldTheirType))
+	sc.Step(`^no output line decoded as FHIR was modified after the manifest's transactionTime$`, on0((*World).outputLinesNotModifiedAfter))
 	sc.Step(`^every output file is NDJSON of its manifest type$`, on0((*World).outputFilesAreNDJSON))
 	sc.Step(`^each output file answers as the manifest's requiresAccessToken says$`, on0((*World).outputFilesAnswerAsTokenRequires))
 	sc.Step(`^each output file is refused to user (A|B)$`, on1((*World).outputFilesRefusedTo))
@@ -114,6 +115,7 @@ const (
 	reqPoll200        = "EXP-POLL-200"
 	reqPollError      = "EXP-POLL-ERROR"
 	reqExpires        = "EXP-EXPIRES"
+	reqModifiedAfter  = "EXP-MODIFIED-AFTER"
 )
 
 // KickoffGET is the scenarios' kick-off by GET on base (its URL and the headers beyond Accept and
@@ -1352,6 +1354,56 @@ func (w *World) outputFilesHoldTheirType(_ context.Context) error {
 		return err
 	}
 	return w.judgedNoResource()
+}
+
+// outputLinesNotModifiedAfter judges the output lines decoded strictly (check.FileCheck.TransactionTime) by
+// BDA2 "Complete Status": transactionTime "Indicates the server's time when the query is run. The response
+// SHOULD NOT include any resources modified after this instant" (EXP-MODIFIED-AFTER, SHOULD). A meta.lastUpdated
+// later than transactionTime by more than check.TransactionTimeSkew is a warning, one for the scenario's downloads,
+// naming the first file and line and counting the rest: a file per warning would bury the report of an
+// export of thousands. HAPI ≥ 8.2 writes the job's start as transactionTime (hapi-fhir #6841), so data written
+// while its export runs shows so. Only the strict sample is read (FHIR_LINES, FHIR_SAMPLE): a deviation in few
+// lines of a large export may be missed, and a sample without meta.lastUpdated compares nothing (logged; the
+// console of a passing run says nothing more when lines were compared).
+func (w *World) outputLinesNotModifiedAfter(_ context.Context) error {
+	m, err := w.downloadsDone()
+	if err != nil {
+		return err
+	}
+	var first *download
+	compared, lines, files := 0, 0, 0
+	for i, d := range w.export.downloads {
+		if !d.output || d.err != nil || d.verdict != nil {
+			continue
+		}
+		found := d.file.ModifiedAfter
+		compared += found.Compared
+		if found.Lines == 0 {
+			continue
+		}
+		lines, files = lines+found.Lines, files+1
+		if first == nil {
+			first = &w.export.downloads[i]
+		}
+	}
+	if compared == 0 { // said, so that a pass that compared nothing does not read as one that did
+		fmt.Fprintf(w.target.Log, "  %s: no output line decoded strictly carries a meta.lastUpdated to compare with transactionTime %s\n", reqModifiedAfter, m.TransactionTime)
+	}
+	if first == nil {
+		return nil
+	}
+	line := first.file.ModifiedAfter.First
+	more := ""
+	if lines > 1 {
+		more = fmt.Sprintf("; %d of the %d lines compared so, in %d of the output files", lines, compared, files)
+	}
+	err = w.warn(reqModifiedAfter, fmt.Sprintf("meta.lastUpdated of output file %s %s", first.item.URL, line),
+		fmt.Sprintf("not after the manifest's transactionTime %s (%s of clock skew allowed; BDA2 \"Complete Status\": the response SHOULD NOT include any resources modified after this instant)", m.TransactionTime, check.TransactionTimeSkew),
+		fmt.Sprintf("%q, %s later%s", line.LastUpdated, line.Later.Round(time.Second), more))
+	if err != nil {
+		w.last = first.x // the failure shows the file it names
+	}
+	return err
 }
 
 // exportNeverCompletes watches a cancelled export: every answer must stay the profile's "poll-cancelled"

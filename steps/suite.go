@@ -49,6 +49,7 @@
 //	Then the response body is a valid export manifest
 //	Then the complete status carries an Expires header in the future
 //	Then every output file holds only FHIR resources of its manifest type
+//	Then no output line decoded as FHIR was modified after the manifest's transactionTime
 //	Then every output file is NDJSON of its manifest type
 //	Then each output file answers as the manifest's requiresAccessToken says
 //	Then each output file is refused to user B
