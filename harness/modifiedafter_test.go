@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -55,8 +58,8 @@ func TestAnOutputLineModifiedAfterTransactionTimeIsWarnedOf(t *testing.T) {
 				if err != nil || !res.Passed || len(res.Findings.Warnings()) != 0 {
 					t.Fatalf("a server whose data predates the run: passed=%v failures=%v warnings=%+v err=%v\n%s", res.Passed, failedRequirements(res), res.Findings.Warnings(), err, tailOf(out))
 				}
-				if strings.Contains(out, "no output line decoded strictly carries a meta.lastUpdated") {
-					t.Fatalf("no line's meta.lastUpdated was compared: the test proves nothing\n%s", tailOf(out))
+				if nc := res.Findings.NotChecked(); len(nc) != 0 {
+					t.Fatalf("no line's meta.lastUpdated was compared: the test proves nothing: %+v\n%s", nc, tailOf(out))
 				}
 			})
 		}
@@ -68,4 +71,38 @@ func TestAnOutputLineModifiedAfterTransactionTimeIsWarnedOf(t *testing.T) {
 func namesTheLine(msg string) bool {
 	return strings.Contains(msg, "meta.lastUpdated of output file http") && strings.Contains(msg, "/Binary/") &&
 		strings.Contains(msg, " line 1 (") && strings.Contains(msg, "transactionTime 20") && strings.Contains(msg, ", got \"20") && strings.Contains(msg, "s later")
+}
+
+// A run that compared no line's meta.lastUpdated with transactionTime, its lines without meta or none of them
+// decoded strictly (FHIR_LINES=none), checked nothing of EXP-MODIFIED-AFTER: before, it read as a pass like any
+// other, said on the log alone. Now the requirement is reported not checked, saying why, and the run still
+// passes: the lines are valid without meta, and a server owes none.
+func TestAnExportWhoseLinesWereNotComparedLeavesEXPModifiedAfterNotChecked(t *testing.T) {
+	noMeta := regexp.MustCompile(`"meta":\{"lastUpdated":"[^"]*"\},`)
+	for name, c := range map[string]struct {
+		fhirLines int
+		stripMeta bool
+		why       string
+	}{
+		"lines without meta": {0, true, "no output line decoded strictly carries a meta.lastUpdated"},
+		"FHIR_LINES=none":    {steps.NoFHIRLines, false, "FHIR_LINES=none decodes no line strictly"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var h http.Handler = refserverHandler(t, refserver.Config{Profile: refserver.ProfileFUT})
+			if c.stripMeta {
+				h = servingFiles(h, func(w http.ResponseWriter, _ *http.Request, file *httptest.ResponseRecorder) {
+					writeRewritten(w, file.Header(), file.Code, noMeta.ReplaceAll(file.Body.Bytes(), nil))
+				})
+			}
+			res, out, err := runAgainst(t, h, Config{Profile: "fut", Token: refserver.DemoTokenA, Tags: "@EXP-MODIFIED-AFTER", FHIRLines: c.fhirLines})
+			if err != nil || !res.Passed {
+				t.Fatalf("want a pass: passed=%v failures=%v err=%v\n%s", res.Passed, failedRequirements(res), err, tailOf(out))
+			}
+			nc := res.Findings.NotChecked()
+			if len(nc) != 1 || nc[0].Requirement != "EXP-MODIFIED-AFTER" || !strings.Contains(nc[0].Message, c.why) || !strings.Contains(nc[0].Message, "transactionTime 20") {
+				t.Fatalf("want EXP-MODIFIED-AFTER not checked, saying %q and naming the transactionTime; got %+v\n%s", c.why, nc, tailOf(out))
+			}
+		})
+	}
 }
