@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,27 @@ type pooledExport struct {
 	// taken: a scenario took this export as its own (ownedExport); guarded by the pool's mu. A shared
 	// export is never a scenario's own: many read it.
 	taken bool
+
+	// manifest is check.CheckManifest of the final answer, checked once (manifestOnce): a shared export's
+	// manifest is read by most scenarios of a run, and at hundreds of thousands of files one check takes
+	// seconds and hundreds of MB.
+	manifestOnce sync.Once
+	manifest     *check.Manifest
+	manifestErr  error
+}
+
+// checkedManifest is check.CheckManifest(req, the job's final answer), checked once whatever the number of
+// scenarios that read it; they share the manifest, which no step changes. The check is run for req "": its
+// req only names the requirement of the violations it returns (check.Violationf), filled in here. A
+// violation is each caller's own copy, since the step bindings fill in a scenario's requirement.
+func (j *pooledExport) checkedManifest(req string) (*check.Manifest, error) {
+	j.manifestOnce.Do(func() { j.manifest, j.manifestErr = check.CheckManifest("", j.polls[len(j.polls)-1]) })
+	if v, ok := j.manifestErr.(*check.Violation); ok { // CheckManifest's violations are never wrapped
+		own := *v
+		own.Requirement = cmp.Or(own.Requirement, req)
+		return j.manifest, &own
+	}
+	return j.manifest, j.manifestErr
 }
 
 // pooledReport is one report job the pool started; the scenario waits on it itself.

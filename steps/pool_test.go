@@ -318,3 +318,53 @@ func TestAdoptedPollsCutByMaxWaitFailWithTheGiveUp(t *testing.T) {
 		t.Fatalf("adoptPolls = %v, want the give-up", err)
 	}
 }
+
+// Every scenario that reads a pooled export's completed answer shares one check of its manifest (at 210,000
+// files each check took a second and hundreds of MB), and still gets a violation of its own, charged to the
+// requirement its step names: the step bindings fill in a scenario's requirement on the violation.
+func TestAPooledExportsManifestIsCheckedOnceForEveryScenarioThatReadsIt(t *testing.T) {
+	answer := func(manifest string) *pooledExport {
+		x := &check.Exchange{Method: "GET", URL: "http://fut.example/fhir/$export-poll-status?_jobId=j1", Status: 200,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(manifest)}
+		j := &pooledExport{user: "A", done: make(chan struct{}), polls: []*check.Exchange{x}}
+		close(j.done)
+		return j
+	}
+	adopt := func(j *pooledExport, req string) (*World, error) {
+		w, _ := worldWithResponse(t, nil, false)
+		w.export = exportState{owner: "A", pollURL: j.polls[0].URL, pooled: j}
+		if err := w.adoptPolls(context.Background(), j); err != nil {
+			t.Fatalf("adoptPolls: %v", err)
+		}
+		return w, w.checkManifest(req, w.last)
+	}
+
+	j := answer(`{"transactionTime":"2026-01-01T00:00:00Z","request":"https://f.example/fhir/$export","requiresAccessToken":true,` +
+		`"output":[{"type":"Patient","url":"https://f.example/fhir/Binary/1"}],"error":[]}`)
+	first, err := adopt(j, reqPoll200)
+	if err != nil {
+		t.Fatalf("first scenario: %v", err)
+	}
+	second, err := adopt(j, "")
+	if err != nil {
+		t.Fatalf("second scenario: %v", err)
+	}
+	if first.export.manifest == nil || first.export.manifest != second.export.manifest {
+		t.Errorf("two scenarios reading one pooled answer got manifests %p and %p: want one manifest, checked once", first.export.manifest, second.export.manifest)
+	}
+
+	bad := answer(`{"transactionTime":"yesterday","request":"https://f.example/fhir/$export","requiresAccessToken":true,"output":[],"error":[]}`)
+	_, err1 := adopt(bad, reqPoll200)
+	_, err2 := adopt(bad, "")
+	var v1, v2 *check.Violation
+	if !errors.As(err1, &v1) || !errors.As(err2, &v2) {
+		t.Fatalf("a manifest whose transactionTime is no instant: %v and %v, want two violations", err1, err2)
+	}
+	if v1 == v2 || v1.Requirement != reqPoll200 || v2.Requirement != "" || !strings.Contains(v1.Got, "transactionTime") {
+		t.Errorf("violations %p %+v and %p %+v: want each scenario's own, charged to %s and to the scenario's requirement (\"\")", v1, *v1, v2, *v2, reqPoll200)
+	}
+	v2.Requirement = "EXP-OUTPUT" // as the step bindings fill it in for the second scenario
+	if _, err3 := adopt(bad, ""); !errors.As(err3, &v1) || v1.Requirement != "" {
+		t.Errorf("a third scenario got %v: want the requirement left for it to fill in, not the second scenario's", err3)
+	}
+}
