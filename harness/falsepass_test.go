@@ -70,6 +70,53 @@ func TestAManifestOfAnotherKickoffFailsThePoll200(t *testing.T) {
 	}
 }
 
+// A manifest that does not answer its kick-off (here its request is the polling location) fails EXP-POLL-200
+// in its own scenario, once; the scenarios that only read the shared export still download and judge its
+// files, so a vendor learns their verdicts too, rather than finding them all blocked by the one deviation.
+// EXP-DELETE-DONE, which deletes an export of its own, does not go on: a manifest of another kick-off may be
+// a job reused against Cache-Control: no-cache. A run whose tags leave EXP-POLL-200's scenario out fails the
+// readers on it, as before: the deviation must not go unreported.
+func TestAManifestOfAnotherKickoffBlocksOnlyWhatItMust(t *testing.T) {
+	var files atomic.Int64
+	h := refserverHandler(t, refserver.Config{Faults: []string{"manifest-request-poll-url"}})
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/Binary/") {
+			files.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})
+	res, out, err := runAgainst(t, counted, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := failedRequirements(res); !slices.Equal(failed, []string{"EXP-POLL-200"}) {
+		t.Fatalf("failed %v, want EXP-POLL-200 alone\n%s", failed, tailOf(out))
+	}
+	verdicts := map[string]RequirementResult{}
+	for _, r := range res.Requirements {
+		verdicts[r.ID] = r
+	}
+	for _, id := range []string{"EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-CROSS-USER", "EXP-RETAINED", "EXP-EXPIRES"} {
+		if r := verdicts[id]; !r.Checked() {
+			t.Errorf("%s is %s: want it judged on the files all the same", id, r.Verdict)
+		}
+	}
+	if r := verdicts["EXP-DELETE-DONE"]; r.Verdict != VerdictBlocked {
+		t.Errorf("EXP-DELETE-DONE is %s: want it blocked, its own export's manifest answering another kick-off", r.Verdict)
+	}
+	if files.Load() == 0 {
+		t.Errorf("no output file was requested")
+	}
+
+	res, out, err = runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed || !slices.Contains(failedRequirements(res), "EXP-POLL-200") {
+		t.Fatalf("without EXP-POLL-200's scenario: want EXP-OUTPUT's scenario failed on EXP-POLL-200, got passed=%v %+v\n%s", res.Passed, res.Failures, tailOf(out))
+	}
+}
+
 // An output file served as a FUT Binary (as HAPI answers the harness's Accept, which names FHIR JSON) holds
 // NDJSON, so its contentType says so: application/fhir+ndjson, BDA2's SHALL for an NDJSON file and FUT's own
 // (GET_Binary_export.md). A Binary whose contentType is text/plain fails EXP-OUTPUT, naming the file.

@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	cfg.Features = chosen // what the preflight checks
-	if target.Selected, err = selectedSteps(tags); err != nil {
+	if target.Selected, target.Judged, err = selectedScenarios(tags); err != nil {
 		return res, err
 	}
 	if len(target.Selected) == 0 {
@@ -365,24 +365,27 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 	})
 }
 
-// selectedSteps is the step texts of every scenario the tag expression selects, for the job pool to start the
-// jobs they wait on before the first scenario.
-func selectedSteps(tags string) ([][]string, error) {
+// selectedScenarios is the step texts of every scenario the tag expression selects, for the job pool to start
+// the jobs they wait on before the first scenario, and the requirements those scenarios judge (Target.Judged).
+func selectedScenarios(tags string) (texts [][]string, judged map[string]bool, err error) {
 	feats, err := (godog.TestSuite{Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Tags: tags}}).RetrieveFeatures()
 	if err != nil {
-		return nil, fmt.Errorf("read the features: %w", err)
+		return nil, nil, fmt.Errorf("read the features: %w", err)
 	}
-	var out [][]string
+	judged = map[string]bool{}
 	for _, f := range feats {
 		for _, p := range f.Pickles {
-			texts := make([]string, len(p.Steps))
+			stepTexts := make([]string, len(p.Steps))
 			for i, s := range p.Steps {
-				texts[i] = s.Text
+				stepTexts[i] = s.Text
 			}
-			out = append(out, texts)
+			texts = append(texts, stepTexts)
+			for _, id := range steps.RequirementTags(p) {
+				judged[id] = true
+			}
 		}
 	}
-	return out, nil
+	return texts, judged, nil
 }
 
 // syncWriter serializes the writes of the scenarios and the job pool to one writer.
