@@ -113,11 +113,11 @@ func medplumServer(inner http.Handler, seen *medplumSeen, keepQuery bool) http.H
 // the manifest, EXP-POLL-200 fails, rightly: its request is the kick-off's path without the query (BDA2
 // "Complete Status": request is "the full URL of the original Bulk Data kick-off request"; only a POST's
 // parameters are left out), so it names no _since the run sent, and EXP-DELETE-DONE, whose own export's
-// manifest it is, is blocked by it; the scenarios that only read the shared export judge its files all the
-// same, EXP-EXPIRES warning as below. With the request kept whole, everything else it answers passes, as the IG allows:
-// the bare 202 while running, the 404 after a DELETE as the application/json the poll asked for (a known
-// deviation), output items without count, pre-signed files read without the token and signed again on every
-// poll; EXP-EXPIRES warns (no Expires: SHOULD), and so does EXP-RETRY-AFTER-SENT (the bare 202 has no
+// manifest it is, and EXP-CROSS-USER are blocked by it; the scenarios that only read the shared export judge
+// its files all the same, EXP-EXPIRES warning as below. With the request kept whole, everything else it
+// answers passes, as the IG allows: the bare 202 while running, the 404 after a DELETE as the
+// application/json the poll asked for (a known deviation), output items without count, pre-signed files read
+// without the token and signed again on every poll; EXP-EXPIRES warns (no Expires: SHOULD), and so does EXP-RETRY-AFTER-SENT (the bare 202 has no
 // Retry-After: BDA2 "Bulk Data Status Request", SHOULD), and so do EXP-CANCEL and EXP-DELETE-DONE, the
 // DELETE's 202 whose body is the text "Accepted" (BDA2 "Response - Success": "Optionally a FHIR
 // OperationOutcome resource in the body"; a SHOULD). A second DELETE of the cancelled export, answered 202

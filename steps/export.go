@@ -119,6 +119,7 @@ const (
 	reqPollError      = "EXP-POLL-ERROR"
 	reqExpires        = "EXP-EXPIRES"
 	reqModifiedAfter  = "EXP-MODIFIED-AFTER"
+	reqCrossUser      = "EXP-CROSS-USER"
 )
 
 // KickoffGET is the scenarios' kick-off by GET on base (its URL and the headers beyond Accept and
@@ -954,10 +955,11 @@ func (w *World) manifestAnswersKickoff(req string, m *check.Manifest) error {
 // kick-off (Medplum's request without the kick-off's query) then fails req there, once, and the scenarios
 // that read the files judge their own requirements on them, instead of all ending blocked by it. A scenario
 // that changes its export (EXP-DELETE-DONE) never reads on: a manifest of another kick-off may be a job reused
-// against Cache-Control: no-cache, and its DELETE would end another scenario's export. Nor does a run that
-// does not judge req: the deviation would go unreported.
+// against Cache-Control: no-cache, and its DELETE would end another scenario's export. Nor does EXP-CROSS-USER:
+// a manifest of another kick-off may list another user's files (a job reused across users), which that user
+// may read. Nor does a run that does not judge req: the deviation would go unreported.
 func (w *World) readsOnly(req string) bool {
-	return req != "" && w.target.Judged[req] && !slices.Contains(w.scenarioReqs, req) &&
+	return req != "" && w.target.Judged[req] && !slices.Contains(w.scenarioReqs, req) && !slices.Contains(w.scenarioReqs, reqCrossUser) &&
 		w.export.pooled != nil && w.needs.sharedExport == w.export.owner
 }
 
