@@ -929,7 +929,7 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 		if !w.readsOnly(req) {
 			return err
 		}
-		fmt.Fprintf(w.target.Log, "  %s: %v; failed in %s's own scenario, while this one reads the export all the same\n", w.scenario, err, req)
+		fmt.Fprintf(w.target.Log, "  %s: the manifest does not answer its kick-off, which %s's own scenario fails; this one reads the export all the same\n", w.scenario, req)
 	}
 	w.export.manifest = m
 	return w.checkExpires(x)
