@@ -119,6 +119,44 @@ func TestAManifestOfAnotherKickoffBlocksOnlyWhatItMust(t *testing.T) {
 	}
 }
 
+// An in-progress answer that deviates (FUT's X-Progress missing from every 202) fails the scenario of its own
+// requirement and the first scenario that reads the shared export, EXP-POLL-200's, once; the later readers
+// judge their own requirements on the completed export: the job pool polls on past such an answer, and each
+// deviation of a shared job's polls fails one scenario. EXP-DELETE-DONE, the one reader of its own job, fails
+// on it too. A run of @EXP-OUTPUT alone fails EXP-OUTPUT's scenario on it: the deviation is still reported.
+func TestAnInProgressDeviationBlocksOnlyTheFirstReaderOfAJob(t *testing.T) {
+	h := refserverHandler(t, refserver.Config{Faults: []string{"no-x-progress"}})
+	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := failedRequirements(res); !slices.Equal(failed, []string{"EXP-POLL-202"}) {
+		t.Fatalf("failed %v, want EXP-POLL-202 alone\n%s", failed, tailOf(out))
+	}
+	verdicts := map[string]RequirementResult{}
+	for _, r := range res.Requirements {
+		verdicts[r.ID] = r
+	}
+	for _, id := range []string{"EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-EXPIRES", "EXP-CROSS-USER"} {
+		if r := verdicts[id]; !r.Checked() {
+			t.Errorf("%s is %s: want it judged on the completed export all the same", id, r.Verdict)
+		}
+	}
+	for _, id := range []string{"EXP-POLL-200", "EXP-DELETE-DONE"} {
+		if r := verdicts[id]; r.Verdict != VerdictBlocked {
+			t.Errorf("%s is %s: want it blocked, the first to read its job's polls", id, r.Verdict)
+		}
+	}
+
+	res, out, err = runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed || !slices.Contains(failedRequirements(res), "EXP-POLL-202") {
+		t.Fatalf("@EXP-OUTPUT alone: want its scenario failed on EXP-POLL-202, got passed=%v %+v\n%s", res.Passed, res.Failures, tailOf(out))
+	}
+}
+
 // An output file served as a FUT Binary (as HAPI answers the harness's Accept, which names FHIR JSON) holds
 // NDJSON, so its contentType says so: application/fhir+ndjson, BDA2's SHALL for an NDJSON file and FUT's own
 // (GET_Binary_export.md). A Binary whose contentType is text/plain fails EXP-OUTPUT, naming the file.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,6 +73,34 @@ type pooledExport struct {
 	manifestOnce sync.Once
 	manifest     *check.Manifest
 	manifestErr  error
+
+	// reported holds the deviations of the job's in-progress answers that a scenario adopting it has failed
+	// on, by their text; guarded by reportedMu (reportedElsewhere).
+	reportedMu sync.Mutex
+	reported   map[string]bool
+}
+
+// reportedElsewhere says whether a deviation err of one of the job's in-progress answers was already failed by
+// another scenario that adopted the job, and notes it as this one's to fail otherwise. A shared export's polls
+// are the same answers in every scenario that reads it, so one deviation (FUT's X-Progress missing) fails
+// the first of them, in file order EXP-POLL-200's, and the later ones judge their own requirements on the
+// completed export instead of all ending blocked by it: one deviation, one failure, whichever scenarios the
+// run selects. Only a violation of another requirement than the scenario's own (tags) is ever passed over.
+func (j *pooledExport) reportedElsewhere(err error, scenarioReqs []string) bool {
+	v, ok := err.(*check.Violation)
+	if !ok || v.Requirement == "" || slices.Contains(scenarioReqs, v.Requirement) {
+		return false
+	}
+	j.reportedMu.Lock()
+	defer j.reportedMu.Unlock()
+	if j.reported[v.Error()] {
+		return true
+	}
+	if j.reported == nil {
+		j.reported = map[string]bool{}
+	}
+	j.reported[v.Error()] = true
+	return false
 }
 
 // checkedManifest is check.CheckManifest(req, the job's final answer), checked once whatever the number of
@@ -356,7 +385,7 @@ func (p *jobPool) jobWorld() *World {
 	t := *p.target
 	t.Findings = nil
 	t.LiveProgress = false // several jobs wait at once: one line per poll, not one line redrawn
-	return &World{target: &t, requirements: p.reqs, profiles: p.profiles, scenario: "job pool"}
+	return &World{target: &t, requirements: p.reqs, profiles: p.profiles, scenario: "job pool", forPool: true}
 }
 
 // startExport kicks off an export for user and polls it to completion, in the background. p.mu must be held.

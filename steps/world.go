@@ -38,6 +38,9 @@ type World struct {
 	// the user's own status), kept when another user's report replaces report.
 	userIDs map[string]string
 	skipped bool // the scenario ended as skipped, with its reason among the run's findings
+	// forPool: the World of a pooled job (jobPool.jobWorld), whose answers the scenarios that adopt the job
+	// judge, each for itself.
+	forPool bool
 	// notApplicable: the scenario's requirement does not apply in the run's profile (skipped is then true too).
 	notApplicable bool
 	skipReason    string
