@@ -70,90 +70,66 @@ func TestAManifestOfAnotherKickoffFailsThePoll200(t *testing.T) {
 	}
 }
 
-// A manifest that does not answer its kick-off (here its request is the polling location) fails EXP-POLL-200
-// in its own scenario, once; the scenarios that only read the shared export still download and judge its
-// files, so a vendor learns their verdicts too, rather than finding them all blocked by the one deviation.
-// EXP-DELETE-DONE, which deletes an export of its own, does not go on: a manifest of another kick-off may be
-// a job reused against Cache-Control: no-cache; nor does EXP-CROSS-USER: it may list user B's own files. A run whose tags leave EXP-POLL-200's scenario out fails the
-// readers on it, as before: the deviation must not go unreported.
-func TestAManifestOfAnotherKickoffBlocksOnlyWhatItMust(t *testing.T) {
-	var files atomic.Int64
-	h := refserverHandler(t, refserver.Config{Faults: []string{"manifest-request-poll-url"}})
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/Binary/") {
-			files.Add(1)
-		}
-		h.ServeHTTP(w, r)
-	})
-	res, out, err := runAgainst(t, counted, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if failed := failedRequirements(res); !slices.Equal(failed, []string{"EXP-POLL-200"}) {
-		t.Fatalf("failed %v, want EXP-POLL-200 alone\n%s", failed, tailOf(out))
-	}
-	verdicts := map[string]RequirementResult{}
-	for _, r := range res.Requirements {
-		verdicts[r.ID] = r
-	}
-	for _, id := range []string{"EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-EXPIRES"} {
-		if r := verdicts[id]; !r.Checked() {
-			t.Errorf("%s is %s: want it judged on the files all the same", id, r.Verdict)
-		}
-	}
-	for _, id := range []string{"EXP-DELETE-DONE", "EXP-CROSS-USER"} {
-		if r := verdicts[id]; r.Verdict != VerdictBlocked {
-			t.Errorf("%s is %s: want it blocked by the manifest that answers another kick-off", id, r.Verdict)
-		}
-	}
-	if files.Load() == 0 {
-		t.Errorf("no output file was requested")
-	}
+// One deviation in what every scenario that reads a pooled job reads alike fails one scenario: the first that
+// reads the job (the shared export's, in file order EXP-POLL-200's). The later readers judge their own
+// requirements on the completed export and its files, rather than all ending blocked by it. Two such
+// deviations: a manifest that does not answer its kick-off (its request the polling location), and an
+// in-progress answer without FUT's X-Progress. EXP-DELETE-DONE, the one reader of its own job, fails on either;
+// EXP-CROSS-USER never passes over the manifest's (it may list user B's own files). A run of @EXP-OUTPUT
+// alone fails EXP-OUTPUT's scenario on it, its first reader: the deviation is never left unreported.
+func TestOneDeviationInAPooledJobFailsOneScenario(t *testing.T) {
+	for _, c := range []struct {
+		fault, req       string
+		blocked, checked []string
+	}{
+		{"manifest-request-poll-url", "EXP-POLL-200", []string{"EXP-CROSS-USER", "EXP-DELETE-DONE"},
+			[]string{"EXP-EXPIRES", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED"}},
+		{"no-x-progress", "EXP-POLL-202", []string{"EXP-DELETE-DONE", "EXP-POLL-200"},
+			[]string{"EXP-CROSS-USER", "EXP-EXPIRES", "EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED"}},
+	} {
+		t.Run(c.fault, func(t *testing.T) {
+			t.Parallel()
+			var files atomic.Int64
+			h := refserverHandler(t, refserver.Config{Faults: []string{c.fault}})
+			counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.Path, "/Binary/") {
+					files.Add(1)
+				}
+				h.ServeHTTP(w, r)
+			})
+			res, out, err := runAgainst(t, counted, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if failed := failedRequirements(res); !slices.Equal(failed, []string{c.req}) {
+				t.Fatalf("failed %v, want %s alone\n%s", failed, c.req, tailOf(out))
+			}
+			verdicts := map[string]RequirementResult{}
+			for _, r := range res.Requirements {
+				verdicts[r.ID] = r
+			}
+			for _, id := range c.checked {
+				if r := verdicts[id]; !r.Checked() {
+					t.Errorf("%s is %s: want it judged on the completed export all the same", id, r.Verdict)
+				}
+			}
+			for _, id := range c.blocked {
+				if r := verdicts[id]; r.Verdict != VerdictBlocked {
+					t.Errorf("%s is %s: want it blocked by the deviation", id, r.Verdict)
+				}
+			}
+			if files.Load() == 0 {
+				t.Errorf("no output file was requested")
+			}
 
-	res, out, err = runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Passed || !slices.Contains(failedRequirements(res), "EXP-POLL-200") {
-		t.Fatalf("without EXP-POLL-200's scenario: want EXP-OUTPUT's scenario failed on EXP-POLL-200, got passed=%v %+v\n%s", res.Passed, res.Failures, tailOf(out))
-	}
-}
-
-// An in-progress answer that deviates (FUT's X-Progress missing from every 202) fails the scenario of its own
-// requirement and the first scenario that reads the shared export, EXP-POLL-200's, once; the later readers
-// judge their own requirements on the completed export: the job pool polls on past such an answer, and each
-// deviation of a shared job's polls fails one scenario. EXP-DELETE-DONE, the one reader of its own job, fails
-// on it too. A run of @EXP-OUTPUT alone fails EXP-OUTPUT's scenario on it: the deviation is still reported.
-func TestAnInProgressDeviationBlocksOnlyTheFirstReaderOfAJob(t *testing.T) {
-	h := refserverHandler(t, refserver.Config{Faults: []string{"no-x-progress"}})
-	res, out, err := runAgainst(t, h, Config{Token: refserver.DemoTokenA, TokenB: refserver.DemoTokenB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if failed := failedRequirements(res); !slices.Equal(failed, []string{"EXP-POLL-202"}) {
-		t.Fatalf("failed %v, want EXP-POLL-202 alone\n%s", failed, tailOf(out))
-	}
-	verdicts := map[string]RequirementResult{}
-	for _, r := range res.Requirements {
-		verdicts[r.ID] = r
-	}
-	for _, id := range []string{"EXP-OUTPUT", "EXP-OUTPUT-ACCEPT", "EXP-OUTPUT-TOKEN", "EXP-RETAINED", "EXP-EXPIRES", "EXP-CROSS-USER"} {
-		if r := verdicts[id]; !r.Checked() {
-			t.Errorf("%s is %s: want it judged on the completed export all the same", id, r.Verdict)
-		}
-	}
-	for _, id := range []string{"EXP-POLL-200", "EXP-DELETE-DONE"} {
-		if r := verdicts[id]; r.Verdict != VerdictBlocked {
-			t.Errorf("%s is %s: want it blocked, the first to read its job's polls", id, r.Verdict)
-		}
-	}
-
-	res, out, err = runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Passed || !slices.Contains(failedRequirements(res), "EXP-POLL-202") {
-		t.Fatalf("@EXP-OUTPUT alone: want its scenario failed on EXP-POLL-202, got passed=%v %+v\n%s", res.Passed, res.Failures, tailOf(out))
+			res, out, err = runAgainst(t, h, Config{Token: refserver.DemoTokenA, Tags: "@EXP-OUTPUT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Passed || !slices.Contains(failedRequirements(res), c.req) {
+				t.Fatalf("@EXP-OUTPUT alone: want its scenario failed on %s, got passed=%v %+v\n%s", c.req, res.Passed, res.Failures, tailOf(out))
+			}
+		})
 	}
 }
 

@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	cfg.Features = chosen // what the preflight checks
-	if target.Selected, target.Judged, err = selectedScenarios(tags); err != nil {
+	if target.Selected, err = selectedSteps(tags); err != nil {
 		return res, err
 	}
 	if len(target.Selected) == 0 {
@@ -365,27 +365,24 @@ func (r *recorder) register(sc *godog.ScenarioContext) {
 	})
 }
 
-// selectedScenarios is the step texts of every scenario the tag expression selects, for the job pool to start
-// the jobs they wait on before the first scenario, and the requirements those scenarios judge (Target.Judged).
-func selectedScenarios(tags string) (texts [][]string, judged map[string]bool, err error) {
+// selectedSteps is the step texts of every scenario the tag expression selects, for the job pool to start the
+// jobs they wait on before the first scenario.
+func selectedSteps(tags string) ([][]string, error) {
 	feats, err := (godog.TestSuite{Options: &godog.Options{FS: features.FS, Paths: []string{"."}, Tags: tags}}).RetrieveFeatures()
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the features: %w", err)
+		return nil, fmt.Errorf("read the features: %w", err)
 	}
-	judged = map[string]bool{}
+	var out [][]string
 	for _, f := range feats {
 		for _, p := range f.Pickles {
-			stepTexts := make([]string, len(p.Steps))
+			texts := make([]string, len(p.Steps))
 			for i, s := range p.Steps {
-				stepTexts[i] = s.Text
+				texts[i] = s.Text
 			}
-			texts = append(texts, stepTexts)
-			for _, id := range steps.RequirementTags(p) {
-				judged[id] = true
-			}
+			out = append(out, texts)
 		}
 	}
-	return texts, judged, nil
+	return out, nil
 }
 
 // syncWriter serializes the writes of the scenarios and the job pool to one writer.

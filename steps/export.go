@@ -350,10 +350,10 @@ func (w *World) adoptPolls(ctx context.Context, j *pooledExport) error {
 			return x.Err
 		}
 		if _, err := w.judgeExportPoll(w.last); err != nil {
-			if x.Status != http.StatusAccepted || !j.reportedElsewhere(err, w.scenarioReqs) {
+			if x.Status != http.StatusAccepted || !j.failedEarlier(err, w) {
 				return err
 			}
-			fmt.Fprintf(w.target.Log, "  %s: an in-progress answer of the export deviates from %s, which an earlier scenario that read the same job fails; this one reads on\n", w.scenario, err.(*check.Violation).Requirement)
+			w.readsOn("an in-progress answer of the export", err)
 		}
 	}
 	if j.err == nil && len(j.polls) > 0 {
@@ -939,10 +939,12 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 		return err
 	}
 	if err := w.manifestAnswersKickoff(req, m); err != nil {
-		if !w.readsOnly(req) {
+		// EXP-CROSS-USER never reads on: a manifest of another kick-off may list another user's files (a job
+		// reused across users), which that user may read.
+		if x != w.export.pooledAnswer || !w.export.pooled.failedEarlier(err, w) || slices.Contains(w.scenarioReqs, reqCrossUser) {
 			return err
 		}
-		fmt.Fprintf(w.target.Log, "  %s: the manifest does not answer its kick-off, which %s's own scenario fails; this one reads the export all the same\n", w.scenario, req)
+		w.readsOn("the manifest", err)
 	}
 	w.export.manifest = m
 	return w.checkExpires(x)
@@ -963,17 +965,14 @@ func (w *World) manifestAnswersKickoff(req string, m *check.Manifest) error {
 	return w.checkExportTypes(req, m)
 }
 
-// readsOnly: the scenario only reads the user's shared export, and requirement req, which a deviation of its
-// manifest breaks, is judged by a scenario of its own in this run. A manifest that does not answer its
-// kick-off (Medplum's request without the kick-off's query) then fails req there, once, and the scenarios
-// that read the files judge their own requirements on them, instead of all ending blocked by it. A scenario
-// that changes its export (EXP-DELETE-DONE) never reads on: a manifest of another kick-off may be a job reused
-// against Cache-Control: no-cache, and its DELETE would end another scenario's export. Nor does EXP-CROSS-USER:
-// a manifest of another kick-off may list another user's files (a job reused across users), which that user
-// may read. Nor does a run that does not judge req: the deviation would go unreported.
-func (w *World) readsOnly(req string) bool {
-	return req != "" && w.target.Judged[req] && !slices.Contains(w.scenarioReqs, req) && !slices.Contains(w.scenarioReqs, reqCrossUser) &&
-		w.export.pooled != nil && w.needs.sharedExport == w.export.owner
+// readsOn logs a deviation in what the scenario read of a pooled job that an earlier scenario reading the job
+// failed on (pooledExport.failedEarlier): this one goes on to its own requirements.
+func (w *World) readsOn(what string, err error) {
+	req := err.(*check.Violation).Requirement // failedEarlier passes over violations alone
+	if req == "" {
+		req = w.primaryRequirement()
+	}
+	fmt.Fprintf(w.target.Log, "  %s: %s deviates from %s, which an earlier scenario that read the same job failed on; this one reads on\n", w.scenario, what, req)
 }
 
 // checkExportTypes: with EXPORT_TYPES every kick-off sends _type, and BDA2's kick-off includes a resource

@@ -74,33 +74,36 @@ type pooledExport struct {
 	manifest     *check.Manifest
 	manifestErr  error
 
-	// reported holds the deviations of the job's in-progress answers that a scenario adopting it has failed
-	// on, by their text; guarded by reportedMu (reportedElsewhere).
+	// reported holds the deviations that scenarios adopting the job met in what they all read alike (its
+	// in-progress answers, its manifest), by requirement and text; guarded by reportedMu (failedEarlier).
 	reportedMu sync.Mutex
 	reported   map[string]bool
 }
 
-// reportedElsewhere says whether a deviation err of one of the job's in-progress answers was already failed by
-// another scenario that adopted the job, and notes it as this one's to fail otherwise. A shared export's polls
-// are the same answers in every scenario that reads it, so one deviation (FUT's X-Progress missing) fails
-// the first of them, in file order EXP-POLL-200's, and the later ones judge their own requirements on the
-// completed export instead of all ending blocked by it: one deviation, one failure, whichever scenarios the
-// run selects. Only a violation of another requirement than the scenario's own (tags) is ever passed over.
-func (j *pooledExport) reportedElsewhere(err error, scenarioReqs []string) bool {
-	v, ok := err.(*check.Violation)
-	if !ok || v.Requirement == "" || slices.Contains(scenarioReqs, v.Requirement) {
+// failedEarlier says whether err, a deviation in what every scenario adopting the job reads alike (its
+// in-progress answers, its completed manifest compared with its kick-off), was met by an earlier scenario
+// that read the job, which failed on it; it notes the deviation as met by this one either way. A shared
+// export's polls and manifest are the same answers in every scenario that reads it, so one deviation (FUT's
+// X-Progress missing, Medplum's manifest request without the kick-off's query) fails the first of them (in
+// file order EXP-POLL-200's, or the first the run's TAGS select), and the later ones judge their own
+// requirements instead of all ending blocked by it: one deviation, one failure. A deviation of the scenario's
+// own requirement (its tags) is never passed over; a job one scenario reads alone (EXP-DELETE-DONE's) always
+// fails it.
+func (j *pooledExport) failedEarlier(err error, w *World) bool {
+	v, ok := err.(*check.Violation) // the checks' violations, never wrapped
+	if !ok {
 		return false
 	}
+	req := cmp.Or(v.Requirement, w.primaryRequirement())
+	key := req + "\x00" + v.Subject + "\x00" + v.Expected + "\x00" + v.Got
 	j.reportedMu.Lock()
 	defer j.reportedMu.Unlock()
-	if j.reported[v.Error()] {
-		return true
-	}
+	met := j.reported[key]
 	if j.reported == nil {
 		j.reported = map[string]bool{}
 	}
-	j.reported[v.Error()] = true
-	return false
+	j.reported[key] = true
+	return met && !slices.Contains(w.scenarioReqs, req)
 }
 
 // checkedManifest is check.CheckManifest(req, the job's final answer), checked once whatever the number of

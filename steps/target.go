@@ -70,10 +70,6 @@ type Target struct {
 	// Selected holds the step texts of each scenario the run selected. The jobs those scenarios wait on start
 	// together before the first scenario (pool.go); without it, each starts when its scenario asks for it.
 	Selected [][]string
-	// Judged holds the requirements some selected scenario carries as a tag; nil: not known. A deviation
-	// that only that requirement's own scenario needs to fail then leaves the scenarios that merely read the
-	// same answer free to judge their own (World.manifestAnswersKickoff).
-	Judged map[string]bool
 	// RunContext is the run's context: jobs started ahead of their scenarios end with it. nil: never.
 	RunContext context.Context
 	// Clock is the time a token's expiry is judged by: when a request answered 401 was sent, against a static
