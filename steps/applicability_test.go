@@ -149,3 +149,28 @@ func TestUnderStrictAMissingExpiresLeavesTheManifestScenarioPassed(t *testing.T)
 		t.Errorf("EXP-EXPIRES's own scenario: want failed naming EXP-EXPIRES, got %+v (ran: %v)", o, ok)
 	}
 }
+
+// A deviation in a running export's answers that the profile ranks below failing (here X-Progress missing,
+// with EXP-POLL-202 lowered to SHOULD) is a warning, and the wait goes on to the completed export: the
+// scenarios that read it judge their own requirements. Ending the wait there failed the first of them on the
+// export it never saw complete ("no complete status to read"), under a requirement that never fails in fut
+// (EXP-EXPIRES, MAY).
+func TestAnInProgressDeviationRankedBelowFailingIsWarnedAndTheWaitGoesOn(t *testing.T) {
+	status, got, findings := runWithSeverities(t, map[string]map[string]features.Severity{"EXP-POLL-202": {"fut": features.Should}},
+		[]string{"no-x-progress"}, "@EXP-POLL-202,@EXP-EXPIRES,@EXP-OUTPUT", false)
+	if status != 0 {
+		t.Errorf("godog status %d, want 0", status)
+	}
+	for _, req := range []string{"EXP-POLL-202", "EXP-EXPIRES", "EXP-OUTPUT"} {
+		if o, ok := got[req]; !ok || o.err != nil || o.skipped {
+			t.Errorf("%s: want passed, got %+v (ran: %t)", req, o, ok)
+		}
+	}
+	warned := false
+	for _, w := range findings.Warnings() {
+		warned = warned || w.Requirement == "EXP-POLL-202" && strings.Contains(w.Message, "X-Progress") && strings.Contains(w.Message, "SHOULD in profile fut")
+	}
+	if !warned {
+		t.Errorf("want the missing X-Progress warned of under EXP-POLL-202, got %+v", findings.Warnings())
+	}
+}

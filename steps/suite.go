@@ -168,14 +168,8 @@ func (w *World) failure(err error) error {
 	if err == nil || errors.Is(err, godog.ErrSkip) {
 		return err
 	}
-	var v *check.Violation
-	if errors.As(err, &v) {
-		// The profile may rank the broken requirement lower than the step that found the deviation did.
-		id := cmp.Or(v.Requirement, w.primaryRequirement())
-		if !w.failsHere(id) {
-			w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)%s", v.Error(), w.severity(id), w.target.Profile, w.strictElsewhere(id))})
-			return nil
-		}
+	if w.warnedInstead(err) {
+		return nil
 	}
 	exchanges := w.exchanges[w.stepStart:]
 	if len(exchanges) == 0 && w.last != nil { // an assertion step: show the response it judged
@@ -183,7 +177,7 @@ func (w *World) failure(err error) error {
 	}
 	report := &failureReport{err: err, exchanges: exchanges, omitted: w.omitted, redactor: w.target.Redactor}
 	reqID := w.primaryRequirement()
-	if errors.As(err, &v) {
+	if v := (*check.Violation)(nil); errors.As(err, &v) {
 		if v.Requirement == "" {
 			v.Requirement = reqID
 		}
@@ -195,6 +189,22 @@ func (w *World) failure(err error) error {
 		report.requirement, report.profile, report.strict = &r, w.target.Profile, w.target.Strict
 	}
 	return report
+}
+
+// warnedInstead records err as a warning, and says so, when it is a deviation from a requirement that does not
+// fail this scenario (failsHere): the profile may rank the broken requirement lower than the check that found
+// the deviation did.
+func (w *World) warnedInstead(err error) bool {
+	var v *check.Violation
+	if !errors.As(err, &v) {
+		return false
+	}
+	id := cmp.Or(v.Requirement, w.primaryRequirement())
+	if w.failsHere(id) {
+		return false
+	}
+	w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)%s", v.Error(), w.severity(id), w.target.Profile, w.strictElsewhere(id))})
+	return true
 }
 
 // The step adapters let the steps be methods on *World while godog calls plain functions of the context.
