@@ -174,3 +174,21 @@ func TestAnInProgressDeviationRankedBelowFailingIsWarnedAndTheWaitGoesOn(t *test
 		t.Errorf("want the missing X-Progress warned of under EXP-POLL-202, got %+v", findings.Warnings())
 	}
 }
+
+// So with a report job: a deviation in the status Bundles read while waiting that the profile ranks below
+// failing (here a created that is no FHIR dateTime, with RJS-STRUCTURE lowered to SHOULD) is warned of, and the
+// wait goes on until the job has finished; ended there, RJS-TERMINAL failed on a job it never saw finish.
+func TestAReportStatusDeviationRankedBelowFailingIsWarnedAndTheWaitGoesOn(t *testing.T) {
+	status, got, findings := runWithSeverities(t, map[string]map[string]features.Severity{"RJS-STRUCTURE": {"fut": features.Should}},
+		[]string{"rjs-bad-created"}, "@RJS-TERMINAL", false)
+	if o, ok := got["RJS-TERMINAL"]; status != 0 || !ok || o.err != nil || o.skipped {
+		t.Errorf("RJS-TERMINAL: want passed, got godog status %d, %+v (ran: %t)", status, o, ok)
+	}
+	warned := false
+	for _, w := range findings.Warnings() {
+		warned = warned || w.Requirement == "RJS-STRUCTURE" && strings.Contains(w.Message, "SHOULD in profile fut")
+	}
+	if !warned {
+		t.Errorf("want the invalid created warned of under RJS-STRUCTURE, got %+v", findings.Warnings())
+	}
+}
