@@ -586,10 +586,11 @@ func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 	case x.Status == http.StatusAccepted:
 		// A deviation the profile ranks below failing this scenario is its warning, and the wait goes on: ended
 		// here, the export would never be read complete, and the scenario's own requirement would fail on it.
-		if err := w.checkInProgress(x); !w.warnedInstead(err) {
-			return check.Pending, err
+		err := w.checkInProgress(x)
+		if w.warnedInstead(err) {
+			err = nil
 		}
-		return check.Pending, nil
+		return check.Pending, err
 	case x.Status == http.StatusTooManyRequests:
 		return check.Throttle, nil
 	case temporaryFailure(x):
