@@ -677,8 +677,8 @@ func fileFault(url string, err error) string {
 // judgeEachFile judges every downloaded file in the manifest's order with judge, which returns a file's
 // failure of the step or nil and changes nothing of the World (it may write to the log). The step fails on
 // the first failing file, which show puts in the failure's transcript (by default its answer, w.last); with
-// more failing files the failure counts them and names the next few (failingFiles). With none, w.last is the last file's answer, as the
-// steps left it before.
+// more failing files the failure counts them and names the next few (failingFiles). With none, w.last is the
+// last file's answer, as the steps left it before.
 func (w *World) judgeEachFile(judge func(download) error, show func(download)) error {
 	var f failingFiles
 	for _, d := range w.export.downloads {

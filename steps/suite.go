@@ -177,7 +177,8 @@ func (w *World) failure(err error) error {
 	}
 	report := &failureReport{err: err, exchanges: exchanges, omitted: w.omitted, redactor: w.target.Redactor}
 	reqID := w.primaryRequirement()
-	if v := (*check.Violation)(nil); errors.As(err, &v) {
+	var v *check.Violation
+	if errors.As(err, &v) {
 		if v.Requirement == "" {
 			v.Requirement = reqID
 		}
