@@ -117,12 +117,13 @@ func medplumServer(inner http.Handler, seen *medplumSeen, keepQuery bool) http.H
 // its files all the same, EXP-EXPIRES warning as below. With the request kept whole, everything else it
 // answers passes, as the IG allows: the bare 202 while running, the 404 after a DELETE as the
 // application/json the poll asked for (a known deviation), output items without count, pre-signed files read
-// without the token and signed again on every poll; EXP-EXPIRES warns (no Expires: SHOULD), and so does EXP-RETRY-AFTER-SENT (the bare 202 has no
-// Retry-After: BDA2 "Bulk Data Status Request", SHOULD), and so do EXP-CANCEL and EXP-DELETE-DONE, the
-// DELETE's 202 whose body is the text "Accepted" (BDA2 "Response - Success": "Optionally a FHIR
-// OperationOutcome resource in the body"; a SHOULD). A second DELETE of the cancelled export, answered 202
-// again, fails EXP-CANCELLED-404 in both (BDA2 "Bulk Data Delete Request": "when subsequent requests are made
-// to the polling location, the server SHALL return a 404 Not Found error"; SMART's Bulk Data Tester sends it).
+// without the token and signed again on every poll; EXP-EXPIRES warns (no Expires: SHOULD), and so does
+// EXP-RETRY-AFTER-SENT (the bare 202 has no Retry-After: BDA2 "Bulk Data Status Request", SHOULD), and so do
+// EXP-CANCEL and EXP-DELETE-DONE, the DELETE's 202 whose body is the text "Accepted" (BDA2 "Response -
+// Success": "Optionally a FHIR OperationOutcome resource in the body"; a SHOULD). A second DELETE of the
+// cancelled export, answered 202 again, fails EXP-CANCELLED-404 in both (BDA2 "Bulk Data Delete Request": "when
+// subsequent requests are made to the polling location, the server SHALL return a 404 Not Found error";
+// SMART's Bulk Data Tester sends it).
 func TestMedplumIsJudgedByTheIG(t *testing.T) {
 	for _, c := range []struct {
 		name      string
