@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -23,20 +24,27 @@ type scenarioOutcome struct {
 // table of its own, and returns godog's status and each scenario's outcome by its primary requirement.
 func runWithSeverities(t *testing.T, severity map[string]map[string]features.Severity, faults []string, tags string, strict bool) (int, map[string]scenarioOutcome, *Findings) {
 	t.Helper()
+	srv, err := refserver.NewServer(refserver.Config{Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runWithSeveritiesOn(t, severity, srv.Handler(), tags, strict)
+}
+
+// runWithSeveritiesOn is runWithSeverities against handler, for a deviation no fault of the reference server's
+// makes alone.
+func runWithSeveritiesOn(t *testing.T, severity map[string]map[string]features.Severity, handler http.Handler, tags string, strict bool) (int, map[string]scenarioOutcome, *Findings) {
+	t.Helper()
 	profiles, err := features.LoadProfiles()
 	if err != nil {
 		t.Fatal(err)
 	}
 	profiles.Severity = severity
-	srv, err := refserver.NewServer(refserver.Config{Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
 	findings := &Findings{}
 	init, endRun, err := Scenarios(Target{ExportBaseURL: ts.URL + "/fhir", ReportBaseURL: ts.URL + "/fhir", Strict: strict, Profiles: &profiles, Findings: findings,
-		Credentials: StaticTokens(map[string]string{"A": refserver.DemoTokenA})})
+		Credentials: StaticTokens(map[string]string{"A": refserver.DemoTokenA, "B": refserver.DemoTokenB})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,5 +198,101 @@ func TestAReportStatusDeviationRankedBelowFailingIsWarnedAndTheWaitGoesOn(t *tes
 	}
 	if !warned {
 		t.Errorf("want the invalid created warned of under RJS-STRUCTURE, got %+v", findings.Warnings())
+	}
+}
+
+// So with the completed export's manifest, with EXP-POLL-200 lowered to SHOULD. A manifest that cannot be read
+// (its schema broken) is warned of, and each scenario that needs it ends not checked, naming the deviation:
+// before, EXP-OUTPUT and EXP-RETAINED failed their own requirements with "no manifest …: a completed export
+// must come first", blaming the feature file. A manifest read but not answering its kick-off (its request the
+// polling location) is read on, as past an earlier scenario's failure, by every scenario but EXP-CROSS-USER:
+// a manifest of another kick-off may list another user's files. Before, a lone EXP-OUTPUT failed on it.
+func TestAManifestDeviationRankedBelowFailingIsWarnedAndTheReadersGoOnOrAreNotChecked(t *testing.T) {
+	lowered := map[string]map[string]features.Severity{"EXP-POLL-200": {"fut": features.Should}}
+	for _, tc := range []struct {
+		fault       string
+		tags        string
+		passed      []string
+		notChecked  []string
+		deviationIn string
+	}{
+		{"manifest-no-error", "@EXP-POLL-200,@EXP-OUTPUT,@EXP-RETAINED,@EXP-CROSS-USER", []string{"EXP-POLL-200"}, []string{"EXP-OUTPUT", "EXP-RETAINED", "EXP-CROSS-USER"}, "missing properties: 'error'"},
+		{"manifest-request-poll-url", "@EXP-OUTPUT", []string{"EXP-OUTPUT"}, nil, "manifest request"},
+		{"manifest-request-poll-url", "@EXP-OUTPUT,@EXP-RETAINED,@EXP-CROSS-USER", []string{"EXP-OUTPUT", "EXP-RETAINED"}, []string{"EXP-CROSS-USER"}, "manifest request"},
+	} {
+		t.Run(tc.fault+" "+tc.tags, func(t *testing.T) {
+			status, got, findings := runWithSeverities(t, lowered, []string{tc.fault}, tc.tags, false)
+			if status != 0 {
+				t.Errorf("godog status %d, want 0", status)
+			}
+			for _, req := range tc.passed {
+				if o, ok := got[req]; !ok || o.err != nil || o.skipped {
+					t.Errorf("%s: want passed, got %+v (ran: %t)", req, o, ok)
+				}
+			}
+			for _, req := range tc.notChecked {
+				o, ok := got[req]
+				if !ok || o.err != nil || !o.skipped || o.notApplicable || !strings.Contains(o.reason, "manifest was not read") || !strings.Contains(o.reason, "EXP-POLL-200: manifest") || !strings.Contains(o.reason, tc.deviationIn) {
+					t.Errorf("%s: want not checked, naming EXP-POLL-200's %q, got %+v (ran: %t)", req, tc.deviationIn, o, ok)
+				}
+			}
+			warned := false
+			for _, w := range findings.Warnings() {
+				warned = warned || w.Requirement == "EXP-POLL-200" && strings.HasPrefix(w.Message, "manifest") && strings.Contains(w.Message, tc.deviationIn) && strings.Contains(w.Message, "SHOULD in profile fut")
+			}
+			if !warned {
+				t.Errorf("want the deviation warned of under EXP-POLL-200, its ID not repeated in the message, got %+v", findings.Warnings())
+			}
+		})
+	}
+}
+
+// So with the watch of a cancelled export, with EXP-CANCELLED-404 lowered to SHOULD: a 404 without its
+// OperationOutcome is warned of and the watch goes on, to see the export complete anyway. Before, the watch
+// ended at its first such 404, and the completion went unseen. Here the cancelled export completes a poll
+// later than the reference server's fault makes it (the watch's first poll is when it would have completed).
+func TestACancelledExportsDeviationRankedBelowFailingIsWarnedAndTheWatchGoesOn(t *testing.T) {
+	srv, err := refserver.NewServer(refserver.Config{Faults: []string{"cancelled-completes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	var mu sync.Mutex
+	cancelled, late := map[string]bool{}, map[string]bool{}
+	bare404 := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		u := r.URL.String()
+		if r.Method == http.MethodDelete {
+			cancelled[u] = true
+		}
+		bare := r.Method == http.MethodGet && cancelled[u] && (rec.Code == http.StatusNotFound || rec.Code == http.StatusOK && !late[u])
+		late[u] = late[u] || bare && rec.Code == http.StatusOK
+		mu.Unlock()
+		if bare {
+			w.WriteHeader(http.StatusNotFound) // no OperationOutcome
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	})
+	status, got, findings := runWithSeveritiesOn(t, map[string]map[string]features.Severity{"EXP-CANCELLED-404": {"fut": features.Should}}, bare404, "@EXP-CANCELLED-404", false)
+	if o, ok := got["EXP-CANCELLED-404"]; status != 0 || !ok || o.err != nil || o.skipped {
+		t.Errorf("EXP-CANCELLED-404: want passed with warnings, got godog status %d, %+v (ran: %t)", status, o, ok)
+	}
+	var bare, completed bool
+	for _, w := range findings.Warnings() {
+		bare = bare || w.Requirement == "EXP-CANCELLED-404" && strings.Contains(w.Message, "OperationOutcome")
+		completed = completed || w.Requirement == "EXP-CANCELLED-404" && strings.Contains(w.Message, "for good") && strings.Contains(w.Message, "200")
+	}
+	if !bare || !completed {
+		t.Errorf("want the bare 404 (%t) and the completion of the cancelled export (%t) warned of under EXP-CANCELLED-404, got %+v", bare, completed, findings.Warnings())
+	}
+	if len(late) == 0 {
+		t.Error("the cancelled export never completed: the test proves nothing")
 	}
 }

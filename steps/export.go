@@ -105,6 +105,9 @@ type exportState struct {
 	// pooledAnswer is this scenario's copy of the pooled job's final answer once adoptPolls has judged it:
 	// the answer whose manifest the job checks once for every scenario (pooledExport.checkedManifest).
 	pooledAnswer *check.Exchange
+	// unread is the deviation for which the scenario read no manifest, warned of instead of failed since the
+	// profile ranks its requirement below failing here (World.manifestNotRead); nil otherwise.
+	unread error
 }
 
 // Requirement IDs that steps name explicitly, when a check belongs to another requirement than the scenario's.
@@ -942,18 +945,47 @@ func (w *World) checkManifest(req string, x *check.Exchange) error {
 		m, err = check.CheckManifest(req, x)
 	}
 	if err != nil {
-		return err
+		return w.manifestNotRead(err)
 	}
 	if err := w.manifestAnswersKickoff(req, m); err != nil {
-		// EXP-CROSS-USER never reads on: a manifest of another kick-off may list another user's files (a job
-		// reused across users), which that user may read.
-		if x != w.export.pooledAnswer || !w.export.pooled.failedEarlier(err, w) || slices.Contains(w.scenarioReqs, reqCrossUser) {
+		switch {
+		case slices.Contains(w.scenarioReqs, reqCrossUser):
+			// EXP-CROSS-USER never reads on: a manifest of another kick-off may list another user's files (a
+			// job reused across users), which that user may read.
+			return w.manifestNotRead(err)
+		case w.warnedInstead(err):
+			// ranked below failing here: the manifest is read on, as past an earlier scenario's failure
+		case x == w.export.pooledAnswer && w.export.pooled.failedEarlier(err, w):
+			w.readsOn("the manifest", err)
+		default:
 			return err
 		}
-		w.readsOn("the manifest", err)
 	}
 	w.export.manifest = m
 	return w.checkExpires(x)
+}
+
+// manifestNotRead is the end of a manifest check that leaves the scenario no manifest: err fails it, unless
+// the profile ranks err's requirement below failing here. Then err is warned of, and a later step that needs
+// the manifest ends the scenario not checked, naming err (World.manifestToRead), rather than failing its own
+// requirement for a deviation the profile does not fail, or blaming the feature file for a missing step.
+func (w *World) manifestNotRead(err error) error {
+	if !w.warnedInstead(err) {
+		return err
+	}
+	w.export.unread = err
+	return nil
+}
+
+// manifestToRead is the manifest of the scenario's completed export, for a step that reads it.
+func (w *World) manifestToRead() (*check.Manifest, error) {
+	if m := w.export.manifest; m != nil {
+		return m, nil
+	}
+	if w.export.unread != nil {
+		return nil, w.skip(fmt.Sprintf("the completed export's manifest was not read, for a deviation that profile %s warns of: %v", w.target.Profile, w.export.unread))
+	}
+	return nil, fmt.Errorf("no completed export: a step that waits for the manifest must come first")
 }
 
 // manifestAnswersKickoff holds a readable manifest to the kick-off it answers: its request, its
@@ -1048,9 +1080,9 @@ func (w *World) downloadsOutputFilesWithAccept(ctx context.Context, user, accept
 // token is asked once more with the export's owner's token, on an origin trusted with it
 // (askAgainWithToken): the files may be protected by another scheme, which BDA2 allows.
 func (w *World) requestOutputFiles(ctx context.Context, user, accept string) error {
-	m := w.export.manifest
-	if m == nil {
-		return fmt.Errorf("no manifest to download from: a completed export must come first")
+	m, err := w.manifestToRead()
+	if err != nil {
+		return err
 	}
 	if !m.RequiresAccessToken {
 		user = ""
@@ -1105,9 +1137,9 @@ func (w *World) requestsOutputFilesAsOtherUser(ctx context.Context, user string)
 
 // downloadsDone are the manifest's items with their answers, once a step has requested every file.
 func (w *World) downloadsDone() (*check.Manifest, error) {
-	m := w.export.manifest
-	if m == nil {
-		return nil, fmt.Errorf("no manifest: a completed export must come first")
+	m, err := w.manifestToRead()
+	if err != nil {
+		return nil, err
 	}
 	if w.export.downloads == nil {
 		return nil, fmt.Errorf("no output file requested: a step that requests them must come first")
@@ -1264,8 +1296,8 @@ func (w *World) outputFilesRefusedTo(_ context.Context, user string) error {
 const retainedWait = 3 * time.Second
 
 func (w *World) pollsAgainLater(ctx context.Context, user string) error {
-	if w.export.manifest == nil {
-		return fmt.Errorf("no completed export: a step that waits for the manifest must come first")
+	if _, err := w.manifestToRead(); err != nil {
+		return err
 	}
 	if err := check.WaitFor(ctx, retainedWait); err != nil {
 		return err
@@ -1275,9 +1307,9 @@ func (w *World) pollsAgainLater(ctx context.Context, user string) error {
 
 // responseIsSameManifest: a completed export stays readable (EXP-RETAINED): the same manifest, same files.
 func (w *World) responseIsSameManifest(x *check.Exchange) error {
-	first := w.export.manifest
-	if first == nil {
-		return fmt.Errorf("no completed export: a step that waits for the manifest must come first")
+	first, err := w.manifestToRead()
+	if err != nil {
+		return err
 	}
 	subject := fmt.Sprintf("answer of %s %s %s after the export completed", x.Method, x.URL, retainedWait)
 	if x.Status != http.StatusOK {
@@ -1501,7 +1533,13 @@ func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 				return check.Throttle, nil
 			}
 			if x.Status != http.StatusOK && w.profileAccepts("poll-cancelled", x.Status) {
-				return check.Pending, w.checkProfileAnswer("poll-cancelled", x)
+				// a deviation in its form the profile ranks below failing is warned of, and the watch goes on:
+				// the export completing anyway is still to be seen
+				err := w.checkProfileAnswer("poll-cancelled", x)
+				if w.warnedInstead(err) {
+					err = nil
+				}
+				return check.Pending, err
 			}
 			return check.Done, check.Violationf("", "status of a cancelled export's polling location", "the profile's \"poll-cancelled\" answer for good", check.StatusPhrase(x.Status))
 		})
