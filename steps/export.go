@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -1315,6 +1316,9 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 	if x.Status != http.StatusOK {
 		return check.Violationf("", subject, check.StatusPhrase(http.StatusOK)+" and the same manifest: the export stays readable", check.StatusPhrase(x.Status))
 	}
+	if w.sameAnswerAsCompleted(x) {
+		return nil
+	}
 	again, err := check.CheckManifest("", x)
 	if err != nil {
 		return err
@@ -1342,6 +1346,18 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 		return check.Violationf("", subject, "the manifest the export completed with", "another one: %s", strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// sameAnswerAsCompleted says whether x, a later answer of the scenario's pooled export, is byte for byte the
+// answer whose manifest the pool checked and the scenario read, as a JSON answer: then it is the same manifest,
+// and is not checked again (at 210,000 files a check costs about a second of CPU). Its transactionTime, not
+// after the first answer's Date, is then not after this later one's either.
+func (w *World) sameAnswerAsCompleted(x *check.Exchange) bool {
+	j := w.export.pooled
+	if j == nil || w.export.pooledAnswer == nil || w.export.manifest != j.manifest || check.CheckMediaType("", x, "application/json") != nil {
+		return false
+	}
+	return bytes.Equal(x.Body, j.polls[len(j.polls)-1].Body)
 }
 
 // itemsShown is how many files gone, and new, a changed manifest names of each list: a manifest of
