@@ -205,20 +205,24 @@ func TestAReportStatusDeviationRankedBelowFailingIsWarnedAndTheWaitGoesOn(t *tes
 // (its schema broken) is warned of, and each scenario that needs it ends not checked, naming the deviation:
 // before, EXP-OUTPUT and EXP-RETAINED failed their own requirements with "no manifest …: a completed export
 // must come first", blaming the feature file. A manifest read but not answering its kick-off (its request the
-// polling location) is read on, as past an earlier scenario's failure, by every scenario but EXP-CROSS-USER:
-// a manifest of another kick-off may list another user's files. Before, a lone EXP-OUTPUT failed on it.
+// polling location) is read on, as past an earlier scenario's failure, by every scenario but EXP-CROSS-USER
+// (a manifest of another kick-off may list another user's files) and EXP-DELETE-DONE, which sends no DELETE
+// (it may be another scenario's job). Before, a lone EXP-OUTPUT failed on it, and EXP-DELETE-DONE went on.
 func TestAManifestDeviationRankedBelowFailingIsWarnedAndTheReadersGoOnOrAreNotChecked(t *testing.T) {
 	lowered := map[string]map[string]features.Severity{"EXP-POLL-200": {"fut": features.Should}}
+	const unread, noDelete = "manifest was not read", "no DELETE sent"
 	for _, tc := range []struct {
 		fault       string
 		tags        string
 		passed      []string
-		notChecked  []string
+		notChecked  map[string]string // requirement: what its reason says
 		deviationIn string
 	}{
-		{"manifest-no-error", "@EXP-POLL-200,@EXP-OUTPUT,@EXP-RETAINED,@EXP-CROSS-USER", []string{"EXP-POLL-200"}, []string{"EXP-OUTPUT", "EXP-RETAINED", "EXP-CROSS-USER"}, "missing properties: 'error'"},
+		{"manifest-no-error", "@EXP-POLL-200,@EXP-OUTPUT,@EXP-RETAINED,@EXP-CROSS-USER,@EXP-DELETE-DONE", []string{"EXP-POLL-200", "EXP-DELETE-DONE"},
+			map[string]string{"EXP-OUTPUT": unread, "EXP-RETAINED": unread, "EXP-CROSS-USER": unread}, "missing properties: 'error'"},
 		{"manifest-request-poll-url", "@EXP-OUTPUT", []string{"EXP-OUTPUT"}, nil, "manifest request"},
-		{"manifest-request-poll-url", "@EXP-OUTPUT,@EXP-RETAINED,@EXP-CROSS-USER", []string{"EXP-OUTPUT", "EXP-RETAINED"}, []string{"EXP-CROSS-USER"}, "manifest request"},
+		{"manifest-request-poll-url", "@EXP-OUTPUT,@EXP-RETAINED,@EXP-CROSS-USER,@EXP-DELETE-DONE", []string{"EXP-OUTPUT", "EXP-RETAINED"},
+			map[string]string{"EXP-CROSS-USER": unread, "EXP-DELETE-DONE": noDelete}, "manifest request"},
 	} {
 		t.Run(tc.fault+" "+tc.tags, func(t *testing.T) {
 			status, got, findings := runWithSeverities(t, lowered, []string{tc.fault}, tc.tags, false)
@@ -230,10 +234,10 @@ func TestAManifestDeviationRankedBelowFailingIsWarnedAndTheReadersGoOnOrAreNotCh
 					t.Errorf("%s: want passed, got %+v (ran: %t)", req, o, ok)
 				}
 			}
-			for _, req := range tc.notChecked {
+			for req, says := range tc.notChecked {
 				o, ok := got[req]
-				if !ok || o.err != nil || !o.skipped || o.notApplicable || !strings.Contains(o.reason, "manifest was not read") || !strings.Contains(o.reason, "EXP-POLL-200: manifest") || !strings.Contains(o.reason, tc.deviationIn) {
-					t.Errorf("%s: want not checked, naming EXP-POLL-200's %q, got %+v (ran: %t)", req, tc.deviationIn, o, ok)
+				if !ok || o.err != nil || !o.skipped || o.notApplicable || !strings.Contains(o.reason, says) || !strings.Contains(o.reason, "EXP-POLL-200: manifest") || !strings.Contains(o.reason, tc.deviationIn) {
+					t.Errorf("%s: want not checked, %q, naming EXP-POLL-200's %q, got %+v (ran: %t)", req, says, tc.deviationIn, o, ok)
 				}
 			}
 			warned := false
