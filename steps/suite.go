@@ -205,7 +205,7 @@ func (w *World) warnedInstead(err error) bool {
 		return false
 	}
 	said := *v
-	said.Requirement = "" // the finding names it: once in the message too, and one deviation reads as two findings
+	said.Requirement = "" // the finding carries it: in the message too it showed twice, and split one deviation's findings
 	w.recordWarning(Finding{Scenario: w.scenario, Requirement: id, Message: fmt.Sprintf("%s (%s in profile %s)%s", said.Error(), w.severity(id), w.target.Profile, w.strictElsewhere(id))})
 	return true
 }
