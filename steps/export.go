@@ -590,11 +590,7 @@ func (w *World) judgeExportPoll(x *check.Exchange) (check.Verdict, error) {
 	case x.Status == http.StatusAccepted:
 		// A deviation the profile ranks below failing this scenario is its warning, and the wait goes on: ended
 		// here, the export would never be read complete, and the scenario's own requirement would fail on it.
-		err := w.checkInProgress(x)
-		if w.warnedInstead(err) {
-			err = nil
-		}
-		return check.Pending, err
+		return check.Pending, w.unlessWarned(w.checkInProgress(x))
 	case x.Status == http.StatusTooManyRequests:
 		return check.Throttle, nil
 	case temporaryFailure(x):
@@ -1362,7 +1358,7 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 // after the first answer's Date, is then not after this later one's either.
 func (w *World) sameAnswerAsCompleted(x *check.Exchange) bool {
 	j := w.export.pooled
-	if j == nil || w.export.pooledAnswer == nil || w.export.manifest != j.manifest || check.CheckMediaType("", x, "application/json") != nil {
+	if j == nil || w.export.manifest != j.manifest || check.CheckMediaType("", x, "application/json") != nil {
 		return false
 	}
 	return bytes.Equal(x.Body, j.polls[len(j.polls)-1].Body)
@@ -1559,11 +1555,7 @@ func (w *World) exportNeverCompletes(ctx context.Context, user string) error {
 			if x.Status != http.StatusOK && w.profileAccepts("poll-cancelled", x.Status) {
 				// a deviation in its form the profile ranks below failing is warned of, and the watch goes on:
 				// the export completing anyway is still to be seen
-				err := w.checkProfileAnswer("poll-cancelled", x)
-				if w.warnedInstead(err) {
-					err = nil
-				}
-				return check.Pending, err
+				return check.Pending, w.unlessWarned(w.checkProfileAnswer("poll-cancelled", x))
 			}
 			return check.Done, check.Violationf("", "status of a cancelled export's polling location", "the profile's \"poll-cancelled\" answer for good", check.StatusPhrase(x.Status))
 		})

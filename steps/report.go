@@ -252,7 +252,7 @@ func (w *World) waitsForReportJob(ctx context.Context, user string) error {
 			case w.report.job == nil:
 				return check.Done, check.Violationf(reqListed, "report job status", "an entry whose binary references Binary/"+w.report.binaryID, "none among %d entries%s", len(w.report.jobs), w.pagedNote())
 			}
-			if err := w.checkObservedJobs(); err != nil && !w.warnedInstead(err) { // else the wait goes on, as for an export
+			if err := w.unlessWarned(w.checkObservedJobs()); err != nil { // a warning: the wait goes on, as for an export
 				return check.Done, err
 			}
 			if w.report.job.Stopped() {

@@ -210,6 +210,15 @@ func (w *World) warnedInstead(err error) bool {
 	return true
 }
 
+// unlessWarned is err, or nil when warnedInstead took it as a warning: for a wait that goes on past a deviation
+// the profile does not fail here.
+func (w *World) unlessWarned(err error) error {
+	if w.warnedInstead(err) {
+		return nil
+	}
+	return err
+}
+
 // The step adapters let the steps be methods on *World while godog calls plain functions of the context.
 func on0(f func(*World, context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error { return call(ctx, func(w *World) error { return f(w, ctx) }) }
