@@ -100,9 +100,11 @@ value:
 	switch c := b[i]; {
 	case c == '"':
 		start := i
-		j := s.after(i)
-		if j < 0 {
-			j = s.next(i + 1)
+		var j int
+		if rel := uint(i + 1 - s.block); rel < 64 && s.marks>>rel != 0 {
+			j = i + 1 + bits.TrailingZeros64(s.marks>>rel)
+		} else {
+			j = s.from(i + 1)
 		}
 		if j < n && b[j] == '"' {
 			i = j + 1
@@ -194,9 +196,11 @@ key: // at the key of an object member
 	{ // the string's end is found as for a value's, written out again: a function would be too big for Go to
 		// inline, and a call per string cost 5% more instructions (cachegrind), with registers spilled around it
 		start := i
-		j := s.after(i)
-		if j < 0 {
-			j = s.next(i + 1)
+		var j int
+		if rel := uint(i + 1 - s.block); rel < 64 && s.marks>>rel != 0 {
+			j = i + 1 + bits.TrailingZeros64(s.marks>>rel)
+		} else {
+			j = s.from(i + 1)
 		}
 		if j < n && b[j] == '"' {
 			i = j + 1

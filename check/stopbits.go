@@ -16,12 +16,18 @@ type stops struct {
 	b    []byte
 	base int // the window's first byte, a multiple of 64; -stopWindow before the first window
 	bits [stopWindow / 64]uint64
+	// block is the first of the 64 bytes whose marks are at hand in marks (from); noBlock when none are.
+	block int
+	marks uint64
 	// generic makes the marks with stopBlocksGeneric even where the CPU has vector instructions: for tests
 	// and fuzzing, which hold the two paths together.
 	generic bool
 }
 
-func (s *stops) reset(b []byte) { s.b, s.base = b, -stopWindow }
+func (s *stops) reset(b []byte) { s.b, s.base, s.block = b, -stopWindow, noBlock }
+
+// noBlock is a block that no index is in: i+1-noBlock is at least 64 for every i ≥ 0.
+const noBlock = -64
 
 // fill marks the window that starts at base.
 func (s *stops) fill(base int) {
@@ -63,15 +69,26 @@ func (s *stops) next(j int) int {
 	return len(s.b)
 }
 
-// after returns the index of the first stop after i when it is in the same 64 bytes of the window as i+1,
-// or -1 (then next finds it). Inlined, it is the whole search for most strings.
-func (s *stops) after(i int) int {
-	if rel := uint(i + 1 - s.base); rel < stopWindow {
-		if w := s.bits[rel>>6] >> (rel & 63); w != 0 {
-			return i + 1 + bits.TrailingZeros64(w)
+// from returns the index of the first stop at or after p, or len(b) if there is none, and keeps the marks of
+// p's 64 bytes at hand (block, marks). resourceJSON looks there first, written out: a string mostly starts in
+// the 64 bytes where the one before it ended, and its end is then a shift and a bit count away from its
+// start, without a load of the marks on the way; from is called for the others.
+func (s *stops) from(p int) int {
+	if p >= len(s.b) {
+		return len(s.b)
+	}
+	if block := p &^ 63; block != s.block {
+		rel := uint(block - s.base)
+		if rel >= stopWindow {
+			s.fill(block)
+			rel = 0
+		}
+		s.block, s.marks = block, s.bits[rel>>6]
+		if w := s.marks >> (p & 63); w != 0 {
+			return p + bits.TrailingZeros64(w)
 		}
 	}
-	return -1
+	return s.next(p)
 }
 
 var spaces = [64]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
