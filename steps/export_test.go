@@ -159,7 +159,6 @@ func TestARetainedManifestOfThousandsOfFilesFailsWithABoundedMessage(t *testing.
 	}
 }
 
-// worldWithManifest is a world whose export completed with manifest, read from a 200 to a GET of poll.
 // A later answer byte for byte the pooled export's completed one is the manifest the pool checked, and is not
 // checked again (at 210,000 files a check costs about a second of CPU): here its Date, a year before the
 // transactionTime, would fail the check, which it is not put to. Its media type is still judged, and any other
@@ -204,6 +203,7 @@ func TestARetainedAnswerIdenticalToTheCompletedOneIsNotCheckedAgain(t *testing.T
 	}
 }
 
+// worldWithManifest is a world whose export completed with manifest, read from a 200 to a GET of poll.
 func worldWithManifest(t *testing.T, poll, manifest string) *World {
 	t.Helper()
 	w, _ := worldWithResponse(t, []byte(manifest), false)
