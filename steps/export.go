@@ -1355,10 +1355,11 @@ func (w *World) responseIsSameManifest(x *check.Exchange) error {
 // sameAnswerAsCompleted says whether x, a later answer of the scenario's pooled export, is byte for byte the
 // answer whose manifest the pool checked and the scenario read, as a JSON answer: then it is the same manifest,
 // and is not checked again (at 210,000 files a check costs about a second of CPU). Its transactionTime, not
-// after the first answer's Date, is then not after this later one's either.
+// after the first answer's Date, is then not after this later one's either. A manifest the scenario has not
+// read (nil) is no match, even when the pool's check read none either.
 func (w *World) sameAnswerAsCompleted(x *check.Exchange) bool {
 	j := w.export.pooled
-	if j == nil || w.export.manifest != j.manifest || check.CheckMediaType("", x, "application/json") != nil {
+	if j == nil || w.export.manifest == nil || w.export.manifest != j.manifest || check.CheckMediaType("", x, "application/json") != nil {
 		return false
 	}
 	return bytes.Equal(x.Body, j.polls[len(j.polls)-1].Body)

@@ -201,6 +201,10 @@ func TestARetainedAnswerIdenticalToTheCompletedOneIsNotCheckedAgain(t *testing.T
 	if err := w.responseIsSameManifest(other); err == nil || !strings.Contains(err.Error(), "Binary/2") {
 		t.Errorf("another file: %v, want it compared and failed, naming it", err)
 	}
+	w.export.manifest, j.manifest = nil, nil // neither the scenario nor the pool read a manifest
+	if w.sameAnswerAsCompleted(same) {
+		t.Error("the completed answer again is taken as the manifest checked, though none was read")
+	}
 }
 
 // worldWithManifest is a world whose export completed with manifest, read from a 200 to a GET of poll.
