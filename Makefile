@@ -84,7 +84,8 @@ bench-scale: ## issue 13's figures end to end against reference servers it start
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./check:FuzzParseRetryAfter ./check:FuzzDecodeReportJobs ./check:FuzzReadOutputFile ./check:FuzzValidJSON \
 	./check:FuzzCheckManifest ./check:FuzzCheckOperationOutcome ./check:FuzzJSONIndexAgreesWithEncodingJSON \
-	./check:FuzzFHIRDecoderDiffersFromTheLibraryOnlyAtItsGaps ./check:FuzzCheckReportArchive ./fixtures:FuzzValidate ./refserver:FuzzHandler
+	./check:FuzzFHIRDecoderDiffersFromTheLibraryOnlyAtItsGaps ./check:FuzzCheckReportArchive ./fixtures:FuzzValidate \
+	./fixtures:FuzzItemByItem ./refserver:FuzzHandler
 
 fuzz: ## run every fuzz target in turn for FUZZTIME each (default 20s); new crashers land in <pkg>/testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
