@@ -270,10 +270,7 @@ func (s *jsonStringReader) Read(p []byte) (int, error) {
 			return 0, unexpectedEOF(err)
 		}
 		buf, _ = s.r.Peek(min(s.r.Buffered(), len(p)-n))
-		run := 0
-		for run < len(buf) && buf[run] >= 0x20 && buf[run] != '"' && buf[run] != '\\' {
-			run++
-		}
+		run := plainRun(buf)
 		n += copy(p[n:], buf[:run])
 		_, _ = s.r.Discard(run)
 		if run > 0 {

@@ -43,6 +43,39 @@ func TestStopBlocksMarkQuotesBackslashesAndControlCharacters(t *testing.T) {
 	}
 }
 
+// plainRun finds the first stop byte, by the definition, wherever it lies: in the first block, at the edges
+// of the blocks and of its growing rounds, past 4 KiB, in the tail of fewer than 64 bytes, or nowhere.
+func TestPlainRunEndsAtTheFirstQuoteBackslashOrControlCharacter(t *testing.T) {
+	want := func(b []byte) int {
+		for i, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 {
+				return i
+			}
+		}
+		return len(b)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 63, 64, 65, 127, 128, 200, 64 * 7, 4096, 4096 + 63, 3 * 4096, 10000} {
+		plain := bytes.Repeat([]byte("QUJD+/09="), size/9+1)[:size]
+		if got := plainRun(plain); got != size {
+			t.Fatalf("plainRun of %d plain bytes = %d, want %d", size, got, size)
+		}
+		for at := range size {
+			if at > 300 && at%61 != 0 && size-at > 70 { // every position near the start and the end, a sample between
+				continue
+			}
+			b := bytes.Clone(plain)
+			b[at] = "\"\\\x00\x1f"[r.IntN(4)]
+			if at+1 < size { // a later stop must not hide the first
+				b[at+1+r.IntN(size-at-1)] = '"'
+			}
+			if got := plainRun(b); got != want(b) {
+				t.Fatalf("plainRun of %d bytes with a stop %q at %d = %d, want %d", size, b[at], at, got, want(b))
+			}
+		}
+	}
+}
+
 // The validator agrees with json.Valid on lines longer than the marks' window, with strings, escapes and
 // faults placed across the edges of its 64-byte blocks and of the window itself; with the vector marks and
 // with the generic ones.
